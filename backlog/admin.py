@@ -1,0 +1,132 @@
+"""Admin for every model. Edits go through the services: a change of column through `pbi_transition`,
+so the transition log stays complete; the transition log itself is read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from backlog import models
+from backlog.errors import DomainError
+from backlog.services import pbi_create, pbi_transition
+
+
+class ScrumTeamInline(admin.TabularInline):
+    model = models.ScrumTeam
+    extra = 0
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class WorkflowColumnInline(admin.TabularInline):
+    model = models.WorkflowColumn
+    extra = 0
+
+
+@admin.register(models.Nexus)
+class NexusAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "time_zone", "sprint_length_days")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [ScrumTeamInline, WorkflowColumnInline]
+
+
+@admin.register(models.ScrumTeam)
+class ScrumTeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "nexus", "wip_limit")
+    list_filter = ("nexus",)
+
+
+@admin.register(models.Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "role", "team", "nexus")
+    list_filter = ("nexus", "role")
+
+
+@admin.register(models.ProductBacklog)
+class ProductBacklogAdmin(admin.ModelAdmin):
+    list_display = ("nexus",)
+
+
+@admin.register(models.ProductGoal)
+class ProductGoalAdmin(admin.ModelAdmin):
+    list_display = ("text", "status", "backlog", "created_at")
+    list_filter = ("status",)
+
+
+@admin.register(models.WorkflowColumn)
+class WorkflowColumnAdmin(admin.ModelAdmin):
+    list_display = ("name", "nexus", "position", "category", "wip_limit", "wip_limit_kind", "is_start", "is_finish")
+    list_filter = ("nexus",)
+
+
+@admin.register(models.Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("name", "nexus")
+    list_filter = ("nexus",)
+
+
+class TeamInvolvementInline(admin.TabularInline):
+    model = models.TeamInvolvement
+    extra = 0
+
+
+@admin.register(models.ProductBacklogItem)
+class ProductBacklogItemAdmin(admin.ModelAdmin):
+    list_display = ("title", "external_id", "column", "class_of_service", "is_blocked", "rank", "version")
+    list_filter = ("backlog__nexus", "column__name", "class_of_service", "is_blocked")
+    search_fields = ("title", "external_id")
+    readonly_fields = ("rank", "version", "created_at", "updated_at", "deleted_at")
+    raw_id_fields = ("parent",)
+    inlines = [TeamInvolvementInline]
+    list_select_related = ("column",)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """A change of column goes through `pbi_transition` (logged, WIP limits applied)."""
+        if change and "column" in form.changed_data:
+            new_column = obj.column
+            original = models.ProductBacklogItem.objects.get(pk=obj.pk)
+            obj.column = original.column
+            obj.version = original.version + 1
+            super().save_model(request, obj, form, change)
+            try:
+                pbi_transition(item=obj, to_column=new_column, actor=request.user, source=models.Source.ADMIN)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            return
+        if not change:
+            created = pbi_create(
+                nexus=obj.backlog.nexus, title=obj.title, actor=request.user, source=models.Source.ADMIN,
+                column=obj.column, description=obj.description, acceptance_criteria=obj.acceptance_criteria,
+                size=obj.size, class_of_service=obj.class_of_service, is_blocked=obj.is_blocked,
+                blocked_reason=obj.blocked_reason, external_id=obj.external_id, parent=obj.parent,
+            )
+            obj.pk, obj.rank, obj.created_at, obj.updated_at = created.pk, created.rank, created.created_at, created.updated_at
+            obj._state.adding = False
+            return
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(models.TeamInvolvement)
+class TeamInvolvementAdmin(admin.ModelAdmin):
+    list_display = ("item", "team", "status")
+    list_filter = ("team__nexus", "team", "status")
+    raw_id_fields = ("item",)
+
+
+@admin.register(models.Transition)
+class TransitionAdmin(admin.ModelAdmin):
+    """The transition log is append-only: visible, never edited or deleted here."""
+
+    list_display = ("item", "kind", "from_name", "to_name", "at", "actor", "source")
+    list_filter = ("kind", "source")
+    raw_id_fields = ("item",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,415 @@
+"""Import a real work-item history (an event log CSV) into a Nexus: `python manage.py import_history`.
+
+The format is that of `backlog/data/eclipse-jdt/` (see its README): one row per status change with the
+columns `item_id, from_state, to_state, timestamp` (ISO-8601; a naive timestamp is taken as UTC) plus
+any attribute columns (title, team, labels...). A workflow JSON maps raw states onto Definition of
+Workflow columns: `{"columns": [...], "mapping": {state: column}, "started": column, "done": column}`.
+
+The whole import is one transaction with bulk writes: it either lands whole or writes nothing. It is
+idempotent: items are matched on `external_id`, events on an import key built from the original
+timestamp and states, so re-running it (even on another day with `--shift-to-today`) adds nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import time
+import zoneinfo
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from backlog.errors import DomainError
+from backlog.models import (
+    ColumnCategory,
+    Label,
+    Nexus,
+    ProductBacklogItem,
+    ScrumTeam,
+    Source,
+    TeamInvolvement,
+    TeamStatus,
+    Transition,
+    TransitionKind,
+    WorkflowColumn,
+)
+from backlog.services.common import notify_items_changed
+from backlog.services.nexus import ColumnSpec, nexus_create
+from backlog.services.ordering import lock_backlog, rank_at_bottom
+
+REQUIRED_COLUMNS = ("item_id", "from_state", "to_state", "timestamp")
+BATCH = 2000
+CATEGORY_TO_TEAM_STATUS = {
+    ColumnCategory.NOT_STARTED: TeamStatus.NOT_STARTED,
+    ColumnCategory.IN_PROGRESS: TeamStatus.IN_PROGRESS,
+    ColumnCategory.DONE: TeamStatus.DONE,
+}
+
+
+class ImportFailed(DomainError):
+    """The file or the workflow is unusable; `line` is the 1-based CSV line (header = line 1), if any."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class WorkflowFile:
+    """A parsed workflow JSON: ordered column names, raw state -> column name, started/done columns."""
+
+    columns: tuple[str, ...]
+    mapping: dict[str, str]
+    started: str
+    done: str
+    description: str = ""
+
+    @classmethod
+    def load(cls, path: Path) -> WorkflowFile:
+        """Read and validate a workflow JSON. Raises `ImportFailed` naming what is wrong."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ImportFailed(f"cannot read the workflow file {path}: {exc}") from exc
+        try:
+            wf = cls(
+                columns=tuple(data["columns"]),
+                mapping=dict(data["mapping"]),
+                started=data["started"],
+                done=data["done"],
+                description=data.get("description", ""),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ImportFailed(f"the workflow file needs 'columns', 'mapping', 'started' and 'done' ({exc})") from exc
+        for name in (wf.started, wf.done, *wf.mapping.values()):
+            if name not in wf.columns:
+                raise ImportFailed(f"the workflow file names a column {name!r} that is not in 'columns'")
+        if wf.columns.index(wf.started) > wf.columns.index(wf.done):
+            raise ImportFailed("the workflow's 'started' column comes after its 'done' column")
+        return wf
+
+    def column_specs(self) -> list[ColumnSpec]:
+        start, done = self.columns.index(self.started), self.columns.index(self.done)
+        specs = []
+        for i, name in enumerate(self.columns):
+            category = (
+                ColumnCategory.NOT_STARTED if i < start else ColumnCategory.IN_PROGRESS if i < done else ColumnCategory.DONE
+            )
+            specs.append(ColumnSpec(name=name, category=category, is_start=i == start, is_finish=i == done))
+        return specs
+
+
+@dataclass
+class _Event:
+    line: int
+    at: datetime
+    raw_from: str
+    raw_to: str
+    column: str | None
+
+
+@dataclass
+class _Item:
+    external_id: str
+    attrs: dict[str, str]
+    events: list[_Event] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """What an import did. Times in seconds; `unmapped` counts events skipped per raw state."""
+
+    nexus: Nexus
+    rows: int = 0
+    items_created: int = 0
+    items_updated: int = 0
+    events_added: int = 0
+    events_ignored_after_cutoff: int = 0
+    items_skipped: int = 0
+    teams_created: int = 0
+    unmapped: Counter[str] = field(default_factory=Counter)
+    shift_days: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"Nexus '{self.nexus.slug}': {self.rows} rows read; {self.items_created} items created, "
+            f"{self.items_updated} updated, {self.events_added} events added, {self.teams_created} teams created.",
+        ]
+        if self.events_ignored_after_cutoff:
+            lines.append(f"{self.events_ignored_after_cutoff} events after the replay cut-off ignored.")
+        if self.shift_days:
+            lines.append(f"Timestamps shifted by {self.shift_days} days so the cut-off is today.")
+        if self.unmapped:
+            states = ", ".join(f"{s or '(empty)'} ×{n}" for s, n in sorted(self.unmapped.items()))
+            lines.append(f"Unmapped states skipped: {states}.")
+        if self.items_skipped:
+            lines.append(f"{self.items_skipped} items had no mapped event and were skipped.")
+        lines.append(f"Took {self.seconds:.1f} s.")
+        return "\n".join(lines)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if str(path).endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+
+
+def _parse_ts(value: str, line: int) -> datetime:
+    try:
+        ts = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ImportFailed(f"unparseable timestamp {value!r} (expected ISO-8601)", line=line) from exc
+    return ts if ts.tzinfo else ts.replace(tzinfo=zoneinfo.ZoneInfo("UTC"))
+
+
+def _read(
+    path: Path, wf: WorkflowFile, tz: zoneinfo.ZoneInfo, replay_until: date | None, report: ImportReport
+) -> dict[str, _Item]:
+    items: dict[str, _Item] = {}
+    try:
+        fh = _open_text(path)
+    except OSError as exc:
+        raise ImportFailed(f"cannot open {path}: {exc}") from exc
+    with fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise ImportFailed(f"missing column(s) {', '.join(missing)} in the header", line=1)
+        try:
+            rows: Iterator[dict[str, Any]] = iter(reader)
+            for row in rows:
+                line = reader.line_num
+                report.rows += 1
+                ext = (row["item_id"] or "").strip()
+                if not ext:
+                    raise ImportFailed("empty item_id", line=line)
+                at = _parse_ts(row["timestamp"] or "", line)
+                item = items.get(ext)
+                if item is None:
+                    item = items[ext] = _Item(ext, {k: (v or "") for k, v in row.items() if k not in REQUIRED_COLUMNS})
+                if item.events and at < item.events[-1].at:
+                    raise ImportFailed(
+                        f"event out of order for item {ext}: {row['timestamp']} is earlier than the item's "
+                        f"previous event (line {item.events[-1].line})",
+                        line=line,
+                    )
+                raw_to = (row["to_state"] or "").strip()
+                if replay_until is not None and at.astimezone(tz).date() > replay_until:
+                    report.events_ignored_after_cutoff += 1
+                    item.events.append(_Event(line, at, "", "", None))  # keeps the order check; dropped below
+                    continue
+                column = wf.mapping.get(raw_to)
+                if column is None:
+                    report.unmapped[raw_to] += 1
+                item.events.append(_Event(line, at, (row["from_state"] or "").strip(), raw_to, column))
+        except csv.Error as exc:
+            raise ImportFailed(f"malformed CSV: {exc}", line=reader.line_num) from exc
+        except UnicodeDecodeError as exc:
+            raise ImportFailed(f"the file is not UTF-8 text: {exc}") from exc
+    return items
+
+
+def history_import(
+    *,
+    path: Path,
+    nexus_slug: str,
+    workflow: WorkflowFile,
+    team_field: str | None = None,
+    label_fields: tuple[str, ...] = ("labels",),
+    replay_until: date | None = None,
+    shift_to_today: bool = False,
+    time_zone: str = "UTC",
+    nexus_name: str | None = None,
+    description: str = "",
+    today: date | None = None,
+) -> ImportReport:
+    """Import the event log at `path` into the Nexus `nexus_slug` (created if missing, with the workflow's
+    columns as its Definition of Workflow and one Scrum Team per value of `team_field`).
+
+    `replay_until` ignores events after that date (in the Nexus's time zone); with `shift_to_today`
+    every timestamp moves by whole days so that the cut-off date becomes `today` (default: today in
+    the Nexus's time zone). Raises `ImportFailed` (with the CSV line) for a missing column, an
+    unparseable timestamp or an event out of order for its item; nothing is written then.
+    """
+    started = time.monotonic()
+    if shift_to_today and replay_until is None:
+        raise ImportFailed("--shift-to-today needs --replay-until (the date that becomes today)")
+    existing = Nexus.objects.filter(slug=nexus_slug).first()
+    tz_name = existing.time_zone if existing else time_zone
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ImportFailed(f"unknown time zone {tz_name!r}") from exc
+    report = ImportReport(nexus=existing or Nexus(slug=nexus_slug))
+    items = _read(path, wf=workflow, tz=tz, replay_until=replay_until, report=report)
+    if team_field and items:
+        first = next(iter(items.values()))
+        if team_field not in first.attrs:
+            raise ImportFailed(f"the team column {team_field!r} is not in the file", line=1)
+    shift = timedelta(0)
+    if shift_to_today and replay_until is not None:
+        shift = timedelta(days=((today or timezone.now().astimezone(tz).date()) - replay_until).days)
+        report.shift_days = shift.days
+
+    with transaction.atomic():
+        nexus = existing or nexus_create(
+            name=nexus_name or nexus_slug.replace("-", " ").title(),
+            slug=nexus_slug,
+            description=description,
+            time_zone=tz_name,
+            columns=workflow.column_specs(),
+        )
+        report.nexus = nexus
+        backlog = lock_backlog(nexus.backlog.pk)
+        columns = {c.name: c for c in WorkflowColumn.objects.filter(nexus=nexus)}
+        absent = [c for c in workflow.columns if c not in columns]
+        if absent:
+            raise ImportFailed(f"the Nexus has no column(s) {', '.join(absent)} of the workflow file")
+
+        teams: dict[str, ScrumTeam] = {t.name: t for t in ScrumTeam.objects.filter(nexus=nexus)}
+        if team_field:
+            names = sorted({it.attrs.get(team_field, "").strip() for it in items.values()} - {""})
+            new_teams = [ScrumTeam(nexus=nexus, name=n, slug=slugify(n) or f"team-{i}") for i, n in enumerate(names) if n not in teams]
+            ScrumTeam.objects.bulk_create(new_teams)
+            report.teams_created = len(new_teams)
+            teams = {t.name: t for t in ScrumTeam.objects.filter(nexus=nexus)}
+
+        known = {
+            pbi.external_id: pbi
+            for pbi in ProductBacklogItem.objects.filter(backlog=backlog, external_id__in=list(items)).only(
+                "id", "external_id", "column_id", "version"
+            )
+        }
+        known_keys: set[tuple[int, str]] = set(
+            Transition.objects.filter(item__backlog=backlog, kind=TransitionKind.COLUMN)
+            .exclude(import_key="")
+            .values_list("item_id", "import_key")
+        )
+
+        # Items to create, in the order of their first event, appended at the bottom of the backlog.
+        rank = rank_at_bottom(backlog.pk)
+        to_create: list[ProductBacklogItem] = []
+        label_names: dict[str, list[str]] = {}
+        for ext, it in items.items():
+            mapped = [e for e in it.events if e.column is not None]
+            if not mapped:
+                if ext not in known:
+                    report.items_skipped += 1
+                continue
+            if ext in known:
+                continue
+            title = (it.attrs.get("title") or ext).strip()[:300] or ext
+            to_create.append(
+                ProductBacklogItem(
+                    backlog=backlog, title=title, external_id=ext, rank=rank, column=columns[mapped[-1].column or ""],
+                    created_at=mapped[0].at + shift, updated_at=mapped[-1].at + shift,
+                )
+            )
+            rank += 1 << 20
+            labels = [
+                part.strip()
+                for lf in label_fields
+                for part in it.attrs.get(lf, "").replace(";", ",").split(",")
+                if part.strip()
+            ]
+            if labels:
+                label_names[ext] = labels
+        ProductBacklogItem.objects.bulk_create(to_create, batch_size=BATCH)
+        report.items_created = len(to_create)
+        created_ids = {p.external_id: p for p in to_create}
+        if len(created_ids) and any(p.pk is None for p in to_create):  # backends without RETURNING
+            created_ids = {
+                p.external_id: p
+                for p in ProductBacklogItem.objects.filter(backlog=backlog, external_id__in=list(created_ids))
+            }
+        all_items = {**known, **created_ids}
+
+        # Labels (M2M through rows in bulk).
+        if label_names:
+            wanted = sorted({n for names in label_names.values() for n in names})
+            have = {lab.name for lab in Label.objects.filter(nexus=nexus, name__in=wanted)}
+            Label.objects.bulk_create([Label(nexus=nexus, name=n) for n in wanted if n not in have])
+            by_name = {lab.name: lab.pk for lab in Label.objects.filter(nexus=nexus, name__in=wanted)}
+            through = ProductBacklogItem.labels.through
+            through.objects.bulk_create(
+                [
+                    through(productbacklogitem_id=created_ids[ext].pk, label_id=by_name[n])
+                    for ext, names in label_names.items()
+                    if ext in created_ids
+                    for n in sorted(set(names))
+                ],
+                batch_size=BATCH,
+            )
+
+        # Transitions: every mapped event not imported before, in order.
+        transitions: list[Transition] = []
+        touched: dict[int, str] = {}
+        for ext, it in items.items():
+            pbi = all_items.get(ext)
+            if pbi is None:
+                continue
+            previous: str | None = None
+            seen: Counter[str] = Counter()
+            for e in it.events:
+                if e.column is None:
+                    continue
+                key = f"{e.at.isoformat()}|{e.raw_from}|{e.raw_to}"
+                seen[key] += 1
+                if seen[key] > 1:
+                    key = f"{key}|{seen[key]}"
+                if (pbi.pk, key) not in known_keys:
+                    transitions.append(
+                        Transition(
+                            item_id=pbi.pk, kind=TransitionKind.COLUMN, at=e.at + shift, source=Source.IMPORT,
+                            from_column=columns[previous] if previous else None, to_column=columns[e.column],
+                            from_name=previous or "", to_name=e.column, raw_from=e.raw_from, raw_to=e.raw_to,
+                            import_key=key[:120],
+                        )
+                    )
+                    touched[pbi.pk] = e.column
+                previous = e.column
+        Transition.objects.bulk_create(transitions, batch_size=BATCH)
+        report.events_added = len(transitions)
+
+        # Existing items that received new events move to their latest column.
+        now = timezone.now()
+        for ext, pbi in known.items():
+            col = touched.get(pbi.pk)
+            if col is not None and columns[col].pk != pbi.column_id:
+                ProductBacklogItem.objects.filter(pk=pbi.pk).update(
+                    column=columns[col], version=pbi.version + 1, updated_at=now
+                )
+                TeamInvolvement.objects.filter(item_id=pbi.pk).update(
+                    status=CATEGORY_TO_TEAM_STATUS[ColumnCategory(columns[col].category)]
+                )
+                report.items_updated += 1
+
+        if team_field:
+            TeamInvolvement.objects.bulk_create(
+                [
+                    TeamInvolvement(
+                        item_id=p.pk,
+                        team=teams[items[ext].attrs[team_field].strip()],
+                        status=CATEGORY_TO_TEAM_STATUS[ColumnCategory(p.column.category)],
+                    )
+                    for ext, p in created_ids.items()
+                    if items[ext].attrs.get(team_field, "").strip() in teams
+                ],
+                batch_size=BATCH,
+            )
+        if report.items_created or report.events_added or report.items_updated:
+            notify_items_changed(nexus.pk)
+    report.seconds = time.monotonic() - started
+    return report

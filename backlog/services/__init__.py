@@ -1,0 +1,41 @@
+"""Every write to the Nexus and its Product Backlog. Keyword-only, typed, transactional; each raises a
+`backlog.errors.DomainError` subclass with a message a person can read. Views, the API, the admin, tasks
+and commands all call these: there is one way to move an item."""
+
+from backlog.services.items import (
+    involvement_set_status,
+    pbi_create,
+    pbi_delete,
+    pbi_set_teams,
+    pbi_transition,
+    pbi_update,
+)
+from backlog.services.nexus import (
+    ColumnSpec,
+    goal_close,
+    goal_create,
+    goal_update,
+    membership_add,
+    nexus_create,
+    team_create,
+)
+from backlog.services.ordering import MoveResult, backlog_renumber, pbi_move
+
+__all__ = [
+    "ColumnSpec",
+    "MoveResult",
+    "backlog_renumber",
+    "goal_close",
+    "goal_create",
+    "goal_update",
+    "involvement_set_status",
+    "membership_add",
+    "nexus_create",
+    "pbi_create",
+    "pbi_delete",
+    "pbi_move",
+    "pbi_set_teams",
+    "pbi_transition",
+    "pbi_update",
+    "team_create",
+]

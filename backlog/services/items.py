@@ -1,0 +1,327 @@
+"""Services that create, edit, move between columns and delete Product Backlog Items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from backlog.errors import DomainError, VersionConflict, WipLimitReached
+from backlog.models import (
+    ClassOfService,
+    Label,
+    Nexus,
+    ProductBacklog,
+    ProductBacklogItem,
+    ScrumTeam,
+    Source,
+    TeamInvolvement,
+    TeamStatus,
+    Transition,
+    TransitionKind,
+    WipLimitKind,
+    WorkflowColumn,
+)
+from backlog.services.common import notify_items_changed
+from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+EDITABLE_FIELDS = {
+    "title",
+    "description",
+    "acceptance_criteria",
+    "size",
+    "class_of_service",
+    "is_blocked",
+    "blocked_reason",
+    "external_id",
+    "parent",
+}
+
+
+def _actor(actor: Actor) -> AbstractBaseUser | None:
+    return actor if actor is not None and actor.is_authenticated else None  # type: ignore[return-value]
+
+
+def _clean_fields(backlog: ProductBacklog, item: ProductBacklogItem | None, values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - EDITABLE_FIELDS
+    if unknown:
+        raise DomainError(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    if "title" in values:
+        values["title"] = (values["title"] or "").strip()
+        if not values["title"]:
+            raise DomainError("A Product Backlog Item needs a title.", field="title")
+        if len(values["title"]) > 300:
+            raise DomainError("The title is longer than 300 characters.", field="title")
+    if "class_of_service" in values and values["class_of_service"] not in ClassOfService.values:
+        raise DomainError(
+            f"Class of service must be one of {', '.join(ClassOfService.values)}.", field="class_of_service"
+        )
+    if values.get("size") is not None:
+        try:
+            size = Decimal(str(values["size"]))
+        except ArithmeticError as exc:
+            raise DomainError("Size must be a number.", field="size") from exc
+        if size < 0 or size >= 100000:
+            raise DomainError("Size must be between 0 and 99999.", field="size")
+        values["size"] = size
+    if "external_id" in values:
+        values["external_id"] = (values["external_id"] or "").strip()
+        ext = values["external_id"]
+        if ext:
+            clash = ProductBacklogItem.objects.filter(backlog=backlog, external_id=ext)
+            if item is not None:
+                clash = clash.exclude(pk=item.pk)
+            if clash.exists():
+                raise DomainError(f"Another item of this Nexus has the external id {ext!r}.", field="external_id")
+    if values.get("parent") is not None:
+        parent = values["parent"]
+        if parent.backlog_id != backlog.pk:
+            raise DomainError("The parent belongs to another Nexus.", field="parent")
+        if item is not None:
+            node: ProductBacklogItem | None = parent
+            while node is not None:
+                if node.pk == item.pk:
+                    raise DomainError("An item cannot be its own ancestor.", field="parent")
+                node = node.parent
+    blocked = values.get("is_blocked", item.is_blocked if item else False)
+    if not blocked:
+        values["blocked_reason"] = ""
+    return values
+
+
+def _labels(nexus: Nexus, names: Iterable[str]) -> list[Label]:
+    wanted = sorted({n.strip() for n in names if n and n.strip()})
+    existing = {lab.name: lab for lab in Label.objects.filter(nexus=nexus, name__in=wanted)}
+    missing = [Label(nexus=nexus, name=n) for n in wanted if n not in existing]
+    if missing:
+        Label.objects.bulk_create(missing)
+        existing.update({lab.name: lab for lab in Label.objects.filter(nexus=nexus, name__in=[m.name for m in missing])})
+    return [existing[n] for n in wanted]
+
+
+@transaction.atomic
+def pbi_create(
+    *,
+    nexus: Nexus,
+    title: str,
+    actor: Actor,
+    source: str = Source.UI,
+    position: str = "bottom",
+    after: ProductBacklogItem | None = None,
+    column: WorkflowColumn | None = None,
+    labels: Sequence[str] = (),
+    teams: Sequence[ScrumTeam] = (),
+    **fields: Any,
+) -> ProductBacklogItem:
+    """Create a PBI at the top or bottom of the Product Backlog, or directly below `after`.
+
+    `column` defaults to the first column of the Definition of Workflow; the creation is logged as a
+    column transition (from nothing into that column). `fields` are any of `EDITABLE_FIELDS`.
+    Raises `DomainError` naming the field for invalid input.
+    """
+    backlog = lock_backlog(nexus.backlog.pk)
+    values = _clean_fields(backlog, None, {"title": title, **fields})
+    if column is None:
+        column = WorkflowColumn.objects.filter(nexus=nexus).order_by("position").first()
+        if column is None:
+            raise DomainError("The Nexus has no Definition of Workflow yet.", field="column")
+    elif column.nexus_id != nexus.pk:
+        raise DomainError("That column belongs to another Nexus.", field="column")
+    if after is not None:
+        if after.backlog_id != backlog.pk:
+            raise DomainError("The item named as 'after' belongs to another Nexus.", field="after")
+        nxt = (
+            ProductBacklogItem.objects.filter(backlog=backlog, rank__gt=after.rank)
+            .order_by("rank").values_list("rank", flat=True).first()
+        )
+        if nxt is not None and nxt - after.rank < 2:
+            backlog_renumber(backlog_id=backlog.pk)
+            after.refresh_from_db(fields=["rank"])
+            nxt = (
+                ProductBacklogItem.objects.filter(backlog=backlog, rank__gt=after.rank)
+                .order_by("rank").values_list("rank", flat=True).first()
+            )
+        rank = (after.rank + nxt) // 2 if nxt is not None else rank_at_bottom(backlog.pk)
+    elif position == "top":
+        rank = rank_at_top(backlog.pk)
+    elif position == "bottom":
+        rank = rank_at_bottom(backlog.pk)
+    else:
+        raise DomainError("Position is 'top' or 'bottom'.", field="position")
+    now = timezone.now()
+    item = ProductBacklogItem.objects.create(
+        backlog=backlog, rank=rank, column=column, created_at=now, updated_at=now, **values
+    )
+    if labels:
+        item.labels.set(_labels(nexus, labels))
+    for team in teams:
+        if team.nexus_id != nexus.pk:
+            raise DomainError("That Scrum Team is in another Nexus.", field="teams")
+        TeamInvolvement.objects.create(item=item, team=team)
+    Transition.objects.create(
+        item=item, kind=TransitionKind.COLUMN, at=now, actor=_actor(actor), source=source,
+        to_column=column, to_name=column.name,
+    )
+    notify_items_changed(nexus.pk)
+    return item
+
+
+@transaction.atomic
+def pbi_update(
+    *,
+    item: ProductBacklogItem,
+    actor: Actor,
+    expected_version: int | None = None,
+    labels: Sequence[str] | None = None,
+    **fields: Any,
+) -> ProductBacklogItem:
+    """Edit a PBI's fields (any of `EDITABLE_FIELDS`, plus `labels` as names).
+
+    With `expected_version`, raises `VersionConflict` when someone saved the item in the meantime and
+    changes nothing (optimistic concurrency). Raises `DomainError` naming the field for invalid input.
+    """
+    locked = ProductBacklogItem.objects.select_for_update().select_related("backlog__nexus").get(pk=item.pk)
+    if locked.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    if expected_version is not None and locked.version != expected_version:
+        raise VersionConflict(
+            "Someone else saved this item after you opened it; nothing was overwritten.",
+            current_version=locked.version,
+        )
+    values = _clean_fields(locked.backlog, locked, dict(fields))
+    for name, value in values.items():
+        setattr(locked, name, value)
+    locked.version += 1
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=[*values, "version", "updated_at"])
+    if labels is not None:
+        locked.labels.set(_labels(locked.backlog.nexus, labels))
+    notify_items_changed(locked.backlog.nexus_id)
+    return locked
+
+
+@dataclass
+class TransitionResult:
+    """Outcome of `pbi_transition`: the item and any soft-WIP-limit warnings (messages for a person)."""
+
+    item: ProductBacklogItem
+    warnings: list[str] = field(default_factory=list)
+
+
+def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list[str]:
+    """Check the column's WIP limit for a move of `item` into `to_column`.
+
+    Raises `WipLimitReached` when the limit is hard and the column is full; returns a warning when it
+    is soft. (Kanban Guide for Scrum Teams: WIP limits are part of the Definition of Workflow.)
+    """
+    if to_column.wip_limit is None:
+        return []
+    count = ProductBacklogItem.objects.alive().filter(column=to_column).exclude(pk=item.pk).count()
+    if count < to_column.wip_limit:
+        return []
+    msg = f"'{to_column.name}' is at its WIP limit ({count} of {to_column.wip_limit})."
+    if to_column.wip_limit_kind == WipLimitKind.HARD:
+        raise WipLimitReached(msg + " Finish something there first.", field="column")
+    return [msg]
+
+
+@transaction.atomic
+def pbi_transition(
+    *,
+    item: ProductBacklogItem,
+    to_column: WorkflowColumn,
+    actor: Actor,
+    source: str = Source.UI,
+    at: datetime | None = None,
+    expected_version: int | None = None,
+) -> TransitionResult:
+    """Move a PBI to another column of the Definition of Workflow and log it (same transaction).
+
+    Raises `DomainError` when the column belongs to another Nexus, `WipLimitReached` when a hard WIP
+    limit is full, `VersionConflict` when `expected_version` is stale. Moving into the column it is in
+    already changes nothing.
+    """
+    locked = ProductBacklogItem.objects.select_for_update().select_related("column", "backlog").get(pk=item.pk)
+    if locked.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    if to_column.nexus_id != locked.backlog.nexus_id:
+        raise DomainError("That column belongs to another Nexus.", field="column")
+    if expected_version is not None and locked.version != expected_version:
+        raise VersionConflict("Someone else changed this item meanwhile.", current_version=locked.version)
+    if locked.column_id == to_column.pk:
+        return TransitionResult(locked)
+    warnings = wip_warnings(item=locked, to_column=to_column)
+    now = at or timezone.now()
+    Transition.objects.create(
+        item=locked, kind=TransitionKind.COLUMN, at=now, actor=_actor(actor), source=source,
+        from_column=locked.column, to_column=to_column, from_name=locked.column.name, to_name=to_column.name,
+    )
+    locked.column = to_column
+    locked.version += 1
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["column", "version", "updated_at"])
+    notify_items_changed(locked.backlog.nexus_id)
+    return TransitionResult(locked, warnings)
+
+
+@transaction.atomic
+def pbi_set_teams(*, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor) -> ProductBacklogItem:
+    """Set which Scrum Teams the PBI is forecast to need; kept teams keep their status."""
+    locked = ProductBacklogItem.objects.select_for_update().select_related("backlog").get(pk=item.pk)
+    if any(t.nexus_id != locked.backlog.nexus_id for t in teams):
+        raise DomainError("That Scrum Team is in another Nexus.", field="teams")
+    wanted = {t.pk for t in teams}
+    TeamInvolvement.objects.filter(item=locked).exclude(team_id__in=wanted).delete()
+    have = set(TeamInvolvement.objects.filter(item=locked).values_list("team_id", flat=True))
+    TeamInvolvement.objects.bulk_create(TeamInvolvement(item=locked, team_id=t) for t in wanted - have)
+    locked.version += 1
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["version", "updated_at"])
+    notify_items_changed(locked.backlog.nexus_id)
+    return locked
+
+
+@transaction.atomic
+def involvement_set_status(
+    *, involvement: TeamInvolvement, status: str, actor: Actor, source: str = Source.UI
+) -> TeamInvolvement:
+    """Change one team's status on a PBI (a team square) and log it in the transition log."""
+    if status not in TeamStatus.values:
+        raise DomainError(f"Team status must be one of {', '.join(TeamStatus.values)}.", field="status")
+    locked = TeamInvolvement.objects.select_for_update().select_related("item__backlog").get(pk=involvement.pk)
+    if locked.status == status:
+        return locked
+    now = timezone.now()
+    Transition.objects.create(
+        item=locked.item, kind=TransitionKind.TEAM_STATUS, at=now, actor=_actor(actor), source=source,
+        team_id=locked.team_id, from_name=locked.status, to_name=status,
+    )
+    locked.status = status
+    locked.save(update_fields=["status"])
+    ProductBacklogItem.objects.filter(pk=locked.item_id).update(updated_at=now, version=locked.item.version + 1)
+    notify_items_changed(locked.item.backlog.nexus_id)
+    return locked
+
+
+@transaction.atomic
+def pbi_delete(*, item: ProductBacklogItem, actor: Actor) -> ProductBacklogItem:
+    """Soft-delete a PBI: it leaves every list and board but stays as a tombstone for sync clients;
+    its transition log is kept. Deleting a deleted item changes nothing."""
+    locked = ProductBacklogItem.objects.select_for_update().select_related("backlog").get(pk=item.pk)
+    if locked.deleted_at is None:
+        now = timezone.now()
+        locked.deleted_at = now
+        locked.updated_at = now
+        locked.version += 1
+        locked.save(update_fields=["deleted_at", "updated_at", "version"])
+        ProductBacklogItem.objects.filter(parent=locked).update(parent=None)
+        notify_items_changed(locked.backlog.nexus_id)
+    return locked

@@ -1,0 +1,210 @@
+"""Ordering the Product Backlog with sparse ranks (the approach of Jira's LexoRank, on integers).
+
+A move names where the item goes: `before` (directly above that item) and/or `after` (directly below
+it). The item takes the midpoint of its new neighbours' ranks: one row written. When no integer is
+left between them, the whole backlog is renumbered in one UPDATE to multiples of `RANK_GAP`. Every
+move holds a lock on the Product Backlog row, so concurrent moves are serialised: none takes the same
+gap and none is lost; ranks stay unique (database constraint `pbi_unique_rank`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from backlog.errors import DomainError
+from backlog.models import (
+    RANK_GAP,
+    ColumnCategory,
+    ProductBacklog,
+    ProductBacklogItem,
+    Source,
+    Transition,
+    TransitionKind,
+)
+from backlog.services.common import notify_items_changed
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """What a move did. Positions are 1-based places among the backlog's live items (all columns).
+    `stale` is True when the named neighbours were no longer adjacent (the client's view was out of
+    date; the item was placed relative to `before` when given, else `after`). `renumbered` is True when
+    the move had to renumber the backlog first."""
+
+    item: ProductBacklogItem
+    from_position: int
+    to_position: int
+    stale: bool
+    renumbered: bool
+
+
+def lock_backlog(backlog_id: int) -> ProductBacklog:
+    """Take the Product Backlog row lock (`SELECT ... FOR UPDATE`; on SQLite the write transaction)."""
+    return ProductBacklog.objects.select_for_update().get(pk=backlog_id)
+
+
+def position_of(*, backlog_id: int, rank: int) -> int:
+    """1-based position of `rank` among the live items of the backlog."""
+    return ProductBacklogItem.objects.alive().filter(backlog_id=backlog_id, rank__lt=rank).count() + 1
+
+
+def rank_at_bottom(backlog_id: int) -> int:
+    """A free rank below every item (call with the backlog locked)."""
+    top = ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(m=Max("rank"))["m"]
+    return RANK_GAP if top is None else top + RANK_GAP
+
+
+def rank_at_top(backlog_id: int) -> int:
+    """A free rank above every item (call with the backlog locked)."""
+    low = ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(m=Min("rank"))["m"]
+    return RANK_GAP if low is None else low - RANK_GAP
+
+
+def backlog_renumber(*, backlog_id: int) -> int:
+    """Renumber every item of the backlog to `RANK_GAP`, `2·RANK_GAP`, ... keeping the order, in one
+    UPDATE. Call with the backlog locked. Returns the number of rows renumbered."""
+    table = ProductBacklogItem._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The rank constraint is DEFERRABLE INITIALLY IMMEDIATE: checked at the end of the statement.
+            cursor.execute(
+                f"UPDATE {table} AS t SET rank = s.rn * %s FROM ("
+                f" SELECT id, row_number() OVER (ORDER BY rank) AS rn FROM {table} WHERE backlog_id = %s"
+                f") AS s WHERE t.id = s.id",
+                [RANK_GAP, backlog_id],
+            )
+            return cursor.rowcount
+        # SQLite checks uniqueness row by row: first move every rank out of the way, then renumber.
+        cursor.execute(
+            f"SELECT MIN(rank), MAX(rank), COUNT(*) FROM {table} WHERE backlog_id = %s", [backlog_id]
+        )
+        low, high, count = cursor.fetchone()
+        if not count:
+            return 0
+        offset = max(high - low, count * RANK_GAP - low) + 1
+        cursor.execute(f"UPDATE {table} SET rank = rank + %s WHERE backlog_id = %s", [offset, backlog_id])
+        cursor.execute(
+            f"UPDATE {table} SET rank = (SELECT s.rn FROM (SELECT id, row_number() OVER (ORDER BY rank) AS rn"
+            f" FROM {table} WHERE backlog_id = %s) AS s WHERE s.id = {table}.id) * %s WHERE backlog_id = %s",
+            [backlog_id, RANK_GAP, backlog_id],
+        )
+        return int(count)
+
+
+def _neighbour(backlog: ProductBacklog, item_id: int | None, role: str) -> ProductBacklogItem | None:
+    if item_id is None:
+        return None
+    neighbour = ProductBacklogItem.objects.alive().filter(pk=item_id).first()
+    if neighbour is None:
+        raise DomainError(f"The item named as '{role}' ({item_id}) does not exist.", field=role)
+    if neighbour.backlog_id != backlog.pk:
+        raise DomainError(f"The item named as '{role}' belongs to another Nexus.", field=role)
+    return neighbour
+
+
+def _gap_ranks(backlog_id: int, item: ProductBacklogItem, *, before: ProductBacklogItem | None,
+               after: ProductBacklogItem | None) -> tuple[int | None, int | None]:
+    """(upper, lower) ranks that must enclose the item's new rank; None = open-ended."""
+    others = ProductBacklogItem.objects.filter(backlog_id=backlog_id).exclude(pk=item.pk)
+    if before is not None:
+        upper = others.filter(rank__lt=before.rank).order_by("-rank").values_list("rank", flat=True).first()
+        return upper, before.rank
+    assert after is not None
+    lower = others.filter(rank__gt=after.rank).order_by("rank").values_list("rank", flat=True).first()
+    return after.rank, lower
+
+
+def _rank_between(upper: int | None, lower: int | None) -> int | None:
+    if upper is None and lower is None:
+        return RANK_GAP
+    if upper is None:
+        assert lower is not None
+        return lower - RANK_GAP
+    if lower is None:
+        return upper + RANK_GAP
+    if lower - upper < 2:
+        return None
+    return (upper + lower) // 2
+
+
+@transaction.atomic
+def pbi_move(
+    *,
+    item: ProductBacklogItem,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    source: str = Source.UI,
+) -> MoveResult:
+    """Move `item` in the Product Backlog order: directly above `before_id` and/or directly below
+    `after_id` (a drop between two rows names both; to the top names only `before`, to the bottom only
+    `after`), as Jira's rank API does.
+
+    Writes one row (plus a rank entry in the transition log) unless the gap is used up, in which case
+    the backlog is renumbered first in one UPDATE. If the two neighbours are no longer adjacent (stale
+    view), the item is placed relative to `before` and `MoveResult.stale` is True.
+
+    Raises `DomainError` (field `before`/`after`/`item`) when neither neighbour is named, a neighbour
+    does not exist or belongs to another Nexus, a neighbour is the item itself, or the item is finished
+    or deleted.
+    """
+    if before_id is None and after_id is None:
+        raise DomainError("Name where the item goes: 'before' and/or 'after'.", field="before")
+    if item.pk in (before_id, after_id):
+        raise DomainError("An item cannot be placed next to itself.", field="before" if before_id == item.pk else "after")
+    backlog = lock_backlog(item.backlog_id)
+    current = ProductBacklogItem.objects.select_related("column").filter(pk=item.pk).first()
+    if current is None or current.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    if current.column.category == ColumnCategory.DONE:
+        raise DomainError("A finished item is no longer ordered in the Product Backlog.", field="item")
+    before = _neighbour(backlog, before_id, "before")
+    after = _neighbour(backlog, after_id, "after")
+    stale = False
+    if before is not None and after is not None:
+        between = (
+            ProductBacklogItem.objects.filter(backlog=backlog, rank__gt=after.rank, rank__lt=before.rank)
+            .exclude(pk=current.pk)
+            .exists()
+        )
+        stale = after.rank > before.rank or between
+        after = None  # place relative to `before`
+    from_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+
+    upper, lower = _gap_ranks(backlog.pk, current, before=before, after=after)
+    already_there = (upper is None or upper < current.rank) and (lower is None or current.rank < lower)
+    renumbered = False
+    if not already_there:
+        new_rank = _rank_between(upper, lower)
+        if new_rank is None:
+            backlog_renumber(backlog_id=backlog.pk)
+            renumbered = True
+            current.refresh_from_db(fields=["rank"])
+            if before is not None:
+                before.refresh_from_db(fields=["rank"])
+            if after is not None:
+                after.refresh_from_db(fields=["rank"])
+            upper, lower = _gap_ranks(backlog.pk, current, before=before, after=after)
+            new_rank = _rank_between(upper, lower)
+            assert new_rank is not None
+        now = timezone.now()
+        ProductBacklogItem.objects.filter(pk=current.pk).update(rank=new_rank, updated_at=now, version=current.version + 1)
+        current.rank, current.updated_at, current.version = new_rank, now, current.version + 1
+    to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+    if to_position != from_position:
+        Transition.objects.create(
+            item=current,
+            kind=TransitionKind.RANK,
+            at=timezone.now(),
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            source=source,
+            from_position=from_position,
+            to_position=to_position,
+        )
+        notify_items_changed(backlog.nexus_id, flow=False)
+    return MoveResult(current, from_position, to_position, stale, renumbered)

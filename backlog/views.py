@@ -1,0 +1,48 @@
+"""HTML views of the Nexus home and the Product Backlog. Thin: they call selectors and services."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from backlog import selectors
+
+BACKLOG_PAGE_SIZE = 200
+
+
+@login_required
+@require_GET
+def root(request: HttpRequest) -> HttpResponse:
+    """`/`: straight to the user's Nexus when there is one, else the list of Nexuses."""
+    nexuses = list(selectors.nexus_list_for_user(user=request.user)[:50])
+    if len(nexuses) == 1:
+        return redirect("backlog:nexus-home", slug=nexuses[0].slug)
+    return render(request, "backlog/nexus_list.html", {"nexuses": nexuses})
+
+
+@login_required
+@require_GET
+def nexus_home(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Nexus home: Product Goal, Scrum Teams, Nexus Integration Team, Definition of Workflow."""
+    nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)
+    home = selectors.nexus_home_get(nexus=nexus)
+    return render(request, "backlog/nexus_home.html", {"nexus": nexus, "home": home})
+
+
+@login_required
+@require_GET
+def backlog_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Product Backlog in order, a page of `BACKLOG_PAGE_SIZE` items at a time."""
+    nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)
+    paginator = Paginator(selectors.backlog_items(nexus=nexus), BACKLOG_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    context = {
+        "nexus": nexus,
+        "page": page,
+        "offset": (page.number - 1) * BACKLOG_PAGE_SIZE,
+        "columns": selectors.workflow_columns(nexus=nexus),
+    }
+    return render(request, "backlog/backlog.html", context)
