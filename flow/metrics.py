@@ -1,0 +1,400 @@
+"""Flow metrics engine: pure Python, no Django.
+
+The four flow metrics (WIP, Cycle Time, Work Item Age, Throughput) and the Definition of Workflow with
+its "started" and "finished" points come from the *Kanban Guide for Scrum Teams* (Scrum.org, Vacanti &
+Yeret). The Guide leaves the unit and the counting conventions to the team; this tool fixes them
+(project flow issue), and these conventions go beyond the Guide:
+
+* the unit is the calendar day in the Nexus's time zone (weekends count); callers reduce timestamps to
+  dates before calling this module;
+* milestones: an item's milestone for a column is the date it first entered it; moving back to an earlier
+  column erases the milestones of all later columns; a skipped column takes the milestone of the next
+  later column the item reached; raw states mapped to no column are ignored;
+* Cycle Time and Work Item Age are counted inclusively (same-day start and finish = 1 day);
+* WIP on a day counts an item on its start day and on its finish day (end-of-day WIP is also given);
+* weekly Throughput is summed Monday-Sunday and averaged over complete weeks only;
+* the Cumulative Flow Diagram and nearest-rank percentiles (50/70/85/95) are this tool's choices;
+* as-of replay: only events up to the end of the as-of day exist.
+
+Every series is computed with difference arrays over days (O(items x columns + days x columns)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from itertools import accumulate
+from typing import Any, Protocol, TypeVar
+
+__all__ = [
+    "PERCENTILES",
+    "AgeRow",
+    "DailyRow",
+    "FlowResult",
+    "ItemEvent",
+    "ItemFlow",
+    "WeeklyRow",
+    "Workflow",
+    "compute_flow",
+    "item_milestones",
+    "percentile",
+]
+
+PERCENTILES: tuple[int, ...] = (50, 70, 85, 95)
+"""Percentiles reported for Cycle Time (and confidences for Monte Carlo), in percent."""
+
+
+class _Comparable(Protocol):
+    def __lt__(self, other: Any, /) -> bool: ...
+
+
+_T = TypeVar("_T", bound=_Comparable)
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A Definition of Workflow (Kanban Guide for Scrum Teams): ordered columns, started and finished points.
+
+    ``started`` and ``finished`` are column indexes with ``0 <= started <= finished < len(columns)``;
+    ``ValueError`` otherwise.
+    """
+
+    columns: tuple[str, ...]
+    started: int
+    finished: int
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("a workflow needs at least one column")
+        if not 0 <= self.started <= self.finished < len(self.columns):
+            raise ValueError(
+                f"need 0 <= started ({self.started}) <= finished ({self.finished}) < {len(self.columns)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEvent:
+    """One status change of one item: it entered column ``column`` (index, ``None`` = unmapped) on ``day``.
+
+    ``day`` is the calendar date in the Nexus's time zone; ``seq`` orders events of the same item on the
+    same day (pass the event order).
+    """
+
+    item: str
+    day: date
+    column: int | None
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFlow:
+    """Per-item result as of the as-of date (one point of the Cycle Time scatterplot when finished).
+
+    ``column`` is the index of the current column; ``milestones`` holds one date (or None) per column;
+    ``cycle_time`` is in calendar days (inclusive) or None when not finished.
+    """
+
+    key: str
+    column: int
+    started: date | None
+    finished: date | None
+    cycle_time: int | None
+    milestones: tuple[date | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DailyRow:
+    """One day of the series: WIP (start/finish-day inclusive), end-of-day WIP, Throughput, CFD counts."""
+
+    date: date
+    wip: int
+    wip_eod: int
+    throughput: int
+    cfd: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyRow:
+    """Throughput of a Monday-Sunday week; ``complete`` when all seven days lie inside the series."""
+
+    week_start: date
+    throughput: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgeRow:
+    """An item in progress at the end of the as-of day: its current column name and Work Item Age (days)."""
+
+    item: str
+    column: str
+    age: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowResult:
+    """Everything ``compute_flow`` derives; see its docstring for the definitions."""
+
+    as_of: date
+    start: date
+    end: date
+    workflow: Workflow
+    items_total: int
+    finished_items: int
+    cycle_time_percentiles: dict[str, int] | None
+    mean_weekly_throughput: float
+    complete_weeks: int
+    mean_daily_wip: float
+    wip_as_of: int
+    daily: list[DailyRow]
+    weekly: list[WeeklyRow]
+    ages: list[AgeRow]
+    items: list[ItemFlow]
+    daily_throughput: list[int]
+    history_start: date
+
+    @property
+    def in_progress(self) -> int:
+        """Number of items in progress at the end of the as-of day (``len(ages)``)."""
+        return len(self.ages)
+
+    def day(self, d: date) -> DailyRow:
+        """The series row for date ``d``; ``KeyError`` when ``d`` is outside ``start..end``."""
+        i = (d - self.start).days
+        if not 0 <= i < len(self.daily):
+            raise KeyError(d)
+        return self.daily[i]
+
+
+def percentile(values: Iterable[_T], p: float | int | Fraction | Decimal) -> _T:
+    """Nearest-rank percentile: the value at rank ``ceil(p * n)`` (1-based) of the sorted values.
+
+    ``p`` is a fraction in ``(0, 1]`` (0.85 for the 85th percentile; n=10, p=0.85 -> rank 9). Floats are
+    read through their decimal repr, so ``0.7 * 10`` is rank 7 exactly. Works for any comparable values
+    (ints, dates). Raises ``ValueError`` for an empty input or ``p`` outside ``(0, 1]``. The nearest-rank
+    method is this tool's convention; the Kanban Guide for Scrum Teams does not prescribe one.
+    """
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("percentile of no values")
+    frac = Fraction(str(p)) if isinstance(p, float) else Fraction(p)
+    if not 0 < frac <= 1:
+        raise ValueError(f"percentile fraction must be in (0, 1], got {p!r}")
+    rank = math.ceil(frac * len(ordered))
+    return ordered[rank - 1]
+
+
+def _check_column(column: int, workflow: Workflow) -> None:
+    if not 0 <= column < len(workflow.columns):
+        raise ValueError(f"column index {column} outside the workflow's {len(workflow.columns)} columns")
+
+
+def _milestones(events: Sequence[ItemEvent], n_columns: int) -> list[date | None]:
+    """Core of ``item_milestones``: events already in time order and mapped (column not None)."""
+    entered: list[date | None] = [None] * n_columns  # first entry in person, since the last move back
+    cur = -1
+    for ev in events:
+        col = ev.column
+        assert col is not None
+        if col < cur:
+            for k in range(col + 1, cur + 1):  # moving back erases later milestones
+                entered[k] = None
+        if entered[col] is None:
+            entered[col] = ev.day
+        cur = col
+    ms: list[date | None] = [None] * n_columns
+    nxt: date | None = None
+    for k in range(cur, -1, -1):  # skipped columns take the next later column's milestone
+        if entered[k] is not None:
+            nxt = entered[k]
+        ms[k] = nxt
+    return ms
+
+
+def item_milestones(events: Sequence[ItemEvent], workflow: Workflow) -> list[date | None]:
+    """Milestones of one item: ``len(workflow.columns)`` entries, the date it first entered each column.
+
+    ``events`` are one item's events; they are ordered by ``(day, seq)`` (stable, so equal keys keep the
+    given order). Rules (project flow issue, beyond the Kanban Guide for Scrum Teams, which only asks for
+    defined started/finished points): first entry into a column is kept; moving back to an earlier column
+    erases the milestones of all later columns (a reopened item is in progress again and its finish date
+    becomes its last finish); a skipped column, including columns before the first one reached, takes the
+    milestone of the next later column reached; events with ``column is None`` (unmapped raw states) are
+    ignored. Skipping is judged on the final path: a column counts as entered only when the item itself
+    entered it, so an item that jumped over a column and later moves *back* into it gets that later date
+    (To Do d1 -> Closed d3 -> Resolved d20: Resolved = d20). This reading reproduces the Eclipse JDT
+    reference figures (backlog/data/eclipse-jdt/README.md). The set milestones always form a
+    non-decreasing prefix; the current column is the last set one. Raises ``ValueError`` for a column
+    index outside the workflow.
+    """
+    mapped = [ev for ev in events if ev.column is not None]
+    for ev in mapped:
+        assert ev.column is not None
+        _check_column(ev.column, workflow)
+    mapped.sort(key=lambda ev: (ev.day, ev.seq))
+    return _milestones(mapped, len(workflow.columns))
+
+
+def _interval(diff: list[int], lo: int, hi: int, n: int) -> None:
+    """Add 1 on day indexes ``lo..hi`` (inclusive) of a length-``n`` series, clipped; ``diff`` has n+1."""
+    if hi < 0 or lo >= n or lo > hi:
+        return
+    diff[max(lo, 0)] += 1
+    if hi + 1 < n:
+        diff[hi + 1] -= 1
+
+
+def compute_flow(
+    events: Iterable[ItemEvent],
+    workflow: Workflow,
+    *,
+    as_of: date,
+    start: date | None = None,
+    end: date | None = None,
+    history_days: int = 90,
+) -> FlowResult:
+    """Replay ``events`` as of ``as_of`` and compute the flow metrics over the days ``start..end``.
+
+    Metrics from the Kanban Guide for Scrum Teams, with this tool's exact conventions (unit: calendar day):
+
+    * only events with ``day <= as_of`` exist; milestones (see ``item_milestones``) as of ``as_of`` are used
+      for every day of the series, so an item finished by ``as_of`` and reopened later counts as finished;
+    * started / finished = milestone of ``workflow.started`` / ``workflow.finished``;
+    * Cycle Time = finished - started + 1; Work Item Age on D = D - started + 1;
+    * WIP on D = items started <= D and not finished before D (``wip``); end-of-day WIP = started <= D and
+      not finished <= D (``wip_eod``); Throughput on D = items finished on D;
+    * CFD on D for column k = items whose milestone for k (hence for any later column) is <= D;
+    * the series runs from ``start`` (default: the first mapped event's date, or ``as_of`` if none) to
+      ``end`` (default ``as_of``); ``mean_daily_wip`` is over those days; ``mean_weekly_throughput`` is over
+      the complete Monday-Sunday weeks inside them (0.0 when ``complete_weeks == 0``);
+    * ``finished_items`` and ``cycle_time_percentiles`` (nearest rank at 50/70/85/95, None when no item)
+      cover the items finished within ``start..end`` (so ``finished_items == sum of daily throughput``);
+    * ``wip_as_of`` = WIP on ``as_of`` (start/finish-day inclusive); ``ages`` = items in progress at the end
+      of ``as_of``, oldest first (ties by key), with their current column;
+    * ``daily_throughput`` = items finished per day on the ``history_days`` days ending at ``as_of`` (oldest
+      first, zero days included), the Monte Carlo history; it starts on ``history_start``.
+
+    Events are grouped by ``item`` and ordered by ``(day, seq)``. Raises ``ValueError`` when ``end < start``,
+    ``history_days < 1`` or an event's column index is outside the workflow.
+    """
+    if history_days < 1:
+        raise ValueError("history_days must be at least 1")
+    n_cols = len(workflow.columns)
+    by_item: dict[str, list[ItemEvent]] = {}
+    first_day: date | None = None
+    for ev in events:
+        if ev.column is None or ev.day > as_of:
+            continue
+        _check_column(ev.column, workflow)
+        by_item.setdefault(ev.item, []).append(ev)
+        if first_day is None or ev.day < first_day:
+            first_day = ev.day
+    range_start = start if start is not None else (first_day if first_day is not None else as_of)
+    range_end = end if end is not None else as_of
+    if range_end < range_start:
+        raise ValueError(f"end {range_end} is before start {range_start}")
+
+    n = (range_end - range_start).days + 1
+    base = range_start.toordinal()
+    wip_diff = [0] * (n + 1)
+    eod_diff = [0] * (n + 1)
+    cfd_diff = [[0] * (n + 1) for _ in range(n_cols)]
+    throughput = [0] * n
+    hist_start = as_of - timedelta(days=history_days - 1)
+    history = [0] * history_days
+    hist_base = hist_start.toordinal()
+    items: list[ItemFlow] = []
+    cycle_times: list[int] = []
+    in_progress: list[tuple[int, str, int]] = []
+    wip_as_of = 0
+    s_col, f_col = workflow.started, workflow.finished
+    far = n + 1
+
+    for key, evs in by_item.items():
+        evs.sort(key=lambda ev: (ev.day, ev.seq))
+        ms = _milestones(evs, n_cols)
+        column = max(k for k in range(n_cols) if ms[k] is not None)
+        started, finished = ms[s_col], ms[f_col]
+        cycle: int | None = None
+        for k in range(column + 1):
+            m = ms[k]
+            assert m is not None
+            i = m.toordinal() - base
+            if i < n:
+                cfd_diff[k][max(i, 0)] += 1
+        if started is not None:
+            s = started.toordinal() - base
+            if finished is None:
+                _interval(wip_diff, s, far, n)
+                _interval(eod_diff, s, far, n)
+                in_progress.append(((as_of - started).days + 1, key, column))
+                wip_as_of += 1
+            else:
+                f = finished.toordinal() - base
+                cycle = (finished - started).days + 1
+                _interval(wip_diff, s, f, n)
+                _interval(eod_diff, s, f - 1, n)
+                if 0 <= f < n:
+                    throughput[f] += 1
+                    cycle_times.append(cycle)
+                h = finished.toordinal() - hist_base
+                if h >= 0:
+                    history[h] += 1
+                if finished == as_of:
+                    wip_as_of += 1
+        items.append(ItemFlow(key, column, started, finished, cycle, tuple(ms)))
+
+    wip = list(accumulate(wip_diff[:n]))
+    wip_eod = list(accumulate(eod_diff[:n]))
+    cfd_cols = [list(accumulate(d[:n])) for d in cfd_diff]
+    names = workflow.columns
+    daily = [
+        DailyRow(
+            range_start + timedelta(days=i),
+            wip[i],
+            wip_eod[i],
+            throughput[i],
+            {names[k]: cfd_cols[k][i] for k in range(n_cols)},
+        )
+        for i in range(n)
+    ]
+
+    weekly: list[WeeklyRow] = []
+    first_monday = range_start - timedelta(days=range_start.weekday())
+    lead = range_start.weekday()  # days of the first week that lie before the series
+    for w0 in range(-lead, n, 7):
+        lo, hi = max(w0, 0), min(w0 + 7, n)
+        weekly.append(
+            WeeklyRow(
+                first_monday + timedelta(days=w0 + lead), sum(throughput[lo:hi]), lo == w0 and hi == w0 + 7
+            )
+        )
+    complete = [w.throughput for w in weekly if w.complete]
+    mean_weekly = sum(complete) / len(complete) if complete else 0.0
+
+    in_progress.sort(key=lambda row: (-row[0], row[1]))
+    return FlowResult(
+        as_of=as_of,
+        start=range_start,
+        end=range_end,
+        workflow=workflow,
+        items_total=len(items),
+        finished_items=len(cycle_times),
+        cycle_time_percentiles=(
+            {str(p): percentile(cycle_times, Fraction(p, 100)) for p in PERCENTILES} if cycle_times else None
+        ),
+        mean_weekly_throughput=mean_weekly,
+        complete_weeks=len(complete),
+        mean_daily_wip=sum(wip) / n,
+        wip_as_of=wip_as_of,
+        daily=daily,
+        weekly=weekly,
+        ages=[AgeRow(key, names[col], age) for age, key, col in in_progress],
+        items=items,
+        daily_throughput=history,
+        history_start=hist_start,
+    )
