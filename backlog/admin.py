@@ -56,7 +56,16 @@ class ProductGoalAdmin(admin.ModelAdmin):
 
 @admin.register(models.WorkflowColumn)
 class WorkflowColumnAdmin(admin.ModelAdmin):
-    list_display = ("name", "nexus", "position", "category", "wip_limit", "wip_limit_kind", "is_start", "is_finish")
+    list_display = (
+        "name",
+        "nexus",
+        "position",
+        "category",
+        "wip_limit",
+        "wip_limit_kind",
+        "is_start",
+        "is_finish",
+    )
     list_filter = ("nexus",)
 
 
@@ -96,12 +105,26 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
             return
         if not change:
             created = pbi_create(
-                nexus=obj.backlog.nexus, title=obj.title, actor=request.user, source=models.Source.ADMIN,
-                column=obj.column, description=obj.description, acceptance_criteria=obj.acceptance_criteria,
-                size=obj.size, class_of_service=obj.class_of_service, is_blocked=obj.is_blocked,
-                blocked_reason=obj.blocked_reason, external_id=obj.external_id, parent=obj.parent,
+                nexus=obj.backlog.nexus,
+                title=obj.title,
+                actor=request.user,
+                source=models.Source.ADMIN,
+                column=obj.column,
+                description=obj.description,
+                acceptance_criteria=obj.acceptance_criteria,
+                size=obj.size,
+                class_of_service=obj.class_of_service,
+                is_blocked=obj.is_blocked,
+                blocked_reason=obj.blocked_reason,
+                external_id=obj.external_id,
+                parent=obj.parent,
             )
-            obj.pk, obj.rank, obj.created_at, obj.updated_at = created.pk, created.rank, created.created_at, created.updated_at
+            obj.pk, obj.rank, obj.created_at, obj.updated_at = (
+                created.pk,
+                created.rank,
+                created.created_at,
+                created.updated_at,
+            )
             obj._state.adding = False
             return
         super().save_model(request, obj, form, change)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from backlog.importer import WorkflowFile, history_import
@@ -62,10 +62,9 @@ def demo_load(*, path: Path | None = None, slug: str = DEMO_SLUG, password: str 
 
 
 def _users(nexus: Nexus, password: str) -> None:
-    user_model = get_user_model()
 
-    def user(username: str, *, superuser: bool = False) -> object:
-        obj, created = user_model.objects.get_or_create(username=username)
+    def user(username: str, *, superuser: bool = False) -> User:
+        obj, created = User.objects.get_or_create(username=username)
         if created or not obj.check_password(password):
             obj.set_password(password)
         obj.is_staff = obj.is_superuser = superuser

@@ -18,7 +18,7 @@ import io
 import json
 import time
 import zoneinfo
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -90,7 +90,9 @@ class WorkflowFile:
                 description=data.get("description", ""),
             )
         except (KeyError, TypeError) as exc:
-            raise ImportFailed(f"the workflow file needs 'columns', 'mapping', 'started' and 'done' ({exc})") from exc
+            raise ImportFailed(
+                f"the workflow file needs 'columns', 'mapping', 'started' and 'done' ({exc})"
+            ) from exc
         for name in (wf.started, wf.done, *wf.mapping.values()):
             if name not in wf.columns:
                 raise ImportFailed(f"the workflow file names a column {name!r} that is not in 'columns'")
@@ -103,7 +105,11 @@ class WorkflowFile:
         specs = []
         for i, name in enumerate(self.columns):
             category = (
-                ColumnCategory.NOT_STARTED if i < start else ColumnCategory.IN_PROGRESS if i < done else ColumnCategory.DONE
+                ColumnCategory.NOT_STARTED
+                if i < start
+                else ColumnCategory.IN_PROGRESS
+                if i < done
+                else ColumnCategory.DONE
             )
             specs.append(ColumnSpec(name=name, category=category, is_start=i == start, is_finish=i == done))
         return specs
@@ -116,6 +122,7 @@ class _Event:
     raw_from: str
     raw_to: str
     column: str | None
+    after_cutoff: bool = False
 
 
 @dataclass
@@ -136,6 +143,7 @@ class ImportReport:
     events_added: int = 0
     events_ignored_after_cutoff: int = 0
     items_skipped: int = 0
+    items_after_cutoff: int = 0
     teams_created: int = 0
     unmapped: Counter[str] = field(default_factory=Counter)
     shift_days: int = 0
@@ -144,14 +152,18 @@ class ImportReport:
     def summary(self) -> str:
         lines = [
             f"Nexus '{self.nexus.slug}': {self.rows} rows read; {self.items_created} items created, "
-            f"{self.items_updated} updated, {self.events_added} events added, {self.teams_created} teams created.",
+            f"{self.items_updated} updated, {self.events_added} events added, "
+            f"{self.teams_created} teams created.",
         ]
         if self.events_ignored_after_cutoff:
-            lines.append(f"{self.events_ignored_after_cutoff} events after the replay cut-off ignored.")
+            lines.append(
+                f"{self.events_ignored_after_cutoff} events after the replay cut-off ignored "
+                f"({self.items_after_cutoff} items did not exist yet at the cut-off)."
+            )
         if self.shift_days:
             lines.append(f"Timestamps shifted by {self.shift_days} days so the cut-off is today.")
         if self.unmapped:
-            states = ", ".join(f"{s or '(empty)'} ×{n}" for s, n in sorted(self.unmapped.items()))
+            states = ", ".join(f"{s or '(empty)'}: {n}" for s, n in sorted(self.unmapped.items()))
             lines.append(f"Unmapped states skipped: {states}.")
         if self.items_skipped:
             lines.append(f"{self.items_skipped} items had no mapped event and were skipped.")
@@ -162,7 +174,7 @@ class ImportReport:
 def _open_text(path: Path) -> io.TextIOBase:
     if str(path).endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+    return open(path, encoding="utf-8", newline="")
 
 
 def _parse_ts(value: str, line: int) -> datetime:
@@ -198,7 +210,9 @@ def _read(
                 at = _parse_ts(row["timestamp"] or "", line)
                 item = items.get(ext)
                 if item is None:
-                    item = items[ext] = _Item(ext, {k: (v or "") for k, v in row.items() if k not in REQUIRED_COLUMNS})
+                    item = items[ext] = _Item(
+                        ext, {k: (v or "") for k, v in row.items() if k not in REQUIRED_COLUMNS}
+                    )
                 if item.events and at < item.events[-1].at:
                     raise ImportFailed(
                         f"event out of order for item {ext}: {row['timestamp']} is earlier than the item's "
@@ -208,7 +222,9 @@ def _read(
                 raw_to = (row["to_state"] or "").strip()
                 if replay_until is not None and at.astimezone(tz).date() > replay_until:
                     report.events_ignored_after_cutoff += 1
-                    item.events.append(_Event(line, at, "", "", None))  # keeps the order check; dropped below
+                    item.events.append(
+                        _Event(line, at, "", "", None, after_cutoff=True)
+                    )  # for the order check
                     continue
                 column = wf.mapping.get(raw_to)
                 if column is None:
@@ -281,7 +297,11 @@ def history_import(
         teams: dict[str, ScrumTeam] = {t.name: t for t in ScrumTeam.objects.filter(nexus=nexus)}
         if team_field:
             names = sorted({it.attrs.get(team_field, "").strip() for it in items.values()} - {""})
-            new_teams = [ScrumTeam(nexus=nexus, name=n, slug=slugify(n) or f"team-{i}") for i, n in enumerate(names) if n not in teams]
+            new_teams = [
+                ScrumTeam(nexus=nexus, name=n, slug=slugify(n) or f"team-{i}")
+                for i, n in enumerate(names)
+                if n not in teams
+            ]
             ScrumTeam.objects.bulk_create(new_teams)
             report.teams_created = len(new_teams)
             teams = {t.name: t for t in ScrumTeam.objects.filter(nexus=nexus)}
@@ -305,16 +325,23 @@ def history_import(
         for ext, it in items.items():
             mapped = [e for e in it.events if e.column is not None]
             if not mapped:
-                if ext not in known:
+                if ext not in known and any(not e.after_cutoff for e in it.events):
                     report.items_skipped += 1
+                elif ext not in known:
+                    report.items_after_cutoff += 1
                 continue
             if ext in known:
                 continue
             title = (it.attrs.get("title") or ext).strip()[:300] or ext
             to_create.append(
                 ProductBacklogItem(
-                    backlog=backlog, title=title, external_id=ext, rank=rank, column=columns[mapped[-1].column or ""],
-                    created_at=mapped[0].at + shift, updated_at=mapped[-1].at + shift,
+                    backlog=backlog,
+                    title=title,
+                    external_id=ext,
+                    rank=rank,
+                    column=columns[mapped[-1].column or ""],
+                    created_at=mapped[0].at + shift,
+                    updated_at=mapped[-1].at + shift,
                 )
             )
             rank += 1 << 20
@@ -372,9 +399,16 @@ def history_import(
                 if (pbi.pk, key) not in known_keys:
                     transitions.append(
                         Transition(
-                            item_id=pbi.pk, kind=TransitionKind.COLUMN, at=e.at + shift, source=Source.IMPORT,
-                            from_column=columns[previous] if previous else None, to_column=columns[e.column],
-                            from_name=previous or "", to_name=e.column, raw_from=e.raw_from, raw_to=e.raw_to,
+                            item_id=pbi.pk,
+                            kind=TransitionKind.COLUMN,
+                            at=e.at + shift,
+                            source=Source.IMPORT,
+                            from_column=columns[previous] if previous else None,
+                            to_column=columns[e.column],
+                            from_name=previous or "",
+                            to_name=e.column,
+                            raw_from=e.raw_from,
+                            raw_to=e.raw_to,
                             import_key=key[:120],
                         )
                     )
@@ -385,7 +419,7 @@ def history_import(
 
         # Existing items that received new events move to their latest column.
         now = timezone.now()
-        for ext, pbi in known.items():
+        for pbi in known.values():
             col = touched.get(pbi.pk)
             if col is not None and columns[col].pk != pbi.column_id:
                 ProductBacklogItem.objects.filter(pk=pbi.pk).update(

@@ -24,7 +24,9 @@ class Nexus(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone, e.g. Europe/Berlin")
-    sprint_length_days = models.PositiveSmallIntegerField(default=14, help_text="Sprint length in calendar days")
+    sprint_length_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Sprint length in calendar days"
+    )
     wip_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Nexus-level WIP limit: items in progress across all teams"
     )
@@ -70,9 +72,13 @@ class Membership(models.Model):
     hold several memberships (e.g. a Developer of Core who is also in the Nexus Integration Team)."""
 
     nexus = models.ForeignKey(Nexus, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="nexus_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="nexus_memberships"
+    )
     role = models.CharField(max_length=20, choices=Role.choices)
-    team = models.ForeignKey(ScrumTeam, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    team = models.ForeignKey(
+        ScrumTeam, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
+    )
 
     class Meta:
         ordering = ["nexus", "role", "user"]
@@ -156,7 +162,9 @@ class WorkflowColumn(models.Model):
     wip_limit = models.PositiveIntegerField(null=True, blank=True)
     wip_limit_kind = models.CharField(max_length=4, choices=WipLimitKind.choices, default=WipLimitKind.SOFT)
     is_start = models.BooleanField(default=False, help_text="Work counts as started on entering this column")
-    is_finish = models.BooleanField(default=False, help_text="Work counts as finished on entering this column")
+    is_finish = models.BooleanField(
+        default=False, help_text="Work counts as finished on entering this column"
+    )
     is_ready = models.BooleanField(default=False, help_text="Items here are refined and ready")
 
     class Meta:
@@ -220,7 +228,9 @@ class ProductBacklogItem(models.Model):
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
     acceptance_criteria = models.TextField(blank=True)
-    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
     size = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     labels = models.ManyToManyField(Label, blank=True, related_name="items")
     class_of_service = models.CharField(
@@ -232,7 +242,9 @@ class ProductBacklogItem(models.Model):
     rank = models.BigIntegerField()
     version = models.PositiveIntegerField(default=1)
     column = models.ForeignKey(WorkflowColumn, on_delete=models.PROTECT, related_name="items")
-    teams = models.ManyToManyField(ScrumTeam, through="TeamInvolvement", related_name="items")
+    teams: models.ManyToManyField[ScrumTeam, TeamInvolvement] = models.ManyToManyField(
+        ScrumTeam, through="TeamInvolvement", related_name="items"
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft delete: a tombstone for sync")
@@ -323,7 +335,9 @@ class Transition(models.Model):
     from_column = models.ForeignKey(
         WorkflowColumn, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    to_column = models.ForeignKey(WorkflowColumn, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to_column = models.ForeignKey(
+        WorkflowColumn, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     from_name = models.CharField(max_length=60, blank=True)
     to_name = models.CharField(max_length=60, blank=True)
     raw_from = models.CharField(max_length=60, blank=True)
@@ -337,7 +351,9 @@ class Transition(models.Model):
         ordering = ["item", "at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["item", "import_key"], condition=~Q(import_key=""), name="transition_unique_import_key"
+                fields=["item", "import_key"],
+                condition=~Q(import_key=""),
+                name="transition_unique_import_key",
             ),
         ]
         indexes = [

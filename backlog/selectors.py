@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
@@ -22,13 +23,13 @@ from backlog.models import (
     WorkflowColumn,
 )
 
-User = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 #: The Nexus Guide's "approximately three to nine Scrum Teams".
 TEAMS_MIN, TEAMS_MAX = 3, 9
 
 
-def nexus_list_for_user(*, user: User) -> QuerySet[Nexus]:
+def nexus_list_for_user(*, user: AnyUser) -> QuerySet[Nexus]:
     """Nexuses the user belongs to (all of them for a superuser), by name."""
     if getattr(user, "is_superuser", False):
         return Nexus.objects.all()
@@ -37,7 +38,7 @@ def nexus_list_for_user(*, user: User) -> QuerySet[Nexus]:
     return Nexus.objects.filter(memberships__user=user).distinct()
 
 
-def nexus_get_for_user(*, user: User, slug: str) -> Nexus:
+def nexus_get_for_user(*, user: AnyUser, slug: str) -> Nexus:
     """The Nexus `slug` if the user may see it. Raises `Http404` otherwise: another Nexus's data is
     invisible, not forbidden."""
     nexus = nexus_list_for_user(user=user).filter(slug=slug).first()
@@ -46,19 +47,21 @@ def nexus_get_for_user(*, user: User, slug: str) -> Nexus:
     return nexus
 
 
-def roles_of(*, user: User, nexus: Nexus) -> set[str]:
+def roles_of(*, user: AnyUser, nexus: Nexus) -> set[str]:
     """The roles (`Role` values) the user holds in the Nexus; empty for a non-member."""
     if not user.is_authenticated:
         return set()
     return set(Membership.objects.filter(nexus=nexus, user=user).values_list("role", flat=True))
 
 
-def can_order_backlog(*, user: User, nexus: Nexus) -> bool:
+def can_order_backlog(*, user: AnyUser, nexus: Nexus) -> bool:
     """Only the Product Owner (and superusers) order the Product Backlog (Nexus Guide)."""
-    return bool(getattr(user, "is_superuser", False)) or Role.PRODUCT_OWNER in roles_of(user=user, nexus=nexus)
+    return bool(getattr(user, "is_superuser", False)) or Role.PRODUCT_OWNER in roles_of(
+        user=user, nexus=nexus
+    )
 
 
-def can_edit_items(*, user: User, nexus: Nexus) -> bool:
+def can_edit_items(*, user: AnyUser, nexus: Nexus) -> bool:
     """Members other than Stakeholders may create and update Product Backlog Items and their state."""
     if getattr(user, "is_superuser", False):
         return True
@@ -72,7 +75,7 @@ class NexusHome:
     nexus: Nexus
     goal: ProductGoal | None
     past_goals: list[ProductGoal]
-    teams: list[ScrumTeam]
+    teams: list[Any]  # ScrumTeam annotated with `members` and `open_items`
     team_warning: str | None
     product_owner: Membership | None
     nit: list[Membership]

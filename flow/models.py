@@ -32,7 +32,7 @@ class FlowState(models.Model):
 class ItemFlow(models.Model):
     """Per Product Backlog Item: the dates it started and finished (calendar days in the Nexus's time
     zone), as computed from the transition log. Work Item Age is derived at display time:
-    today − started_on + 1 (calendar days, inclusive), for items started and not finished."""
+    today - started_on + 1 (calendar days, inclusive), for items started and not finished."""
 
     item = models.OneToOneField(
         "backlog.ProductBacklogItem", on_delete=models.CASCADE, primary_key=True, related_name="flow"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Prefetch, QuerySet
 
@@ -91,7 +92,10 @@ def board_get(*, nexus: Nexus, today: date | None = None) -> Board:
     today = today or nexus_today(nexus)
     columns = workflow_columns(nexus=nexus)
     counts = dict(
-        ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus).values_list("column_id").annotate(n=Count("id"))
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus)
+        .values_list("column_id")
+        .annotate(n=Count("id"))
     )
     state = FlowState.objects.filter(nexus=nexus).first()
     pct = (state.summary.get("cycle_time_percentiles") if state else None) or {}
@@ -99,12 +103,18 @@ def board_get(*, nexus: Nexus, today: date | None = None) -> Board:
     open_ids = [c.pk for c in columns if c.category != ColumnCategory.DONE]
     done = [c for c in columns if c.category == ColumnCategory.DONE]
     board_cols = {c.pk: BoardColumn(column=c, count=counts.get(c.pk, 0)) for c in columns}
-    open_items = list(_cards_qs(nexus).filter(column_id__in=open_ids).order_by("rank")[: CARD_CAP * max(1, len(open_ids))])
+    open_items = list(
+        _cards_qs(nexus).filter(column_id__in=open_ids).order_by("rank")[: CARD_CAP * max(1, len(open_ids))]
+    )
     recent_done: list[ProductBacklogItem] = []
     if done:
-        since = datetime.combine(today - timedelta(days=30), datetime.min.time())
+        since = datetime.combine(
+            today - timedelta(days=30), time.min, tzinfo=zoneinfo.ZoneInfo(nexus.time_zone)
+        )
         recent_done = list(
-            _cards_qs(nexus).filter(column__in=done, updated_at__gte=since).order_by("-updated_at")[: DONE_CAP * len(done)]
+            _cards_qs(nexus)
+            .filter(column__in=done, updated_at__gte=since)
+            .order_by("-updated_at")[: DONE_CAP * len(done)]
         )
     for item in open_items + recent_done:
         bc = board_cols[item.column_id]
@@ -115,4 +125,6 @@ def board_get(*, nexus: Nexus, today: date | None = None) -> Board:
         if flow is not None and flow.started_on and not flow.finished_on:
             age = (today - flow.started_on).days + 1
         bc.cards.append(Card(item=item, age=age, band=age_band(age, p50=p50, sle=sle)))
-    return Board(nexus=nexus, today=today, columns=list(board_cols.values()), state=state, sle_days=sle, p50_days=p50)
+    return Board(
+        nexus=nexus, today=today, columns=list(board_cols.values()), state=state, sle_days=sle, p50_days=p50
+    )

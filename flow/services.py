@@ -38,7 +38,9 @@ def workflow_of(columns: list[WorkflowColumn]) -> metrics.Workflow:
     return metrics.Workflow(columns=names, started=start, finished=finish)
 
 
-def load_events(nexus: Nexus, columns: list[WorkflowColumn], *, item_ids: list[int] | None = None) -> list[metrics.ItemEvent]:
+def load_events(
+    nexus: Nexus, columns: list[WorkflowColumn], *, item_ids: list[int] | None = None
+) -> list[metrics.ItemEvent]:
     """Column changes of the Nexus's live items from the transition log, in order, reduced to dates in
     the Nexus's time zone. Events into a column that no longer exists are ignored (unmapped)."""
     tz = zoneinfo.ZoneInfo(nexus.time_zone)
@@ -53,7 +55,9 @@ def load_events(nexus: Nexus, columns: list[WorkflowColumn], *, item_ids: list[i
     events = []
     for seq, (item_id, at, col_id, name) in enumerate(rows.iterator(chunk_size=5000)):
         column = index.get(col_id) if col_id is not None else by_name.get(name)
-        events.append(metrics.ItemEvent(item=str(item_id), day=at.astimezone(tz).date(), column=column, seq=seq))
+        events.append(
+            metrics.ItemEvent(item=str(item_id), day=at.astimezone(tz).date(), column=column, seq=seq)
+        )
     return events
 
 
@@ -74,7 +78,9 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     events = load_events(nexus, columns)
     result = metrics.compute_flow(events, workflow, as_of=as_of)
     ext = dict(
-        ProductBacklogItem.objects.filter(backlog__nexus=nexus).exclude(external_id="").values_list("id", "external_id")
+        ProductBacklogItem.objects.filter(backlog__nexus=nexus)
+        .exclude(external_id="")
+        .values_list("id", "external_id")
     )
     summary: dict[str, Any] = {
         "as_of": as_of.isoformat(),
@@ -91,7 +97,11 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     }
     rows = [
         ItemFlow(
-            item_id=int(it.key), nexus=nexus, started_on=it.started, finished_on=it.finished, cycle_time=it.cycle_time
+            item_id=int(it.key),
+            nexus=nexus,
+            started_on=it.started,
+            finished_on=it.finished,
+            cycle_time=it.cycle_time,
         )
         for it in result.items
     ]
@@ -132,6 +142,8 @@ def recompute_request(*, nexus_id: int) -> bool:
         recompute_nexus.delay(nexus_id)
     except BrokerError as exc:
         log.warning("Flow recompute for Nexus %s left pending: broker unreachable (%s)", nexus_id, exc)
-        FlowState.objects.filter(pk=state.pk).update(enqueued_at=None, last_error=f"broker unreachable: {exc}")
+        FlowState.objects.filter(pk=state.pk).update(
+            enqueued_at=None, last_error=f"broker unreachable: {exc}"
+        )
         return False
     return True

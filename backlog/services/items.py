@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ from backlog.models import (
 from backlog.services.common import notify_items_changed
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 
-Actor = AbstractBaseUser | AnonymousUser | None
+Actor = User | AnonymousUser | None
 
 EDITABLE_FIELDS = {
     "title",
@@ -46,11 +46,13 @@ EDITABLE_FIELDS = {
 }
 
 
-def _actor(actor: Actor) -> AbstractBaseUser | None:
-    return actor if actor is not None and actor.is_authenticated else None  # type: ignore[return-value]
+def _actor(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) else None
 
 
-def _clean_fields(backlog: ProductBacklog, item: ProductBacklogItem | None, values: dict[str, Any]) -> dict[str, Any]:
+def _clean_fields(
+    backlog: ProductBacklog, item: ProductBacklogItem | None, values: dict[str, Any]
+) -> dict[str, Any]:
     unknown = set(values) - EDITABLE_FIELDS
     if unknown:
         raise DomainError(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
@@ -80,7 +82,9 @@ def _clean_fields(backlog: ProductBacklog, item: ProductBacklogItem | None, valu
             if item is not None:
                 clash = clash.exclude(pk=item.pk)
             if clash.exists():
-                raise DomainError(f"Another item of this Nexus has the external id {ext!r}.", field="external_id")
+                raise DomainError(
+                    f"Another item of this Nexus has the external id {ext!r}.", field="external_id"
+                )
     if values.get("parent") is not None:
         parent = values["parent"]
         if parent.backlog_id != backlog.pk:
@@ -103,7 +107,9 @@ def _labels(nexus: Nexus, names: Iterable[str]) -> list[Label]:
     missing = [Label(nexus=nexus, name=n) for n in wanted if n not in existing]
     if missing:
         Label.objects.bulk_create(missing)
-        existing.update({lab.name: lab for lab in Label.objects.filter(nexus=nexus, name__in=[m.name for m in missing])})
+        existing.update(
+            {lab.name: lab for lab in Label.objects.filter(nexus=nexus, name__in=[m.name for m in missing])}
+        )
     return [existing[n] for n in wanted]
 
 
@@ -140,14 +146,18 @@ def pbi_create(
             raise DomainError("The item named as 'after' belongs to another Nexus.", field="after")
         nxt = (
             ProductBacklogItem.objects.filter(backlog=backlog, rank__gt=after.rank)
-            .order_by("rank").values_list("rank", flat=True).first()
+            .order_by("rank")
+            .values_list("rank", flat=True)
+            .first()
         )
         if nxt is not None and nxt - after.rank < 2:
             backlog_renumber(backlog_id=backlog.pk)
             after.refresh_from_db(fields=["rank"])
             nxt = (
                 ProductBacklogItem.objects.filter(backlog=backlog, rank__gt=after.rank)
-                .order_by("rank").values_list("rank", flat=True).first()
+                .order_by("rank")
+                .values_list("rank", flat=True)
+                .first()
             )
         rank = (after.rank + nxt) // 2 if nxt is not None else rank_at_bottom(backlog.pk)
     elif position == "top":
@@ -167,8 +177,13 @@ def pbi_create(
             raise DomainError("That Scrum Team is in another Nexus.", field="teams")
         TeamInvolvement.objects.create(item=item, team=team)
     Transition.objects.create(
-        item=item, kind=TransitionKind.COLUMN, at=now, actor=_actor(actor), source=source,
-        to_column=column, to_name=column.name,
+        item=item,
+        kind=TransitionKind.COLUMN,
+        at=now,
+        actor=_actor(actor),
+        source=source,
+        to_column=column,
+        to_name=column.name,
     )
     notify_items_changed(nexus.pk)
     return item
@@ -249,7 +264,9 @@ def pbi_transition(
     limit is full, `VersionConflict` when `expected_version` is stale. Moving into the column it is in
     already changes nothing.
     """
-    locked = ProductBacklogItem.objects.select_for_update().select_related("column", "backlog").get(pk=item.pk)
+    locked = (
+        ProductBacklogItem.objects.select_for_update().select_related("column", "backlog").get(pk=item.pk)
+    )
     if locked.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
     if to_column.nexus_id != locked.backlog.nexus_id:
@@ -261,8 +278,15 @@ def pbi_transition(
     warnings = wip_warnings(item=locked, to_column=to_column)
     now = at or timezone.now()
     Transition.objects.create(
-        item=locked, kind=TransitionKind.COLUMN, at=now, actor=_actor(actor), source=source,
-        from_column=locked.column, to_column=to_column, from_name=locked.column.name, to_name=to_column.name,
+        item=locked,
+        kind=TransitionKind.COLUMN,
+        at=now,
+        actor=_actor(actor),
+        source=source,
+        from_column=locked.column,
+        to_column=to_column,
+        from_name=locked.column.name,
+        to_name=to_column.name,
     )
     locked.column = to_column
     locked.version += 1
@@ -273,7 +297,9 @@ def pbi_transition(
 
 
 @transaction.atomic
-def pbi_set_teams(*, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor) -> ProductBacklogItem:
+def pbi_set_teams(
+    *, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor
+) -> ProductBacklogItem:
     """Set which Scrum Teams the PBI is forecast to need; kept teams keep their status."""
     locked = ProductBacklogItem.objects.select_for_update().select_related("backlog").get(pk=item.pk)
     if any(t.nexus_id != locked.backlog.nexus_id for t in teams):
@@ -296,17 +322,27 @@ def involvement_set_status(
     """Change one team's status on a PBI (a team square) and log it in the transition log."""
     if status not in TeamStatus.values:
         raise DomainError(f"Team status must be one of {', '.join(TeamStatus.values)}.", field="status")
-    locked = TeamInvolvement.objects.select_for_update().select_related("item__backlog").get(pk=involvement.pk)
+    locked = (
+        TeamInvolvement.objects.select_for_update().select_related("item__backlog").get(pk=involvement.pk)
+    )
     if locked.status == status:
         return locked
     now = timezone.now()
     Transition.objects.create(
-        item=locked.item, kind=TransitionKind.TEAM_STATUS, at=now, actor=_actor(actor), source=source,
-        team_id=locked.team_id, from_name=locked.status, to_name=status,
+        item=locked.item,
+        kind=TransitionKind.TEAM_STATUS,
+        at=now,
+        actor=_actor(actor),
+        source=source,
+        team_id=locked.team_id,
+        from_name=locked.status,
+        to_name=status,
     )
     locked.status = status
     locked.save(update_fields=["status"])
-    ProductBacklogItem.objects.filter(pk=locked.item_id).update(updated_at=now, version=locked.item.version + 1)
+    ProductBacklogItem.objects.filter(pk=locked.item_id).update(
+        updated_at=now, version=locked.item.version + 1
+    )
     notify_items_changed(locked.item.backlog.nexus_id)
     return locked
 

@@ -6,7 +6,7 @@ import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -78,7 +78,11 @@ def nexus_create(
     if Nexus.objects.filter(slug=slug).exists():
         raise DomainError(f"A Nexus with the slug {slug!r} exists already.", field="slug")
     nexus = Nexus.objects.create(
-        name=name, slug=slug, description=description, time_zone=time_zone, sprint_length_days=sprint_length_days
+        name=name,
+        slug=slug,
+        description=description,
+        time_zone=time_zone,
+        sprint_length_days=sprint_length_days,
     )
     ProductBacklog.objects.create(nexus=nexus)
     WorkflowColumn.objects.bulk_create(
@@ -110,9 +114,7 @@ def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> Scr
 
 
 @transaction.atomic
-def membership_add(
-    *, nexus: Nexus, user: AbstractBaseUser, role: str, team: ScrumTeam | None = None
-) -> Membership:
+def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | None = None) -> Membership:
     """Give `user` a role in the Nexus (idempotent: an identical membership is returned as it is).
 
     Developers and Scrum Masters belong to a team of this Nexus; other roles to none. Raises
@@ -130,7 +132,9 @@ def membership_add(
     if existing:
         return existing
     if role == Role.PRODUCT_OWNER and Membership.objects.filter(nexus=nexus, role=role).exists():
-        raise DomainError("A Nexus has exactly one Product Owner, and this one has one already.", field="role")
+        raise DomainError(
+            "A Nexus has exactly one Product Owner, and this one has one already.", field="role"
+        )
     try:
         with transaction.atomic():
             return Membership.objects.create(nexus=nexus, user=user, role=role, team=team)
@@ -147,7 +151,8 @@ def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
     backlog = ProductBacklog.objects.select_for_update().get(nexus=nexus)
     if backlog.goals.filter(status=GoalStatus.ACTIVE).exists():
         raise DomainError(
-            "The Product Backlog has an active Product Goal: mark it achieved or abandoned first.", field="text"
+            "The Product Backlog has an active Product Goal: mark it achieved or abandoned first.",
+            field="text",
         )
     return ProductGoal.objects.create(backlog=backlog, text=text)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -107,8 +107,13 @@ def _neighbour(backlog: ProductBacklog, item_id: int | None, role: str) -> Produ
     return neighbour
 
 
-def _gap_ranks(backlog_id: int, item: ProductBacklogItem, *, before: ProductBacklogItem | None,
-               after: ProductBacklogItem | None) -> tuple[int | None, int | None]:
+def _gap_ranks(
+    backlog_id: int,
+    item: ProductBacklogItem,
+    *,
+    before: ProductBacklogItem | None,
+    after: ProductBacklogItem | None,
+) -> tuple[int | None, int | None]:
     """(upper, lower) ranks that must enclose the item's new rank; None = open-ended."""
     others = ProductBacklogItem.objects.filter(backlog_id=backlog_id).exclude(pk=item.pk)
     if before is not None:
@@ -138,7 +143,7 @@ def pbi_move(
     item: ProductBacklogItem,
     before_id: int | None = None,
     after_id: int | None = None,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: User | AnonymousUser | None,
     source: str = Source.UI,
 ) -> MoveResult:
     """Move `item` in the Product Backlog order: directly above `before_id` and/or directly below
@@ -156,7 +161,9 @@ def pbi_move(
     if before_id is None and after_id is None:
         raise DomainError("Name where the item goes: 'before' and/or 'after'.", field="before")
     if item.pk in (before_id, after_id):
-        raise DomainError("An item cannot be placed next to itself.", field="before" if before_id == item.pk else "after")
+        raise DomainError(
+            "An item cannot be placed next to itself.", field="before" if before_id == item.pk else "after"
+        )
     backlog = lock_backlog(item.backlog_id)
     current = ProductBacklogItem.objects.select_related("column").filter(pk=item.pk).first()
     if current is None or current.deleted_at is not None:
@@ -193,7 +200,9 @@ def pbi_move(
             new_rank = _rank_between(upper, lower)
             assert new_rank is not None
         now = timezone.now()
-        ProductBacklogItem.objects.filter(pk=current.pk).update(rank=new_rank, updated_at=now, version=current.version + 1)
+        ProductBacklogItem.objects.filter(pk=current.pk).update(
+            rank=new_rank, updated_at=now, version=current.version + 1
+        )
         current.rank, current.updated_at, current.version = new_rank, now, current.version + 1
     to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
     if to_position != from_position:
@@ -201,7 +210,7 @@ def pbi_move(
             item=current,
             kind=TransitionKind.RANK,
             at=timezone.now(),
-            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor=actor if isinstance(actor, User) else None,
             source=source,
             from_position=from_position,
             to_position=to_position,

@@ -30,8 +30,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--nexus", required=True, help="slug of the Nexus (created if it does not exist)")
-        parser.add_argument("--workflow", required=True, type=Path, help="workflow JSON (columns, mapping, ...)")
-        parser.add_argument("--team-field", default=None, help="CSV column naming the Scrum Team of each item")
+        parser.add_argument(
+            "--workflow", required=True, type=Path, help="workflow JSON (columns, mapping, ...)"
+        )
+        parser.add_argument(
+            "--team-field", default=None, help="CSV column naming the Scrum Team of each item"
+        )
         parser.add_argument(
             "--label-field", action="append", default=None, help="CSV column(s) whose values become labels"
         )

@@ -16,7 +16,9 @@ from backlog.demo import DEMO_SLUG, demo_load
 
 
 class Command(BaseCommand):
-    help = "Load the demo Nexus (Eclipse JDT history replayed to 2008-06-30, shifted to today) and demo users."
+    help = (
+        "Load the demo Nexus (Eclipse JDT history replayed to 2008-06-30, shifted to today) and demo users."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", type=Path, default=None, help="another event log (tests use a slice)")

@@ -1,0 +1,150 @@
+"""`import_history`: mapping, replay, shift, idempotency, all-or-nothing errors, and the real JDT file."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from backlog.demo import DATA_DIR
+from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, Transition
+
+pytestmark = pytest.mark.django_db
+WORKFLOW = DATA_DIR / "bugzilla_confirmed.json"
+HEADER = "item_id,from_state,to_state,timestamp,component,title,severity\n"
+
+
+def _csv(tmp_path: Path, body: str, name: str = "log.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + body, encoding="utf-8")
+    return path
+
+
+SAMPLE = (
+    "b-1,,NEW,2020-01-01T10:00:00Z,Core,First bug,major\n"
+    "b-1,NEW,ASSIGNED,2020-01-02T10:00:00Z,Core,First bug,major\n"
+    "b-1,ASSIGNED,RESOLVED,2020-01-05T10:00:00Z,Core,First bug,major\n"
+    "b-2,,UNCONFIRMED,2020-01-03T10:00:00Z,UI,Second bug,minor\n"
+    "b-2,UNCONFIRMED,WEIRD,2020-01-04T10:00:00Z,UI,Second bug,minor\n"
+    "b-3,,NEW,2020-02-01T10:00:00Z,UI,Late bug,normal\n"
+)
+
+
+def _import(path: Path, *extra: str) -> None:
+    call_command(
+        "import_history",
+        str(path),
+        "--nexus",
+        "demo",
+        "--workflow",
+        str(WORKFLOW),
+        "--team-field",
+        "component",
+        "--label-field",
+        "severity",
+        *extra,
+    )
+
+
+def test_import_creates_nexus_teams_items_and_log(tmp_path):
+    _import(_csv(tmp_path, SAMPLE))
+    nexus = Nexus.objects.get(slug="demo")
+    assert [c.name for c in nexus.columns.order_by("position")] == [
+        "Triage",
+        "To Do",
+        "In Progress",
+        "Resolved",
+        "Verified",
+        "Closed",
+    ]
+    assert set(ScrumTeam.objects.filter(nexus=nexus).values_list("name", flat=True)) == {"Core", "UI"}
+    b1 = ProductBacklogItem.objects.get(external_id="b-1")
+    assert (b1.title, b1.column.name) == ("First bug", "Resolved")
+    assert list(b1.labels.values_list("name", flat=True)) == ["major"]
+    assert b1.involvements.get().status == "done"
+    assert list(Transition.objects.filter(item=b1).values_list("to_name", flat=True)) == [
+        "To Do",
+        "In Progress",
+        "Resolved",
+    ]
+    # The unmapped WEIRD state is skipped: b-2 stays in Triage.
+    assert ProductBacklogItem.objects.get(external_id="b-2").column.name == "Triage"
+
+
+def test_import_is_idempotent(tmp_path):
+    path = _csv(tmp_path, SAMPLE)
+    _import(path)
+    counts = (ProductBacklogItem.objects.count(), Transition.objects.count())
+    _import(path)
+    assert (ProductBacklogItem.objects.count(), Transition.objects.count()) == counts
+
+
+def test_replay_until_and_shift_to_today(tmp_path):
+    _import(_csv(tmp_path, SAMPLE), "--replay-until", "2020-01-03", "--shift-to-today")
+    b1 = ProductBacklogItem.objects.get(external_id="b-1")
+    assert b1.column.name == "In Progress"  # the RESOLVED on 01-05 had not happened at the cut-off
+    assert not ProductBacklogItem.objects.filter(external_id="b-3").exists()
+    last = Transition.objects.filter(item=b1).latest("at")
+    from django.utils import timezone
+
+    assert (timezone.now().date() - last.at.date()).days == 1  # 01-02 is "yesterday" when 01-03 is today
+    # Re-running on the same data adds nothing even though timestamps were shifted.
+    _import(_csv(tmp_path, SAMPLE), "--replay-until", "2020-01-03", "--shift-to-today")
+    assert Transition.objects.filter(item=b1).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("b-9,,NEW,yesterday,Core,x,minor\n", "line 8: unparseable timestamp"),
+        (
+            "b-9,,NEW,2020-01-02T00:00:00Z,Core,x,minor\nb-9,NEW,RESOLVED,2020-01-01T00:00:00Z,Core,x,minor\n",
+            "line 9: event out of order for item b-9",
+        ),
+    ],
+)
+def test_bad_rows_name_the_line_and_write_nothing(tmp_path, body, message):
+    with pytest.raises(CommandError, match=message):
+        _import(_csv(tmp_path, SAMPLE + body))
+    assert not Nexus.objects.exists()
+    assert not Transition.objects.exists()
+
+
+def test_missing_column_is_reported(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("item_id,to_state,timestamp\nx,NEW,2020-01-01T00:00:00Z\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"missing column.*from_state"):
+        _import(path)
+
+
+def test_jdt_file_imports_whole_and_fast():
+    """The real file: 10,814 items, 32,099 events, all or nothing, bulk writes (time printed only)."""
+    started = time.monotonic()
+    _import(DATA_DIR / "transitions.csv.gz")
+    elapsed = time.monotonic() - started
+    print(f"\nJDT import: {elapsed:.1f} s")
+    nexus = Nexus.objects.get(slug="demo")
+    assert ProductBacklogItem.objects.filter(backlog__nexus=nexus).count() == 10_814
+    assert Transition.objects.filter(item__backlog__nexus=nexus).count() == 32_099
+    assert ScrumTeam.objects.filter(nexus=nexus).count() == 6
+
+
+def test_replayed_jdt_matches_the_readme(tmp_path):
+    """Replayed to 2008-06-30: 7,394 items of which 516 in progress (README of the data set)."""
+    _import(DATA_DIR / "transitions.csv.gz", "--replay-until", "2008-06-30")
+    items = ProductBacklogItem.objects.filter(backlog__nexus__slug="demo")
+    assert items.count() == 7_394
+    assert items.filter(column__category="in_progress").count() == 516
+
+
+def test_gzip_and_plain_files_read_the_same(tmp_path):
+    gz = tmp_path / "log.csv.gz"
+    with gzip.open(gz, "wt", encoding="utf-8") as fh:
+        fh.write(HEADER + SAMPLE)
+    _import(gz)
+    assert ProductBacklogItem.objects.count() == 3
+    assert date.today().year >= 2020

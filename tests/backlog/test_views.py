@@ -1,0 +1,91 @@
+"""Pages: log-in required, other Nexuses invisible, constant query counts."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from backlog.models import Role
+from backlog.services import goal_create, pbi_create, pbi_set_teams, pbi_transition
+from tests.factories import column, member, nexus_build, team
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(client, nexus, username="dev"):
+    user = member(nexus, Role.DEVELOPER, username=username, team_obj=team(nexus))
+    client.force_login(user)
+    return user
+
+
+def _fill(nexus, n):
+    from flow.services import flow_recompute
+
+    for i in range(n):
+        item = pbi_create(nexus=nexus, title=f"Item {i}", actor=None, labels=["a", "b"])
+        pbi_set_teams(item=item, teams=list(nexus.teams.all()), actor=None)
+        if i % 2:
+            pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+
+
+@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "flow:board"])
+def test_pages_need_login(client, nexus, name):
+    response = client.get(reverse(name, args=[nexus.slug]))
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_root_leads_to_the_nexus(client, nexus):
+    _login(client, nexus)
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("backlog:nexus-home", args=[nexus.slug])
+
+
+@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "flow:board"])
+def test_other_nexus_is_invisible(client, nexus, name):
+    other = nexus_build()
+    _login(client, nexus)
+    assert client.get(reverse(name, args=[other.slug])).status_code == 404
+
+
+def test_home_shows_goal_teams_and_warning(client):
+    nexus = nexus_build(teams=2)
+    goal_create(nexus=nexus, text="Make integration boring")
+    _login(client, nexus)
+    html = client.get(reverse("backlog:nexus-home", args=[nexus.slug])).content.decode()
+    assert "Make integration boring" in html
+    assert "Team A" in html
+    assert "approximately three to nine Scrum Teams" in html
+
+
+@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "flow:board"])
+def test_query_count_does_not_grow_with_items(client, django_assert_max_num_queries, name):
+    nexus = nexus_build()
+    _login(client, nexus)
+    url = reverse(name, args=[nexus.slug])
+    _fill(nexus, 3)
+    with django_assert_max_num_queries(14) as small:
+        assert client.get(url).status_code == 200
+    _fill(nexus, 30)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get(url)
+    assert response.status_code == 200
+    if name != "backlog:nexus-home":
+        assert "Item 29" in response.content.decode()
+
+
+def test_board_shows_squares_and_age(client):
+    nexus = nexus_build()
+    _login(client, nexus)
+    _fill(nexus, 2)
+    html = client.get(reverse("flow:board", args=[nexus.slug])).content.decode()
+    assert 'class="sq sq-not_started"' in html
+    assert "1d" in html  # started today: Work Item Age 1 calendar day
+
+
+def test_login_page_is_styled(client):
+    html = client.get(reverse("login")).content.decode()
+    assert "css/app.css" in html
+    assert 'name="username"' in html

@@ -1,0 +1,47 @@
+"""Real browser (Debian Chromium through Playwright): log in, open the board, see cards with team squares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from backlog.models import Role
+from backlog.services import goal_create, pbi_create, pbi_set_teams, pbi_transition
+from tests.factories import column, member, nexus_build, team
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-results"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_log_in_and_see_the_board(page: Page, live_server):
+    nexus = nexus_build(teams=3, slug="demo-e2e")
+    goal_create(nexus=nexus, text="Release the integrated checkout")
+    member(nexus, Role.NIT_MEMBER, username="nit-e2e")
+    for i, title in enumerate(["Checkout API", "Payment form", "Order e-mails", "Fraud checks", "Receipts"]):
+        item = pbi_create(nexus=nexus, title=title, actor=None)
+        pbi_set_teams(item=item, teams=list(nexus.teams.all())[: 1 + i % 3], actor=None)
+        if i % 2 == 0:
+            pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+
+    page.goto(f"{live_server.url}/")
+    page.fill("input[name=username]", "nit-e2e")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name=nexus.name)).to_be_visible()
+    expect(page.get_by_text("Release the integrated checkout")).to_be_visible()
+
+    page.get_by_role("link", name="Board").click()
+    expect(page.get_by_role("heading", name="Nexus board")).to_be_visible()
+    cards = page.locator(".card")
+    expect(cards).to_have_count(5)
+    expect(page.locator(".card .sq").first).to_be_visible()
+    in_progress = page.locator(".board-col", has=page.get_by_role("heading", name="In Progress"))
+    expect(in_progress.locator(".card")).to_have_count(3)
+    expect(in_progress.locator(".age").first).to_have_text("1d")
+    assert team(nexus).name in (page.locator(".card .sq").first.get_attribute("title") or "")
+    SHOTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path=str(SHOTS / "board.png"), full_page=True)
