@@ -11,7 +11,9 @@ import psycopg
 import redis
 
 HOW_TO_START = (
-    "Start the services first, for example on a laptop with Docker: `docker compose up -d db redis`;\n"
+    "Start the services first, for example on a laptop with Docker:\n"
+    "`SECRET_KEY=dev POSTGRES_PASSWORD=dev docker compose up -d db redis` and\n"
+    "`export DATABASE_URL=postgres://nexus:dev@127.0.0.1:5432/nexus`;\n"
     "on a Debian machine: `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` and\n"
     "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no`."
 )

@@ -141,7 +141,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Celery: REDIS_URL set -> broker; unset -> tasks run eagerly in-process ---
 REDIS_URL: str | None = env.str("REDIS_URL", default=None) or None
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER: bool = REDIS_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True

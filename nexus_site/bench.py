@@ -1,0 +1,87 @@
+"""The benchmark harness behind `make bench`: timing helpers and the table it prints.
+
+Each app adds rows in its own `<app>/bench.py` with a `run(ctx: BenchContext) -> list[Row]` function;
+`manage.py bench` calls them in order. A benchmark measures, it never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, reset_queries
+from django.test.utils import CaptureQueriesContext
+
+
+@dataclass
+class Row:
+    """One line of the table: a name, how many runs, median and 95th percentile in milliseconds, SQL
+    queries per run (max over the runs), and a free note (rows written, sizes...)."""
+
+    name: str
+    runs: int
+    median_ms: float
+    p95_ms: float
+    queries: int | None = None
+    note: str = ""
+
+
+@dataclass
+class BenchContext:
+    """What the generator made, for the apps' rows: the synthetic Nexus, the JDT Nexus, users."""
+
+    nexus: Any
+    jdt_nexus: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def nearest_rank(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (the value at rank ceil(p·n) of the sorted values)."""
+    ordered = sorted(values)
+    k = max(1, -(-int(p * 100) * len(ordered) // 100))
+    return ordered[k - 1]
+
+
+def measure(
+    name: str, fn: Callable[[int], object], *, runs: int = 20, warmup: int = 2, note: str = ""
+) -> Row:
+    """Run `fn(i)` `warmup` + `runs` times; time each run and count its SQL queries."""
+    for i in range(warmup):
+        fn(-1 - i)
+    times: list[float] = []
+    queries = 0
+    for i in range(runs):
+        reset_queries()
+        with CaptureQueriesContext(connection) as ctx:
+            started = time.perf_counter()
+            fn(i)
+            times.append((time.perf_counter() - started) * 1000)
+        queries = max(queries, len(ctx.captured_queries))
+    return Row(name, runs, statistics.median(times), nearest_rank(times, 0.95), queries, note)
+
+
+def once(name: str, fn: Callable[[], object], *, note: str = "") -> tuple[Row, object]:
+    """Time one run of `fn()` (for the generator and imports); returns the row and fn's result."""
+    started = time.perf_counter()
+    result = fn()
+    ms = (time.perf_counter() - started) * 1000
+    return Row(name, 1, ms, ms, None, note), result
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a Markdown table."""
+    lines = [
+        "| benchmark | runs | median | p95 | SQL queries | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        q = "" if r.queries is None else str(r.queries)
+        lines.append(f"| {r.name} | {r.runs} | {_fmt(r.median_ms)} | {_fmt(r.p95_ms)} | {q} | {r.note} |")
+    return "\n".join(lines)
+
+
+def _fmt(ms: float) -> str:
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms"
