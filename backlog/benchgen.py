@@ -8,7 +8,7 @@ added to bring the transition log to 200,000 rows. Written with bulk inserts.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -51,7 +51,7 @@ def generate(
         now = timezone.now()
         start = now - timedelta(days=730)
         items: list[ProductBacklogItem] = []
-        paths: list[list[tuple[int, object]]] = []
+        paths: list[list[tuple[int, datetime]]] = []
         total = 0
         i = 0
         while i < open_items or total < transitions:
