@@ -30,5 +30,9 @@ def run(ctx: BenchContext) -> list[Row]:
         ("Nexus home page", f"/n/{slug}/"),
         ("board page (10,000 open PBIs)", f"/n/{slug}/board/"),
     ]:
-        rows.append(measure(name, lambda _i, url=url: client.get(url), runs=20))
+
+        def get(_i: int, url: str = url) -> object:
+            return client.get(url)
+
+        rows.append(measure(name, get, runs=20))
     return rows

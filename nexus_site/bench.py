@@ -48,7 +48,8 @@ def nearest_rank(values: list[float], p: float) -> float:
 def measure(
     name: str, fn: Callable[[int], object], *, runs: int = 20, warmup: int = 2, note: str = ""
 ) -> Row:
-    """Run `fn(i)` `warmup` + `runs` times; time each run and count its SQL queries."""
+    """Run `fn(i)` `warmup` + `runs` times (warm-up runs get i < 0); time each run and count its SQL
+    queries. Returns a `Row` with the median and nearest-rank 95th percentile in milliseconds."""
     for i in range(warmup):
         fn(-1 - i)
     times: list[float] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -17,7 +17,7 @@ from django.db import connection
 from backlog.benchgen import generate
 from backlog.demo import DATA_DIR
 from backlog.importer import WorkflowFile, history_import
-from backlog.models import ProductBacklogItem, Transition
+from backlog.models import Nexus, ProductBacklogItem, Transition
 from nexus_site.bench import BenchContext, Row, once, table
 
 #: Modules that add rows, in the order they are printed.
@@ -58,7 +58,8 @@ class Command(BaseCommand):
         _recreate_database()
         call_command("migrate", verbosity=0)
         rows: list[Row] = []
-        row, nexus = once("generate synthetic Nexus (9 teams, 10,000 open PBIs)", generate)
+        row, generated = once("generate synthetic Nexus (9 teams, 10,000 open PBIs)", generate)
+        nexus = cast(Nexus, generated)
         n_items = ProductBacklogItem.objects.filter(backlog__nexus=nexus).count()
         n_tr = Transition.objects.filter(item__backlog__nexus=nexus).count()
         row.note = f"{n_items:,} PBIs, {n_tr:,} transitions"
