@@ -1,5 +1,7 @@
 # Two commands do all set-up: `make run` (embedded default) and `make test` (PostgreSQL + Redis).
 SHELL := /bin/bash
+# Optional local overrides (TEST_DATABASE_URL, TEST_REDIS_URL, BENCH_DATABASE_URL, PORT...): see .env.example.
+-include .env
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -56,7 +58,7 @@ pytest: install browser
 
 ## The embedded default: SQLite, eager Celery (no REDIS_URL), demo import on a slice, board answers 200.
 smoke: install
-	env -u REDIS_URL DATABASE_URL=sqlite:///$(CURDIR)/.smoke.sqlite3 $(BIN)/pytest -m smoke -p no:randomly
+	REDIS_URL= DATABASE_URL=sqlite:///$(CURDIR)/.smoke.sqlite3 $(BIN)/pytest -m smoke
 
 ## make test: ruff, mypy, compose check, the whole suite on PostgreSQL + Redis, then the embedded smoke test.
 test: lint compose-check pytest smoke
