@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "backlog",
@@ -158,21 +159,55 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": 300.0},
+    "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": 3600.0},
+}
 CELERY_TIMEZONE = "UTC"
 
+# The REST API (`/api/v1/`, conventions in `backlog/api/`): personal tokens or the browser session,
+# JSON only, one error format, keyset (cursor) pagination.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_SCHEMA_CLASS": "backlog.api.schema.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "backlog.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "backlog.api.pagination.KeysetPagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "backlog.api.errors.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nexus Flow API",
-    "DESCRIPTION": "Product Backlog, Definition of Workflow and flow metrics of a Nexus.",
+    "DESCRIPTION": "See `backlog.api.schema.DESCRIPTION`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",  # assets from drf-spectacular-sidecar: the docs work offline
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backlog.api.schema.postprocess_schema",
+    ],
+    "PREPROCESSING_HOOKS": ["backlog.api.schema.preprocess_endpoints"],
+    "ENUM_NAME_OVERRIDES": {
+        "TeamStatusEnum": "backlog.models.TeamStatus",
+        "GoalStatusEnum": "backlog.models.GoalStatus",
+        "GoalClosedStatusEnum": [("achieved", "Achieved"), ("abandoned", "Abandoned")],
+        "DeliveryStatusEnum": "backlog.models_api.DeliveryStatus",
+    },
 }
+#: How long a POST's `Idempotency-Key` is remembered (seconds).
+API_IDEMPOTENCY_TTL: int = env.int("API_IDEMPOTENCY_TTL", default=24 * 3600)
+#: Whether webhooks may target loopback/private addresses (tests, a local receiver); off in production.
+WEBHOOK_ALLOW_PRIVATE_TARGETS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
 # Demo data: printed by `make run`, never used outside the demo loader.
 DEMO_PASSWORD: str = env.str("DEMO_PASSWORD", default="demo")
