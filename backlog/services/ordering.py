@@ -9,7 +9,7 @@ gap and none is lost; ranks stay unique (database constraint `pbi_unique_rank`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
@@ -31,7 +31,8 @@ from backlog.services.common import notify_items_changed
 
 @dataclass(frozen=True)
 class MoveResult:
-    """What a move did. Positions are 1-based places among the backlog's live items (all columns).
+    """What a move did. Positions are 1-based places among the backlog's open items (live and not
+    finished: the Product Backlog as its page shows it).
     `stale` is True when the named neighbours were no longer adjacent (the client's view was out of
     date; the item was placed relative to `before` when given, else `after`). `renumbered` is True when
     the move had to renumber the backlog first."""
@@ -49,8 +50,9 @@ def lock_backlog(backlog_id: int) -> ProductBacklog:
 
 
 def position_of(*, backlog_id: int, rank: int) -> int:
-    """1-based position of `rank` among the live items of the backlog."""
-    return ProductBacklogItem.objects.alive().filter(backlog_id=backlog_id, rank__lt=rank).count() + 1
+    """1-based position of `rank` among the open items of the backlog (live, not finished): the
+    number the backlog page shows."""
+    return ProductBacklogItem.objects.open().filter(backlog_id=backlog_id, rank__lt=rank).count() + 1
 
 
 def rank_at_bottom(backlog_id: int) -> int:
@@ -217,3 +219,195 @@ def pbi_move(
         )
         notify_items_changed(backlog.nexus_id, flow=False)
     return MoveResult(current, from_position, to_position, stale, renumbered)
+
+
+#: The most children (and grandchildren) that move with their parent.
+FAMILY_MAX = 200
+
+
+def family_block(item: ProductBacklogItem) -> list[ProductBacklogItem]:
+    """The open descendants of `item` that directly follow it in the order (children placed under
+    their parent, and theirs), in order; they move with it. Reads at most `FAMILY_MAX` items."""
+    following = list(
+        ProductBacklogItem.objects.open()
+        .filter(backlog_id=item.backlog_id, rank__gt=item.rank)
+        .order_by("rank")
+        .only("id", "rank", "parent_id", "version", "backlog_id")[:FAMILY_MAX]
+    )
+    family: list[ProductBacklogItem] = []
+    members = {item.pk}
+    for other in following:
+        if other.parent_id not in members:
+            break
+        family.append(other)
+        members.add(other.pk)
+    return family
+
+
+@dataclass(frozen=True)
+class BacklogMove:
+    """What `backlog_move` did: the move of the item itself (`result`), how many of its children
+    moved along with it (`carried`), the neighbours it was placed against (`before_id`, `after_id`:
+    resolved from a position when one was given), whether the client's view was the truth before the
+    move (`in_sync`: its token matched), and the backlog's token after the move."""
+
+    result: MoveResult
+    carried: int
+    before_id: int | None
+    after_id: int | None
+    in_sync: bool
+    token: str
+
+
+def _resolve_position(backlog_id: int, position: int, exclude: set[int]) -> tuple[int | None, int | None]:
+    """(before_id, after_id) that put an item at 1-based `position` among the open items other than
+    `exclude`; a position past the end means the bottom."""
+    others = ProductBacklogItem.objects.open().filter(backlog_id=backlog_id).exclude(pk__in=exclude)
+    at = others.order_by("rank").values_list("pk", flat=True)[max(0, position - 1) : max(1, position)]
+    if at:
+        return at[0], None
+    last = others.order_by("-rank").values_list("pk", flat=True).first()
+    if last is None:
+        raise DomainError(
+            "The Product Backlog has no other item to place this one against.", field="position"
+        )
+    return None, last
+
+
+@transaction.atomic
+def backlog_move(
+    *,
+    item: ProductBacklogItem,
+    actor: User | AnonymousUser | None,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    position: int | None = None,
+    seen_token: str | None = None,
+    source: str = Source.UI,
+) -> BacklogMove:
+    """Move `item` as the backlog page asks: next to named neighbours (`before_id`/`after_id`, as in
+    `pbi_move`), or to a 1-based `position` among the open items (past the end = the bottom). The
+    item's children that directly follow it (`family_block`) move along, in their order, each with
+    its own one-row move and log entry.
+
+    `seen_token` is the `backlog_token` the client's page was rendered with; `BacklogMove.in_sync`
+    says whether it still matched under the lock, i.e. whether the client's view was the truth.
+    Raises `DomainError` as `pbi_move` does, for a position below 1, and when a neighbour is one of
+    the item's own children.
+    """
+    from backlog.selectors import backlog_token
+
+    backlog = lock_backlog(item.backlog_id)
+    in_sync = seen_token is not None and backlog_token(backlog_id=backlog.pk) == seen_token
+    current = ProductBacklogItem.objects.filter(pk=item.pk).first()
+    if current is None:
+        raise DomainError("This item has been deleted.", field="item")
+    family = family_block(current)
+    members = {current.pk} | {f.pk for f in family}
+    if position is not None:
+        if position < 1:
+            raise DomainError("Positions start at 1.", field="position")
+        before_id, after_id = _resolve_position(backlog.pk, position, members)
+    if (before_id in members and before_id != current.pk) or (after_id in members and after_id != current.pk):
+        raise DomainError(
+            "An item cannot be placed among its own children; they move with it.",
+            field="before" if before_id in members else "after",
+        )
+    result = _move_family(current, family, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    return BacklogMove(
+        result=result,
+        carried=len(family),
+        before_id=before_id,
+        after_id=after_id,
+        in_sync=in_sync,
+        token=backlog_token(backlog_id=backlog.pk),
+    )
+
+
+def _move_family(
+    item: ProductBacklogItem,
+    family: list[ProductBacklogItem],
+    *,
+    before_id: int | None,
+    after_id: int | None,
+    actor: User | AnonymousUser | None,
+    source: str,
+) -> MoveResult:
+    """Move `item` and its `family` block next to the neighbours, one `pbi_move` each, in an order
+    that leaves every logged position true: upwards the item first, then its children after it;
+    downwards the last child first, then the others and the item above it. Returns the item's move
+    (with `stale` and `renumbered` of the whole)."""
+    if not family:
+        return pbi_move(item=item, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    anchor_id = before_id if before_id is not None else after_id
+    anchor = ProductBacklogItem.objects.filter(pk=anchor_id or 0).values_list("rank", flat=True).first()
+    downwards = anchor is not None and anchor > item.rank
+    if not downwards:
+        first = pbi_move(item=item, before_id=before_id, after_id=after_id, actor=actor, source=source)
+        renumbered, previous = first.renumbered, item
+        for child in family:
+            renumbered |= pbi_move(item=child, after_id=previous.pk, actor=actor, source=source).renumbered
+            previous = child
+        return replace(first, renumbered=renumbered)
+    *rest, last = family
+    first = pbi_move(item=last, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    renumbered, below = first.renumbered, last
+    for member in [*reversed(rest), item]:
+        moved = pbi_move(item=member, before_id=below.pk, actor=actor, source=source)
+        renumbered |= moved.renumbered
+        below = member
+    return replace(moved, stale=first.stale, renumbered=renumbered)
+
+
+@transaction.atomic
+def pbi_split(
+    *,
+    item: ProductBacklogItem,
+    titles: list[str],
+    actor: User | AnonymousUser | None,
+    source: str = Source.UI,
+) -> list[ProductBacklogItem]:
+    """Split `item` into children, one per title, placed directly under it (after its children that
+    follow it already), in the given order. Each child has `item` as parent and takes its labels,
+    class of service and forecast Scrum Teams; it starts in the parent's column when that is not
+    started yet, else in the first column of the Definition of Workflow. Raises `DomainError`
+    (field `titles`) for no title, more than 50, or a title the item service refuses, and (field
+    `item`) for a finished or deleted item."""
+    from backlog.services.items import pbi_create
+
+    names = [t.strip() for t in titles if t and t.strip()]
+    if not names:
+        raise DomainError("Give at least one title: one child per line.", field="titles")
+    if len(names) > 50:
+        raise DomainError("Split into at most 50 children at a time.", field="titles")
+    backlog = lock_backlog(item.backlog_id)
+    current = ProductBacklogItem.objects.select_related("column", "backlog__nexus").filter(pk=item.pk).first()
+    if current is None or current.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    if current.column.category == ColumnCategory.DONE:
+        raise DomainError("A finished item cannot be split.", field="item")
+    family = family_block(current)
+    anchor = family[-1] if family else current
+    labels = list(current.labels.values_list("name", flat=True))
+    teams = [inv.team for inv in current.involvements.select_related("team")]
+    column = current.column if current.column.category == ColumnCategory.NOT_STARTED else None
+    children = []
+    for name in names:
+        try:
+            child = pbi_create(
+                nexus=backlog.nexus,
+                title=name,
+                actor=actor,
+                source=source,
+                after=anchor,
+                column=column,
+                labels=labels,
+                teams=teams,
+                parent=current,
+                class_of_service=current.class_of_service,
+            )
+        except DomainError as exc:
+            raise DomainError(f"{name[:60]!r}: {exc.message}", field="titles") from exc
+        children.append(child)
+        anchor = child
+    return children
