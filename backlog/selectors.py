@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Window
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
@@ -18,6 +18,7 @@ from backlog.models import (
     Label,
     Membership,
     Nexus,
+    ProductBacklog,
     ProductBacklogItem,
     ProductGoal,
     Role,
@@ -178,10 +179,11 @@ class BacklogFilters:
     def apply(self, qs: QuerySet[ProductBacklogItem]) -> QuerySet[ProductBacklogItem]:
         if self.q:
             qs = qs.filter(Q(title__icontains=self.q) | Q(external_id__icontains=self.q))
-        if self.label:
-            qs = qs.filter(labels__id=self.label)
+        if self.label:  # EXISTS rather than a join: no duplicates, no DISTINCT over the backlog
+            through = ProductBacklogItem.labels.through.objects
+            qs = qs.filter(Exists(through.filter(productbacklogitem_id=OuterRef("pk"), label_id=self.label)))
         if self.team:
-            qs = qs.filter(involvements__team_id=self.team)
+            qs = qs.filter(Exists(TeamInvolvement.objects.filter(item_id=OuterRef("pk"), team_id=self.team)))
         if self.column:
             qs = qs.filter(column_id=self.column)
         if self.cos:
@@ -196,7 +198,8 @@ class BacklogRow:
     """One row of the backlog page, read as plain values (no model instances: a page shows thousands).
 
     `position` is the 1-based place among all open items of the backlog, whatever the filters;
-    `labels` are names; `squares` are (Scrum Team, `TeamStatus` value) pairs by team name; `depth` is
+    `column_name` and `column_ready` describe its Definition of Workflow column; `labels` are names;
+    `squares` are (Scrum Team name, `TeamStatus` value) pairs by team name; `depth` is
     the row's indentation under its parent (0 when it does not directly follow its family);
     `parent_title` names the parent of a child shown away from it; `has_children` says whether the
     item has open children."""
@@ -209,9 +212,10 @@ class BacklogRow:
     size: Any
     class_of_service: str
     parent_id: int | None
-    column: WorkflowColumn
+    column_name: str
+    column_ready: bool
     labels: list[str]
-    squares: list[tuple[ScrumTeam, str]]
+    squares: list[tuple[str, str]]
     position: int
     depth: int = 0
     parent_title: str = ""
@@ -232,8 +236,6 @@ class BacklogWindow:
     open_total: int
     token: str
     filters: BacklogFilters
-    columns: list[WorkflowColumn] = field(default_factory=list)
-    teams: list[ScrumTeam] = field(default_factory=list)
 
     @property
     def end(self) -> int:
@@ -245,21 +247,24 @@ class BacklogWindow:
 
 
 def backlog_token(*, backlog_id: int) -> str:
-    """A fingerprint of the backlog's state: the number of its items and their latest `updated_at`
-    (every service that writes an item bumps it). A page sends the token it was rendered with; when
-    it still matches, the page was showing the truth. One index-only query (index `pbi_updated`)."""
-    agg = ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(
-        last=Max("updated_at"), n=Count("id")
+    """A fingerprint of the backlog's state: the latest `updated_at` of its items (every service that
+    writes an item, deletes included, bumps it). A page sends the token it was rendered with; when it
+    still matches, the page was showing the truth. One index probe (index `pbi_updated`). An import
+    that writes items with older timestamps does not change it."""
+    return _token(
+        ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(last=Max("updated_at"))["last"]
     )
-    return _token(agg["n"], agg["last"])
 
 
-def _token(count: int, last: Any) -> str:
-    return f"{count}-{last.timestamp():.6f}" if last else "0-0"
+def _token(last: Any) -> str:
+    return f"{last.timestamp():.6f}" if last else "0"
 
 
 def _open_items(nexus: Nexus) -> QuerySet[ProductBacklogItem]:
-    return ProductBacklogItem.objects.open().filter(backlog__nexus=nexus)
+    """Open items of the Nexus, filtered on `backlog_id` (a sub-select) so that PostgreSQL walks the
+    rank index (`pbi_unique_rank`) instead of sorting the whole backlog."""
+    backlog = ProductBacklog.objects.filter(nexus=nexus).values("pk")
+    return ProductBacklogItem.objects.open().filter(backlog_id=Subquery(backlog))
 
 
 def _positions(nexus: Nexus, ids: list[int]) -> dict[int, int]:
@@ -288,22 +293,23 @@ _ROW_FIELDS = (
     "size",
     "class_of_service",
     "parent_id",
-    "column_id",
+    "column__name",
+    "column__is_ready",
 )
 
 
 def _rows(
     values: list[tuple[Any, ...]],
     positions: list[int],
-    columns: dict[int, WorkflowColumn],
-    teams: dict[int, ScrumTeam],
+    ids: Any = None,
 ) -> list[BacklogRow]:
-    """Rows from `values_list(*_ROW_FIELDS, "has_kids")` tuples: two more queries (labels, team
-    involvements), whatever the number of rows."""
-    ids = [v[0] for v in values]
+    """Rows from `values_list(*_ROW_FIELDS)` tuples: two more queries (labels, team
+    involvements), whatever the number of rows. `ids` selects the rows' labels and involvements: the
+    ids (default) or a sub-select giving them (cheaper than thousands of parameters)."""
+    ids = ids if ids is not None else [v[0] for v in values]
     labels: dict[int, list[str]] = {}
-    squares: dict[int, list[tuple[ScrumTeam, str]]] = {}
-    if ids:
+    squares: dict[int, list[tuple[str, str]]] = {}
+    if values:
         through = ProductBacklogItem.labels.through.objects
         for item_id, name in (
             through.filter(productbacklogitem_id__in=ids)
@@ -311,12 +317,12 @@ def _rows(
             .values_list("productbacklogitem_id", "label__name")
         ):
             labels.setdefault(item_id, []).append(name)
-        for item_id, team_id, status in TeamInvolvement.objects.filter(item_id__in=ids).values_list(
-            "item_id", "team_id", "status"
+        for item_id, team, status in (
+            TeamInvolvement.objects.filter(item_id__in=ids)
+            .order_by("team__name")
+            .values_list("item_id", "team__name", "status")
         ):
-            squares.setdefault(item_id, []).append((teams[team_id], status))
-        for sq in squares.values():
-            sq.sort(key=lambda pair: pair[0].name)
+            squares.setdefault(item_id, []).append((team, status))
     return [
         BacklogRow(
             pk,
@@ -327,50 +333,38 @@ def _rows(
             size,
             cos,
             parent_id,
-            columns[column_id],
+            column,
+            ready,
             labels.get(pk, []),
             squares.get(pk, []),
             position,
-            has_children=has_kids,
         )
-        for (pk, title, ext, blocked, reason, size, cos, parent_id, column_id, has_kids), position in zip(
+        for (pk, title, ext, blocked, reason, size, cos, parent_id, column, ready), position in zip(
             values, positions, strict=True
         )
     ]
 
 
 def _row_values(qs: QuerySet[ProductBacklogItem]) -> QuerySet[ProductBacklogItem, tuple[Any, ...]]:
-    has_kids = Exists(ProductBacklogItem.objects.open().filter(parent_id=OuterRef("pk")))
-    return qs.annotate(has_kids=has_kids).values_list(*_ROW_FIELDS, "has_kids")
-
-
-def _columns_and_teams(nexus: Nexus) -> tuple[list[WorkflowColumn], list[ScrumTeam]]:
-    return (
-        list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position")),
-        list(ScrumTeam.objects.filter(nexus=nexus).order_by("name")),
-    )
+    return qs.values_list(*_ROW_FIELDS)
 
 
 def backlog_window(
     *, nexus: Nexus, filters: BacklogFilters | None = None, offset: int = 0, limit: int = 250
 ) -> BacklogWindow:
     """Rows `offset` to `offset + limit` of the ordered Product Backlog (open items, rank ascending),
-    filtered by `filters`, with the Nexus's columns and Scrum Teams. A fixed number of queries,
-    whatever the size: 7, plus 2 when filtered."""
+    filtered by `filters`. A fixed number of queries, whatever the size: 6, plus 2 when filtered."""
     filters = filters or BacklogFilters()
     offset = max(0, offset)
     limit = max(1, min(limit, BACKLOG_WINDOW_MAX))
-    every = ProductBacklogItem.objects.filter(backlog__nexus=nexus)
-    agg = every.aggregate(
-        n=Count("id"),
-        last=Max("updated_at"),
-        open=Count("id", filter=Q(deleted_at__isnull=True) & ~Q(column__category=ColumnCategory.DONE)),
+    backlog_id = Subquery(ProductBacklog.objects.filter(nexus=nexus).values("pk"))
+    token = _token(
+        ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(last=Max("updated_at"))["last"]
     )
     open_qs = _open_items(nexus)
+    open_total = open_qs.count()
     matching = filters.apply(open_qs)
-    if filters.label or filters.team:
-        matching = matching.distinct()
-    total = matching.count() if filters.active else agg["open"]
+    total = matching.count() if filters.active else open_total
     # One row before the window gives the first row its family context.
     start = max(0, offset - 1)
     values = list(_row_values(matching.order_by("rank"))[start : offset + limit])
@@ -380,27 +374,30 @@ def backlog_window(
         positions = [pos.get(v[0], 0) for v in values]
     else:
         positions = list(range(offset + 1, offset + 1 + len(values)))
-    columns, teams = _columns_and_teams(nexus)
-    rows = _rows(values, positions, {c.pk: c for c in columns}, {t.pk: t for t in teams})
-    # Open items that have open children: the tree's depth and the parents' titles.
-    parents: dict[int, tuple[int | None, str]] = {
-        pk: (parent_id, title)
-        for pk, parent_id, title in open_qs.filter(
-            pk__in=ProductBacklogItem.objects.open().filter(parent__isnull=False).values("parent_id")
-        ).values_list("id", "parent_id", "title")
-    }
+    # Unfiltered, the window is the same slice of the rank index: select it again in the database.
+    ids = None if filters.active else Subquery(open_qs.order_by("rank").values("pk")[offset : offset + limit])
+    rows = _rows(values, positions, ids)
+    parents = _parents(open_qs)
     _place_in_tree(rows, parents, previous=(previous[0], previous[7]) if previous else None)
     return BacklogWindow(
         rows=rows,
         offset=offset,
         limit=limit,
         total=total,
-        open_total=agg["open"],
-        token=_token(agg["n"], agg["last"]),
+        open_total=open_total,
+        token=token,
         filters=filters,
-        columns=columns,
-        teams=teams,
     )
+
+
+def _parents(open_qs: QuerySet[ProductBacklogItem]) -> dict[int, tuple[int | None, str]]:
+    """Open items that have open children, as {id: (parent id, title)}: the tree's depth, the
+    parents' titles, the collapse toggles. One query (index on `parent_id`)."""
+    children = open_qs.filter(parent_id__isnull=False).values("parent_id")
+    return {
+        pk: (parent_id, title)
+        for pk, parent_id, title in open_qs.filter(pk__in=children).values_list("id", "parent_id", "title")
+    }
 
 
 def _place_in_tree(
@@ -409,13 +406,14 @@ def _place_in_tree(
     *,
     previous: tuple[int, int | None] | None,
 ) -> None:
-    """Set `depth` and `parent_title` of the rows. A child is indented under its
+    """Set `has_children`, `depth` and `parent_title` of the rows. A child is indented under its
     parent when it directly follows its family (its parent, a sibling, or a sibling's descendant);
     otherwise it shows at depth 0 with its parent's title. `previous` = (id, parent id) of the row
     before the first one, if any."""
     depth_of: dict[int, int] = {}
     prev = previous
     for row in rows:
+        row.has_children = row.pk in parents
         parent = row.parent_id
         if parent is not None and parent in parents:
             in_family = prev is not None and (parent == prev[0] or parent in _ancestors(prev[1], parents))
@@ -440,18 +438,27 @@ def _ancestors(item_id: int | None, parents: dict[int, tuple[int | None, str]]) 
 
 
 def backlog_row(*, nexus: Nexus, pk: int, position: int) -> BacklogRow:
-    """One row of the backlog page for the open item `pk` at `position` (after a move): five queries.
+    """One row of the backlog page for the open item `pk` at `position` (after a move): four queries.
     Raises `ProductBacklogItem.DoesNotExist` when the item is not open."""
     values = list(_row_values(_open_items(nexus).filter(pk=pk)))
     if not values:
         raise ProductBacklogItem.DoesNotExist(pk)
-    columns, teams = _columns_and_teams(nexus)
-    return _rows(values, [position], {c.pk: c for c in columns}, {t.pk: t for t in teams})[0]
+    row = _rows(values, [position])[0]
+    row.has_children = ProductBacklogItem.objects.open().filter(parent_id=pk).exists()
+    return row
 
 
-def nexus_labels(*, nexus: Nexus) -> list[Label]:
-    """The labels of the Nexus, by name (the backlog page's label filter)."""
-    return list(Label.objects.filter(nexus=nexus).order_by("name"))
+def backlog_filter_choices(*, nexus: Nexus) -> dict[str, list[Any]]:
+    """Choices of the backlog page's filters: labels, Scrum Teams, the open columns (three queries)."""
+    return {
+        "labels": list(Label.objects.filter(nexus=nexus).order_by("name")),
+        "teams": list(ScrumTeam.objects.filter(nexus=nexus).order_by("name")),
+        "columns": list(
+            WorkflowColumn.objects.filter(nexus=nexus)
+            .exclude(category=ColumnCategory.DONE)
+            .order_by("position")
+        ),
+    }
 
 
 def active_goal(*, nexus: Nexus) -> ProductGoal | None:

@@ -27,7 +27,7 @@ from django_htmx.middleware import HtmxDetails
 from backlog import selectors
 from backlog.errors import DomainError, VersionConflict
 from backlog.forms import BacklogFilterForm, GoalForm, MoveForm, PBICreateForm, PBIEditForm, SplitForm
-from backlog.models import ColumnCategory, GoalStatus, Nexus, ProductBacklogItem, ProductGoal
+from backlog.models import GoalStatus, Nexus, ProductBacklogItem, ProductGoal
 from backlog.services import (
     goal_close,
     goal_create,
@@ -83,9 +83,12 @@ def _message(status: int, message: str) -> HttpResponse:
     return HttpResponse(format_html('<p class="errornote" role="alert">{}</p>', message), status=status)
 
 
-def _list_context(request: HttpRequest, nexus: Nexus, window: selectors.BacklogWindow) -> dict[str, Any]:
+def _list_context(
+    request: HttpRequest, nexus: Nexus, window: selectors.BacklogWindow, *, can_order: bool | None = None
+) -> dict[str, Any]:
     params = _filter_params(window.filters)
-    can_order = selectors.can_order_backlog(user=request.user, nexus=nexus)
+    if can_order is None:
+        can_order = selectors.can_order_backlog(user=request.user, nexus=nexus)
     item_url = reverse("backlog:backlog-list", args=[nexus.slug]) + "items/"
     return {
         "nexus": nexus,
@@ -127,8 +130,7 @@ def backlog_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     goals = list(ProductGoal.objects.filter(backlog__nexus=nexus).order_by("-created_at")[:6])
     context.update(
         filter_form=form,
-        filter_labels=selectors.nexus_labels(nexus=nexus),
-        filter_columns=[c for c in window.columns if c.category != ColumnCategory.DONE],
+        choices=selectors.backlog_filter_choices(nexus=nexus),
         goal=next((g for g in goals if g.status == GoalStatus.ACTIVE), None),
         past_goals=[g for g in goals if g.status != GoalStatus.ACTIVE],
         goal_form=GoalForm(),
@@ -187,7 +189,8 @@ def pbi_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if moved.in_sync and not moved.carried and not data["refresh"]:
         row = selectors.backlog_row(nexus=nexus, pk=item.pk, position=moved.result.to_position)
         window = selectors.BacklogWindow([row], 0, 1, 1, 0, moved.token, filters)
-        response = render(request, "backlog/backlog.html#rows", _list_context(request, nexus, window))
+        context = _list_context(request, nexus, window, can_order=True)
+        response = render(request, "backlog/backlog.html#rows", context)
         response["X-Backlog-Mode"] = "row"
         response["X-Backlog-From"] = str(moved.result.from_position)
         response["X-Backlog-To"] = str(moved.result.to_position)
@@ -196,7 +199,9 @@ def pbi_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         return _with_token(response, moved.token)
     limit = _int(str(data["loaded"] or ""), PAGE_SIZE, low=PAGE_SIZE)
     window = selectors.backlog_window(nexus=nexus, filters=filters, offset=0, limit=limit)
-    response = render(request, "backlog/backlog.html#list", _list_context(request, nexus, window))
+    response = render(
+        request, "backlog/backlog.html#list", _list_context(request, nexus, window, can_order=True)
+    )
     response["X-Backlog-Mode"] = "list"
     response["X-Backlog-To"] = str(moved.result.to_position)
     return _with_token(response, window.token)

@@ -184,6 +184,7 @@ def pbi_move(
         stale = after.rank > before.rank or between
         after = None  # place relative to `before`
     from_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+    old_rank = current.rank
 
     upper, lower = _gap_ranks(backlog.pk, current, before=before, after=after)
     already_there = (upper is None or upper < current.rank) and (lower is None or current.rank < lower)
@@ -206,7 +207,18 @@ def pbi_move(
             rank=new_rank, updated_at=now, version=current.version + 1
         )
         current.rank, current.updated_at, current.version = new_rank, now, current.version + 1
-    to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+    if renumbered:
+        to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+    else:  # count only the open items it passed (cheap for the usual short move)
+        low, high = sorted((old_rank, current.rank))
+        passed = (
+            ProductBacklogItem.objects.open()
+            .filter(backlog_id=backlog.pk, rank__gt=low, rank__lt=high)
+            .count()
+            if low != high
+            else 0
+        )
+        to_position = from_position - passed if current.rank < old_rank else from_position + passed
     if to_position != from_position:
         Transition.objects.create(
             item=current,
@@ -228,6 +240,8 @@ FAMILY_MAX = 200
 def family_block(item: ProductBacklogItem) -> list[ProductBacklogItem]:
     """The open descendants of `item` that directly follow it in the order (children placed under
     their parent, and theirs), in order; they move with it. Reads at most `FAMILY_MAX` items."""
+    if not ProductBacklogItem.objects.filter(parent_id=item.pk, deleted_at__isnull=True).exists():
+        return []
     following = list(
         ProductBacklogItem.objects.open()
         .filter(backlog_id=item.backlog_id, rank__gt=item.rank)

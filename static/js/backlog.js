@@ -311,6 +311,7 @@
     const d = drag;
     drag = null;
     if (!d) return;
+    window.setTimeout(loadHeldBack, 0);
     const el = d.el;
     const more = document.getElementById("backlog-more");
     const r = more ? more.getBoundingClientRect() : null;
@@ -482,6 +483,19 @@
   });
 
   // ----- HTMX: status codes, refreshes, load more -------------------------------------------------------
+  // No rows are loaded while an item is dragged (the list must hold still, and "load more" is a drop
+  // target then); a load held back happens when the drag ends.
+  let heldBack = false;
+  document.body.addEventListener("htmx:beforeRequest", (e) => {
+    if (drag && e.detail.elt && e.detail.elt.id === "backlog-more") { e.preventDefault(); heldBack = true; }
+  });
+  function loadHeldBack() {
+    const more = document.getElementById("backlog-more");
+    if (!heldBack || !more) return;
+    heldBack = false;
+    const r = more.getBoundingClientRect();
+    if (r.top < window.innerHeight && r.bottom > 0) window.htmx.trigger(more, "loadmore");
+  }
   document.body.addEventListener("htmx:afterSwap", (e) => {
     if (e.detail.target === panel) {
       panel.hidden = false;
