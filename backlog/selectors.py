@@ -461,9 +461,21 @@ def backlog_filter_choices(*, nexus: Nexus) -> dict[str, list[Any]]:
     }
 
 
+def ready_column(*, nexus: Nexus) -> WorkflowColumn | None:
+    """The column where refined items wait (the first marked `is_ready`), if the Nexus has one."""
+    return WorkflowColumn.objects.filter(nexus=nexus, is_ready=True).order_by("position").first()
+
+
 def active_goal(*, nexus: Nexus) -> ProductGoal | None:
     """The active Product Goal of the Nexus, if any."""
     return ProductGoal.objects.filter(backlog__nexus=nexus, status=GoalStatus.ACTIVE).first()
+
+
+def goals_get(*, nexus: Nexus, past: int = 5) -> tuple[ProductGoal | None, list[ProductGoal]]:
+    """The active Product Goal (or None) and the latest `past` achieved or abandoned ones (one query)."""
+    goals = list(ProductGoal.objects.filter(backlog__nexus=nexus).order_by("-created_at")[: past + 1])
+    active = next((g for g in goals if g.status == GoalStatus.ACTIVE), None)
+    return active, [g for g in goals if g.status != GoalStatus.ACTIVE][:past]
 
 
 def pbi_get_for_user(*, user: AnyUser, nexus: Nexus, pk: int) -> ProductBacklogItem:

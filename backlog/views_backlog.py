@@ -27,7 +27,7 @@ from django_htmx.middleware import HtmxDetails
 from backlog import selectors
 from backlog.errors import DomainError, VersionConflict
 from backlog.forms import BacklogFilterForm, GoalForm, MoveForm, PBICreateForm, PBIEditForm, SplitForm
-from backlog.models import GoalStatus, Nexus, ProductBacklogItem, ProductGoal
+from backlog.models import ColumnCategory, GoalStatus, Nexus, ProductBacklogItem
 from backlog.services import (
     goal_close,
     goal_create,
@@ -127,12 +127,14 @@ def backlog_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = _list_context(request, nexus, window)
     if request.htmx and request.htmx.target == "backlog-list":
         return _with_token(render(request, "backlog/backlog.html#list", context), window.token)
-    goals = list(ProductGoal.objects.filter(backlog__nexus=nexus).order_by("-created_at")[:6])
+    goal, past_goals = selectors.goals_get(nexus=nexus)
+    choices = selectors.backlog_filter_choices(nexus=nexus)
     context.update(
         filter_form=form,
-        choices=selectors.backlog_filter_choices(nexus=nexus),
-        goal=next((g for g in goals if g.status == GoalStatus.ACTIVE), None),
-        past_goals=[g for g in goals if g.status != GoalStatus.ACTIVE],
+        choices=choices,
+        has_ready=any(c.is_ready for c in choices["columns"]),
+        goal=goal,
+        past_goals=past_goals,
         goal_form=GoalForm(),
         create_form=PBICreateForm(),
     )
@@ -242,6 +244,30 @@ def pbi_create_inline(request: HttpRequest, slug: str) -> HttpResponse:
     context["form"] = PBICreateForm(initial={"where": where})
     context["created"] = item
     return _changed(render(request, "backlog/_create_form.html", context), focus=item.pk)
+
+
+@login_required
+@require_POST
+def pbi_mark_ready(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Mark an item refined: move it into the Definition of Workflow's ready column (the first one
+    marked `is_ready`). For members who may edit items; 400 when there is no ready column or the
+    item is ready or started already. Answers 204 and tells the page to re-render its list."""
+    nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)
+    if not selectors.can_edit_items(user=request.user, nexus=nexus):
+        return _message(403, "Stakeholders see Product Backlog Items; members of the Nexus edit them.")
+    item = selectors.pbi_get_for_user(user=request.user, nexus=nexus, pk=pk)
+    ready = selectors.ready_column(nexus=nexus)
+    if ready is None:
+        return _message(400, "No column of the Definition of Workflow is marked ready.")
+    if item.column_id == ready.pk:
+        return _message(400, f"“{item.title}” is ready already.")
+    if item.column.category != ColumnCategory.NOT_STARTED or item.column.position > ready.position:
+        return _message(400, f"“{item.title}” is past refinement already (in the column {item.column.name}).")
+    try:
+        pbi_transition(item=item, to_column=ready, actor=request.user)
+    except DomainError as exc:
+        return _message(exc.status_code, exc.message)
+    return _changed(HttpResponse(status=204), item=pk)
 
 
 def _panel(
@@ -397,11 +423,7 @@ def goal_panel(request: HttpRequest, slug: str) -> HttpResponse:
         except DomainError as exc:
             error, status = exc.message, 422
             editing = action in ("create", "update")
-    past = list(
-        ProductGoal.objects.filter(backlog__nexus=nexus)
-        .exclude(status=GoalStatus.ACTIVE)
-        .order_by("-created_at")[:5]
-    )
+    past = selectors.goals_get(nexus=nexus)[1]
     context = {
         "nexus": nexus,
         "goal": goal,

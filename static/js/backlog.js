@@ -354,6 +354,8 @@
     menu.style.left = Math.max(8, window.scrollX + r.right - menu.offsetWidth) + "px";
     menuButton = btn;
     btn.setAttribute("aria-expanded", "true");
+    const ready = menu.querySelector("[data-act=ready]");
+    if (ready) ready.hidden = !!el.querySelector(".c-col.is-ready");
     menu.querySelector("[role=menuitem]").focus();
   }
   function hideMenu(restoreFocus) {
@@ -392,6 +394,7 @@
       up: () => moveUp(el),
       down: () => moveDown(el),
       position: () => askPosition(el, posOf(el)),
+      ready: () => window.htmx.ajax("POST", itemUrl + id + "/ready/", { source: el, swap: "none" }),
     };
     if (actions[name]) actions[name]();
   }
@@ -405,7 +408,7 @@
       act(b.dataset.act, el);
     });
     menu.addEventListener("keydown", (e) => {
-      const items = Array.from(menu.querySelectorAll("[role=menuitem]"));
+      const items = Array.from(menu.querySelectorAll("[role=menuitem]:not([hidden])"));
       const i = items.indexOf(document.activeElement);
       if (e.key === "Escape") { e.preventDefault(); hideMenu(true); }
       else if (e.key === "ArrowDown") { e.preventDefault(); items[(i + 1) % items.length].focus(); }

@@ -238,3 +238,22 @@ def test_filters_keep_backlog_order_and_a_drag_lands_between_visible_neighbours(
     _shot(page, "backlog-filtered.png")
     page.reload()  # the filter is in the URL
     assert _titles(page) == ["Item 2", "Item 6", "Item 5"]
+
+
+def test_a_refused_move_says_why_in_the_page_and_shows_the_truth(page: Page, live_server):
+    nexus = _nexus(items=4)
+    _login(page, live_server, f"po-{nexus.slug}", nexus.slug)
+    rows = page.locator("#backlog-list li.pbi")
+    expect(rows).to_have_count(4)
+    # Meanwhile a team finishes Item 4: the page still shows it.
+    item = ProductBacklogItem.objects.get(title="Item 4")
+    pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
+    rows.nth(3).locator(".handle").focus()
+    page.keyboard.press("Home")
+    alert = page.locator("#backlog-alert")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("A finished item is no longer ordered in the Product Backlog.")
+    expect(rows).to_have_count(3)  # the list was re-rendered from the server
+    assert _titles(page) == ["Item 1", "Item 2", "Item 3"]
+    _shot(page, "backlog-refused.png")
