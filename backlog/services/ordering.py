@@ -2,7 +2,9 @@
 
 A move names where the item goes: `before` (directly above that item) and/or `after` (directly below
 it). The item takes the midpoint of its new neighbours' ranks: one row written. When no integer is
-left between them, the whole backlog is renumbered in one UPDATE to multiples of `RANK_GAP`. Every
+left between them, ranks are renumbered in one UPDATE: the items around the gap are spread evenly
+(`backlog_rebalance`, a hundred rows or so), or when that finds no room the whole backlog is
+renumbered to multiples of `RANK_GAP` (`backlog_renumber`). Every
 move holds a lock on the Product Backlog row, so concurrent moves are serialised: none takes the same
 gap and none is lost; ranks stay unique (database constraint `pbi_unique_rank`).
 """
@@ -98,6 +100,60 @@ def backlog_renumber(*, backlog_id: int) -> int:
         return int(count)
 
 
+#: Items on each side of an exhausted gap that a local renumbering re-spreads first (then 4x, 16x...).
+REBALANCE_WINDOW = 64
+#: The smallest gap a local renumbering leaves between neighbours (room for 16 more halvings).
+REBALANCE_MIN_GAP = RANK_GAP >> 4
+
+
+def backlog_rebalance(*, backlog_id: int, rank: int) -> int:
+    """Renumber only the neighbourhood of `rank`: the `REBALANCE_WINDOW` items on each side of it
+    (all items of the backlog, finished ones too, since ranks are unique among them all) are spread
+    evenly between the ranks just outside the window, in one UPDATE, if that leaves gaps of at least
+    `REBALANCE_MIN_GAP`; else the window grows fourfold and is tried again (past an end of the
+    backlog it may spread freely, so a window always finds room at last). Keeps the order. Call with
+    the backlog locked. Returns the number of rows renumbered; 0 on SQLite, which checks uniqueness
+    row by row: there, renumber the whole backlog with `backlog_renumber`."""
+    if connection.vendor != "postgresql":
+        return 0
+    items = ProductBacklogItem.objects.filter(backlog_id=backlog_id)
+    size = REBALANCE_WINDOW
+    while True:
+        below = list(items.filter(rank__lte=rank).order_by("-rank").values_list("pk", "rank")[: size + 1])
+        above = list(items.filter(rank__gt=rank).order_by("rank").values_list("pk", "rank")[: size + 1])
+        window = [*reversed(below[:size]), *above[:size]]
+        if not window:
+            return 0
+        n = len(window)
+        # Past an end of the backlog the window may spread out freely.
+        low = below[size][1] if len(below) > size else window[0][1] - n * RANK_GAP
+        high = above[size][1] if len(above) > size else window[-1][1] + n * RANK_GAP
+        step = (high - low) // (n + 1)
+        if step >= REBALANCE_MIN_GAP:
+            break
+        if len(below) <= size and len(above) <= size:
+            return 0
+        size *= 4
+    values = ", ".join(["(%s, %s)"] * n)
+    params: list[int] = []
+    for i, (pk, _old) in enumerate(window, start=1):
+        params += [pk, low + i * step]
+    table = ProductBacklogItem._meta.db_table
+    with connection.cursor() as cursor:
+        # The rank constraint is DEFERRABLE INITIALLY IMMEDIATE: checked at the end of the statement.
+        cursor.execute(
+            f"UPDATE {table} AS t SET rank = v.rank FROM (VALUES {values}) AS v(id, rank) WHERE t.id = v.id",
+            params,
+        )
+        return cursor.rowcount
+
+
+def _make_room(backlog_id: int, *, around: int | None) -> None:
+    """The gap at `around` is used up: renumber its neighbourhood, or the whole backlog if need be."""
+    if around is None or not backlog_rebalance(backlog_id=backlog_id, rank=around):
+        backlog_renumber(backlog_id=backlog_id)
+
+
 def _neighbour(backlog: ProductBacklog, item_id: int | None, role: str) -> ProductBacklogItem | None:
     if item_id is None:
         return None
@@ -153,8 +209,9 @@ def pbi_move(
     `after`), as Jira's rank API does.
 
     Writes one row (plus a rank entry in the transition log) unless the gap is used up, in which case
-    the backlog is renumbered first in one UPDATE. If the two neighbours are no longer adjacent (stale
-    view), the item is placed relative to `before` and `MoveResult.stale` is True.
+    ranks are renumbered first in one UPDATE: the neighbourhood of the gap (`backlog_rebalance`), or
+    the whole backlog when that has no room (`backlog_renumber`). If the two neighbours are no longer
+    adjacent (stale view), the item is placed relative to `before` and `MoveResult.stale` is True.
 
     Raises `DomainError` (field `before`/`after`/`item`) when neither neighbour is named, a neighbour
     does not exist or belongs to another Nexus, a neighbour is the item itself, or the item is finished
@@ -192,7 +249,7 @@ def pbi_move(
     if not already_there:
         new_rank = _rank_between(upper, lower)
         if new_rank is None:
-            backlog_renumber(backlog_id=backlog.pk)
+            _make_room(backlog.pk, around=upper if upper is not None else lower)
             renumbered = True
             current.refresh_from_db(fields=["rank"])
             if before is not None:

@@ -355,3 +355,59 @@ def test_window_shows_children_under_their_parent_and_names_a_parent_far_away():
     window = backlog_window(nexus=nexus, offset=1, limit=2)
     assert [(r.title, r.depth) for r in window.rows] == [("A", 1), ("Item 2", 0)]
     assert a.parent_id == it["Item 1"].pk
+
+
+# --- making room: the neighbourhood first --------------------------------------------------------------
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite renumbers the whole backlog")
+def test_a_used_up_gap_renumbers_only_its_neighbourhood():
+    from backlog.services.ordering import REBALANCE_MIN_GAP, REBALANCE_WINDOW
+
+    nexus = nexus_build(items=3 * REBALANCE_WINDOW)
+    order = list(
+        ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank").values_list("pk", flat=True)
+    )
+    far_top, far_bottom = order[0], order[-1]
+    ranks_before = dict(ProductBacklogItem.objects.values_list("pk", "rank"))
+    anchor = order[REBALANCE_WINDOW + 10]
+    renumbered = []
+    for pk in order[-30:-1]:  # 29 moves into the gap below the anchor: 2^20 halves 20 times
+        moved = backlog_move(item=ProductBacklogItem.objects.get(pk=pk), after_id=anchor, actor=None)
+        renumbered.append(moved.result.renumbered)
+    assert any(renumbered)
+    ranks = dict(ProductBacklogItem.objects.values_list("pk", "rank"))
+    assert len(set(ranks.values())) == len(ranks)
+    # Items far from the gap kept their ranks: only the neighbourhood was written.
+    assert ranks[far_top] == ranks_before[far_top]
+    assert ranks[far_bottom] == ranks_before[far_bottom]
+    changed = [pk for pk in order if ranks[pk] != ranks_before[pk]]
+    assert len(changed) <= 2 * REBALANCE_WINDOW + 29
+    # The order is every move's result: the moved items sit under the anchor, last moved first.
+    expected = [*order[: REBALANCE_WINDOW + 11], *reversed(order[-30:-1])]
+    now = list(
+        ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank").values_list("pk", flat=True)
+    )
+    assert now[: len(expected)] == expected
+    gaps = [b - a for a, b in zip(sorted(ranks.values()), sorted(ranks.values())[1:], strict=False)]
+    assert min(gaps) >= 2  # room again; after a rebalance gaps are at least REBALANCE_MIN_GAP
+    assert REBALANCE_MIN_GAP > 2
+
+
+def test_packed_ranks_get_room_again():
+    from backlog.services.ordering import backlog_rebalance
+
+    nexus = nexus_build(items=4)
+    items = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank"))
+    # Pack the ranks tightly (a bulk import could do this): 1, 2, 3, 4.
+    for i, item in enumerate(items, start=1):
+        ProductBacklogItem.objects.filter(pk=item.pk).update(rank=-i)
+    for i, item in enumerate(items, start=1):
+        ProductBacklogItem.objects.filter(pk=item.pk).update(rank=i)
+    if connection.vendor == "postgresql":
+        # The ends of the backlog may spread out: room is found around any rank.
+        assert backlog_rebalance(backlog_id=nexus.backlog.pk, rank=2) == 4
+    moved = backlog_move(item=items[3], after_id=items[0].pk, before_id=items[1].pk, actor=None)
+    assert items_in_order(nexus) == ["Item 1", "Item 4", "Item 2", "Item 3"]
+    assert len(set(_ranks(nexus))) == 4
+    assert moved.result.renumbered or connection.vendor == "postgresql"
