@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from backlog.errors import DomainError
@@ -217,13 +217,32 @@ def pbi_move(
     does not exist or belongs to another Nexus, a neighbour is the item itself, or the item is finished
     or deleted.
     """
+    return _move_locked(
+        lock_backlog(item.backlog_id),
+        item,
+        before_id=before_id,
+        after_id=after_id,
+        actor=actor,
+        source=source,
+    )
+
+
+def _move_locked(
+    backlog: ProductBacklog,
+    item: ProductBacklogItem,
+    *,
+    before_id: int | None,
+    after_id: int | None,
+    actor: User | AnonymousUser | None,
+    source: str,
+) -> MoveResult:
+    """The work of `pbi_move`, in the caller's transaction, which holds the backlog's lock."""
     if before_id is None and after_id is None:
         raise DomainError("Name where the item goes: 'before' and/or 'after'.", field="before")
     if item.pk in (before_id, after_id):
         raise DomainError(
             "An item cannot be placed next to itself.", field="before" if before_id == item.pk else "after"
         )
-    backlog = lock_backlog(item.backlog_id)
     current = ProductBacklogItem.objects.select_related("column").filter(pk=item.pk).first()
     if current is None or current.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
@@ -240,8 +259,8 @@ def pbi_move(
         )
         stale = after.rank > before.rank or between
         after = None  # place relative to `before`
-    from_position = position_of(backlog_id=backlog.pk, rank=current.rank)
     old_rank = current.rank
+    from_position: int | None = None  # counted with the new place, in one query, unless renumbering
 
     upper, lower = _gap_ranks(backlog.pk, current, before=before, after=after)
     already_there = (upper is None or upper < current.rank) and (lower is None or current.rank < lower)
@@ -249,6 +268,7 @@ def pbi_move(
     if not already_there:
         new_rank = _rank_between(upper, lower)
         if new_rank is None:
+            from_position = position_of(backlog_id=backlog.pk, rank=old_rank)
             _make_room(backlog.pk, around=upper if upper is not None else lower)
             renumbered = True
             current.refresh_from_db(fields=["rank"])
@@ -264,18 +284,18 @@ def pbi_move(
             rank=new_rank, updated_at=now, version=current.version + 1
         )
         current.rank, current.updated_at, current.version = new_rank, now, current.version + 1
-    if renumbered:
-        to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
-    else:  # count only the open items it passed (cheap for the usual short move)
-        low, high = sorted((old_rank, current.rank))
-        passed = (
+    if from_position is None:
+        counts = (
             ProductBacklogItem.objects.open()
-            .filter(backlog_id=backlog.pk, rank__gt=low, rank__lt=high)
-            .count()
-            if low != high
-            else 0
+            .filter(backlog_id=backlog.pk, rank__lt=max(old_rank, current.rank))
+            .exclude(pk=current.pk)
+            .aggregate(
+                old=Count("id", filter=Q(rank__lt=old_rank)), new=Count("id", filter=Q(rank__lt=current.rank))
+            )
         )
-        to_position = from_position - passed if current.rank < old_rank else from_position + passed
+        from_position, to_position = counts["old"] + 1, counts["new"] + 1
+    else:
+        to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
     if to_position != from_position:
         Transition.objects.create(
             item=current,
@@ -370,10 +390,11 @@ def backlog_move(
 
     backlog = lock_backlog(item.backlog_id)
     in_sync = seen_token is not None and backlog_token(backlog_id=backlog.pk) == seen_token
-    current = ProductBacklogItem.objects.filter(pk=item.pk).first()
-    if current is None:
-        raise DomainError("This item has been deleted.", field="item")
-    family = family_block(current)
+    current, family = item, []
+    if ProductBacklogItem.objects.filter(parent_id=item.pk, deleted_at__isnull=True).exists():
+        # Read its rank under the lock: the children that follow it from there move with it.
+        current = ProductBacklogItem.objects.filter(pk=item.pk).first() or item
+        family = family_block(current)
     members = {current.pk} | {f.pk for f in family}
     if position is not None:
         if position < 1:
@@ -384,7 +405,9 @@ def backlog_move(
             "An item cannot be placed among its own children; they move with it.",
             field="before" if before_id in members else "after",
         )
-    result = _move_family(current, family, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    result = _move_family(
+        backlog, current, family, before_id=before_id, after_id=after_id, actor=actor, source=source
+    )
     return BacklogMove(
         result=result,
         carried=len(family),
@@ -396,6 +419,7 @@ def backlog_move(
 
 
 def _move_family(
+    backlog: ProductBacklog,
     item: ProductBacklogItem,
     family: list[ProductBacklogItem],
     *,
@@ -404,27 +428,31 @@ def _move_family(
     actor: User | AnonymousUser | None,
     source: str,
 ) -> MoveResult:
-    """Move `item` and its `family` block next to the neighbours, one `pbi_move` each, in an order
-    that leaves every logged position true: upwards the item first, then its children after it;
-    downwards the last child first, then the others and the item above it. Returns the item's move
-    (with `stale` and `renumbered` of the whole)."""
+    """Move `item` and its `family` block next to the neighbours, one `pbi_move` each (the caller
+    holds the backlog's lock), in an order that leaves every logged position true: upwards the item
+    first, then its children after it; downwards the last child first, then the others and the item
+    above it. Returns the item's move (with `stale` and `renumbered` of the whole)."""
     if not family:
-        return pbi_move(item=item, before_id=before_id, after_id=after_id, actor=actor, source=source)
+        return _move_locked(backlog, item, before_id=before_id, after_id=after_id, actor=actor, source=source)
     anchor_id = before_id if before_id is not None else after_id
     anchor = ProductBacklogItem.objects.filter(pk=anchor_id or 0).values_list("rank", flat=True).first()
     downwards = anchor is not None and anchor > item.rank
     if not downwards:
-        first = pbi_move(item=item, before_id=before_id, after_id=after_id, actor=actor, source=source)
+        first = _move_locked(
+            backlog, item, before_id=before_id, after_id=after_id, actor=actor, source=source
+        )
         renumbered, previous = first.renumbered, item
         for child in family:
-            renumbered |= pbi_move(item=child, after_id=previous.pk, actor=actor, source=source).renumbered
+            renumbered |= _move_locked(
+                backlog, child, before_id=None, after_id=previous.pk, actor=actor, source=source
+            ).renumbered
             previous = child
         return replace(first, renumbered=renumbered)
     *rest, last = family
-    first = pbi_move(item=last, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    first = _move_locked(backlog, last, before_id=before_id, after_id=after_id, actor=actor, source=source)
     renumbered, below = first.renumbered, last
     for member in [*reversed(rest), item]:
-        moved = pbi_move(item=member, before_id=below.pk, actor=actor, source=source)
+        moved = _move_locked(backlog, member, before_id=below.pk, after_id=None, actor=actor, source=source)
         renumbered |= moved.renumbered
         below = member
     return replace(moved, stale=first.stale, renumbered=renumbered)
