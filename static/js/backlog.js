@@ -520,6 +520,7 @@
     else restoreCollapsed();
     if (stale) { stale = false; refreshList(); }
   });
+  document.body.addEventListener("htmx:historyRestore", () => { boundList = null; initList(); });
   document.body.addEventListener("backlog-changed", (e) => {
     const detail = e.detail || {};
     refreshList(detail.focus || null);
