@@ -58,6 +58,14 @@ class ScrumTeam(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def code(self) -> str:
+        """Two-letter code shown in a team square: initials of a multi-word name ("Team A" -> "TA"),
+        else the name's first two letters ("Core" -> "CO", "UI" -> "UI")."""
+        words = self.name.split()
+        code = "".join(w[0] for w in words[:2]) if len(words) > 1 else self.name[:2]
+        return code.upper()
+
 
 class Role(models.TextChoices):
     PRODUCT_OWNER = "product_owner", "Product Owner"

@@ -7,19 +7,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 
 from backlog.models import (
     ColumnCategory,
     GoalStatus,
+    Label,
     Membership,
     Nexus,
+    ProductBacklog,
     ProductBacklogItem,
     ProductGoal,
     Role,
     ScrumTeam,
     TeamInvolvement,
+    Transition,
+    TransitionKind,
     WorkflowColumn,
 )
 
@@ -143,3 +149,353 @@ def backlog_items(*, nexus: Nexus) -> QuerySet[ProductBacklogItem]:
 def workflow_columns(*, nexus: Nexus) -> list[WorkflowColumn]:
     """The Definition of Workflow, left to right."""
     return list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
+
+
+# --- The Product Backlog page -------------------------------------------------------------------------
+
+#: Rows rendered at most in one window of the backlog page (the page loads the rest as it scrolls).
+BACKLOG_WINDOW_MAX = 5000
+
+
+@dataclass(frozen=True)
+class BacklogFilters:
+    """Filters of the backlog page. Empty values filter nothing; the order is always the backlog's.
+
+    `q` matches the title or the external id (case-insensitive substring); `label`, `team`, `column`
+    are primary keys; `cos` a `ClassOfService` value; `blocked` True = only blocked items, False = only
+    unblocked ones, None = both."""
+
+    q: str = ""
+    label: int | None = None
+    team: int | None = None
+    column: int | None = None
+    cos: str = ""
+    blocked: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.label or self.team or self.column or self.cos or self.blocked is not None)
+
+    def apply(self, qs: QuerySet[ProductBacklogItem]) -> QuerySet[ProductBacklogItem]:
+        if self.q:
+            qs = qs.filter(Q(title__icontains=self.q) | Q(external_id__icontains=self.q))
+        if self.label:  # EXISTS rather than a join: no duplicates, no DISTINCT over the backlog
+            through = ProductBacklogItem.labels.through.objects
+            qs = qs.filter(Exists(through.filter(productbacklogitem_id=OuterRef("pk"), label_id=self.label)))
+        if self.team:
+            qs = qs.filter(Exists(TeamInvolvement.objects.filter(item_id=OuterRef("pk"), team_id=self.team)))
+        if self.column:
+            qs = qs.filter(column_id=self.column)
+        if self.cos:
+            qs = qs.filter(class_of_service=self.cos)
+        if self.blocked is not None:
+            qs = qs.filter(is_blocked=self.blocked)
+        return qs
+
+
+@dataclass(slots=True)
+class BacklogRow:
+    """One row of the backlog page, read as plain values (no model instances: a page shows thousands).
+
+    `position` is the 1-based place among all open items of the backlog, whatever the filters;
+    `column_name` and `column_ready` describe its Definition of Workflow column; `labels` are names;
+    `squares` are (Scrum Team name, `TeamStatus` value) pairs by team name; `depth` is
+    the row's indentation under its parent (0 when it does not directly follow its family);
+    `parent_title` names the parent of a child shown away from it; `has_children` says whether the
+    item has open children."""
+
+    pk: int
+    title: str
+    external_id: str
+    is_blocked: bool
+    blocked_reason: str
+    size: Any
+    class_of_service: str
+    parent_id: int | None
+    column_name: str
+    column_ready: bool
+    labels: list[str]
+    squares: list[tuple[str, str]]
+    position: int
+    depth: int = 0
+    parent_title: str = ""
+    has_children: bool = False
+
+
+@dataclass
+class BacklogWindow:
+    """A slice of the ordered Product Backlog as the page shows it.
+
+    `total` counts the items matching the filters, `open_total` all open items; `token` changes
+    whenever any item of the backlog is written (see `backlog_token`)."""
+
+    rows: list[BacklogRow]
+    offset: int
+    limit: int
+    total: int
+    open_total: int
+    token: str
+    filters: BacklogFilters
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.rows)
+
+    @property
+    def has_more(self) -> bool:
+        return self.end < self.total
+
+
+def backlog_token(*, backlog_id: int) -> str:
+    """A fingerprint of the backlog's state: the latest `updated_at` of its items (every service that
+    writes an item, deletes included, bumps it). A page sends the token it was rendered with; when it
+    still matches, the page was showing the truth. One index probe (index `pbi_updated`). An import
+    that writes items with older timestamps does not change it."""
+    return _token(
+        ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(last=Max("updated_at"))["last"]
+    )
+
+
+def _token(last: Any) -> str:
+    return f"{last.timestamp():.6f}" if last else "0"
+
+
+def _open_items(nexus: Nexus) -> QuerySet[ProductBacklogItem]:
+    """Open items of the Nexus, filtered on `backlog_id` (a sub-select) so that PostgreSQL walks the
+    rank index (`pbi_unique_rank`) instead of sorting the whole backlog."""
+    backlog = ProductBacklog.objects.filter(nexus=nexus).values("pk")
+    return ProductBacklogItem.objects.open().filter(backlog_id=Subquery(backlog))
+
+
+def _positions(nexus: Nexus, ids: list[int]) -> dict[int, int]:
+    """1-based positions among all open items of the backlog, for the items `ids` (one query)."""
+    if not ids:
+        return {}
+    inner = (
+        _open_items(nexus)
+        .annotate(pos=Window(RowNumber(), order_by=F("rank").asc()))
+        .values_list("id", "pos")
+        .order_by()
+    )
+    sql, params = inner.query.sql_with_params()
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT s.id, s.pos FROM ({sql}) s WHERE s.id IN ({marks})", [*params, *ids])
+        return {int(i): int(p) for i, p in cursor.fetchall()}
+
+
+_ROW_FIELDS = (
+    "id",
+    "title",
+    "external_id",
+    "is_blocked",
+    "blocked_reason",
+    "size",
+    "class_of_service",
+    "parent_id",
+    "column__name",
+    "column__is_ready",
+)
+
+
+def _rows(
+    values: list[tuple[Any, ...]],
+    positions: list[int],
+    ids: Any = None,
+) -> list[BacklogRow]:
+    """Rows from `values_list(*_ROW_FIELDS)` tuples: two more queries (labels, team
+    involvements), whatever the number of rows. `ids` selects the rows' labels and involvements: the
+    ids (default) or a sub-select giving them (cheaper than thousands of parameters)."""
+    ids = ids if ids is not None else [v[0] for v in values]
+    labels: dict[int, list[str]] = {}
+    squares: dict[int, list[tuple[str, str]]] = {}
+    if values:
+        through = ProductBacklogItem.labels.through.objects
+        for item_id, name in (
+            through.filter(productbacklogitem_id__in=ids)
+            .order_by("label__name")
+            .values_list("productbacklogitem_id", "label__name")
+        ):
+            labels.setdefault(item_id, []).append(name)
+        for item_id, team, status in (
+            TeamInvolvement.objects.filter(item_id__in=ids)
+            .order_by("team__name")
+            .values_list("item_id", "team__name", "status")
+        ):
+            squares.setdefault(item_id, []).append((team, status))
+    return [
+        BacklogRow(
+            pk,
+            title,
+            ext,
+            blocked,
+            reason,
+            size,
+            cos,
+            parent_id,
+            column,
+            ready,
+            labels.get(pk, []),
+            squares.get(pk, []),
+            position,
+        )
+        for (pk, title, ext, blocked, reason, size, cos, parent_id, column, ready), position in zip(
+            values, positions, strict=True
+        )
+    ]
+
+
+def _row_values(qs: QuerySet[ProductBacklogItem]) -> QuerySet[ProductBacklogItem, tuple[Any, ...]]:
+    return qs.values_list(*_ROW_FIELDS)
+
+
+def backlog_window(
+    *, nexus: Nexus, filters: BacklogFilters | None = None, offset: int = 0, limit: int = 250
+) -> BacklogWindow:
+    """Rows `offset` to `offset + limit` of the ordered Product Backlog (open items, rank ascending),
+    filtered by `filters`. A fixed number of queries, whatever the size: 6, plus 2 when filtered."""
+    filters = filters or BacklogFilters()
+    offset = max(0, offset)
+    limit = max(1, min(limit, BACKLOG_WINDOW_MAX))
+    backlog_id = Subquery(ProductBacklog.objects.filter(nexus=nexus).values("pk"))
+    token = _token(
+        ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(last=Max("updated_at"))["last"]
+    )
+    open_qs = _open_items(nexus)
+    open_total = open_qs.count()
+    matching = filters.apply(open_qs)
+    total = matching.count() if filters.active else open_total
+    # One row before the window gives the first row its family context.
+    start = max(0, offset - 1)
+    values = list(_row_values(matching.order_by("rank"))[start : offset + limit])
+    previous = values.pop(0) if offset > 0 and values else None
+    if filters.active:
+        pos = _positions(nexus, [v[0] for v in values])
+        positions = [pos.get(v[0], 0) for v in values]
+    else:
+        positions = list(range(offset + 1, offset + 1 + len(values)))
+    # Unfiltered, the window is the same slice of the rank index: select it again in the database.
+    ids = None if filters.active else Subquery(open_qs.order_by("rank").values("pk")[offset : offset + limit])
+    rows = _rows(values, positions, ids)
+    parents = _parents(open_qs)
+    _place_in_tree(rows, parents, previous=(previous[0], previous[7]) if previous else None)
+    return BacklogWindow(
+        rows=rows,
+        offset=offset,
+        limit=limit,
+        total=total,
+        open_total=open_total,
+        token=token,
+        filters=filters,
+    )
+
+
+def _parents(open_qs: QuerySet[ProductBacklogItem]) -> dict[int, tuple[int | None, str]]:
+    """Open items that have open children, as {id: (parent id, title)}: the tree's depth, the
+    parents' titles, the collapse toggles. One query (index on `parent_id`)."""
+    children = open_qs.filter(parent_id__isnull=False).values("parent_id")
+    return {
+        pk: (parent_id, title)
+        for pk, parent_id, title in open_qs.filter(pk__in=children).values_list("id", "parent_id", "title")
+    }
+
+
+def _place_in_tree(
+    rows: list[BacklogRow],
+    parents: dict[int, tuple[int | None, str]],
+    *,
+    previous: tuple[int, int | None] | None,
+) -> None:
+    """Set `has_children`, `depth` and `parent_title` of the rows. A child is indented under its
+    parent when it directly follows its family (its parent, a sibling, or a sibling's descendant);
+    otherwise it shows at depth 0 with its parent's title. `previous` = (id, parent id) of the row
+    before the first one, if any."""
+    depth_of: dict[int, int] = {}
+    prev = previous
+    for row in rows:
+        row.has_children = row.pk in parents
+        parent = row.parent_id
+        if parent is not None and parent in parents:
+            in_family = prev is not None and (parent == prev[0] or parent in _ancestors(prev[1], parents))
+            if in_family:
+                if parent in depth_of:
+                    row.depth = depth_of[parent] + 1
+                else:  # the parent is above this window: count the open ancestors
+                    row.depth = len(_ancestors(parent, parents))
+            else:
+                row.parent_title = parents[parent][1]
+        depth_of[row.pk] = row.depth
+        prev = (row.pk, row.parent_id)
+
+
+def _ancestors(item_id: int | None, parents: dict[int, tuple[int | None, str]]) -> list[int]:
+    """`item_id` and its open ancestors, nearest first (at most 6)."""
+    chain: list[int] = []
+    while item_id is not None and item_id in parents and len(chain) < 6:
+        chain.append(item_id)
+        item_id = parents[item_id][0]
+    return chain
+
+
+def backlog_row(*, nexus: Nexus, pk: int, position: int) -> BacklogRow:
+    """One row of the backlog page for the open item `pk` at `position` (after a move): four queries.
+    Raises `ProductBacklogItem.DoesNotExist` when the item is not open."""
+    values = list(_row_values(_open_items(nexus).filter(pk=pk)))
+    if not values:
+        raise ProductBacklogItem.DoesNotExist(pk)
+    row = _rows(values, [position])[0]
+    row.has_children = ProductBacklogItem.objects.open().filter(parent_id=pk).exists()
+    return row
+
+
+def backlog_filter_choices(*, nexus: Nexus) -> dict[str, list[Any]]:
+    """Choices of the backlog page's filters: labels, Scrum Teams, the open columns (three queries)."""
+    return {
+        "labels": list(Label.objects.filter(nexus=nexus).order_by("name")),
+        "teams": list(ScrumTeam.objects.filter(nexus=nexus).order_by("name")),
+        "columns": list(
+            WorkflowColumn.objects.filter(nexus=nexus)
+            .exclude(category=ColumnCategory.DONE)
+            .order_by("position")
+        ),
+    }
+
+
+def ready_column(*, nexus: Nexus) -> WorkflowColumn | None:
+    """The column where refined items wait (the first marked `is_ready`), if the Nexus has one."""
+    return WorkflowColumn.objects.filter(nexus=nexus, is_ready=True).order_by("position").first()
+
+
+def active_goal(*, nexus: Nexus) -> ProductGoal | None:
+    """The active Product Goal of the Nexus, if any."""
+    return ProductGoal.objects.filter(backlog__nexus=nexus, status=GoalStatus.ACTIVE).first()
+
+
+def goals_get(*, nexus: Nexus, past: int = 5) -> tuple[ProductGoal | None, list[ProductGoal]]:
+    """The active Product Goal (or None) and the latest `past` achieved or abandoned ones (one query)."""
+    goals = list(ProductGoal.objects.filter(backlog__nexus=nexus).order_by("-created_at")[: past + 1])
+    active = next((g for g in goals if g.status == GoalStatus.ACTIVE), None)
+    return active, [g for g in goals if g.status != GoalStatus.ACTIVE][:past]
+
+
+def pbi_get_for_user(*, user: AnyUser, nexus: Nexus, pk: int) -> ProductBacklogItem:
+    """A live item of the Nexus with its column, backlog, parent, labels and team involvements.
+    Raises `Http404` for anything else (another Nexus's item is invisible, not forbidden)."""
+    item = (
+        items_with_card_data(ProductBacklogItem.objects.alive())
+        .select_related("backlog", "parent")
+        .filter(pk=pk, backlog__nexus=nexus)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such Product Backlog Item.")
+    return item
+
+
+def rank_history(*, item: ProductBacklogItem, limit: int = 20) -> list[Transition]:
+    """ "Who moved this?": the item's latest moves in the Product Backlog order, newest first."""
+    return list(
+        Transition.objects.filter(item=item, kind=TransitionKind.RANK)
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )

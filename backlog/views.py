@@ -1,16 +1,13 @@
-"""HTML views of the Nexus home and the Product Backlog. Thin: they call selectors and services."""
+"""HTML views of the Nexus list and home. The Product Backlog page is in `backlog.views_backlog`."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from backlog import selectors
-
-BACKLOG_PAGE_SIZE = 200
 
 
 @login_required
@@ -30,19 +27,3 @@ def nexus_home(request: HttpRequest, slug: str) -> HttpResponse:
     nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)
     home = selectors.nexus_home_get(nexus=nexus)
     return render(request, "backlog/nexus_home.html", {"nexus": nexus, "home": home})
-
-
-@login_required
-@require_GET
-def backlog_list(request: HttpRequest, slug: str) -> HttpResponse:
-    """The Product Backlog in order, a page of `BACKLOG_PAGE_SIZE` items at a time."""
-    nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)
-    paginator = Paginator(selectors.backlog_items(nexus=nexus), BACKLOG_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    context = {
-        "nexus": nexus,
-        "page": page,
-        "offset": (page.number - 1) * BACKLOG_PAGE_SIZE,
-        "columns": selectors.workflow_columns(nexus=nexus),
-    }
-    return render(request, "backlog/backlog.html", context)

@@ -1,6 +1,11 @@
-from django.contrib import admin
+from typing import Any
 
-from flow.models import FlowState, ItemFlow
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from backlog.errors import DomainError
+from flow.models import FlowSettings, FlowSnapshot, FlowState, ItemFlow
+from flow.services import flow_settings_set
 
 
 @admin.register(FlowState)
@@ -14,3 +19,42 @@ class ItemFlowAdmin(admin.ModelAdmin):
     list_display = ("item", "nexus", "started_on", "finished_on", "cycle_time")
     list_filter = ("nexus",)
     raw_id_fields = ("item",)
+
+
+@admin.register(FlowSnapshot)
+class FlowSnapshotAdmin(admin.ModelAdmin):
+    """Stored results are written by the recompute only: read-only here."""
+
+    list_display = ("nexus", "team", "as_of", "start", "end", "computed_at")
+    list_filter = ("nexus",)
+    exclude = ("detail",)
+    readonly_fields = ("nexus", "team", "as_of", "start", "end", "computed_at", "figures")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FlowSettings)
+class FlowSettingsAdmin(admin.ModelAdmin):
+    """Saved through `flow_settings_set`, like the flow settings page."""
+
+    list_display = ("nexus", "team", "sle_percent", "sle_days", "wip_limit_kind", "updated_at", "updated_by")
+    list_filter = ("nexus",)
+    readonly_fields = ("updated_at", "updated_by")
+
+    def save_model(self, request: HttpRequest, obj: FlowSettings, form: Any, change: bool) -> None:
+        try:
+            saved = flow_settings_set(
+                nexus=obj.nexus,
+                team=obj.team,
+                actor=request.user,
+                sle_percent=obj.sle_percent,
+                sle_days=obj.sle_days,
+                wip_limit_kind=obj.wip_limit_kind,
+            )
+            obj.pk = saved.pk
+        except DomainError as exc:
+            messages.error(request, exc.message)

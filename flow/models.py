@@ -6,6 +6,7 @@ tool's exact conventions documented in `flow.metrics`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -47,3 +48,123 @@ class ItemFlow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.started_on} → {self.finished_on}"
+
+
+class FlowSnapshot(models.Model):
+    """The stored flow figures of one scope: the whole Nexus (`team` empty) or one of its Scrum Teams
+    (the items that team is forecast to work on), as of `as_of`, over the days `start..end`.
+
+    Written only by `flow.services.flow_recompute` (all scopes of a Nexus in one transaction, replacing
+    the previous ones); read by the flow page, the board and the API, which say when it was computed.
+
+    `figures` holds the headline figures of `flow_report` (no per-day or per-item lists), the short
+    tables of the flow page, and what the board needs: the recent Cycle Times behind the Service Level
+    Expectation. `detail` is JSON text (see `flow.report.detail_dumps`): the per-item lists for the
+    charts (Cycle Time scatterplot points, Aging WIP dots), the Monte Carlo histograms and the daily
+    Throughput history they resample; text so that the flow page embeds it without parsing it.
+    Per-day rows are `FlowDay` rows.
+    """
+
+    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="flow_snapshots")
+    team = models.ForeignKey(
+        "backlog.ScrumTeam", on_delete=models.CASCADE, null=True, blank=True, related_name="flow_snapshots"
+    )
+    as_of = models.DateField(help_text="the day the figures are as of (replay up to its end)")
+    start = models.DateField(help_text="first day of the daily series")
+    end = models.DateField(help_text="last day of the daily series")
+    computed_at = models.DateTimeField()
+    figures = models.JSONField(default=dict)
+    detail = models.TextField(default="{}", help_text="JSON text: per-item lists and histograms")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nexus"], condition=models.Q(team__isnull=True), name="flowsnapshot_one_per_nexus"
+            ),
+            models.UniqueConstraint(
+                fields=["nexus", "team"],
+                condition=models.Q(team__isnull=False),
+                name="flowsnapshot_one_per_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Flow of {self.team_id or 'Nexus'} {self.nexus_id} as of {self.as_of}"
+
+
+class FlowDay(models.Model):
+    """One day of a stored daily series (calendar day in the Nexus's time zone): WIP counting items on
+    their start and finish days, end-of-day WIP, Throughput, and the Cumulative Flow Diagram counts
+    (`cfd`: one count per column of `snapshot.figures["columns"]`, left to right)."""
+
+    snapshot = models.ForeignKey(FlowSnapshot, on_delete=models.CASCADE, related_name="days")
+    date = models.DateField()
+    wip = models.PositiveIntegerField()
+    wip_eod = models.PositiveIntegerField()
+    throughput = models.PositiveIntegerField()
+    cfd = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["snapshot", "date"], name="flowday_unique_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date}: WIP {self.wip}, Throughput {self.throughput}"
+
+
+class WipLimitKind(models.TextChoices):
+    """Same values as `backlog.models.WipLimitKind` (columns): hard refuses a move, soft warns."""
+
+    HARD = "hard", "Hard: refuse the move"
+    SOFT = "soft", "Soft: warn"
+
+
+class FlowSettings(models.Model):
+    """Flow settings of a scope: the whole Nexus (`team` empty) or one Scrum Team.
+
+    Service Level Expectation (Kanban Guide for Scrum Teams): "`sle_percent`% of items finish within
+    `sle_days` days". With `sle_days` empty the days default to the `sle_percent`th percentile (nearest
+    rank) of the Cycle Times of the items finished in the 90 days up to the as-of date; with no row at
+    all the SLE is the 85th percentile of those. `wip_limit_kind` says whether the scope's WIP limit
+    (`Nexus.wip_limit` or `ScrumTeam.wip_limit`, items in progress) refuses or warns; soft by default.
+    Written by `flow.services.flow_settings_set` (Product Owner, Nexus Integration Team, admins).
+    """
+
+    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="flow_settings")
+    team = models.ForeignKey(
+        "backlog.ScrumTeam", on_delete=models.CASCADE, null=True, blank=True, related_name="flow_settings"
+    )
+    sle_percent = models.PositiveSmallIntegerField(default=85, help_text="N in 'N% of items finish within D'")
+    sle_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="D in calendar days; empty = the Nth percentile of recent Cycle Times",
+    )
+    wip_limit_kind = models.CharField(max_length=4, choices=WipLimitKind.choices, default=WipLimitKind.SOFT)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "flow settings"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nexus"], condition=models.Q(team__isnull=True), name="flowsettings_one_per_nexus"
+            ),
+            models.UniqueConstraint(
+                fields=["nexus", "team"],
+                condition=models.Q(team__isnull=False),
+                name="flowsettings_one_per_team",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sle_percent__gte=1, sle_percent__lte=100), name="flowsettings_sle_percent"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sle_days__isnull=True) | models.Q(sle_days__gte=1),
+                name="flowsettings_sle_days",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        days = self.sle_days if self.sle_days is not None else "(default)"
+        return f"SLE {self.sle_percent}% within {days} days"

@@ -1,32 +1,116 @@
-"""Reads of stored flow results, and the Nexus board (which joins backlog items with their flow dates)."""
+"""Reads of stored flow results: the Nexus board (backlog items joined with their flow dates, Service
+Level Expectations and WIP limits) and the figures of the flow page and API (stored, or computed on
+request for a view that is not stored)."""
 
 from __future__ import annotations
 
+import json
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, TextField
+from django.db.models.functions import Cast
 
-from backlog.models import ColumnCategory, Nexus, ProductBacklogItem, TeamInvolvement, WorkflowColumn
+from backlog.models import (
+    ColumnCategory,
+    Nexus,
+    ProductBacklogItem,
+    ScrumTeam,
+    TeamInvolvement,
+    WorkflowColumn,
+)
 from backlog.selectors import workflow_columns
-from flow.models import FlowState
-from flow.services import nexus_today
+from flow.history import nexus_today, workflow_of
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, WipLimitKind
+from flow.report import (
+    SLE_DEFAULT_PERCENT,
+    SNAPSHOT_FORMAT,
+    DayRow,
+    FlowData,
+    FlowQuery,
+    flow_compute,
+    forecast_again,
+    percentile_of_histogram,
+)
 
 #: Cards shown per column before "N more"; finished columns show the most recently updated.
 CARD_CAP = 300
 DONE_CAP = 25
 
 
+# --- Service Level Expectation ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SLE:
+    """A Service Level Expectation (Kanban Guide for Scrum Teams): "`percent`% of items finish within
+    `days` days" (None: no item finished in the last 90 days and none set). `is_set` when the days were
+    set by a person rather than taken from recent Cycle Times; `p50` is the 50th percentile of those
+    recent Cycle Times (the first colour band of Work Item Age)."""
+
+    percent: int
+    days: int | None
+    p50: int | None
+    is_set: bool = False
+
+    @property
+    def text(self) -> str:
+        if self.days is None:
+            return "no Service Level Expectation yet (no item finished in the last 90 days)"
+        return f"{self.percent}% of items finish within {self.days} day{'s' if self.days != 1 else ''}"
+
+
+def sle_resolve(row: FlowSettings | None, figures: dict[str, Any] | None) -> SLE:
+    """The SLE of a scope from its settings row (if any) and its stored or computed figures."""
+    percent = row.sle_percent if row else SLE_DEFAULT_PERCENT
+    recent = (figures or {}).get("recent_cycle_times") or []
+    p50 = percentile_of_histogram(recent, 50)
+    if row is not None and row.sle_days is not None:
+        return SLE(percent, row.sle_days, p50, is_set=True)
+    return SLE(percent, percentile_of_histogram(recent, percent), p50)
+
+
+def sles_get(*, nexus: Nexus) -> tuple[dict[int | None, SLE], dict[int | None, FlowSettings]]:
+    """The SLE of the Nexus (key None) and of each Scrum Team with stored figures or settings (key: team
+    id), and the settings rows. Two queries."""
+    rows: dict[int | None, FlowSettings] = {s.team_id: s for s in FlowSettings.objects.filter(nexus=nexus)}
+    figures: dict[int | None, dict[str, Any]] = dict(
+        FlowSnapshot.objects.filter(nexus=nexus).values_list("team_id", "figures")
+    )
+    scopes = set(rows) | set(figures) | {None}
+    return {k: sle_resolve(rows.get(k), figures.get(k)) for k in scopes}, rows
+
+
+def age_band(age: int | None, *, p50: int | None, sle: int | None) -> str:
+    """Colour band of a Work Item Age against the Service Level Expectation (Kanban Guide for Scrum
+    Teams): "ok" below the 50th percentile of recent Cycle Times, "watch" from there up to the SLE's
+    days, "late" beyond them; "" when unknown. Without a 50th percentile (only a set SLE), ages up to
+    the SLE are "ok"."""
+    if age is None or sle is None:
+        return ""
+    if age > sle:
+        return "late"
+    if p50 is None or age < p50:
+        return "ok"
+    return "watch"
+
+
+# --- The board ------------------------------------------------------------------------------------------
+
+
 @dataclass
 class Card:
     """One card: the item, its Work Item Age in calendar days (None when not started or finished) and
-    the age band against the Service Level Expectation: "ok" (below the 50th percentile of Cycle
-    Time), "watch" (up to the 85th), "late" (beyond the SLE), or "" when unknown."""
+    the age band against the Service Level Expectation of its Scrum Team (the Nexus's when the item has
+    several teams or none, or the team has no SLE): "ok", "watch", "late" or "" (see `age_band`)."""
 
     item: ProductBacklogItem
     age: int | None
     band: str
+    sle: SLE | None = None
 
 
 @dataclass
@@ -50,30 +134,45 @@ class BoardColumn:
         return limit is not None and self.count >= limit
 
 
+@dataclass(frozen=True)
+class ScopeLimit:
+    """Items in progress of the Nexus or of one Scrum Team against its WIP limit (None = no limit)."""
+
+    name: str
+    count: int
+    limit: int | None
+    kind: str
+    is_nexus: bool = False
+
+    @property
+    def at_limit(self) -> bool:
+        return self.limit is not None and self.count >= self.limit
+
+    @property
+    def over_limit(self) -> bool:
+        return self.limit is not None and self.count > self.limit
+
+
 @dataclass
 class Board:
     nexus: Nexus
     today: date
     columns: list[BoardColumn]
     state: FlowState | None
-    sle_days: int | None
-    p50_days: int | None
+    sle: SLE
+    limits: list[ScopeLimit] = field(default_factory=list)
 
     @property
     def computed_at(self) -> datetime | None:
         return self.state.computed_at if self.state else None
 
+    @property
+    def sle_days(self) -> int | None:
+        return self.sle.days
 
-def age_band(age: int | None, *, p50: int | None, sle: int | None) -> str:
-    """Colour band of a Work Item Age against the Cycle Time percentiles (Kanban Guide for Scrum Teams:
-    Work Item Age compared with the Service Level Expectation)."""
-    if age is None or sle is None or p50 is None:
-        return ""
-    if age < p50:
-        return "ok"
-    if age <= sle:
-        return "watch"
-    return "late"
+    @property
+    def p50_days(self) -> int | None:
+        return self.sle.p50
 
 
 def _cards_qs(nexus: Nexus) -> QuerySet[ProductBacklogItem]:
@@ -85,10 +184,46 @@ def _cards_qs(nexus: Nexus) -> QuerySet[ProductBacklogItem]:
     )
 
 
+def _in_progress(columns: list[WorkflowColumn]) -> list[WorkflowColumn]:
+    """Columns from the started one up to (not including) the finished one: where items are in progress."""
+    if not columns:
+        return []
+    wf = workflow_of(columns)
+    return columns[wf.started : wf.finished]
+
+
+def scope_limits_get(
+    *,
+    nexus: Nexus,
+    columns: list[WorkflowColumn],
+    counts: dict[int, int],
+    settings: dict[int | None, FlowSettings],
+) -> list[ScopeLimit]:
+    """Items in progress of the Nexus and of each Scrum Team against their WIP limits. Two queries."""
+    wip_cols = [c.pk for c in _in_progress(columns)]
+
+    def kind(key: int | None) -> str:
+        row = settings.get(key)
+        return row.wip_limit_kind if row else WipLimitKind.SOFT
+
+    limits = [ScopeLimit("Nexus", sum(counts.get(c, 0) for c in wip_cols), nexus.wip_limit, kind(None), True)]
+    team_counts = dict(
+        TeamInvolvement.objects.filter(
+            item__backlog__nexus=nexus, item__deleted_at__isnull=True, item__column_id__in=wip_cols
+        )
+        .values_list("team_id")
+        .annotate(n=Count("item_id", distinct=True))
+    )
+    for team in ScrumTeam.objects.filter(nexus=nexus).order_by("name"):
+        limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, kind(team.pk)))
+    return limits
+
+
 def board_get(*, nexus: Nexus, today: date | None = None) -> Board:
     """The Nexus board: one column per Definition of Workflow column; unfinished columns show their
-    items in Product Backlog order (up to `CARD_CAP`), finished ones the `DONE_CAP` most recent.
-    Queries: a fixed number, independent of the number of items."""
+    items in Product Backlog order (up to `CARD_CAP`), finished ones the `DONE_CAP` most recent; each
+    card's Work Item Age is coloured against its SLE; the Nexus's and each team's items in progress are
+    shown against their WIP limits. Queries: a fixed number, independent of the number of items."""
     today = today or nexus_today(nexus)
     columns = workflow_columns(nexus=nexus)
     counts = dict(
@@ -98,8 +233,8 @@ def board_get(*, nexus: Nexus, today: date | None = None) -> Board:
         .annotate(n=Count("id"))
     )
     state = FlowState.objects.filter(nexus=nexus).first()
-    pct = (state.summary.get("cycle_time_percentiles") if state else None) or {}
-    p50, sle = pct.get("50"), pct.get("85")
+    sles, settings = sles_get(nexus=nexus)
+    nexus_sle = sles[None]
     open_ids = [c.pk for c in columns if c.category != ColumnCategory.DONE]
     done = [c for c in columns if c.category == ColumnCategory.DONE]
     board_cols = {c.pk: BoardColumn(column=c, count=counts.get(c.pk, 0)) for c in columns}
@@ -124,7 +259,93 @@ def board_get(*, nexus: Nexus, today: date | None = None) -> Board:
         age = None
         if flow is not None and flow.started_on and not flow.finished_on:
             age = (today - flow.started_on).days + 1
-        bc.cards.append(Card(item=item, age=age, band=age_band(age, p50=p50, sle=sle)))
+        teams = item.involvements.all()
+        team_sle = sles.get(teams[0].team_id) if len(teams) == 1 else None
+        sle = team_sle if team_sle is not None and team_sle.days is not None else nexus_sle
+        bc.cards.append(Card(item=item, age=age, band=age_band(age, p50=sle.p50, sle=sle.days), sle=sle))
     return Board(
-        nexus=nexus, today=today, columns=list(board_cols.values()), state=state, sle_days=sle, p50_days=p50
+        nexus=nexus,
+        today=today,
+        columns=list(board_cols.values()),
+        state=state,
+        sle=nexus_sle,
+        limits=scope_limits_get(nexus=nexus, columns=columns, counts=counts, settings=settings),
     )
+
+
+# --- Flow page and API figures --------------------------------------------------------------------------
+
+
+def _days_loader(snap: FlowSnapshot) -> Callable[[], list[DayRow]]:
+    """Reads the snapshot's daily rows when first needed (CSV, API; the page draws from `detail`)."""
+
+    def load() -> list[DayRow]:
+        # The CFD counts come as JSON text and are parsed in one go: thousands of days (twenty years
+        # of a Nexus) would otherwise cost one JSON decode per row.
+        rows = list(
+            FlowDay.objects.filter(snapshot=snap)
+            .order_by("date")
+            .values_list("date", "wip", "wip_eod", "throughput", Cast("cfd", TextField()))
+        )
+        cfds = json.loads("[" + ",".join(row[4] for row in rows) + "]")
+        return [
+            DayRow(d, wip, eod, tp, cfd) for (d, wip, eod, tp, _text), cfd in zip(rows, cfds, strict=True)
+        ]
+
+    return load
+
+
+def _from_snapshot(snap: FlowSnapshot) -> FlowData:
+    return FlowData(
+        nexus=snap.nexus,
+        team=snap.team,
+        as_of=snap.as_of,
+        start=snap.start,
+        end=snap.end,
+        figures=snap.figures,
+        days=_days_loader(snap),
+        detail_json=snap.detail,
+        computed_at=snap.computed_at,
+        stored=True,
+    )
+
+
+def flow_data_get(*, nexus: Nexus, query: FlowQuery) -> FlowData:
+    """The figures of `query`: read from the stored snapshot of the Nexus or of the team when the query
+    asks for what it holds (no label or class-of-service filter; as-of date, days and history window
+    left to their defaults or equal to the stored ones), re-running only the Monte Carlo forecasts when
+    other questions are asked. Otherwise computed on request from the transition log. Two queries
+    when stored."""
+    if not query.picks_items:
+        snap = (
+            FlowSnapshot.objects.filter(nexus=nexus, team=query.team).select_related("nexus", "team").first()
+        )
+        if snap is not None and (
+            snap.figures.get("format") == SNAPSHOT_FORMAT
+            and query.as_of in (None, snap.as_of)
+            and query.start in (None, snap.start)
+            and query.end in (None, snap.end)
+            and query.mc_history_days in (None, snap.figures.get("mc_history_days"))
+        ):
+            data = _from_snapshot(snap)
+            mc_days = query.mc_days or data.figures["mc_days"]
+            mc_items = query.mc_items or data.figures["mc_items"]
+            if (mc_days, mc_items) != (data.figures["mc_days"], data.figures["mc_items"]):
+                forecast_again(data, mc_days=mc_days, mc_items=mc_items)
+            return data
+    return flow_compute(nexus=nexus, query=query)
+
+
+@dataclass
+class FlowPage:
+    """What the flow page shows: the figures and the scope's SLE."""
+
+    data: FlowData
+    sle: SLE
+
+
+def flow_page_get(*, nexus: Nexus, query: FlowQuery) -> FlowPage:
+    """The flow page's figures (see `flow_data_get`) and the scope's SLE."""
+    data = flow_data_get(nexus=nexus, query=query)
+    row = FlowSettings.objects.filter(nexus=nexus, team=query.team).first()
+    return FlowPage(data=data, sle=sle_resolve(row, data.figures))

@@ -1,72 +1,115 @@
-"""Writes of the flow app: recompute and store flow figures from the transition log.
+"""Writes of the flow app: recompute and store flow figures from the transition log, and flow settings.
 
-The computation itself is `flow.metrics` (pure functions); this module loads the log of one Nexus,
-runs it as of today (calendar days in the Nexus's time zone) and stores per-item dates and a summary.
-A change requests a recompute (`recompute_request`), coalesced so a burst of changes causes one job.
+The computation itself is `flow.metrics` and `flow.montecarlo` (pure functions), shaped by `flow.report`.
+`flow_recompute` loads the log of one Nexus once, replays it as of today (calendar days in the Nexus's
+time zone) and stores, in one transaction, per-item dates (`ItemFlow`), and for the whole Nexus and for
+each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`). A change requests a recompute
+(`recompute_request`), coalesced so a burst of changes causes one job; the nightly job recomputes all.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import zoneinfo
+import time
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from django.db import transaction
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from backlog.models import Nexus, ProductBacklogItem, Transition, TransitionKind, WorkflowColumn
+from backlog.errors import DomainError, NotAllowed
+from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WorkflowColumn
+from backlog.selectors import roles_of
 from flow import metrics
-from flow.models import FlowState, ItemFlow
+from flow.history import load_events, nexus_today, workflow_of
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow, WipLimitKind
+from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys
+
+__all__ = [
+    "flow_recompute",
+    "flow_recompute_all",
+    "flow_recompute_due",
+    "flow_settings_set",
+    "load_events",
+    "nexus_today",
+    "recompute_request",
+    "wip_limit_kinds",
+    "workflow_of",
+]
 
 log = logging.getLogger(__name__)
 BATCH = 2000
 
 
-def nexus_today(nexus: Nexus) -> date:
-    """Today's date in the Nexus's time zone (the unit of every flow metric is that calendar day)."""
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(nexus.time_zone)).date()
+def _events_per_team(events: list[metrics.ItemEvent], nexus: Nexus) -> dict[int, list[metrics.ItemEvent]]:
+    """Split the Nexus's events by the Scrum Teams forecast to work on each item (an item of two teams
+    counts for both). One query."""
+    teams_of: dict[str, list[int]] = defaultdict(list)
+    rows = TeamInvolvement.objects.filter(item__backlog__nexus=nexus).values_list("item_id", "team_id")
+    for item_id, team_id in rows.iterator(chunk_size=5000):
+        teams_of[str(item_id)].append(team_id)
+    per_team: dict[int, list[metrics.ItemEvent]] = defaultdict(list)
+    for ev in events:
+        for team_id in teams_of.get(ev.item, ()):
+            per_team[team_id].append(ev)
+    return per_team
 
 
-def workflow_of(columns: list[WorkflowColumn]) -> metrics.Workflow:
-    """The engine's view of a Definition of Workflow (columns in position order)."""
-    names = tuple(c.name for c in columns)
-    start = next((i for i, c in enumerate(columns) if c.is_start), 0)
-    finish = next((i for i, c in enumerate(columns) if c.is_finish), len(columns) - 1)
-    return metrics.Workflow(columns=names, started=start, finished=finish)
-
-
-def load_events(
-    nexus: Nexus, columns: list[WorkflowColumn], *, item_ids: list[int] | None = None
-) -> list[metrics.ItemEvent]:
-    """Column changes of the Nexus's live items from the transition log, in order, reduced to dates in
-    the Nexus's time zone. Events into a column that no longer exists are ignored (unmapped)."""
-    tz = zoneinfo.ZoneInfo(nexus.time_zone)
-    index = {c.pk: i for i, c in enumerate(columns)}
-    by_name = {c.name: i for i, c in enumerate(columns)}
-    qs = Transition.objects.filter(
-        kind=TransitionKind.COLUMN, item__backlog__nexus=nexus, item__deleted_at__isnull=True
+def _insert(model: type[models.Model], fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert many rows of `model` (column names `fields`): PostgreSQL's COPY when the database is
+    PostgreSQL (tens of thousands of daily rows in well under a second), `bulk_create` elsewhere.
+    JSON values are lists, written as JSON text."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(f) for f in fields)  # attnames = column names here
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row([json.dumps(v) if isinstance(v, list) else v for v in row])
+        return
+    model._default_manager.bulk_create(
+        (model(**dict(zip(fields, row, strict=True))) for row in rows), batch_size=BATCH
     )
-    if item_ids is not None:
-        qs = qs.filter(item_id__in=item_ids)
-    rows = qs.order_by("item_id", "at", "id").values_list("item_id", "at", "to_column_id", "to_name")
-    events = []
-    for seq, (item_id, at, col_id, name) in enumerate(rows.iterator(chunk_size=5000)):
-        column = index.get(col_id) if col_id is not None else by_name.get(name)
-        events.append(
-            metrics.ItemEvent(item=str(item_id), day=at.astimezone(tz).date(), column=column, seq=seq)
-        )
-    return events
+
+
+def _summary(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
+    """The per-Nexus summary kept in `FlowState.summary` (small; read by the board and the worker test)."""
+    f = data.figures
+    return {
+        "as_of": data.as_of.isoformat(),
+        "items": f["items_total"],
+        "finished_items": f["finished_items"],
+        "cycle_time_percentiles": result.cycle_time_percentiles,
+        "mean_weekly_throughput": f["mean_weekly_throughput"],
+        "complete_weeks": f["complete_weeks"],
+        "mean_daily_wip": f["mean_daily_wip"],
+        "wip_as_of": f["wip_as_of"],
+        "recent_percentiles": f["recent_percentiles"],
+        "sle_default_days": f["sle_default_days"],
+        "oldest": [
+            {"item": key, "column": data.columns[col], "age": age}
+            for key, col, age in data.figures["oldest"][:10]
+        ],
+    }
 
 
 def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any]:
-    """Recompute and store the flow figures of a Nexus as of `as_of` (default today in its time zone).
+    """Recompute and store the flow figures of a Nexus and of each of its Scrum Teams as of `as_of`
+    (default today in its time zone), over the days from each scope's first event to `as_of`.
 
     Clears the pending mark first, so a change made during the computation asks for another run.
-    Idempotent. Returns the stored summary (the figures of `flow_report`, without the daily rows).
+    Idempotent and safe to run twice at once (the second waits for the first's write, then replaces it).
+    Returns the per-Nexus summary (the figures of `flow_report` without the daily rows, plus `timings`).
     """
+    t0 = time.perf_counter()
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
@@ -76,50 +119,123 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     as_of = as_of or nexus_today(nexus)
     workflow = workflow_of(columns)
     events = load_events(nexus, columns)
-    result = metrics.compute_flow(events, workflow, as_of=as_of)
-    ext = dict(
-        ProductBacklogItem.objects.filter(backlog__nexus=nexus)
-        .exclude(external_id="")
-        .values_list("id", "external_id")
-    )
-    summary: dict[str, Any] = {
-        "as_of": as_of.isoformat(),
-        "items": result.items_total,
-        "finished_items": result.finished_items,
-        "cycle_time_percentiles": result.cycle_time_percentiles,
-        "mean_weekly_throughput": round(result.mean_weekly_throughput, 2),
-        "complete_weeks": result.complete_weeks,
-        "mean_daily_wip": round(result.mean_daily_wip, 2),
-        "wip_as_of": result.wip_as_of,
-        "oldest": [
-            {"item": ext.get(int(a.item), a.item), "column": a.column, "age": a.age} for a in result.ages[:10]
-        ],
-    }
-    rows = [
-        ItemFlow(
-            item_id=int(it.key),
-            nexus=nexus,
-            started_on=it.started,
-            finished_on=it.finished,
-            cycle_time=it.cycle_time,
-        )
-        for it in result.items
+    keys = item_keys(nexus)
+    teams = list(ScrumTeam.objects.filter(nexus=nexus))
+    t_load = time.perf_counter()
+    now = timezone.now()
+    mc = {"mc_days": nexus.sprint_length_days, "mc_items": DEFAULT_MC_ITEMS, "history_days": HISTORY_DAYS}
+
+    result = metrics.compute_flow(events, workflow, as_of=as_of, history_days=HISTORY_DAYS)
+    scopes: list[FlowData] = [
+        flow_data_build(nexus=nexus, team=None, result=result, keys=keys, computed_at=now, stored=True, **mc)
     ]
-    with transaction.atomic():
-        ItemFlow.objects.filter(nexus=nexus).delete()
-        ItemFlow.objects.bulk_create(rows, batch_size=BATCH)
-        FlowState.objects.filter(nexus=nexus).update(
-            computed_at=timezone.now(), computed_on=as_of, summary=summary, last_error=""
+    per_team = _events_per_team(events, nexus)
+    for team in teams:
+        team_result = metrics.compute_flow(
+            per_team.get(team.pk, []), workflow, as_of=as_of, history_days=HISTORY_DAYS
         )
-    return summary
+        scopes.append(
+            flow_data_build(
+                nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
+            )
+        )
+    t_compute = time.perf_counter()
+
+    summary = _summary(scopes[0], result)
+    with transaction.atomic():
+        FlowState.objects.select_for_update().get(nexus=nexus)  # one writer per Nexus at a time
+        ItemFlow.objects.filter(nexus=nexus).delete()
+        _insert(
+            ItemFlow,
+            ("item_id", "nexus_id", "started_on", "finished_on", "cycle_time"),
+            ((int(it.key), nexus.pk, it.started, it.finished, it.cycle_time) for it in result.items),
+        )
+        FlowDay.objects.filter(snapshot__nexus=nexus).delete()
+        FlowSnapshot.objects.filter(nexus=nexus).delete()
+        snapshots = FlowSnapshot.objects.bulk_create(
+            [
+                FlowSnapshot(
+                    nexus=nexus,
+                    team=data.team,
+                    as_of=data.as_of,
+                    start=data.start,
+                    end=data.end,
+                    computed_at=now,
+                    figures=data.figures,
+                    detail=data.detail_json,
+                )
+                for data in scopes
+            ]
+        )
+        if any(s.pk is None for s in snapshots):  # backends without RETURNING
+            by_team = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus)}
+            snapshots = [by_team[data.team.pk if data.team else None] for data in scopes]
+        _insert(
+            FlowDay,
+            ("snapshot_id", "date", "wip", "wip_eod", "throughput", "cfd"),
+            (
+                (snap.pk, d.date, d.wip, d.wip_eod, d.throughput, d.cfd)
+                for snap, data in zip(snapshots, scopes, strict=True)
+                for d in data.days
+            ),
+        )
+        FlowState.objects.filter(nexus=nexus).update(
+            computed_at=now, computed_on=as_of, summary=summary, last_error=""
+        )
+    t_store = time.perf_counter()
+    log.info(
+        "Flow of Nexus %s as of %s: %d events, %d scopes; load %.2f s, compute %.2f s, store %.2f s",
+        nexus.slug,
+        as_of,
+        len(events),
+        len(scopes),
+        t_load - t0,
+        t_compute - t_load,
+        t_store - t_compute,
+    )
+    return {
+        **summary,
+        "timings": {
+            "load": round(t_load - t0, 3),
+            "compute": round(t_compute - t_load, 3),
+            "store": round(t_store - t_compute, 3),
+        },
+    }
 
 
 def flow_recompute_all() -> int:
-    """Recompute every Nexus (the nightly job). Returns how many were recomputed."""
+    """Recompute every Nexus (the nightly job; also does recomputes left pending while the broker was
+    down). A Nexus that fails is logged and marked, the others still run. Returns how many succeeded."""
     count = 0
     for nexus_id in Nexus.objects.values_list("id", flat=True):
-        flow_recompute(nexus_id=nexus_id)
-        count += 1
+        try:
+            flow_recompute(nexus_id=nexus_id)
+            count += 1
+        except Exception as exc:  # one broken Nexus must not stop the nightly run
+            log.exception("Flow recompute of Nexus %s failed", nexus_id)
+            FlowState.objects.update_or_create(
+                nexus_id=nexus_id, defaults={"last_error": f"recompute failed: {exc}"[:2000]}
+            )
+    return count
+
+
+def flow_recompute_due() -> int:
+    """Recompute the Nexuses whose stored figures are behind: never computed, computed on an earlier day
+    than today in the Nexus's time zone (the hourly check makes "nightly" midnight in each time zone),
+    or pending with no job queued (the broker was down). Returns how many were recomputed."""
+    count = 0
+    states = {s.nexus_id: s for s in FlowState.objects.all()}
+    for nexus in Nexus.objects.all():
+        state = states.get(nexus.pk)
+        due = (
+            state is None
+            or state.computed_on is None
+            or state.computed_on < nexus_today(nexus)
+            or (state.pending_since is not None and state.enqueued_at is None)
+        )
+        if due:
+            flow_recompute(nexus_id=nexus.pk)
+            count += 1
     return count
 
 
@@ -147,3 +263,63 @@ def recompute_request(*, nexus_id: int) -> bool:
         )
         return False
     return True
+
+
+# --- Settings: Service Level Expectation and the kind of team and Nexus WIP limits -----------------------
+
+SETTINGS_ROLES = {Role.PRODUCT_OWNER, Role.NIT_MEMBER}
+
+
+def can_edit_flow_settings(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
+    """The Product Owner, members of the Nexus Integration Team and superusers set SLEs and limit kinds."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return bool(roles_of(user=user, nexus=nexus) & SETTINGS_ROLES)
+
+
+@transaction.atomic
+def flow_settings_set(
+    *,
+    nexus: Nexus,
+    team: ScrumTeam | None,
+    actor: User | AnonymousUser | None,
+    sle_percent: int,
+    sle_days: int | None,
+    wip_limit_kind: str = WipLimitKind.SOFT,
+) -> FlowSettings:
+    """Set the Service Level Expectation ("`sle_percent`% of items finish within `sle_days` days"; empty
+    days = the default from recent Cycle Times) and the kind of the WIP limit of the Nexus (`team` None)
+    or of one Scrum Team. Raises `NotAllowed` for anyone but the Product Owner, the Nexus Integration
+    Team and admins, `DomainError` naming the field for invalid values."""
+    if actor is None or not can_edit_flow_settings(user=actor, nexus=nexus):
+        raise NotAllowed(
+            "Only the Product Owner and the Nexus Integration Team set Service Level Expectations.",
+            field=None,
+        )
+    if team is not None and team.nexus_id != nexus.pk:
+        raise DomainError("That Scrum Team is in another Nexus.", field="team")
+    if not isinstance(sle_percent, int) or not 1 <= sle_percent <= 100:
+        raise DomainError("The percentage is a whole number from 1 to 100.", field="sle_percent")
+    if sle_days is not None and (not isinstance(sle_days, int) or not 1 <= sle_days <= 3650):
+        raise DomainError(
+            "The days are a whole number from 1 to 3650, or empty for the default.", field="sle_days"
+        )
+    if wip_limit_kind not in WipLimitKind.values:
+        raise DomainError("The WIP limit kind is 'hard' or 'soft'.", field="wip_limit_kind")
+    row, _ = FlowSettings.objects.update_or_create(
+        nexus=nexus,
+        team=team,
+        defaults={
+            "sle_percent": sle_percent,
+            "sle_days": sle_days,
+            "wip_limit_kind": wip_limit_kind,
+            "updated_by": actor if isinstance(actor, User) else None,
+        },
+    )
+    return row
+
+
+def wip_limit_kinds(nexus_id: int) -> dict[int | None, str]:
+    """Kinds of the WIP limits of a Nexus (key None) and of its Scrum Teams (key: team id) that are set
+    in the flow settings; missing ones are soft. Installed into `backlog.services.items` at start-up."""
+    return dict(FlowSettings.objects.filter(nexus_id=nexus_id).values_list("team_id", "wip_limit_kind"))

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError as DatabaseError
 
 from flow import services
 
 
-@shared_task(name="flow.recompute_nexus", acks_late=True, max_retries=3, default_retry_delay=30)
+@shared_task(
+    name="flow.recompute_nexus",
+    acks_late=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=3,
+    default_retry_delay=30,
+)
 def recompute_nexus(nexus_id: int) -> dict[str, object]:
-    """Recompute and store the flow figures of one Nexus (coalesced by `services.recompute_request`)."""
-    return services.flow_recompute(nexus_id=nexus_id)
+    """Recompute and store the flow figures of one Nexus (coalesced by `services.recompute_request`).
+    Returns the as-of date, item count and timings (the stored summary is in `FlowState`)."""
+    summary = services.flow_recompute(nexus_id=nexus_id)
+    return {k: summary[k] for k in ("as_of", "items", "timings") if k in summary}
 
 
 @shared_task(name="flow.recompute_all")
 def recompute_all() -> int:
     """Nightly: recompute every Nexus (also picks up recomputes left pending while the broker was down)."""
     return services.flow_recompute_all()
+
+
+@shared_task(name="flow.recompute_due")
+def recompute_due() -> int:
+    """Hourly: recompute the Nexuses whose day has turned in their time zone, or left pending."""
+    return services.flow_recompute_due()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -159,9 +160,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# Flow figures: every night all Nexuses are recomputed (idempotent); every hour those whose calendar day
+# has turned in their own time zone, or whose recompute was left pending while the broker was down.
+# Webhooks: every 5 minutes, re-queue deliveries whose retry is overdue (lost while the broker was down).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "flow-recompute-all-nightly": {"task": "flow.recompute_all", "schedule": crontab(hour=1, minute=30)},
+    "flow-recompute-due-hourly": {"task": "flow.recompute_due", "schedule": crontab(minute=5)},
     "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": 300.0},
-    "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": 3600.0},
+    "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": crontab(minute=35)},
 }
 CELERY_TIMEZONE = "UTC"
 

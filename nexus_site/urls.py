@@ -22,10 +22,10 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^api/", api_not_found),
     path("", include((page_patterns, "api-pages"))),
     path("", include("flow.urls")),
     path("", include("events.urls")),
     path("", include("integration.urls")),
     path("", include("backlog.urls")),
+    re_path(r"^api/", api_not_found),  # last: other apps add API endpoints in their urls.py
 ]

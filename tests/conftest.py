@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,13 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def delete_output_dir() -> None:
+    """Keep test-results/ between pytest runs: pytest-playwright's fixture of this name empties it at
+    the start of every session, so `make smoke` (run after the suite) erased the screenshots the
+    browser tests had just written (board*.png, flow*.png)."""
+
+
 @pytest.fixture(autouse=True)
 def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tasks run inline unless the test is marked `worker` (which starts a real worker via Redis)."""
@@ -43,14 +51,42 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     app.conf.task_always_eager = old
 
 
+@pytest.fixture
+def nexus(db: None) -> Any:
+    from tests.factories import nexus_build
+
+    return nexus_build()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class WorkerProcess:
+    """A real Celery worker (solo pool) started against the test database through Redis."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+
+    def wait_for(
+        self, condition: Callable[[], bool], *, timeout: float = 60, what: str = "the worker"
+    ) -> None:
+        """Poll `condition` until true; fail with the worker's output if it dies or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if self.process.poll() is not None:
+                out = self.process.stdout.read().decode() if self.process.stdout else ""
+                pytest.fail(f"the Celery worker died: {out}")
+            time.sleep(0.3)
+        pytest.fail(f"{what} did not finish within {timeout:.0f} s")
+
+
 @pytest.fixture
-def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker (a subprocess, `--pool=solo`) consuming from Redis and writing to the
-    test database, never the development one. For tests marked `worker` (tasks are not eager there);
-    needs REDIS_URL and PostgreSQL. Stopped when the test ends."""
+def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
+    """Start a real Celery worker on the test database (never the development one) through Redis, with
+    eager execution off; stopped after the test. Mark the test `worker` and
+    `django_db(transaction=True)` so that the worker sees committed rows."""
     from django.conf import settings
     from django.db import connection
 
@@ -62,6 +98,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
     db = connection.settings_dict
     env = {
         **os.environ,
+        # The worker must use the test database, never the development one.
         "DATABASE_URL": (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         ),
@@ -89,19 +126,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
         stderr=subprocess.STDOUT,
     )
     try:
-        yield worker
+        yield WorkerProcess(worker)
     finally:
         worker.terminate()
         worker.wait(timeout=20)
-
-
-def worker_output(worker: subprocess.Popen[bytes]) -> str:
-    """What a dead worker printed (for an assertion message)."""
-    return worker.stdout.read().decode() if worker.stdout else "worker died"
-
-
-@pytest.fixture
-def nexus(db: None) -> Any:
-    from tests.factories import nexus_build
-
-    return nexus_build()

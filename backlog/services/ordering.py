@@ -2,18 +2,20 @@
 
 A move names where the item goes: `before` (directly above that item) and/or `after` (directly below
 it). The item takes the midpoint of its new neighbours' ranks: one row written. When no integer is
-left between them, the whole backlog is renumbered in one UPDATE to multiples of `RANK_GAP`. Every
+left between them, ranks are renumbered in one UPDATE: the items around the gap are spread evenly
+(`backlog_rebalance`, a hundred rows or so), or when that finds no room the whole backlog is
+renumbered to multiples of `RANK_GAP` (`backlog_renumber`). Every
 move holds a lock on the Product Backlog row, so concurrent moves are serialised: none takes the same
 gap and none is lost; ranks stay unique (database constraint `pbi_unique_rank`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from backlog.errors import DomainError
@@ -31,7 +33,8 @@ from backlog.services.common import notify_item_event, notify_items_changed
 
 @dataclass(frozen=True)
 class MoveResult:
-    """What a move did. Positions are 1-based places among the backlog's live items (all columns).
+    """What a move did. Positions are 1-based places among the backlog's open items (live and not
+    finished: the Product Backlog as its page shows it).
     `stale` is True when the named neighbours were no longer adjacent (the client's view was out of
     date; the item was placed relative to `before` when given, else `after`). `renumbered` is True when
     the move had to renumber the backlog first."""
@@ -49,8 +52,9 @@ def lock_backlog(backlog_id: int) -> ProductBacklog:
 
 
 def position_of(*, backlog_id: int, rank: int) -> int:
-    """1-based position of `rank` among the live items of the backlog."""
-    return ProductBacklogItem.objects.alive().filter(backlog_id=backlog_id, rank__lt=rank).count() + 1
+    """1-based position of `rank` among the open items of the backlog (live, not finished): the
+    number the backlog page shows."""
+    return ProductBacklogItem.objects.open().filter(backlog_id=backlog_id, rank__lt=rank).count() + 1
 
 
 def rank_at_bottom(backlog_id: int) -> int:
@@ -94,6 +98,60 @@ def backlog_renumber(*, backlog_id: int) -> int:
             [backlog_id, RANK_GAP, backlog_id],
         )
         return int(count)
+
+
+#: Items on each side of an exhausted gap that a local renumbering re-spreads first (then 4x, 16x...).
+REBALANCE_WINDOW = 64
+#: The smallest gap a local renumbering leaves between neighbours (room for 16 more halvings).
+REBALANCE_MIN_GAP = RANK_GAP >> 4
+
+
+def backlog_rebalance(*, backlog_id: int, rank: int) -> int:
+    """Renumber only the neighbourhood of `rank`: the `REBALANCE_WINDOW` items on each side of it
+    (all items of the backlog, finished ones too, since ranks are unique among them all) are spread
+    evenly between the ranks just outside the window, in one UPDATE, if that leaves gaps of at least
+    `REBALANCE_MIN_GAP`; else the window grows fourfold and is tried again (past an end of the
+    backlog it may spread freely, so a window always finds room at last). Keeps the order. Call with
+    the backlog locked. Returns the number of rows renumbered; 0 on SQLite, which checks uniqueness
+    row by row: there, renumber the whole backlog with `backlog_renumber`."""
+    if connection.vendor != "postgresql":
+        return 0
+    items = ProductBacklogItem.objects.filter(backlog_id=backlog_id)
+    size = REBALANCE_WINDOW
+    while True:
+        below = list(items.filter(rank__lte=rank).order_by("-rank").values_list("pk", "rank")[: size + 1])
+        above = list(items.filter(rank__gt=rank).order_by("rank").values_list("pk", "rank")[: size + 1])
+        window = [*reversed(below[:size]), *above[:size]]
+        if not window:
+            return 0
+        n = len(window)
+        # Past an end of the backlog the window may spread out freely.
+        low = below[size][1] if len(below) > size else window[0][1] - n * RANK_GAP
+        high = above[size][1] if len(above) > size else window[-1][1] + n * RANK_GAP
+        step = (high - low) // (n + 1)
+        if step >= REBALANCE_MIN_GAP:
+            break
+        if len(below) <= size and len(above) <= size:
+            return 0
+        size *= 4
+    values = ", ".join(["(%s, %s)"] * n)
+    params: list[int] = []
+    for i, (pk, _old) in enumerate(window, start=1):
+        params += [pk, low + i * step]
+    table = ProductBacklogItem._meta.db_table
+    with connection.cursor() as cursor:
+        # The rank constraint is DEFERRABLE INITIALLY IMMEDIATE: checked at the end of the statement.
+        cursor.execute(
+            f"UPDATE {table} AS t SET rank = v.rank FROM (VALUES {values}) AS v(id, rank) WHERE t.id = v.id",
+            params,
+        )
+        return cursor.rowcount
+
+
+def _make_room(backlog_id: int, *, around: int | None) -> None:
+    """The gap at `around` is used up: renumber its neighbourhood, or the whole backlog if need be."""
+    if around is None or not backlog_rebalance(backlog_id=backlog_id, rank=around):
+        backlog_renumber(backlog_id=backlog_id)
 
 
 def _neighbour(backlog: ProductBacklog, item_id: int | None, role: str) -> ProductBacklogItem | None:
@@ -151,20 +209,40 @@ def pbi_move(
     `after`), as Jira's rank API does.
 
     Writes one row (plus a rank entry in the transition log) unless the gap is used up, in which case
-    the backlog is renumbered first in one UPDATE. If the two neighbours are no longer adjacent (stale
-    view), the item is placed relative to `before` and `MoveResult.stale` is True.
+    ranks are renumbered first in one UPDATE: the neighbourhood of the gap (`backlog_rebalance`), or
+    the whole backlog when that has no room (`backlog_renumber`). If the two neighbours are no longer
+    adjacent (stale view), the item is placed relative to `before` and `MoveResult.stale` is True.
 
     Raises `DomainError` (field `before`/`after`/`item`) when neither neighbour is named, a neighbour
     does not exist or belongs to another Nexus, a neighbour is the item itself, or the item is finished
     or deleted.
     """
+    return _move_locked(
+        lock_backlog(item.backlog_id),
+        item,
+        before_id=before_id,
+        after_id=after_id,
+        actor=actor,
+        source=source,
+    )
+
+
+def _move_locked(
+    backlog: ProductBacklog,
+    item: ProductBacklogItem,
+    *,
+    before_id: int | None,
+    after_id: int | None,
+    actor: User | AnonymousUser | None,
+    source: str,
+) -> MoveResult:
+    """The work of `pbi_move`, in the caller's transaction, which holds the backlog's lock."""
     if before_id is None and after_id is None:
         raise DomainError("Name where the item goes: 'before' and/or 'after'.", field="before")
     if item.pk in (before_id, after_id):
         raise DomainError(
             "An item cannot be placed next to itself.", field="before" if before_id == item.pk else "after"
         )
-    backlog = lock_backlog(item.backlog_id)
     current = ProductBacklogItem.objects.select_related("column").filter(pk=item.pk).first()
     if current is None or current.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
@@ -181,7 +259,8 @@ def pbi_move(
         )
         stale = after.rank > before.rank or between
         after = None  # place relative to `before`
-    from_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+    old_rank = current.rank
+    from_position: int | None = None  # counted with the new place, in one query, unless renumbering
 
     upper, lower = _gap_ranks(backlog.pk, current, before=before, after=after)
     already_there = (upper is None or upper < current.rank) and (lower is None or current.rank < lower)
@@ -189,7 +268,8 @@ def pbi_move(
     if not already_there:
         new_rank = _rank_between(upper, lower)
         if new_rank is None:
-            backlog_renumber(backlog_id=backlog.pk)
+            from_position = position_of(backlog_id=backlog.pk, rank=old_rank)
+            _make_room(backlog.pk, around=upper if upper is not None else lower)
             renumbered = True
             current.refresh_from_db(fields=["rank"])
             if before is not None:
@@ -204,7 +284,18 @@ def pbi_move(
             rank=new_rank, updated_at=now, version=current.version + 1
         )
         current.rank, current.updated_at, current.version = new_rank, now, current.version + 1
-    to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+    if from_position is None:
+        counts = (
+            ProductBacklogItem.objects.open()
+            .filter(backlog_id=backlog.pk, rank__lt=max(old_rank, current.rank))
+            .exclude(pk=current.pk)
+            .aggregate(
+                old=Count("id", filter=Q(rank__lt=old_rank)), new=Count("id", filter=Q(rank__lt=current.rank))
+            )
+        )
+        from_position, to_position = counts["old"] + 1, counts["new"] + 1
+    else:
+        to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
     if to_position != from_position:
         Transition.objects.create(
             item=current,
@@ -218,3 +309,205 @@ def pbi_move(
         notify_items_changed(backlog.nexus_id, flow=False)
         notify_item_event(backlog.nexus_id, current.pk, "moved")
     return MoveResult(current, from_position, to_position, stale, renumbered)
+
+
+#: The most children (and grandchildren) that move with their parent.
+FAMILY_MAX = 200
+
+
+def family_block(item: ProductBacklogItem) -> list[ProductBacklogItem]:
+    """The open descendants of `item` that directly follow it in the order (children placed under
+    their parent, and theirs), in order; they move with it. Reads at most `FAMILY_MAX` items."""
+    if not ProductBacklogItem.objects.filter(parent_id=item.pk, deleted_at__isnull=True).exists():
+        return []
+    following = list(
+        ProductBacklogItem.objects.open()
+        .filter(backlog_id=item.backlog_id, rank__gt=item.rank)
+        .order_by("rank")
+        .only("id", "rank", "parent_id", "version", "backlog_id")[:FAMILY_MAX]
+    )
+    family: list[ProductBacklogItem] = []
+    members = {item.pk}
+    for other in following:
+        if other.parent_id not in members:
+            break
+        family.append(other)
+        members.add(other.pk)
+    return family
+
+
+@dataclass(frozen=True)
+class BacklogMove:
+    """What `backlog_move` did: the move of the item itself (`result`), how many of its children
+    moved along with it (`carried`), the neighbours it was placed against (`before_id`, `after_id`:
+    resolved from a position when one was given), whether the client's view was the truth before the
+    move (`in_sync`: its token matched), and the backlog's token after the move."""
+
+    result: MoveResult
+    carried: int
+    before_id: int | None
+    after_id: int | None
+    in_sync: bool
+    token: str
+
+
+def _resolve_position(backlog_id: int, position: int, exclude: set[int]) -> tuple[int | None, int | None]:
+    """(before_id, after_id) that put an item at 1-based `position` among the open items other than
+    `exclude`; a position past the end means the bottom."""
+    others = ProductBacklogItem.objects.open().filter(backlog_id=backlog_id).exclude(pk__in=exclude)
+    at = others.order_by("rank").values_list("pk", flat=True)[max(0, position - 1) : max(1, position)]
+    if at:
+        return at[0], None
+    last = others.order_by("-rank").values_list("pk", flat=True).first()
+    if last is None:
+        raise DomainError(
+            "The Product Backlog has no other item to place this one against.", field="position"
+        )
+    return None, last
+
+
+@transaction.atomic
+def backlog_move(
+    *,
+    item: ProductBacklogItem,
+    actor: User | AnonymousUser | None,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    position: int | None = None,
+    seen_token: str | None = None,
+    source: str = Source.UI,
+) -> BacklogMove:
+    """Move `item` as the backlog page asks: next to named neighbours (`before_id`/`after_id`, as in
+    `pbi_move`), or to a 1-based `position` among the open items (past the end = the bottom). The
+    item's children that directly follow it (`family_block`) move along, in their order, each with
+    its own one-row move and log entry.
+
+    `seen_token` is the `backlog_token` the client's page was rendered with; `BacklogMove.in_sync`
+    says whether it still matched under the lock, i.e. whether the client's view was the truth.
+    Raises `DomainError` as `pbi_move` does, for a position below 1, and when a neighbour is one of
+    the item's own children.
+    """
+    from backlog.selectors import backlog_token
+
+    backlog = lock_backlog(item.backlog_id)
+    in_sync = seen_token is not None and backlog_token(backlog_id=backlog.pk) == seen_token
+    current, family = item, []
+    if ProductBacklogItem.objects.filter(parent_id=item.pk, deleted_at__isnull=True).exists():
+        # Read its rank under the lock: the children that follow it from there move with it.
+        current = ProductBacklogItem.objects.filter(pk=item.pk).first() or item
+        family = family_block(current)
+    members = {current.pk} | {f.pk for f in family}
+    if position is not None:
+        if position < 1:
+            raise DomainError("Positions start at 1.", field="position")
+        before_id, after_id = _resolve_position(backlog.pk, position, members)
+    if (before_id in members and before_id != current.pk) or (after_id in members and after_id != current.pk):
+        raise DomainError(
+            "An item cannot be placed among its own children; they move with it.",
+            field="before" if before_id in members else "after",
+        )
+    result = _move_family(
+        backlog, current, family, before_id=before_id, after_id=after_id, actor=actor, source=source
+    )
+    return BacklogMove(
+        result=result,
+        carried=len(family),
+        before_id=before_id,
+        after_id=after_id,
+        in_sync=in_sync,
+        token=backlog_token(backlog_id=backlog.pk),
+    )
+
+
+def _move_family(
+    backlog: ProductBacklog,
+    item: ProductBacklogItem,
+    family: list[ProductBacklogItem],
+    *,
+    before_id: int | None,
+    after_id: int | None,
+    actor: User | AnonymousUser | None,
+    source: str,
+) -> MoveResult:
+    """Move `item` and its `family` block next to the neighbours, one `pbi_move` each (the caller
+    holds the backlog's lock), in an order that leaves every logged position true: upwards the item
+    first, then its children after it; downwards the last child first, then the others and the item
+    above it. Returns the item's move (with `stale` and `renumbered` of the whole)."""
+    if not family:
+        return _move_locked(backlog, item, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    anchor_id = before_id if before_id is not None else after_id
+    anchor = ProductBacklogItem.objects.filter(pk=anchor_id or 0).values_list("rank", flat=True).first()
+    downwards = anchor is not None and anchor > item.rank
+    if not downwards:
+        first = _move_locked(
+            backlog, item, before_id=before_id, after_id=after_id, actor=actor, source=source
+        )
+        renumbered, previous = first.renumbered, item
+        for child in family:
+            renumbered |= _move_locked(
+                backlog, child, before_id=None, after_id=previous.pk, actor=actor, source=source
+            ).renumbered
+            previous = child
+        return replace(first, renumbered=renumbered)
+    *rest, last = family
+    first = _move_locked(backlog, last, before_id=before_id, after_id=after_id, actor=actor, source=source)
+    renumbered, below = first.renumbered, last
+    for member in [*reversed(rest), item]:
+        moved = _move_locked(backlog, member, before_id=below.pk, after_id=None, actor=actor, source=source)
+        renumbered |= moved.renumbered
+        below = member
+    return replace(moved, stale=first.stale, renumbered=renumbered)
+
+
+@transaction.atomic
+def pbi_split(
+    *,
+    item: ProductBacklogItem,
+    titles: list[str],
+    actor: User | AnonymousUser | None,
+    source: str = Source.UI,
+) -> list[ProductBacklogItem]:
+    """Split `item` into children, one per title, placed directly under it (after its children that
+    follow it already), in the given order. Each child has `item` as parent and takes its labels,
+    class of service and forecast Scrum Teams; it starts in the parent's column when that is not
+    started yet, else in the first column of the Definition of Workflow. Raises `DomainError`
+    (field `titles`) for no title, more than 50, or a title the item service refuses, and (field
+    `item`) for a finished or deleted item."""
+    from backlog.services.items import pbi_create
+
+    names = [t.strip() for t in titles if t and t.strip()]
+    if not names:
+        raise DomainError("Give at least one title: one child per line.", field="titles")
+    if len(names) > 50:
+        raise DomainError("Split into at most 50 children at a time.", field="titles")
+    backlog = lock_backlog(item.backlog_id)
+    current = ProductBacklogItem.objects.select_related("column", "backlog__nexus").filter(pk=item.pk).first()
+    if current is None or current.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    if current.column.category == ColumnCategory.DONE:
+        raise DomainError("A finished item cannot be split.", field="item")
+    family = family_block(current)
+    anchor = family[-1] if family else current
+    labels = list(current.labels.values_list("name", flat=True))
+    teams = [inv.team for inv in current.involvements.select_related("team")]
+    column = current.column if current.column.category == ColumnCategory.NOT_STARTED else None
+    children = []
+    for name in names:
+        try:
+            child = pbi_create(
+                nexus=backlog.nexus,
+                title=name,
+                actor=actor,
+                source=source,
+                after=anchor,
+                column=column,
+                labels=labels,
+                teams=teams,
+                parent=current,
+                class_of_service=current.class_of_service,
+            )
+        except DomainError as exc:
+            raise DomainError(f"{name[:60]!r}: {exc.message}", field="titles") from exc
+        children.append(child)
+        anchor = child
+    return children

@@ -89,3 +89,24 @@ def test_login_page_is_styled(client):
     html = client.get(reverse("login")).content.decode()
     assert "css/app.css" in html
     assert 'name="username"' in html
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/accounts/password_reset/"])
+def test_auth_pages_use_the_site_layout(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "css/app.css" in response.content.decode()
+
+
+def test_password_change_page_is_styled(client, nexus):
+    _login(client, nexus)
+    html = client.get("/accounts/password_change/").content.decode()
+    assert "Change your password" in html
+    assert "css/app.css" in html
+
+
+def test_logout_leads_back_to_the_login_page(client, nexus):
+    _login(client, nexus)
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"

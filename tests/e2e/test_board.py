@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,33 @@ def test_log_in_and_see_the_board(page: Page, live_server):
     SHOTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1440, "height": 900})
     page.screenshot(path=str(SHOTS / "board.png"), full_page=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_demo_board_with_real_history(page: Page, live_server, tmp_path, settings):
+    """The demo Nexus (a slice of the real JDT history) on the board: the README's screenshot."""
+    import gzip
+    import itertools
+
+    from django.core.management import call_command
+
+    from backlog.demo import DATA_DIR
+
+    sliced = tmp_path / "slice.csv"
+    with gzip.open(DATA_DIR / "transitions.csv.gz", "rt", encoding="utf-8") as src:
+        sliced.write_text("".join(itertools.islice(src, 6001)), encoding="utf-8")
+    call_command("load_demo", "--file", str(sliced))
+
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/n/eclipse-jdt/board/")
+    page.fill("input[name=username]", "nit")
+    page.fill("input[name=password]", settings.DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="Nexus board")).to_be_visible()
+    to_do = page.locator(".board-col", has=page.get_by_role("heading", name="To Do", exact=True))
+    expect(to_do.locator(".card").first).to_be_visible()
+    expect(to_do.locator(".card .sq").first).to_be_visible()
+    expect(to_do.locator(".card .age").first).to_have_text(re.compile(r"^\d+d$"))
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "board-demo.png"))

@@ -1,0 +1,78 @@
+"""Reading the transition log for the flow metrics: the engine's view of a Nexus's Definition of Workflow
+and of its column changes, reduced to calendar days in the Nexus's time zone (the unit of every flow
+metric; see `flow.metrics`)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from backlog.models import Nexus, ScrumTeam, Transition, TransitionKind, WorkflowColumn
+from flow import metrics
+
+
+def nexus_today(nexus: Nexus) -> date:
+    """Today's date in the Nexus's time zone (the unit of every flow metric is that calendar day)."""
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(nexus.time_zone)).date()
+
+
+def workflow_of(columns: list[WorkflowColumn]) -> metrics.Workflow:
+    """The engine's view of a Definition of Workflow (columns in position order)."""
+    names = tuple(c.name for c in columns)
+    start = next((i for i, c in enumerate(columns) if c.is_start), 0)
+    finish = next((i for i, c in enumerate(columns) if c.is_finish), len(columns) - 1)
+    return metrics.Workflow(columns=names, started=start, finished=finish)
+
+
+def _column_changes(
+    nexus: Nexus,
+    *,
+    item_ids: list[int] | None = None,
+    team: ScrumTeam | None = None,
+    label: str | None = None,
+    class_of_service: str | None = None,
+) -> QuerySet[Transition]:
+    qs = Transition.objects.filter(
+        kind=TransitionKind.COLUMN, item__backlog__nexus=nexus, item__deleted_at__isnull=True
+    )
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=item_ids)
+    if team is not None:
+        qs = qs.filter(item__involvements__team=team)
+    if label:
+        qs = qs.filter(item__labels__name=label)
+    if class_of_service:
+        qs = qs.filter(item__class_of_service=class_of_service)
+    return qs
+
+
+def load_events(
+    nexus: Nexus,
+    columns: list[WorkflowColumn],
+    *,
+    item_ids: list[int] | None = None,
+    team: ScrumTeam | None = None,
+    label: str | None = None,
+    class_of_service: str | None = None,
+) -> list[metrics.ItemEvent]:
+    """Column changes of the Nexus's live items from the transition log, in order, reduced to dates in
+    the Nexus's time zone. Events into a column that no longer exists are matched by the column name
+    they had, else ignored (unmapped). The filters select items by what they are now: the Scrum Teams
+    forecast to work on them, their labels, their class of service. One query."""
+    tz = zoneinfo.ZoneInfo(nexus.time_zone)
+    index = {c.pk: i for i, c in enumerate(columns)}
+    by_name = {c.name: i for i, c in enumerate(columns)}
+    qs = _column_changes(nexus, item_ids=item_ids, team=team, label=label, class_of_service=class_of_service)
+    rows = qs.order_by("item_id", "at", "id").values_list("item_id", "at", "to_column_id", "to_name")
+    events = []
+    for seq, (item_id, at, col_id, name) in enumerate(rows.iterator(chunk_size=5000)):
+        column = index.get(col_id) if col_id is not None else None
+        if column is None:
+            column = by_name.get(name)
+        events.append(
+            metrics.ItemEvent(item=str(item_id), day=at.astimezone(tz).date(), column=column, seq=seq)
+        )
+    return events

@@ -1,0 +1,160 @@
+"""Stored results: snapshots per Nexus and per team with daily rows, idempotent recompute, stored figures
+equal to figures computed from the log, when a view is served from storage, nightly and due recomputes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from backlog.models import ScrumTeam
+from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow
+from flow.report import FlowQuery, flow_compute, report_dict
+from flow.selectors import flow_data_get
+from flow.services import flow_recompute, flow_recompute_all, flow_recompute_due
+from nexus_site.celery import app
+from tests.flow.builders import d, example_items, history_nexus
+
+pytestmark = pytest.mark.django_db
+AS_OF = d(10)
+
+
+@pytest.fixture
+def example(tmp_path):
+    return history_nexus(tmp_path, example_items())
+
+
+def _stored_rows(nexus):
+    return (
+        FlowSnapshot.objects.filter(nexus=nexus).count(),
+        FlowDay.objects.filter(snapshot__nexus=nexus).count(),
+        ItemFlow.objects.filter(nexus=nexus).count(),
+    )
+
+
+def test_recompute_stores_a_snapshot_per_nexus_and_per_team_with_daily_rows(example):
+    summary = flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    assert summary["finished_items"] == 2
+    nexus_snap = FlowSnapshot.objects.get(nexus=example, team=None)
+    assert (nexus_snap.as_of, nexus_snap.start, nexus_snap.end) == (AS_OF, d(1), AS_OF)
+    assert nexus_snap.figures["finished_items"] == 2
+    assert nexus_snap.figures["columns"] == ["Backlog", "Doing", "Review", "Done"]
+    days = list(FlowDay.objects.filter(snapshot=nexus_snap).order_by("date"))
+    assert [x.wip for x in days] == [0, 2, 3, 2, 1, 1, 1, 1, 1, 1]
+    assert days[-1].cfd == [4, 3, 2, 2]
+    teams = {s.team.name: s for s in FlowSnapshot.objects.filter(nexus=example, team__isnull=False) if s.team}
+    assert set(teams) == {"Core", "UI"}
+    assert teams["Core"].figures["finished_items"] == 2
+    assert json.loads(teams["UI"].detail)["ages"] == [["C", 1, 9]]
+    assert FlowDay.objects.filter(snapshot=teams["UI"]).count() == 10
+    state = FlowState.objects.get(nexus=example)
+    assert (state.computed_on, state.pending_since) == (AS_OF, None)
+
+
+def test_recompute_is_idempotent(example):
+    first = flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    rows = _stored_rows(example)
+    again = flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    assert _stored_rows(example) == rows == (3, 30, 4)
+    first.pop("timings"), again.pop("timings")
+    assert first == again
+
+
+def test_stored_figures_equal_figures_computed_from_the_log(example):
+    flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    for team in [None, *ScrumTeam.objects.filter(nexus=example)]:
+        stored = flow_data_get(nexus=example, query=FlowQuery(team=team))
+        assert stored.stored
+        computed = flow_compute(nexus=example, query=FlowQuery(team=team, as_of=AS_OF))
+        assert not computed.stored
+        assert report_dict(stored) == report_dict(computed)
+        assert stored.detail == computed.detail
+
+
+def test_which_views_come_from_storage(example, django_assert_num_queries):
+    flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    with django_assert_num_queries(1):  # the snapshot: the page draws from it alone
+        data = flow_data_get(nexus=example, query=FlowQuery())
+        assert data.stored
+        assert data.detail["wip"] == [0, 2, 3, 2, 1, 1, 1, 1, 1, 1]
+    with django_assert_num_queries(1):  # the daily rows, read when asked for (API, CSV)
+        assert [d.wip for d in data.days] == [0, 2, 3, 2, 1, 1, 1, 1, 1, 1]
+    assert flow_data_get(nexus=example, query=FlowQuery(as_of=AS_OF, start=d(1), end=AS_OF)).stored
+    assert not flow_data_get(nexus=example, query=FlowQuery(label="ui")).stored
+    assert not flow_data_get(nexus=example, query=FlowQuery(class_of_service="expedite")).stored
+    assert not flow_data_get(nexus=example, query=FlowQuery(as_of=d(5))).stored
+    assert not flow_data_get(nexus=example, query=FlowQuery(start=d(3))).stored
+    assert not flow_data_get(nexus=example, query=FlowQuery(mc_history_days=30)).stored
+    # A snapshot stored in another shape (an older version) is not served until recomputed.
+    FlowSnapshot.objects.filter(nexus=example, team=None).update(figures={"format": 0})
+    assert not flow_data_get(nexus=example, query=FlowQuery()).stored
+
+
+def test_other_forecast_questions_are_answered_from_the_stored_history(example):
+    flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    stored = flow_data_get(nexus=example, query=FlowQuery(mc_days=30, mc_items=3))
+    assert stored.stored
+    computed = flow_compute(nexus=example, query=FlowQuery(as_of=AS_OF, mc_days=30, mc_items=3))
+    assert stored.figures["mc_how_many"] == computed.figures["mc_how_many"]
+    assert stored.figures["mc_when"] == computed.figures["mc_when"]
+    assert stored.detail["mc_when_histogram"] == computed.detail["mc_when_histogram"]
+
+
+def test_a_change_replaces_the_stored_results(example):
+    from backlog.models import ProductBacklogItem, WorkflowColumn
+    from backlog.services import pbi_transition
+
+    flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    c = ProductBacklogItem.objects.get(external_id="C")
+    done = WorkflowColumn.objects.get(nexus=example, name="Done")
+    pbi_transition(item=c, to_column=done, actor=None, at=timezone.now())
+    flow_recompute(nexus_id=example.pk)
+    snap = FlowSnapshot.objects.get(nexus=example, team=None)
+    assert snap.figures["finished_items"] == 3
+    assert json.loads(snap.detail)["ages"] == []
+    assert FlowSnapshot.objects.filter(nexus=example).count() == 3
+
+
+def test_recompute_due_picks_stale_days_and_pending_marks(example, tmp_path):
+    other = history_nexus(tmp_path, example_items(), slug="other")
+    flow_recompute(nexus_id=example.pk)  # today: not due
+    flow_recompute(nexus_id=other.pk, as_of=AS_OF)  # computed for an earlier day: due
+    assert flow_recompute_due() == 1
+    assert FlowState.objects.get(nexus=other).computed_on == timezone.now().date()
+    # Pending while the broker was down (nothing queued): due.
+    FlowState.objects.filter(nexus=example).update(pending_since=timezone.now() - timedelta(hours=2))
+    assert flow_recompute_due() == 1
+    assert FlowState.objects.get(nexus=example).pending_since is None
+    assert flow_recompute_due() == 0
+
+
+def test_recompute_all_goes_on_when_one_nexus_fails(example, tmp_path, monkeypatch):
+    from flow import services
+
+    other = history_nexus(tmp_path, example_items(), slug="other")
+    real = services.flow_recompute
+
+    def flaky(*, nexus_id, as_of=None):
+        if nexus_id == example.pk:
+            raise RuntimeError("disk full")
+        return real(nexus_id=nexus_id, as_of=as_of)
+
+    monkeypatch.setattr(services, "flow_recompute", flaky)
+    assert flow_recompute_all() == 1
+    assert FlowState.objects.get(nexus=other).computed_at is not None
+    assert "disk full" in FlowState.objects.get(nexus=example).last_error
+
+
+def test_nightly_and_hourly_jobs_are_scheduled():
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    tasks = {entry["task"] for entry in schedule.values()}
+    assert {"flow.recompute_all", "flow.recompute_due"} <= tasks
+    app.loader.import_default_modules()
+    assert {"flow.recompute_all", "flow.recompute_due", "flow.recompute_nexus"} <= set(app.tasks)
+    nightly: Any = next(e for e in schedule.values() if e["task"] == "flow.recompute_all")["schedule"]
+    assert nightly.hour == {1}
+    assert nightly.minute == {30}
