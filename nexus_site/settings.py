@@ -214,6 +214,8 @@ SPECTACULAR_SETTINGS = {
 API_IDEMPOTENCY_TTL: int = env.int("API_IDEMPOTENCY_TTL", default=24 * 3600)
 #: Whether webhooks may target loopback/private addresses (tests, a local receiver); off in production.
 WEBHOOK_ALLOW_PRIVATE_TARGETS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+#: Seconds before the first retry of a failed webhook delivery (then x4 each time, at most an hour).
+WEBHOOK_BACKOFF_BASE: int = env.int("WEBHOOK_BACKOFF_BASE", default=10)
 
 # Demo data: printed by `make run`, never used outside the demo loader.
 DEMO_PASSWORD: str = env.str("DEMO_PASSWORD", default="demo")

@@ -42,9 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Attempts per delivery before it is marked failed (the first try plus retries).
 MAX_ATTEMPTS = 6
-#: Back-off before retry n (1-based): BACKOFF_BASE · 4^(n-1) seconds, at most BACKOFF_MAX, ±20 % jitter:
-#: about 10 s, 40 s, 2.7 min, 11 min, 43 min.
-BACKOFF_BASE = 10
+#: Back-off before retry n (1-based): `WEBHOOK_BACKOFF_BASE` (10 s) x 4^(n-1), at most BACKOFF_MAX, with
+#: +-20 % jitter: about 10 s, 40 s, 2.7 min, 11 min, 43 min.
 BACKOFF_MAX = 3600
 TIMEOUT_SECONDS = 10
 SIGNATURE_TOLERANCE = 300
@@ -259,8 +258,8 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 def backoff_seconds(attempt: int) -> int:
-    """Seconds to wait after failed attempt number `attempt` (1-based), with ±20 % jitter."""
-    base = min(BACKOFF_MAX, BACKOFF_BASE * 4 ** (attempt - 1))
+    """Seconds to wait after failed attempt number `attempt` (1-based), with +-20 % jitter."""
+    base = min(BACKOFF_MAX, settings.WEBHOOK_BACKOFF_BASE * 4 ** (attempt - 1))
     return max(1, round(base * random.uniform(0.8, 1.2)))
 
 
