@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
 
+import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
@@ -88,6 +90,21 @@ class UpdatedSinceFilter(BaseFilterBackend):
                 "example": "2025-01-31T09:30:00Z",
             }
         ]
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet whose parameters, when present, must have a value (`?column=` answers 400
+    naming `column`, instead of silently meaning "no filter")."""
+
+    def is_valid(self) -> bool:
+        valid = bool(super().is_valid())
+        for name in self.filters:
+            if name in self.data and not self.data.get(name):
+                self.form.add_error(
+                    name, ValidationError("Give a value, or leave the parameter out.", code="blank")
+                )
+                valid = False
+        return valid
 
 
 class NexusScopedMixin(GenericAPIView):

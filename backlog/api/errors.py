@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -74,7 +75,8 @@ def flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
         return out
     values = detail if isinstance(detail, list) else [detail]
     return [
-        {"field": path or "body", "code": getattr(v, "code", "invalid"), "message": str(v)} for v in values
+        {"field": path or "body", "code": getattr(v, "code", None) or "invalid", "message": str(v)}
+        for v in values
     ]
 
 
@@ -91,7 +93,13 @@ def domain_error_response(exc: DomainError) -> Response:
     """A `DomainError` as an API response with its status code, message and field."""
     if isinstance(exc, BulkUpsertFailed):
         errors = [
-            {"index": e.index, "external_id": e.external_id, "field": e.field or "body", "message": e.message}
+            {
+                "index": e.index,
+                "external_id": e.external_id,
+                "field": e.field or "body",
+                "code": "invalid",
+                "message": e.message,
+            }
             for e in exc.errors
         ]
         return Response(error_body(400, exc.message, errors), status=400)
@@ -156,6 +164,7 @@ class FieldError(exceptions.APIException):
         self.field = field
 
 
+@csrf_exempt  # a 404 whatever the method: no CSRF failure page in HTML for an unknown API URL
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other URL under `/api/`: a 404 in the API's error format (not Django's HTML page)."""
     return JsonResponse(error_body(404, "No such endpoint; see /api/docs/."), status=404)

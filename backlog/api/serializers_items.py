@@ -132,7 +132,7 @@ class TransitionSerializer(serializers.ModelSerializer):
     item's place in the Product Backlog (`rank`; 1-based positions). `actor` is a username or null."""
 
     actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:

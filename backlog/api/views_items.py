@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog.api import permissions as perms
-from backlog.api.base import NexusScopedViewSet, parse_timestamp
+from backlog.api.base import NexusScopedViewSet, StrictFilterSet, parse_timestamp
 from backlog.api.errors import FieldError, flatten
 from backlog.api.etag import etag, if_match_version, none_match
 from backlog.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
@@ -70,7 +70,7 @@ def _view(request: Request) -> Any:
     return request.parser_context["view"]
 
 
-class ItemFilter(django_filters.FilterSet):
+class ItemFilter(StrictFilterSet):
     """Filters of the PBI list; ids are those of the Nexus (another id answers 400 naming the filter)."""
 
     column = django_filters.ModelChoiceFilter(

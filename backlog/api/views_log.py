@@ -11,7 +11,7 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.base import NexusScopedViewSet
+from backlog.api.base import NexusScopedViewSet, StrictFilterSet
 from backlog.api.serializers_items import (
     InvolvementCreateSerializer,
     InvolvementSerializer,
@@ -39,7 +39,7 @@ def _nexus_teams(request: Any) -> QuerySet[ScrumTeam]:
     return ScrumTeam.objects.filter(nexus=request.parser_context["view"].nexus)
 
 
-class InvolvementFilter(django_filters.FilterSet):
+class InvolvementFilter(StrictFilterSet):
     item = django_filters.ModelChoiceFilter(queryset=_nexus_items, help_text="Of this PBI (id)")
     team = django_filters.ModelChoiceFilter(queryset=_nexus_teams, help_text="Of this Scrum Team (id)")
     status = django_filters.ChoiceFilter(choices=TeamStatus.choices)
@@ -130,7 +130,7 @@ class InvolvementViewSet(
         pbi_set_teams(item=instance.item, teams=teams, actor=self.request.user)
 
 
-class TransitionFilter(django_filters.FilterSet):
+class TransitionFilter(StrictFilterSet):
     item = django_filters.ModelChoiceFilter(queryset=_nexus_items, help_text="Of this PBI (id)")
     kind = django_filters.ChoiceFilter(choices=TransitionKind.choices)
 

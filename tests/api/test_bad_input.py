@@ -111,6 +111,8 @@ def test_oversize_body(nx, api, settings):
         ("open=maybe", "open"),
         ("class_of_service=urgent", "class_of_service"),
         ("label=%00", "label"),
+        ("label=", "label"),
+        ("column=", "column"),
     ],
 )
 def test_bad_query_parameters(nx, api, query, field):
