@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from backlog.errors import DomainError, VersionConflict
-from backlog.services.sync import BulkUpsertFailed
+from backlog.services.bulk import BulkUpsertFailed
 
 CODES = {
     400: "invalid",

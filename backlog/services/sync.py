@@ -1,6 +1,6 @@
 """Services for sync clients and the REST API: edits that touch fields, labels, teams and column of a
-PBI in one transaction, upsert by `external_id`, all-or-nothing bulk upsert with per-item errors,
-deletion with a version check, and personal API tokens.
+PBI in one transaction, upsert by `external_id`, deletion with a version check, and personal API
+tokens. The all-or-nothing bulk upsert is in `backlog.services.bulk`.
 
 They compose the item services of `backlog.services.items` and `backlog.services.ordering` (there is
 one way to write an item); what they add is matching on `external_id`, change detection (re-sending
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -41,8 +40,6 @@ from backlog.services.items import (
 )
 from backlog.services.ordering import lock_backlog
 
-#: The most PBIs one bulk upsert may carry.
-BULK_MAX_ITEMS = 1000
 EXTERNAL_ID_MAX = 100
 
 
@@ -241,109 +238,6 @@ def pbi_upsert(
         expected_version=expected_version,
         source=source,
     )
-
-
-@dataclass(frozen=True)
-class BulkItemError:
-    """Why one entry of a bulk upsert was refused: its 0-based `index` in the request, its
-    `external_id`, the `field` at fault and a `message` for a person."""
-
-    index: int
-    external_id: str
-    field: str | None
-    message: str
-
-
-class BulkUpsertFailed(DomainError):
-    """At least one entry of a bulk upsert was refused; nothing was written. `errors` lists them all."""
-
-    def __init__(self, errors: list[BulkItemError]) -> None:
-        super().__init__(
-            f"{len(errors)} of the items were refused; nothing was written.", field=errors[0].field
-        )
-        self.errors = errors
-
-
-@dataclass
-class BulkResult:
-    """Outcome of a bulk upsert, one `WriteResult` per entry in request order."""
-
-    results: list[WriteResult]
-
-    @property
-    def created(self) -> int:
-        return sum(r.created for r in self.results)
-
-    @property
-    def updated(self) -> int:
-        return sum(r.changed and not r.created for r in self.results)
-
-    @property
-    def unchanged(self) -> int:
-        return sum(not r.changed for r in self.results)
-
-
-@transaction.atomic
-def pbi_bulk_upsert(
-    *,
-    nexus: Nexus,
-    entries: Sequence[tuple[str, ItemChanges]],
-    actor: Actor,
-    source: str = Source.API,
-) -> BulkResult:
-    """Upsert up to `BULK_MAX_ITEMS` PBIs, each `(external_id, changes)` as in `pbi_upsert`, all or
-    nothing: if any entry is refused, nothing is written and `BulkUpsertFailed` lists every refused
-    entry (index, external id, field, message). New items are appended in request order.
-    """
-    if not entries:
-        raise DomainError("Send at least one item.", field="items")
-    if len(entries) > BULK_MAX_ITEMS:
-        raise DomainError(f"Send at most {BULK_MAX_ITEMS} items at once.", field="items")
-    errors: list[BulkItemError] = []
-    cleaned: list[str | None] = []
-    seen: dict[str, int] = {}
-    for index, (external_id, _changes) in enumerate(entries):
-        try:
-            ext = _clean_external_id(external_id)
-        except DomainError as exc:
-            errors.append(BulkItemError(index, external_id, exc.field, exc.message))
-            cleaned.append(None)
-            continue
-        if ext in seen:
-            errors.append(
-                BulkItemError(index, ext, "external_id", f"Also at index {seen[ext]}: send each item once.")
-            )
-            cleaned.append(None)
-            continue
-        seen[ext] = index
-        cleaned.append(ext)
-    lock_backlog(nexus.backlog.pk)
-    existing = {
-        i.external_id: i
-        for i in ProductBacklogItem.objects.filter(backlog__nexus=nexus, external_id__in=list(seen))
-    }
-    results: list[WriteResult] = []
-    for index, ((_raw, changes), clean) in enumerate(zip(entries, cleaned, strict=True)):
-        if clean is None:
-            continue
-        ext = clean
-        try:
-            results.append(
-                _upsert_locked(
-                    nexus=nexus,
-                    external_id=ext,
-                    existing=existing.get(ext),
-                    changes=changes,
-                    actor=actor,
-                    expected_version=None,
-                    source=source,
-                )
-            )
-        except DomainError as exc:  # each service ran in its own savepoint: the transaction is intact
-            errors.append(BulkItemError(index, ext, exc.field, exc.message))
-    if errors:
-        raise BulkUpsertFailed(sorted(errors, key=lambda e: e.index))
-    return BulkResult(results)
 
 
 @transaction.atomic

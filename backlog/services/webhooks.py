@@ -106,6 +106,7 @@ def webhook_create(
     object once; it is shown only at creation). Raises `DomainError` for a bad URL or event list."""
     if len(description) > 200:
         raise DomainError("The description is longer than 200 characters.", field="description")
+    _forget_hooks(nexus.pk)
     return Webhook.objects.create(
         nexus=nexus,
         url=webhook_url_check(url),
@@ -137,6 +138,7 @@ def webhook_update(
             raise DomainError("The description is longer than 200 characters.", field="description")
         webhook.description = description.strip()
     webhook.save()
+    _forget_hooks(webhook.nexus_id)
     return webhook
 
 
@@ -145,12 +147,14 @@ def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
     """Give the webhook a new secret (deliveries not yet sent are signed with it)."""
     webhook.secret = _secret()
     webhook.save(update_fields=["secret", "updated_at"])
+    _forget_hooks(webhook.nexus_id)
     return webhook
 
 
 @transaction.atomic
 def webhook_delete(*, webhook: Webhook) -> None:
     """Delete the webhook and its delivery log."""
+    _forget_hooks(webhook.nexus_id)
     webhook.delete()
 
 
@@ -186,11 +190,34 @@ def _dispatch(delivery_ids: Sequence[int]) -> None:
     transaction.on_commit(send)
 
 
+#: A Nexus's active webhooks are read at most once per this many seconds per process (a bulk write of
+#: 1,000 items sends 1,000 events in a burst); the services that change webhooks forget it at once.
+HOOKS_MEMO_SECONDS = 1.0
+_hooks_memo: dict[int, tuple[float, list[Webhook]]] = {}
+
+
+def _active_hooks(nexus_id: int) -> list[Webhook]:
+    now = time.monotonic()
+    hit = _hooks_memo.get(nexus_id)
+    if hit is not None and now - hit[0] < HOOKS_MEMO_SECONDS:
+        return hit[1]
+    hooks = list(Webhook.objects.filter(nexus_id=nexus_id, is_active=True))
+    _hooks_memo[nexus_id] = (now, hooks)
+    return hooks
+
+
+def _forget_hooks(nexus_id: int) -> None:
+    """Drop the memo now and again when the transaction commits (a concurrent event may refill it)."""
+    _hooks_memo.pop(nexus_id, None)
+    transaction.on_commit(lambda: _hooks_memo.pop(nexus_id, None))
+
+
 def webhook_event_record(*, nexus_id: int, item_id: int, event: str) -> list[int]:
     """Record one delivery per active webhook of the Nexus subscribed to `item.<event>` and queue
-    them. One query when the Nexus has no such webhook. Returns the new delivery ids."""
+    them. At most one query per second when the Nexus has no such webhook (`HOOKS_MEMO_SECONDS`).
+    Returns the new delivery ids."""
     event_type = f"item.{event}"
-    hooks = [h for h in Webhook.objects.filter(nexus_id=nexus_id, is_active=True) if event_type in h.events]
+    hooks = [h for h in _active_hooks(nexus_id) if event_type in h.events]
     if not hooks:
         return []
     item = ProductBacklogItem.objects.select_related("backlog__nexus", "column").filter(pk=item_id).first()

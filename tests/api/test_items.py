@@ -3,7 +3,11 @@ log, and list query counts that do not grow with the number of items."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import pytest
+from rest_framework.utils.encoders import JSONEncoder
 
 from backlog.models import (
     ProductBacklogItem,
@@ -13,7 +17,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services import pbi_create, pbi_set_teams, pbi_transition
+from backlog.services import pbi_create, pbi_set_teams, pbi_transition, pbi_update
 from tests.api.helpers import base, error_fields
 from tests.factories import column, items_in_order
 
@@ -319,3 +323,23 @@ def test_get_by_external_id(nx, api):
     assert response.status_code == 200
     assert response.json()["title"] == "Plain"
     assert api("dev").get(f"{base(nx)}/items/by-external-id/NOPE/").status_code == 404
+
+
+def test_item_serializer_fast_path_equals_drf(nx):
+    from rest_framework import serializers as drf
+
+    from backlog.api.serializers_items import ItemSerializer, items_data
+
+    item = _items(nx)[0]
+    pbi_update(
+        item=item, actor=None, size=Decimal("2.50"), labels=["b", "a"], is_blocked=True, blocked_reason="x"
+    )
+    pbi_set_teams(item=item, teams=list(nx.teams.all()), actor=None)
+    rows = list(
+        ProductBacklogItem.objects.filter(backlog__nexus=nx).prefetch_related("labels", "involvements")
+    )
+    generic = [drf.ModelSerializer.to_representation(ItemSerializer(row), row) for row in rows]
+    for fast in (items_data(rows), [ItemSerializer(row).data for row in rows]):
+        assert json.loads(json.dumps(fast, cls=JSONEncoder)) == json.loads(
+            json.dumps(generic, cls=JSONEncoder)
+        )
