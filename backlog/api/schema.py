@@ -48,8 +48,9 @@ wins).
 
 **Webhooks.** A Nexus's Product Owner registers URLs; each PBI change (`item.created`,
 `item.updated`, `item.moved`, `item.transitioned`, `item.deleted`) is POSTed as JSON with
-`X-Nexus-Event`, `X-Nexus-Delivery` and `X-Nexus-Signature: t=<unix>,v1=<hex>`, where `v1` is
-HMAC-SHA256(secret, "<t>.<body>"). Failed deliveries are retried with exponential back-off (about
+`X-Nexus-Event`, `X-Nexus-Delivery` and `X-Nexus-Signature: t=<unix>,v1=<hex>`, where `v1` is the
+HMAC-SHA256 of `<t>.<body>` (the timestamp, a dot, the raw body) with the webhook's secret. Failed
+deliveries are retried with exponential back-off (about
 10 s, 40 s, 3 min, 11 min, 43 min) and logged.
 """
 
@@ -148,6 +149,13 @@ class AutoSchema(SpectacularAutoSchema):
         if "{id}" in self.path:
             params.append(ID)
         return params
+
+    def get_tags(self) -> list[str]:
+        """One tag per resource, from the path: `items`, `teams`, `flow`... (`nexuses` for the Nexus)."""
+        parts = [p for p in self.path.split("/") if p]  # api, v1, nexuses, {nexus_slug}, items, ...
+        if len(parts) > 4 and parts[:3] == ["api", "v1", "nexuses"] and not parts[4].startswith("{"):
+            return [parts[4]]
+        return ["nexuses"]
 
     def _error_codes(self) -> dict[str, str]:
         codes = {

@@ -37,18 +37,25 @@ def _add_domain_error(form: forms.Form, exc: DomainError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
+#: Session keys that carry a new token or webhook secret from the POST to the page shown after its
+#: redirect (once: the page pops it), so that reloading the page neither resubmits nor shows it again.
+NEW_TOKEN, NEW_SECRET = "api_new_token", "api_new_webhook_secret"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
-    """The user's API tokens: create one (shown once, on this response only) and revoke."""
+    """The user's API tokens: create one (shown once, after the redirect) and revoke."""
     form = TokenForm(request.POST or None)
-    new_key = None
     if request.method == "POST" and form.is_valid():
         try:
-            _token, new_key = sync.token_create(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
-            form = TokenForm()
+            _token, key = sync.token_create(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
         except DomainError as exc:
             _add_domain_error(form, exc)
+        else:
+            request.session[NEW_TOKEN] = key
+            return redirect("api-pages:tokens")
+    new_key = request.session.pop(NEW_TOKEN, None)
     nexuses = [
         n
         for n in selectors.nexus_list_for_user(user=request.user)[:50]
@@ -60,7 +67,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         "tokens": request.user.api_tokens.all(),  # type: ignore[union-attr]
         "webhook_nexuses": nexuses,
     }
-    return render(request, "backlog/api_tokens.html", context, status=201 if new_key else 200)
+    return render(request, "backlog/api_tokens.html", context)
 
 
 @login_required
@@ -85,14 +92,13 @@ def webhooks_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The Nexus's webhooks with delivery counts; register one (its secret shown once)."""
     nexus = _nexus_for_webhooks(request, slug)
     form = WebhookForm(request.POST or None)
-    created = None
     if request.method == "POST":
         action = request.POST.get("action", "create")
+        hook: Webhook | None = None
         if action == "create":
             if form.is_valid():
                 try:
-                    created = webhooks.webhook_create(nexus=nexus, actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
-                    form = WebhookForm()
+                    hook = webhooks.webhook_create(nexus=nexus, actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
                 except DomainError as exc:
                     _add_domain_error(form, exc)
         else:
@@ -105,9 +111,11 @@ def webhooks_page(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"{hook.url} is deleted, with its delivery log.")
             elif action == "rotate":
                 webhooks.webhook_rotate_secret(webhook=hook)
-                created = hook
-            if created is None:
-                return redirect("api-pages:webhooks", slug=nexus.slug)
+        if hook is not None:
+            if action in ("create", "rotate"):
+                request.session[NEW_SECRET] = {"url": hook.url, "secret": hook.secret}
+            return redirect("api-pages:webhooks", slug=nexus.slug)
+    created = request.session.pop(NEW_SECRET, None)
     hooks = Webhook.objects.filter(nexus=nexus).annotate(
         n_ok=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.SUCCEEDED)),
         n_pending=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.PENDING)),

@@ -343,3 +343,15 @@ def test_item_serializer_fast_path_equals_drf(nx):
         assert json.loads(json.dumps(fast, cls=JSONEncoder)) == json.loads(
             json.dumps(generic, cls=JSONEncoder)
         )
+
+
+def test_another_nexus_item_is_invisible_as_a_neighbour(nx, api):
+    from tests.factories import nexus_build
+
+    other = nexus_build(items=1)
+    foreign = ProductBacklogItem.objects.get(backlog__nexus=other)
+    item = _items(nx)[0]
+    response = api("po").post(f"{base(nx)}/items/{item.pk}/move/", {"before": foreign.pk}, format="json")
+    assert response.status_code == 400
+    assert "in this Nexus" in response.json()["message"]
+    assert "another Nexus" not in response.json()["message"]
