@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import django_filters
 from django.db.models import QuerySet, Subquery
 from django.urls import reverse
 from drf_spectacular.utils import (
@@ -23,9 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog.api import permissions as perms
-from backlog.api.base import NexusScopedViewSet, StrictFilterSet, parse_timestamp
+from backlog.api.base import NexusScopedViewSet, parse_timestamp
 from backlog.api.errors import FieldError, flatten
 from backlog.api.etag import etag, if_match_version, none_match
+from backlog.api.filters import ItemFilter
 from backlog.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
 from backlog.api.serializers_items import (
     BulkResultSerializer,
@@ -45,57 +45,16 @@ from backlog.api.serializers_items import (
     items_queryset,
 )
 from backlog.models import (
-    ClassOfService,
-    ColumnCategory,
     ProductBacklog,
     ProductBacklogItem,
-    ScrumTeam,
     Source,
     Transition,
-    WorkflowColumn,
 )
 from backlog.services import pbi_create, pbi_move
 from backlog.services.bulk import BulkItemError, BulkUpsertFailed, pbi_bulk_upsert
 from backlog.services.sync import ItemChanges, WriteResult, pbi_apply, pbi_delete_checked, pbi_upsert
 
-TRUE_FALSE = [("true", "true"), ("false", "false")]
 WARNING_HEADER = "X-Nexus-Warning"
-
-
-def _view(request: Request) -> Any:
-    return request.parser_context["view"]
-
-
-class ItemFilter(StrictFilterSet):
-    """Filters of the PBI list; ids are those of the Nexus (another id answers 400 naming the filter)."""
-
-    column = django_filters.ModelChoiceFilter(
-        queryset=lambda request: WorkflowColumn.objects.filter(nexus=_view(request).nexus),
-        help_text="Items in this Definition of Workflow column (id)",
-    )
-    team = django_filters.ModelChoiceFilter(
-        field_name="involvements__team",
-        queryset=lambda request: ScrumTeam.objects.filter(nexus=_view(request).nexus),
-        help_text="Items this Scrum Team (id) is forecast on",
-    )
-    label = django_filters.CharFilter(field_name="labels__name", help_text="Items with this label (name)")
-    open = django_filters.ChoiceFilter(
-        choices=TRUE_FALSE, method="filter_open", help_text="true: not finished (the Product Backlog proper)"
-    )
-    blocked = django_filters.ChoiceFilter(choices=TRUE_FALSE, method="filter_blocked")
-    class_of_service = django_filters.ChoiceFilter(choices=ClassOfService.choices)
-    external_id = django_filters.CharFilter(help_text="The item with this external id")
-
-    class Meta:
-        model = ProductBacklogItem
-        fields = ["column", "team", "label", "open", "blocked", "class_of_service", "external_id"]
-
-    def filter_open(self, qs: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        done = {"column__category": ColumnCategory.DONE}
-        return qs.exclude(**done) if value == "true" else qs.filter(**done)
-
-    def filter_blocked(self, qs: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        return qs.filter(is_blocked=value == "true")
 
 
 ORDER_PARAM = OpenApiParameter(

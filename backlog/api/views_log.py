@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.db.models import F, QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.base import NexusScopedViewSet, StrictFilterSet
+from backlog.api.base import NexusScopedViewSet
+from backlog.api.filters import InvolvementFilter, TransitionFilter
 from backlog.api.serializers_items import (
     InvolvementCreateSerializer,
     InvolvementSerializer,
@@ -20,33 +20,12 @@ from backlog.api.serializers_items import (
 )
 from backlog.errors import DomainError
 from backlog.models import (
-    ProductBacklogItem,
     ScrumTeam,
     Source,
     TeamInvolvement,
-    TeamStatus,
     Transition,
-    TransitionKind,
 )
 from backlog.services import involvement_set_status, pbi_set_teams
-
-
-def _nexus_items(request: Any) -> QuerySet[ProductBacklogItem]:
-    return ProductBacklogItem.objects.filter(backlog__nexus=request.parser_context["view"].nexus)
-
-
-def _nexus_teams(request: Any) -> QuerySet[ScrumTeam]:
-    return ScrumTeam.objects.filter(nexus=request.parser_context["view"].nexus)
-
-
-class InvolvementFilter(StrictFilterSet):
-    item = django_filters.ModelChoiceFilter(queryset=_nexus_items, help_text="Of this PBI (id)")
-    team = django_filters.ModelChoiceFilter(queryset=_nexus_teams, help_text="Of this Scrum Team (id)")
-    status = django_filters.ChoiceFilter(choices=TeamStatus.choices)
-
-    class Meta:
-        model = TeamInvolvement
-        fields = ["item", "team", "status"]
 
 
 @extend_schema_view(
@@ -128,15 +107,6 @@ class InvolvementViewSet(
             ScrumTeam.objects.filter(involvements__item_id=instance.item_id).exclude(pk=instance.team_id)
         )
         pbi_set_teams(item=instance.item, teams=teams, actor=self.request.user)
-
-
-class TransitionFilter(StrictFilterSet):
-    item = django_filters.ModelChoiceFilter(queryset=_nexus_items, help_text="Of this PBI (id)")
-    kind = django_filters.ChoiceFilter(choices=TransitionKind.choices)
-
-    class Meta:
-        model = Transition
-        fields = ["item", "kind"]
 
 
 @extend_schema_view(
