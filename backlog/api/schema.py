@@ -49,9 +49,10 @@ wins).
 **Webhooks.** A Nexus's Product Owner registers URLs; each PBI change (`item.created`,
 `item.updated`, `item.moved`, `item.transitioned`, `item.deleted`) is POSTed as JSON with
 `X-Nexus-Event`, `X-Nexus-Delivery` and `X-Nexus-Signature: t=<unix>,v1=<hex>`, where `v1` is the
-HMAC-SHA256 of `<t>.<body>` (the timestamp, a dot, the raw body) with the webhook's secret. Failed
-deliveries are retried with exponential back-off (about
-10 s, 40 s, 3 min, 11 min, 43 min) and logged.
+HMAC-SHA256 of `<t>.<body>` (the timestamp, a dot, the raw body) with the webhook's secret. The
+body carries the delivery `id` (the same on a retry: de-duplicate on it) and the item with its
+`version` (deliveries can arrive out of order: keep the highest version). Failed deliveries are
+retried with exponential back-off (about 10 s, 40 s, 3 min, 11 min, 43 min) and logged.
 """
 
 

@@ -87,4 +87,10 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['webhook', '-created_at', '-id'], name='delivery_log'), models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='delivery_due')],
             },
         ),
+        # Sync of the transition log (`GET .../transitions/?updated_since=`, keyset order (at, id)). Kept
+        # out of the model state, as migration 0002 does, so backlog/models.py stays as it is.
+        migrations.RunSQL(
+            "CREATE INDEX IF NOT EXISTS transition_at_id ON backlog_transition (at, id)",
+            "DROP INDEX IF EXISTS transition_at_id",
+        ),
     ]

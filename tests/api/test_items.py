@@ -317,7 +317,10 @@ def test_list_queries_do_not_grow_with_items(nx, api, django_assert_max_num_quer
 
 def test_get_by_external_id(nx, api):
     pbi_create(nexus=nx, title="Mapped", actor=None, external_id="JIRA 7/8")
-    assert api("dev").get(f"{base(nx)}/items/by-external-id/JIRA%207%2F8/").status_code in (200, 404)
+    # A "/" cannot be addressed in the path (documented): such items are found with ?external_id=.
+    assert api("dev").get(f"{base(nx)}/items/by-external-id/JIRA%207%2F8/").status_code == 404
+    found = api("dev").get(f"{base(nx)}/items/?external_id=JIRA%207%2F8").json()["results"]
+    assert [i["title"] for i in found] == ["Mapped"]
     pbi_create(nexus=nx, title="Plain", actor=None, external_id="JIRA-9")
     response = api("dev").get(f"{base(nx)}/items/by-external-id/JIRA-9/")
     assert response.status_code == 200

@@ -137,3 +137,33 @@ def test_transition_log_of_the_nexus(nx, api):
     one = api("dev").get(f"{base(nx)}/transitions/{rows[0]['id']}/").json()
     assert one["kind"] == "column"
     assert api("dev").post(f"{base(nx)}/transitions/", {}, format="json").status_code == 405
+
+
+def test_structure_lists_have_constant_queries(nx, api, django_assert_max_num_queries, settings):
+    from backlog.services import goal_close, goal_create, pbi_create, pbi_delete, team_create
+    from backlog.services.webhooks import webhook_create
+    from tests.factories import member
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    client = api("po")
+    paths = ["/teams/", "/memberships/", "/goals/", "/columns/", "/webhooks/", "/items/deleted/"]
+    for path in paths:
+        client.get(base(nx) + path)
+
+    def grow(n, start):
+        for i in range(start, start + n):
+            team_create(nexus=nx, name=f"Extra {i}")
+            member(nx, "stakeholder", username=f"extra-{nx.slug}-{i}")
+            goal_close(goal=goal_create(nexus=nx, text=f"Goal {i}"), status="achieved")
+            webhook_create(nexus=nx, url=f"http://127.0.0.1:9/{i}", events=["item.created"], actor=None)
+            pbi_delete(item=ProductBacklogItem.objects.filter(backlog__nexus=nx).earliest("id"), actor=None)
+            pbi_create(nexus=nx, title=f"Spare {i}", actor=None)
+
+    grow(2, 0)
+    for path in paths:
+        with django_assert_max_num_queries(4, info=path):
+            assert client.get(base(nx) + path).status_code == 200
+    grow(6, 2)
+    for path in paths:
+        with django_assert_max_num_queries(4, info=path):
+            assert client.get(base(nx) + path).status_code == 200
