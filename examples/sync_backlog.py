@@ -149,6 +149,7 @@ def pull(api: Api, mirror: dict[str, Any]) -> str:
     rows = api.pages(f"/items/{query}")
     items, pristine = mirror["items"], mirror["pristine"]
     overwritten = []
+    applied = 0
     for row in rows:
         key = str(row["id"])
         old = pristine.get(key)
@@ -157,6 +158,7 @@ def pull(api: Api, mirror: dict[str, Any]) -> str:
         if old is not None and key in items and _edits(items[key], old):
             overwritten.append(key)  # edited here and there: the server's copy wins
         items[key], pristine[key] = dict(row), dict(row)
+        applied += 1
         since = max(since or row["updated_at"], row["updated_at"])
     removed = 0
     if mirror.get("since"):
@@ -167,7 +169,7 @@ def pull(api: Api, mirror: dict[str, Any]) -> str:
             items.pop(key, None)
             pristine.pop(key, None)
     mirror["since"] = since
-    report = f"pulled {len(rows)} changed items, removed {removed}; the mirror has {len(pristine)} items"
+    report = f"pulled {applied} changed items, removed {removed}; the mirror has {len(pristine)} items"
     if overwritten:
         report += f"; server changes replaced your unpushed edits of {', '.join(sorted(overwritten))}"
     return report
