@@ -153,3 +153,6 @@ class TransitionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+from backlog import admin_api  # noqa: E402, F401  (the REST API's models)

@@ -376,3 +376,6 @@ class Transition(models.Model):
         if self.pk is not None and not self._state.adding:
             raise ValueError("The transition log is append-only: rows are never changed.")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+from backlog.models_api import ApiToken, IdempotencyRecord, Webhook, WebhookDelivery  # noqa: E402, F401

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "backlog",
@@ -161,24 +162,60 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = False
 # Flow figures: every night all Nexuses are recomputed (idempotent); every hour those whose calendar day
 # has turned in their own time zone, or whose recompute was left pending while the broker was down.
+# Webhooks: every 5 minutes, re-queue deliveries whose retry is overdue (lost while the broker was down).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flow-recompute-all-nightly": {"task": "flow.recompute_all", "schedule": crontab(hour=1, minute=30)},
     "flow-recompute-due-hourly": {"task": "flow.recompute_due", "schedule": crontab(minute=5)},
+    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": 300.0},
+    "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": crontab(minute=35)},
 }
 CELERY_TIMEZONE = "UTC"
 
+# The REST API (`/api/v1/`, conventions in `backlog/api/`): personal tokens or the browser session,
+# JSON only, one error format, keyset (cursor) pagination.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_SCHEMA_CLASS": "backlog.api.schema.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "backlog.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "backlog.api.pagination.KeysetPagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "backlog.api.errors.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nexus Flow API",
-    "DESCRIPTION": "Product Backlog, Definition of Workflow and flow metrics of a Nexus.",
+    "DESCRIPTION": "See `backlog.api.schema.DESCRIPTION`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",  # assets from drf-spectacular-sidecar: the docs work offline
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backlog.api.schema.postprocess_schema",
+    ],
+    "PREPROCESSING_HOOKS": ["backlog.api.schema.preprocess_endpoints"],
+    "ENUM_NAME_OVERRIDES": {
+        "TeamStatusEnum": "backlog.models.TeamStatus",
+        "GoalStatusEnum": "backlog.models.GoalStatus",
+        "GoalClosedStatusEnum": [("achieved", "Achieved"), ("abandoned", "Abandoned")],
+        "DeliveryStatusEnum": "backlog.models_api.DeliveryStatus",
+    },
 }
+#: How long a POST's `Idempotency-Key` is remembered (seconds).
+API_IDEMPOTENCY_TTL: int = env.int("API_IDEMPOTENCY_TTL", default=24 * 3600)
+#: Whether webhooks may target loopback/private addresses (tests, a local receiver); off in production.
+WEBHOOK_ALLOW_PRIVATE_TARGETS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+#: Seconds before the first retry of a failed webhook delivery (then x4 each time, at most an hour).
+WEBHOOK_BACKOFF_BASE: int = env.int("WEBHOOK_BACKOFF_BASE", default=10)
 
 # Demo data: printed by `make run`, never used outside the demo loader.
 DEMO_PASSWORD: str = env.str("DEMO_PASSWORD", default="demo")

@@ -1,13 +1,31 @@
-"""URL configuration: each app includes its own `urls.py` under its namespace."""
+"""URL configuration: each app includes its own `urls.py` under its namespace.
+
+The REST API lives under `/api/v1/` (namespace `api`), its OpenAPI 3 document at `/api/schema/` and
+the browsable docs at `/api/docs/` (Swagger UI, assets from drf-spectacular-sidecar, offline).
+Other apps add their API endpoints to `api_v1` (e.g. the flow figures), reusing `backlog.api.base`.
+"""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backlog.api.errors import not_found as api_not_found
+from backlog.api.urls import api_patterns, page_patterns
+
+api_v1 = [
+    *api_patterns,
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include((page_patterns, "api-pages"))),
     path("", include("flow.urls")),
     path("", include("events.urls")),
     path("", include("integration.urls")),
     path("", include("backlog.urls")),
+    re_path(r"^api/", api_not_found),  # last: other apps add API endpoints in their urls.py
 ]

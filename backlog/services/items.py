@@ -28,7 +28,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_items_changed
+from backlog.services.common import notify_item_event, notify_items_changed
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 
 Actor = User | AnonymousUser | None
@@ -186,6 +186,7 @@ def pbi_create(
         to_name=column.name,
     )
     notify_items_changed(nexus.pk)
+    notify_item_event(nexus.pk, item.pk, "created")
     return item
 
 
@@ -220,6 +221,7 @@ def pbi_update(
     if labels is not None:
         locked.labels.set(_labels(locked.backlog.nexus, labels))
     notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked
 
 
@@ -355,6 +357,7 @@ def pbi_transition(
     locked.updated_at = timezone.now()
     locked.save(update_fields=["column", "version", "updated_at"])
     notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "transitioned")
     return TransitionResult(locked, warnings)
 
 
@@ -374,6 +377,7 @@ def pbi_set_teams(
     locked.updated_at = timezone.now()
     locked.save(update_fields=["version", "updated_at"])
     notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked
 
 
@@ -406,6 +410,7 @@ def involvement_set_status(
         updated_at=now, version=locked.item.version + 1
     )
     notify_items_changed(locked.item.backlog.nexus_id)
+    notify_item_event(locked.item.backlog.nexus_id, locked.item_id, "updated")
     return locked
 
 
@@ -422,4 +427,5 @@ def pbi_delete(*, item: ProductBacklogItem, actor: Actor) -> ProductBacklogItem:
         locked.save(update_fields=["deleted_at", "updated_at", "version"])
         ProductBacklogItem.objects.filter(parent=locked).update(parent=None)
         notify_items_changed(locked.backlog.nexus_id)
+        notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
     return locked

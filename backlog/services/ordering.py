@@ -28,7 +28,7 @@ from backlog.models import (
     Transition,
     TransitionKind,
 )
-from backlog.services.common import notify_items_changed
+from backlog.services.common import notify_item_event, notify_items_changed
 
 
 @dataclass(frozen=True)
@@ -307,6 +307,7 @@ def _move_locked(
             to_position=to_position,
         )
         notify_items_changed(backlog.nexus_id, flow=False)
+        notify_item_event(backlog.nexus_id, current.pk, "moved")
     return MoveResult(current, from_position, to_position, stale, renumbered)
 
 

@@ -1,0 +1,156 @@
+"""Base classes every API view builds on (and later capabilities reuse):
+
+- `NexusScopedMixin`: views under `/api/v1/nexuses/{nexus_slug}/`; `self.nexus` is resolved with
+  `nexus_get_for_user` (404 when invisible) and the action's rule is checked (`permissions`).
+- `ApiViewSet` / `NexusScopedViewSet`: keyset pagination in a stable order (`ordering_keys`),
+  `?updated_since=` on every list (`sync_field`), `Idempotency-Key` on POST, ids bounded to integers.
+
+A read-only endpoint of another app (e.g. the flow figures) needs only:
+
+    class FlowView(NexusScopedMixin, GenericAPIView):
+        @extend_schema(responses={200: FlowSerializer})   # error responses are added by AutoSchema
+        def get(self, request, nexus_slug): return Response(FlowSerializer(report(self.nexus)).data)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, ClassVar
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import viewsets
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+
+from backlog import selectors
+from backlog.api.errors import FieldError
+from backlog.api.idempotency import IdempotencyMixin
+from backlog.api.permissions import NexusRolePermission
+from backlog.models import Nexus
+
+ID_REGEX = r"[0-9]{1,18}"
+
+
+def parse_timestamp(raw: str, field: str) -> datetime:
+    """An ISO-8601 date-time from a query parameter (a naive one is UTC; a `+` that the query string
+    turned into a space is restored). Raises a 400 naming `field`."""
+    value = raw.strip()
+    if len(value) > 10 and value[-6] == " ":
+        value = value[:-6] + "+" + value[-5:]
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise FieldError(
+            field, f"{raw[:40]!r} is not an ISO-8601 date-time; send e.g. 2025-01-31T09:30:00Z."
+        ) from exc
+
+
+class UpdatedSinceFilter(BaseFilterBackend):
+    """`?updated_since=<ISO-8601>` on every list: rows whose `view.sync_field` is at or after it.
+    Resources without a modification time (`sync_field = None`) accept and check the parameter and
+    return every row: they are small, and a sync client must not miss a change."""
+
+    param = "updated_since"
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        raw = request.query_params.get(self.param)
+        if raw is None:
+            return queryset
+        since = parse_timestamp(raw, self.param)
+        field = getattr(view, "sync_field", None)
+        return queryset.filter(**{f"{field}__gte": since}) if field else queryset
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        field = getattr(view, "sync_field", None)
+        if field:
+            what = (
+                f"Only rows changed at or after this time (`{field}` ≥ it), ordered by ({field}, id) "
+                "for a stable sync. A naive time is UTC."
+            )
+        else:
+            what = (
+                "Accepted for uniformity; this resource has no modification time, so every row is returned."
+            )
+        return [
+            {
+                "name": self.param,
+                "in": "query",
+                "required": False,
+                "description": what,
+                "schema": {"type": "string", "format": "date-time"},
+                "example": "2025-01-31T09:30:00Z",
+            }
+        ]
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet whose parameters, when present, must have a value (`?column=` answers 400
+    naming `column`, instead of silently meaning "no filter")."""
+
+    def is_valid(self) -> bool:
+        valid = bool(super().is_valid())
+        for name in self.filters:
+            if name in self.data and not self.data.get(name):
+                self.form.add_error(
+                    name, ValidationError("Give a value, or leave the parameter out.", code="blank")
+                )
+                valid = False
+        return valid
+
+
+class NexusScopedMixin(GenericAPIView):
+    """A view under `/api/v1/nexuses/{nexus_slug}/`. `rules` maps actions to permission rules
+    (`backlog.api.permissions`); `self.nexus` is the Nexus, if the user may see it (else 404)."""
+
+    nexus_url_kwarg = "nexus_slug"
+    permission_classes = [NexusRolePermission]
+    rules: ClassVar[dict[str, str]] = {}
+
+    @cached_property
+    def nexus(self) -> Nexus:
+        return selectors.nexus_get_for_user(user=self.request.user, slug=self.kwargs[self.nexus_url_kwarg])
+
+
+class ApiViewSet(IdempotencyMixin, viewsets.GenericViewSet):
+    """Base viewset: keyset pagination in `ordering_keys()`, `?updated_since=` on `sync_field`,
+    `Idempotency-Key` on POST, integer ids."""
+
+    permission_classes = [IsAuthenticated]
+    filter_backends = [UpdatedSinceFilter, DjangoFilterBackend]
+    lookup_field = "id"
+    lookup_value_regex = ID_REGEX
+    #: The modification time `?updated_since=` filters on, and the first key of the sync order.
+    sync_field: ClassVar[str | None] = None
+    model: ClassVar[type[Model]]
+
+    def ordering_keys(self) -> list[tuple[str, str]]:
+        """The keyset order of lists: `[(field, "datetime"|"int"), ...]`, the last one unique."""
+        if self.sync_field:
+            return [(self.sync_field, "datetime"), ("id", "int")]
+        return [("id", "int")]
+
+    def base_queryset(self) -> QuerySet[Any]:
+        return self.model._default_manager.all()
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model._default_manager.none()
+        return self.base_queryset()
+
+
+class NexusScopedViewSet(NexusScopedMixin, ApiViewSet):
+    """Base viewset for resources of one Nexus."""
+
+    permission_classes = [NexusRolePermission]
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "view": self}

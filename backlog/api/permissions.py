@@ -1,0 +1,70 @@
+"""The API's one permission scheme: the same role checks as the pages (`backlog.selectors`).
+
+Every view under `/api/v1/nexuses/{nexus_slug}/` resolves its Nexus with `nexus_get_for_user`, so
+another Nexus's data is invisible (404), never forbidden. Then each action needs one *rule*:
+
+| rule            | who                                                      | check                         |
+|-----------------|----------------------------------------------------------|-------------------------------|
+| `view`          | every member (and superusers)                            | `nexus_get_for_user`          |
+| `edit_items`    | members except Stakeholders                              | `selectors.can_edit_items`    |
+| `product_owner` | the Product Owner (and superusers): order, goal, hooks   | `selectors.can_order_backlog` |
+| `admin`         | superusers: the Nexus's structure (teams, memberships)   | `user.is_superuser`           |
+
+A view states its rules in `rules = {action: rule}`; without an entry, reads need `view` and writes
+`edit_items`. Later capabilities (Sprints, flow figures) reuse the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from backlog import selectors
+from backlog.models import Nexus
+
+VIEW, EDIT_ITEMS, PRODUCT_OWNER, ADMIN = "view", "edit_items", "product_owner", "admin"
+
+#: rule -> (check(user, nexus), message when refused)
+RULES: dict[str, tuple[Callable[[Any, Nexus], bool], str]] = {
+    VIEW: (lambda user, nexus: True, ""),
+    EDIT_ITEMS: (
+        lambda user, nexus: selectors.can_edit_items(user=user, nexus=nexus),
+        "Stakeholders see the Product Backlog; the Nexus's other members change it.",
+    ),
+    PRODUCT_OWNER: (
+        lambda user, nexus: selectors.can_order_backlog(user=user, nexus=nexus),
+        "Only the Product Owner does this (orders the Product Backlog, sets the Product Goal, "
+        "manages webhooks).",
+    ),
+    ADMIN: (
+        lambda user, nexus: bool(getattr(user, "is_superuser", False)),
+        "Only an administrator changes the Nexus's Scrum Teams and memberships.",
+    ),
+}
+
+
+def rule_for(view: Any, request: Request) -> str:
+    """The rule the view's current action needs (`view.rules`, else by HTTP method)."""
+    action = getattr(view, "action", None) or (request.method or "").lower()
+    rules: dict[str, str] = getattr(view, "rules", {})
+    if action in rules:
+        return rules[action]
+    return VIEW if request.method in SAFE_METHODS else EDIT_ITEMS
+
+
+class NexusRolePermission(BasePermission):
+    """Authenticated, the Nexus visible to the user (else 404), and the action's rule satisfied
+    (else 403 with the reason). The view provides `nexus` (see `NexusScopedMixin`)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        nexus = view.nexus  # raises Http404 when invisible
+        check, message = RULES[rule_for(view, request)]
+        if not check(request.user, nexus):
+            self.message = message
+            return False
+        return True

@@ -1,0 +1,199 @@
+"""The OpenAPI document (drf-spectacular): the API's description, the error responses every operation
+can give (added here once, so no endpoint forgets them), the shared header parameters, and the hooks
+that keep the document to `/api/v1/` and make request bodies strict (`additionalProperties: false`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+DESCRIPTION = """
+The REST API of Nexus Flow: a Nexus, its Scrum Teams and members, its single Product Backlog (Product
+Goals, Product Backlog Items, team involvement), its Definition of Workflow and the transition log.
+Built for clients that keep a copy in sync and write back safely.
+
+**Authentication.** A personal API token, `Authorization: Token <token>` (create one on the
+*API tokens* page, shown once, or with `python manage.py api_token create USERNAME`), or the browser
+session (writes then need the CSRF token). Permissions are those of the pages: every member reads,
+members other than Stakeholders change items, the Product Owner orders the Product Backlog, sets the
+Product Goal and manages webhooks; administrators change teams and memberships. Another Nexus's data
+answers 404, as if it did not exist.
+
+**Errors.** Every 4xx has one JSON shape: `{"status", "code", "message", "errors": [{"field",
+"code", "message"}]}`; `field` names the body field (`items[3].title`), query parameter, header or
+`body`. 409 is a conflict (a hard WIP limit, a deleted item), 412 a failed `If-Match`.
+
+**Sync.** Lists are pages in a stable keyset order with an opaque `next` link (`?cursor=`,
+`?page_size=` up to 1000). `?updated_since=<ISO-8601>` on every list returns rows changed at or
+after that time, ordered by (updated time, id): page through `next` until it is null and you miss
+nothing, even while others write (a row changed meanwhile moves to the end and comes again).
+Next time, ask from the largest `updated_at` you received minus a minute (a write is stamped when
+its transaction starts and visible when it commits), de-duplicating on `id` and `version`.
+Deletions: `GET .../items/deleted/?since=`. The PBI list without `updated_since` is in Product
+Backlog order (by `rank`).
+
+**Writes you can retry.** `PUT .../items/by-external-id/{external_id}/` creates or updates the item
+with your id (re-sending the same data changes nothing). `POST .../items/bulk/` upserts up to 1,000
+items, all or nothing, with every refused entry listed. Any POST takes `Idempotency-Key: <unique
+string>`: a retry with the same key returns the first response (`Idempotent-Replayed: true`) and
+creates nothing twice.
+
+**Concurrency.** An item's `ETag` is its `version`. Send `If-Match: "<version>"` with PATCH, PUT,
+DELETE or a transition: if the item changed meanwhile the answer is 412 with `current_version` and
+nothing changes. **Without `If-Match` the write is applied to the current version** (last write
+wins).
+
+**Webhooks.** A Nexus's Product Owner registers URLs; each PBI change (`item.created`,
+`item.updated`, `item.moved`, `item.transitioned`, `item.deleted`) is POSTed as JSON with
+`X-Nexus-Event`, `X-Nexus-Delivery` and `X-Nexus-Signature: t=<unix>,v1=<hex>`, where `v1` is the
+HMAC-SHA256 of `<t>.<body>` (the timestamp, a dot, the raw body) with the webhook's secret. The
+body carries the delivery `id` (the same on a retry: de-duplicate on it) and the item with its
+`version` (deliveries can arrive out of order: keep the highest version). Failed deliveries are
+retried with exponential back-off (about 10 s, 40 s, 3 min, 11 min, 43 min) and logged.
+"""
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        help_text="The input at fault: body field, query parameter, header, or `body`"
+    )
+    code = serializers.CharField()
+    message = serializers.CharField()
+    index = serializers.IntegerField(required=False, help_text="Bulk upsert: 0-based index of the entry")
+    external_id = serializers.CharField(required=False, help_text="Bulk upsert: the entry's external id")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx answer."""
+
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField(help_text="For a person")
+    errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]  # a declared field, not .errors
+    current_version = serializers.IntegerField(
+        required=False, help_text="409/412 on a version conflict: the item's version now"
+    )
+
+
+def error(description: str, *examples: OpenApiExample) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description, examples=list(examples))
+
+
+VALIDATION_EXAMPLE = OpenApiExample(
+    "invalid",
+    value={
+        "status": 400,
+        "code": "invalid",
+        "message": "title: Must be a string.",
+        "errors": [{"field": "title", "code": "invalid", "message": "Must be a string."}],
+    },
+    response_only=True,
+    status_codes=["400"],
+)
+PRECONDITION_EXAMPLE = OpenApiExample(
+    "stale",
+    value={
+        "status": 412,
+        "code": "precondition_failed",
+        "message": "The item is at version 5, not 4: someone changed it after you read it. ...",
+        "errors": [{"field": "If-Match", "code": "precondition_failed", "message": "..."}],
+        "current_version": 5,
+    },
+    response_only=True,
+    status_codes=["412"],
+)
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description='The `ETag` you read, e.g. `"4"`: the write is refused with 412 if the item has another '
+    "version now. Without it the write applies to the current version (last write wins).",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The `ETag` of your copy: 304 Not Modified when the item still has that version.",
+)
+ETAG_HEADER = OpenApiParameter(
+    "ETag",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description='The item\'s version as a strong ETag, e.g. `"4"`; send it back in `If-Match`.',
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="A unique string (e.g. a UUID), 1 to 255 printable ASCII characters. A retry with the same "
+    "key returns the first response and creates nothing twice (remembered 24 h, per user).",
+)
+NEXUS_SLUG = OpenApiParameter("nexus_slug", str, OpenApiParameter.PATH, description="The Nexus's slug")
+ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The row's id")
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """Adds to every operation the error responses it can give (documented once, here), and the
+    `Idempotency-Key` header to every POST."""
+
+    def get_override_parameters(self) -> list[Any]:
+        params = list(super().get_override_parameters())
+        if self.method == "POST":
+            params.append(IDEMPOTENCY_KEY)
+        if "{nexus_slug}" in self.path:
+            params.append(NEXUS_SLUG)
+        if "{id}" in self.path:
+            params.append(ID)
+        return params
+
+    def get_tags(self) -> list[str]:
+        """One tag per resource, from the path: `items`, `teams`, `flow`... (`nexuses` for the Nexus)."""
+        parts = [p for p in self.path.split("/") if p]  # api, v1, nexuses, {nexus_slug}, items, ...
+        if len(parts) > 4 and parts[:3] == ["api", "v1", "nexuses"] and not parts[4].startswith("{"):
+            return [parts[4]]
+        return ["nexuses"]
+
+    def _error_codes(self) -> dict[str, str]:
+        codes = {
+            "400": "Malformed request: a query parameter, header or body field is invalid (see `field`).",
+            "401": "No valid credentials: send `Authorization: Token <token>` or log in.",
+        }
+        if "{" in self.path:
+            codes["404"] = "No such Nexus or row, or it belongs to a Nexus you are not a member of."
+        if self.method != "GET" or "{nexus_slug}" in self.path:
+            codes["403"] = "Your role in this Nexus does not allow this (the reason is in `message`)."
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes["413"] = "The body is larger than the server accepts."
+            codes["415"] = "The body is not `application/json`."
+        if self.method == "POST":
+            codes["409"] = "Conflict (e.g. a request with this Idempotency-Key is in progress)."
+            codes["422"] = "This Idempotency-Key was used for a different request."
+        return codes
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)  # type: ignore[arg-type]
+        for code, description in self._error_codes().items():
+            if code not in responses:
+                examples = [VALIDATION_EXAMPLE] if code == "400" else []
+                responses[code] = self._get_response_for_code(error(description, *examples), code)
+        return dict(sorted(responses.items()))
+
+
+def preprocess_endpoints(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list[Any]:
+    """Only the versioned API is documented (not the schema and docs views themselves)."""
+    return [e for e in endpoints if e[0].startswith("/api/v1/")]
+
+
+def postprocess_schema(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
+    """The description; request bodies refuse unknown fields (`additionalProperties: false`), as the
+    API does."""
+    result["info"]["description"] = DESCRIPTION.strip()
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+    return result

@@ -1,0 +1,63 @@
+"""Serializers of outbound webhooks and their delivery log."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from backlog.api.fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictSerializer
+from backlog.models_api import Webhook, WebhookDelivery, WebhookEvent
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    """A URL that receives the Nexus's PBI events as signed JSON POSTs (`events`: the subscribed
+    types). The secret is shown only when the webhook is created or its secret rotated."""
+
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), read_only=True
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "description", "events", "is_active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class WebhookSecretSerializer(WebhookSerializer):
+    """A webhook with its signing `secret` (shown once: keep it in your receiver's configuration)."""
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class WebhookWriteSerializer(StrictSerializer):
+    url = StrictCharField(max_length=500)
+    description = StrictCharField(max_length=200, allow_blank=True, required=False)
+    events = serializers.ListField(
+        child=StrictChoiceField(choices=WebhookEvent.choices),
+        min_length=1,
+        max_length=len(WebhookEvent.values),
+    )
+    is_active = StrictBooleanField(required=False)
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    """One event sent (or to be sent) to a webhook: `status` pending/succeeded/failed, `attempts` so
+    far, the last HTTP status or error, when the next retry is due, and the payload as sent."""
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event",
+            "item_id",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "delivered_at",
+            "payload",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,130 @@
+"""API views of team involvement (the team squares) and of the transition log (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F, QuerySet
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backlog.api.base import NexusScopedViewSet
+from backlog.api.filters import InvolvementFilter, TransitionFilter
+from backlog.api.serializers_items import (
+    InvolvementCreateSerializer,
+    InvolvementSerializer,
+    InvolvementStatusSerializer,
+    TransitionSerializer,
+)
+from backlog.errors import DomainError
+from backlog.models import (
+    ScrumTeam,
+    Source,
+    TeamInvolvement,
+    Transition,
+)
+from backlog.services import involvement_set_status, pbi_set_teams
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List team involvement (which Scrum Teams each PBI needs, and their status)",
+        description="`updated_since` filters on the item's `updated_at`, which every change of involvement "
+        "moves forward.",
+    ),
+    retrieve=extend_schema(summary="Get one team's involvement in a PBI"),
+    create=extend_schema(
+        summary="Forecast a Scrum Team on a PBI",
+        description="Adds the team (kept teams keep their status) and sets its status. Adding a team that is "
+        "there already answers 400 (`team`).",
+        request=InvolvementCreateSerializer,
+        responses={201: InvolvementSerializer},
+        examples=[
+            OpenApiExample(
+                "Team 2 starts", request_only=True, value={"item": 41, "team": 2, "status": "in_progress"}
+            )
+        ],
+    ),
+    partial_update=extend_schema(
+        summary="Change a team's status on a PBI (a team square)",
+        description="Logged in the transition log (`kind=team_status`).",
+        request=InvolvementStatusSerializer,
+        responses={200: InvolvementSerializer},
+        examples=[OpenApiExample("Ready to integrate", request_only=True, value={"status": "ready"})],
+    ),
+    destroy=extend_schema(summary="Remove a Scrum Team from a PBI's forecast", responses={204: None}),
+)
+class InvolvementViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, NexusScopedViewSet
+):
+    """`/api/v1/nexuses/{nexus_slug}/involvements/`."""
+
+    model = TeamInvolvement
+    serializer_class = InvolvementSerializer
+    filterset_class = InvolvementFilter
+    sync_field = "changed_at"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def base_queryset(self) -> QuerySet[TeamInvolvement]:
+        return TeamInvolvement.objects.filter(
+            item__backlog__nexus=self.nexus, item__deleted_at__isnull=True
+        ).annotate(changed_at=F("item__updated_at"))
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = InvolvementCreateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        item, team = data.validated_data["item"], data.validated_data["team"]
+        teams = list(ScrumTeam.objects.filter(involvements__item=item))
+        if team in teams:
+            raise DomainError("That Scrum Team is forecast on this item already.", field="team")
+        pbi_set_teams(item=item, teams=[*teams, team], actor=request.user)
+        involvement = TeamInvolvement.objects.get(item=item, team=team)
+        if data.validated_data["status"] != involvement.status:
+            involvement = involvement_set_status(
+                involvement=involvement,
+                status=data.validated_data["status"],
+                actor=request.user,
+                source=Source.API,
+            )
+        return Response(InvolvementSerializer(involvement).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        involvement = self.get_object()
+        data = InvolvementStatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        involvement = involvement_set_status(
+            involvement=involvement,
+            status=data.validated_data["status"],
+            actor=request.user,
+            source=Source.API,
+        )
+        return Response(InvolvementSerializer(involvement).data)
+
+    def perform_destroy(self, instance: TeamInvolvement) -> None:
+        teams = list(
+            ScrumTeam.objects.filter(involvements__item_id=instance.item_id).exclude(pk=instance.team_id)
+        )
+        pbi_set_teams(item=instance.item, teams=teams, actor=self.request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The Nexus's transition log (read-only)",
+        description="Every change of column, team status and Product Backlog position, ordered by (at, "
+        "id). `updated_since` filters on `at`, the time of the change (imported history keeps its original "
+        "times).",
+    ),
+    retrieve=extend_schema(summary="Get one transition"),
+)
+class TransitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
+    """`/api/v1/nexuses/{nexus_slug}/transitions/`."""
+
+    model = Transition
+    serializer_class = TransitionSerializer
+    filterset_class = TransitionFilter
+    sync_field = "at"
+
+    def base_queryset(self) -> QuerySet[Transition]:
+        return Transition.objects.filter(item__backlog__nexus=self.nexus).select_related("actor")

@@ -1,0 +1,316 @@
+"""Services for sync clients and the REST API: edits that touch fields, labels, teams and column of a
+PBI in one transaction, upsert by `external_id`, deletion with a version check, and personal API
+tokens. The all-or-nothing bulk upsert is in `backlog.services.bulk`.
+
+They compose the item services of `backlog.services.items` and `backlog.services.ordering` (there is
+one way to write an item); what they add is matching on `external_id`, change detection (re-sending
+the same data changes nothing, so a retry is harmless) and the version check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from backlog.errors import DomainError, NotAllowed, VersionConflict
+from backlog.models import (
+    Nexus,
+    ProductBacklogItem,
+    ScrumTeam,
+    Source,
+    WorkflowColumn,
+)
+from backlog.models_api import ApiToken, IdempotencyRecord
+from backlog.services.items import (
+    Actor,
+    pbi_create,
+    pbi_delete,
+    pbi_set_teams,
+    pbi_transition,
+    pbi_update,
+)
+from backlog.services.ordering import lock_backlog
+
+EXTERNAL_ID_MAX = 100
+
+
+class ItemGone(DomainError):
+    """The PBI with that external id was deleted; a deleted PBI is not recreated (HTTP 409)."""
+
+    status_code = 409
+
+
+class PreconditionFailed(VersionConflict):
+    """`If-Match` named a version the item no longer has, or an item that does not exist (HTTP 412)."""
+
+    status_code = 412
+
+
+@dataclass
+class ItemChanges:
+    """What a client asks to change on a PBI; `None` leaves that part as it is.
+
+    `fields`: any of `EDITABLE_FIELDS` (`parent` as a `ProductBacklogItem` or None). `labels`: label
+    names (the whole set). `teams`: the Scrum Teams forecast (the whole set; kept teams keep their
+    status). `column`: the Definition of Workflow column (a change is a logged transition)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    labels: list[str] | None = None
+    teams: list[ScrumTeam] | None = None
+    column: WorkflowColumn | None = None
+
+
+@dataclass
+class WriteResult:
+    """Outcome of a write: the item as saved, whether it was created, whether anything changed (a
+    re-sent identical write changes nothing and keeps the version), and soft-WIP-limit warnings."""
+
+    item: ProductBacklogItem
+    created: bool = False
+    changed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _same(item: ProductBacklogItem, name: str, value: Any) -> bool:
+    """Whether `value` equals the item's current `name` (after the normalisation the services do)."""
+    if name == "parent":
+        return item.parent_id == (value.pk if value is not None else None)
+    current = getattr(item, name)
+    if name == "size":
+        if value is None or current is None:
+            return value is None and current is None
+        try:
+            return Decimal(str(value)) == current
+        except ArithmeticError:
+            return False
+    if isinstance(value, str):
+        value = value.strip() if name in ("title", "external_id") else value
+    return bool(current == value)
+
+
+def _check_version(item: ProductBacklogItem, expected_version: int | None) -> None:
+    if expected_version is not None and item.version != expected_version:
+        raise PreconditionFailed(
+            f"The item is at version {item.version}, not {expected_version}: someone changed it after you "
+            "read it. Nothing was changed; read it again and re-apply your change.",
+            current_version=item.version,
+            field="If-Match",
+        )
+
+
+@transaction.atomic
+def pbi_apply(
+    *,
+    item: ProductBacklogItem,
+    changes: ItemChanges,
+    actor: Actor,
+    expected_version: int | None = None,
+    source: str = Source.API,
+) -> WriteResult:
+    """Apply `changes` to a PBI in one transaction, calling only the services whose part differs:
+    `pbi_update` (fields, labels), `pbi_set_teams`, `pbi_transition` (column).
+
+    With `expected_version`, raises `PreconditionFailed` when the item's version differs and changes
+    nothing. Raises `DomainError` (naming the field) for invalid input or a deleted item,
+    `WipLimitReached` when the new column's hard WIP limit is full. Changing nothing keeps the version.
+    """
+    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
+    if locked.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    _check_version(locked, expected_version)
+    fields = {k: v for k, v in changes.fields.items() if not _same(locked, k, v)}
+    labels = None
+    if changes.labels is not None:
+        wanted = sorted({n.strip() for n in changes.labels if n and n.strip()})
+        if wanted != sorted(locked.labels.values_list("name", flat=True)):
+            labels = wanted
+    result = WriteResult(locked)
+    if fields or labels is not None:
+        locked = pbi_update(item=locked, actor=actor, labels=labels, **fields)
+        result.changed = True
+    if changes.teams is not None:
+        wanted_teams = {t.pk for t in changes.teams}
+        if wanted_teams != set(locked.involvements.values_list("team_id", flat=True)):
+            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor)
+            result.changed = True
+    if changes.column is not None and changes.column.pk != locked.column_id:
+        moved = pbi_transition(item=locked, to_column=changes.column, actor=actor, source=source)
+        locked, result.warnings, result.changed = moved.item, moved.warnings, True
+    result.item = locked
+    return result
+
+
+def _clean_external_id(external_id: str) -> str:
+    ext = (external_id or "").strip()
+    if not ext:
+        raise DomainError("An external id is needed to upsert.", field="external_id")
+    if "\x00" in ext:
+        raise DomainError("An external id cannot contain NUL characters.", field="external_id")
+    if len(ext) > EXTERNAL_ID_MAX:
+        raise DomainError(
+            f"The external id is longer than {EXTERNAL_ID_MAX} characters.", field="external_id"
+        )
+    return ext
+
+
+def _upsert_locked(
+    *,
+    nexus: Nexus,
+    external_id: str,
+    existing: ProductBacklogItem | None,
+    changes: ItemChanges,
+    actor: Actor,
+    expected_version: int | None,
+    source: str,
+) -> WriteResult:
+    if existing is not None and existing.deleted_at is not None:
+        raise ItemGone(
+            f"The item with the external id {external_id!r} was deleted on "
+            f"{existing.deleted_at:%Y-%m-%d %H:%M} UTC; deleted items are not recreated.",
+            field="external_id",
+        )
+    if existing is not None:
+        fields = {k: v for k, v in changes.fields.items() if k != "external_id"}
+        changes = ItemChanges(fields, changes.labels, changes.teams, changes.column)
+        return pbi_apply(
+            item=existing, changes=changes, actor=actor, expected_version=expected_version, source=source
+        )
+    if expected_version is not None:
+        raise PreconditionFailed(
+            f"If-Match names version {expected_version}, but no item has the external id {external_id!r}.",
+            current_version=0,
+            field="If-Match",
+        )
+    fields = {k: v for k, v in changes.fields.items() if k not in ("title", "external_id")}
+    title = changes.fields.get("title")
+    if title is None:
+        raise DomainError("A new Product Backlog Item needs a title.", field="title")
+    item = pbi_create(
+        nexus=nexus,
+        title=title,
+        actor=actor,
+        source=source,
+        column=changes.column,
+        labels=changes.labels or (),
+        teams=changes.teams or (),
+        external_id=external_id,
+        **fields,
+    )
+    return WriteResult(item, created=True, changed=True)
+
+
+@transaction.atomic
+def pbi_upsert(
+    *,
+    nexus: Nexus,
+    external_id: str,
+    changes: ItemChanges,
+    actor: Actor,
+    expected_version: int | None = None,
+    source: str = Source.API,
+) -> WriteResult:
+    """Create the PBI with this `external_id` in the Nexus (at the bottom of the Product Backlog) or,
+    if it exists, apply `changes` to it (`pbi_apply`). Re-sending the same data changes nothing.
+
+    Holds the Product Backlog lock, so two concurrent upserts of a new external id create one item.
+    Raises `ItemGone` (409) when the item was deleted, `PreconditionFailed` (412) for a stale
+    `expected_version` or an `expected_version` for an item that does not exist, `DomainError` naming
+    the field for invalid input (a new item needs `title`).
+    """
+    ext = _clean_external_id(external_id)
+    lock_backlog(nexus.backlog.pk)
+    existing = ProductBacklogItem.objects.filter(backlog__nexus=nexus, external_id=ext).first()
+    return _upsert_locked(
+        nexus=nexus,
+        external_id=ext,
+        existing=existing,
+        changes=changes,
+        actor=actor,
+        expected_version=expected_version,
+        source=source,
+    )
+
+
+@transaction.atomic
+def pbi_delete_checked(
+    *, item: ProductBacklogItem, actor: Actor, expected_version: int | None = None
+) -> ProductBacklogItem:
+    """Soft-delete a PBI (`pbi_delete`) after checking `expected_version` under the row lock; raises
+    `PreconditionFailed` (412) when it differs."""
+    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
+    if locked.deleted_at is None:
+        _check_version(locked, expected_version)
+    return pbi_delete(item=locked, actor=actor)
+
+
+# --- Personal API tokens ---------------------------------------------------------------------------
+
+TOKEN_PREFIX = "nxf_"
+#: How often `last_used_at` is written at most (a write on every request would be wasted work).
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def token_hash(key: str) -> str:
+    """SHA-256 (hex) of a token: what is stored. Tokens carry 256 random bits, so a fast hash is safe."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a personal API token for `user`; returns the row and the token itself, which is not
+    stored and cannot be shown again. Raises `DomainError` for an empty or over-long name."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("Give the token a name, e.g. the script or machine that will use it.", field="name")
+    if len(name) > 100:
+        raise DomainError("The name is longer than 100 characters.", field="name")
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=key[:12], key_hash=token_hash(key))
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
+    """Revoke a token (it stops working at once; the row stays listed). Only its owner or a superuser
+    may; raises `NotAllowed` otherwise. Revoking a revoked token changes nothing."""
+    if token.user_id != actor.pk and not actor.is_superuser:
+        raise NotAllowed("Only the token's owner can revoke it.", field="token")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def token_authenticate(*, key: str) -> ApiToken | None:
+    """The active token whose hash matches `key` (with its user), or None. Records `last_used_at`
+    at most once per `TOKEN_TOUCH_EVERY`. One query, two when it records the use."""
+    if not key.startswith(TOKEN_PREFIX) or len(key) > 200:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_hash(key), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def idempotency_records_prune() -> int:
+    """Delete idempotency records older than `API_IDEMPOTENCY_TTL` seconds; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_TTL)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,34 @@
+"""Celery tasks of the backlog app: thin wrappers around `backlog.services`. Idempotent, safe to retry.
+
+Webhook deliveries are queued on commit (`backlog.services.webhooks._dispatch`), so a worker never
+sees a delivery row that is not committed.
+"""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from backlog.services import sync, webhooks
+
+
+@shared_task(bind=True, name="backlog.deliver_webhook", acks_late=True, max_retries=None)
+def deliver_webhook(self: Task, delivery_id: int) -> str:
+    """One attempt at a webhook delivery; on failure, retry later with exponential back-off (the
+    service decides when, and when to give up). Eagerly run (no broker), a failed delivery waits for
+    the sweep or a manual "Retry now" instead of blocking the request with retries."""
+    outcome = webhooks.webhook_deliver(delivery_id=delivery_id)
+    if outcome.retry_in is not None and not self.request.is_eager:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(name="backlog.webhooks_retry_due")
+def webhooks_retry_due() -> int:
+    """Periodic: re-queue pending deliveries whose retry is overdue (lost while the broker was down)."""
+    return webhooks.webhook_retry_due()
+
+
+@shared_task(name="backlog.idempotency_prune")
+def idempotency_prune() -> int:
+    """Periodic: delete idempotency records older than `API_IDEMPOTENCY_TTL` seconds."""
+    return sync.idempotency_records_prune()

@@ -1,0 +1,142 @@
+"""The permission matrix: role x action -> allowed (2xx), forbidden (403) or invisible (404), exactly as
+the pages decide (`backlog.selectors`), for every resource of the API."""
+
+from __future__ import annotations
+
+import pytest
+
+from backlog.models import ProductBacklogItem, ScrumTeam, WorkflowColumn
+from tests.api.helpers import base, error_fields
+from tests.factories import UserFactory
+
+ROLES = ["po", "sm", "dev", "nit", "stakeholder", "outsider", "admin"]
+ALLOWED = {
+    "view": {"po", "sm", "dev", "nit", "stakeholder", "admin"},
+    "edit": {"po", "sm", "dev", "nit", "admin"},
+    "po": {"po", "admin"},
+    "admin": {"admin"},
+}
+
+
+def _first(nx):
+    return ProductBacklogItem.objects.filter(backlog__nexus=nx).order_by("rank").first()
+
+
+def _last(nx):
+    return ProductBacklogItem.objects.filter(backlog__nexus=nx).order_by("rank").last()
+
+
+# (name, rule, method, path(nx), body(nx))
+ACTIONS = [
+    ("nexus get", "view", "get", lambda nx: "/", None),
+    ("items list", "view", "get", lambda nx: "/items/", None),
+    ("item get", "view", "get", lambda nx: f"/items/{_first(nx).pk}/", None),
+    ("item create", "edit", "post", lambda nx: "/items/", lambda nx: {"title": "New"}),
+    ("item patch", "edit", "patch", lambda nx: f"/items/{_first(nx).pk}/", lambda nx: {"title": "Renamed"}),
+    ("item delete", "edit", "delete", lambda nx: f"/items/{_first(nx).pk}/", None),
+    (
+        "item move",
+        "po",
+        "post",
+        lambda nx: f"/items/{_last(nx).pk}/move/",
+        lambda nx: {"before": _first(nx).pk},
+    ),
+    (
+        "item transition",
+        "edit",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/transition/",
+        lambda nx: {"column": WorkflowColumn.objects.get(nexus=nx, name="In Progress").pk},
+    ),
+    ("item transitions", "view", "get", lambda nx: f"/items/{_first(nx).pk}/transitions/", None),
+    ("upsert", "edit", "put", lambda nx: "/items/by-external-id/X-1/", lambda nx: {"title": "X"}),
+    (
+        "bulk",
+        "edit",
+        "post",
+        lambda nx: "/items/bulk/",
+        lambda nx: {"items": [{"external_id": "B", "title": "B"}]},
+    ),
+    ("tombstones", "view", "get", lambda nx: "/items/deleted/", None),
+    ("teams list", "view", "get", lambda nx: "/teams/", None),
+    ("team create", "admin", "post", lambda nx: "/teams/", lambda nx: {"name": "Team Z"}),
+    ("memberships list", "view", "get", lambda nx: "/memberships/", None),
+    (
+        "membership create",
+        "admin",
+        "post",
+        lambda nx: "/memberships/",
+        lambda nx: {"username": UserFactory.create().username, "role": "stakeholder"},
+    ),
+    ("goals list", "view", "get", lambda nx: "/goals/", None),
+    ("goal create", "po", "post", lambda nx: "/goals/", lambda nx: {"text": "Goal"}),
+    ("columns list", "view", "get", lambda nx: "/columns/", None),
+    ("involvements list", "view", "get", lambda nx: "/involvements/", None),
+    (
+        "involvement create",
+        "edit",
+        "post",
+        lambda nx: "/involvements/",
+        lambda nx: {"item": _first(nx).pk, "team": ScrumTeam.objects.filter(nexus=nx).earliest("id").pk},
+    ),
+    ("transitions list", "view", "get", lambda nx: "/transitions/", None),
+    ("webhooks list", "po", "get", lambda nx: "/webhooks/", None),
+    (
+        "webhook create",
+        "po",
+        "post",
+        lambda nx: "/webhooks/",
+        lambda nx: {"url": "http://127.0.0.1:9/hook", "events": ["item.created"]},
+    ),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("name", "rule", "method", "path", "body"), ACTIONS, ids=[a[0] for a in ACTIONS])
+def test_permission_matrix(nx, who, api, settings, role, name, rule, method, path, body):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    url = base(nx) + path(nx)
+    kwargs = {"format": "json"}
+    if body is not None:
+        kwargs["data"] = body(nx)
+    response = getattr(api(role), method)(url, **kwargs)
+    if role == "outsider":
+        assert response.status_code == 404, response.content
+        error_fields(response)
+    elif role in ALLOWED[rule]:
+        assert 200 <= response.status_code < 300, (response.status_code, response.content)
+    else:
+        assert response.status_code == 403, (response.status_code, response.content)
+        assert response.json()["message"]
+
+
+def test_anonymous_gets_401_with_a_challenge(nx, client):
+    response = client.get(base(nx) + "/items/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Token")
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_nexus_list_shows_only_my_nexuses(nx, api):
+    from tests.factories import nexus_build
+
+    nexus_build()
+    slugs = [n["slug"] for n in api("dev").get("/api/v1/nexuses/").json()["results"]]
+    assert slugs == [nx.slug]
+    assert len(api("admin").get("/api/v1/nexuses/").json()["results"]) == 2
+    assert api("outsider").get("/api/v1/nexuses/").json()["results"] == []
+
+
+def test_only_administrators_create_a_nexus(api):
+    body = {
+        "name": "Payments",
+        "columns": [
+            {"name": "Ready", "category": "not_started"},
+            {"name": "Doing", "category": "in_progress", "is_start": True},
+            {"name": "Done", "category": "done", "is_finish": True},
+        ],
+    }
+    assert api("po").post("/api/v1/nexuses/", body, format="json").status_code == 403
+    response = api("admin").post("/api/v1/nexuses/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["slug"] == "payments"
