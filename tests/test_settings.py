@@ -41,3 +41,18 @@ def test_missing_secret_key_refuses_to_start_and_says_why():
     result = _manage("check", DEBUG="0")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_collectstatic_works_with_production_settings(tmp_path):
+    """The manifest storage of production refuses references to missing files (e.g. source maps)."""
+    result = _manage(
+        "collectstatic",
+        "--noinput",
+        "-v",
+        "0",
+        DEBUG="0",
+        SECRET_KEY="x" * 60,
+        STATIC_ROOT=str(tmp_path / "static"),
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert (tmp_path / "static" / "staticfiles.json").exists()
