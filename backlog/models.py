@@ -276,8 +276,11 @@ class ProductBacklogItem(models.Model):
             ),
         ]
         indexes = [
-            # Board: items of a Nexus per column.
-            models.Index(fields=["column", "rank"], name="pbi_column_rank"),
+            # Board: live items of a Nexus per column. Positions in the Product Backlog: counted over
+            # the open columns only, with an index-only scan (`backlog.services.ordering.open_counts`).
+            models.Index(
+                fields=["column", "rank"], name="pbi_alive_column_rank", condition=Q(deleted_at__isnull=True)
+            ),
             # Sync: `?updated_since=` with cursor order (updated_at, id).
             models.Index(fields=["backlog", "updated_at", "id"], name="pbi_updated"),
         ]

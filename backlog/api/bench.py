@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import connection
 from django.test import Client
 
+from backlog.bench import vacuum_analyze
 from backlog.models import ProductBacklogItem, Role
 from backlog.services import membership_add
 from backlog.services.sync import token_create
@@ -171,9 +171,7 @@ def _move_rows(ctx: BenchContext, client: Client, base: str) -> list[Row]:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")  # the generator's bulk inserts leave no statistics behind
+    vacuum_analyze()  # as autovacuum leaves a database after the generator's bulk load
     client = _client(ctx)
     base = f"/api/v1/nexuses/{ctx.nexus.slug}"
     with _tasks_queued():

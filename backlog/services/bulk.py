@@ -330,7 +330,7 @@ def pbi_bulk_upsert(
     lock_backlog(nexus.backlog.pk)
     existing = {
         i.external_id: i
-        for i in ProductBacklogItem.objects.select_for_update().filter(
+        for i in ProductBacklogItem.objects.select_for_update(of=("self",)).filter(
             backlog__nexus=nexus, external_id__in=[e.external_id for e in cleaned]
         )
     }

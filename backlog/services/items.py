@@ -204,7 +204,11 @@ def pbi_update(
     With `expected_version`, raises `VersionConflict` when someone saved the item in the meantime and
     changes nothing (optimistic concurrency). Raises `DomainError` naming the field for invalid input.
     """
-    locked = ProductBacklogItem.objects.select_for_update().select_related("backlog__nexus").get(pk=item.pk)
+    locked = (
+        ProductBacklogItem.objects.select_for_update(of=("self",))
+        .select_related("backlog__nexus")
+        .get(pk=item.pk)
+    )
     if locked.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
     if expected_version is not None and locked.version != expected_version:
@@ -256,8 +260,18 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
 
     Raises `WipLimitReached` when a hard limit is full; returns a warning per full soft limit.
     (Kanban Guide for Scrum Teams: WIP limits are part of the Definition of Workflow.)
+
+    Call it in the transaction that moves the item, with the item's row locked: it locks the Nexus
+    row (`FOR NO KEY UPDATE`) so that the checks of one Nexus's moves run one at a time, and two
+    moves cannot both take the last place under a limit.
     """
-    scope = _scope_wip_warnings(item=item, to_column=to_column)
+    nexus_limit = (
+        Nexus.objects.select_for_update(no_key=True)
+        .filter(pk=to_column.nexus_id)
+        .values_list("wip_limit", flat=True)
+        .first()
+    )
+    scope = _scope_wip_warnings(item=item, to_column=to_column, nexus_limit=nexus_limit)
     if to_column.wip_limit is None:
         return scope
     count = ProductBacklogItem.objects.alive().filter(column=to_column).exclude(pk=item.pk).count()
@@ -269,10 +283,11 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
     return [msg, *scope]
 
 
-def _scope_wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list[str]:
+def _scope_wip_warnings(
+    *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None
+) -> list[str]:
     """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress."""
     nexus_id = to_column.nexus_id
-    nexus_limit = Nexus.objects.filter(pk=nexus_id).values_list("wip_limit", flat=True).first()
     teams = list(ScrumTeam.objects.filter(involvements__item=item, wip_limit__isnull=False).order_by("name"))
     if nexus_limit is None and not teams:
         return []
@@ -329,7 +344,9 @@ def pbi_transition(
     already changes nothing.
     """
     locked = (
-        ProductBacklogItem.objects.select_for_update().select_related("column", "backlog").get(pk=item.pk)
+        ProductBacklogItem.objects.select_for_update(of=("self",))
+        .select_related("column", "backlog")
+        .get(pk=item.pk)
     )
     if locked.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
@@ -366,7 +383,9 @@ def pbi_set_teams(
     *, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor
 ) -> ProductBacklogItem:
     """Set which Scrum Teams the PBI is forecast to need; kept teams keep their status."""
-    locked = ProductBacklogItem.objects.select_for_update().select_related("backlog").get(pk=item.pk)
+    locked = (
+        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
+    )
     if any(t.nexus_id != locked.backlog.nexus_id for t in teams):
         raise DomainError("That Scrum Team is in another Nexus.", field="teams")
     wanted = {t.pk for t in teams}
@@ -388,8 +407,12 @@ def involvement_set_status(
     """Change one team's status on a PBI (a team square) and log it in the transition log."""
     if status not in TeamStatus.values:
         raise DomainError(f"Team status must be one of {', '.join(TeamStatus.values)}.", field="status")
+    # Locks in the order every item write takes them: the item, then its involvements.
+    list(ProductBacklogItem.objects.select_for_update().filter(pk=involvement.item_id).values_list("pk"))
     locked = (
-        TeamInvolvement.objects.select_for_update().select_related("item__backlog").get(pk=involvement.pk)
+        TeamInvolvement.objects.select_for_update(of=("self",))
+        .select_related("item__backlog")
+        .get(pk=involvement.pk)
     )
     if locked.status == status:
         return locked
@@ -418,7 +441,9 @@ def involvement_set_status(
 def pbi_delete(*, item: ProductBacklogItem, actor: Actor) -> ProductBacklogItem:
     """Soft-delete a PBI: it leaves every list and board but stays as a tombstone for sync clients;
     its transition log is kept. Deleting a deleted item changes nothing."""
-    locked = ProductBacklogItem.objects.select_for_update().select_related("backlog").get(pk=item.pk)
+    locked = (
+        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
+    )
     if locked.deleted_at is None:
         now = timezone.now()
         locked.deleted_at = now

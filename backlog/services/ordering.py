@@ -27,6 +27,7 @@ from backlog.models import (
     Source,
     Transition,
     TransitionKind,
+    WorkflowColumn,
 )
 from backlog.services.common import notify_item_event, notify_items_changed
 
@@ -51,10 +52,35 @@ def lock_backlog(backlog_id: int) -> ProductBacklog:
     return ProductBacklog.objects.select_for_update().get(pk=backlog_id)
 
 
-def position_of(*, backlog_id: int, rank: int) -> int:
+def open_column_ids(*, nexus_id: int) -> list[int]:
+    """Ids of the Nexus's Definition of Workflow columns where open items are: every column but the
+    finished ones (`ColumnCategory.DONE`)."""
+    return list(
+        WorkflowColumn.objects.filter(nexus_id=nexus_id)
+        .exclude(category=ColumnCategory.DONE)
+        .values_list("pk", flat=True)
+    )
+
+
+def open_counts(*, backlog: ProductBacklog, ranks: list[int], columns: list[int] | None = None) -> list[int]:
+    """For each rank, the number of open items of the backlog (live, not finished) ranked above it,
+    in one query. Counted per open column (`columns`, default `open_column_ids`) on the partial index
+    `pbi_alive_column_rank`: an index-only scan over the open items only, however many finished items
+    the backlog holds (a Nexus's columns hold only its Product Backlog's items)."""
+    if not ranks:
+        return []
+    if columns is None:
+        columns = open_column_ids(nexus_id=backlog.nexus_id)
+    counted = ProductBacklogItem.objects.filter(
+        column_id__in=columns, deleted_at__isnull=True, rank__lt=max(ranks)
+    ).aggregate(**{f"r{i}": Count("rank", filter=Q(rank__lt=rank)) for i, rank in enumerate(ranks)})
+    return [int(counted[f"r{i}"]) for i in range(len(ranks))]
+
+
+def position_of(*, backlog: ProductBacklog, rank: int) -> int:
     """1-based position of `rank` among the open items of the backlog (live, not finished): the
     number the backlog page shows."""
-    return ProductBacklogItem.objects.open().filter(backlog_id=backlog_id, rank__lt=rank).count() + 1
+    return open_counts(backlog=backlog, ranks=[rank])[0] + 1
 
 
 def rank_at_bottom(backlog_id: int) -> int:
@@ -268,7 +294,7 @@ def _move_locked(
     if not already_there:
         new_rank = _rank_between(upper, lower)
         if new_rank is None:
-            from_position = position_of(backlog_id=backlog.pk, rank=old_rank)
+            from_position = position_of(backlog=backlog, rank=old_rank)
             _make_room(backlog.pk, around=upper if upper is not None else lower)
             renumbered = True
             current.refresh_from_db(fields=["rank"])
@@ -285,17 +311,12 @@ def _move_locked(
         )
         current.rank, current.updated_at, current.version = new_rank, now, current.version + 1
     if from_position is None:
-        counts = (
-            ProductBacklogItem.objects.open()
-            .filter(backlog_id=backlog.pk, rank__lt=max(old_rank, current.rank))
-            .exclude(pk=current.pk)
-            .aggregate(
-                old=Count("id", filter=Q(rank__lt=old_rank)), new=Count("id", filter=Q(rank__lt=current.rank))
-            )
-        )
-        from_position, to_position = counts["old"] + 1, counts["new"] + 1
+        above_old, above_new = open_counts(backlog=backlog, ranks=[old_rank, current.rank])
+        # The item itself (open) is counted above its old rank when it moved up.
+        from_position = above_old + 1 - (current.rank < old_rank)
+        to_position = above_new + 1
     else:
-        to_position = position_of(backlog_id=backlog.pk, rank=current.rank)
+        to_position = position_of(backlog=backlog, rank=current.rank)
     if to_position != from_position:
         Transition.objects.create(
             item=current,

@@ -9,9 +9,11 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from backlog.models import ProductBacklogItem, Transition, TransitionKind
+from backlog.errors import WipLimitReached
+from backlog.models import ProductBacklogItem, Transition, TransitionKind, WipLimitKind
+from backlog.services import pbi_move, pbi_transition, pbi_update
 from backlog.services.ordering import backlog_move
-from tests.factories import items_in_order, nexus_build
+from tests.factories import column, items_in_order, nexus_build
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -108,3 +110,65 @@ def test_concurrent_moves_into_the_same_gap_renumber_safely():
     second_rank = ProductBacklogItem.objects.get(pk=second).rank
     assert all(ProductBacklogItem.objects.get(pk=pk).rank < second_rank for pk in moved_ids)
     assert Transition.objects.filter(kind=TransitionKind.RANK).count() <= 48
+
+
+def test_concurrent_transitions_cannot_beat_a_hard_wip_limit():
+    """Six Developers pull six items from two different columns into a column with a hard WIP limit
+    of 2 (1 place left) at the same moment: exactly one gets in, the others are refused."""
+    nexus = nexus_build(items=7)
+    review = column(nexus, "Review")
+    review.wip_limit, review.wip_limit_kind = 2, WipLimitKind.HARD
+    review.save()
+    items = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank"))
+    pbi_transition(item=items[0], to_column=review, actor=None)
+    for item in items[1:4]:  # three from Ready, three from In Progress
+        pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    refused: list[WipLimitReached] = []
+
+    def worker(pk):
+        def run():
+            try:
+                pbi_transition(item=ProductBacklogItem.objects.get(pk=pk), to_column=review, actor=None)
+            except WipLimitReached as exc:
+                refused.append(exc)
+
+        return run
+
+    _run([worker(item.pk) for item in items[1:]])
+    assert ProductBacklogItem.objects.filter(column=review).count() == 2
+    assert len(refused) == 5
+
+
+def test_edits_and_moves_of_one_item_do_not_deadlock():
+    """A Product Owner reorders an item while a Developer edits it and pulls it across the board: the
+    locks are taken in one order (the Product Backlog, then the item), so none of them fails."""
+    nexus = nexus_build(items=12)
+    ids = list(
+        ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank").values_list("pk", flat=True)
+    )
+    hot = ids[5]
+
+    def mover():
+        rng = random.Random(1)
+        for _ in range(40):
+            other = rng.choice([pk for pk in ids if pk != hot])
+            pbi_move(item=ProductBacklogItem.objects.get(pk=hot), before_id=other, actor=None)
+
+    def editor():
+        for i in range(40):
+            pbi_update(item=ProductBacklogItem.objects.get(pk=hot), title=f"Edited {i}", actor=None)
+
+    def puller():
+        for i in range(40):
+            name = "In Progress" if i % 2 == 0 else "Ready"
+            pbi_transition(
+                item=ProductBacklogItem.objects.get(pk=hot), to_column=column(nexus, name), actor=None
+            )
+
+    _run([mover, editor, puller])
+    item = ProductBacklogItem.objects.get(pk=hot)
+    assert item.title == "Edited 39"
+    column_moves = Transition.objects.filter(
+        item_id=hot, kind=TransitionKind.COLUMN, from_column__isnull=False
+    )
+    assert column_moves.count() == 40  # every pull logged (creation logs one more, from no column)

@@ -83,6 +83,28 @@ def test_positions_count_open_items_only():
     assert (result.from_position, result.to_position) == (2, 1)
 
 
+def test_positions_match_a_recount_over_many_moves():
+    """`from_position`/`to_position` (counted on the open columns' index) equal the places in the
+    open order before and after each move, with finished, deleted and another Nexus's items about."""
+    import random
+
+    nexus = nexus_build(items=30)
+    other = nexus_build(items=10)  # its items must not count
+    it = _items(nexus)
+    for title in ("Item 3", "Item 11", "Item 20"):
+        pbi_transition(item=it[title], to_column=column(nexus, "Done"), actor=None)
+    pbi_delete(item=it["Item 7"], actor=None)
+    pbi_move(item=_items(other)["Item 10"], before_id=_items(other)["Item 1"].pk, actor=None)
+    rng = random.Random(3)
+    for _ in range(60):
+        order = _open_order(nexus)
+        moved, neighbour = rng.sample(order, 2)
+        side = rng.choice(["before_id", "after_id"])
+        result = pbi_move(item=_items(nexus)[moved], actor=None, **{side: _items(nexus)[neighbour].pk})
+        assert result.from_position == order.index(moved) + 1
+        assert result.to_position == _open_order(nexus).index(moved) + 1
+
+
 def test_moves_record_who_moved_and_from_where():
     nexus = nexus_build(items=3)
     po = UserFactory.create(username="mover")
