@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models import F
 from django.http import HttpRequest
+from django.utils import timezone
 
 from backlog import models
 from backlog.errors import DomainError
@@ -97,6 +99,7 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
             original = models.ProductBacklogItem.objects.get(pk=obj.pk)
             obj.column = original.column
             obj.version = original.version + 1
+            obj.updated_at = timezone.now()  # the other fields are saved even if the move is refused
             super().save_model(request, obj, form, change)
             try:
                 pbi_transition(item=obj, to_column=new_column, actor=request.user, source=models.Source.ADMIN)
@@ -127,6 +130,10 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
             )
             obj._state.adding = False
             return
+        # Any other change (fields, or the team squares of the inline, saved right after) is a write
+        # that sync clients and `If-Match` must see.
+        obj.version = models.ProductBacklogItem.objects.get(pk=obj.pk).version + 1
+        obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
 
 
@@ -135,6 +142,27 @@ class TeamInvolvementAdmin(admin.ModelAdmin):
     list_display = ("item", "team", "status")
     list_filter = ("team__nexus", "team", "status")
     raw_id_fields = ("item",)
+
+    # Team involvement syncs with its item's `updated_at` (`/involvements/?updated_since=`): every
+    # change here moves the item's forward.
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        _item_touched([obj.item_id])
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        _item_touched([obj.item_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        items = list(queryset.values_list("item_id", flat=True))
+        super().delete_queryset(request, queryset)
+        _item_touched(items)
+
+
+def _item_touched(item_ids: list[int]) -> None:
+    models.ProductBacklogItem.objects.filter(pk__in=item_ids).update(
+        updated_at=timezone.now(), version=F("version") + 1
+    )
 
 
 @admin.register(models.Transition)

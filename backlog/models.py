@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from backlog.models_api import UPDATED_AT_HELP
+
 #: Distance between two neighbouring ranks after a renumbering (sparse ranks, as in Jira's LexoRank):
 #: about 20 moves into the same gap before the backlog must be renumbered.
 RANK_GAP = 1 << 20
@@ -31,10 +33,15 @@ class Nexus(models.Model):
         null=True, blank=True, help_text="Nexus-level WIP limit: items in progress across all teams"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         verbose_name_plural = "nexuses"
         ordering = ["name"]
+        indexes = [
+            # API sync: `?updated_since=` on the Nexus list, cursor order (updated_at, id).
+            models.Index(fields=["updated_at", "id"], name="nexus_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -47,12 +54,17 @@ class ScrumTeam(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=80)
     wip_limit = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["nexus", "name"]
         constraints = [
             models.UniqueConstraint(fields=["nexus", "slug"], name="team_unique_slug_per_nexus"),
             models.UniqueConstraint(fields=["nexus", "name"], name="team_unique_name_per_nexus"),
+        ]
+        indexes = [
+            # API sync: a Nexus's teams by `?updated_since=`, cursor order (updated_at, id).
+            models.Index(fields=["nexus", "updated_at", "id"], name="team_updated"),
         ]
 
     def __str__(self) -> str:
@@ -87,6 +99,7 @@ class Membership(models.Model):
     team = models.ForeignKey(
         ScrumTeam, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
     )
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["nexus", "role", "user"]
@@ -103,6 +116,10 @@ class Membership(models.Model):
                 | (~Q(role__in=["developer", "scrum_master"]) & Q(team__isnull=True)),
                 name="membership_team_iff_team_role",
             ),
+        ]
+        indexes = [
+            # API sync: a Nexus's memberships by `?updated_since=`, cursor order (updated_at, id).
+            models.Index(fields=["nexus", "updated_at", "id"], name="membership_updated"),
         ]
 
     def __str__(self) -> str:
@@ -133,11 +150,16 @@ class ProductGoal(models.Model):
     status = models.CharField(max_length=10, choices=GoalStatus.choices, default=GoalStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["backlog"], condition=Q(status="active"), name="goal_one_active"),
+        ]
+        indexes = [
+            # API sync: a Product Backlog's goals by `?updated_since=`, cursor order (updated_at, id).
+            models.Index(fields=["backlog", "updated_at", "id"], name="goal_updated"),
         ]
 
     def __str__(self) -> str:
@@ -174,6 +196,7 @@ class WorkflowColumn(models.Model):
         default=False, help_text="Work counts as finished on entering this column"
     )
     is_ready = models.BooleanField(default=False, help_text="Items here are refined and ready")
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["nexus", "position"]
@@ -182,6 +205,10 @@ class WorkflowColumn(models.Model):
             models.UniqueConstraint(fields=["nexus", "name"], name="column_unique_name"),
             models.UniqueConstraint(fields=["nexus"], condition=Q(is_start=True), name="column_one_start"),
             models.UniqueConstraint(fields=["nexus"], condition=Q(is_finish=True), name="column_one_finish"),
+        ]
+        indexes = [
+            # API sync: a Nexus's columns by `?updated_since=`, cursor order (updated_at, id).
+            models.Index(fields=["nexus", "updated_at", "id"], name="column_updated"),
         ]
 
     def __str__(self) -> str:
@@ -254,7 +281,7 @@ class ProductBacklogItem(models.Model):
         ScrumTeam, through="TeamInvolvement", related_name="items"
     )
     created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
+    updated_at = models.DateTimeField(help_text=UPDATED_AT_HELP)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft delete: a tombstone for sync")
 
     objects = PBIQuerySet.as_manager()

@@ -10,6 +10,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+#: The help text of every `updated_at` the API lists (drf-spectacular documents the field with it). Here
+#: rather than in `backlog.models`, which imports this module.
+UPDATED_AT_HELP = (
+    "When this row last changed (UTC, ISO-8601 with microseconds); `?updated_since=` filters on it and "
+    "sync lists are ordered by (updated_at, id)."
+)
+
 
 class ApiToken(models.Model):
     """A personal API token (`Authorization: Token <token>`). Only the SHA-256 of the token is stored;
@@ -88,10 +95,14 @@ class Webhook(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["nexus", "id"]
+        indexes = [
+            # API sync: a Nexus's webhooks by `?updated_since=`, cursor order (updated_at, id).
+            models.Index(fields=["nexus", "updated_at", "id"], name="webhook_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.url

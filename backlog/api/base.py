@@ -55,9 +55,8 @@ def parse_timestamp(raw: str, field: str) -> datetime:
 
 
 class UpdatedSinceFilter(BaseFilterBackend):
-    """`?updated_since=<ISO-8601>` on every list: rows whose `view.sync_field` is at or after it.
-    Resources without a modification time (`sync_field = None`) accept and check the parameter and
-    return every row: they are small, and a sync client must not miss a change."""
+    """`?updated_since=<ISO-8601>` on every list: rows whose `view.sync_field` is at or after it (every
+    resource a list returns has a modification time, which every write path moves forward)."""
 
     param = "updated_since"
 
@@ -66,26 +65,19 @@ class UpdatedSinceFilter(BaseFilterBackend):
         if raw is None:
             return queryset
         since = parse_timestamp(raw, self.param)
-        field = getattr(view, "sync_field", None)
-        return queryset.filter(**{f"{field}__gte": since}) if field else queryset
+        return queryset.filter(**{f"{view.sync_field}__gte": since})
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        field = getattr(view, "sync_field", None)
-        if field:
-            what = (
-                f"Only rows changed at or after this time (`{field}` ≥ it), ordered by ({field}, id) "
-                "for a stable sync. A naive time is UTC."
-            )
-        else:
-            what = (
-                "Accepted for uniformity; this resource has no modification time, so every row is returned."
-            )
+        label = getattr(view, "sync_field_doc", None) or f"`{view.sync_field}`"
         return [
             {
                 "name": self.param,
                 "in": "query",
                 "required": False,
-                "description": what,
+                "description": (
+                    f"Only rows changed at or after this time ({label} ≥ it, UTC), ordered by ({label}, id) "
+                    "so that paging through `next` while others write misses nothing. A naive time is UTC."
+                ),
                 "schema": {"type": "string", "format": "date-time"},
                 "example": "2025-01-31T09:30:00Z",
             }
@@ -128,15 +120,21 @@ class ApiViewSet(IdempotencyMixin, viewsets.GenericViewSet):
     filter_backends = [UpdatedSinceFilter, DjangoFilterBackend]
     lookup_field = "id"
     lookup_value_regex = ID_REGEX
-    #: The modification time `?updated_since=` filters on, and the first key of the sync order.
-    sync_field: ClassVar[str | None] = None
+    #: The modification time `?updated_since=` filters on, and the first key of the sync order: every
+    #: viewset names one (a model field such as `updated_at`, or an annotation of `base_queryset`).
+    sync_field: ClassVar[str]
+    #: How the API docs name `sync_field` when it is not a field of the response (else `` `sync_field` ``).
+    sync_field_doc: ClassVar[str | None] = None
     model: ClassVar[type[Model]]
 
     def ordering_keys(self) -> list[tuple[str, str]]:
-        """The keyset order of lists: `[(field, "datetime"|"int"), ...]`, the last one unique."""
-        if self.sync_field:
-            return [(self.sync_field, "datetime"), ("id", "int")]
-        return [("id", "int")]
+        """The keyset order of lists: `[(field, "datetime"|"int"), ...]`, the last one unique. By
+        default the sync order `(sync_field, id)`."""
+        return [(self.sync_field, "datetime"), ("id", "int")]
+
+    def sync_requested(self) -> bool:
+        """Whether this request asks for the sync order (it filters with `?updated_since=`)."""
+        return UpdatedSinceFilter.param in self.request.query_params
 
     def base_queryset(self) -> QuerySet[Any]:
         return self.model._default_manager.all()

@@ -32,8 +32,11 @@ after that time, ordered by (updated time, id): page through `next` until it is 
 nothing, even while others write (a row changed meanwhile moves to the end and comes again).
 Next time, ask from the largest `updated_at` you received minus a minute (a write is stamped when
 its transaction starts and visible when it commits), de-duplicating on `id` and `version`.
-Deletions: `GET .../items/deleted/?since=`. The PBI list without `updated_since` is in Product
-Backlog order (by `rank`).
+Every resource a list returns carries `updated_at` (UTC, ISO-8601); team involvement follows its
+item's `updated_at` (so a removed team shows as a change of the item), the transition log its `at`.
+Deletions of PBIs: `GET .../items/deleted/?since=`; other deletions (a webhook) leave no tombstone,
+so re-read those short lists in full now and then. Without `updated_since`, the PBI list is in
+Product Backlog order (by `rank`) and the Definition of Workflow left to right (by `position`).
 
 **Writes you can retry.** `PUT .../items/by-external-id/{external_id}/` creates or updates the item
 with your id (re-sending the same data changes nothing). `POST .../items/bulk/` upserts up to 1,000

@@ -1,5 +1,6 @@
 """Serializers of the Nexus and its structure: Scrum Teams, memberships, Product Goals, the Definition
-of Workflow. Output serializers are read-only model serializers; inputs are strict (`fields`)."""
+of Workflow. Output serializers are read-only model serializers; inputs are strict (`fields`). Every
+output carries `updated_at` (UTC, ISO-8601), the time `?updated_since=` filters on."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class WorkflowColumnSerializer(serializers.ModelSerializer):
             "is_start",
             "is_finish",
             "is_ready",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -61,6 +63,7 @@ class NexusSerializer(serializers.ModelSerializer):
             "sprint_length_days",
             "wip_limit",
             "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -95,7 +98,7 @@ class ScrumTeamSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScrumTeam
-        fields = ["id", "name", "slug", "wip_limit"]
+        fields = ["id", "name", "slug", "wip_limit", "updated_at"]
         read_only_fields = fields
 
 
@@ -111,7 +114,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "user", "username", "role", "team"]
+        fields = ["id", "user", "username", "role", "team", "updated_at"]
         read_only_fields = fields
 
 
@@ -126,7 +129,7 @@ class ProductGoalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ProductGoal
-        fields = ["id", "text", "status", "created_at", "closed_at"]
+        fields = ["id", "text", "status", "created_at", "closed_at", "updated_at"]
         read_only_fields = fields
 
 

@@ -171,7 +171,7 @@ class ItemViewSet(NexusScopedViewSet):
         order = self.request.query_params.get("order")
         if order not in (None, "rank", "updated"):
             raise FieldError("order", "Order by `rank` (Product Backlog order) or `updated` (sync order).")
-        if order == "updated" or (order is None and "updated_since" in self.request.query_params):
+        if order == "updated" or (order is None and self.sync_requested()):
             return [("updated_at", "datetime"), ("id", "int")]
         return [("rank", "int")]
 

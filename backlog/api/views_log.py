@@ -64,7 +64,8 @@ class InvolvementViewSet(
     model = TeamInvolvement
     serializer_class = InvolvementSerializer
     filterset_class = InvolvementFilter
-    sync_field = "changed_at"
+    sync_field = "changed_at"  # the item's `updated_at`: every change of its involvement moves it
+    sync_field_doc = "the item's `updated_at`"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[TeamInvolvement]:

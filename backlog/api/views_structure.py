@@ -81,6 +81,7 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
 
     model = Nexus
     serializer_class = NexusSerializer
+    sync_field = "updated_at"
     lookup_field = "slug"
     lookup_url_kwarg = "nexus_slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]{1,80}"
@@ -122,6 +123,7 @@ class ScrumTeamViewSet(
 ):
     model = ScrumTeam
     serializer_class = ScrumTeamSerializer
+    sync_field = "updated_at"
     rules: ClassVar[dict[str, str]] = {"create": perms.ADMIN}
 
     def base_queryset(self) -> QuerySet[ScrumTeam]:
@@ -155,6 +157,7 @@ class MembershipViewSet(
 ):
     model = Membership
     serializer_class = MembershipSerializer
+    sync_field = "updated_at"
     rules: ClassVar[dict[str, str]] = {"create": perms.ADMIN}
 
     def base_queryset(self) -> QuerySet[Membership]:
@@ -199,6 +202,7 @@ class ProductGoalViewSet(
 ):
     model = ProductGoal
     serializer_class = ProductGoalSerializer
+    sync_field = "updated_at"
     rules: ClassVar[dict[str, str]] = {
         "create": perms.PRODUCT_OWNER,
         "partial_update": perms.PRODUCT_OWNER,
@@ -235,16 +239,19 @@ class ProductGoalViewSet(
     list=extend_schema(
         summary="List the Definition of Workflow's columns",
         description="Left to right by `position`; exactly one column is `is_start` (work counts as started) "
-        "and one `is_finish` (finished). Read-only here.",
+        "and one `is_finish` (finished). Read-only here. With `updated_since`, in the sync order "
+        "(updated_at, id) instead.",
     ),
     retrieve=extend_schema(summary="Get a column of the Definition of Workflow"),
 )
 class WorkflowColumnViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
     model = WorkflowColumn
     serializer_class = WorkflowColumnSerializer
+    sync_field = "updated_at"
 
     def ordering_keys(self) -> list[tuple[str, str]]:
-        return [("position", "int")]
+        # Left to right, unless a sync client asks what changed (a reorder moves `position`).
+        return super().ordering_keys() if self.sync_requested() else [("position", "int")]
 
     def base_queryset(self) -> QuerySet[WorkflowColumn]:
         return WorkflowColumn.objects.filter(nexus=self.nexus)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from backlog.errors import DomainError, VersionConflict, WipLimitReached
@@ -450,7 +451,10 @@ def pbi_delete(*, item: ProductBacklogItem, actor: Actor) -> ProductBacklogItem:
         locked.updated_at = now
         locked.version += 1
         locked.save(update_fields=["deleted_at", "updated_at", "version"])
-        ProductBacklogItem.objects.filter(parent=locked).update(parent=None)
+        # Its children lose their parent: a change of theirs too, for sync clients and `If-Match`.
+        ProductBacklogItem.objects.filter(parent=locked).update(
+            parent=None, updated_at=now, version=F("version") + 1
+        )
         notify_items_changed(locked.backlog.nexus_id)
         notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
     return locked

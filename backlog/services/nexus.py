@@ -166,7 +166,7 @@ def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
     if goal.status != GoalStatus.ACTIVE:
         raise DomainError("Only the active Product Goal can be edited.", field="text")
     goal.text = text
-    goal.save(update_fields=["text"])
+    goal.save(update_fields=["text", "updated_at"])  # `auto_now` writes only if listed
     return goal
 
 
@@ -179,5 +179,5 @@ def goal_close(*, goal: ProductGoal, status: str) -> ProductGoal:
         raise DomainError("That Product Goal is closed already.", field="status")
     goal.status = status
     goal.closed_at = timezone.now()
-    goal.save(update_fields=["status", "closed_at"])
+    goal.save(update_fields=["status", "closed_at", "updated_at"])
     return goal
