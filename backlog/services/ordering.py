@@ -96,34 +96,41 @@ def rank_at_top(backlog_id: int) -> int:
 
 
 def backlog_renumber(*, backlog_id: int) -> int:
-    """Renumber every item of the backlog to `RANK_GAP`, `2·RANK_GAP`, ... keeping the order, in one
-    UPDATE. Call with the backlog locked. Returns the number of rows renumbered."""
+    """Renumber every item of the backlog to `RANK_GAP`, `2·RANK_GAP`, ... keeping the order (in one
+    UPDATE on PostgreSQL); items whose rank changes get a new `updated_at` and `version` (a sync
+    client sees them with `?updated_since=`). Call with the backlog locked. Returns the number of
+    rows renumbered."""
     table = ProductBacklogItem._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The rank constraint is DEFERRABLE INITIALLY IMMEDIATE: checked at the end of the statement.
             cursor.execute(
-                f"UPDATE {table} AS t SET rank = s.rn * %s FROM ("
-                f" SELECT id, row_number() OVER (ORDER BY rank) AS rn FROM {table} WHERE backlog_id = %s"
-                f") AS s WHERE t.id = s.id",
-                [RANK_GAP, backlog_id],
+                f"UPDATE {table} AS t SET rank = s.rank,"
+                f" updated_at = CASE WHEN t.rank <> s.rank THEN %s ELSE t.updated_at END,"
+                f" version = t.version + CASE WHEN t.rank <> s.rank THEN 1 ELSE 0 END FROM ("
+                f" SELECT id, row_number() OVER (ORDER BY rank) * %s AS rank"
+                f" FROM {table} WHERE backlog_id = %s) AS s WHERE t.id = s.id",
+                [now, RANK_GAP, backlog_id],
             )
             return cursor.rowcount
         # SQLite checks uniqueness row by row: first move every rank out of the way, then renumber.
-        cursor.execute(
-            f"SELECT MIN(rank), MAX(rank), COUNT(*) FROM {table} WHERE backlog_id = %s", [backlog_id]
-        )
-        low, high, count = cursor.fetchone()
-        if not count:
+        cursor.execute(f"SELECT id, rank FROM {table} WHERE backlog_id = %s ORDER BY rank", [backlog_id])
+        rows = cursor.fetchall()
+        if not rows:
             return 0
-        offset = max(high - low, count * RANK_GAP - low) + 1
+        offset = max(rows[-1][1] - rows[0][1], len(rows) * RANK_GAP - rows[0][1]) + 1
         cursor.execute(f"UPDATE {table} SET rank = rank + %s WHERE backlog_id = %s", [offset, backlog_id])
-        cursor.execute(
-            f"UPDATE {table} SET rank = (SELECT s.rn FROM (SELECT id, row_number() OVER (ORDER BY rank) AS rn"
-            f" FROM {table} WHERE backlog_id = %s) AS s WHERE s.id = {table}.id) * %s WHERE backlog_id = %s",
-            [backlog_id, RANK_GAP, backlog_id],
+        targets = [(pk, i * RANK_GAP, old) for i, (pk, old) in enumerate(rows, start=1)]
+        cursor.executemany(
+            f"UPDATE {table} SET rank = %s, updated_at = %s, version = version + 1 WHERE id = %s",
+            [(new, now, pk) for pk, new, old in targets if new != old],
         )
-        return int(count)
+        cursor.executemany(
+            f"UPDATE {table} SET rank = %s WHERE id = %s",
+            [(new, pk) for pk, new, old in targets if new == old],
+        )
+        return len(rows)
 
 
 #: Items on each side of an exhausted gap that a local renumbering re-spreads first (then 4x, 16x...).
@@ -138,8 +145,10 @@ def backlog_rebalance(*, backlog_id: int, rank: int) -> int:
     evenly between the ranks just outside the window, in one UPDATE, if that leaves gaps of at least
     `REBALANCE_MIN_GAP`; else the window grows fourfold and is tried again (past an end of the
     backlog it may spread freely, so a window always finds room at last). Keeps the order. Call with
-    the backlog locked. Returns the number of rows renumbered; 0 on SQLite, which checks uniqueness
-    row by row: there, renumber the whole backlog with `backlog_renumber`."""
+    the backlog locked. Items whose rank changes get a new `updated_at` and `version` (a sync client
+    sees them with `?updated_since=`). Returns the number of items in the window that was spread; 0
+    on SQLite, which checks uniqueness row by row: there, renumber the whole backlog with
+    `backlog_renumber`."""
     if connection.vendor != "postgresql":
         return 0
     items = ProductBacklogItem.objects.filter(backlog_id=backlog_id)
@@ -160,18 +169,22 @@ def backlog_rebalance(*, backlog_id: int, rank: int) -> int:
         if len(below) <= size and len(above) <= size:
             return 0
         size *= 4
-    values = ", ".join(["(%s, %s)"] * n)
     params: list[int] = []
-    for i, (pk, _old) in enumerate(window, start=1):
-        params += [pk, low + i * step]
+    for i, (pk, old) in enumerate(window, start=1):
+        if low + i * step != old:  # rows that keep their rank stay as they are for sync clients
+            params += [pk, low + i * step]
+    if not params:
+        return n
     table = ProductBacklogItem._meta.db_table
     with connection.cursor() as cursor:
         # The rank constraint is DEFERRABLE INITIALLY IMMEDIATE: checked at the end of the statement.
+        # Renumbered rows get a new `updated_at` and `version`: `rank` is part of the API's item.
         cursor.execute(
-            f"UPDATE {table} AS t SET rank = v.rank FROM (VALUES {values}) AS v(id, rank) WHERE t.id = v.id",
-            params,
+            f"UPDATE {table} AS t SET rank = v.rank, updated_at = %s, version = t.version + 1"
+            f" FROM (VALUES {', '.join(['(%s, %s)'] * (len(params) // 2))}) AS v(id, rank) WHERE t.id = v.id",
+            [timezone.now(), *params],
         )
-        return cursor.rowcount
+        return n
 
 
 def _make_room(backlog_id: int, *, around: int | None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.db.models import Max
 
 from backlog.errors import DomainError
 from backlog.models import RANK_GAP, ProductBacklogItem, Transition, TransitionKind
@@ -94,3 +96,37 @@ def test_bad_moves_change_nothing():
         pbi_move(item=it["Item 3"], before_id=it["Item 1"].pk, actor=None)
     assert items_in_order(nexus) == before
     assert not Transition.objects.filter(kind=TransitionKind.RANK).exists()
+
+
+def test_renumbering_marks_the_items_whose_rank_changed_for_sync():
+    """`rank` is part of the API's item: an item that a renumbering gives a new rank gets a new
+    `updated_at` and `version` (a client syncing with `?updated_since=` sees it); the others not."""
+    nexus = nexus_build(items=4)
+    items = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank"))
+    ProductBacklogItem.objects.filter(pk=items[3].pk).update(rank=RANK_GAP * 7)  # the only one off the grid
+    before = {
+        i.pk: (i.updated_at, i.version) for i in ProductBacklogItem.objects.filter(backlog__nexus=nexus)
+    }
+    backlog_renumber(backlog_id=nexus.backlog.pk)
+    after = {i.pk: (i.updated_at, i.version) for i in ProductBacklogItem.objects.filter(backlog__nexus=nexus)}
+    assert [after[i.pk] == before[i.pk] for i in items] == [True, True, True, False]
+    assert after[items[3].pk][0] > before[items[3].pk][0]
+    assert after[items[3].pk][1] == before[items[3].pk][1] + 1
+    assert ProductBacklogItem.objects.get(pk=items[3].pk).rank == RANK_GAP * 4
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="local renumbering needs PostgreSQL")
+def test_local_renumbering_marks_the_items_whose_rank_changed_for_sync():
+    from backlog.services.ordering import backlog_rebalance
+
+    nexus = nexus_build(items=5)
+    items = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank"))
+    for i, item in enumerate(items, start=1):  # packed tight, as a bulk import could leave them
+        ProductBacklogItem.objects.filter(pk=item.pk).update(rank=-i)
+    for i, item in enumerate(items, start=1):
+        ProductBacklogItem.objects.filter(pk=item.pk).update(rank=i)
+    since = ProductBacklogItem.objects.filter(backlog__nexus=nexus).aggregate(m=Max("updated_at"))["m"]
+    assert backlog_rebalance(backlog_id=nexus.backlog.pk, rank=3) == 5
+    changed = ProductBacklogItem.objects.filter(backlog__nexus=nexus, updated_at__gt=since)
+    assert changed.count() == 5
+    assert all(i.version == 2 for i in changed)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backlog', '0003_api_tokens_webhooks'),
+        ('backlog', '0004_structure_updated_at'),
     ]
 
     operations = [
