@@ -139,6 +139,7 @@ class KeysetPagination(BasePagination):
                     "format": "uri",
                     "nullable": True,
                     "description": "The next page (same filters, a `cursor` added); null on the last page.",
+                    "example": "https://nexus.example.org/api/v1/nexuses/jdt/items/?cursor=WyJyYW5rIixbMzIyMTIyNTQ3Ml1d",
                 },
                 "results": schema,
             },

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import get_override, is_list_serializer, is_serializer
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -109,6 +110,44 @@ PRECONDITION_EXAMPLE = OpenApiExample(
     status_codes=["412"],
 )
 
+
+def _error_example(status: int, code: str, message: str, field: str | None = None) -> OpenApiExample:
+    errors = [{"field": field, "code": code, "message": message}] if field else []
+    return OpenApiExample(
+        code,
+        value={"status": status, "code": code, "message": message, "errors": errors},
+        response_only=True,
+        status_codes=[str(status)],
+    )
+
+
+#: The example of each error the API documents on every operation it applies to (`AutoSchema`).
+ERROR_EXAMPLES = {
+    "401": _error_example(401, "not_authenticated", "Authentication credentials were not provided."),
+    "403": _error_example(
+        403,
+        "permission_denied",
+        "Only the Product Owner does this (orders the Product Backlog, sets the Product Goal, manages "
+        "webhooks).",
+    ),
+    "404": _error_example(404, "not_found", "Not found."),
+    "409": _error_example(
+        409,
+        "conflict",
+        "A request with this Idempotency-Key is in progress.",
+        "Idempotency-Key",
+    ),
+    "413": _error_example(413, "too_large", "The request body is too large.", "body"),
+    "415": _error_example(415, "unsupported_media_type", 'Unsupported media type "text/plain" in request.'),
+    "422": _error_example(
+        422,
+        "unprocessable",
+        "This Idempotency-Key was used for another request (method, path or body differ); use a new key "
+        "for a new request.",
+        "Idempotency-Key",
+    ),
+}
+
 IF_MATCH = OpenApiParameter(
     "If-Match",
     str,
@@ -143,6 +182,26 @@ ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The row's i
 class AutoSchema(SpectacularAutoSchema):
     """Adds to every operation the error responses it can give (documented once, here), and the
     `Idempotency-Key` header to every POST."""
+
+    def _get_examples(
+        self,
+        serializer: Any,
+        direction: Any,
+        media_type: Any,
+        status_code: Any = None,
+        extras: Any = None,
+    ) -> Any:
+        """The operation's examples for this body; when it has none for this direction, its
+        serializer's (`backlog.api.examples`). drf-spectacular reads a serializer's examples only when
+        the operation has no examples at all, so a POST with a request example showed no response."""
+        found = super()._get_examples(serializer, direction, media_type, status_code, extras)
+        if found or not is_serializer(serializer):
+            return found
+        target = serializer.child if is_list_serializer(serializer) else serializer
+        own = list(get_override(target, "examples", []))
+        if not own:
+            return found
+        return super()._get_examples(serializer, direction, media_type, status_code, [*(extras or []), *own])
 
     def get_override_parameters(self) -> list[Any]:
         params = list(super().get_override_parameters())
@@ -182,8 +241,8 @@ class AutoSchema(SpectacularAutoSchema):
         responses: dict[str, Any] = super()._get_response_bodies(direction)  # type: ignore[arg-type]
         for code, description in self._error_codes().items():
             if code not in responses:
-                examples = [VALIDATION_EXAMPLE] if code == "400" else []
-                responses[code] = self._get_response_for_code(error(description, *examples), code)
+                example = VALIDATION_EXAMPLE if code == "400" else ERROR_EXAMPLES[code]
+                responses[code] = self._get_response_for_code(error(description, example), code)
         return dict(sorted(responses.items()))
 
 

@@ -409,7 +409,15 @@ class ItemViewSet(NexusScopedViewSet):
                     "status": 400,
                     "code": "invalid",
                     "message": "1 of the items were refused; nothing was written.",
-                    "errors": [{"index": 1, "external_id": "JIRA-2", "field": "title", "message": "..."}],
+                    "errors": [
+                        {
+                            "index": 1,
+                            "external_id": "JIRA-2",
+                            "field": "title",
+                            "code": "invalid",
+                            "message": "A new Product Backlog Item needs a title.",
+                        }
+                    ],
                 },
             ),
         ],

@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from backlog import selectors
 from backlog.api import permissions as perms
 from backlog.api.base import ApiViewSet, NexusScopedMixin, NexusScopedViewSet
-from backlog.api.schema import error
 from backlog.api.serializers_structure import (
     MembershipCreateSerializer,
     MembershipSerializer,
@@ -41,8 +40,6 @@ from backlog.services import (
     nexus_create,
     team_create,
 )
-
-CONFLICT = error("The service refused the change (e.g. a taken name or slug); `field` names the input.")
 
 
 @extend_schema_view(
@@ -114,7 +111,7 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     create=extend_schema(
         summary="Add a Scrum Team (administrators)",
         request=ScrumTeamCreateSerializer,
-        responses={201: ScrumTeamSerializer, 409: CONFLICT},
+        responses={201: ScrumTeamSerializer},
         examples=[OpenApiExample("A team", request_only=True, value={"name": "Core", "wip_limit": 5})],
     ),
 )
