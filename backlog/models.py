@@ -216,12 +216,20 @@ class WorkflowColumn(models.Model):
 
 
 class Label(models.Model):
+    """A label of the Nexus's PBIs (e.g. a Bugzilla severity, a component). Created the first time an
+    item is given it; items name their labels."""
+
     nexus = models.ForeignKey(Nexus, on_delete=models.CASCADE, related_name="labels")
     name = models.CharField(max_length=60)
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["nexus", "name"], name="label_unique_per_nexus")]
+        indexes = [
+            # API sync: a Nexus's labels by `?updated_since=`, cursor order (updated_at, id).
+            models.Index(fields=["nexus", "updated_at", "id"], name="label_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -25,6 +25,7 @@ from backlog.api.serializers_items import (
     WriteResultSerializer,
 )
 from backlog.api.serializers_structure import (
+    LabelSerializer,
     MembershipSerializer,
     NexusSerializer,
     ProductGoalSerializer,
@@ -164,6 +165,7 @@ RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
     NexusSerializer: ("A Nexus", NEXUS),
     WorkflowColumnSerializer: ("A column with a hard WIP limit", COLUMN),
     ScrumTeamSerializer: ("A Scrum Team", TEAM),
+    LabelSerializer: ("A label", {"id": 7, "name": "java21", "updated_at": "2025-02-04T09:41:12.104233Z"}),
     MembershipSerializer: ("A Developer of the Core team", MEMBERSHIP),
     ProductGoalSerializer: ("The active Product Goal", GOAL),
     ItemSerializer: ("A PBI in progress, forecast on two Scrum Teams", ITEM),

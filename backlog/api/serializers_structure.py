@@ -19,6 +19,7 @@ from backlog.api.fields import (
 from backlog.models import (
     ColumnCategory,
     GoalStatus,
+    Label,
     Membership,
     Nexus,
     ProductGoal,
@@ -99,6 +100,16 @@ class ScrumTeamSerializer(serializers.ModelSerializer):
     class Meta:
         model = ScrumTeam
         fields = ["id", "name", "slug", "wip_limit", "updated_at"]
+        read_only_fields = fields
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    """A label of the Nexus's PBIs; items name their labels (`labels` of an item), and a label is
+    created the first time an item is given it."""
+
+    class Meta:
+        model = Label
+        fields = ["id", "name", "updated_at"]
         read_only_fields = fields
 
 

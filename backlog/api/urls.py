@@ -10,6 +10,7 @@ from backlog.api import views_html
 from backlog.api.views_items import ItemViewSet
 from backlog.api.views_log import InvolvementViewSet, TransitionViewSet
 from backlog.api.views_structure import (
+    LabelViewSet,
     MembershipViewSet,
     NexusesViewSet,
     ProductGoalViewSet,
@@ -26,6 +27,7 @@ router.register(rf"{NEXUS}/teams", ScrumTeamViewSet, basename="team")
 router.register(rf"{NEXUS}/memberships", MembershipViewSet, basename="membership")
 router.register(rf"{NEXUS}/goals", ProductGoalViewSet, basename="goal")
 router.register(rf"{NEXUS}/columns", WorkflowColumnViewSet, basename="column")
+router.register(rf"{NEXUS}/labels", LabelViewSet, basename="label")
 router.register(rf"{NEXUS}/items", ItemViewSet, basename="item")
 router.register(rf"{NEXUS}/involvements", InvolvementViewSet, basename="involvement")
 router.register(rf"{NEXUS}/transitions", TransitionViewSet, basename="transition")

@@ -18,6 +18,7 @@ from backlog import selectors
 from backlog.api import permissions as perms
 from backlog.api.base import ApiViewSet, NexusScopedMixin, NexusScopedViewSet
 from backlog.api.serializers_structure import (
+    LabelSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     NexusCreateSerializer,
@@ -30,7 +31,7 @@ from backlog.api.serializers_structure import (
     WorkflowColumnSerializer,
 )
 from backlog.errors import DomainError, NotAllowed
-from backlog.models import Membership, Nexus, ProductGoal, ScrumTeam, WorkflowColumn
+from backlog.models import Label, Membership, Nexus, ProductGoal, ScrumTeam, WorkflowColumn
 from backlog.services import (
     ColumnSpec,
     goal_close,
@@ -252,3 +253,24 @@ class WorkflowColumnViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ne
 
     def base_queryset(self) -> QuerySet[WorkflowColumn]:
         return WorkflowColumn.objects.filter(nexus=self.nexus)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the labels of the Nexus's PBIs",
+        description="In the order they were first used (by id); with `updated_since`, in the sync order "
+        "(updated_at, id). Labels are created by giving an item a new one (an item's `labels` are names).",
+    ),
+    retrieve=extend_schema(summary="Get a label"),
+)
+class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
+    model = Label
+    serializer_class = LabelSerializer
+    sync_field = "updated_at"
+
+    def ordering_keys(self) -> list[tuple[str, str]]:
+        # By id (the order they were first used in), unless a sync client asks what changed.
+        return super().ordering_keys() if self.sync_requested() else [("id", "int")]
+
+    def base_queryset(self) -> QuerySet[Label]:
+        return Label.objects.filter(nexus=self.nexus)

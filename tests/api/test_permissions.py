@@ -71,6 +71,7 @@ ACTIONS = [
     ("goals list", "view", "get", lambda nx: "/goals/", None),
     ("goal create", "po", "post", lambda nx: "/goals/", lambda nx: {"text": "Goal"}),
     ("columns list", "view", "get", lambda nx: "/columns/", None),
+    ("labels list", "view", "get", lambda nx: "/labels/", None),
     ("involvements list", "view", "get", lambda nx: "/involvements/", None),
     (
         "involvement create",

@@ -32,7 +32,7 @@ from backlog.services.webhooks import webhook_create
 from tests.api.helpers import base
 from tests.factories import UserFactory, column, team
 
-LISTS = ["/teams/", "/memberships/", "/goals/", "/columns/", "/webhooks/"]
+LISTS = ["/teams/", "/memberships/", "/goals/", "/columns/", "/webhooks/", "/labels/"]
 
 
 def _since(mark: datetime) -> str:
@@ -59,6 +59,7 @@ def hooks(nx, settings):
         webhook_create(nexus=nx, url=f"http://127.0.0.1:9/{i}", events=["item.created"], actor=None)
     goal_close(goal=goal_create(nexus=nx, text="Earlier goal"), status="achieved")
     goal_create(nexus=nx, text="Current goal")
+    pbi_create(nexus=nx, title="Labelled", labels=["blocker", "editor", "java21"], actor=None)
 
 
 def test_every_list_has_a_modification_time():
@@ -70,7 +71,7 @@ def test_every_list_has_a_modification_time():
 
 def test_the_schema_documents_updated_at_and_updated_since():
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    for name in ["Nexus", "ScrumTeam", "Membership", "ProductGoal", "WorkflowColumn", "Webhook"]:
+    for name in ["Nexus", "ScrumTeam", "Membership", "ProductGoal", "WorkflowColumn", "Webhook", "Label"]:
         field = schema["components"]["schemas"][name]["properties"]["updated_at"]
         assert (field["type"], field["format"], field["readOnly"]) == ("string", "date-time", True), name
         assert "UTC, ISO-8601" in field["description"], name
@@ -247,6 +248,23 @@ def test_admin_edits_of_an_item_and_of_its_teams_move_the_item(nx, who):
         item.refresh_from_db()
         assert item.updated_at > before[0]
         assert item.version == before[1] + 1
+
+
+def test_labels(nx, api):
+    url = base(nx) + "/labels/"
+    pbi_create(nexus=nx, title="First", labels=["editor"], actor=None)
+    mark = timezone.now()
+    assert _changed(api("stakeholder"), url, mark) == []
+    item = pbi_create(nexus=nx, title="Second", labels=["editor", "java21"], actor=None)
+    assert [r["name"] for r in _changed(api("stakeholder"), url, mark)] == ["java21"]  # only the new one
+    listed = api("stakeholder").get(url).json()["results"]
+    assert [r["name"] for r in listed] == ["editor", "java21"]  # in the order first used
+    assert api("stakeholder").get(f"{url}{listed[1]['id']}/").json()["name"] == "java21"
+    assert sorted(api("stakeholder").get(f"{base(nx)}/items/{item.pk}/").json()["labels"]) == [
+        "editor",
+        "java21",
+    ]
+    assert api("po").post(url, {"name": "x"}, format="json").status_code == 405  # read-only
 
 
 @pytest.mark.usefixtures("hooks")
