@@ -102,9 +102,7 @@ class StrictFilterSet(django_filters.FilterSet):
         valid = bool(super().is_valid())
         for name in self.filters:
             if name in self.data and not self.data.get(name):
-                self.form.add_error(
-                    name, ValidationError(BLANK_MESSAGE, code="blank")
-                )
+                self.form.add_error(name, ValidationError(BLANK_MESSAGE, code="blank"))
                 valid = False
         return valid
 
