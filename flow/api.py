@@ -9,6 +9,7 @@ Nexus answers 404, and every refused query parameter is a 400 in the API's one e
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -100,16 +101,35 @@ def _text_param(name: str, text: str, max_length: int) -> OpenApiParameter:
     return _param(name, schema, text)
 
 
+#: The documented form of the date and number parameters (the form alone would also take `2024-1-5`,
+#: ` 5` or `5.0`); a value in another form is refused with the form's own reason.
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+WHOLE = re.compile(r"-?[0-9]+")
+STRICT = {
+    "as_of": (DAY, "Enter a valid date."),
+    "from": (DAY, "Enter a valid date."),
+    "to": (DAY, "Enter a valid date."),
+    "mc_days": (WHOLE, "Enter a whole number."),
+    "mc_items": (WHOLE, "Enter a whole number."),
+    "mc_history_days": (WHOLE, "Enter a whole number."),
+}
+
+
 def query_errors(form: FlowQueryForm) -> dict[str, list[ErrorDetail]]:
     """The refused query parameters of a bound `FlowQueryForm`, by name, with the reason and its code:
-    a parameter sent without a value (or only blanks) is refused as `StrictFilterSet` refuses it, and
-    for it the form's own complaint is left out; then the form's errors."""
+    a parameter sent without a value (or only blanks) is refused as `StrictFilterSet` refuses it, a
+    date or number not in its documented form as the form refuses one; for these the form's own
+    complaint is left out. Then the form's errors."""
     data = form.data
-    errors = {
-        name: [ErrorDetail(BLANK_MESSAGE, code="blank")]
-        for name in QUERY_FIELDS
-        if name in data and not str(data.get(name, "")).strip()
-    }
+    errors: dict[str, list[ErrorDetail]] = {}
+    for name in QUERY_FIELDS:
+        if name not in data:
+            continue
+        raw = str(data.get(name, ""))
+        if not raw.strip():
+            errors[name] = [ErrorDetail(BLANK_MESSAGE, code="blank")]
+        elif name in STRICT and not STRICT[name][0].fullmatch(raw):
+            errors[name] = [ErrorDetail(STRICT[name][1], code="invalid")]
     for name, details in form.errors.as_data().items():
         field = "query" if name == "__all__" else name
         if field not in errors:

@@ -4,6 +4,7 @@ another Nexus, 401 without credentials, and a fixed number of queries for the st
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -65,10 +66,25 @@ def test_members_read_the_stored_figures(stakeholder, hist):
     assert body["as_of"] == AS_OF.isoformat()
 
 
-@pytest.mark.parametrize("value", ["2024-13-01", "yesterday", "2024-01-05T00:00:00", "01/05/2024"])
-def test_a_bad_date_is_a_400_naming_it(stakeholder, hist, value):
-    errors = _refused(stakeholder.get(_url(hist), {"as_of": value}))
-    assert errors == [{"field": "as_of", "code": "invalid", "message": "Enter a valid date."}]
+@pytest.mark.parametrize(
+    "value", ["2024-13-01", "yesterday", "2024-01-05T00:00:00", "01/05/2024", "2024-1-5", " 2024-01-05"]
+)
+@pytest.mark.parametrize("name", ["as_of", "from", "to"])
+def test_a_bad_date_is_a_400_naming_it(stakeholder, hist, name, value):
+    errors = _refused(stakeholder.get(_url(hist), {name: value}))
+    assert errors == [{"field": name, "code": "invalid", "message": "Enter a valid date."}]
+
+
+def test_an_as_of_date_too_early_for_its_history_is_a_400_not_a_crash(stakeholder, hist):
+    """The Monte Carlo history (90 days by default) before the as-of date must fit in the calendar."""
+    day_90 = date.fromordinal(90).isoformat()  # 0001-03-31: its 90 days start on 0001-01-01
+    response = stakeholder.get(_url(hist), {"as_of": day_90})
+    assert response.status_code == 200, response.content
+    assert response.json()["as_of"] == day_90
+    for params in ({"as_of": "0001-01-05"}, {"as_of": day_90, "mc_history_days": 91}):
+        errors = _refused(stakeholder.get(_url(hist), params))
+        assert [(e["field"], e["code"]) for e in errors] == [("as_of", "invalid")]
+        assert "too early" in errors[0]["message"]
 
 
 @pytest.mark.parametrize("name", QUERY_FIELDS)
@@ -128,6 +144,9 @@ def test_a_domain_error_of_the_figures_is_a_400_naming_its_field(stakeholder, hi
         ("10" + "0" * 40, "max_value"),
         ("9" * 5000, "invalid"),  # past Python's limit on digits converted to int
         ("1.5", "invalid"),
+        ("5.0", "invalid"),
+        (" 5", "invalid"),
+        ("+5", "invalid"),
         ("ten", "invalid"),
     ],
 )

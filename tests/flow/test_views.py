@@ -90,6 +90,13 @@ def test_filters_and_as_of_are_computed_on_request(client, viewer, example):
         ({"team": "ghost"}, "team", "invalid", "No Scrum Team 'ghost' in this Nexus."),
         ({"from": "2024-01-05", "to": "2024-01-02"}, "from", "invalid", "'from' is after 'to'."),
         ({"mc_items": "0"}, "mc_items", "min_value", "Ensure this value is greater than or equal to 1."),
+        (
+            {"as_of": "0001-01-05"},
+            "as_of",
+            "invalid",
+            "The as-of date is too early: the 90 days of Throughput history before it would start before "
+            "0001-01-01.",
+        ),
     ],
 )
 def test_bad_parameters_are_a_400_naming_the_field(client, viewer, example, params, field, code, reason):
