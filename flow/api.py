@@ -1,27 +1,32 @@
-"""Read-only REST endpoint of the flow figures: `GET /api/v1/nexuses/<slug>/flow/`.
+"""Read-only REST endpoint of the flow figures: `GET /api/v1/nexuses/{nexus_slug}/flow/`.
 
 The same query parameters and figures as `python manage.py flow_report` (see `flow.report`), plus when
-they were computed and whether they came from stored results. Self-contained: the rest of the REST API
-lives in `backlog.api`.
+they were computed and whether they came from stored results. Built on the API's conventions
+(`backlog.api.base.NexusScopedMixin`): the Nexus's members read it (the flow page's rule), another
+Nexus answers 404, and every refused query parameter is a 400 in the API's one error format
+(`backlog.api.errors`) naming it, an empty one included (as `StrictFilterSet` does).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from backlog.errors import DomainError
-from backlog.selectors import nexus_get_for_user
-from flow.forms import FlowQueryForm
+from backlog.api.base import BLANK_MESSAGE, NexusScopedMixin
+from backlog.api.permissions import VIEW
+from backlog.api.schema import error
+from backlog.models import ClassOfService
+from flow.forms import QUERY_FIELDS, FlowQueryForm
 from flow.models import FlowState
-from flow.report import report_dict
+from flow.report import MAX_MC_DAYS, MAX_MC_ITEMS, FlowQuery, report_dict
 from flow.selectors import flow_data_get
 
 
@@ -79,97 +84,138 @@ class FlowReportSerializer(serializers.Serializer):
     )
 
 
-class _FieldError(serializers.Serializer):
-    field = serializers.CharField()
-    reason = serializers.CharField()
-
-
-class FlowErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = _FieldError(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
+def _param(name: str, schema: dict[str, Any] | OpenApiTypes, text: str, **kwargs: Any) -> OpenApiParameter:
+    return OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=text, **kwargs)
 
 
 def _date_param(name: str, text: str) -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.DATE, OpenApiParameter.QUERY, description=text)
+    return _param(name, OpenApiTypes.DATE, f"{text}; a calendar day YYYY-MM-DD in the Nexus's time zone")
 
 
-def _int_param(name: str, text: str) -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.INT, OpenApiParameter.QUERY, description=text)
+def _int_param(name: str, text: str, maximum: int) -> OpenApiParameter:
+    return _param(name, {"type": "integer", "minimum": 1, "maximum": maximum}, text)
 
 
-class FlowView(APIView):
-    """Flow metrics of a Nexus (Kanban Guide for Scrum Teams), as `flow_report` prints them."""
+def _text_param(name: str, text: str, max_length: int) -> OpenApiParameter:
+    schema = {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": r"\S"}
+    return _param(name, schema, text)
 
-    permission_classes = [IsAuthenticated]
+
+#: The documented form of the date and number parameters (the form alone would also take `2024-1-5`,
+#: ` 5` or `5.0`); a value in another form is refused with the form's own reason.
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+WHOLE = re.compile(r"-?[0-9]+")
+STRICT = {
+    "as_of": (DAY, "Enter a valid date."),
+    "from": (DAY, "Enter a valid date."),
+    "to": (DAY, "Enter a valid date."),
+    "mc_days": (WHOLE, "Enter a whole number."),
+    "mc_items": (WHOLE, "Enter a whole number."),
+    "mc_history_days": (WHOLE, "Enter a whole number."),
+}
+
+
+def query_errors(form: FlowQueryForm) -> dict[str, list[ErrorDetail]]:
+    """The refused query parameters of a bound `FlowQueryForm`, by name, with the reason and its code:
+    a parameter sent without a value (or only blanks) is refused as `StrictFilterSet` refuses it, a
+    date or number not in its documented form as the form refuses one; for these the form's own
+    complaint is left out. Then the form's errors."""
+    data = form.data
+    errors: dict[str, list[ErrorDetail]] = {}
+    for name in QUERY_FIELDS:
+        if name not in data:
+            continue
+        raw = str(data.get(name, ""))
+        if not raw.strip():
+            errors[name] = [ErrorDetail(BLANK_MESSAGE, code="blank")]
+        elif name in STRICT and not STRICT[name][0].fullmatch(raw):
+            errors[name] = [ErrorDetail(STRICT[name][1], code="invalid")]
+    for name, details in form.errors.as_data().items():
+        field = "query" if name == "__all__" else name
+        if field not in errors:
+            errors[field] = [ErrorDetail(m, code=d.code or "invalid") for d in details for m in d.messages]
+    return errors
+
+
+BAD_QUERY = error(
+    "A query parameter is refused (see `field`): not a calendar day YYYY-MM-DD, `from` after `to`, an "
+    "as-of date after today, an unknown Scrum Team or label, a number out of range, a parameter "
+    "without a value; or the figures cannot be computed (no days to show, no Definition of Workflow).",
+    OpenApiExample(
+        "bad date",
+        value={
+            "status": 400,
+            "code": "invalid",
+            "message": "as_of: Enter a valid date.",
+            "errors": [{"field": "as_of", "code": "invalid", "message": "Enter a valid date."}],
+        },
+        response_only=True,
+        status_codes=["400"],
+    ),
+)
+
+
+class FlowView(NexusScopedMixin, GenericAPIView):
+    """Flow metrics of a Nexus (Kanban Guide for Scrum Teams), as `flow_report` prints them. Every
+    member of the Nexus reads them (Stakeholders too), as on the flow page."""
+
+    rules = {"get": VIEW}
+    serializer_class = FlowReportSerializer
+
+    def flow_query(self) -> FlowQuery:
+        """The validated query; a 400 naming each refused parameter otherwise."""
+        form = FlowQueryForm(self.request.query_params, nexus=self.nexus)
+        errors = query_errors(form)
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return form.query()
 
     @extend_schema(
         operation_id="nexus_flow",
         summary="Flow metrics of a Nexus",
         description=(
             "WIP, Throughput, Cycle Time percentiles, daily series with the Cumulative Flow Diagram, Work "
-            "Item Ages and Monte Carlo forecasts, with this tool's exact definitions (calendar days in the "
-            "Nexus's time zone; see the flow issue). Without `label`/`class_of_service` and with the default "
+            "Item Ages and Monte Carlo forecasts, with the definitions of the Kanban Guide for Scrum Teams "
+            "and this tool's exact conventions: the unit is the calendar day in the Nexus's time zone, "
+            "Cycle Time = finished - started + 1, Work Item Age = as-of date - started + 1. The same figures "
+            "as `python manage.py flow_report`. Without `label`/`class_of_service` and with the default "
             "as-of date and days, the stored results are served (`stored`: true, `computed_at`); any other "
-            "query is computed from the transition log on request. A Nexus you are not in is a 404."
+            "query is computed from the transition log on request. Every member of the Nexus reads them; "
+            "a Nexus you are not in is a 404. A refused query parameter (a bad date, `from` after `to`, "
+            "an unknown Scrum Team or label, a number out of range, a parameter without a value) is a 400 "
+            "naming it in `field`."
         ),
         parameters=[
-            OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="the Nexus"),
-            OpenApiParameter(
-                "team", OpenApiTypes.STR, OpenApiParameter.QUERY, description="Scrum Team slug or name"
-            ),
-            OpenApiParameter(
-                "label", OpenApiTypes.STR, OpenApiParameter.QUERY, description="items with this label"
-            ),
-            OpenApiParameter(
+            _text_param("team", "Scrum Team slug or name", 100),
+            _text_param("label", "items with this label (name)", 60),
+            _param(
                 "class_of_service",
                 OpenApiTypes.STR,
-                OpenApiParameter.QUERY,
-                enum=["standard", "expedite", "fixed_date", "intangible"],
+                "items of this class of service (default: all)",
+                enum=ClassOfService.values,
             ),
             _date_param("as_of", "replay: figures as they were at the end of that day (default today)"),
             _date_param("from", "first day of the series (default the first event's day)"),
             _date_param("to", "last day of the series (default the as-of date)"),
             _int_param(
-                "mc_days", "Monte Carlo: how many items in the next N days (default the Sprint length)"
+                "mc_days",
+                "Monte Carlo: how many items in the next N calendar days (default the Sprint length)",
+                MAX_MC_DAYS,
             ),
-            _int_param("mc_items", "Monte Carlo: when will N items be done (default 50)"),
-            _int_param("mc_history_days", "Monte Carlo: days of Throughput history resampled (default 90)"),
+            _int_param("mc_items", "Monte Carlo: when will N items be done (default 50)", MAX_MC_ITEMS),
+            _int_param(
+                "mc_history_days",
+                "Monte Carlo: calendar days of Throughput history resampled (default 90)",
+                MAX_MC_DAYS,
+            ),
         ],
-        responses={
-            200: FlowReportSerializer,
-            400: OpenApiResponse(
-                FlowErrorSerializer,
-                description="bad query parameters",
-                examples=[
-                    OpenApiExample(
-                        "bad date",
-                        value={
-                            "detail": "Invalid query.",
-                            "errors": [{"field": "as_of", "reason": "Enter a valid date."}],
-                        },
-                    )
-                ],
-            ),
-            404: OpenApiResponse(description="no such Nexus, or not yours"),
-        },
-        tags=["flow"],
+        # 401, 403 and 404 are added by `AutoSchema`; the 400 only gets an example of this endpoint.
+        responses={200: FlowReportSerializer, 400: BAD_QUERY},
     )
-    def get(self, request: Request, slug: str) -> Response:
-        nexus = nexus_get_for_user(user=request.user, slug=slug)
-        form = FlowQueryForm(request.query_params, nexus=nexus)
-        if not form.is_valid():
-            return Response({"detail": "Invalid query.", "errors": form.error_list()}, status=400)
-        query = form.query()
-        try:
-            data = flow_data_get(nexus=nexus, query=query)
-        except DomainError as exc:
-            return Response(
-                {
-                    "detail": "Invalid query.",
-                    "errors": [{"field": exc.field or "query", "reason": exc.message}],
-                },
-                status=400,
-            )
+    def get(self, request: Request, nexus_slug: str) -> Response:
+        nexus = self.nexus
+        query = self.flow_query()
+        data = flow_data_get(nexus=nexus, query=query)  # a `DomainError` is a 400 naming its field
         state = FlowState.objects.filter(nexus=nexus).first()
         body: dict[str, Any] = {
             "nexus": nexus.slug,

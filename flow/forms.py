@@ -11,7 +11,7 @@ from django import forms
 from backlog.models import ClassOfService, Label, Nexus, ScrumTeam
 from flow.history import nexus_today
 from flow.models import WipLimitKind
-from flow.report import MAX_MC_DAYS, MAX_MC_ITEMS, FlowQuery
+from flow.report import HISTORY_DAYS, MAX_MC_DAYS, MAX_MC_ITEMS, FlowQuery
 
 #: Query parameter names, shared by the page, the CSV downloads, the API and `flow_report` (`--as-of`...).
 QUERY_FIELDS = (
@@ -77,6 +77,14 @@ class FlowQueryForm(forms.Form):
         if as_of is not None and as_of > today:
             self.add_error("as_of", f"The as-of date cannot be after today ({today.isoformat()}).")
             return data
+        history = data.get("mc_history_days") or HISTORY_DAYS
+        if as_of is not None and as_of.toordinal() < history:  # the calendar starts on 0001-01-01
+            self.add_error(
+                "as_of",
+                f"The as-of date is too early: the {history} days of Throughput history before it "
+                "would start before 0001-01-01.",
+            )
+            return data
         last = as_of or today
         if end is not None and end > last:
             self.add_error("to", f"'to' cannot be after the as-of date ({last.isoformat()}).")
@@ -102,7 +110,8 @@ class FlowQueryForm(forms.Form):
         )
 
     def error_list(self) -> list[dict[str, str]]:
-        """Errors as `[{field, reason}]` (the API's 400 body and the command's message)."""
+        """Errors as `[{field, reason}]` (the CSV download's 400 and the command's message; the API
+        answers in its own error format, see `flow.api.query_errors`)."""
         return [
             {"field": name if name != "__all__" else "query", "reason": str(message)}
             for name, messages in self.errors.items()

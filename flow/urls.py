@@ -1,5 +1,9 @@
-from django.urls import path
+"""URLs of the flow app: its pages (namespace `flow`) and its REST endpoint (`api_patterns`, mounted
+under `/api/v1/` with the rest of the API, namespace `api`)."""
 
+from django.urls import path, re_path
+
+from backlog.api.urls import NEXUS
 from flow import api, ready, views
 
 app_name = "flow"
@@ -10,5 +14,8 @@ urlpatterns = [
     path("n/<slug:slug>/flow/", views.flow_page, name="flow"),
     path("n/<slug:slug>/flow/settings/", views.flow_settings, name="settings"),
     path("n/<slug:slug>/flow/<str:table>.csv", views.flow_csv, name="flow-csv"),
-    path("api/v1/nexuses/<slug:slug>/flow/", api.FlowView.as_view(), name="api-flow"),
+]
+
+api_patterns = [
+    re_path(rf"^{NEXUS}/flow/$", api.FlowView.as_view(), name="flow"),
 ]

@@ -11,9 +11,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backlog.api.errors import not_found as api_not_found
 from backlog.api.urls import api_patterns, page_patterns
+from flow.urls import api_patterns as flow_api_patterns
 
 api_v1 = [
     *api_patterns,
+    *flow_api_patterns,
 ]
 
 urlpatterns = [
@@ -27,5 +29,5 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("integration.urls")),
     path("", include("backlog.urls")),
-    re_path(r"^api/", api_not_found),  # last: other apps add API endpoints in their urls.py
+    re_path(r"^api/", api_not_found),  # last: any other URL under /api/ is a 404 in the API's format
 ]

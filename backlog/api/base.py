@@ -35,6 +35,8 @@ from backlog.api.permissions import NexusRolePermission
 from backlog.models import Nexus
 
 ID_REGEX = r"[0-9]{1,18}"
+#: The reason given for a query parameter sent without a value (`?column=`), by every endpoint.
+BLANK_MESSAGE = "Give a value, or leave the parameter out."
 
 
 def parse_timestamp(raw: str, field: str) -> datetime:
@@ -92,9 +94,7 @@ class StrictFilterSet(django_filters.FilterSet):
         valid = bool(super().is_valid())
         for name in self.filters:
             if name in self.data and not self.data.get(name):
-                self.form.add_error(
-                    name, ValidationError("Give a value, or leave the parameter out.", code="blank")
-                )
+                self.form.add_error(name, ValidationError(BLANK_MESSAGE, code="blank"))
                 valid = False
         return valid
 

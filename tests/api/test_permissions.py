@@ -81,6 +81,7 @@ ACTIONS = [
         lambda nx: {"item": _first(nx).pk, "team": ScrumTeam.objects.filter(nexus=nx).earliest("id").pk},
     ),
     ("transitions list", "view", "get", lambda nx: "/transitions/", None),
+    ("flow figures", "view", "get", lambda nx: "/flow/", None),
     ("webhooks list", "po", "get", lambda nx: "/webhooks/", None),
     (
         "webhook create",

@@ -84,21 +84,30 @@ def test_filters_and_as_of_are_computed_on_request(client, viewer, example):
 
 
 @pytest.mark.parametrize(
-    ("params", "field", "reason"),
+    ("params", "field", "code", "reason"),
     [
-        ({"as_of": "yesterday"}, "as_of", "Enter a valid date."),
-        ({"team": "ghost"}, "team", "No Scrum Team 'ghost' in this Nexus."),
-        ({"from": "2024-01-05", "to": "2024-01-02"}, "from", "'from' is after 'to'."),
-        ({"mc_items": "0"}, "mc_items", "Ensure this value is greater than or equal to 1."),
+        ({"as_of": "yesterday"}, "as_of", "invalid", "Enter a valid date."),
+        ({"team": "ghost"}, "team", "invalid", "No Scrum Team 'ghost' in this Nexus."),
+        ({"from": "2024-01-05", "to": "2024-01-02"}, "from", "invalid", "'from' is after 'to'."),
+        ({"mc_items": "0"}, "mc_items", "min_value", "Ensure this value is greater than or equal to 1."),
+        (
+            {"as_of": "0001-01-05"},
+            "as_of",
+            "invalid",
+            "The as-of date is too early: the 90 days of Throughput history before it would start before "
+            "0001-01-01.",
+        ),
     ],
 )
-def test_bad_parameters_are_a_400_naming_the_field(client, viewer, example, params, field, reason):
+def test_bad_parameters_are_a_400_naming_the_field(client, viewer, example, params, field, code, reason):
     page = client.get(_url(example, **params))
     assert page.status_code == 400
     assert reason.replace("'", "&#x27;") in page.content.decode()
     api = client.get(f"/api/v1/nexuses/{example.slug}/flow/", params)
     assert api.status_code == 400
-    assert {"field": field, "reason": reason} in api.json()["errors"]
+    body = api.json()  # the API's one error format
+    assert body["errors"] == [{"field": field, "code": code, "message": reason}]
+    assert body["message"] == f"{field}: {reason}"
     csv_response = client.get(reverse("flow:flow-csv", args=[example.slug, "daily"]), params)
     assert csv_response.status_code == 400
 
@@ -184,15 +193,23 @@ def test_api_serves_the_figures_of_flow_report(client, viewer, example):
 
 
 def test_api_needs_authentication(client, example):
-    assert client.get(f"/api/v1/nexuses/{example.slug}/flow/").status_code in (401, 403)
+    response = client.get(f"/api/v1/nexuses/{example.slug}/flow/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
 
 
 def test_api_is_documented():
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    op = schema["paths"]["/api/v1/nexuses/{slug}/flow/"]["get"]
+    op = schema["paths"]["/api/v1/nexuses/{nexus_slug}/flow/"]["get"]
     names = {p["name"] for p in op["parameters"]}
     assert {"team", "label", "class_of_service", "as_of", "from", "to", "mc_days", "mc_items"} <= names
-    assert set(op["responses"]) >= {"200", "400", "404"}
+    assert "nexus_slug" in names
+    assert set(op["responses"]) >= {"200", "400", "401", "403", "404"}
+    for code in ("400", "401", "403", "404"):  # the API's one error format
+        assert op["responses"][code]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    assert op["tags"] == ["flow"]
     props = schema["components"]["schemas"]["FlowReport"]["properties"]
     assert set(REPORT_KEYS) <= set(props)
 

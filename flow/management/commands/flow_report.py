@@ -3,7 +3,7 @@
 
 Prints the flow figures as JSON with exactly the keys of `flow.report.REPORT_KEYS`, computed from the
 transition log (replayed as of `--as-of`, default today in the Nexus's time zone). The REST API
-(`GET /api/v1/nexuses/<slug>/flow/`) serves the same figures.
+(`GET /api/v1/nexuses/{nexus_slug}/flow/`) serves the same figures.
 """
 
 from __future__ import annotations
