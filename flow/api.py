@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.generics import GenericAPIView
@@ -49,6 +49,66 @@ class FlowAgeSerializer(serializers.Serializer):
     age = serializers.IntegerField(help_text="Work Item Age in calendar days, as of the as-of date")
 
 
+#: The example of the flow figures in the OpenAPI document: `flow_report` of the demo Nexus (JDT history
+#: replayed to 2008-06-30 and shifted to the day it was loaded), with `daily` cut to its last two days
+#: and `ages` to the oldest and the youngest item.
+FLOW_EXAMPLE = {
+    "nexus": "eclipse-jdt",
+    "team": None,
+    "label": None,
+    "class_of_service": None,
+    "as_of": "2026-11-21",
+    "start": "2024-05-24",
+    "end": "2026-11-21",
+    "computed_at": "2026-11-21T13:41:07.512390Z",
+    "stored": True,
+    "stale_since": None,
+    "finished_items": 6878,
+    "cycle_time_percentiles": {"50": 4, "70": 15, "85": 66, "95": 271},
+    "mean_weekly_throughput": 52.94,
+    "complete_weeks": 129,
+    "mean_daily_wip": 485.13,
+    "wip_as_of": 527,
+    "daily": [
+        {
+            "date": "2026-11-20",
+            "wip": 524,
+            "wip_eod": 524,
+            "throughput": 0,
+            "cfd": {
+                "Triage": 7391,
+                "To Do": 7391,
+                "In Progress": 6940,
+                "Resolved": 6867,
+                "Verified": 2914,
+                "Closed": 121,
+            },
+        },
+        {
+            "date": "2026-11-21",
+            "wip": 527,
+            "wip_eod": 516,
+            "throughput": 11,
+            "cfd": {
+                "Triage": 7394,
+                "To Do": 7394,
+                "In Progress": 6951,
+                "Resolved": 6878,
+                "Verified": 2914,
+                "Closed": 121,
+            },
+        },
+    ],
+    "ages": [
+        {"item": "eclipse-122668", "column": "To Do", "age": 909},
+        {"item": "eclipse-239030", "column": "To Do", "age": 1},
+    ],
+    "mc_how_many": {"50": 101, "70": 88, "85": 77, "95": 63},
+    "mc_when": {"50": "2026-11-28", "70": "2026-11-30", "85": "2026-12-01", "95": "2026-12-03"},
+}
+
+
+@extend_schema_serializer(examples=[OpenApiExample("The demo Nexus", value=FLOW_EXAMPLE, response_only=True)])
 class FlowReportSerializer(serializers.Serializer):
     """Documentation of the response (the view returns the figures as computed)."""
 
