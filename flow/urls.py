@@ -2,9 +2,10 @@
 under `/api/v1/` with the rest of the API, namespace `api`)."""
 
 from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
 
 from backlog.api.urls import NEXUS
-from flow import api, ready, views
+from flow import api, api_settings, ready, views
 
 app_name = "flow"
 
@@ -16,6 +17,10 @@ urlpatterns = [
     path("n/<slug:slug>/flow/<str:table>.csv", views.flow_csv, name="flow-csv"),
 ]
 
+router = SimpleRouter()
+router.register(rf"{NEXUS}/flow-settings", api_settings.FlowSettingsViewSet, basename="flow-settings")
+
 api_patterns = [
     re_path(rf"^{NEXUS}/flow/$", api.FlowView.as_view(), name="flow"),
+    *router.urls,
 ]

@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS = {
         "GoalStatusEnum": "backlog.models.GoalStatus",
         "GoalClosedStatusEnum": [("achieved", "Achieved"), ("abandoned", "Abandoned")],
         "DeliveryStatusEnum": "backlog.models_api.DeliveryStatus",
+        "WipLimitKindEnum": "backlog.models.WipLimitKind",
+        "FlowWipLimitKindEnum": "flow.models.WipLimitKind",
     },
 }
 #: How long a POST's `Idempotency-Key` is remembered (seconds).

@@ -11,7 +11,8 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 | `admin`         | superusers: the Nexus's structure (teams, memberships)   | `user.is_superuser`           |
 
 A view states its rules in `rules = {action: rule}`; without an entry, reads need `view` and writes
-`edit_items`. Later capabilities (Sprints, flow figures) reuse the same rules.
+`edit_items`. Later capabilities (Sprints, flow figures) reuse the same rules, or add theirs with
+`rule_register` (`flow_settings`: the Product Owner, the Nexus Integration Team and superusers).
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ RULES: dict[str, tuple[Callable[[Any, Nexus], bool], str]] = {
         "Only an administrator changes the Nexus's Scrum Teams and memberships.",
     ),
 }
+
+
+def rule_register(name: str, check: Callable[[Any, Nexus], bool], message: str) -> None:
+    """Add a rule for another app's resources (e.g. `flow_settings`): `check(user, nexus)` decides,
+    `message` says why when it refuses (the 403's `message`). Raises `ValueError` for a name taken
+    by another check."""
+    if name in RULES and RULES[name][0] is not check:
+        raise ValueError(f"The permission rule {name!r} exists already.")
+    RULES[name] = (check, message)
 
 
 def rule_for(view: Any, request: Request) -> str:

@@ -15,6 +15,7 @@ ALLOWED = {
     "edit": {"po", "sm", "dev", "nit", "admin"},
     "po": {"po", "admin"},
     "admin": {"admin"},
+    "flow_settings": {"po", "nit", "admin"},
 }
 
 
@@ -72,6 +73,14 @@ ACTIONS = [
     ("goal create", "po", "post", lambda nx: "/goals/", lambda nx: {"text": "Goal"}),
     ("columns list", "view", "get", lambda nx: "/columns/", None),
     ("labels list", "view", "get", lambda nx: "/labels/", None),
+    ("flow settings list", "view", "get", lambda nx: "/flow-settings/", None),
+    (
+        "flow settings set",
+        "flow_settings",
+        "post",
+        lambda nx: "/flow-settings/",
+        lambda nx: {"team": None, "sle_percent": 80},
+    ),
     ("involvements list", "view", "get", lambda nx: "/involvements/", None),
     (
         "involvement create",

@@ -1,0 +1,142 @@
+"""REST resource of the flow settings: `/api/v1/nexuses/{nexus_slug}/flow-settings/`.
+
+The Service Level Expectation and the kind of WIP limit (hard or soft) of the Nexus and of each of its
+Scrum Teams, as the flow settings page shows and sets them (`flow.services.flow_settings_set`): every
+member reads them; the Product Owner, the Nexus Integration Team and superusers set them (rule
+`flow_settings`). A scope without a row uses the defaults (`FlowSettings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backlog.api.base import NexusScopedViewSet
+from backlog.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
+from backlog.api.permissions import rule_register
+from backlog.models import ScrumTeam
+from flow.models import FlowSettings, WipLimitKind
+from flow.services import can_edit_flow_settings, flow_settings_set
+
+FLOW_SETTINGS = "flow_settings"
+rule_register(
+    FLOW_SETTINGS,
+    lambda user, nexus: can_edit_flow_settings(user=user, nexus=nexus),
+    "Only the Product Owner and the Nexus Integration Team set Service Level Expectations.",
+)
+
+EXAMPLE = {
+    "id": 4,
+    "team": 3,
+    "sle_percent": 85,
+    "sle_days": 14,
+    "wip_limit_kind": "hard",
+    "updated_at": "2025-03-03T09:30:00.000000Z",
+    "updated_by": "nit",
+}
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("The Core team's SLE", value=EXAMPLE, response_only=True, status_codes=["200", "201"])
+    ]
+)
+class FlowSettingsSerializer(serializers.ModelSerializer):
+    """The flow settings of one scope: the Nexus (`team` null) or one Scrum Team (its id).
+
+    Service Level Expectation (Kanban Guide for Scrum Teams): "`sle_percent`% of items finish within
+    `sle_days` calendar days"; `sle_days` null means the `sle_percent`th percentile (nearest rank) of
+    the Cycle Times of the items finished in the 90 days up to the day. `wip_limit_kind`: whether the
+    scope's WIP limit (`wip_limit` of the Nexus or of the Scrum Team) refuses a move (`hard`) or warns
+    (`soft`). A scope with no row here has the defaults: 85%, days from recent Cycle Times, soft."""
+
+    updated_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who set them last (username)"
+    )
+
+    class Meta:
+        model = FlowSettings
+        fields = ["id", "team", "sle_percent", "sle_days", "wip_limit_kind", "updated_at", "updated_by"]
+        read_only_fields = fields
+
+
+class FlowSettingsWriteSerializer(StrictSerializer):
+    team = NexusRefField(
+        model=ScrumTeam,
+        scope="nexus",
+        allow_null=True,
+        help_text="The Scrum Team (id) whose settings these are; null for the whole Nexus",
+    )
+    sle_percent = StrictIntegerField(
+        min_value=1, max_value=100, help_text="N in 'N% of items finish within D days'"
+    )
+    sle_days = StrictIntegerField(
+        min_value=1,
+        max_value=3650,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="D, calendar days; null or left out: the N-th percentile of recent Cycle Times",
+    )
+    wip_limit_kind = StrictChoiceField(
+        choices=WipLimitKind.choices, required=False, default=WipLimitKind.SOFT
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the flow settings that are set (Service Level Expectations, WIP limit kinds)",
+        description="One row per scope that has settings: the Nexus (`team` null) and Scrum Teams. Scopes "
+        "without a row have the defaults (85% within the 85th percentile of recent Cycle Times; soft WIP "
+        "limit).",
+    ),
+    retrieve=extend_schema(summary="Get the flow settings of one scope"),
+    create=extend_schema(
+        summary="Set the flow settings of a scope (Product Owner, Nexus Integration Team)",
+        description="Creates the scope's row (201) or replaces its values (200): sending the same body "
+        "again changes nothing. `team` null is the whole Nexus.",
+        request=FlowSettingsWriteSerializer,
+        responses={200: FlowSettingsSerializer, 201: FlowSettingsSerializer},
+        examples=[
+            OpenApiExample(
+                "A team's SLE, hard WIP limit",
+                request_only=True,
+                value={"team": 3, "sle_percent": 85, "sle_days": 14, "wip_limit_kind": "hard"},
+            ),
+            OpenApiExample(
+                "The Nexus's SLE from Cycle Times", request_only=True, value={"team": None, "sle_percent": 70}
+            ),
+        ],
+    ),
+)
+class FlowSettingsViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NexusScopedViewSet
+):
+    model = FlowSettings
+    serializer_class = FlowSettingsSerializer
+    sync_field = "updated_at"
+    rules: ClassVar[dict[str, str]] = {"create": FLOW_SETTINGS}
+
+    def base_queryset(self) -> QuerySet[FlowSettings]:
+        return FlowSettings.objects.filter(nexus=self.nexus).select_related("updated_by")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = FlowSettingsWriteSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        existed = FlowSettings.objects.filter(nexus=self.nexus, team=values["team"]).exists()
+        row = flow_settings_set(
+            nexus=self.nexus,
+            team=values["team"],
+            actor=request.user,
+            sle_percent=values["sle_percent"],
+            sle_days=values["sle_days"],
+            wip_limit_kind=values["wip_limit_kind"],
+        )
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(FlowSettingsSerializer(row).data, status=code)
