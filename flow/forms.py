@@ -27,6 +27,11 @@ QUERY_FIELDS = (
 )
 
 
+#: The longest daily series a query may ask for with `from` (20 years of days): each day is a row of the
+#: answer (about 110 bytes in the API), so a `from` in year 1 would build 740,000 of them.
+MAX_SERIES_DAYS = 7305
+
+
 class FlowQueryForm(forms.Form):
     """Validates a flow query against a Nexus. `team` is a Scrum Team's slug or name, `label` a label
     name, dates are ISO (YYYY-MM-DD) calendar days in the Nexus's time zone. Rules: `from` <= `to` <=
@@ -92,6 +97,12 @@ class FlowQueryForm(forms.Form):
             self.add_error("from", "'from' is after 'to'.")
         elif start is not None and end is None and start > last:
             self.add_error("from", f"'from' is after the as-of date ({last.isoformat()}).")
+        elif start is not None and ((end or last) - start).days >= MAX_SERIES_DAYS:
+            self.add_error(
+                "from",
+                f"The daily series is at most {MAX_SERIES_DAYS:,} days (20 years): 'from' is too far "
+                f"before {(end or last).isoformat()}.",
+            )
         return data
 
     def query(self) -> FlowQuery:

@@ -4,7 +4,7 @@ another Nexus, 401 without credentials, and a fixed number of queries for the st
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from backlog.api.base import BLANK_MESSAGE
 from backlog.models import Role
-from flow.forms import QUERY_FIELDS
+from flow.forms import MAX_SERIES_DAYS, QUERY_FIELDS
 from flow.report import MAX_MC_DAYS, MAX_MC_ITEMS
 from flow.services import flow_recompute
 from tests.api.helpers import error_fields, token_client
@@ -118,6 +118,18 @@ def test_an_unknown_team_or_class_is_a_400_naming_it(stakeholder, hist):
 def test_from_after_to_is_a_400_naming_from(stakeholder, hist):
     errors = _refused(stakeholder.get(_url(hist), {"from": "2024-01-05", "to": "2024-01-02"}))
     assert errors == [{"field": "from", "code": "invalid", "message": "'from' is after 'to'."}]
+
+
+def test_a_series_longer_than_twenty_years_is_a_400_naming_from(stakeholder, hist):
+    """Each day is a row of the answer: `from` in year 1 would build 740,000 of them."""
+    for start in ("0001-01-01", "1900-01-01"):
+        errors = _refused(stakeholder.get(_url(hist), {"from": start, "as_of": AS_OF.isoformat()}))
+        assert [e["field"] for e in errors] == ["from"]
+        assert "at most 7,305 days" in errors[0]["message"]
+    longest = AS_OF - timedelta(days=MAX_SERIES_DAYS - 1)
+    response = stakeholder.get(_url(hist), {"from": longest.isoformat(), "as_of": AS_OF.isoformat()})
+    assert response.status_code == 200
+    assert len(response.json()["daily"]) == MAX_SERIES_DAYS
 
 
 def test_an_as_of_date_after_today_is_a_400_naming_it(stakeholder, hist):
