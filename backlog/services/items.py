@@ -451,10 +451,13 @@ def pbi_delete(*, item: ProductBacklogItem, actor: Actor) -> ProductBacklogItem:
         locked.updated_at = now
         locked.version += 1
         locked.save(update_fields=["deleted_at", "updated_at", "version"])
-        # Its children lose their parent: a change of theirs too, for sync clients and `If-Match`.
-        ProductBacklogItem.objects.filter(parent=locked).update(
-            parent=None, updated_at=now, version=F("version") + 1
-        )
+        # Its children lose their parent: a change of theirs too, for sync clients, `If-Match` and
+        # webhook receivers.
+        children = ProductBacklogItem.objects.filter(parent=locked)
+        orphaned = list(children.values_list("pk", flat=True))
+        children.update(parent=None, updated_at=now, version=F("version") + 1)
         notify_items_changed(locked.backlog.nexus_id)
         notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
+        for child_id in orphaned:
+            notify_item_event(locked.backlog.nexus_id, child_id, "updated")
     return locked

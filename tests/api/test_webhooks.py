@@ -80,6 +80,21 @@ def test_each_item_service_records_its_event(nx):
         assert payload["id"] == int(r.requests[1].headers["X-Nexus-Delivery"])
 
 
+def test_deleting_a_parent_tells_receivers_its_children_changed(nx):
+    """The children lose their parent (a new `version`): receivers mirroring them hear of it."""
+    parent = pbi_create(nexus=nx, title="Epic", actor=None)
+    kids = [pbi_create(nexus=nx, title=f"Story {i}", parent=parent, actor=None) for i in range(2)]
+    with receiver() as r:
+        hook = webhook_create(nexus=nx, url=r.url, events=ALL, actor=None)
+        pbi_delete(item=parent, actor=None)
+        sent = sorted(WebhookDelivery.objects.filter(webhook=hook).values_list("event", "item_id"))
+        assert sent == sorted([("item.deleted", parent.pk)] + [("item.updated", k.pk) for k in kids])
+        bodies = [
+            json.loads(req.body) for req in r.requests if json.loads(req.body)["event"] == "item.updated"
+        ]
+        assert {b["item"]["version"] for b in bodies} == {k.version + 1 for k in kids}
+
+
 def test_only_subscribed_events_of_active_webhooks(nx):
     with receiver() as r:
         moved_only = webhook_create(nexus=nx, url=r.url, events=["item.moved"], actor=None)
