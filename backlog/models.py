@@ -392,6 +392,11 @@ class Transition(models.Model):
     from_position = models.PositiveIntegerField(null=True, blank=True)
     to_position = models.PositiveIntegerField(null=True, blank=True)
     import_key = models.CharField(max_length=120, blank=True)
+    recorded_at = models.DateTimeField(
+        auto_now_add=True,
+        help_text="When this tool recorded the change (UTC, ISO-8601 with microseconds): the same as "
+        "`at` for changes made here, later for imported history. `?updated_since=` filters on it.",
+    )
 
     class Meta:
         ordering = ["item", "at", "id"]
@@ -405,6 +410,8 @@ class Transition(models.Model):
         indexes = [
             # Flow recompute: all column changes of a Nexus's items in time order.
             models.Index(fields=["kind", "item", "at"], name="transition_kind_item_at"),
+            # API sync: `?updated_since=` on the transition log, cursor order (recorded_at, id).
+            models.Index(fields=["recorded_at", "id"], name="transition_recorded"),
         ]
 
     def __str__(self) -> str:

@@ -120,6 +120,7 @@ TRANSITION = {
     "team": None,
     "from_position": None,
     "to_position": None,
+    "recorded_at": "2025-03-03T15:02:09.730112Z",
 }
 WEBHOOK = {
     "id": 2,

@@ -34,7 +34,8 @@ nothing, even while others write (a row changed meanwhile moves to the end and c
 Next time, ask from the largest `updated_at` you received minus a minute (a write is stamped when
 its transaction starts and visible when it commits), de-duplicating on `id` and `version`.
 Every resource a list returns carries `updated_at` (UTC, ISO-8601); team involvement follows its
-item's `updated_at` (so a removed team shows as a change of the item), the transition log its `at`.
+item's `updated_at` (so a removed team shows as a change of the item), the transition log its
+`recorded_at` (when it was recorded here: later than `at`, the time of the change, for imported history).
 Deletions of PBIs: `GET .../items/deleted/?since=`; other deletions (a webhook) leave no tombstone,
 so re-read those short lists in full now and then. Without `updated_since`, the PBI list is in
 Product Backlog order (by `rank`) and the Definition of Workflow left to right (by `position`).

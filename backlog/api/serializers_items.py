@@ -229,6 +229,7 @@ class TransitionSerializer(serializers.ModelSerializer):
             "team",
             "from_position",
             "to_position",
+            "recorded_at",
         ]
         read_only_fields = fields
 

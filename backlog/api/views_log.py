@@ -114,8 +114,9 @@ class InvolvementViewSet(
     list=extend_schema(
         summary="The Nexus's transition log (read-only)",
         description="Every change of column, team status and Product Backlog position, ordered by (at, "
-        "id). `updated_since` filters on `at`, the time of the change (imported history keeps its original "
-        "times).",
+        "id): `at` is when the change happened (imported history keeps its original times). With "
+        "`updated_since`, the rows recorded at or after it (`recorded_at`: a history imported today has "
+        "old `at` but a new `recorded_at`), in the sync order (recorded_at, id).",
     ),
     retrieve=extend_schema(summary="Get one transition"),
 )
@@ -125,7 +126,11 @@ class TransitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusS
     model = Transition
     serializer_class = TransitionSerializer
     filterset_class = TransitionFilter
-    sync_field = "at"
+    sync_field = "recorded_at"
+
+    def ordering_keys(self) -> list[tuple[str, str]]:
+        # In the order of the changes, unless a sync client asks what was recorded since.
+        return super().ordering_keys() if self.sync_requested() else [("at", "datetime"), ("id", "int")]
 
     def base_queryset(self) -> QuerySet[Transition]:
         return Transition.objects.filter(item__backlog__nexus=self.nexus).select_related("actor")

@@ -132,11 +132,29 @@ def test_transition_log_of_the_nexus(nx, api):
     rows = api("dev").get(f"{base(nx)}/transitions/?item={item.pk}").json()["results"]
     assert [r["to_name"] for r in rows] == ["Ready", "In Progress"]
     assert len(api("dev").get(f"{base(nx)}/transitions/").json()["results"]) == 6
-    since = rows[-1]["at"].replace("+", "%2B")
+    since = rows[-1]["recorded_at"].replace("+", "%2B")
     assert len(api("dev").get(f"{base(nx)}/transitions/?updated_since={since}").json()["results"]) == 1
     one = api("dev").get(f"{base(nx)}/transitions/{rows[0]['id']}/").json()
     assert one["kind"] == "column"
     assert api("dev").post(f"{base(nx)}/transitions/", {}, format="json").status_code == 405
+
+
+def test_history_recorded_now_is_seen_by_sync_whatever_its_time(nx, api):
+    """A change recorded today with an old `at` (imported history) is in the next sync: the log syncs
+    on `recorded_at`, and lists in the order of `at` otherwise."""
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    item = ProductBacklogItem.objects.filter(backlog__nexus=nx).earliest("id")
+    mark = timezone.now().isoformat().replace("+", "%2B")
+    old = datetime(2001, 5, 4, 12, 0, tzinfo=UTC)
+    pbi_transition(item=item, to_column=column(nx, "In Progress"), actor=None, at=old)
+    rows = api("dev").get(f"{base(nx)}/transitions/?updated_since={mark}").json()["results"]
+    assert [(r["to_name"], r["at"][:10]) for r in rows] == [("In Progress", "2001-05-04")]
+    assert rows[0]["recorded_at"] > rows[0]["at"]
+    in_time_order = api("dev").get(f"{base(nx)}/transitions/?item={item.pk}").json()["results"]
+    assert [r["to_name"] for r in in_time_order] == ["In Progress", "Ready"]  # 2001 first
 
 
 def test_structure_lists_have_constant_queries(nx, api, django_assert_max_num_queries, settings):
