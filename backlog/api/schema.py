@@ -125,12 +125,7 @@ def _error_example(status: int, code: str, message: str, field: str | None = Non
 #: The example of each error the API documents on every operation it applies to (`AutoSchema`).
 ERROR_EXAMPLES = {
     "401": _error_example(401, "not_authenticated", "Authentication credentials were not provided."),
-    "403": _error_example(
-        403,
-        "permission_denied",
-        "Only the Product Owner does this (orders the Product Backlog, sets the Product Goal, manages "
-        "webhooks).",
-    ),
+    "403": _error_example(403, "permission_denied", "You do not have permission to perform this action."),
     "404": _error_example(404, "not_found", "Not found."),
     "409": _error_example(
         409,
@@ -243,8 +238,20 @@ class AutoSchema(SpectacularAutoSchema):
         for code, description in self._error_codes().items():
             if code not in responses:
                 example = VALIDATION_EXAMPLE if code == "400" else ERROR_EXAMPLES[code]
+                if code == "403":
+                    example = self._refusal_example() or example
                 responses[code] = self._get_response_for_code(error(description, example), code)
         return dict(sorted(responses.items()))
+
+    def _refusal_example(self) -> OpenApiExample | None:
+        """The 403 of this operation's permission rule (`backlog.api.permissions`), with its message."""
+        from backlog.api.permissions import EDIT_ITEMS, RULES, VIEW
+
+        rules: dict[str, str] = getattr(self.view, "rules", {})
+        action = getattr(self.view, "action", None) or self.method.lower()
+        rule = rules.get(action, VIEW if self.method == "GET" else EDIT_ITEMS)
+        message = RULES.get(rule, (None, ""))[1]
+        return _error_example(403, "permission_denied", message) if message else None
 
 
 def preprocess_endpoints(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list[Any]:
