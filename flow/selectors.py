@@ -239,7 +239,8 @@ class _CardMaker:
         self.today = today
         self.sles = sles
         self.nexus_sle = sles[None]
-        self.teams = {t.pk: t for t in ScrumTeam.objects.filter(nexus=nexus)}
+        self.teams = {t.pk: t for t in ScrumTeam.objects.filter(nexus=nexus).order_by("name")}
+        self.team_list = list(self.teams.values())  # by name
         self.labels = dict(TeamStatus.choices)
         self._squares: dict[tuple[int, str], Square] = {}
 
@@ -293,8 +294,10 @@ def scope_limits_get(
     columns: list[WorkflowColumn],
     counts: dict[int, int],
     settings: dict[int | None, FlowSettings],
+    teams: list[ScrumTeam] | None = None,
 ) -> list[ScopeLimit]:
-    """Items in progress of the Nexus and of each Scrum Team against their WIP limits. Two queries."""
+    """Items in progress of the Nexus and of each Scrum Team against their WIP limits. Two queries (one
+    when the caller has the Nexus's `teams` already, ordered by name)."""
     wip_cols = [c.pk for c in _in_progress(columns)]
 
     def kind(key: int | None) -> str:
@@ -307,9 +310,11 @@ def scope_limits_get(
             item__backlog__nexus=nexus, item__deleted_at__isnull=True, item__column_id__in=wip_cols
         )
         .values_list("team_id")
-        .annotate(n=Count("item_id", distinct=True))
+        .annotate(n=Count("item_id"))  # one involvement per item and team (`involvement_unique`)
     )
-    for team in ScrumTeam.objects.filter(nexus=nexus).order_by("name"):
+    if teams is None:
+        teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    for team in teams:
         limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, kind(team.pk)))
     return limits
 
@@ -336,26 +341,30 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
     board_cols = {
         c.pk: BoardColumn(column=c, count=counts.get(c.pk, 0), page_size=page_size) for c in columns
     }
-    # The first page (and one more item, to know whether there is a next page) of every open column
-    # in one query: the row number within the column, in Product Backlog order.
-    items = list(
-        _cards_qs(nexus)
-        .filter(column_id__in=open_ids)
+    # The first page (and one more item, to know whether there is a next page) of every open column in
+    # one query: the row number within the column, in Product Backlog order; then the cards of those
+    # items (joining the flow dates to these rows only, not to every row of the window).
+    alive = ProductBacklogItem.objects.alive()
+    ids = list(
+        alive.filter(column_id__in=open_ids)
         .annotate(pos=Window(RowNumber(), partition_by=[F("column_id")], order_by=F("rank").asc()))
         .filter(pos__lte=page_size + 1)
         .order_by("column_id", "rank")
+        .values_list("pk", flat=True)
     )
     if done:
         since = datetime.combine(
             today - timedelta(days=30), time.min, tzinfo=zoneinfo.ZoneInfo(nexus.time_zone)
         )
-        items += (
-            _cards_qs(nexus)
-            .filter(column__in=done, updated_at__gte=since)
+        ids += (
+            alive.filter(column__in=done, updated_at__gte=since)
             .annotate(pos=Window(RowNumber(), partition_by=[F("column_id")], order_by=F("updated_at").desc()))
             .filter(pos__lte=DONE_CAP)
             .order_by("column_id", "-updated_at")
+            .values_list("pk", flat=True)
         )
+    by_id = {item.pk: item for item in _cards_qs(nexus).filter(pk__in=ids)}
+    items = [by_id[pk] for pk in ids if pk in by_id]
     maker = _CardMaker(nexus=nexus, today=today, sles=sles)
     for card in maker.cards(items):
         bc = board_cols[card.item.column_id]
@@ -369,7 +378,9 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         columns=list(board_cols.values()),
         state=state,
         sle=sles[None],
-        limits=scope_limits_get(nexus=nexus, columns=columns, counts=counts, settings=settings),
+        limits=scope_limits_get(
+            nexus=nexus, columns=columns, counts=counts, settings=settings, teams=maker.team_list
+        ),
     )
 
 
