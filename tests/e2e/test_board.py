@@ -88,7 +88,7 @@ def test_show_more_cards_of_a_column(page: Page, live_server):
     total = 2 * CARD_PAGE + 7
     nexus = nexus_build(teams=2, slug="long-e2e", items=total)
     member(nexus, Role.NIT_MEMBER, username="nit-long")
-    first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank").first()
+    first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[0]
     pbi_transition(item=first, to_column=column(nexus, "In Progress"), actor=None)
     ready_total = total - 1
 
