@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection
+from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -63,7 +64,39 @@ def _page_rows(ctx: BenchContext, client: Client) -> list[Row]:
             return response
 
         rows.append(measure(name, get, runs=20))
+    rows.insert(2, _board_more_row(ctx, client))
     return rows
+
+
+def _board_more_row(ctx: BenchContext, client: Client) -> Row:
+    """The board's "show more" deep into its longest open column (a keyset on rank: no OFFSET)."""
+    longest = (
+        ProductBacklogItem.objects.open()
+        .filter(backlog__nexus=ctx.nexus)
+        .values_list("column_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    assert longest is not None
+    column_id, count = longest
+    ranks = (
+        ProductBacklogItem.objects.alive()
+        .filter(column_id=column_id)
+        .order_by("rank")
+        .values_list("rank", flat=True)
+    )
+    start = min(5000, count // 2)
+    url = f"/n/{ctx.nexus.slug}/board/columns/{column_id}/cards/?after={ranks[start - 1]}"
+
+    def get(_i: int) -> object:
+        response = client.get(url, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200, (url, response.status_code)
+        return response
+
+    row = measure(f"board show more: cards {start + 1:,} to {start + 50:,} of a column", get, runs=20)
+    row.note = f"the longest open column: {count:,} items"
+    return row
 
 
 def _move_rows(ctx: BenchContext, client: Client) -> list[Row]:

@@ -11,6 +11,7 @@ app_name = "flow"
 
 urlpatterns = [
     path("n/<slug:slug>/board/", views.board, name="board"),
+    path("n/<slug:slug>/board/columns/<int:column_id>/cards/", views.board_cards, name="board-cards"),
     path("n/<slug:slug>/ready-buffer/", ready.ready_buffer, name="ready-buffer"),
     path("n/<slug:slug>/flow/", views.flow_page, name="flow"),
     path("n/<slug:slug>/flow/settings/", views.flow_settings, name="settings"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from backlog.models import Role
+from backlog.models import ProductBacklogItem, Role
 from backlog.services import goal_create, pbi_create, pbi_set_teams, pbi_transition
 from tests.factories import column, member, nexus_build, team
 
@@ -76,3 +76,58 @@ def test_demo_board_with_real_history(page: Page, live_server, tmp_path, setting
     expect(to_do.locator(".card .age").first).to_have_text(re.compile(r"^\d+d$"))
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "board-demo.png"))
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_show_more_cards_of_a_column(page: Page, live_server):
+    """A column longer than a page: "Show more" by keyboard adds the next cards in order after the
+    ones shown, keeps the focus on the control, and at the end of the column leaves no control."""
+    from flow.selectors import CARD_PAGE
+
+    total = 2 * CARD_PAGE + 7
+    nexus = nexus_build(teams=2, slug="long-e2e", items=total)
+    member(nexus, Role.NIT_MEMBER, username="nit-long")
+    first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[0]
+    pbi_transition(item=first, to_column=column(nexus, "In Progress"), actor=None)
+    ready_total = total - 1
+
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/n/{nexus.slug}/board/")
+    page.fill("input[name=username]", "nit-long")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    ready = page.locator(".board-col", has=page.get_by_role("heading", name="Ready", exact=True))
+    cards = ready.locator(".card")
+    expect(cards).to_have_count(CARD_PAGE)
+    expect(ready.locator(".col-head .count")).to_have_text(f"{ready_total}")
+    more = ready.get_by_role("button", name=re.compile(r"^Show \d+ more"))
+    expect(more).to_have_text(f"Show {CARD_PAGE} more (of {ready_total})")
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(cards).to_have_count(2 * CARD_PAGE)
+    expect(more).to_have_text(f"Show {ready_total - 2 * CARD_PAGE} more (of {ready_total})")
+    expect(more).to_be_focused()  # the next control takes the focus: Enter again goes on
+    expect(ready.get_by_text(f"{2 * CARD_PAGE} of {ready_total} shown")).to_be_visible()
+    SHOTS.mkdir(exist_ok=True)
+    more.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "board-show-more.png"), full_page=True)
+    page.keyboard.press("Enter")
+    expect(cards).to_have_count(ready_total)
+    expect(more).to_have_count(0)
+    end = ready.locator(".more-cards.end")
+    expect(end).to_have_text(f"End of the column: {ready_total} shown.")
+    expect(end).to_be_focused()
+    titles = cards.locator(".card-title").all_inner_texts()
+    expected = list(
+        ProductBacklogItem.objects.filter(backlog__nexus=nexus, column=column(nexus, "Ready"))
+        .order_by("rank")
+        .values_list("title", flat=True)
+    )
+    assert [t.strip() for t in titles] == expected  # in order, none twice
+    expect(ready.locator(".col-head .count")).to_have_text(f"{ready_total}")  # the header keeps the total
+    in_progress = page.locator(".board-col", has=page.get_by_role("heading", name="In Progress"))
+    expect(in_progress.locator(".card")).to_have_count(1)
+    expect(in_progress.get_by_role("button")).to_have_count(0)
+    end.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "board-show-more-end.png"), full_page=True)

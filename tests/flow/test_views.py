@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from backlog.models import Role
+from backlog.models import Role, WorkflowColumn
 from flow.models import FlowState
 from flow.report import REPORT_KEYS
 from flow.services import flow_recompute
@@ -239,10 +239,17 @@ def test_query_count_of_the_flow_page_is_constant(
 
 def test_board_query_count_stays_constant(client, viewer, example, tmp_path, django_assert_max_num_queries):
     url = reverse("flow:board", args=[example.slug])
+    doing = WorkflowColumn.objects.get(nexus=example, name="Doing")
+    more = reverse("flow:board-cards", args=[example.slug, doing.pk])
+    hx = {"HTTP_HX_REQUEST": "true"}
     with django_assert_max_num_queries(16) as small:
         assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(12) as small_more:
+        assert client.get(more, {"after": -(2**62)}, **hx).status_code == 200
     items = {f"N{i}": (f"T{i % 5}", "", [(d(1), "Backlog"), (d(2), "Doing")]) for i in range(60)}
     history_nexus(tmp_path, items, slug="hist")
     flow_recompute(nexus_id=example.pk, as_of=AS_OF)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(len(small_more.captured_queries)):
+        assert client.get(more, {"after": -(2**62)}, **hx).status_code == 200

@@ -1,0 +1,197 @@
+"""The Nexus board's columns a page at a time: the first `CARD_PAGE` cards of each unfinished column in
+Product Backlog order, and its "Show more" partial (keyset on rank): next cards in order, nothing twice,
+the control gone at the end, only the column's alive items, other Nexuses invisible, constant queries."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+
+import pytest
+from django.urls import reverse
+
+from backlog.models import ProductBacklogItem, Role
+from backlog.services import pbi_create, pbi_delete, pbi_set_teams, pbi_transition
+from flow.selectors import CARD_PAGE, board_get
+from flow.services import flow_recompute
+from tests.factories import column, member, nexus_build
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+#: Items in Ready: two full pages and a short one.
+READY = 2 * CARD_PAGE + 20
+
+
+@pytest.fixture
+def nexus():
+    nexus = nexus_build(teams=2, items=READY)
+    teams = list(nexus.teams.all())
+    for n, item in enumerate(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[:3]):
+        pbi_set_teams(item=item, teams=teams[: 1 + n % 2], actor=None)
+    return nexus
+
+
+@pytest.fixture
+def viewer(client, nexus):
+    user = member(nexus, Role.STAKEHOLDER, username="viewer")
+    client.force_login(user)
+    return user
+
+
+def _ready_ids(nexus) -> list[int]:
+    return list(
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus, column=column(nexus, "Ready"))
+        .order_by("rank")
+        .values_list("pk", flat=True)
+    )
+
+
+def _column_html(page: str, name: str) -> str:
+    """The HTML of one column of the board page."""
+    sections = re.findall(r'<section class="board-col.*?</section>', page, flags=re.S)
+    (found,) = [s for s in sections if f">{name}</h2>" in s]
+    return found
+
+
+def _cards(fragment: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<li class="card[^"]*" data-item="(\d+)"', fragment)]
+
+
+def _more_url(fragment: str) -> str | None:
+    urls = re.findall(r'hx-get="([^"]+)"', fragment)
+    assert len(urls) <= 1
+    return htmllib.unescape(urls[0]) if urls else None
+
+
+def _button_text(fragment: str) -> str:
+    match = re.search(r'<button[^>]*class="more-btn"[^>]*>(.*?)</button>', fragment, flags=re.S)
+    assert match, fragment
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", match.group(1))).strip()
+
+
+def test_show_more_pages_through_a_column_in_order(client, viewer, nexus):
+    page = client.get(reverse("flow:board", args=[nexus.slug])).content.decode()
+    ready = _column_html(page, "Ready")
+    count = re.search(r'<span class="count".*?</span>', ready, flags=re.S)
+    assert count
+    assert f"{READY:,}" in count.group(0)
+    seen = _cards(ready)
+    assert len(seen) == CARD_PAGE
+    assert _button_text(ready) == f"Show {CARD_PAGE} more (of {READY})"
+    assert f"{CARD_PAGE} of {READY} shown" in ready
+
+    url = _more_url(ready)
+    pages = []
+    while url:
+        response = client.get(url, **HX)
+        assert response.status_code == 200
+        fragment = response.content.decode()
+        assert "<html" not in fragment  # the partial alone
+        assert "board-col" not in fragment
+        pages.append(_cards(fragment))
+        seen += pages[-1]
+        url = _more_url(fragment)
+        if url:
+            assert _button_text(fragment) == f"Show {min(CARD_PAGE, READY - len(seen))} more (of {READY})"
+    assert [len(p) for p in pages] == [CARD_PAGE, 20]
+    assert seen == _ready_ids(nexus)  # every card, in Product Backlog order, none twice
+    assert "more-btn" not in fragment  # the control is gone at the end
+    assert f"End of the column: {READY} shown." in fragment
+
+
+def test_show_more_shows_only_the_columns_alive_items_of_this_nexus(client, viewer, nexus):
+    ids = _ready_ids(nexus)
+    gone, moved = ids[CARD_PAGE + 1], ids[CARD_PAGE + 2]
+    pbi_delete(item=ProductBacklogItem.objects.get(pk=gone), actor=None)
+    pbi_transition(
+        item=ProductBacklogItem.objects.get(pk=moved), to_column=column(nexus, "Review"), actor=None
+    )
+    other = nexus_build(items=3, slug="other")  # its ranks fall among this page's: none may leak in
+    last = ProductBacklogItem.objects.get(pk=ids[CARD_PAGE - 1])
+    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
+    fragment = client.get(url, {"after": last.rank}, **HX).content.decode()
+    expected = [pk for pk in ids[CARD_PAGE:] if pk not in (gone, moved)][:CARD_PAGE]
+    assert _cards(fragment) == expected
+    assert f"{2 * CARD_PAGE} of {READY - 2} shown" in fragment  # the column's count, after the changes
+    other_ids = set(ProductBacklogItem.objects.filter(backlog__nexus=other).values_list("pk", flat=True))
+    assert not other_ids & set(_cards(fragment))
+    # The Review column pages on its own: the moved item alone.
+    review = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Review").pk])
+    fragment = client.get(review, {"after": -(2**62)}, **HX).content.decode()
+    assert _cards(fragment) == [moved]
+    assert "more-btn" not in fragment
+
+
+def test_show_more_is_404_for_non_members_other_nexuses_and_finished_columns(client, nexus):
+    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
+    response = client.get(url, {"after": 0}, **HX)
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    other = nexus_build(slug="other")
+    client.force_login(member(other, Role.NIT_MEMBER, username="outsider"))
+    assert client.get(url, {"after": 0}, **HX).status_code == 404
+    # A column of the member's own Nexus asked through another Nexus's address: 404 too.
+    assert (
+        client.get(
+            reverse("flow:board-cards", args=[other.slug, column(nexus, "Ready").pk]), {"after": 0}, **HX
+        ).status_code
+        == 404
+    )
+    done = reverse("flow:board-cards", args=[other.slug, column(other, "Done").pk])
+    assert client.get(done, {"after": 0}, **HX).status_code == 404
+
+
+def test_show_more_outside_htmx_and_with_a_bad_cursor(client, viewer, nexus):
+    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
+    response = client.get(url, {"after": 0})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("flow:board", args=[nexus.slug])
+    assert client.get(url, {"after": "x"}, **HX).status_code == 400
+    assert client.get(url, **HX).status_code == 400
+    assert client.get(url, {"after": 0}, **HX)["Vary"].count("HX-Request") == 1
+
+
+def test_every_column_shows_its_first_cards_whatever_the_ranks_of_the_others(nexus):
+    """Items in progress ranked below hundreds of Ready items are still on the board."""
+    started = [pbi_create(nexus=nexus, title=f"Started {i}", actor=None) for i in range(3)]
+    for item in started:
+        pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    board = board_get(nexus=nexus, page_size=5)
+    cols = {bc.column.name: bc for bc in board.columns}
+    assert [c.item.pk for c in cols["Ready"].cards] == _ready_ids(nexus)[:5]
+    assert (cols["Ready"].count, cols["Ready"].more, cols["Ready"].hidden) == (READY, 5, READY - 5)
+    assert cols["Ready"].next_after == cols["Ready"].cards[-1].item.rank
+    assert [c.item.title for c in cols["In Progress"].cards] == ["Started 0", "Started 1", "Started 2"]
+    assert (cols["In Progress"].more, cols["In Progress"].next_after) == (0, None)
+    assert [c.age for c in cols["In Progress"].cards] == [1, 1, 1]
+    squares = [[(s.code, s.status) for s in c.squares] for c in cols["Ready"].cards[:3]]
+    assert squares == [
+        [("TA", "not_started")],
+        [("TA", "not_started"), ("TB", "not_started")],
+        [("TA", "not_started")],
+    ]
+
+
+def test_show_more_query_count_stays_constant(client, viewer, nexus, django_assert_max_num_queries):
+    ready = column(nexus, "Ready")
+    url = reverse("flow:board-cards", args=[nexus.slug, ready.pk])
+    first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[0]
+    with django_assert_max_num_queries(12) as small:
+        response = client.get(url, {"after": first.rank}, **HX)
+    assert len(_cards(response.content.decode())) == CARD_PAGE
+    # Every card with teams and started: squares and ages come without a query per card.
+    teams = list(nexus.teams.all())
+    for item in ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[: 2 * CARD_PAGE]:
+        pbi_set_teams(item=item, teams=teams, actor=None)
+        pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "In Progress").pk])
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get(url, {"after": first.rank}, **HX)
+    fragment = response.content.decode()
+    assert len(_cards(fragment)) == CARD_PAGE
+    assert fragment.count('class="sq sq-not_started"') == 2 * CARD_PAGE
+    assert fragment.count(">1d</span>") == CARD_PAGE
