@@ -319,6 +319,9 @@ def history_import(
         )
 
         # Items to create, in the order of their first event, appended at the bottom of the backlog.
+        # `created_at` is the source's; `updated_at` is now: this tool's rows change now, and a sync
+        # client asking what changed since its last visit must see the imported items.
+        imported_at = timezone.now()
         rank = rank_at_bottom(backlog.pk)
         to_create: list[ProductBacklogItem] = []
         label_names: dict[str, list[str]] = {}
@@ -341,7 +344,7 @@ def history_import(
                     rank=rank,
                     column=columns[mapped[-1].column or ""],
                     created_at=mapped[0].at + shift,
-                    updated_at=mapped[-1].at + shift,
+                    updated_at=imported_at,
                 )
             )
             rank += 1 << 20

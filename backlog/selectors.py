@@ -250,7 +250,7 @@ def backlog_token(*, backlog_id: int) -> str:
     """A fingerprint of the backlog's state: the latest `updated_at` of its items (every service that
     writes an item, deletes included, bumps it). A page sends the token it was rendered with; when it
     still matches, the page was showing the truth. One index probe (index `pbi_updated`). An import
-    that writes items with older timestamps does not change it."""
+    stamps the items it creates with the time of the import, so it changes the token too."""
     return _token(
         ProductBacklogItem.objects.filter(backlog_id=backlog_id).aggregate(last=Max("updated_at"))["last"]
     )

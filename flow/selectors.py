@@ -8,11 +8,11 @@ import json
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, TextField, Window
-from django.db.models.functions import Cast, RowNumber
+from django.db.models.functions import Cast, Coalesce, RowNumber, TruncDate
 
 from backlog.models import (
     ColumnCategory,
@@ -38,7 +38,7 @@ from flow.report import (
 )
 
 #: Cards of an unfinished column shown at first and added by each "show more" (Product Backlog order);
-#: finished columns show the `DONE_CAP` most recently updated.
+#: finished columns show the `DONE_CAP` most recently finished.
 CARD_PAGE = 50
 DONE_CAP = 25
 
@@ -322,7 +322,7 @@ def scope_limits_get(
 def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_PAGE) -> Board:
     """The Nexus board: one column per Definition of Workflow column with the number of its items;
     unfinished columns show their first `page_size` items in Product Backlog order (the next ones come
-    from `board_cards_get`), finished ones the `DONE_CAP` most recently updated of the last 30 days;
+    from `board_cards_get`), finished ones the `DONE_CAP` most recently finished of the last 30 days;
     each card's Work Item Age is coloured against its SLE; the Nexus's and each team's items in
     progress are shown against their WIP limits. Queries: a fixed number, independent of the number of
     items and of columns."""
@@ -353,14 +353,26 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         .values_list("pk", flat=True)
     )
     if done:
-        since = datetime.combine(
-            today - timedelta(days=30), time.min, tzinfo=zoneinfo.ZoneInfo(nexus.time_zone)
+        # Finished on one of the last 30 days (calendar days in the Nexus's time zone): the day the
+        # flow engine computed (`ItemFlow.finished_on`), or for an item finished since its last
+        # recompute, the day of its last change. Not `updated_at` alone: an import stamps every item
+        # it creates with the time of the import.
+        done_on = Coalesce(
+            F("flow__finished_on"), TruncDate("updated_at", tzinfo=zoneinfo.ZoneInfo(nexus.time_zone))
         )
         ids += (
-            alive.filter(column__in=done, updated_at__gte=since)
-            .annotate(pos=Window(RowNumber(), partition_by=[F("column_id")], order_by=F("updated_at").desc()))
+            alive.filter(column__in=done)
+            .annotate(done_on=done_on)
+            .filter(done_on__gte=today - timedelta(days=30))
+            .annotate(
+                pos=Window(
+                    RowNumber(),
+                    partition_by=[F("column_id")],
+                    order_by=[F("done_on").desc(), F("updated_at").desc(), F("id").desc()],
+                )
+            )
             .filter(pos__lte=DONE_CAP)
-            .order_by("column_id", "-updated_at")
+            .order_by("column_id", "-done_on", "-updated_at", "-id")
             .values_list("pk", flat=True)
         )
     by_id = {item.pk: item for item in _cards_qs(nexus).filter(pk__in=ids)}

@@ -75,6 +75,21 @@ def test_import_creates_nexus_teams_items_and_log(tmp_path):
     assert ProductBacklogItem.objects.get(external_id="b-2").column.name == "Triage"
 
 
+def test_imported_rows_are_new_to_sync_clients(tmp_path):
+    """Items keep the source's creation time but are stamped `updated_at` = the import, and their log
+    rows `recorded_at` = the import: a client syncing with `?updated_since=<its last visit>` sees a
+    history imported after that visit, however old the history."""
+    from django.utils import timezone
+
+    before = timezone.now()
+    _import(_csv(tmp_path, SAMPLE))
+    items = ProductBacklogItem.objects.filter(backlog__nexus__slug="demo")
+    assert items.count() == 3
+    assert all(i.created_at.year == 2020 and i.updated_at >= before for i in items)
+    log = Transition.objects.filter(item__backlog__nexus__slug="demo")
+    assert all(t.at.year == 2020 and t.recorded_at >= before for t in log)
+
+
 def test_import_is_idempotent(tmp_path):
     path = _csv(tmp_path, SAMPLE)
     _import(path)

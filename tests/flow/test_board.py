@@ -175,6 +175,30 @@ def test_every_column_shows_its_first_cards_whatever_the_ranks_of_the_others(nex
     ]
 
 
+def test_the_finished_column_shows_what_finished_lately_not_what_was_imported_lately(nexus):
+    """Finished cards are those finished in the last 30 days, latest first: by the flow engine's
+    finish day, or by the last change for one finished since the last recompute. An item finished
+    long ago whose row is new (an import stamps `updated_at` with its own time) stays off the board."""
+    from datetime import timedelta
+
+    from flow.history import nexus_today
+    from flow.models import ItemFlow
+
+    done = column(nexus, "Done")
+    ids = _ready_ids(nexus)
+    long_ago, lately, just_now = (ProductBacklogItem.objects.get(pk=pk) for pk in ids[:3])
+    for item in (long_ago, lately):
+        pbi_transition(item=item, to_column=done, actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    today = nexus_today(nexus)
+    ItemFlow.objects.filter(item=long_ago).update(finished_on=today - timedelta(days=400))
+    ItemFlow.objects.filter(item=lately).update(finished_on=today - timedelta(days=3))
+    pbi_transition(item=just_now, to_column=done, actor=None)  # not recomputed yet
+    ItemFlow.objects.filter(item=just_now).update(finished_on=None)
+    cols = {bc.column.name: bc for bc in board_get(nexus=nexus).columns}
+    assert [c.item.pk for c in cols["Done"].cards] == [just_now.pk, lately.pk]
+
+
 def test_show_more_query_count_stays_constant(client, viewer, nexus, django_assert_max_num_queries):
     ready = column(nexus, "Ready")
     url = reverse("flow:board-cards", args=[nexus.slug, ready.pk])
