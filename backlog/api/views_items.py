@@ -161,7 +161,9 @@ class ItemViewSet(NexusScopedViewSet):
         # By backlog id (a subquery, no extra round trip): the (backlog, rank) and (backlog, updated_at,
         # id) indexes then serve the list orders directly.
         backlog_id = Subquery(ProductBacklog.objects.filter(nexus=self.nexus).values("pk")[:1])
-        return items_queryset(backlog_id)
+        items = items_queryset(backlog_id)
+        # A move needs only which item (the service reads it again under the backlog's lock).
+        return items.only("id", "backlog_id") if self.action == "move" else items
 
     def ordering_keys(self) -> list[tuple[str, str]]:
         if self.action == "deleted":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from backlog.errors import DomainError
@@ -52,25 +52,20 @@ def lock_backlog(backlog_id: int) -> ProductBacklog:
     return ProductBacklog.objects.select_for_update().get(pk=backlog_id)
 
 
-def open_column_ids(*, nexus_id: int) -> list[int]:
-    """Ids of the Nexus's Definition of Workflow columns where open items are: every column but the
-    finished ones (`ColumnCategory.DONE`)."""
-    return list(
-        WorkflowColumn.objects.filter(nexus_id=nexus_id)
-        .exclude(category=ColumnCategory.DONE)
-        .values_list("pk", flat=True)
-    )
+def open_columns(*, nexus_id: int) -> QuerySet[WorkflowColumn]:
+    """The Nexus's Definition of Workflow columns where open items are: every column but the finished
+    ones (`ColumnCategory.DONE`)."""
+    return WorkflowColumn.objects.filter(nexus_id=nexus_id).exclude(category=ColumnCategory.DONE)
 
 
-def open_counts(*, backlog: ProductBacklog, ranks: list[int], columns: list[int] | None = None) -> list[int]:
+def open_counts(*, backlog: ProductBacklog, ranks: list[int]) -> list[int]:
     """For each rank, the number of open items of the backlog (live, not finished) ranked above it,
-    in one query. Counted per open column (`columns`, default `open_column_ids`) on the partial index
+    in one query. Counted per open column (a sub-select of `open_columns`) on the partial index
     `pbi_alive_column_rank`: an index-only scan over the open items only, however many finished items
     the backlog holds (a Nexus's columns hold only its Product Backlog's items)."""
     if not ranks:
         return []
-    if columns is None:
-        columns = open_column_ids(nexus_id=backlog.nexus_id)
+    columns = open_columns(nexus_id=backlog.nexus_id).values("pk")
     counted = ProductBacklogItem.objects.filter(
         column_id__in=columns, deleted_at__isnull=True, rank__lt=max(ranks)
     ).aggregate(**{f"r{i}": Count("rank", filter=Q(rank__lt=rank)) for i, rank in enumerate(ranks)})
@@ -193,11 +188,14 @@ def _make_room(backlog_id: int, *, around: int | None) -> None:
         backlog_renumber(backlog_id=backlog_id)
 
 
-def _neighbour(backlog: ProductBacklog, item_id: int | None, role: str) -> ProductBacklogItem | None:
+def _neighbour(
+    backlog: ProductBacklog, rows: dict[int, ProductBacklogItem], item_id: int | None, role: str
+) -> ProductBacklogItem | None:
+    """The item named as `role` ("before"/"after") from `rows` (read under the lock), checked."""
     if item_id is None:
         return None
-    neighbour = ProductBacklogItem.objects.alive().filter(pk=item_id).first()
-    if neighbour is None:
+    neighbour = rows.get(item_id)
+    if neighbour is None or neighbour.deleted_at is not None:
         raise DomainError(f"The item named as '{role}' ({item_id}) does not exist.", field=role)
     if neighbour.backlog_id != backlog.pk:
         raise DomainError(f"The item named as '{role}' belongs to another Nexus.", field=role)
@@ -282,13 +280,16 @@ def _move_locked(
         raise DomainError(
             "An item cannot be placed next to itself.", field="before" if before_id == item.pk else "after"
         )
-    current = ProductBacklogItem.objects.select_related("column").filter(pk=item.pk).first()
+    # The item and its named neighbours, read under the lock in one query.
+    wanted = [pk for pk in (item.pk, before_id, after_id) if pk is not None]
+    rows = {row.pk: row for row in ProductBacklogItem.objects.select_related("column").filter(pk__in=wanted)}
+    current = rows.get(item.pk)
     if current is None or current.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
     if current.column.category == ColumnCategory.DONE:
         raise DomainError("A finished item is no longer ordered in the Product Backlog.", field="item")
-    before = _neighbour(backlog, before_id, "before")
-    after = _neighbour(backlog, after_id, "after")
+    before = _neighbour(backlog, rows, before_id, "before")
+    after = _neighbour(backlog, rows, after_id, "after")
     stale = False
     if before is not None and after is not None:
         between = (
