@@ -129,6 +129,7 @@ class WebhookDelivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -136,6 +137,8 @@ class WebhookDelivery(models.Model):
         indexes = [
             # The delivery log of a webhook, newest first.
             models.Index(fields=["webhook", "-created_at", "-id"], name="delivery_log"),
+            # API sync: `?updated_since=` on a webhook's deliveries, cursor order (updated_at, id).
+            models.Index(fields=["webhook", "updated_at", "id"], name="delivery_updated"),
             # The sweep that re-queues deliveries whose retry is due.
             models.Index(fields=["next_attempt_at"], name="delivery_due", condition=Q(status="pending")),
         ]

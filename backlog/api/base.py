@@ -22,6 +22,8 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import viewsets
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import GenericAPIView
@@ -86,6 +88,16 @@ class UpdatedSinceFilter(BaseFilterBackend):
         ]
 
 
+def updated_since_param(field: str) -> OpenApiParameter:
+    """The `?updated_since=` parameter of a sub-list (an action) that syncs on its rows' `field`."""
+    return OpenApiParameter(
+        UpdatedSinceFilter.param,
+        OpenApiTypes.DATETIME,
+        description=f"Only rows changed at or after this time (`{field}` ≥ it), ordered by ({field}, id) "
+        "for a stable sync. A naive time is UTC.",
+    )
+
+
 class StrictFilterSet(django_filters.FilterSet):
     """A FilterSet whose parameters, when present, must have a value (`?column=` answers 400
     naming `column`, instead of silently meaning "no filter")."""
@@ -138,6 +150,15 @@ class ApiViewSet(IdempotencyMixin, viewsets.GenericViewSet):
 
     def base_queryset(self) -> QuerySet[Any]:
         return self.model._default_manager.all()
+
+    def updated_since(self, queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
+        """`?updated_since=` on a sub-list (an action) whose rows change at `field`; order it with
+        `[(field, "datetime"), ("id", "int")]` when `sync_requested()`. Raises a 400 naming the
+        parameter for a bad time."""
+        raw = self.request.query_params.get(UpdatedSinceFilter.param)
+        if raw is None:
+            return queryset
+        return queryset.filter(**{f"{field}__gte": parse_timestamp(raw, UpdatedSinceFilter.param)})
 
     def get_queryset(self) -> QuerySet[Any]:
         if getattr(self, "swagger_fake_view", False):

@@ -142,6 +142,7 @@ DELIVERY = {
     "last_error": "HTTP 503 from the receiver",
     "created_at": "2025-03-03T15:02:09.801554Z",
     "delivered_at": None,
+    "updated_at": "2025-03-03T15:45:21.004118Z",
     "payload": {
         "event": "item.transitioned",
         "occurred_at": "2025-03-03T15:02:09.801554Z",

@@ -58,6 +58,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "last_error",
             "created_at",
             "delivered_at",
+            "updated_at",
             "payload",
         ]
         read_only_fields = fields

@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog.api import permissions as perms
-from backlog.api.base import NexusScopedViewSet, parse_timestamp
+from backlog.api.base import NexusScopedViewSet, parse_timestamp, updated_since_param
 from backlog.api.errors import FieldError, flatten
 from backlog.api.etag import etag, if_match_version, none_match
 from backlog.api.filters import ItemFilter
@@ -169,6 +169,8 @@ class ItemViewSet(NexusScopedViewSet):
         if self.action == "deleted":
             return [("deleted_at", "datetime"), ("id", "int")]
         if self.action == "transitions":
+            if self.sync_requested():
+                return [("recorded_at", "datetime"), ("id", "int")]
             return [("at", "datetime"), ("id", "int")]
         order = self.request.query_params.get("order")
         if order not in (None, "rank", "updated"):
@@ -300,14 +302,17 @@ class ItemViewSet(NexusScopedViewSet):
 
     @extend_schema(
         summary="The PBI's transition log (read-only)",
-        description="Column changes, team status changes and moves of this item, oldest first.",
+        description="Column changes, team status changes and moves of this item, oldest first. With "
+        "`updated_since`, those recorded at or after it (`recorded_at`), in the sync order "
+        "(recorded_at, id).",
+        parameters=[updated_since_param("recorded_at")],
         responses={200: TransitionSerializer(many=True)},
         filters=False,
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def transitions(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         item = self.get_object()
-        qs = Transition.objects.filter(item=item).select_related("actor")
+        qs = self.updated_since(Transition.objects.filter(item=item).select_related("actor"), "recorded_at")
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(TransitionSerializer(page, many=True).data)
 

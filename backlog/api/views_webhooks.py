@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog.api import permissions as perms
-from backlog.api.base import ID_REGEX, NexusScopedViewSet
+from backlog.api.base import ID_REGEX, NexusScopedViewSet, updated_since_param
 from backlog.api.errors import FieldError
 from backlog.api.serializers_webhooks import (
     DeliverySerializer,
@@ -111,18 +111,22 @@ class WebhookViewSet(
 
     @extend_schema(
         summary="The webhook's delivery log, newest first (Product Owner)",
+        description="With `updated_since`, the deliveries created or changed (an attempt, its outcome, a "
+        "redelivery) at or after it, in the sync order (updated_at, id).",
+        parameters=[updated_since_param("updated_at")],
         responses={200: DeliverySerializer(many=True)},
         filters=False,
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def deliveries(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         hook = self.get_object()
-        page = self.paginate_queryset(WebhookDelivery.objects.filter(webhook=hook))
+        deliveries = self.updated_since(WebhookDelivery.objects.filter(webhook=hook), "updated_at")
+        page = self.paginate_queryset(deliveries)
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
 
     def ordering_keys(self) -> list[tuple[str, str]]:
         if self.action == "deliveries":
-            return [("-id", "int")]
+            return [("updated_at", "datetime"), ("id", "int")] if self.sync_requested() else [("-id", "int")]
         return super().ordering_keys()
 
     @extend_schema(

@@ -314,7 +314,7 @@ def webhook_deliver(*, delivery_id: int) -> DeliveryOutcome:
         delivery.attempts += 1
         attempt = delivery.attempts
         webhook = delivery.webhook
-        delivery.save(update_fields=["attempts"])
+        delivery.save(update_fields=["attempts", "updated_at"])
     body = json.dumps({"id": delivery.pk, **delivery.payload}, separators=(",", ":")).encode()
     code: int | None = None
     error = ""
@@ -358,7 +358,14 @@ def webhook_deliver(*, delivery_id: int) -> DeliveryOutcome:
         delivery.next_attempt_at = now + timedelta(seconds=retry_in)
         delivery.last_error = (error or f"HTTP {code}")[:1000]
     delivery.save(
-        update_fields=["status", "delivered_at", "next_attempt_at", "last_status_code", "last_error"]
+        update_fields=[
+            "status",
+            "delivered_at",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "updated_at",
+        ]
     )
     return DeliveryOutcome(delivery.status, retry_in)
 
@@ -368,7 +375,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now (from the delivery log): it becomes pending with a fresh attempt
     budget and is queued; the payload is the same, so the receiver can de-duplicate on its id."""
     delivery.status, delivery.attempts, delivery.next_attempt_at = DeliveryStatus.PENDING, 0, timezone.now()
-    delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
+    delivery.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
     _dispatch([delivery.pk])
     return delivery
 

@@ -267,6 +267,47 @@ def test_labels(nx, api):
     assert api("po").post(url, {"name": "x"}, format="json").status_code == 405  # read-only
 
 
+def test_a_webhooks_deliveries_sync_on_their_changes(nx, api, settings):
+    """A delivery changes after it is created (attempts, outcome, a redelivery): `updated_since` on
+    the delivery log returns those changed since, in the sync order."""
+    from backlog.models_api import WebhookDelivery
+    from backlog.services.webhooks import webhook_redeliver
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    hook = webhook_create(nexus=nx, url="http://127.0.0.1:9/hook", events=["item.created"], actor=None)
+    for i in range(3):
+        WebhookDelivery.objects.create(
+            webhook=hook, event="item.created", payload={"n": i}, created_at=timezone.now()
+        )
+    url = f"{base(nx)}/webhooks/{hook.pk}/deliveries/"
+    newest_first = [r["id"] for r in api("po").get(url).json()["results"]]
+    assert newest_first == sorted(newest_first, reverse=True)
+    mark = timezone.now()
+    assert _changed(api("po"), url, mark) == []
+    middle = WebhookDelivery.objects.get(pk=newest_first[1])
+    webhook_redeliver(delivery=middle)  # queued: the worker is not running in this test
+    rows = _changed(api("po"), url, mark)
+    assert [(r["id"], r["status"]) for r in rows] == [(middle.pk, "pending")]
+    assert api("po").get(url, {"updated_since": "yesterday"}).status_code == 400
+
+
+def test_an_items_transitions_sync_on_when_they_were_recorded(nx, api):
+    from datetime import timedelta
+
+    from backlog.services import pbi_transition
+
+    item = ProductBacklogItem.objects.filter(backlog__nexus=nx).earliest("id")
+    url = f"{base(nx)}/items/{item.pk}/transitions/"
+    mark = timezone.now()
+    assert _changed(api("dev"), url, mark) == []
+    long_ago = timezone.now() - timedelta(days=900)
+    pbi_transition(item=item, to_column=column(nx, "In Progress"), actor=None, at=long_ago)
+    rows = _changed(api("dev"), url, mark)
+    assert [r["to_name"] for r in rows] == ["In Progress"]
+    in_time_order = [r["to_name"] for r in api("dev").get(url).json()["results"]]
+    assert in_time_order == ["In Progress", "Ready"]  # its `at` is 900 days ago
+
+
 @pytest.mark.usefixtures("hooks")
 def test_sync_lists_have_constant_queries(nx, api, django_assert_max_num_queries):
     client = api("po")
