@@ -105,7 +105,13 @@ TOMBSTONE = {
     "deleted_at": "2025-03-03T16:20:00.000000Z",
     "version": 4,
 }
-INVOLVEMENT = {"id": 915, "item": 4711, "team": 3, "status": "in_progress"}
+INVOLVEMENT = {
+    "id": 915,
+    "item": 4711,
+    "team": 3,
+    "status": "in_progress",
+    "changed_at": "2025-03-03T15:02:09.730112Z",
+}
 TRANSITION = {
     "id": 88012,
     "item": 4711,

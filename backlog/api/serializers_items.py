@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backlog.api.fields import (
@@ -198,10 +200,22 @@ class BulkResultSerializer(serializers.Serializer):
 class InvolvementSerializer(serializers.ModelSerializer):
     """A Scrum Team forecast to work on a PBI, with its own status: empty, half or filled square."""
 
+    changed_at = serializers.SerializerMethodField(
+        help_text="The item's `updated_at` (UTC, ISO-8601): every change of its involvements moves it, "
+        "and `?updated_since=` on this list filters on it"
+    )
+
     class Meta:
         model = TeamInvolvement
-        fields = ["id", "item", "team", "status"]
+        fields = ["id", "item", "team", "status", "changed_at"]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_changed_at(self, obj: TeamInvolvement) -> str:
+        changed = getattr(obj, "changed_at", None)  # annotated by the list's queryset
+        if changed is None:
+            changed = ProductBacklogItem.objects.values_list("updated_at", flat=True).get(pk=obj.item_id)
+        return str(_TIME.to_representation(changed))
 
 
 class TransitionSerializer(serializers.ModelSerializer):

@@ -123,6 +123,8 @@ def test_involvement_sync_follows_the_item(nx, api):
     since = item.updated_at.isoformat().replace("+", "%2B")
     rows = api("dev").get(f"{base(nx)}/involvements/?updated_since={since}").json()["results"]
     assert [r["item"] for r in rows] == [item.pk]
+    # The list says when (the item's updated_at), so a client knows where to start next time.
+    assert rows[0]["changed_at"] == api("dev").get(f"{base(nx)}/items/{item.pk}/").json()["updated_at"]
     assert api("dev").get(f"{base(nx)}/involvements/?updated_since=2999-01-01").json()["results"] == []
 
 
