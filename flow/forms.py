@@ -27,9 +27,10 @@ QUERY_FIELDS = (
 )
 
 
-#: The longest daily series a query may ask for with `from` (20 years of days): each day is a row of the
-#: answer (about 110 bytes in the API), so a `from` in year 1 would build 740,000 of them.
-MAX_SERIES_DAYS = 7305
+#: The longest daily series a query may ask for with `from` (50 years of days: twice the JDT history up to
+#: today): each day is a row of the answer (about 110 bytes in the API), so a `from` in year 1 would
+#: build 740,000 of them.
+MAX_SERIES_DAYS = 18262
 
 
 class FlowQueryForm(forms.Form):
@@ -100,7 +101,7 @@ class FlowQueryForm(forms.Form):
         elif start is not None and ((end or last) - start).days >= MAX_SERIES_DAYS:
             self.add_error(
                 "from",
-                f"The daily series is at most {MAX_SERIES_DAYS:,} days (20 years): 'from' is too far "
+                f"The daily series is at most {MAX_SERIES_DAYS:,} days (50 years): 'from' is too far "
                 f"before {(end or last).isoformat()}.",
             )
         return data
