@@ -18,7 +18,7 @@ from flow.report import MAX_MC_DAYS, MAX_MC_ITEMS
 from flow.services import flow_recompute
 from tests.api.helpers import error_fields, token_client
 from tests.factories import member, nexus_build
-from tests.flow.builders import d, example_items, history_nexus
+from tests.flow.builders import d, example_items, history_nexus, many_items
 
 pytestmark = pytest.mark.django_db
 AS_OF = d(10)
@@ -202,14 +202,7 @@ def test_the_query_count_of_the_stored_figures_is_constant(
     assert response.status_code == 200
     assert response.json()["stored"] is True
     # Many more items, Scrum Teams, labels and days: the stored figures are still the same few rows.
-    items = {
-        f"N{i}": (
-            f"T{i % 5}",
-            f"l{i % 7}",
-            [(d(1), "Backlog"), (d(2 + i % 30), "Doing"), (d(2 + i % 30 + i % 9), "Done")],
-        )
-        for i in range(120)
-    }
+    items = many_items(120)
     history_nexus(tmp_path, items, slug=hist.slug)
     flow_recompute(nexus_id=hist.pk, as_of=d(60))
     for params in ({}, {"team": "T3"}, {"mc_days": 30, "mc_items": 20}):

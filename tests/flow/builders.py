@@ -83,6 +83,19 @@ def example_items() -> dict[str, tuple[str, str, list[tuple[date, str]]]]:
     }
 
 
+def many_items(n: int = 120) -> dict[str, tuple[str, str, list[tuple[date, str]]]]:
+    """`n` items over five Scrum Teams and seven labels, started and finished on spread days: to show
+    that a page or an answer reads the same few stored rows however much history there is."""
+    return {
+        f"N{i}": (
+            f"T{i % 5}",
+            f"l{i % 7}",
+            [(d(1), "Backlog"), (d(2 + i % 30), "Doing"), (d(2 + i % 30 + i % 9), "Done")],
+        )
+        for i in range(n)
+    }
+
+
 def report(slug: str, *args: str) -> dict:
     """`flow_report --nexus slug ...` parsed."""
     from io import StringIO

@@ -17,7 +17,7 @@ from flow.models import FlowState
 from flow.report import REPORT_KEYS
 from flow.services import flow_recompute
 from tests.factories import member
-from tests.flow.builders import d, example_items, history_nexus, report
+from tests.flow.builders import d, example_items, history_nexus, many_items, report
 
 pytestmark = pytest.mark.django_db
 AS_OF = d(10)
@@ -221,14 +221,7 @@ def test_query_count_of_the_flow_page_is_constant(
     with django_assert_max_num_queries(12) as small:
         assert client.get(url).status_code == 200
     # Many more items, teams, labels and days: the stored page still reads the same rows.
-    items = {
-        f"N{i}": (
-            f"T{i % 5}",
-            f"l{i % 7}",
-            [(d(1), "Backlog"), (d(2 + i % 30), "Doing"), (d(2 + i % 30 + i % 9), "Done")],
-        )
-        for i in range(120)
-    }
+    items = many_items(120)
     history_nexus(tmp_path, items, slug="hist")
     flow_recompute(nexus_id=example.pk, as_of=d(60))
     with django_assert_max_num_queries(len(small.captured_queries)):
