@@ -128,5 +128,11 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
     try:
         yield WorkerProcess(worker)
     finally:
+        # A worker still busy (a delivery waiting on a slow receiver) would keep its connection to the
+        # test database, which then cannot be dropped, and the next `make test` could not create it.
         worker.terminate()
-        worker.wait(timeout=20)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=20)
