@@ -31,6 +31,8 @@ from backlog.api.errors import FieldError
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_INT = 2**63 - 1
+#: The longest cursor this API hands out is well under this (a tag and at most two keys, in base64).
+MAX_CURSOR_LENGTH = 500
 
 
 def _encode(tag: str, values: Sequence[Any]) -> str:
@@ -43,10 +45,12 @@ def _decode(cursor: str, tag: str, kinds: Sequence[str]) -> list[Any]:
     bad = FieldError(
         "cursor", "This cursor is not valid here: use the `next` link of a previous page unchanged."
     )
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         got_tag, values = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise bad from exc
     if got_tag != tag or not isinstance(values, list) or len(values) != len(kinds):
         raise bad
@@ -152,7 +156,7 @@ class KeysetPagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "Opaque position from a previous page's `next` link; do not build it.",
-                "schema": {"type": "string", "maxLength": 500},
+                "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
             },
             {
                 "name": self.page_size_query_param,

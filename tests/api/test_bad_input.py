@@ -3,6 +3,7 @@ answers 500."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -68,6 +69,25 @@ def test_malformed_json(nx, api, raw):
     response = api("dev").post(f"{base(nx)}/items/", raw, content_type="application/json")
     assert response.status_code == 400
     assert error_fields(response) == ["body"]
+
+
+@pytest.mark.parametrize("path", ["/items/", "/items/bulk/", "/goals/"])
+def test_json_nested_too_deeply_is_a_400_not_a_500(nx, api, path):
+    """Python's decoder recurses per level: 100,000 levels raised RecursionError (a 500)."""
+    for raw in ("[" * 100_000 + "]" * 100_000, '{"title": ' + "[" * 100_000):
+        response = api("admin").post(base(nx) + path, raw, content_type="application/json")
+        assert response.status_code == 400, response.content[:200]
+        assert error_fields(response) == ["body"]
+        assert "nested too deeply" in response.json()["message"]
+
+
+def test_cursors_too_long_or_nested_too_deeply(nx, api):
+    deep = base64.urlsafe_b64encode(b"[" * 30_000).decode()
+    short_but_deep = base64.urlsafe_b64encode(b"[" * 360).decode()  # under the length limit
+    for cursor in (deep, short_but_deep, "A" * 501):
+        response = api("dev").get(f"{base(nx)}/items/?cursor={cursor}")
+        assert response.status_code == 400, response.content[:200]
+        assert error_fields(response) == ["cursor"]
 
 
 def test_other_content_types_are_refused(nx, api):
