@@ -220,6 +220,7 @@ class FlowView(NexusScopedMixin, GenericAPIView):
     member of the Nexus reads them (Stakeholders too), as on the flow page."""
 
     rules = {"get": VIEW}
+    action_query_params = {"get": QUERY_FIELDS}
     serializer_class = FlowReportSerializer
 
     def flow_query(self) -> FlowQuery:

@@ -24,7 +24,8 @@ from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -111,7 +112,52 @@ class StrictFilterSet(django_filters.FilterSet):
         return valid
 
 
-class NexusScopedMixin(GenericAPIView):
+#: The query parameters of a paginated sub-list (an action answering a page of rows).
+PAGE_PARAMS = ("cursor", "page_size")
+UNKNOWN_PARAMETER = "unknown_parameter"
+
+
+class StrictQueryMixin(GenericAPIView):
+    """Refuses query parameters the operation does not take: `?colum=3` answers 400 naming `colum`
+    instead of silently listing everything (a sync client with a typo would mirror the wrong rows).
+
+    A `list` takes its filter backends' parameters (`updated_since`, the FilterSet's filters) and the
+    pagination's (`cursor`, `page_size`); any action, `list` included, also takes those named in
+    `action_query_params[action]` (for a view without actions, the key is the HTTP method, e.g. `get`).
+    `tests/api/test_query_params.py` checks that these are exactly the parameters the OpenAPI
+    document gives each operation."""
+
+    action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def query_params_allowed(self) -> set[str]:
+        """The names of the query parameters this request's operation takes."""
+        action = getattr(self, "action", None) or (self.request.method or "").lower()
+        allowed = set(self.action_query_params.get(action, ()))
+        if action == "list":
+            for backend in self.filter_backends:
+                if issubclass(backend, UpdatedSinceFilter):
+                    allowed.add(UpdatedSinceFilter.param)
+                elif issubclass(backend, DjangoFilterBackend):
+                    filterset = getattr(self, "filterset_class", None)
+                    allowed.update(filterset.base_filters if filterset else ())
+            if self.pagination_class is not None:
+                allowed.update(PAGE_PARAMS)
+        return allowed
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """After authentication and permissions (a 401/403/404 comes first), a 400 listing every
+        unknown query parameter, each named in `field` with the code `unknown_parameter`."""
+        super().initial(request, *args, **kwargs)
+        unknown = [name for name in request.query_params if name not in self.query_params_allowed()]
+        if unknown:
+            takes = ", ".join(f"`{n}`" for n in sorted(self.query_params_allowed())) or "none"
+            message = f"Unknown query parameter; this operation takes: {takes}."
+            raise exceptions.ValidationError(
+                {name[:100]: [ErrorDetail(message, UNKNOWN_PARAMETER)] for name in unknown}
+            )
+
+
+class NexusScopedMixin(StrictQueryMixin):
     """A view under `/api/v1/nexuses/{nexus_slug}/`. `rules` maps actions to permission rules
     (`backlog.api.permissions`); `self.nexus` is the Nexus, if the user may see it (else 404)."""
 
@@ -124,7 +170,7 @@ class NexusScopedMixin(GenericAPIView):
         return selectors.nexus_get_for_user(user=self.request.user, slug=self.kwargs[self.nexus_url_kwarg])
 
 
-class ApiViewSet(IdempotencyMixin, viewsets.GenericViewSet):
+class ApiViewSet(IdempotencyMixin, StrictQueryMixin, viewsets.GenericViewSet):
     """Base viewset: keyset pagination in `ordering_keys()`, `?updated_since=` on `sync_field`,
     `Idempotency-Key` on POST, integer ids."""
 

@@ -22,7 +22,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog.api import permissions as perms
-from backlog.api.base import NexusScopedViewSet, parse_timestamp, updated_since_param
+from backlog.api.base import (
+    PAGE_PARAMS,
+    NexusScopedViewSet,
+    UpdatedSinceFilter,
+    parse_timestamp,
+    updated_since_param,
+)
 from backlog.api.errors import FieldError, flatten
 from backlog.api.etag import etag, if_match_version, none_match
 from backlog.api.filters import ItemFilter
@@ -155,6 +161,11 @@ class ItemViewSet(NexusScopedViewSet):
     filterset_class = ItemFilter
     sync_field = "updated_at"
     rules: ClassVar[dict[str, str]] = {"move": perms.PRODUCT_OWNER}
+    action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {
+        "list": ("order",),
+        "transitions": (UpdatedSinceFilter.param, *PAGE_PARAMS),
+        "deleted": ("since", UpdatedSinceFilter.param, *PAGE_PARAMS),
+    }
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[ProductBacklogItem]:

@@ -13,7 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog.api import permissions as perms
-from backlog.api.base import ID_REGEX, NexusScopedViewSet, updated_since_param
+from backlog.api.base import (
+    ID_REGEX,
+    PAGE_PARAMS,
+    NexusScopedViewSet,
+    UpdatedSinceFilter,
+    updated_since_param,
+)
 from backlog.api.errors import FieldError
 from backlog.api.serializers_webhooks import (
     DeliverySerializer,
@@ -75,6 +81,9 @@ class WebhookViewSet(
     model = Webhook
     serializer_class = WebhookSerializer
     rules: ClassVar[dict[str, str]] = ALL_PO
+    action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {
+        "deliveries": (UpdatedSinceFilter.param, *PAGE_PARAMS)
+    }
     sync_field = "updated_at"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
