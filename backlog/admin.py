@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from backlog import models
 from backlog.errors import DomainError
-from backlog.services import pbi_create, pbi_transition
+from backlog.services import pbi_create, pbi_delete, pbi_transition
 
 
 class ScrumTeamInline(admin.TabularInline):
@@ -85,7 +85,13 @@ class TeamInvolvementInline(admin.TabularInline):
 @admin.register(models.ProductBacklogItem)
 class ProductBacklogItemAdmin(admin.ModelAdmin):
     list_display = ("title", "external_id", "column", "class_of_service", "is_blocked", "rank", "version")
-    list_filter = ("backlog__nexus", "column__name", "class_of_service", "is_blocked")
+    list_filter = (
+        "backlog__nexus",
+        "column__name",
+        "class_of_service",
+        "is_blocked",
+        ("deleted_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("title", "external_id")
     readonly_fields = ("rank", "version", "created_at", "updated_at", "deleted_at")
     raw_id_fields = ("parent",)
@@ -135,6 +141,21 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
         obj.version = models.ProductBacklogItem.objects.get(pk=obj.pk).version + 1
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+    # Deleting is soft, through `pbi_delete`, as everywhere else: the item becomes a tombstone that sync
+    # clients see (`items/deleted/`), webhooks hear `item.deleted`, and its transition log is kept. A
+    # hard delete here erased the item's history from the append-only log and hid the deletion.
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        pbi_delete(item=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for item in queryset.filter(deleted_at__isnull=True):
+            pbi_delete(item=item, actor=request.user)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        """The confirmation page lists only the items: nothing else is deleted with them."""
+        items = [f"{obj} (kept as a tombstone; its transition log stays)" for obj in objs]
+        return items, {"Product Backlog Items": len(items)}, set(), []
 
 
 @admin.register(models.TeamInvolvement)
