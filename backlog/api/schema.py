@@ -149,7 +149,9 @@ IF_MATCH = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     description='The `ETag` you read, e.g. `"4"`: the write is refused with 412 if the item has another '
-    "version now. Without it the write applies to the current version (last write wins).",
+    "version now. Without it (or with `*`) the write applies to the current version (last write wins).",
+    # What `backlog.api.etag.if_match_version` takes: one strong or weak ETag of this API, or `*`.
+    pattern=r'^\s*(\*|(W/)?("[0-9]{1,10}"|[0-9]{1,10}))\s*$',
 )
 IF_NONE_MATCH = OpenApiParameter(
     "If-None-Match",
@@ -170,6 +172,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="A unique string (e.g. a UUID), 1 to 255 printable ASCII characters. A retry with the same "
     "key returns the first response and creates nothing twice (remembered 24 h, per user).",
+    pattern=r"^[ -~]{1,255}$",
 )
 NEXUS_SLUG = OpenApiParameter("nexus_slug", str, OpenApiParameter.PATH, description="The Nexus's slug")
 ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The row's id")

@@ -18,6 +18,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
 from backlog.models import (
+    Label,
     Membership,
     ProductBacklogItem,
     ProductGoal,
@@ -29,11 +30,14 @@ from backlog.models import (
 )
 from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import goal_create, pbi_set_teams
-from backlog.services.sync import token_create
+from backlog.services.sync import ItemChanges, pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
+from flow.models import FlowSettings
+from flow.services import flow_settings_set
 from tests.factories import UserFactory, membership_add, nexus_build
 
 MAX_EXAMPLES = 20
+EXTERNAL_IDS = 10
 SEED = 20_251_121
 
 #: Which rows an `{id}` of each resource picks from (so that examples reach real rows, not only 404s).
@@ -46,6 +50,8 @@ ROWS: dict[str, Any] = {
     "involvements": TeamInvolvement,
     "transitions": Transition,
     "webhooks": Webhook,
+    "labels": Label,
+    "flow-settings": FlowSettings,
 }
 
 
@@ -61,6 +67,14 @@ def api_schema(live_server, settings) -> Any:
     goal_create(nexus=nexus, text="Fuzzed, not broken")
     for item in ProductBacklogItem.objects.filter(backlog__nexus=nexus)[:10]:
         pbi_set_teams(item=item, teams=list(nexus.teams.all()[:2]), actor=None)
+    flow_settings_set(nexus=nexus, team=None, actor=owner, sle_percent=85, sle_days=10)
+    for i in range(EXTERNAL_IDS):  # items a generated `{external_id}` can reach
+        pbi_upsert(
+            nexus=nexus,
+            external_id=f"EXT-{i}",
+            changes=ItemChanges(fields={"title": f"E{i}"}, labels=[f"label-{i % 3}"]),
+            actor=None,
+        )
     for port in range(9, 13):  # a few, so that a generated DELETE leaves some for the other operations
         webhook_create(
             nexus=nexus, url=f"http://127.0.0.1:{port}/closed", events=["item.deleted"], actor=None
@@ -93,6 +107,9 @@ def _real_ids(case: Any, slug: str) -> None:
     params = case.path_parameters or {}
     if "nexus_slug" in params and zlib.crc32(str(params["nexus_slug"]).encode()) % 4 != 3:
         params["nexus_slug"] = slug
+    ext = params.get("external_id")
+    if isinstance(ext, str) and zlib.crc32(ext.encode("utf-8", "surrogatepass")) % 4 != 3:
+        params["external_id"] = f"EXT-{zlib.crc32(ext.encode('utf-8', 'surrogatepass')) % EXTERNAL_IDS}"
     generated = params.get("id")
     if not isinstance(generated, int) or generated % 4 == 3:
         return
@@ -135,6 +152,9 @@ def _real_refs(case: Any) -> None:
         ids = list(ROWS[resource].objects.order_by("id").values_list("id", flat=True)[:50])
         return ids[generated % len(ids)] if ids else generated
 
+    path_ext = (case.path_parameters or {}).get("external_id")
+    if path_ext and isinstance(body.get("external_id"), str) and len(body["external_id"]) % 4 != 3:
+        body["external_id"] = path_ext  # the body's, when sent, must be the path's
     for key, resource in BODY_REFS.items():
         if key in body:
             body[key] = real(resource, body[key])
