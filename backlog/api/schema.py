@@ -25,7 +25,9 @@ answers 404, as if it did not exist.
 
 **Errors.** Every 4xx has one JSON shape: `{"status", "code", "message", "errors": [{"field",
 "code", "message"}]}`; `field` names the body field (`items[3].title`), query parameter, header or
-`body`. 409 is a conflict (a hard WIP limit, a deleted item), 412 a failed `If-Match`.
+`body`. Unknown body fields and unknown query parameters are refused (400, code `unknown_field` /
+`unknown_parameter`), never ignored: a misspelt filter does not silently list everything. 409 is a
+conflict (a hard WIP limit, a deleted item), 412 a failed `If-Match`.
 
 **Sync.** Lists are pages in a stable keyset order with an opaque `next` link (`?cursor=`,
 `?page_size=` up to 1000). `?updated_since=<ISO-8601>` on every list returns rows changed at or
