@@ -85,7 +85,8 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     lookup_value_regex = r"[-a-zA-Z0-9_]{1,80}"
 
     def get_permissions(self) -> Any:
-        if self.action in ("list", "create"):
+        # `/nexuses/` itself (list, create, OPTIONS) names no Nexus: being logged in is enough there.
+        if self.lookup_url_kwarg not in self.kwargs:
             return [IsAuthenticated()]
         return super().get_permissions()
 

@@ -7,6 +7,7 @@ import base64
 import json
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from backlog.models import ProductBacklogItem
 from tests.api.helpers import base, error_fields
@@ -218,3 +219,16 @@ def test_nul_in_an_external_id_path(nx, api):
     for response in (api("dev").get(url), api("dev").put(url, {"title": "x"}, format="json")):
         assert response.status_code == 400
         assert error_fields(response) == ["external_id"]
+
+
+def test_options_on_every_path_answers_without_looking_at_rows(nx, api):
+    """`OPTIONS` describes the view (name, media types, `Allow`), for every path of the document; it
+    was a 500 on `by-external-id` (DRF's metadata asked that route for a row by `id`)."""
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    assert len(paths) >= 30
+    for template in paths:
+        url = template.format(nexus_slug=nx.slug, id=1, external_id="JIRA-1", delivery_id=1)
+        response = api("po").options(url)
+        assert response.status_code == 200, (url, response.status_code)
+        assert "actions" not in response.json()
+        assert response["Allow"]
