@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from backlog.api.fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictSerializer
 from backlog.models_api import Webhook, WebhookDelivery, WebhookEvent
+from backlog.services.webhooks import webhook_event_types
 
 
 class WebhookSerializer(serializers.ModelSerializer):
     """A URL that receives the Nexus's PBI events as signed JSON POSTs (`events`: the subscribed
     types). The secret is shown only when the webhook is created or its secret rotated."""
 
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices), read_only=True
-    )
+    events = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Event types")
 
     class Meta:
         model = Webhook
@@ -36,9 +37,16 @@ class WebhookWriteSerializer(StrictSerializer):
     events = serializers.ListField(
         child=StrictChoiceField(choices=WebhookEvent.choices),
         min_length=1,
-        max_length=len(WebhookEvent.values),
+        max_length=100,
+        help_text="The event types to receive (`item.created`...; later capabilities add theirs)",
     )
     is_active = StrictBooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The event types registered by now (`webhook_event_type_register`), not those at import time.
+        events: Any = self.fields["events"]
+        events.child.choices = webhook_event_types()
 
 
 class DeliverySerializer(serializers.ModelSerializer):

@@ -3,6 +3,8 @@ their delivery log (Product Owner). Thin: forms validate shapes, services do the
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from backlog import selectors
 from backlog.errors import DomainError
 from backlog.models import Nexus
-from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery
 from backlog.services import sync, webhooks
 
 DELIVERY_LOG_SIZE = 100
@@ -28,9 +30,14 @@ class TokenForm(forms.Form):
 class WebhookForm(forms.Form):
     url = forms.URLField(max_length=500, assume_scheme="https", label="Payload URL")
     description = forms.CharField(max_length=200, required=False)
-    events = forms.MultipleChoiceField(
-        choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple, initial=WebhookEvent.values
-    )
+    events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = webhooks.webhook_event_types()  # those registered by now, later capabilities' too
+        events: Any = self.fields["events"]
+        events.choices = choices
+        events.initial = [value for value, _label in choices]
 
 
 def _add_domain_error(form: forms.Form, exc: DomainError) -> None:

@@ -2,6 +2,11 @@
 `WebhookDelivery` per subscribed webhook, delivered by Celery (`backlog.tasks.deliver_webhook`) as a
 signed JSON POST, retried with exponential back-off, and logged (attempts, status, error).
 
+Event types: the PBI events (`item.*`) are built in; a later capability (Sprints, integration issues)
+registers its own with `webhook_event_type_register("sprint.started", "Sprint started")` in its
+`AppConfig.ready()` and sends them with `webhook_event_record(nexus_id=..., event=..., payload=...)`:
+subscriptions, signing, retries, the delivery log and the API come with it.
+
 Signature: header `X-Nexus-Signature: t=<unix seconds>,v1=<hex>` where `v1` is
 HMAC-SHA256(secret, "<t>.<raw body>"). A receiver recomputes it with the webhook's secret, compares in
 constant time and rejects old timestamps (`webhook_signature_verify` does exactly that).
@@ -15,6 +20,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import secrets
 import socket
 import time
@@ -86,12 +92,36 @@ def webhook_url_check(url: str) -> str:
     return url
 
 
+#: Every event type a webhook can subscribe to, with its label for people: the PBI events `backlog`
+#: sends (`WebhookEvent`), then those later capabilities add with `webhook_event_type_register`.
+EVENT_TYPES: dict[str, str] = dict(WebhookEvent.choices)
+EVENT_TYPE_PATTERN = re.compile(r"[a-z][a-z_]{0,18}\.[a-z][a-z_]{0,18}")
+
+
+def webhook_event_type_register(event: str, label: str) -> None:
+    """Let the Nexus's webhooks subscribe to `event`, a `<resource>.<verb>` name such as
+    `sprint.started`, labelled `label` on the webhooks page. Call it from the sending app's
+    `AppConfig.ready()`, then send with `webhook_event_record`. Registering the same name with the same
+    label again is harmless. Raises `ValueError` for a malformed name or a name taken with another
+    label."""
+    if not EVENT_TYPE_PATTERN.fullmatch(event):
+        raise ValueError(f"A webhook event type is '<resource>.<verb>' in lower case, not {event!r}.")
+    if EVENT_TYPES.get(event, label) != label:
+        raise ValueError(f"The webhook event type {event!r} exists already.")
+    EVENT_TYPES[event] = label
+
+
+def webhook_event_types() -> list[tuple[str, str]]:
+    """`[(event type, label)]` of every event a webhook can subscribe to, PBI events first."""
+    return list(EVENT_TYPES.items())
+
+
 def _clean_events(events: Sequence[str]) -> list[str]:
     events = list(dict.fromkeys(events))
-    unknown = [e for e in events if e not in WebhookEvent.values]
+    unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown:
         raise DomainError(
-            f"Unknown event {unknown[0]!r}; choose from {', '.join(WebhookEvent.values)}.", field="events"
+            f"Unknown event {unknown[0]!r}; choose from {', '.join(EVENT_TYPES)}.", field="events"
         )
     if not events:
         raise DomainError("Subscribe to at least one event.", field="events")
@@ -212,30 +242,40 @@ def _forget_hooks(nexus_id: int) -> None:
     transaction.on_commit(lambda: _hooks_memo.pop(nexus_id, None))
 
 
-def webhook_event_record(*, nexus_id: int, item_id: int, event: str) -> list[int]:
-    """Record one delivery per active webhook of the Nexus subscribed to `item.<event>` and queue
-    them. At most one query per second when the Nexus has no such webhook (`HOOKS_MEMO_SECONDS`).
-    Returns the new delivery ids."""
-    event_type = f"item.{event}"
-    hooks = [h for h in _active_hooks(nexus_id) if event_type in h.events]
+def _subscribed(nexus_id: int, event: str) -> list[Webhook]:
+    return [h for h in _active_hooks(nexus_id) if event in h.events]
+
+
+def webhook_event_record(
+    *,
+    nexus_id: int,
+    event: str,
+    payload: dict[str, Any],
+    item_id: int | None = None,
+    nexus_slug: str | None = None,
+) -> list[int]:
+    """Record one delivery of `event` per active webhook of the Nexus subscribed to it, and queue them
+    for Celery once the transaction commits. The body sent is `{"event", "occurred_at" (UTC,
+    ISO-8601), "nexus" (slug), **payload}` plus the delivery `id` (`webhook_deliver`); `payload` must
+    be JSON-serialisable with `DjangoJSONEncoder` (dates, decimals). `item_id` links the delivery to a
+    PBI in the delivery log. Returns the new delivery ids (none when nobody subscribed: at most one
+    query per second then, `HOOKS_MEMO_SECONDS`). Raises `ValueError` for an unregistered event type
+    (`webhook_event_type_register`)."""
+    if event not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event type {event!r}: register it first.")
+    hooks = _subscribed(nexus_id, event)
     if not hooks:
         return []
-    item = ProductBacklogItem.objects.select_related("backlog__nexus", "column").filter(pk=item_id).first()
-    if item is None:
-        return []
+    if nexus_slug is None:
+        nexus_slug = Nexus.objects.values_list("slug", flat=True).get(pk=nexus_id)
     now = timezone.now()
-    payload = {
-        "event": event_type,
-        "occurred_at": now,
-        "nexus": item.backlog.nexus.slug,
-        "item": item_payload(item),
-    }
-    plain = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    body = {"event": event, "occurred_at": now, "nexus": nexus_slug, **payload}
+    plain = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
     with transaction.atomic():
         deliveries = WebhookDelivery.objects.bulk_create(
             WebhookDelivery(
                 webhook=h,
-                event=event_type,
+                event=event,
                 item_id=item_id,
                 payload=plain,
                 created_at=now,
@@ -248,9 +288,28 @@ def webhook_event_record(*, nexus_id: int, item_id: int, event: str) -> list[int
     return ids
 
 
+def item_event_record(*, nexus_id: int, item_id: int, event: str) -> list[int]:
+    """The PBI event `item.<event>` (`created`, `updated`, `moved`, `transitioned`, `deleted`) for the
+    webhooks subscribed to it, with the item as it is now (`item_payload`) under `item`. Reads the
+    item only when some webhook is subscribed. Returns the new delivery ids."""
+    event_type = f"item.{event}"
+    if not _subscribed(nexus_id, event_type):
+        return []
+    item = ProductBacklogItem.objects.select_related("backlog__nexus", "column").filter(pk=item_id).first()
+    if item is None:
+        return []
+    return webhook_event_record(
+        nexus_id=nexus_id,
+        event=event_type,
+        payload={"item": item_payload(item)},
+        item_id=item_id,
+        nexus_slug=item.backlog.nexus.slug,
+    )
+
+
 def on_item_event(sender: Any, *, nexus_id: int, item_id: int, event: str, **kwargs: Any) -> None:
     """Receiver of `backlog.signals.item_event` (connected in `BacklogConfig.ready`)."""
-    webhook_event_record(nexus_id=nexus_id, item_id=item_id, event=event)
+    item_event_record(nexus_id=nexus_id, item_id=item_id, event=event)
 
 
 def webhook_sign(*, secret: str, body: bytes, timestamp: int | None = None) -> str:

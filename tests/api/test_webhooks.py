@@ -10,12 +10,14 @@ import pytest
 
 from backlog.models import ProductBacklogItem, Role
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery
-from backlog.services import pbi_create, pbi_delete, pbi_move, pbi_transition, pbi_update
+from backlog.services import pbi_create, pbi_delete, pbi_move, pbi_transition, pbi_update, webhooks
 from backlog.services.webhooks import (
     MAX_ATTEMPTS,
     backoff_seconds,
     webhook_create,
     webhook_deliver,
+    webhook_event_record,
+    webhook_event_type_register,
     webhook_retry_due,
     webhook_sign,
     webhook_signature_verify,
@@ -279,3 +281,51 @@ def test_delivery_through_a_real_worker_with_a_retry(fast_backoff, celery_worker
                 secret=hook.secret, header=req.headers["X-Nexus-Signature"], body=req.body
             )
         assert {json.loads(req.body)["event"] for req in r.requests} == {"item.created", "item.updated"}
+
+
+@pytest.fixture
+def sprint_started(monkeypatch):
+    """A later capability's event type, registered as its `AppConfig.ready()` would (for this test)."""
+    monkeypatch.setattr(webhooks, "EVENT_TYPES", dict(webhooks.EVENT_TYPES))
+    webhook_event_type_register("sprint.started", "Sprint started")
+    return "sprint.started"
+
+
+def test_a_later_capability_registers_and_sends_its_own_event_type(nx, api, who, client, sprint_started):
+    with receiver() as r:
+        created = api("po").post(
+            f"{base(nx)}/webhooks/", {"url": r.url, "events": [sprint_started]}, format="json"
+        )
+        assert created.status_code == 201, created.content
+        secret = created.json()["secret"]
+        pbi_create(nexus=nx, title="Not subscribed", actor=None)  # an item event: not sent to this hook
+        ids = webhook_event_record(nexus_id=nx.pk, event=sprint_started, payload={"sprint": {"number": 7}})
+        assert len(ids) == 1
+        [sent] = r.requests
+        body = json.loads(sent.body)
+        assert (body["event"], body["nexus"], body["sprint"]) == (sprint_started, nx.slug, {"number": 7})
+        assert body["id"] == ids[0]
+        assert webhook_signature_verify(
+            secret=secret, header=sent.headers["X-Nexus-Signature"], body=sent.body
+        )
+    client.force_login(who["po"])
+    detail = client.get(f"/n/{nx.slug}/webhooks/{created.json()['id']}/").content.decode()
+    assert "sprint.started" in detail
+    assert "None" not in detail  # a delivery without an item shows a dash
+    assert "Sprint started" in client.get(f"/n/{nx.slug}/webhooks/").content.decode()
+
+
+def test_event_types_are_checked(nx, api, sprint_started):
+    webhook_event_type_register(sprint_started, "Sprint started")  # again, same label: harmless
+    with pytest.raises(ValueError, match="exists already"):
+        webhook_event_type_register(sprint_started, "Another label")
+    for bad in ("sprint", "Sprint.Started", "sprint.started.now", "sprint. started"):
+        with pytest.raises(ValueError, match="resource"):
+            webhook_event_type_register(bad, "Bad")
+    with pytest.raises(ValueError, match="register it first"):
+        webhook_event_record(nexus_id=nx.pk, event="sprint.ended", payload={})
+    refused = api("po").post(
+        f"{base(nx)}/webhooks/", {"url": "http://127.0.0.1:9/h", "events": ["sprint.ended"]}, format="json"
+    )
+    assert refused.status_code == 400
+    assert error_fields(refused) == ["events[0]"]
