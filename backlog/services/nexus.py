@@ -231,28 +231,35 @@ def team_update(
     return locked
 
 
+def team_delete_refusal(*, team: ScrumTeam) -> str | None:
+    """Why `team` cannot be deleted (a message for a person), or None if it can: it is forecast on a
+    PBI, live or deleted (`TeamInvolvement`), or the transition log names it (a team status change).
+    The admin uses it to offer deletion only when `team_delete` would succeed. Two queries."""
+    items = TeamInvolvement.objects.filter(team=team).count()
+    if not items and not Transition.objects.filter(team=team).exists():
+        return None
+    worked = f"is forecast on {items} PBI(s)" if items else "appears in the transition log"
+    return (
+        f"{team.name} {worked}: deleting it would lose who did that work. Keep the team (rename it, or "
+        "remove its members), or take it off those PBIs first if it never worked on them."
+    )
+
+
 @transaction.atomic
 def team_delete(*, team: ScrumTeam) -> None:
     """Delete a Scrum Team that has never worked on a PBI; its memberships (and its flow settings) go
     with it, each leaving a tombstone for sync (`backlog.services.tombstones`).
 
-    Raises `Conflict` (409) while the team is forecast on a PBI, live or deleted (`TeamInvolvement`),
-    or named in the transition log (a team status change): the history of the Product Backlog and the
-    flow figures must never lose who did the work. Deleting a team that is gone already changes
-    nothing.
+    Raises `Conflict` (409, field `id`) when `team_delete_refusal` gives a reason: the history of the
+    Product Backlog and the flow figures must never lose who did the work. Deleting a team that is
+    gone already changes nothing.
     """
     locked = ScrumTeam.objects.select_for_update().filter(pk=team.pk).first()
     if locked is None:  # deleted meanwhile: nothing to do, and no second tombstone
         return
-    items = TeamInvolvement.objects.filter(team=locked).count()
-    logged = Transition.objects.filter(team=locked).exists()
-    if items or logged:
-        worked = f"is forecast on {items} PBI(s)" if items else "appears in the transition log"
-        raise Conflict(
-            f"{locked.name} {worked}: deleting it would lose who did that work. Keep the team (rename "
-            "it, or remove its members), or take it off those PBIs first if it never worked on them.",
-            field="id",
-        )
+    refusal = team_delete_refusal(team=locked)
+    if refusal:
+        raise Conflict(refusal, field="id")
     locked.delete()
 
 

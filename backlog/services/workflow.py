@@ -219,40 +219,47 @@ def column_update(
     return locked
 
 
+def column_delete_refusal(*, column: WorkflowColumn) -> str | None:
+    """Why `column` cannot be deleted (a message for a person), or None if it can: it is the started or
+    finished column (they define Cycle Time), a PBI (live or deleted) is in it, or the transition log
+    names it (from or to). The admin uses it to offer deletion only when `column_delete` would
+    succeed. At most two queries."""
+    if column.is_start or column.is_finish:
+        which = "started" if column.is_start else "finished"
+        return (
+            f"'{column.name}' is the {which} column, which defines Cycle Time for the whole history: it "
+            "cannot be deleted. Rename it instead."
+        )
+    items = ProductBacklogItem.objects.filter(column=column).count()
+    if items:
+        return (
+            f"{items} PBI(s) are in '{column.name}' (deleted ones count: their history stays): move them "
+            "to another column first."
+        )
+    if Transition.objects.filter(Q(from_column=column) | Q(to_column=column)).exists():
+        return (
+            f"The transition log names '{column.name}': PBIs have passed through it, and deleting it would "
+            "change their history and flow figures. Keep it (rename it, or give it no items)."
+        )
+    return None
+
+
 @transaction.atomic
 def column_delete(*, column: WorkflowColumn) -> None:
     """Delete a column of the Definition of Workflow; the columns to its right move one to the left.
     It leaves a tombstone for sync (`backlog.services.tombstones`) and asks for a flow recompute.
 
-    Raises `Conflict` (409) for the started or finished column (they define Cycle Time), and while any
-    PBI, live or deleted, is in the column or the transition log names it (from or to): move those
-    items first; a column with history is kept (rename it instead). Deleting a column that is gone
-    already changes nothing.
+    Raises `Conflict` (409, field `id`) when `column_delete_refusal` gives a reason: the started or
+    finished column, a column PBIs are in (live or deleted) or that the transition log names. Deleting
+    a column that is gone already changes nothing.
     """
     columns = _lock_columns(column.nexus_id)
     locked = next((c for c in columns if c.pk == column.pk), None)
     if locked is None:
         return
-    if locked.is_start or locked.is_finish:
-        which = "started" if locked.is_start else "finished"
-        raise Conflict(
-            f"'{locked.name}' is the {which} column, which defines Cycle Time for the whole history: it "
-            "cannot be deleted. Rename it instead.",
-            field="id",
-        )
-    items = ProductBacklogItem.objects.filter(column=locked).count()
-    if items:
-        raise Conflict(
-            f"{items} PBI(s) are in '{locked.name}' (deleted ones count: their history stays): move them "
-            "to another column first.",
-            field="id",
-        )
-    if Transition.objects.filter(Q(from_column=locked) | Q(to_column=locked)).exists():
-        raise Conflict(
-            f"The transition log names '{locked.name}': PBIs have passed through it, and deleting it would "
-            "change their history and flow figures. Keep it (rename it, or give it no items).",
-            field="id",
-        )
+    refusal = column_delete_refusal(column=locked)
+    if refusal:
+        raise Conflict(refusal, field="id")
     locked.delete()
     rest = [c for c in columns if c is not locked]
     _place(rest, {c.pk: i for i, c in enumerate(rest)})
