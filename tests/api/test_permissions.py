@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backlog.models import ProductBacklogItem, ScrumTeam, WorkflowColumn
+from backlog.models import Membership, ProductBacklogItem, Role, ScrumTeam, WorkflowColumn
 from tests.api.helpers import base, error_fields
 from tests.factories import UserFactory
 
@@ -27,9 +27,18 @@ def _last(nx):
     return ProductBacklogItem.objects.filter(backlog__nexus=nx).order_by("rank").last()
 
 
+def _team(nx, name):
+    return ScrumTeam.objects.get(nexus=nx, name=name)
+
+
+def _column(nx, name):
+    return WorkflowColumn.objects.get(nexus=nx, name=name)
+
+
 # (name, rule, method, path(nx), body(nx))
 ACTIONS = [
     ("nexus get", "view", "get", lambda nx: "/", None),
+    ("nexus patch", "admin", "patch", lambda nx: "/", lambda nx: {"description": "Changed"}),
     ("items list", "view", "get", lambda nx: "/items/", None),
     ("item get", "view", "get", lambda nx: f"/items/{_first(nx).pk}/", None),
     ("item create", "edit", "post", lambda nx: "/items/", lambda nx: {"title": "New"}),
@@ -61,6 +70,15 @@ ACTIONS = [
     ("tombstones", "view", "get", lambda nx: "/items/deleted/", None),
     ("teams list", "view", "get", lambda nx: "/teams/", None),
     ("team create", "admin", "post", lambda nx: "/teams/", lambda nx: {"name": "Team Z"}),
+    (
+        "team patch",
+        "admin",
+        "patch",
+        lambda nx: f"/teams/{_team(nx, 'Team B').pk}/",
+        lambda nx: {"wip_limit": 3},
+    ),
+    ("team delete", "admin", "delete", lambda nx: f"/teams/{_team(nx, 'Team C').pk}/", None),
+    ("teams deleted", "view", "get", lambda nx: "/teams/deleted/", None),
     ("memberships list", "view", "get", lambda nx: "/memberships/", None),
     (
         "membership create",
@@ -69,11 +87,38 @@ ACTIONS = [
         lambda nx: "/memberships/",
         lambda nx: {"username": UserFactory.create().username, "role": "stakeholder"},
     ),
+    (
+        "membership delete",
+        "admin",
+        "delete",
+        lambda nx: f"/memberships/{Membership.objects.get(nexus=nx, role=Role.NIT_MEMBER).pk}/",
+        None,
+    ),
+    ("memberships deleted", "view", "get", lambda nx: "/memberships/deleted/", None),
     ("goals list", "view", "get", lambda nx: "/goals/", None),
     ("goal create", "po", "post", lambda nx: "/goals/", lambda nx: {"text": "Goal"}),
+    ("goals deleted", "view", "get", lambda nx: "/goals/deleted/", None),
     ("columns list", "view", "get", lambda nx: "/columns/", None),
+    (
+        "column create",
+        "admin",
+        "post",
+        lambda nx: "/columns/",
+        lambda nx: {"name": "QA", "category": "in_progress"},
+    ),
+    (
+        "column patch",
+        "admin",
+        "patch",
+        lambda nx: f"/columns/{_column(nx, 'Review').pk}/",
+        lambda nx: {"wip_limit": 5},
+    ),
+    ("column delete", "admin", "delete", lambda nx: f"/columns/{_column(nx, 'Review').pk}/", None),
+    ("columns deleted", "view", "get", lambda nx: "/columns/deleted/", None),
     ("labels list", "view", "get", lambda nx: "/labels/", None),
+    ("labels deleted", "view", "get", lambda nx: "/labels/deleted/", None),
     ("flow settings list", "view", "get", lambda nx: "/flow-settings/", None),
+    ("flow settings deleted", "view", "get", lambda nx: "/flow-settings/deleted/", None),
     (
         "flow settings set",
         "flow_settings",
@@ -99,6 +144,7 @@ ACTIONS = [
         lambda nx: "/webhooks/",
         lambda nx: {"url": "http://127.0.0.1:9/hook", "events": ["item.created"]},
     ),
+    ("webhooks deleted", "po", "get", lambda nx: "/webhooks/deleted/", None),
 ]
 
 

@@ -18,6 +18,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
 from backlog.models import (
+    Label,
     Membership,
     ProductBacklogItem,
     ProductGoal,
@@ -31,6 +32,7 @@ from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import goal_create, pbi_set_teams
 from backlog.services.sync import token_create
 from backlog.services.webhooks import webhook_create
+from flow.models import FlowSettings
 from tests.factories import UserFactory, membership_add, nexus_build
 
 MAX_EXAMPLES = 20
@@ -46,6 +48,8 @@ ROWS: dict[str, Any] = {
     "involvements": TeamInvolvement,
     "transitions": Transition,
     "webhooks": Webhook,
+    "labels": Label,
+    "flow-settings": FlowSettings,
 }
 
 
