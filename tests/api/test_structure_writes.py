@@ -5,7 +5,10 @@ nothing. Who may do what is in the permission matrix (`test_permissions.py`); to
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
+from django.utils import timezone
 
 from backlog.models import (
     Membership,
@@ -308,3 +311,27 @@ def test_the_product_owner_is_told_why(nx, api):
     )
     assert response.status_code == 403
     assert "administrator" in response.json()["message"]
+
+
+# --- sync ------------------------------------------------------------------------------------------------
+
+
+def test_structure_writes_are_seen_by_updated_since(nx, api):
+    """A sync client asking what changed since before a write gets every row the write changed: a
+    moved column and the columns it shifted, a renamed team (and its new slug), the Nexus."""
+    mark = quote(timezone.now().isoformat())
+    review = column(nx, "Review")
+    api("admin").patch(f"{base(nx)}/columns/{review.pk}/", {"position": 0}, format="json")
+    rows = api("dev").get(f"{base(nx)}/columns/?updated_since={mark}").json()["results"]
+    assert sorted((r["name"], r["position"]) for r in rows) == [
+        ("In Progress", 2),
+        ("Ready", 1),
+        ("Review", 0),
+    ]
+    b = team(nx, "Team B")
+    api("admin").patch(f"{base(nx)}/teams/{b.pk}/", {"name": "Checkout"}, format="json")
+    rows = api("dev").get(f"{base(nx)}/teams/?updated_since={mark}").json()["results"]
+    assert [(r["id"], r["slug"]) for r in rows] == [(b.pk, "checkout")]
+    api("admin").patch(base(nx) + "/", {"sprint_length_days": 7}, format="json")
+    rows = api("dev").get(f"/api/v1/nexuses/?updated_since={mark}").json()["results"]
+    assert [(r["slug"], r["sprint_length_days"]) for r in rows] == [(nx.slug, 7)]
