@@ -212,7 +212,9 @@ class TombstonesMixin(NexusScopedViewSet):
     the parameter. `tombstone_kind` is the `TombstoneKind` the resource's deletions leave
     (`backlog.services.tombstones`). Permission: the viewset's rule for `deleted` (by default `view`).
 
-    Put it first among the bases: `class TeamViewSet(TombstonesMixin, mixins.ListModelMixin, ...)`.
+    Put it first among the bases: `class TeamViewSet(TombstonesMixin, mixins.ListModelMixin, ...)`;
+    a viewset that overrides `ordering_keys` leaves the `deleted` action to `super()` (see the labels).
+    Tombstones are kept as long as the Nexus (they are small; a client may sync after months).
     """
 
     tombstone_kind: ClassVar[str]
