@@ -1,5 +1,7 @@
 """Admin for every model. Edits go through the services: a change of column through `pbi_transition`,
-so the transition log stays complete; the transition log itself is read-only."""
+so the transition log stays complete; the transition log itself is read-only. Scrum Teams and columns
+are deleted through `team_delete` and `column_delete`, and only where those would accept it (history is
+never lost); every deletion of a synced row leaves a tombstone (`backlog.services.tombstones`)."""
 
 from __future__ import annotations
 
@@ -12,18 +14,32 @@ from django.utils import timezone
 
 from backlog import models
 from backlog.errors import DomainError
-from backlog.services import pbi_create, pbi_delete, pbi_transition
+from backlog.services import column_delete, pbi_create, pbi_delete, pbi_transition, team_delete
+from backlog.services.nexus import team_delete_refusal
+from backlog.services.workflow import column_delete_refusal
 
 
 class ScrumTeamInline(admin.TabularInline):
     model = models.ScrumTeam
     extra = 0
     prepopulated_fields = {"slug": ("name",)}
+    can_delete = False  # on the team's own page, through `team_delete`
 
 
 class WorkflowColumnInline(admin.TabularInline):
     model = models.WorkflowColumn
     extra = 0
+    can_delete = False  # on the column's own page, through `column_delete`
+
+
+class ServiceDeleteAdmin(admin.ModelAdmin):
+    """Deletes one row at a time through a service that may refuse (no bulk "delete selected"); the
+    subclass offers deletion only for rows the service would delete (`has_delete_permission`)."""
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(models.Nexus)
@@ -34,9 +50,17 @@ class NexusAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ScrumTeam)
-class ScrumTeamAdmin(admin.ModelAdmin):
+class ScrumTeamAdmin(ServiceDeleteAdmin):
     list_display = ("name", "nexus", "wip_limit")
     list_filter = ("nexus",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Not for a team that worked on PBIs (`team_delete_refusal`)."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or team_delete_refusal(team=obj) is None)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        team_delete(team=obj)
 
 
 @admin.register(models.Membership)
@@ -57,7 +81,7 @@ class ProductGoalAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.WorkflowColumn)
-class WorkflowColumnAdmin(admin.ModelAdmin):
+class WorkflowColumnAdmin(ServiceDeleteAdmin):
     list_display = (
         "name",
         "nexus",
@@ -69,6 +93,14 @@ class WorkflowColumnAdmin(admin.ModelAdmin):
         "is_finish",
     )
     list_filter = ("nexus",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Not for the started or finished column, nor one with history (`column_delete_refusal`)."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or column_delete_refusal(column=obj) is None)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        column_delete(column=obj)  # the columns to its right move left; flow recomputes
 
 
 @admin.register(models.Label)

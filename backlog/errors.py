@@ -21,6 +21,13 @@ class NotAllowed(DomainError):
     status_code = 403
 
 
+class Conflict(DomainError):
+    """The request conflicts with the data as it is (HTTP 409): e.g. deleting a Scrum Team or a column
+    that the history of PBIs refers to. The message says why and what to do instead."""
+
+    status_code = 409
+
+
 class VersionConflict(DomainError):
     """The item changed since the client read it (`version` / `If-Match` mismatch; HTTP 409 or 412)."""
 

@@ -423,4 +423,10 @@ class Transition(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
-from backlog.models_api import ApiToken, IdempotencyRecord, Webhook, WebhookDelivery  # noqa: E402, F401
+from backlog.models_api import (  # noqa: E402, F401
+    ApiToken,
+    IdempotencyRecord,
+    Tombstone,
+    Webhook,
+    WebhookDelivery,
+)

@@ -1,7 +1,9 @@
 """Models of the REST API's own state: personal API tokens, idempotency records, outbound webhooks and
-their deliveries. Imported at the bottom of `backlog.models`, so they belong to the `backlog` app.
+their deliveries, and the tombstones of deleted rows. Imported at the bottom of `backlog.models`, so
+they belong to the `backlog` app.
 
-All writes go through `backlog.services.sync` (tokens, items) and `backlog.services.webhooks`.
+All writes go through `backlog.services.sync` (tokens, items), `backlog.services.webhooks` and
+`backlog.services.tombstones` (a `post_delete` receiver).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 #: The help text of every `updated_at` the API lists (drf-spectacular documents the field with it). Here
 #: rather than in `backlog.models`, which imports this module.
@@ -145,3 +148,41 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook_id} ({self.status})"
+
+
+class TombstoneKind(models.TextChoices):
+    """The synced resources whose deletions leave a `Tombstone` (PBIs are soft-deleted instead: their
+    tombstone is the item itself, `deleted_at`). `flow_settings` is registered by the flow app."""
+
+    TEAM = "team", "Scrum Team"
+    MEMBERSHIP = "membership", "Membership"
+    GOAL = "goal", "Product Goal"
+    COLUMN = "column", "Definition of Workflow column"
+    LABEL = "label", "Label"
+    WEBHOOK = "webhook", "Webhook"
+    FLOW_SETTINGS = "flow_settings", "Flow settings"
+
+
+class Tombstone(models.Model):
+    """That a row of a synced resource was deleted, so that a sync client removes it from its copy
+    (`GET .../{resource}/deleted/?since=`). Written by one `post_delete` receiver for every path that
+    deletes (services, the admin, cascades: a deleted Scrum Team's memberships and flow settings);
+    `backlog.services.tombstones`.
+
+    `nexus_id` is a plain integer, not a foreign key, so that no cascade depends on it; the tombstones
+    of a deleted Nexus are removed with it. `object_id` is the deleted row's id in its own table.
+    """
+
+    nexus_id = models.BigIntegerField(help_text="The Nexus the deleted row belonged to (not a foreign key)")
+    kind = models.CharField(max_length=20, choices=TombstoneKind.choices)
+    object_id = models.BigIntegerField(help_text="The id the deleted row had")
+    deleted_at = models.DateTimeField(default=timezone.now, help_text="When it was deleted (UTC)")
+
+    class Meta:
+        indexes = [
+            # `{resource}/deleted/?since=`: a Nexus's tombstones of one kind, cursor order (deleted_at, id).
+            models.Index(fields=["nexus_id", "kind", "deleted_at", "id"], name="tombstone_sync"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} deleted at {self.deleted_at:%Y-%m-%d %H:%M}"

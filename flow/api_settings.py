@@ -3,7 +3,9 @@
 The Service Level Expectation and the kind of WIP limit (hard or soft) of the Nexus and of each of its
 Scrum Teams, as the flow settings page shows and sets them (`flow.services.flow_settings_set`): every
 member reads them; the Product Owner, the Nexus Integration Team and superusers set them (rule
-`flow_settings`). A scope without a row uses the defaults (`FlowSettings`).
+`flow_settings`). A scope without a row uses the defaults (`FlowSettings`). A row deleted (with its
+Scrum Team, or in the admin) leaves a tombstone, listed by `flow-settings/deleted/` (the kind is
+registered in `FlowConfig.ready`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.base import NexusScopedViewSet
+from backlog.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
 from backlog.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
 from backlog.api.permissions import rule_register
 from backlog.models import ScrumTeam
+from backlog.models_api import TombstoneKind
 from flow.models import FlowSettings, WipLimitKind
 from flow.services import can_edit_flow_settings, flow_settings_set
 
@@ -113,13 +116,24 @@ class FlowSettingsWriteSerializer(StrictSerializer):
             ),
         ],
     ),
+    deleted=tombstones_schema(
+        "flow settings",
+        "A Scrum Team's flow settings are deleted with the team; its scope then has the defaults.",
+    ),
 )
 class FlowSettingsViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NexusScopedViewSet
+    TombstonesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    NexusScopedViewSet,
 ):
+    """`/api/v1/nexuses/{nexus_slug}/flow-settings/`."""
+
     model = FlowSettings
     serializer_class = FlowSettingsSerializer
     sync_field = "updated_at"
+    tombstone_kind = TombstoneKind.FLOW_SETTINGS
     rules: ClassVar[dict[str, str]] = {"create": FLOW_SETTINGS}
 
     def base_queryset(self) -> QuerySet[FlowSettings]:

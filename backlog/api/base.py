@@ -4,6 +4,8 @@
   `nexus_get_for_user` (404 when invisible) and the action's rule is checked (`permissions`).
 - `ApiViewSet` / `NexusScopedViewSet`: keyset pagination in a stable order (`ordering_keys`),
   `?updated_since=` on every list (`sync_field`), `Idempotency-Key` on POST, ids bounded to integers.
+- `TombstonesMixin`: `GET {resource}/deleted/?since=`, the rows of the resource deleted since then
+  (`tombstone_kind`; written by `backlog.services.tombstones`).
 
 A read-only endpoint of another app (e.g. the flow figures) needs only:
 
@@ -23,19 +25,23 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from backlog import selectors
 from backlog.api.errors import FieldError
 from backlog.api.idempotency import IdempotencyMixin
 from backlog.api.permissions import NexusRolePermission
+from backlog.api.serializers_structure import DeletedSerializer
 from backlog.models import Nexus
+from backlog.models_api import Tombstone
 
 ID_REGEX = r"[0-9]{1,18}"
 #: The reason given for a query parameter sent without a value (`?column=`), by every endpoint.
@@ -219,3 +225,64 @@ class NexusScopedViewSet(NexusScopedMixin, ApiViewSet):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "view": self}
+
+
+#: The query parameters of every `deleted/` list (as on `items/deleted/`).
+DELETED_SINCE = [
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.DATETIME,
+        description="Only rows deleted at or after this time (ISO-8601; a naive time is UTC), ordered by "
+        "(deleted_at, id). Without it, every deletion the Nexus has kept.",
+    ),
+    OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Alias of `since`."),
+]
+
+
+def tombstones_schema(plural: str, note: str = "", *, role: str = "") -> Any:
+    """The documentation of a resource's `deleted/` list (`extend_schema_view(deleted=...)`): `plural`
+    names the rows ("Scrum Teams", "flow settings"); `note` says what else deletes them (cascades, the
+    admin); `role` who may read the list when not every member may ("Product Owner")."""
+    who = f" ({role})" if role else ""
+    return extend_schema(
+        summary=f"Deleted {plural} (tombstones) for sync{who}",
+        description=f"{plural[:1].upper()}{plural[1:]} deleted at or after `since` (all without it), ordered "
+        f"by (deleted_at, id); `id` is the deleted row's id: remove it from your copy. {note}".strip(),
+    )
+
+
+class TombstonesMixin(NexusScopedViewSet):
+    """Adds `GET {resource}/deleted/?since=<ISO-8601>` (alias `updated_since`): the resource's rows of
+    this Nexus deleted at or after that time, as `{"next", "results": [{"id", "deleted_at"}]}`, keyset
+    pages in the order (deleted_at, id). `id` is the deleted row's id. A bad time answers 400 naming
+    the parameter. `tombstone_kind` is the `TombstoneKind` the resource's deletions leave
+    (`backlog.services.tombstones`). Permission: the viewset's rule for `deleted` (by default `view`).
+
+    Put it first among the bases: `class TeamViewSet(TombstonesMixin, mixins.ListModelMixin, ...)`;
+    a viewset that overrides `ordering_keys` leaves the `deleted` action to `super()` (see the labels).
+    Tombstones are kept as long as the Nexus (they are small; a client may sync after months).
+    """
+
+    tombstone_kind: ClassVar[str]
+
+    def ordering_keys(self) -> list[tuple[str, str]]:
+        if self.action == "deleted":
+            return [("deleted_at", "datetime"), ("id", "int")]
+        return super().ordering_keys()
+
+    def query_params_allowed(self) -> set[str]:
+        if self.action == "deleted":
+            return {"since", UpdatedSinceFilter.param, *PAGE_PARAMS}
+        return super().query_params_allowed()
+
+    @extend_schema(parameters=DELETED_SINCE, responses={200: DeletedSerializer(many=True)}, filters=False)
+    @action(detail=False, methods=["get"], filter_backends=[])
+    def deleted(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The tombstones of this resource in this Nexus (see the class)."""
+        rows = Tombstone.objects.filter(nexus_id=self.nexus.pk, kind=self.tombstone_kind)
+        for name in ("since", "updated_since"):
+            raw = request.query_params.get(name)
+            if raw is not None:
+                rows = rows.filter(deleted_at__gte=parse_timestamp(raw, name))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(DeletedSerializer(page, many=True).data)

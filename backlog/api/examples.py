@@ -25,13 +25,18 @@ from backlog.api.serializers_items import (
     WriteResultSerializer,
 )
 from backlog.api.serializers_structure import (
+    DeletedSerializer,
     LabelSerializer,
     MembershipSerializer,
     NexusSerializer,
+    NexusUpdateSerializer,
     ProductGoalSerializer,
     ProductGoalWriteSerializer,
     ScrumTeamSerializer,
+    ScrumTeamUpdateSerializer,
+    WorkflowColumnCreateSerializer,
     WorkflowColumnSerializer,
+    WorkflowColumnUpdateSerializer,
 )
 from backlog.api.serializers_webhooks import (
     DeliverySerializer,
@@ -178,6 +183,10 @@ RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
     ProductGoalSerializer: ("The active Product Goal", GOAL),
     ItemSerializer: ("A PBI in progress, forecast on two Scrum Teams", ITEM),
     TombstoneSerializer: ("A deleted PBI", TOMBSTONE),
+    DeletedSerializer: (
+        "A deleted row: remove the one with this id",
+        {"id": 6, "deleted_at": "2025-03-04T10:15:00.000000Z"},
+    ),
     InvolvementSerializer: ("A team square: in progress", INVOLVEMENT),
     TransitionSerializer: ("A pull into In Progress", TRANSITION),
     WebhookSerializer: ("A webhook", WEBHOOK),
@@ -216,6 +225,19 @@ RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
 #: Request examples of bodies that no operation gives one for.
 REQUESTS: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
     ProductGoalWriteSerializer: ("New wording", {"text": GOAL["text"]}),
+    NexusUpdateSerializer: (
+        "Another time zone, a Nexus WIP limit",
+        {"time_zone": "America/Toronto", "wip_limit": 40},
+    ),
+    ScrumTeamUpdateSerializer: ("Renamed, a new WIP limit", {"name": "Core UI", "wip_limit": 6}),
+    WorkflowColumnCreateSerializer: (
+        "A Test step with a hard WIP limit, before Done",
+        {"name": "Test", "category": "in_progress", "position": 3, "wip_limit": 4, "wip_limit_kind": "hard"},
+    ),
+    WorkflowColumnUpdateSerializer: (
+        "Renamed, moved to the left, no WIP limit",
+        {"name": "Doing", "position": 1, "wip_limit": None},
+    ),
     WebhookWriteSerializer: (
         "Only deletions, paused",
         {"url": WEBHOOK["url"], "events": ["item.deleted"], "is_active": False},

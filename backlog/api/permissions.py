@@ -8,11 +8,13 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 | `view`          | every member (and superusers)                            | `nexus_get_for_user`          |
 | `edit_items`    | members except Stakeholders                              | `selectors.can_edit_items`    |
 | `product_owner` | the Product Owner (and superusers): order, goal, hooks   | `selectors.can_order_backlog` |
-| `admin`         | superusers: the Nexus's structure (teams, memberships)   | `user.is_superuser`           |
+| `admin`         | superusers: the Nexus's structure (the Nexus itself, its | `user.is_superuser`           |
+|                 | teams, memberships and Definition of Workflow)           |                               |
 
 A view states its rules in `rules = {action: rule}`; without an entry, reads need `view` and writes
-`edit_items`. Later capabilities (Sprints, flow figures) reuse the same rules, or add theirs with
-`rule_register` (`flow_settings`: the Product Owner, the Nexus Integration Team and superusers).
+`edit_items`. The tombstone lists (`{resource}/deleted/`) need what reading the resource needs: `view`,
+`product_owner` for webhooks. Later capabilities (Sprints, flow figures) reuse the same rules, or add
+theirs with `rule_register` (`flow_settings`: the Product Owner, the Nexus Integration Team and superusers).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ RULES: dict[str, tuple[Callable[[Any, Nexus], bool], str]] = {
     ),
     ADMIN: (
         lambda user, nexus: bool(getattr(user, "is_superuser", False)),
-        "Only an administrator changes the Nexus's Scrum Teams and memberships.",
+        "Only an administrator changes the Nexus's structure: the Nexus itself, its Scrum Teams, "
+        "memberships and Definition of Workflow (as in the Django admin).",
     ),
 }
 

@@ -20,14 +20,15 @@ Built for clients that keep a copy in sync and write back safely.
 *API tokens* page, shown once, or with `python manage.py api_token create USERNAME`), or the browser
 session (writes then need the CSRF token). Permissions are those of the pages: every member reads,
 members other than Stakeholders change items, the Product Owner orders the Product Backlog, sets the
-Product Goal and manages webhooks; administrators change teams and memberships. Another Nexus's data
-answers 404, as if it did not exist.
+Product Goal and manages webhooks; administrators change the Nexus's structure (the Nexus, its Scrum
+Teams, memberships and Definition of Workflow). Another Nexus's data answers 404, as if it did not exist.
 
 **Errors.** Every 4xx has one JSON shape: `{"status", "code", "message", "errors": [{"field",
 "code", "message"}]}`; `field` names the body field (`items[3].title`), query parameter, header or
 `body`. Unknown body fields and unknown query parameters are refused (400, code `unknown_field` /
 `unknown_parameter`), never ignored: a misspelt filter does not silently list everything. 409 is a
-conflict (a hard WIP limit, a deleted item), 412 a failed `If-Match`.
+conflict (a hard WIP limit, a deleted item, deleting a Scrum Team or column that the history of PBIs
+refers to), 412 a failed `If-Match`.
 
 **Sync.** Lists are pages in a stable keyset order with an opaque `next` link (`?cursor=`,
 `?page_size=` up to 1000). `?updated_since=<ISO-8601>` on every list returns rows changed at or
@@ -38,8 +39,13 @@ its transaction starts and visible when it commits), de-duplicating on `id` and 
 Every resource a list returns carries `updated_at` (UTC, ISO-8601); team involvement follows its
 item's `updated_at` (so a removed team shows as a change of the item), the transition log its
 `recorded_at` (when it was recorded here: later than `at`, the time of the change, for imported history).
-Deletions of PBIs: `GET .../items/deleted/?since=`; other deletions (a webhook) leave no tombstone,
-so re-read those short lists in full now and then. Without `updated_since`, the PBI list is in
+**Deletions** leave tombstones, listed per resource with `GET .../{resource}/deleted/?since=<ISO-8601>`
+(alias `updated_since`), `{"id", "deleted_at"}` in the order (deleted_at, id): `items/deleted/`
+(deleted PBIs, with `external_id` and `version`), `teams/`, `memberships/`, `goals/`, `columns/`,
+`labels/`, `webhooks/` and `flow-settings/deleted/`. Every path that deletes leaves one (the API, the
+admin, cascades: a deleted Scrum Team takes its memberships and flow settings along), so a client that
+syncs each list and its `deleted/` list misses nothing; ask from the largest `deleted_at` you received
+minus a minute, as for changes. Without `updated_since`, the PBI list is in
 Product Backlog order (by `rank`) and the Definition of Workflow left to right (by `position`).
 
 **Writes you can retry.** `PUT .../items/by-external-id/{external_id}/` creates or updates the item

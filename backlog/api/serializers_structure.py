@@ -1,6 +1,8 @@
 """Serializers of the Nexus and its structure: Scrum Teams, memberships, Product Goals, the Definition
-of Workflow. Output serializers are read-only model serializers; inputs are strict (`fields`). Every
-output carries `updated_at` (UTC, ISO-8601), the time `?updated_since=` filters on."""
+of Workflow, and the tombstones of deleted rows. Output serializers are read-only model serializers;
+inputs are strict (`fields`): an unknown field, or one that cannot change (declared read-only here, e.g.
+a column's `category`), answers 400 naming it. Every output carries `updated_at` (UTC, ISO-8601), the
+time `?updated_since=` filters on."""
 
 from __future__ import annotations
 
@@ -25,8 +27,12 @@ from backlog.models import (
     ProductGoal,
     Role,
     ScrumTeam,
+    WipLimitKind,
     WorkflowColumn,
 )
+from backlog.models_api import Tombstone
+
+WIP_LIMIT_HELP = "At most this many items (at least 1); null for no limit"
 
 
 class WorkflowColumnSerializer(serializers.ModelSerializer):
@@ -94,6 +100,33 @@ class NexusCreateSerializer(StrictSerializer):
         return str(value)
 
 
+class NexusUpdateSerializer(StrictSerializer):
+    """A change of a Nexus (administrators): send only what changes. The `slug` never changes."""
+
+    slug = serializers.CharField(
+        read_only=True, help_text="Fixed: URLs and sync clients name the Nexus by it"
+    )
+    name = StrictCharField(max_length=200, required=False, help_text="The Nexus's name (not its slug)")
+    description = StrictCharField(
+        allow_blank=True, required=False, max_length=10000, help_text="Free text; empty for none"
+    )
+    time_zone = StrictCharField(
+        max_length=64,
+        required=False,
+        help_text="IANA name (e.g. Europe/Berlin) in which flow metrics count calendar days; a change "
+        "recomputes the flow figures",
+    )
+    sprint_length_days = StrictIntegerField(
+        min_value=1, max_value=31, required=False, help_text="Sprint length in calendar days (1 to 31)"
+    )
+    wip_limit = StrictIntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Nexus-level WIP limit: items in progress across all teams, at least 1; null for none",
+    )
+
+
 class ScrumTeamSerializer(serializers.ModelSerializer):
     """A Scrum Team of the Nexus; `wip_limit` caps the PBIs it has in progress (optional)."""
 
@@ -118,6 +151,21 @@ class ScrumTeamCreateSerializer(StrictSerializer):
     wip_limit = StrictIntegerField(min_value=1, required=False, allow_null=True, default=None)
 
 
+class ScrumTeamUpdateSerializer(StrictSerializer):
+    """A change of a Scrum Team (administrators): send only what changes."""
+
+    slug = serializers.CharField(read_only=True, help_text="Follows the name")
+    name = StrictCharField(
+        max_length=100, required=False, help_text="Unique in the Nexus; the slug follows it"
+    )
+    wip_limit = StrictIntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="PBIs the team has in progress at most (at least 1); null for no limit",
+    )
+
+
 class MembershipSerializer(serializers.ModelSerializer):
     """A person's role in the Nexus; Developers and Scrum Masters name their Scrum Team."""
 
@@ -133,6 +181,74 @@ class MembershipCreateSerializer(StrictSerializer):
     username = StrictCharField(max_length=150)
     role = StrictChoiceField(choices=Role.choices)
     team = NexusRefField(model=ScrumTeam, scope="nexus", required=False, allow_null=True, default=None)
+
+
+class WorkflowColumnCreateSerializer(StrictSerializer):
+    """A new column of the Definition of Workflow (administrators). It is never the started or
+    finished column: those are fixed when the Nexus is created."""
+
+    is_start = serializers.BooleanField(read_only=True, help_text="Fixed when the Nexus is created")
+    is_finish = serializers.BooleanField(read_only=True, help_text="Fixed when the Nexus is created")
+    name = StrictCharField(max_length=60, help_text="Unique in the Nexus")
+    category = StrictChoiceField(
+        choices=ColumnCategory.choices, help_text="Fixed once created: not_started, in_progress or done"
+    )
+    position = StrictIntegerField(
+        min_value=0,
+        max_value=30,
+        required=False,
+        help_text="0-based place, left to right; the columns from there on move one to the right. "
+        "Default: a not_started column just before the started column, an in_progress one just before "
+        "the finished column, a done one at the end",
+    )
+    wip_limit = StrictIntegerField(
+        min_value=1, required=False, allow_null=True, default=None, help_text=WIP_LIMIT_HELP
+    )
+    wip_limit_kind = StrictChoiceField(
+        choices=WipLimitKind.choices,
+        required=False,
+        default=WipLimitKind.SOFT,
+        help_text="hard: a move into a full column is refused (409); soft: it is warned",
+    )
+    is_ready = StrictBooleanField(required=False, default=False, help_text="Items here are refined and ready")
+
+
+class WorkflowColumnUpdateSerializer(StrictSerializer):
+    """A change of a column of the Definition of Workflow (administrators): send only what changes.
+    `category`, `is_start` and `is_finish` cannot change (they define Cycle Time for the whole
+    history)."""
+
+    category = StrictChoiceField(
+        choices=ColumnCategory.choices, read_only=True, help_text="Fixed once created"
+    )
+    is_start = serializers.BooleanField(read_only=True, help_text="Fixed when the Nexus is created")
+    is_finish = serializers.BooleanField(read_only=True, help_text="Fixed when the Nexus is created")
+    name = StrictCharField(max_length=60, required=False, help_text="Unique in the Nexus")
+    position = StrictIntegerField(
+        min_value=0,
+        max_value=30,
+        required=False,
+        help_text="Move the column to this 0-based place; the columns in between shift by one. The "
+        "started column must stay at or before the finished one",
+    )
+    wip_limit = StrictIntegerField(min_value=1, required=False, allow_null=True, help_text=WIP_LIMIT_HELP)
+    wip_limit_kind = StrictChoiceField(
+        choices=WipLimitKind.choices,
+        required=False,
+        help_text="hard: a move into a full column is refused (409); soft: it is warned",
+    )
+    is_ready = StrictBooleanField(required=False, help_text="Items here are refined and ready")
+
+
+class DeletedSerializer(serializers.ModelSerializer):
+    """A deleted row (a tombstone), for sync clients: remove the row with this `id` from your copy."""
+
+    id = serializers.IntegerField(source="object_id", read_only=True, help_text="The deleted row's id")
+
+    class Meta:
+        model = Tombstone
+        fields = ["id", "deleted_at"]
+        read_only_fields = fields
 
 
 class ProductGoalSerializer(serializers.ModelSerializer):

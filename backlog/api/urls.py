@@ -15,9 +15,9 @@ from backlog.api.views_structure import (
     NexusesViewSet,
     ProductGoalViewSet,
     ScrumTeamViewSet,
-    WorkflowColumnViewSet,
 )
 from backlog.api.views_webhooks import WebhookViewSet
+from backlog.api.views_workflow import WorkflowColumnViewSet
 
 NEXUS = r"nexuses/(?P<nexus_slug>[-a-zA-Z0-9_]{1,80})"
 

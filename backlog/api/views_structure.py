@@ -1,5 +1,7 @@
-"""API views of the Nexus and its structure: Nexuses, Scrum Teams, memberships, Product Goals, the
-Definition of Workflow. Writes call `backlog.services`; permissions are `backlog.api.permissions`."""
+"""API views of the Nexus and its structure: Nexuses, Scrum Teams, memberships, Product Goals, labels
+(the Definition of Workflow: `views_workflow`). Writes call `backlog.services`; permissions are
+`backlog.api.permissions` (the Nexus's structure: administrators, as in the Django admin); deletions
+leave tombstones, listed by each resource's `deleted/`."""
 
 from __future__ import annotations
 
@@ -16,30 +18,59 @@ from rest_framework.response import Response
 
 from backlog import selectors
 from backlog.api import permissions as perms
-from backlog.api.base import ApiViewSet, NexusScopedMixin, NexusScopedViewSet
+from backlog.api.base import (
+    ApiViewSet,
+    NexusScopedMixin,
+    NexusScopedViewSet,
+    TombstonesMixin,
+    tombstones_schema,
+)
+from backlog.api.schema import error
 from backlog.api.serializers_structure import (
     LabelSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     NexusCreateSerializer,
     NexusSerializer,
+    NexusUpdateSerializer,
     ProductGoalCloseSerializer,
     ProductGoalSerializer,
     ProductGoalWriteSerializer,
     ScrumTeamCreateSerializer,
     ScrumTeamSerializer,
-    WorkflowColumnSerializer,
+    ScrumTeamUpdateSerializer,
 )
 from backlog.errors import DomainError, NotAllowed
-from backlog.models import Label, Membership, Nexus, ProductGoal, ScrumTeam, WorkflowColumn
+from backlog.models import Label, Membership, Nexus, ProductGoal, ScrumTeam
+from backlog.models_api import TombstoneKind
 from backlog.services import (
     ColumnSpec,
     goal_close,
     goal_create,
     goal_update,
     membership_add,
+    membership_remove,
     nexus_create,
+    nexus_update,
     team_create,
+    team_delete,
+    team_update,
+)
+
+TEAM_IN_USE = error(
+    "The team has worked on PBIs (team involvement, or the transition log names it): deleting it would "
+    "lose that history. Nothing was deleted.",
+    OpenApiExample(
+        "Team with history",
+        value={
+            "status": 409,
+            "code": "conflict",
+            "message": "Core is forecast on 12 PBI(s): deleting it would lose who did that work. ...",
+            "errors": [{"field": "id", "code": "conflict", "message": "..."}],
+        },
+        response_only=True,
+        status_codes=["409"],
+    ),
 )
 
 
@@ -49,6 +80,15 @@ from backlog.services import (
         description="Every Nexus you are a member of (all of them for an administrator), by id.",
     ),
     retrieve=extend_schema(summary="Get a Nexus"),
+    partial_update=extend_schema(
+        summary="Change a Nexus (administrators)",
+        description="Send only what changes: `name`, `description`, `time_zone` (an IANA name; an unknown "
+        "one is a 400 naming `time_zone`), `sprint_length_days` (1 to 31), `wip_limit` (at least 1, or "
+        "null). The `slug` never changes (400 naming it). A new time zone or Sprint length recomputes "
+        "the flow figures (they count calendar days in the time zone; forecasts span a Sprint).",
+        request=NexusUpdateSerializer,
+        responses={200: NexusSerializer},
+    ),
     create=extend_schema(
         summary="Create a Nexus (administrators)",
         description="A Nexus with its Product Backlog and Definition of Workflow: mark exactly one column "
@@ -75,7 +115,7 @@ from backlog.services import (
     ),
 )
 class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
-    """`/api/v1/nexuses/`: the Nexuses of the user."""
+    """`/api/v1/nexuses/`: the Nexuses of the user; administrators create and change them."""
 
     model = Nexus
     serializer_class = NexusSerializer
@@ -83,6 +123,8 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     lookup_field = "slug"
     lookup_url_kwarg = "nexus_slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]{1,80}"
+    rules: ClassVar[dict[str, str]] = {"partial_update": perms.ADMIN}
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self) -> Any:
         # `/nexuses/` itself (list, create, OPTIONS) names no Nexus: being logged in is enough there.
@@ -106,6 +148,11 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         nexus = nexus_create(columns=columns, **values)
         return Response(NexusSerializer(nexus).data, status=status.HTTP_201_CREATED)
 
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = NexusUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(NexusSerializer(nexus_update(nexus=self.nexus, **data.validated_data)).data)
+
 
 @extend_schema_view(
     list=extend_schema(summary="List the Nexus's Scrum Teams"),
@@ -116,14 +163,44 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         responses={201: ScrumTeamSerializer},
         examples=[OpenApiExample("A team", request_only=True, value={"name": "Core", "wip_limit": 5})],
     ),
+    partial_update=extend_schema(
+        summary="Rename a Scrum Team or change its WIP limit (administrators)",
+        description="Send only what changes. `name` is unique in the Nexus and the `slug` follows it (as "
+        "when the team was added); `wip_limit`: PBIs the team has in progress at most, null for none. A new "
+        "limit applies from the next move.",
+        request=ScrumTeamUpdateSerializer,
+        responses={200: ScrumTeamSerializer},
+    ),
+    destroy=extend_schema(
+        summary="Delete a Scrum Team that never worked on a PBI (administrators)",
+        description="Refused (409) while the team is forecast on any PBI (live or deleted) or the transition "
+        "log names it: history is never lost; rename the team or remove its members instead. Otherwise "
+        "deleted with its memberships and flow settings, each leaving a tombstone (`teams/deleted/`, "
+        "`memberships/deleted/`, `flow-settings/deleted/`).",
+        responses={204: None, 409: TEAM_IN_USE},
+    ),
+    deleted=tombstones_schema("Scrum Teams"),
 )
 class ScrumTeamViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NexusScopedViewSet
+    TombstonesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    NexusScopedViewSet,
 ):
+    """`/api/v1/nexuses/{nexus_slug}/teams/`: every member reads; administrators change them."""
+
     model = ScrumTeam
     serializer_class = ScrumTeamSerializer
     sync_field = "updated_at"
-    rules: ClassVar[dict[str, str]] = {"create": perms.ADMIN}
+    tombstone_kind = TombstoneKind.TEAM
+    rules: ClassVar[dict[str, str]] = {
+        "create": perms.ADMIN,
+        "partial_update": perms.ADMIN,
+        "destroy": perms.ADMIN,
+    }
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[ScrumTeam]:
         return ScrumTeam.objects.filter(nexus=self.nexus)
@@ -133,6 +210,15 @@ class ScrumTeamViewSet(
         data.is_valid(raise_exception=True)
         team = team_create(nexus=self.nexus, **data.validated_data)
         return Response(ScrumTeamSerializer(team).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        team = self.get_object()
+        data = ScrumTeamUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(ScrumTeamSerializer(team_update(team=team, **data.validated_data)).data)
+
+    def perform_destroy(self, instance: ScrumTeam) -> None:
+        team_delete(team=instance)
 
 
 @extend_schema_view(
@@ -150,14 +236,34 @@ class ScrumTeamViewSet(
             )
         ],
     ),
+    destroy=extend_schema(
+        summary="Take a role away: delete a membership (administrators)",
+        description="A membership is a person's role (and, for Developers and Scrum Masters, team) in the "
+        "Nexus, so it is not edited: to change a role or team, delete the membership and add the new one "
+        "(`POST memberships/`). The deletion leaves a tombstone (`memberships/deleted/`). Removing the "
+        "Product Owner leaves the Nexus without one until another is added.",
+        responses={204: None},
+    ),
+    deleted=tombstones_schema(
+        "memberships", "A deleted Scrum Team's memberships and a deleted user's are listed too."
+    ),
 )
 class MembershipViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NexusScopedViewSet
+    TombstonesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    NexusScopedViewSet,
 ):
+    """`/api/v1/nexuses/{nexus_slug}/memberships/`: every member reads; administrators add and remove."""
+
     model = Membership
     serializer_class = MembershipSerializer
     sync_field = "updated_at"
-    rules: ClassVar[dict[str, str]] = {"create": perms.ADMIN}
+    tombstone_kind = TombstoneKind.MEMBERSHIP
+    rules: ClassVar[dict[str, str]] = {"create": perms.ADMIN, "destroy": perms.ADMIN}
+    http_method_names = ["get", "post", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[Membership]:
         return Membership.objects.filter(nexus=self.nexus).select_related("user")
@@ -172,6 +278,9 @@ class MembershipViewSet(
             nexus=self.nexus, user=user, role=data.validated_data["role"], team=data.validated_data["team"]
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Membership) -> None:
+        membership_remove(membership=instance)
 
 
 @extend_schema_view(
@@ -195,13 +304,23 @@ class MembershipViewSet(
         responses={200: ProductGoalSerializer},
         examples=[OpenApiExample("Achieved", request_only=True, value={"status": "achieved"})],
     ),
+    deleted=tombstones_schema(
+        "Product Goals", "The API keeps closed goals; only an administrator deletes one (Django admin)."
+    ),
 )
 class ProductGoalViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NexusScopedViewSet
+    TombstonesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    NexusScopedViewSet,
 ):
+    """`/api/v1/nexuses/{nexus_slug}/goals/`: every member reads; the Product Owner sets and closes them."""
+
     model = ProductGoal
     serializer_class = ProductGoalSerializer
     sync_field = "updated_at"
+    tombstone_kind = TombstoneKind.GOAL
     rules: ClassVar[dict[str, str]] = {
         "create": perms.PRODUCT_OWNER,
         "partial_update": perms.PRODUCT_OWNER,
@@ -236,42 +355,26 @@ class ProductGoalViewSet(
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List the Definition of Workflow's columns",
-        description="Left to right by `position`; exactly one column is `is_start` (work counts as started) "
-        "and one `is_finish` (finished). Read-only here. With `updated_since`, in the sync order "
-        "(updated_at, id) instead.",
-    ),
-    retrieve=extend_schema(summary="Get a column of the Definition of Workflow"),
-)
-class WorkflowColumnViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
-    model = WorkflowColumn
-    serializer_class = WorkflowColumnSerializer
-    sync_field = "updated_at"
-
-    def ordering_keys(self) -> list[tuple[str, str]]:
-        # Left to right, unless a sync client asks what changed (a reorder moves `position`).
-        return super().ordering_keys() if self.sync_requested() else [("position", "int")]
-
-    def base_queryset(self) -> QuerySet[WorkflowColumn]:
-        return WorkflowColumn.objects.filter(nexus=self.nexus)
-
-
-@extend_schema_view(
-    list=extend_schema(
         summary="List the labels of the Nexus's PBIs",
         description="In the order they were first used (by id); with `updated_since`, in the sync order "
         "(updated_at, id). Labels are created by giving an item a new one (an item's `labels` are names).",
     ),
     retrieve=extend_schema(summary="Get a label"),
+    deleted=tombstones_schema("labels", "Labels are deleted by an administrator (Django admin)."),
 )
-class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
+class LabelViewSet(TombstonesMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
+    """`/api/v1/nexuses/{nexus_slug}/labels/`: read-only (an item's `labels` create them)."""
+
     model = Label
     serializer_class = LabelSerializer
     sync_field = "updated_at"
+    tombstone_kind = TombstoneKind.LABEL
 
     def ordering_keys(self) -> list[tuple[str, str]]:
-        # By id (the order they were first used in), unless a sync client asks what changed.
-        return super().ordering_keys() if self.sync_requested() else [("id", "int")]
+        # By id (the order they were first used in), unless a sync client asks what changed or deleted.
+        if self.action == "deleted" or self.sync_requested():
+            return super().ordering_keys()
+        return [("id", "int")]
 
     def base_queryset(self) -> QuerySet[Label]:
         return Label.objects.filter(nexus=self.nexus)

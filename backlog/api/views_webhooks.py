@@ -1,4 +1,5 @@
-"""API views of a Nexus's outbound webhooks and their delivery log (Product Owner only)."""
+"""API views of a Nexus's outbound webhooks, their delivery log and their tombstones (Product Owner
+only)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from backlog.api.base import (
     ID_REGEX,
     PAGE_PARAMS,
     NexusScopedViewSet,
+    TombstonesMixin,
     UpdatedSinceFilter,
+    tombstones_schema,
     updated_since_param,
 )
 from backlog.api.errors import FieldError
@@ -27,11 +30,21 @@ from backlog.api.serializers_webhooks import (
     WebhookSerializer,
     WebhookWriteSerializer,
 )
-from backlog.models_api import Webhook, WebhookDelivery
+from backlog.models_api import TombstoneKind, Webhook, WebhookDelivery
 from backlog.services import webhooks
 
 ALL_PO = dict.fromkeys(
-    ["list", "retrieve", "create", "partial_update", "destroy", "rotate_secret", "deliveries", "redeliver"],
+    [
+        "list",
+        "retrieve",
+        "create",
+        "partial_update",
+        "destroy",
+        "rotate_secret",
+        "deliveries",
+        "redeliver",
+        "deleted",
+    ],
     perms.PRODUCT_OWNER,
 )
 
@@ -70,11 +83,18 @@ ALL_PO = dict.fromkeys(
         responses={200: WebhookSerializer},
     ),
     destroy=extend_schema(
-        summary="Delete a webhook and its delivery log (Product Owner)", responses={204: None}
+        summary="Delete a webhook and its delivery log (Product Owner)",
+        description="The deletion leaves a tombstone (`webhooks/deleted/`).",
+        responses={204: None},
     ),
+    deleted=tombstones_schema("webhooks", role="Product Owner"),
 )
 class WebhookViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, NexusScopedViewSet
+    TombstonesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    NexusScopedViewSet,
 ):
     """`/api/v1/nexuses/{nexus_slug}/webhooks/`."""
 
@@ -85,6 +105,7 @@ class WebhookViewSet(
         "deliveries": (UpdatedSinceFilter.param, *PAGE_PARAMS)
     }
     sync_field = "updated_at"
+    tombstone_kind = TombstoneKind.WEBHOOK
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[Webhook]:

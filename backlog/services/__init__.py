@@ -16,21 +16,31 @@ from backlog.services.nexus import (
     goal_create,
     goal_update,
     membership_add,
+    membership_remove,
     nexus_create,
+    nexus_update,
     team_create,
+    team_delete,
+    team_update,
 )
 from backlog.services.ordering import MoveResult, backlog_renumber, pbi_move
+from backlog.services.workflow import column_create, column_delete, column_update
 
 __all__ = [
     "ColumnSpec",
     "MoveResult",
     "backlog_renumber",
+    "column_create",
+    "column_delete",
+    "column_update",
     "goal_close",
     "goal_create",
     "goal_update",
     "involvement_set_status",
     "membership_add",
+    "membership_remove",
     "nexus_create",
+    "nexus_update",
     "pbi_create",
     "pbi_delete",
     "pbi_move",
@@ -38,4 +48,6 @@ __all__ = [
     "pbi_transition",
     "pbi_update",
     "team_create",
+    "team_delete",
+    "team_update",
 ]

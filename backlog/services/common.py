@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from typing import Final
 
 from django.db import transaction
 
@@ -16,6 +18,16 @@ log = logging.getLogger(__name__)
 
 
 _batch = threading.local()
+
+
+class Unset(enum.Enum):
+    """The type of `UNSET`."""
+
+    UNSET = "unset"
+
+
+#: "Leave this field as it is", for the update services whose fields may be set to None (a WIP limit).
+UNSET: Final = Unset.UNSET
 
 
 def notify_items_changed(nexus_id: int, *, flow: bool = True) -> None:

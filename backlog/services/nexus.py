@@ -1,4 +1,5 @@
-"""Services for the Nexus, its Scrum Teams, memberships, Definition of Workflow and Product Goals."""
+"""Services for the Nexus, its Scrum Teams, memberships and Product Goals, and the creation of its
+Definition of Workflow (later changes of the workflow: `backlog.services.workflow`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from backlog.errors import DomainError
+from backlog.errors import Conflict, DomainError
 from backlog.models import (
     ColumnCategory,
     GoalStatus,
@@ -21,8 +23,11 @@ from backlog.models import (
     ProductGoal,
     Role,
     ScrumTeam,
+    TeamInvolvement,
+    Transition,
     WorkflowColumn,
 )
+from backlog.services.common import UNSET, Unset, notify_items_changed
 
 TEAM_ROLES = {Role.DEVELOPER, Role.SCRUM_MASTER}
 
@@ -53,6 +58,23 @@ def _validate_columns(columns: Sequence[ColumnSpec]) -> None:
         raise DomainError("The started column must come before the finished column.", field="columns")
 
 
+def _check_time_zone(time_zone: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise DomainError(f"Unknown time zone {time_zone!r}.", field="time_zone") from exc
+
+
+def _check_sprint_length(days: int) -> None:
+    if not 1 <= days <= 31:
+        raise DomainError("A Sprint lasts one month or less (1 to 31 days).", field="sprint_length_days")
+
+
+def _check_wip_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise DomainError("A WIP limit is at least 1; leave it empty for none.", field="wip_limit")
+
+
 @transaction.atomic
 def nexus_create(
     *,
@@ -67,12 +89,8 @@ def nexus_create(
 
     Raises `DomainError` for an unknown time zone, a taken slug or an invalid workflow.
     """
-    try:
-        zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise DomainError(f"Unknown time zone {time_zone!r}.", field="time_zone") from exc
-    if not 1 <= sprint_length_days <= 31:
-        raise DomainError("A Sprint lasts one month or less (1 to 31 days).", field="sprint_length_days")
+    _check_time_zone(time_zone)
+    _check_sprint_length(sprint_length_days)
     _validate_columns(columns)
     slug = slug or slugify(name)
     if Nexus.objects.filter(slug=slug).exists():
@@ -102,15 +120,147 @@ def nexus_create(
 
 
 @transaction.atomic
-def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> ScrumTeam:
-    """Add a Scrum Team to the Nexus. Raises `DomainError` when the name is empty or taken."""
+def nexus_update(
+    *,
+    nexus: Nexus,
+    name: str | Unset = UNSET,
+    description: str | Unset = UNSET,
+    time_zone: str | Unset = UNSET,
+    sprint_length_days: int | Unset = UNSET,
+    wip_limit: int | Unset | None = UNSET,
+) -> Nexus:
+    """Change a Nexus's `name`, `description`, `time_zone` (IANA name), `sprint_length_days` (calendar
+    days, 1 to 31) or `wip_limit` (items in progress across all teams, at least 1; None for none).
+    `UNSET` leaves a field as it is. The slug never changes: URLs, pages and sync clients name the
+    Nexus by it.
+
+    Runs under a lock on the Nexus row, the one the WIP checks of moves take, so a new Nexus WIP limit
+    applies to the next move. A change of time zone (flow metrics count calendar days in it) or of
+    Sprint length (the horizon of the stored Monte Carlo forecasts) asks for a flow recompute
+    (`notify_items_changed`). Returns the updated Nexus. Raises `DomainError` naming the field: an
+    empty name, an unknown time zone, a Sprint length outside 1..31, a WIP limit below 1.
+    """
+    locked = Nexus.objects.select_for_update(no_key=True).get(pk=nexus.pk)
+    changed: list[str] = []
+    if not isinstance(name, Unset):
+        name = name.strip()
+        if not name:
+            raise DomainError("A Nexus needs a name.", field="name")
+        if len(name) > 200:
+            raise DomainError("The name is longer than 200 characters.", field="name")
+        locked.name = name
+        changed.append("name")
+    if not isinstance(description, Unset):
+        locked.description = description.strip()
+        changed.append("description")
+    if not isinstance(time_zone, Unset):
+        _check_time_zone(time_zone)
+        if time_zone != locked.time_zone:
+            locked.time_zone = time_zone
+            changed.append("time_zone")
+    if not isinstance(sprint_length_days, Unset):
+        _check_sprint_length(sprint_length_days)
+        if sprint_length_days != locked.sprint_length_days:
+            locked.sprint_length_days = sprint_length_days
+            changed.append("sprint_length_days")
+    if not isinstance(wip_limit, Unset):
+        _check_wip_limit(wip_limit)
+        locked.wip_limit = wip_limit
+        changed.append("wip_limit")
+    if changed:
+        locked.save(update_fields=[*changed, "updated_at"])  # `auto_now` writes only if listed
+    if {"time_zone", "sprint_length_days"} & set(changed):
+        notify_items_changed(locked.pk)
+    return locked
+
+
+def _team_name(nexus_id: int, name: str, *, exclude: int | None = None) -> tuple[str, str]:
+    """A Scrum Team's name (stripped) and slug (from the name), checked to be free in the Nexus."""
     name = name.strip()
     if not name:
         raise DomainError("A Scrum Team needs a name.", field="name")
-    slug = slugify(name) or "team"
-    if ScrumTeam.objects.filter(nexus=nexus, slug=slug).exists():
+    if len(name) > 100:
+        raise DomainError("The name is longer than 100 characters.", field="name")
+    slug = (slugify(name) or "team")[:80]
+    taken = ScrumTeam.objects.filter(nexus_id=nexus_id).filter(Q(slug=slug) | Q(name=name))
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
         raise DomainError(f"The Nexus has a Scrum Team called {name!r} already.", field="name")
+    return name, slug
+
+
+@transaction.atomic
+def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> ScrumTeam:
+    """Add a Scrum Team to the Nexus; its slug follows its name. Raises `DomainError` when the name is
+    empty or taken."""
+    name, slug = _team_name(nexus.pk, name)
+    _check_wip_limit(wip_limit)
     return ScrumTeam.objects.create(nexus=nexus, name=name, slug=slug, wip_limit=wip_limit)
+
+
+@transaction.atomic
+def team_update(
+    *, team: ScrumTeam, name: str | Unset = UNSET, wip_limit: int | Unset | None = UNSET
+) -> ScrumTeam:
+    """Rename a Scrum Team (its slug follows the name, as in `team_create`) or change its WIP limit
+    (PBIs it has in progress, at least 1; None for none). `UNSET` leaves a field as it is.
+
+    Takes the Nexus row's lock first, as the WIP checks of moves do, so a new limit applies to the
+    next move. Returns the updated team. Raises `DomainError` naming the field: an empty name, a name
+    (or slug) another team of the Nexus has, a WIP limit below 1.
+    """
+    Nexus.objects.select_for_update(no_key=True).filter(pk=team.nexus_id).values_list("pk").first()
+    locked = ScrumTeam.objects.select_for_update().get(pk=team.pk)
+    fields: list[str] = []
+    if not isinstance(name, Unset):
+        locked.name, locked.slug = _team_name(locked.nexus_id, name, exclude=locked.pk)
+        fields += ["name", "slug"]
+    if not isinstance(wip_limit, Unset):
+        _check_wip_limit(wip_limit)
+        locked.wip_limit = wip_limit
+        fields.append("wip_limit")
+    if fields:
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError as exc:  # a concurrent create or rename to the same name
+            raise DomainError(
+                f"The Nexus has a Scrum Team called {locked.name!r} already.", field="name"
+            ) from exc
+    return locked
+
+
+def team_delete_refusal(*, team: ScrumTeam) -> str | None:
+    """Why `team` cannot be deleted (a message for a person), or None if it can: it is forecast on a
+    PBI, live or deleted (`TeamInvolvement`), or the transition log names it (a team status change).
+    The admin uses it to offer deletion only when `team_delete` would succeed. Two queries."""
+    items = TeamInvolvement.objects.filter(team=team).count()
+    if not items and not Transition.objects.filter(team=team).exists():
+        return None
+    worked = f"is forecast on {items} PBI(s)" if items else "appears in the transition log"
+    return (
+        f"{team.name} {worked}: deleting it would lose who did that work. Keep the team (rename it, or "
+        "remove its members), or take it off those PBIs first if it never worked on them."
+    )
+
+
+@transaction.atomic
+def team_delete(*, team: ScrumTeam) -> None:
+    """Delete a Scrum Team that has never worked on a PBI; its memberships (and its flow settings) go
+    with it, each leaving a tombstone for sync (`backlog.services.tombstones`).
+
+    Raises `Conflict` (409, field `id`) when `team_delete_refusal` gives a reason: the history of the
+    Product Backlog and the flow figures must never lose who did the work. Deleting a team that is
+    gone already changes nothing.
+    """
+    locked = ScrumTeam.objects.select_for_update().filter(pk=team.pk).first()
+    if locked is None:  # deleted meanwhile: nothing to do, and no second tombstone
+        return
+    refusal = team_delete_refusal(team=locked)
+    if refusal:
+        raise Conflict(refusal, field="id")
+    locked.delete()
 
 
 @transaction.atomic
@@ -140,6 +290,17 @@ def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | Non
             return Membership.objects.create(nexus=nexus, user=user, role=role, team=team)
     except IntegrityError as exc:  # a concurrent add of the same membership or Product Owner
         raise DomainError("That membership exists already.", field="role") from exc
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Take a role away: delete the membership (it leaves a tombstone for sync). To change a
+    membership's role or team, remove it and add the new one (`membership_add`). Removing the
+    Product Owner leaves the Nexus without one until another is added (its home page warns). Removing
+    a membership that is gone already changes nothing."""
+    locked = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    if locked is not None:  # else removed meanwhile: nothing to do, and no second tombstone
+        locked.delete()
 
 
 @transaction.atomic

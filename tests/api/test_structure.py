@@ -11,6 +11,7 @@ from backlog.models import (
     TeamInvolvement,
     Transition,
     TransitionKind,
+    WorkflowColumn,
 )
 from backlog.services import pbi_transition
 from tests.api.helpers import base, error_fields
@@ -86,7 +87,11 @@ def test_definition_of_workflow(nx, api):
         ("Review", 2, False, False),
         ("Done", 3, False, True),
     ]
-    assert api("dev").post(base(nx) + "/columns/", {"name": "x"}, format="json").status_code == 405
+    # Changing the Definition of Workflow is for administrators (tests/api/test_structure_writes.py).
+    refused = api("dev").post(base(nx) + "/columns/", {"name": "x"}, format="json")
+    assert refused.status_code == 403
+    assert "Definition of Workflow" in refused.json()["message"]
+    assert WorkflowColumn.objects.filter(nexus=nx).count() == 4
 
 
 def test_team_involvement(nx, api):
