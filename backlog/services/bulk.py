@@ -29,7 +29,12 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import items_changed_batched, notify_item_event, notify_items_changed
+from backlog.services.common import (
+    items_changed_batched,
+    notify_item_event,
+    notify_items_changed,
+    structure_lock,
+)
 from backlog.services.items import Actor, _actor, _clean_fields, _labels, pbi_set_teams, pbi_transition
 from backlog.services.ordering import lock_backlog, rank_at_bottom
 from backlog.services.sync import (
@@ -123,6 +128,13 @@ class _NewRow:
 def _plan_creates(nexus: Nexus, entries: list[_Entry], errors: list[BulkItemError]) -> list[_NewRow]:
     """Validate the new items as `pbi_create` does; the unsaved items, in request order."""
     backlog = nexus.backlog
+    # The columns and teams the new items name, as they are now under the Nexus lock (none deleted
+    # meanwhile), and the first column, the default.
+    now_columns, now_teams = structure_lock(
+        nexus_id=nexus.pk,
+        column_ids=[e.changes.column.pk for e in entries if e.changes.column is not None],
+        team_ids=[t.pk for e in entries for t in e.changes.teams or ()],
+    )
     first_column = WorkflowColumn.objects.filter(nexus=nexus).order_by("position").first()
     rows: list[_NewRow] = []
     now = timezone.now()
@@ -133,13 +145,15 @@ def _plan_creates(nexus: Nexus, entries: list[_Entry], errors: list[BulkItemErro
                 raise DomainError("A new Product Backlog Item needs a title.", field="title")
             fields = {k: v for k, v in changes.fields.items() if k != "external_id"}
             values = _clean_fields(backlog, None, fields)
-            column = changes.column or first_column
+            column = now_columns.get(changes.column.pk) if changes.column is not None else first_column
+            if column is None and changes.column is not None:
+                raise DomainError(
+                    "That column is not in this Nexus's Definition of Workflow (any more).", field="column"
+                )
             if column is None:
                 raise DomainError("The Nexus has no Definition of Workflow yet.", field="column")
-            if column.nexus_id != nexus.pk:
-                raise DomainError("That column belongs to another Nexus.", field="column")
-            if any(t.nexus_id != nexus.pk for t in changes.teams or ()):
-                raise DomainError("That Scrum Team is in another Nexus.", field="teams")
+            if any(t.pk not in now_teams for t in changes.teams or ()):
+                raise DomainError("That Scrum Team is not in this Nexus (any more).", field="teams")
         except DomainError as exc:
             errors.append(BulkItemError(entry.index, entry.external_id, exc.field, exc.message))
             continue

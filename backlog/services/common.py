@@ -5,13 +5,15 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Final
 
 from django.db import transaction
 
+from backlog.errors import DomainError
+from backlog.models import Nexus, ScrumTeam, WorkflowColumn
 from backlog.signals import item_event, items_changed
 
 log = logging.getLogger(__name__)
@@ -72,3 +74,62 @@ def notify_item_event(nexus_id: int, item_id: int, event: str) -> None:
                 log.error("item_event receiver %r failed", receiver, exc_info=result)
 
     transaction.on_commit(send)
+
+
+# --- The Nexus lock: structure changes and the writes that refer to the structure ----------------------
+#
+# One lock per Nexus, its row (`FOR NO KEY UPDATE`, which does not block reads or other updates of the
+# row's other tables), serialises: the WIP checks of moves (two moves cannot both take the last place
+# under a hard limit), every change of the Definition of Workflow and of the Scrum Teams (create, edit,
+# delete), and every write that makes a row refer to a column or a Scrum Team (an item's column, its
+# teams, a membership's team). Those writes re-read the columns and teams under the lock, so a
+# concurrent deletion either committed before (the row is missing: a 400 naming the field) or waits
+# and then sees the new reference (and refuses with a 409); without it the deferred foreign key failed
+# at commit, a 500. Order: the Product Backlog, then an item, then the Nexus (never the other way).
+
+
+def nexus_lock(nexus_id: int) -> int | None:
+    """Take the Nexus row lock until the transaction ends (see above) and return its WIP limit as it
+    is now (None: no limit). One query."""
+    return (
+        Nexus.objects.select_for_update(no_key=True)
+        .filter(pk=nexus_id)
+        .values_list("wip_limit", flat=True)
+        .first()
+    )
+
+
+def structure_lock(
+    *, nexus_id: int, column_ids: Iterable[int] = (), team_ids: Iterable[int] = ()
+) -> tuple[dict[int, WorkflowColumn], dict[int, ScrumTeam]]:
+    """Under the Nexus lock (`nexus_lock`), the Definition of Workflow columns and Scrum Teams with these
+    ids as they are now (current names and WIP limits), by id; those of another Nexus or deleted are
+    left out. A query for the lock and one per kind asked for."""
+    nexus_lock(nexus_id)
+    columns, teams = set(column_ids), set(team_ids)
+    now_columns = WorkflowColumn.objects.filter(nexus_id=nexus_id, pk__in=columns) if columns else []
+    now_teams = ScrumTeam.objects.filter(nexus_id=nexus_id, pk__in=teams) if teams else []
+    return {c.pk: c for c in now_columns}, {t.pk: t for t in now_teams}
+
+
+def structure_check(
+    *,
+    nexus_id: int,
+    columns: Iterable[WorkflowColumn] = (),
+    teams: Iterable[ScrumTeam] = (),
+    teams_field: str = "teams",
+) -> tuple[dict[int, WorkflowColumn], dict[int, ScrumTeam]]:
+    """`structure_lock` for a write about to refer to `columns` and `teams`: raises `DomainError` naming
+    `column` (or `teams_field`) when one is of another Nexus or was deleted meanwhile; else returns them
+    as they are now, by id."""
+    columns, teams = list(columns), list(teams)
+    now_columns, now_teams = structure_lock(
+        nexus_id=nexus_id, column_ids=[c.pk for c in columns], team_ids=[t.pk for t in teams]
+    )
+    if any(c.pk not in now_columns for c in columns):
+        raise DomainError(
+            "That column is not in this Nexus's Definition of Workflow (any more).", field="column"
+        )
+    if any(t.pk not in now_teams for t in teams):
+        raise DomainError("That Scrum Team is not in this Nexus (any more).", field=teams_field)
+    return now_columns, now_teams

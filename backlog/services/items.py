@@ -29,7 +29,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_item_event, notify_items_changed
+from backlog.services.common import nexus_lock, notify_item_event, notify_items_changed, structure_check
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 
 Actor = User | AnonymousUser | None
@@ -136,12 +136,15 @@ def pbi_create(
     """
     backlog = lock_backlog(nexus.backlog.pk)
     values = _clean_fields(backlog, None, {"title": title, **fields})
+    now_columns, now_teams = structure_check(
+        nexus_id=nexus.pk, columns=[column] if column is not None else [], teams=teams
+    )
     if column is None:
         column = WorkflowColumn.objects.filter(nexus=nexus).order_by("position").first()
         if column is None:
             raise DomainError("The Nexus has no Definition of Workflow yet.", field="column")
-    elif column.nexus_id != nexus.pk:
-        raise DomainError("That column belongs to another Nexus.", field="column")
+    else:
+        column = now_columns[column.pk]
     if after is not None:
         if after.backlog_id != backlog.pk:
             raise DomainError("The item named as 'after' belongs to another Nexus.", field="after")
@@ -173,10 +176,8 @@ def pbi_create(
     )
     if labels:
         item.labels.set(_labels(nexus, labels))
-    for team in teams:
-        if team.nexus_id != nexus.pk:
-            raise DomainError("That Scrum Team is in another Nexus.", field="teams")
-        TeamInvolvement.objects.create(item=item, team=team)
+    for team_id in dict.fromkeys(t.pk for t in teams):
+        TeamInvolvement.objects.create(item=item, team=now_teams[team_id])
     Transition.objects.create(
         item=item,
         kind=TransitionKind.COLUMN,
@@ -262,16 +263,11 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
     Raises `WipLimitReached` when a hard limit is full; returns a warning per full soft limit.
     (Kanban Guide for Scrum Teams: WIP limits are part of the Definition of Workflow.)
 
-    Call it in the transaction that moves the item, with the item's row locked: it locks the Nexus
-    row (`FOR NO KEY UPDATE`) so that the checks of one Nexus's moves run one at a time, and two
-    moves cannot both take the last place under a limit.
+    Call it in the transaction that moves the item, with the item's row locked and `to_column` read
+    under the Nexus lock (`structure_check`): it takes that lock (`nexus_lock`) so that the checks of
+    one Nexus's moves run one at a time, and two moves cannot both take the last place under a limit.
     """
-    nexus_limit = (
-        Nexus.objects.select_for_update(no_key=True)
-        .filter(pk=to_column.nexus_id)
-        .values_list("wip_limit", flat=True)
-        .first()
-    )
+    nexus_limit = nexus_lock(to_column.nexus_id)
     scope = _scope_wip_warnings(item=item, to_column=to_column, nexus_limit=nexus_limit)
     if to_column.wip_limit is None:
         return scope
@@ -357,6 +353,8 @@ def pbi_transition(
         raise VersionConflict("Someone else changed this item meanwhile.", current_version=locked.version)
     if locked.column_id == to_column.pk:
         return TransitionResult(locked)
+    # The column as it is now, under the Nexus lock: not deleted meanwhile, with its current WIP limit.
+    to_column = structure_check(nexus_id=locked.backlog.nexus_id, columns=[to_column])[0][to_column.pk]
     warnings = wip_warnings(item=locked, to_column=to_column)
     now = at or timezone.now()
     Transition.objects.create(
@@ -387,8 +385,7 @@ def pbi_set_teams(
     locked = (
         ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
     )
-    if any(t.nexus_id != locked.backlog.nexus_id for t in teams):
-        raise DomainError("That Scrum Team is in another Nexus.", field="teams")
+    structure_check(nexus_id=locked.backlog.nexus_id, teams=teams)  # none deleted meanwhile
     wanted = {t.pk for t in teams}
     TeamInvolvement.objects.filter(item=locked).exclude(team_id__in=wanted).delete()
     have = set(TeamInvolvement.objects.filter(item=locked).values_list("team_id", flat=True))

@@ -27,7 +27,7 @@ from backlog.models import (
     Transition,
     WorkflowColumn,
 )
-from backlog.services.common import UNSET, Unset, notify_items_changed
+from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed, structure_check
 
 TEAM_ROLES = {Role.DEVELOPER, Role.SCRUM_MASTER}
 
@@ -210,7 +210,7 @@ def team_update(
     next move. Returns the updated team. Raises `DomainError` naming the field: an empty name, a name
     (or slug) another team of the Nexus has, a WIP limit below 1.
     """
-    Nexus.objects.select_for_update(no_key=True).filter(pk=team.nexus_id).values_list("pk").first()
+    nexus_lock(team.nexus_id)
     locked = ScrumTeam.objects.select_for_update().get(pk=team.pk)
     fields: list[str] = []
     if not isinstance(name, Unset):
@@ -254,6 +254,7 @@ def team_delete(*, team: ScrumTeam) -> None:
     Product Backlog and the flow figures must never lose who did the work. Deleting a team that is
     gone already changes nothing.
     """
+    nexus_lock(team.nexus_id)  # writes that would make something refer to the team wait, or see it gone
     locked = ScrumTeam.objects.select_for_update().filter(pk=team.pk).first()
     if locked is None:  # deleted meanwhile: nothing to do, and no second tombstone
         return
@@ -276,8 +277,8 @@ def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | Non
         raise DomainError("A Developer or Scrum Master belongs to a Scrum Team.", field="team")
     if role not in TEAM_ROLES:
         team = None
-    if team is not None and team.nexus_id != nexus.pk:
-        raise DomainError("That Scrum Team is in another Nexus.", field="team")
+    if team is not None:  # of this Nexus, and not deleted meanwhile (checked under the Nexus lock)
+        team = structure_check(nexus_id=nexus.pk, teams=[team], teams_field="team")[1][team.pk]
     existing = Membership.objects.filter(nexus=nexus, user=user, role=role, team=team).first()
     if existing:
         return existing

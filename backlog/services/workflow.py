@@ -32,7 +32,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import UNSET, Unset, notify_items_changed
+from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed
 
 #: At most this many columns in a Definition of Workflow (as `POST /nexuses/` accepts).
 MAX_COLUMNS = 30
@@ -40,7 +40,7 @@ MAX_COLUMNS = 30
 
 def _lock_columns(nexus_id: int) -> list[WorkflowColumn]:
     """Lock the Nexus row (as the WIP checks of moves do), then its columns; the columns left to right."""
-    Nexus.objects.select_for_update(no_key=True).filter(pk=nexus_id).values_list("pk").first()
+    nexus_lock(nexus_id)
     return list(WorkflowColumn.objects.select_for_update().filter(nexus_id=nexus_id).order_by("position"))
 
 
