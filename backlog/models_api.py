@@ -151,8 +151,9 @@ class WebhookDelivery(models.Model):
 
 
 class TombstoneKind(models.TextChoices):
-    """The synced resources whose deletions leave a `Tombstone` (PBIs are soft-deleted instead: their
-    tombstone is the item itself, `deleted_at`). `flow_settings` is registered by the flow app."""
+    """`backlog`'s synced resources whose deletions leave a `Tombstone` (PBIs are soft-deleted instead:
+    their tombstone is the item itself, `deleted_at`). Apps above `backlog` name their own kinds when
+    they register them (`tombstones_register`; flow: `flow_settings`)."""
 
     TEAM = "team", "Scrum Team"
     MEMBERSHIP = "membership", "Membership"
@@ -160,7 +161,6 @@ class TombstoneKind(models.TextChoices):
     COLUMN = "column", "Definition of Workflow column"
     LABEL = "label", "Label"
     WEBHOOK = "webhook", "Webhook"
-    FLOW_SETTINGS = "flow_settings", "Flow settings"
 
 
 class Tombstone(models.Model):
@@ -174,7 +174,9 @@ class Tombstone(models.Model):
     """
 
     nexus_id = models.BigIntegerField(help_text="The Nexus the deleted row belonged to (not a foreign key)")
-    kind = models.CharField(max_length=20, choices=TombstoneKind.choices)
+    kind = models.CharField(
+        max_length=20, help_text="The resource: a `TombstoneKind`, or a kind another app registered"
+    )
     object_id = models.BigIntegerField(help_text="The id the deleted row had")
     deleted_at = models.DateTimeField(default=timezone.now, help_text="When it was deleted (UTC)")
 

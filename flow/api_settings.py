@@ -22,8 +22,7 @@ from backlog.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_sch
 from backlog.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
 from backlog.api.permissions import rule_register
 from backlog.models import ScrumTeam
-from backlog.models_api import TombstoneKind
-from flow.models import FlowSettings, WipLimitKind
+from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings, WipLimitKind
 from flow.services import can_edit_flow_settings, flow_settings_set
 
 FLOW_SETTINGS = "flow_settings"
@@ -133,7 +132,7 @@ class FlowSettingsViewSet(
     model = FlowSettings
     serializer_class = FlowSettingsSerializer
     sync_field = "updated_at"
-    tombstone_kind = TombstoneKind.FLOW_SETTINGS
+    tombstone_kind = FLOW_SETTINGS_TOMBSTONE
     rules: ClassVar[dict[str, str]] = {"create": FLOW_SETTINGS}
 
     def base_queryset(self) -> QuerySet[FlowSettings]:

@@ -118,6 +118,11 @@ class WipLimitKind(models.TextChoices):
     SOFT = "soft", "Soft: warn"
 
 
+#: The tombstone kind a deleted `FlowSettings` row leaves (`backlog.services.tombstones`), which the
+#: flow settings resource lists in `flow-settings/deleted/`.
+FLOW_SETTINGS_TOMBSTONE = "flow_settings"
+
+
 class FlowSettings(models.Model):
     """Flow settings of a scope: the whole Nexus (`team` empty) or one Scrum Team.
 

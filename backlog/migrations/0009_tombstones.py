@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('nexus_id', models.BigIntegerField(help_text='The Nexus the deleted row belonged to (not a foreign key)')),
-                ('kind', models.CharField(choices=[('team', 'Scrum Team'), ('membership', 'Membership'), ('goal', 'Product Goal'), ('column', 'Definition of Workflow column'), ('label', 'Label'), ('webhook', 'Webhook'), ('flow_settings', 'Flow settings')], max_length=20)),
+                ('kind', models.CharField(help_text='The resource: a `TombstoneKind`, or a kind another app registered', max_length=20)),
                 ('object_id', models.BigIntegerField(help_text='The id the deleted row had')),
                 ('deleted_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When it was deleted (UTC)')),
             ],

@@ -12,6 +12,7 @@ When a Nexus is deleted, its tombstones go too (`on_nexus_deleted`): its whole A
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,18 +22,21 @@ from django.db.models.signals import post_delete
 from backlog.models import Nexus, ProductBacklog, ProductGoal
 from backlog.models_api import Tombstone, TombstoneKind
 
+KIND_PATTERN = re.compile(r"[a-z][a-z_]{0,19}")
 #: kind -> (model, nexus_id_of(instance) -> the Nexus's id, or None to leave no tombstone)
 _REGISTRY: dict[str, tuple[type[Model], Callable[[Any], int | None]]] = {}
 
 
 def tombstones_register(model: type[Model], kind: str, nexus_id_of: Callable[[Any], int | None]) -> None:
-    """Leave a tombstone of `kind` (a `TombstoneKind` value) whenever a `model` row is deleted.
+    """Leave a tombstone of `kind` whenever a `model` row is deleted: a `TombstoneKind` for `backlog`'s
+    models, a name of its own (lower case, 20 characters at most, e.g. `flow_settings`) for another
+    app's; the `deleted/` list of its API resource names the same kind (`TombstonesMixin`).
 
     `nexus_id_of(instance)` gives the id of the Nexus the deleted row belonged to (None: leave no
     tombstone, e.g. when the Nexus itself is going). Idempotent for the same model and kind; raises
-    `ValueError` for an unknown kind or a kind registered for another model."""
-    if kind not in TombstoneKind.values:
-        raise ValueError(f"Unknown tombstone kind {kind!r}: add it to TombstoneKind first.")
+    `ValueError` for a malformed kind or a kind registered for another model."""
+    if not KIND_PATTERN.fullmatch(kind):
+        raise ValueError(f"A tombstone kind is a lower-case name of at most 20 characters, not {kind!r}.")
     if kind in _REGISTRY and _REGISTRY[kind][0] is not model:
         raise ValueError(f"The tombstone kind {kind!r} is registered for {_REGISTRY[kind][0].__name__}.")
     _REGISTRY[kind] = (model, nexus_id_of)

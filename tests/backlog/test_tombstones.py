@@ -20,7 +20,7 @@ from backlog.services import (
     team_delete,
 )
 from backlog.services.tombstones import tombstones_register
-from flow.models import FlowSettings
+from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
 from flow.services import flow_settings_set
 from tests.factories import UserFactory, nexus_build, team
 
@@ -41,7 +41,7 @@ def test_a_deleted_team_leaves_tombstones_for_itself_its_memberships_and_flow_se
     assert _tombstones(nexus.pk) == {
         (TombstoneKind.TEAM, b.pk),
         (TombstoneKind.MEMBERSHIP, member.pk),
-        (TombstoneKind.FLOW_SETTINGS, settings_row.pk),
+        (FLOW_SETTINGS_TOMBSTONE, settings_row.pk),
     }
     assert not FlowSettings.objects.filter(pk=settings_row.pk).exists()
 
@@ -105,8 +105,9 @@ def test_a_deleted_nexus_takes_its_tombstones_along():
     assert not Membership.objects.filter(nexus_id=nexus_id).exists()
 
 
-def test_register_refuses_an_unknown_kind_or_a_taken_one():
-    with pytest.raises(ValueError, match="Unknown tombstone kind"):
-        tombstones_register(Label, "sprint", lambda row: row.nexus_id)
+def test_register_refuses_a_malformed_kind_or_a_taken_one():
+    for malformed in ("Sprint", "sprint-review", "", "a" * 21):
+        with pytest.raises(ValueError, match="lower-case name"):
+            tombstones_register(Label, malformed, lambda row: row.nexus_id)
     with pytest.raises(ValueError, match="registered for"):
         tombstones_register(Membership, TombstoneKind.LABEL, lambda row: row.nexus_id)
