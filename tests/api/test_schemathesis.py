@@ -40,19 +40,27 @@ MAX_EXAMPLES = 20
 EXTERNAL_IDS = 10
 SEED = 20_251_121
 
-#: Which rows an `{id}` of each resource picks from (so that examples reach real rows, not only 404s).
-ROWS: dict[str, Any] = {
-    "items": ProductBacklogItem,
-    "teams": ScrumTeam,
-    "memberships": Membership,
-    "goals": ProductGoal,
-    "columns": WorkflowColumn,
-    "involvements": TeamInvolvement,
-    "transitions": Transition,
-    "webhooks": Webhook,
-    "labels": Label,
-    "flow-settings": FlowSettings,
+#: Which rows an `{id}` of each resource picks from (so that examples reach real rows, not only 404s):
+#: the model, and the lookup of its Nexus's slug (rows of the Nexuses a generated POST creates are no
+#: use: under the test Nexus's slug they are 404s).
+ROWS: dict[str, tuple[Any, str]] = {
+    "items": (ProductBacklogItem, "backlog__nexus__slug"),
+    "teams": (ScrumTeam, "nexus__slug"),
+    "memberships": (Membership, "nexus__slug"),
+    "goals": (ProductGoal, "backlog__nexus__slug"),
+    "columns": (WorkflowColumn, "nexus__slug"),
+    "involvements": (TeamInvolvement, "item__backlog__nexus__slug"),
+    "transitions": (Transition, "item__backlog__nexus__slug"),
+    "webhooks": (Webhook, "nexus__slug"),
+    "labels": (Label, "nexus__slug"),
+    "flow-settings": (FlowSettings, "nexus__slug"),
 }
+
+
+def _ids(resource: str, slug: str) -> list[int]:
+    """Up to 50 ids of the resource's rows in the Nexus `slug`, oldest first."""
+    model, lookup = ROWS[resource]
+    return list(model.objects.filter(**{lookup: slug}).order_by("id").values_list("id", flat=True)[:50])
 
 
 @pytest.fixture
@@ -114,10 +122,9 @@ def _real_ids(case: Any, slug: str) -> None:
     if not isinstance(generated, int) or generated % 4 == 3:
         return
     parts = case.operation.path.split("/")
-    model = ROWS.get(parts[5]) if len(parts) > 5 else None
-    if model is None:
+    if len(parts) <= 5 or parts[5] not in ROWS:
         return
-    ids = list(model.objects.order_by("id").values_list("id", flat=True)[:50])
+    ids = _ids(parts[5], slug)
     if ids:
         params["id"] = ids[generated % len(ids)]
     if "delivery_id" in params:
@@ -139,7 +146,7 @@ BODY_REFS = {
 }
 
 
-def _real_refs(case: Any) -> None:
+def _real_refs(case: Any, slug: str) -> None:
     """In a positive case, point integer references in the body (`before`, `column`, `teams`...) at
     rows of the test Nexus, chosen by the generated value (one in four kept)."""
     body = case.body if isinstance(case.body, dict) else None
@@ -149,7 +156,7 @@ def _real_refs(case: Any) -> None:
     def real(resource: str, generated: Any) -> Any:
         if not isinstance(generated, int) or isinstance(generated, bool) or generated % 4 == 3:
             return generated
-        ids = list(ROWS[resource].objects.order_by("id").values_list("id", flat=True)[:50])
+        ids = _ids(resource, slug)
         return ids[generated % len(ids)] if ids else generated
 
     path_ext = (case.path_parameters or {}).get("external_id")
@@ -182,7 +189,7 @@ def _exercise(schema: Any, operation: Any, mode: GenerationMode, failures: list[
     def run(case: Any) -> None:
         _real_ids(case, schema.nexus_slug)
         if mode == GenerationMode.POSITIVE:
-            _real_refs(case)
+            _real_refs(case, schema.nexus_slug)
         response = case.call(headers=headers)
         codes[response.status_code] += 1
         try:
