@@ -123,6 +123,21 @@ PAGE_PARAMS = ("cursor", "page_size")
 UNKNOWN_PARAMETER = "unknown_parameter"
 
 
+#: The query parameters of a list of deletions (`deleted_since`, paged).
+DELETED_PARAMS = ("since", "updated_since", *PAGE_PARAMS)
+
+
+def deleted_since(rows: QuerySet[Any], request: Request) -> QuerySet[Any]:
+    """The rows of a list of deletions (tombstones, soft-deleted PBIs) whose `deleted_at` is at or after
+    `?since=` (alias `?updated_since=`; ISO-8601, a naive time is UTC), all without it. Raises a 400
+    naming the parameter for a time that is not ISO-8601."""
+    for name in ("since", UpdatedSinceFilter.param):
+        raw = request.query_params.get(name)
+        if raw is not None:
+            rows = rows.filter(deleted_at__gte=parse_timestamp(raw, name))
+    return rows
+
+
 class StrictQueryMixin(GenericAPIView):
     """Refuses query parameters the operation does not take: `?colum=3` answers 400 naming `colum`
     instead of silently listing everything (a sync client with a typo would mirror the wrong rows).
@@ -272,17 +287,15 @@ class TombstonesMixin(NexusScopedViewSet):
 
     def query_params_allowed(self) -> set[str]:
         if self.action == "deleted":
-            return {"since", UpdatedSinceFilter.param, *PAGE_PARAMS}
+            return set(DELETED_PARAMS)
         return super().query_params_allowed()
 
     @extend_schema(parameters=DELETED_SINCE, responses={200: DeletedSerializer(many=True)}, filters=False)
     @action(detail=False, methods=["get"], filter_backends=[])
     def deleted(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The tombstones of this resource in this Nexus (see the class)."""
-        rows = Tombstone.objects.filter(nexus_id=self.nexus.pk, kind=self.tombstone_kind)
-        for name in ("since", "updated_since"):
-            raw = request.query_params.get(name)
-            if raw is not None:
-                rows = rows.filter(deleted_at__gte=parse_timestamp(raw, name))
+        rows = deleted_since(
+            Tombstone.objects.filter(nexus_id=self.nexus.pk, kind=self.tombstone_kind), request
+        )
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(DeletedSerializer(page, many=True).data)

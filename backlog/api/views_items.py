@@ -23,10 +23,11 @@ from rest_framework.response import Response
 
 from backlog.api import permissions as perms
 from backlog.api.base import (
+    DELETED_PARAMS,
     PAGE_PARAMS,
     NexusScopedViewSet,
     UpdatedSinceFilter,
-    parse_timestamp,
+    deleted_since,
     updated_since_param,
 )
 from backlog.api.errors import FieldError, flatten
@@ -164,7 +165,7 @@ class ItemViewSet(NexusScopedViewSet):
     action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {
         "list": ("order",),
         "transitions": (UpdatedSinceFilter.param, *PAGE_PARAMS),
-        "deleted": ("since", UpdatedSinceFilter.param, *PAGE_PARAMS),
+        "deleted": DELETED_PARAMS,
     }
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -338,11 +339,7 @@ class ItemViewSet(NexusScopedViewSet):
     @action(detail=False, methods=["get"], filter_backends=[])
     def deleted(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         qs = ProductBacklogItem.objects.filter(backlog__nexus=self.nexus, deleted_at__isnull=False)
-        for name in ("since", "updated_since"):
-            raw = request.query_params.get(name)
-            if raw is not None:
-                qs = qs.filter(deleted_at__gte=parse_timestamp(raw, name))
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(deleted_since(qs, request))
         return self.get_paginated_response(TombstoneSerializer(page, many=True).data)
 
     @extend_schema(
