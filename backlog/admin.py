@@ -114,6 +114,21 @@ class TeamInvolvementInline(admin.TabularInline):
     extra = 0
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    """Live items, or the deleted ones (soft-deleted: tombstones that sync clients see)."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Live"), ("yes", "Deleted (tombstones)")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() in ("no", "yes"):
+            return queryset.filter(deleted_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(models.ProductBacklogItem)
 class ProductBacklogItemAdmin(admin.ModelAdmin):
     list_display = ("title", "external_id", "column", "class_of_service", "is_blocked", "rank", "version")
@@ -122,7 +137,7 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
         "column__name",
         "class_of_service",
         "is_blocked",
-        ("deleted_at", admin.EmptyFieldListFilter),
+        DeletedFilter,
     )
     search_fields = ("title", "external_id")
     readonly_fields = ("rank", "version", "created_at", "updated_at", "deleted_at")

@@ -45,3 +45,6 @@ def test_the_admins_bulk_delete_is_soft_too(admin_client):
     assert response.status_code == 302
     assert ProductBacklogItem.objects.filter(pk__in=ids, deleted_at__isnull=False).count() == 2
     assert _alive(nexus).count() == 1
+    deleted = admin_client.get("/admin/backlog/productbacklogitem/?deleted=yes")
+    assert deleted.context["cl"].result_count == 2
+    assert admin_client.get("/admin/backlog/productbacklogitem/?deleted=no").context["cl"].result_count == 1
