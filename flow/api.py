@@ -2,9 +2,9 @@
 
 The same query parameters and figures as `python manage.py flow_report` (see `flow.report`), plus when
 they were computed and whether they came from stored results. Built on the API's conventions
-(`backlog.api.base.NexusScopedMixin`): the Nexus's members read it (the flow page's rule), another
+(`nexus_site.api.base.NexusScopedMixin`): the Nexus's members read it (the flow page's rule), another
 Nexus answers 404, and every refused query parameter is a 400 in the API's one error format
-(`backlog.api.errors`) naming it, an empty one included (as `StrictFilterSet` does).
+(`nexus_site.api.errors`) naming it, an empty one included (as `StrictFilterSet` does).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.base import BLANK_MESSAGE, NexusScopedMixin
-from backlog.api.permissions import VIEW
-from backlog.api.schema import error
 from backlog.models import ClassOfService
 from flow.forms import QUERY_FIELDS, FlowQueryForm
 from flow.models import FlowState
 from flow.report import MAX_MC_DAYS, MAX_MC_ITEMS, FlowQuery, report_dict
 from flow.selectors import flow_data_get
+from nexus_site.api.base import BLANK_MESSAGE, NexusScopedMixin
+from nexus_site.api.permissions import VIEW
+from nexus_site.api.schema import error
 
 
 class FlowDaySerializer(serializers.Serializer):

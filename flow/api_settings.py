@@ -18,12 +18,12 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
-from backlog.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
-from backlog.api.permissions import rule_register
 from backlog.models import ScrumTeam
 from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings, WipLimitKind
 from flow.services import can_edit_flow_settings, flow_settings_set
+from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
+from nexus_site.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
+from nexus_site.api.permissions import rule_register
 
 FLOW_SETTINGS = "flow_settings"
 rule_register(

@@ -174,25 +174,25 @@ CELERY_TIMEZONE = "UTC"
 # The REST API (`/api/v1/`, conventions in `backlog/api/`): personal tokens or the browser session,
 # JSON only, one error format, keyset (cursor) pagination.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "backlog.api.schema.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "nexus_site.api.schema.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "backlog.api.auth.TokenAuthentication",
+        "nexus_site.api.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PARSER_CLASSES": ["backlog.api.parsers.JSONParser"],
-    "DEFAULT_METADATA_CLASS": "backlog.api.metadata.Metadata",
+    "DEFAULT_PARSER_CLASSES": ["nexus_site.api.parsers.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "nexus_site.api.metadata.Metadata",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "backlog.api.pagination.KeysetPagination",
+    "DEFAULT_PAGINATION_CLASS": "nexus_site.api.pagination.KeysetPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "backlog.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "nexus_site.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nexus Flow API",
-    "DESCRIPTION": "See `backlog.api.schema.DESCRIPTION`.",
+    "DESCRIPTION": "See `nexus_site.api.schema.DESCRIPTION`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -201,9 +201,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "backlog.api.schema.postprocess_schema",
+        "nexus_site.api.schema.postprocess_schema",
     ],
-    "PREPROCESSING_HOOKS": ["backlog.api.schema.preprocess_endpoints"],
+    "PREPROCESSING_HOOKS": ["nexus_site.api.schema.preprocess_endpoints"],
     "ENUM_NAME_OVERRIDES": {
         "TeamStatusEnum": "backlog.models.TeamStatus",
         "GoalStatusEnum": "backlog.models.GoalStatus",

@@ -2,16 +2,16 @@
 
 The REST API lives under `/api/v1/` (namespace `api`), its OpenAPI 3 document at `/api/schema/` and
 the browsable docs at `/api/docs/` (Swagger UI, assets from drf-spectacular-sidecar, offline).
-Other apps add their API endpoints to `api_v1` (e.g. the flow figures), reusing `backlog.api.base`.
+Other apps add their API endpoints to `api_v1` (e.g. the flow figures), reusing `nexus_site.api.base`.
 """
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from backlog.api.errors import not_found as api_not_found
 from backlog.api.urls import api_patterns, page_patterns
 from flow.urls import api_patterns as flow_api_patterns
+from nexus_site.api.errors import not_found as api_not_found
 
 api_v1 = [
     *api_patterns,

@@ -25,7 +25,6 @@ from backlog.api.serializers_items import (
     WriteResultSerializer,
 )
 from backlog.api.serializers_structure import (
-    DeletedSerializer,
     LabelSerializer,
     MembershipSerializer,
     NexusSerializer,
@@ -44,6 +43,7 @@ from backlog.api.serializers_webhooks import (
     WebhookSerializer,
     WebhookWriteSerializer,
 )
+from nexus_site.api.base import DeletedSerializer
 
 NEXUS = {
     "id": 1,

@@ -9,7 +9,6 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
-from backlog.api.base import StrictFilterSet
 from backlog.models import (
     ClassOfService,
     ColumnCategory,
@@ -21,6 +20,7 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
+from nexus_site.api.base import StrictFilterSet
 
 TRUE_FALSE = [("true", "true"), ("false", "false")]
 

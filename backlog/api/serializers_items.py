@@ -12,14 +12,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backlog.api.fields import (
-    NexusRefField,
-    StrictBooleanField,
-    StrictCharField,
-    StrictChoiceField,
-    StrictDecimalField,
-    StrictSerializer,
-)
 from backlog.models import (
     ClassOfService,
     ProductBacklogItem,
@@ -31,6 +23,14 @@ from backlog.models import (
 )
 from backlog.services.bulk import BULK_MAX_ITEMS
 from backlog.services.sync import ItemChanges
+from nexus_site.api.fields import (
+    NexusRefField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictDecimalField,
+    StrictSerializer,
+)
 
 # --- Output ----------------------------------------------------------------------------------------
 

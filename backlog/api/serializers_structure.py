@@ -10,14 +10,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backlog.api.fields import (
-    NexusRefField,
-    StrictBooleanField,
-    StrictCharField,
-    StrictChoiceField,
-    StrictIntegerField,
-    StrictSerializer,
-)
 from backlog.models import (
     ColumnCategory,
     GoalStatus,
@@ -30,7 +22,14 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.models_api import Tombstone
+from nexus_site.api.fields import (
+    NexusRefField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+    StrictSerializer,
+)
 
 WIP_LIMIT_HELP = "At most this many items (at least 1); null for no limit"
 
@@ -238,17 +237,6 @@ class WorkflowColumnUpdateSerializer(StrictSerializer):
         help_text="hard: a move into a full column is refused (409); soft: it is warned",
     )
     is_ready = StrictBooleanField(required=False, help_text="Items here are refined and ready")
-
-
-class DeletedSerializer(serializers.ModelSerializer):
-    """A deleted row (a tombstone), for sync clients: remove the row with this `id` from your copy."""
-
-    id = serializers.IntegerField(source="object_id", read_only=True, help_text="The deleted row's id")
-
-    class Meta:
-        model = Tombstone
-        fields = ["id", "deleted_at"]
-        read_only_fields = fields
 
 
 class ProductGoalSerializer(serializers.ModelSerializer):

@@ -6,9 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backlog.api.fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictSerializer
 from backlog.models_api import Webhook, WebhookDelivery, WebhookEvent
 from backlog.services.webhooks import webhook_event_types
+from nexus_site.api.fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictSerializer
 
 
 class WebhookSerializer(serializers.ModelSerializer):

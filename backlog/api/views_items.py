@@ -21,19 +21,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api import permissions as perms
-from backlog.api.base import (
-    DELETED_PARAMS,
-    PAGE_PARAMS,
-    NexusScopedViewSet,
-    UpdatedSinceFilter,
-    deleted_since,
-    updated_since_param,
-)
-from backlog.api.errors import FieldError, flatten
-from backlog.api.etag import etag, if_match_version, none_match
 from backlog.api.filters import ItemFilter
-from backlog.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
 from backlog.api.serializers_items import (
     BulkResultSerializer,
     BulkUpsertSerializer,
@@ -60,6 +48,18 @@ from backlog.models import (
 from backlog.services import pbi_create, pbi_move
 from backlog.services.bulk import BulkItemError, BulkUpsertFailed, pbi_bulk_upsert
 from backlog.services.sync import ItemChanges, WriteResult, pbi_apply, pbi_delete_checked, pbi_upsert
+from nexus_site.api import permissions as perms
+from nexus_site.api.base import (
+    DELETED_PARAMS,
+    PAGE_PARAMS,
+    NexusScopedViewSet,
+    UpdatedSinceFilter,
+    deleted_since,
+    updated_since_param,
+)
+from nexus_site.api.errors import FieldError, flatten
+from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
 
 WARNING_HEADER = "X-Nexus-Warning"
 

@@ -10,7 +10,6 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.base import NexusScopedViewSet
 from backlog.api.filters import InvolvementFilter, TransitionFilter
 from backlog.api.serializers_items import (
     InvolvementCreateSerializer,
@@ -26,6 +25,7 @@ from backlog.models import (
     Transition,
 )
 from backlog.services import involvement_set_status, pbi_set_teams
+from nexus_site.api.base import NexusScopedViewSet
 
 
 @extend_schema_view(

@@ -1,6 +1,6 @@
 """API views of the Nexus and its structure: Nexuses, Scrum Teams, memberships, Product Goals, labels
 (the Definition of Workflow: `views_workflow`). Writes call `backlog.services`; permissions are
-`backlog.api.permissions` (the Nexus's structure: administrators, as in the Django admin); deletions
+`nexus_site.api.permissions` (the Nexus's structure: administrators, as in the Django admin); deletions
 leave tombstones, listed by each resource's `deleted/`."""
 
 from __future__ import annotations
@@ -17,15 +17,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog import selectors
-from backlog.api import permissions as perms
-from backlog.api.base import (
-    ApiViewSet,
-    NexusScopedMixin,
-    NexusScopedViewSet,
-    TombstonesMixin,
-    tombstones_schema,
-)
-from backlog.api.schema import error
 from backlog.api.serializers_structure import (
     LabelSerializer,
     MembershipCreateSerializer,
@@ -56,6 +47,15 @@ from backlog.services import (
     team_delete,
     team_update,
 )
+from nexus_site.api import permissions as perms
+from nexus_site.api.base import (
+    ApiViewSet,
+    NexusScopedMixin,
+    NexusScopedViewSet,
+    TombstonesMixin,
+    tombstones_schema,
+)
+from nexus_site.api.schema import error
 
 TEAM_IN_USE = error(
     "The team has worked on PBIs (team involvement, or the transition log names it): deleting it would "

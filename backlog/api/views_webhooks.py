@@ -13,17 +13,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api import permissions as perms
-from backlog.api.base import (
-    ID_REGEX,
-    PAGE_PARAMS,
-    NexusScopedViewSet,
-    TombstonesMixin,
-    UpdatedSinceFilter,
-    tombstones_schema,
-    updated_since_param,
-)
-from backlog.api.errors import FieldError
 from backlog.api.serializers_webhooks import (
     DeliverySerializer,
     WebhookSecretSerializer,
@@ -32,6 +21,17 @@ from backlog.api.serializers_webhooks import (
 )
 from backlog.models_api import TombstoneKind, Webhook, WebhookDelivery
 from backlog.services import webhooks
+from nexus_site.api import permissions as perms
+from nexus_site.api.base import (
+    ID_REGEX,
+    PAGE_PARAMS,
+    NexusScopedViewSet,
+    TombstonesMixin,
+    UpdatedSinceFilter,
+    tombstones_schema,
+    updated_since_param,
+)
+from nexus_site.api.errors import FieldError
 
 ALL_PO = dict.fromkeys(
     [

@@ -12,9 +12,6 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api import permissions as perms
-from backlog.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
-from backlog.api.schema import error
 from backlog.api.serializers_structure import (
     WorkflowColumnCreateSerializer,
     WorkflowColumnSerializer,
@@ -23,6 +20,9 @@ from backlog.api.serializers_structure import (
 from backlog.models import WorkflowColumn
 from backlog.models_api import TombstoneKind
 from backlog.services import column_create, column_delete, column_update
+from nexus_site.api import permissions as perms
+from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
+from nexus_site.api.schema import error
 
 COLUMN_IN_USE = error(
     "The column is the started or finished one (they define Cycle Time), or PBIs (live or deleted) are "

@@ -1,5 +1,5 @@
 """Tombstones: every deletion of a synced row leaves one, so that sync clients see it
-(`GET .../{resource}/deleted/?since=`, `backlog.api.base.TombstonesMixin`).
+(`GET .../{resource}/deleted/?since=`, `nexus_site.api.base.TombstonesMixin`).
 
 One `post_delete` receiver (`on_deleted`) is connected for each registered model, so every path that
 deletes is covered: the services, the Django admin, and cascades (deleting a Scrum Team deletes its

@@ -11,11 +11,11 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from backlog.api.base import BLANK_MESSAGE
 from backlog.models import Role
 from flow.forms import MAX_SERIES_DAYS, QUERY_FIELDS
 from flow.report import MAX_MC_DAYS, MAX_MC_ITEMS
 from flow.services import flow_recompute
+from nexus_site.api.base import BLANK_MESSAGE
 from tests.api.helpers import error_fields, token_client
 from tests.factories import member, nexus_build
 from tests.flow.builders import d, example_items, history_nexus, many_items

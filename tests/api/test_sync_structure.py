@@ -15,7 +15,6 @@ from django.test import RequestFactory
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from backlog.api.base import ApiViewSet
 from backlog.api.urls import router
 from backlog.models import (
     Membership,
@@ -29,6 +28,7 @@ from backlog.models import (
 from backlog.models_api import Webhook
 from backlog.services import goal_close, goal_create, goal_update, pbi_create
 from backlog.services.webhooks import webhook_create
+from nexus_site.api.base import ApiViewSet
 from tests.api.helpers import base
 from tests.factories import UserFactory, column, team
 

@@ -158,7 +158,7 @@ IF_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description='The `ETag` you read, e.g. `"4"`: the write is refused with 412 if the item has another '
     "version now. Without it (or with `*`) the write applies to the current version (last write wins).",
-    # What `backlog.api.etag.if_match_version` takes: one strong or weak ETag of this API, or `*`.
+    # What `nexus_site.api.etag.if_match_version` takes: one strong or weak ETag of this API, or `*`.
     pattern=r'^\s*(\*|(W/)?("[0-9]{1,10}"|[0-9]{1,10}))\s*$',
 )
 IF_NONE_MATCH = OpenApiParameter(
@@ -255,8 +255,8 @@ class AutoSchema(SpectacularAutoSchema):
         return dict(sorted(responses.items()))
 
     def _refusal_example(self) -> OpenApiExample | None:
-        """The 403 of this operation's permission rule (`backlog.api.permissions`), with its message."""
-        from backlog.api.permissions import EDIT_ITEMS, RULES, VIEW
+        """The 403 of this operation's permission rule (`nexus_site.api.permissions`), with its message."""
+        from nexus_site.api.permissions import EDIT_ITEMS, RULES, VIEW
 
         rules: dict[str, str] = getattr(self.view, "rules", {})
         action = getattr(self.view, "action", None) or self.method.lower()

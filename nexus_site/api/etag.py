@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rest_framework.request import Request
 
-from backlog.api.errors import FieldError
+from nexus_site.api.errors import FieldError
 
 MAX_VERSION = 2**31 - 1
 

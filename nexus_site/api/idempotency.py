@@ -29,8 +29,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from backlog.api.errors import FieldError
 from backlog.models_api import IdempotencyRecord
+from nexus_site.api.errors import FieldError
 
 HEADER = "Idempotency-Key"
 KEPT_HEADERS = ("ETag", "Location")

@@ -46,7 +46,7 @@ class TokenAuthentication(BaseAuthentication):
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents `TokenAuthentication` in the OpenAPI schema."""
 
-    target_class = "backlog.api.auth.TokenAuthentication"
+    target_class = "nexus_site.api.auth.TokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

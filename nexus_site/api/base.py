@@ -26,7 +26,7 @@ from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.filters import BaseFilterBackend
@@ -36,12 +36,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backlog import selectors
-from backlog.api.errors import FieldError
-from backlog.api.idempotency import IdempotencyMixin
-from backlog.api.permissions import NexusRolePermission
-from backlog.api.serializers_structure import DeletedSerializer
 from backlog.models import Nexus
 from backlog.models_api import Tombstone
+from nexus_site.api.errors import FieldError
+from nexus_site.api.idempotency import IdempotencyMixin
+from nexus_site.api.permissions import NexusRolePermission
 
 ID_REGEX = r"[0-9]{1,18}"
 #: The reason given for a query parameter sent without a value (`?column=`), by every endpoint.
@@ -64,6 +63,17 @@ def parse_timestamp(raw: str, field: str) -> datetime:
             field, f"{raw[:40]!r} is not an ISO-8601 date-time; send e.g. 2025-01-31T09:30:00Z."
         ) from exc
 
+
+
+class DeletedSerializer(serializers.ModelSerializer):
+    """A deleted row (a tombstone), for sync clients: remove the row with this `id` from your copy."""
+
+    id = serializers.IntegerField(source="object_id", read_only=True, help_text="The deleted row's id")
+
+    class Meta:
+        model = Tombstone
+        fields = ["id", "deleted_at"]
+        read_only_fields = fields
 
 class UpdatedSinceFilter(BaseFilterBackend):
     """`?updated_since=<ISO-8601>` on every list: rows whose `view.sync_field` is at or after it (every
@@ -180,7 +190,7 @@ class StrictQueryMixin(GenericAPIView):
 
 class NexusScopedMixin(StrictQueryMixin):
     """A view under `/api/v1/nexuses/{nexus_slug}/`. `rules` maps actions to permission rules
-    (`backlog.api.permissions`); `self.nexus` is the Nexus, if the user may see it (else 404)."""
+    (`nexus_site.api.permissions`); `self.nexus` is the Nexus, if the user may see it (else 404)."""
 
     nexus_url_kwarg = "nexus_slug"
     permission_classes = [NexusRolePermission]

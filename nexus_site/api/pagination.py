@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from backlog.api.errors import FieldError
+from nexus_site.api.errors import FieldError
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

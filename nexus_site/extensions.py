@@ -1,0 +1,233 @@
+"""The one extension point: what each app adds to the whole, declared once in its `AppConfig.ready()`.
+
+    from nexus_site.extensions import Extension, NavEntry, extension_register
+
+    class EventsConfig(AppConfig):
+        def ready(self) -> None:
+            extension_register(Extension(
+                app="events",
+                nav=(NavEntry(label="Board", url_name="events:board", order=30),),
+                webhook_events=(WebhookEventType("sprint.started", "Sprint started"),),
+                demo_steps=(DemoStep(name="plan Sprints", run=demo.sprints_plan, order=20),),
+                bench_rows=(BenchRows(name="events", run=bench.run, order=30),),
+            ))
+
+An app declares, in one `Extension`:
+
+| field            | what                                                    | read by                                  |
+|------------------|---------------------------------------------------------|------------------------------------------|
+| `rules`          | API permission rules, `check(user, nexus) -> bool`      | `nexus_site.api.permissions`             |
+| `tombstones`     | models whose deletions leave a tombstone for sync       | `backlog.services.tombstones` (receiver) |
+| `webhook_events` | event types a webhook can subscribe to                  | `backlog.services.webhooks`              |
+| `demo_steps`     | idempotent steps of `load_demo`, by `order`             | `backlog` `load_demo` command            |
+| `bench_rows`     | `run(ctx) -> list[Row]` for `make bench`, by `order`    | `backlog` `bench` command                |
+| `nav`            | a Nexus page in the top navigation, by `order`          | `nexus_site.context_processors.nexus_nav`|
+| `panels`         | a panel (htmx-loaded partial) in a named slot of a page | the `{% panels %}` tag                   |
+
+Lower apps never name upper ones: `backlog` reads this registry and never imports `flow`, `events` or
+`integration`; each of those registers here what it adds. Apps register in `INSTALLED_APPS` order
+(`backlog` first), so by the time any request, command or task runs, everything is registered.
+Registering the same declaration again is harmless (tests and `ready()` re-entry); a name taken with a
+different meaning raises `ValueError` at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TOMBSTONE_KIND_PATTERN = re.compile(r"[a-z][a-z_]{0,19}")
+WEBHOOK_EVENT_PATTERN = re.compile(r"[a-z][a-z_]{0,18}\.[a-z][a-z_]{0,18}")
+RULE_PATTERN = re.compile(r"[a-z][a-z_]{0,39}")
+
+
+@dataclass(frozen=True)
+class PermissionRule:
+    """An API permission rule: `check(user, nexus)` decides; `message` is the 403's reason."""
+
+    name: str
+    check: Callable[[Any, Any], bool]
+    message: str
+
+
+@dataclass(frozen=True)
+class TombstoneKind:
+    """Deleting a `model` row leaves a tombstone of `kind` (lower case, at most 20 characters) in the
+    Nexus `nexus_id_of(instance)` gives (None: leave none, e.g. when the Nexus itself is going)."""
+
+    model: type
+    kind: str
+    nexus_id_of: Callable[[Any], int | None]
+
+
+@dataclass(frozen=True)
+class WebhookEventType:
+    """A `<resource>.<verb>` event (`sprint.started`) webhooks can subscribe to, `label` for people."""
+
+    event: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """A step of `load_demo`: `run(*, nexus, password) -> str` (a line for the console). Idempotent:
+    `load_demo` runs every step on each call. Steps run by `order` (backlog's import is 0), so
+    `events` can plan Sprints on the demo Nexus the backlog step made."""
+
+    name: str
+    run: Callable[..., str]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class BenchRows:
+    """Rows of the `make bench` table: `run(ctx: nexus_site.bench.BenchContext) -> list[Row]`, printed
+    by `order`."""
+
+    name: str
+    run: Callable[[Any], list[Any]]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    """A Nexus page in the top navigation: `url_name` is reversed with the Nexus's slug."""
+
+    label: str
+    url_name: str
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel of another app shown in a page's `slot` (e.g. `backlog-top`): the page renders a
+    `<section>` that htmx fills from `url_name` (reversed with the Nexus's slug) on load and on each of
+    the page's `refresh_on` events."""
+
+    slot: str
+    name: str
+    label: str
+    url_name: str
+    refresh_on: str = ""
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Extension:
+    """Everything one app adds; see the module's table."""
+
+    app: str
+    rules: tuple[PermissionRule, ...] = ()
+    tombstones: tuple[TombstoneKind, ...] = ()
+    webhook_events: tuple[WebhookEventType, ...] = ()
+    demo_steps: tuple[DemoStep, ...] = ()
+    bench_rows: tuple[BenchRows, ...] = ()
+    nav: tuple[NavEntry, ...] = ()
+    panels: tuple[Panel, ...] = ()
+
+
+@dataclass
+class _Registry:
+    apps: dict[str, Extension] = field(default_factory=dict)
+    rules: dict[str, PermissionRule] = field(default_factory=dict)
+    tombstones: dict[str, TombstoneKind] = field(default_factory=dict)
+    tombstones_by_model: dict[type, TombstoneKind] = field(default_factory=dict)
+    webhook_events: dict[str, WebhookEventType] = field(default_factory=dict)
+
+
+_registry = _Registry()
+
+
+def _check(ext: Extension) -> None:
+    for rule in ext.rules:
+        if not RULE_PATTERN.fullmatch(rule.name):
+            raise ValueError(f"A permission rule is a lower-case name, not {rule.name!r}.")
+        known = _registry.rules.get(rule.name)
+        if known is not None and known.check is not rule.check:
+            raise ValueError(f"The permission rule {rule.name!r} exists already.")
+    for t in ext.tombstones:
+        if not TOMBSTONE_KIND_PATTERN.fullmatch(t.kind):
+            raise ValueError(f"A tombstone kind is a lower-case name of at most 20 characters, not {t.kind!r}.")
+        known_t = _registry.tombstones.get(t.kind)
+        if known_t is not None and known_t.model is not t.model:
+            raise ValueError(f"The tombstone kind {t.kind!r} is registered for {known_t.model.__name__}.")
+        by_model = _registry.tombstones_by_model.get(t.model)
+        if by_model is not None and by_model.kind != t.kind:
+            raise ValueError(f"{t.model.__name__} leaves tombstones of kind {by_model.kind!r} already.")
+    for e in ext.webhook_events:
+        if not WEBHOOK_EVENT_PATTERN.fullmatch(e.event):
+            raise ValueError(f"A webhook event type is '<resource>.<verb>' in lower case, not {e.event!r}.")
+        known_e = _registry.webhook_events.get(e.event)
+        if known_e is not None and known_e.label != e.label:
+            raise ValueError(f"The webhook event type {e.event!r} exists already.")
+
+
+def extension_register(ext: Extension) -> None:
+    """Add what `ext.app` declares (see the module's docstring). Call it from the app's
+    `AppConfig.ready()`. An app registering again adds its new declarations to those it made before.
+    Raises `ValueError` (nothing registered) for a malformed name or a name another declaration holds."""
+    _check(ext)
+    previous = _registry.apps.get(ext.app)
+    if previous is not None:
+        ext = Extension(
+            app=ext.app,
+            **{
+                name: tuple(dict.fromkeys((*getattr(previous, name), *getattr(ext, name))))
+                for name in ("rules", "tombstones", "webhook_events", "demo_steps", "bench_rows", "nav", "panels")
+            },
+        )
+    _registry.apps[ext.app] = ext
+    for rule in ext.rules:
+        _registry.rules[rule.name] = rule
+    for t in ext.tombstones:
+        _registry.tombstones[t.kind] = t
+        _registry.tombstones_by_model[t.model] = t
+    for e in ext.webhook_events:
+        _registry.webhook_events[e.event] = e
+
+
+def extensions() -> list[Extension]:
+    """Every app's declarations, in registration order (`INSTALLED_APPS` order)."""
+    return list(_registry.apps.values())
+
+
+def rules() -> dict[str, PermissionRule]:
+    """Permission rules by name."""
+    return _registry.rules
+
+
+def tombstone_kind_of(model: type) -> TombstoneKind | None:
+    """The tombstone declaration for `model`, if its deletions leave one."""
+    return _registry.tombstones_by_model.get(model)
+
+
+def tombstone_kinds() -> list[str]:
+    """Every registered tombstone kind."""
+    return list(_registry.tombstones)
+
+
+def webhook_event_types() -> list[WebhookEventType]:
+    """Every registered webhook event type, in registration order (`backlog`'s PBI events first)."""
+    return list(_registry.webhook_events.values())
+
+
+def demo_steps() -> list[DemoStep]:
+    """Every app's demo steps, by `order` (stable: registration order breaks ties)."""
+    return sorted((s for ext in extensions() for s in ext.demo_steps), key=lambda s: s.order)
+
+
+def bench_rows() -> list[BenchRows]:
+    """Every app's bench row providers, by `order`."""
+    return sorted((b for ext in extensions() for b in ext.bench_rows), key=lambda b: b.order)
+
+
+def nav_entries() -> list[NavEntry]:
+    """The top navigation of a Nexus's pages, by `order`."""
+    return sorted((n for ext in extensions() for n in ext.nav), key=lambda n: n.order)
+
+
+def panels(slot: str) -> list[Panel]:
+    """The panels registered for a page's `slot`, by `order`."""
+    return sorted((p for ext in extensions() for p in ext.panels if p.slot == slot), key=lambda p: p.order)
