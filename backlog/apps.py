@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -6,11 +8,37 @@ class BacklogConfig(AppConfig):
     verbose_name = "Nexus and Product Backlog"
 
     def ready(self) -> None:
+        from backlog import demo
         from backlog.api import examples
         from backlog.services import tombstones, webhooks
         from backlog.signals import item_event
+        from nexus_site.api.permissions import backlog_rules
+        from nexus_site.extensions import BenchRows, DemoStep, Extension, NavEntry, extension_register
 
+        def bench_backlog(ctx: Any) -> Any:
+            from backlog import bench
+
+            return bench.run(ctx)
+
+        def bench_api(ctx: Any) -> Any:
+            from backlog.api import bench
+
+            return bench.run(ctx)
+
+        extension_register(
+            Extension(
+                app="backlog",
+                rules=backlog_rules(),
+                tombstones=tombstones.backlog_tombstones(),
+                webhook_events=webhooks.backlog_webhook_events(),
+                demo_steps=(DemoStep("JDT history, users, Product Goal", demo.demo_step, 0),),
+                bench_rows=(BenchRows("backlog", bench_backlog, 10), BenchRows("api", bench_api, 90)),
+                nav=(
+                    NavEntry("Home", "backlog:nexus-home", 10),
+                    NavEntry("Product Backlog", "backlog:backlog-list", 20),
+                ),
+            )
+        )
+        tombstones.receivers_connect()  # deletions of synced rows leave tombstones
         examples.install()  # examples of the API's bodies in the OpenAPI document
-
         item_event.connect(webhooks.on_item_event, dispatch_uid="backlog.webhooks.on_item_event")
-        tombstones.register_backlog_models()  # deletions of synced rows leave tombstones

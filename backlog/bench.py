@@ -1,4 +1,4 @@
-"""Bench rows of the backlog app: the Nexus home and board pages of the foundation, and the Product
+"""Bench rows of the backlog app: the Nexus home page of the foundation, and the Product
 Backlog page (issue 3): the page with 2,000 PBIs visible, moves at 10,000 open PBIs (the service and
 the endpoint), rows written per move, SQL queries per page and per move."""
 
@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -51,7 +50,6 @@ def _page_rows(ctx: BenchContext, client: Client) -> list[Row]:
     rows = []
     for name, url in [
         ("Nexus home page", f"/n/{slug}/"),
-        ("board page (10,000 open PBIs)", f"/n/{slug}/board/"),
         ("backlog page, 2,000 PBIs visible (of 10,000 open)", f"/n/{slug}/backlog/?limit=2000"),
         ("backlog page, first 250 PBIs (the default)", f"/n/{slug}/backlog/"),
         ("backlog page, filtered by team and text, 250 PBIs", f"/n/{slug}/backlog/?team={team.pk}&q=item"),
@@ -64,39 +62,7 @@ def _page_rows(ctx: BenchContext, client: Client) -> list[Row]:
             return response
 
         rows.append(measure(name, get, runs=20))
-    rows.insert(2, _board_more_row(ctx, client))
     return rows
-
-
-def _board_more_row(ctx: BenchContext, client: Client) -> Row:
-    """The board's "show more" deep into its longest open column (a keyset on rank: no OFFSET)."""
-    longest = (
-        ProductBacklogItem.objects.open()
-        .filter(backlog__nexus=ctx.nexus)
-        .values_list("column_id")
-        .annotate(n=Count("id"))
-        .order_by("-n")
-        .first()
-    )
-    assert longest is not None
-    column_id, count = longest
-    ranks = (
-        ProductBacklogItem.objects.alive()
-        .filter(column_id=column_id)
-        .order_by("rank")
-        .values_list("rank", flat=True)
-    )
-    start = min(5000, count // 2)
-    url = f"/n/{ctx.nexus.slug}/board/columns/{column_id}/cards/?after={ranks[start - 1]}"
-
-    def get(_i: int) -> object:
-        response = client.get(url, HTTP_HX_REQUEST="true")
-        assert response.status_code == 200, (url, response.status_code)
-        return response
-
-    row = measure(f"board show more: cards {start + 1:,} to {start + 50:,} of a column", get, runs=20)
-    row.note = f"the longest open column: {count:,} items"
-    return row
 
 
 def _move_rows(ctx: BenchContext, client: Client) -> list[Row]:

@@ -15,6 +15,7 @@ from django.db import transaction
 from backlog.importer import WorkflowFile, history_import
 from backlog.models import GoalStatus, Nexus, ProductGoal, Role, ScrumTeam
 from backlog.services import goal_create, membership_add
+from nexus_site.extensions import DemoContext
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "eclipse-jdt"
 DEMO_SLUG = "eclipse-jdt"
@@ -25,8 +26,14 @@ CREDIT = (
 )
 
 
+def demo_step(ctx: DemoContext) -> str:
+    """`backlog`'s demo step (order 0, `nexus_site.extensions`): the Nexus, its history, users, goal."""
+    return demo_load(path=ctx.path, slug=ctx.slug, password=ctx.password)
+
+
 def demo_load(*, path: Path | None = None, slug: str = DEMO_SLUG, password: str = "demo") -> str:
-    """Import the demo history (once) and create the demo users; returns a text for the console."""
+    """Import the demo history (once) and create the demo users; returns a text for the console.
+    Idempotent."""
     lines: list[str] = []
     nexus = Nexus.objects.filter(slug=slug).first()
     if nexus is None or not nexus.backlog.items.exists():

@@ -153,7 +153,7 @@ class WebhookDelivery(models.Model):
 class TombstoneKind(models.TextChoices):
     """`backlog`'s synced resources whose deletions leave a `Tombstone` (PBIs are soft-deleted instead:
     their tombstone is the item itself, `deleted_at`). Apps above `backlog` name their own kinds when
-    they register them (`tombstones_register`; flow: `flow_settings`)."""
+    they declare them (`nexus_site.extensions`; flow: `flow_settings`)."""
 
     TEAM = "team", "Scrum Team"
     MEMBERSHIP = "membership", "Membership"

@@ -4,7 +4,7 @@ A page shows up to thousands of rows and must answer in well under 200 ms with 2
 template engine costs 0.2 to 0.4 ms per row of this size (measured: about 25 variable lookups and
 number localisation per row), string building about 15 µs. The markup is the `rows` partial's of
 `templates/backlog/backlog.html` (which adds the "load more" row). Team squares are rendered by the
-shared `flow/_squares.html` template, once per distinct combination of team names and statuses.
+shared `backlog/_squares.html` template, once per distinct combination of team names and statuses.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _COS_LABELS = {value: str(label) for value, label in ClassOfService.choices}
 
 @dataclass
 class _Involvements:
-    """What `flow/_squares.html` reads: `item.involvements.all`."""
+    """What `backlog/_squares.html` reads: `item.involvements.all`."""
 
     items: list[TeamInvolvement]
 
@@ -42,10 +42,10 @@ class _SquaresItem:
 
 @lru_cache(maxsize=4096)
 def _squares_html(squares: tuple[tuple[str, str], ...]) -> str:
-    """Team squares for ((team name, status), ...), by `flow/_squares.html`; cached, as it depends on
+    """Team squares for ((team name, status), ...), by `backlog/_squares.html`; cached, as it depends on
     nothing else (a backlog has a few hundred combinations of teams and statuses)."""
     involvements = [TeamInvolvement(team=ScrumTeam(name=name), status=status) for name, status in squares]
-    return get_template("flow/_squares.html").render({"item": _SquaresItem(_Involvements(involvements))})
+    return get_template("backlog/_squares.html").render({"item": _SquaresItem(_Involvements(involvements))})
 
 
 def _size(size: Any) -> str:

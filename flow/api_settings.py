@@ -20,17 +20,11 @@ from rest_framework.response import Response
 
 from backlog.models import ScrumTeam
 from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings, WipLimitKind
-from flow.services import can_edit_flow_settings, flow_settings_set
+from flow.services import FLOW_SETTINGS_RULE, flow_settings_set
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
 from nexus_site.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
-from nexus_site.api.permissions import rule_register
 
-FLOW_SETTINGS = "flow_settings"
-rule_register(
-    FLOW_SETTINGS,
-    lambda user, nexus: can_edit_flow_settings(user=user, nexus=nexus),
-    "Only the Product Owner and the Nexus Integration Team set Service Level Expectations.",
-)
+FLOW_SETTINGS = FLOW_SETTINGS_RULE  # the permission rule `FlowConfig.ready` registers
 
 EXAMPLE = {
     "id": 4,

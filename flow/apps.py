@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -7,12 +9,39 @@ class FlowConfig(AppConfig):
 
     def ready(self) -> None:
         from backlog.services.items import wip_limit_kinds_register
-        from backlog.services.tombstones import tombstones_register
         from backlog.signals import items_changed
         from flow import receivers, services
         from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
+        from nexus_site.extensions import (
+            BenchRows,
+            Extension,
+            NavEntry,
+            PermissionRule,
+            TombstoneSpec,
+            extension_register,
+        )
 
+        def bench_flow(ctx: Any) -> Any:
+            from flow import bench
+
+            return bench.run(ctx)
+
+        extension_register(
+            Extension(
+                app="flow",
+                rules=(
+                    PermissionRule(
+                        services.FLOW_SETTINGS_RULE,
+                        lambda user, nexus: services.can_edit_flow_settings(user=user, nexus=nexus),
+                        "Only the Product Owner and the Nexus Integration Team set Service Level "
+                        "Expectations.",
+                    ),
+                ),
+                # A deleted scope's flow settings (a Scrum Team's go with it) leave a tombstone for sync.
+                tombstones=(TombstoneSpec(FlowSettings, FLOW_SETTINGS_TOMBSTONE, lambda row: row.nexus_id),),
+                bench_rows=(BenchRows("flow", bench_flow, 50),),
+                nav=(NavEntry("Flow", "flow:flow", 40),),
+            )
+        )
         items_changed.connect(receivers.on_items_changed, dispatch_uid="flow.on_items_changed")
         wip_limit_kinds_register(services.wip_limit_kinds)
-        # A deleted scope's flow settings (a Scrum Team's go with it) leave a tombstone for sync.
-        tombstones_register(FlowSettings, FLOW_SETTINGS_TOMBSTONE, lambda row: row.nexus_id)

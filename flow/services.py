@@ -270,6 +270,10 @@ def recompute_request(*, nexus_id: int) -> bool:
 SETTINGS_ROLES = {Role.PRODUCT_OWNER, Role.NIT_MEMBER}
 
 
+#: The API permission rule of the flow settings (registered in `FlowConfig.ready`).
+FLOW_SETTINGS_RULE = "flow_settings"
+
+
 def can_edit_flow_settings(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
     """The Product Owner, members of the Nexus Integration Team and superusers set SLEs and limit kinds."""
     if getattr(user, "is_superuser", False):

@@ -5,14 +5,11 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from backlog.api.urls import NEXUS
-from flow import api, api_settings, ready, views
+from flow import api, api_settings, views
 
 app_name = "flow"
 
 urlpatterns = [
-    path("n/<slug:slug>/board/", views.board, name="board"),
-    path("n/<slug:slug>/board/columns/<int:column_id>/cards/", views.board_cards, name="board-cards"),
-    path("n/<slug:slug>/ready-buffer/", ready.ready_buffer, name="ready-buffer"),
     path("n/<slug:slug>/flow/", views.flow_page, name="flow"),
     path("n/<slug:slug>/flow/settings/", views.flow_settings, name="settings"),
     path("n/<slug:slug>/flow/<str:table>.csv", views.flow_csv, name="flow-csv"),

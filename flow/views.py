@@ -6,57 +6,19 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
-from django.views.decorators.vary import vary_on_headers
-from django_htmx.middleware import HtmxDetails
 
 from backlog.errors import DomainError
-from backlog.models import ColumnCategory, Label, ScrumTeam, WorkflowColumn
+from backlog.models import Label, ScrumTeam
 from backlog.selectors import nexus_get_for_user
 from flow import charts
 from flow.forms import QUERY_FIELDS, FlowQueryForm, FlowSettingsForm
 from flow.models import FlowSettings, FlowState
-from flow.selectors import board_cards_get, board_get, flow_data_get, flow_page_get, sles_get
+from flow.selectors import flow_data_get, flow_page_get, sles_get
 from flow.services import can_edit_flow_settings, flow_settings_set
-
-
-@login_required
-@require_GET
-def board(request: HttpRequest, slug: str) -> HttpResponse:
-    """The Nexus board: one column per Definition of Workflow column; cards with team squares and
-    Work Item Age; WIP of the Nexus and of each Scrum Team against their limits."""
-    nexus = nexus_get_for_user(user=request.user, slug=slug)
-    return render(request, "flow/board.html", {"nexus": nexus, "board": board_get(nexus=nexus)})
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A request as `django_htmx.middleware.HtmxMiddleware` leaves it."""
-
-    htmx: HtmxDetails
-
-
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def board_cards(request: HtmxHttpRequest, slug: str, column_id: int) -> HttpResponse:
-    """The "Show more" of an unfinished column of the board: its next cards after the rank `?after=`
-    (Product Backlog order) and the control for the page after, rendered as the board's `cards` partial
-    in place of the control that asked. Outside htmx, the board itself."""
-    nexus = nexus_get_for_user(user=request.user, slug=slug)
-    column = get_object_or_404(
-        WorkflowColumn.objects.exclude(category=ColumnCategory.DONE), nexus=nexus, pk=column_id
-    )
-    if not request.htmx:
-        return redirect("flow:board", slug=nexus.slug)
-    try:
-        after = int(request.GET["after"])
-    except (KeyError, ValueError):
-        return HttpResponseBadRequest("?after= must be the rank of the last card shown.")
-    bc = board_cards_get(nexus=nexus, column=column, after=after)
-    return render(request, "flow/board.html#cards", {"nexus": nexus, "bc": bc})
 
 
 def _query_string(form: FlowQueryForm) -> str:

@@ -8,21 +8,21 @@
                 app="events",
                 nav=(NavEntry(label="Board", url_name="events:board", order=30),),
                 webhook_events=(WebhookEventType("sprint.started", "Sprint started"),),
-                demo_steps=(DemoStep(name="plan Sprints", run=demo.sprints_plan, order=20),),
+                demo_steps=(DemoStep(name="plan Sprints", run=demo.demo_sprints, order=20),),
                 bench_rows=(BenchRows(name="events", run=bench.run, order=30),),
             ))
 
 An app declares, in one `Extension`:
 
-| field            | what                                                    | read by                                  |
-|------------------|---------------------------------------------------------|------------------------------------------|
-| `rules`          | API permission rules, `check(user, nexus) -> bool`      | `nexus_site.api.permissions`             |
-| `tombstones`     | models whose deletions leave a tombstone for sync       | `backlog.services.tombstones` (receiver) |
-| `webhook_events` | event types a webhook can subscribe to                  | `backlog.services.webhooks`              |
-| `demo_steps`     | idempotent steps of `load_demo`, by `order`             | `backlog` `load_demo` command            |
-| `bench_rows`     | `run(ctx) -> list[Row]` for `make bench`, by `order`    | `backlog` `bench` command                |
-| `nav`            | a Nexus page in the top navigation, by `order`          | `nexus_site.context_processors.nexus_nav`|
-| `panels`         | a panel (htmx-loaded partial) in a named slot of a page | the `{% panels %}` tag                   |
+| field            | what                                                 | read by                         |
+|------------------|------------------------------------------------------|---------------------------------|
+| `rules`          | API permission rules, `check(user, nexus) -> bool`   | `nexus_site.api.permissions`    |
+| `tombstones`     | models whose deletions leave a tombstone for sync    | `backlog.services.tombstones`   |
+| `webhook_events` | event types a webhook can subscribe to               | `backlog.services.webhooks`     |
+| `demo_steps`     | idempotent steps of `load_demo`, by `order`          | `manage.py load_demo`           |
+| `bench_rows`     | `run(ctx) -> list[Row]` for `make bench`, by `order` | `manage.py bench`               |
+| `nav`            | a Nexus page in the top navigation, by `order`       | `{% nexus_nav %}` (`base.html`) |
+| `panels`         | an htmx-loaded panel in a named slot of a page       | `{% panels slot nexus %}`       |
 
 Lower apps never name upper ones: `backlog` reads this registry and never imports `flow`, `events` or
 `integration`; each of those registers here what it adds. Apps register in `INSTALLED_APPS` order
@@ -53,7 +53,7 @@ class PermissionRule:
 
 
 @dataclass(frozen=True)
-class TombstoneKind:
+class TombstoneSpec:
     """Deleting a `model` row leaves a tombstone of `kind` (lower case, at most 20 characters) in the
     Nexus `nexus_id_of(instance)` gives (None: leave none, e.g. when the Nexus itself is going)."""
 
@@ -71,13 +71,24 @@ class WebhookEventType:
 
 
 @dataclass(frozen=True)
+class DemoContext:
+    """What `load_demo` was asked for: the demo Nexus's `slug`, the event log to import (`path`, None
+    for the bundled Eclipse JDT history) and the demo users' `password`."""
+
+    slug: str
+    password: str
+    path: Any = None
+
+
+@dataclass(frozen=True)
 class DemoStep:
-    """A step of `load_demo`: `run(*, nexus, password) -> str` (a line for the console). Idempotent:
-    `load_demo` runs every step on each call. Steps run by `order` (backlog's import is 0), so
-    `events` can plan Sprints on the demo Nexus the backlog step made."""
+    """A step of `load_demo`: `run(ctx: DemoContext) -> str` (lines for the console). Idempotent:
+    `load_demo` runs every step on each call, so a step checks what is there already. Steps run by
+    `order` (backlog's import and users are 0), so `events` can plan Sprints on the demo Nexus the
+    backlog step made."""
 
     name: str
-    run: Callable[..., str]
+    run: Callable[[DemoContext], str]
     order: int = 100
 
 
@@ -120,7 +131,7 @@ class Extension:
 
     app: str
     rules: tuple[PermissionRule, ...] = ()
-    tombstones: tuple[TombstoneKind, ...] = ()
+    tombstones: tuple[TombstoneSpec, ...] = ()
     webhook_events: tuple[WebhookEventType, ...] = ()
     demo_steps: tuple[DemoStep, ...] = ()
     bench_rows: tuple[BenchRows, ...] = ()
@@ -132,12 +143,14 @@ class Extension:
 class _Registry:
     apps: dict[str, Extension] = field(default_factory=dict)
     rules: dict[str, PermissionRule] = field(default_factory=dict)
-    tombstones: dict[str, TombstoneKind] = field(default_factory=dict)
-    tombstones_by_model: dict[type, TombstoneKind] = field(default_factory=dict)
+    tombstones: dict[str, TombstoneSpec] = field(default_factory=dict)
+    tombstones_by_model: dict[type, TombstoneSpec] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEventType] = field(default_factory=dict)
+    listeners: list[Callable[[Extension], None]] = field(default_factory=list)
 
 
 _registry = _Registry()
+_FIELDS = ("rules", "tombstones", "webhook_events", "demo_steps", "bench_rows", "nav", "panels")
 
 
 def _check(ext: Extension) -> None:
@@ -149,7 +162,7 @@ def _check(ext: Extension) -> None:
             raise ValueError(f"The permission rule {rule.name!r} exists already.")
     for t in ext.tombstones:
         if not TOMBSTONE_KIND_PATTERN.fullmatch(t.kind):
-            raise ValueError(f"A tombstone kind is a lower-case name of at most 20 characters, not {t.kind!r}.")
+            raise ValueError(f"A tombstone kind is a lower-case name (20 characters at most), not {t.kind!r}")
         known_t = _registry.tombstones.get(t.kind)
         if known_t is not None and known_t.model is not t.model:
             raise ValueError(f"The tombstone kind {t.kind!r} is registered for {known_t.model.__name__}.")
@@ -175,7 +188,7 @@ def extension_register(ext: Extension) -> None:
             app=ext.app,
             **{
                 name: tuple(dict.fromkeys((*getattr(previous, name), *getattr(ext, name))))
-                for name in ("rules", "tombstones", "webhook_events", "demo_steps", "bench_rows", "nav", "panels")
+                for name in _FIELDS
             },
         )
     _registry.apps[ext.app] = ext
@@ -186,6 +199,18 @@ def extension_register(ext: Extension) -> None:
         _registry.tombstones_by_model[t.model] = t
     for e in ext.webhook_events:
         _registry.webhook_events[e.event] = e
+    for listener in _registry.listeners:
+        listener(ext)
+
+
+def extension_listen(listener: Callable[[Extension], None]) -> None:
+    """Call `listener(ext)` for every extension registered so far and every one registered later
+    (an app's declarations may arrive twice: listeners are idempotent). `backlog` uses it to connect
+    its `post_delete` receiver to each declared model only, so that the cascades of other models keep
+    Django's fast (signal-free) deletes."""
+    _registry.listeners.append(listener)
+    for ext in list(_registry.apps.values()):
+        listener(ext)
 
 
 def extensions() -> list[Extension]:
@@ -198,7 +223,7 @@ def rules() -> dict[str, PermissionRule]:
     return _registry.rules
 
 
-def tombstone_kind_of(model: type) -> TombstoneKind | None:
+def tombstone_kind_of(model: type) -> TombstoneSpec | None:
     """The tombstone declaration for `model`, if its deletions leave one."""
     return _registry.tombstones_by_model.get(model)
 

@@ -136,3 +136,19 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(timeout=20)
+
+
+@pytest.fixture
+def extension_registry() -> Iterator[Any]:
+    """`nexus_site.extensions` as it is, restored after the test: a test registers what a later
+    capability would in its `AppConfig.ready()` without leaving it for the other tests."""
+    import copy
+
+    from nexus_site import extensions
+
+    saved = extensions._registry
+    extensions._registry = copy.copy(saved)
+    for name in ("apps", "rules", "tombstones", "tombstones_by_model", "webhook_events", "listeners"):
+        setattr(extensions._registry, name, copy.copy(getattr(saved, name)))
+    yield extensions
+    extensions._registry = saved

@@ -44,7 +44,7 @@ class WebhookWriteSerializer(StrictSerializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The event types registered by now (`webhook_event_type_register`), not those at import time.
+        # The event types registered by now (`nexus_site.extensions`), not those at import time.
         events: Any = self.fields["events"]
         events.child.choices = webhook_event_types()
 

@@ -1,19 +1,18 @@
 """Tombstones: every deletion of a synced row leaves one, so that sync clients see it
 (`GET .../{resource}/deleted/?since=`, `nexus_site.api.base.TombstonesMixin`).
 
-One `post_delete` receiver (`on_deleted`) is connected for each registered model, so every path that
-deletes is covered: the services, the Django admin, and cascades (deleting a Scrum Team deletes its
-memberships and flow settings). `backlog` registers its own models in `BacklogConfig.ready`; an app
-above it registers its own with `tombstones_register` (flow: `flow_settings`), since `backlog` imports
-no other app. PBIs are soft-deleted (`deleted_at`) and need no tombstone here.
+One `post_delete` receiver (`on_deleted`) looks up the deleted row's model among the declared ones, so
+every path that deletes is covered: the services, the Django admin, and cascades (deleting a Scrum
+Team deletes its memberships and flow settings). Each app declares its models' kinds through
+`nexus_site.extensions` (`Extension(tombstones=...)` in its `AppConfig.ready()`; `backlog`:
+`backlog_tombstones()`, flow: `flow_settings`), since `backlog` imports no other app.
+PBIs are soft-deleted (`deleted_at`) and need no tombstone here.
 
 When a Nexus is deleted, its tombstones go too (`on_nexus_deleted`): its whole API answers 404 then.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Model
@@ -21,43 +20,26 @@ from django.db.models.signals import post_delete
 
 from backlog.models import Nexus, ProductBacklog, ProductGoal
 from backlog.models_api import Tombstone, TombstoneKind
-
-KIND_PATTERN = re.compile(r"[a-z][a-z_]{0,19}")
-#: kind -> (model, nexus_id_of(instance) -> the Nexus's id, or None to leave no tombstone)
-_REGISTRY: dict[str, tuple[type[Model], Callable[[Any], int | None]]] = {}
-
-
-def tombstones_register(model: type[Model], kind: str, nexus_id_of: Callable[[Any], int | None]) -> None:
-    """Leave a tombstone of `kind` whenever a `model` row is deleted: a `TombstoneKind` for `backlog`'s
-    models, a name of its own (lower case, 20 characters at most, e.g. `flow_settings`) for another
-    app's; the `deleted/` list of its API resource names the same kind (`TombstonesMixin`).
-
-    `nexus_id_of(instance)` gives the id of the Nexus the deleted row belonged to (None: leave no
-    tombstone, e.g. when the Nexus itself is going). Idempotent for the same model and kind; raises
-    `ValueError` for a malformed kind or a kind registered for another model."""
-    if not KIND_PATTERN.fullmatch(kind):
-        raise ValueError(f"A tombstone kind is a lower-case name of at most 20 characters, not {kind!r}.")
-    if kind in _REGISTRY and _REGISTRY[kind][0] is not model:
-        raise ValueError(f"The tombstone kind {kind!r} is registered for {_REGISTRY[kind][0].__name__}.")
-    _REGISTRY[kind] = (model, nexus_id_of)
-    post_delete.connect(on_deleted, sender=model, dispatch_uid=f"backlog.tombstones.{kind}")
+from nexus_site import extensions
+from nexus_site.extensions import Extension, TombstoneSpec
 
 
 def kind_of(model: type[Model]) -> str | None:
-    """The tombstone kind registered for `model`, if any."""
-    return next((kind for kind, (registered, _) in _REGISTRY.items() if registered is model), None)
+    """The tombstone kind registered for `model` (`nexus_site.extensions`), if any."""
+    declared = extensions.tombstone_kind_of(model)
+    return declared.kind if declared else None
 
 
 def on_deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    """`post_delete` of a registered model: record a `Tombstone` (one INSERT, in the deleting
-    transaction, so a rolled-back deletion leaves none)."""
-    kind = kind_of(sender)
-    if kind is None or instance.pk is None:
+    """`post_delete` of a model whose deletions leave tombstones (`Extension(tombstones=...)`): record
+    a `Tombstone` (one INSERT, in the deleting transaction, so a rolled-back deletion leaves none)."""
+    declared = extensions.tombstone_kind_of(sender)
+    if declared is None or instance.pk is None:
         return
-    nexus_id = _REGISTRY[kind][1](instance)
+    nexus_id = declared.nexus_id_of(instance)
     if nexus_id is None:
         return
-    Tombstone.objects.create(nexus_id=nexus_id, kind=kind, object_id=instance.pk)
+    Tombstone.objects.create(nexus_id=nexus_id, kind=declared.kind, object_id=instance.pk)
 
 
 def on_nexus_deleted(sender: type[Model], instance: Nexus, **kwargs: Any) -> None:
@@ -76,19 +58,32 @@ def goal_nexus_id(goal: ProductGoal) -> int | None:
     return ProductBacklog.objects.filter(pk=goal.backlog_id).values_list("nexus_id", flat=True).first()
 
 
-def register_backlog_models() -> None:
-    """Register the tombstones of `backlog`'s own synced models and the Nexus's clean-up (called from
-    `BacklogConfig.ready`)."""
+def backlog_tombstones() -> tuple[TombstoneSpec, ...]:
+    """The tombstones of `backlog`'s own synced models, which `BacklogConfig.ready` registers."""
     from backlog.models import Label, Membership, ScrumTeam, WorkflowColumn
     from backlog.models_api import Webhook
 
     def by_nexus(row: Any) -> int:
         return int(row.nexus_id)
 
-    tombstones_register(ScrumTeam, TombstoneKind.TEAM, by_nexus)
-    tombstones_register(Membership, TombstoneKind.MEMBERSHIP, by_nexus)
-    tombstones_register(ProductGoal, TombstoneKind.GOAL, goal_nexus_id)
-    tombstones_register(WorkflowColumn, TombstoneKind.COLUMN, by_nexus)
-    tombstones_register(Label, TombstoneKind.LABEL, by_nexus)
-    tombstones_register(Webhook, TombstoneKind.WEBHOOK, by_nexus)
+    return (
+        TombstoneSpec(ScrumTeam, TombstoneKind.TEAM, by_nexus),
+        TombstoneSpec(Membership, TombstoneKind.MEMBERSHIP, by_nexus),
+        TombstoneSpec(ProductGoal, TombstoneKind.GOAL, goal_nexus_id),
+        TombstoneSpec(WorkflowColumn, TombstoneKind.COLUMN, by_nexus),
+        TombstoneSpec(Label, TombstoneKind.LABEL, by_nexus),
+        TombstoneSpec(Webhook, TombstoneKind.WEBHOOK, by_nexus),
+    )
+
+
+def _connect(ext: Extension) -> None:
+    for spec in ext.tombstones:
+        post_delete.connect(on_deleted, sender=spec.model, dispatch_uid=f"backlog.tombstones.{spec.kind}")
+
+
+def receivers_connect() -> None:
+    """Connect `on_deleted` to each model declared now or later (only those: a receiver for every
+    model would turn Django's fast cascade deletes into row-by-row ones), and the Nexus's clean-up
+    (called from `BacklogConfig.ready`)."""
+    extensions.extension_listen(_connect)
     post_delete.connect(on_nexus_deleted, sender=Nexus, dispatch_uid="backlog.tombstones.nexus")

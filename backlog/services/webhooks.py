@@ -3,8 +3,9 @@
 signed JSON POST, retried with exponential back-off, and logged (attempts, status, error).
 
 Event types: the PBI events (`item.*`) are built in; a later capability (Sprints, integration issues)
-registers its own with `webhook_event_type_register("sprint.started", "Sprint started")` in its
-`AppConfig.ready()` and sends them with `webhook_event_record(nexus_id=..., event=..., payload=...)`:
+declares its own in its `AppConfig.ready()` through `nexus_site.extensions`
+(`Extension(webhook_events=(WebhookEventType("sprint.started", "Sprint started"),))`) and sends them
+with `webhook_event_record(nexus_id=..., event=..., payload=...)`:
 subscriptions, signing, retries, the delivery log and the API come with it.
 
 Signature: header `X-Nexus-Signature: t=<unix seconds>,v1=<hex>` where `v1` is
@@ -20,7 +21,6 @@ import ipaddress
 import json
 import logging
 import random
-import re
 import secrets
 import socket
 import time
@@ -43,6 +43,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from backlog.errors import DomainError
 from backlog.models import Nexus, ProductBacklogItem
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from nexus_site import extensions
+from nexus_site.extensions import WebhookEventType
 
 log = logging.getLogger(__name__)
 
@@ -92,37 +94,27 @@ def webhook_url_check(url: str) -> str:
     return url
 
 
-#: Every event type a webhook can subscribe to, with its label for people: the PBI events `backlog`
-#: sends (`WebhookEvent`), then those later capabilities add with `webhook_event_type_register`.
-EVENT_TYPES: dict[str, str] = dict(WebhookEvent.choices)
-EVENT_TYPE_PATTERN = re.compile(r"[a-z][a-z_]{0,18}\.[a-z][a-z_]{0,18}")
-
-
-def webhook_event_type_register(event: str, label: str) -> None:
-    """Let the Nexus's webhooks subscribe to `event`, a `<resource>.<verb>` name such as
-    `sprint.started`, labelled `label` on the webhooks page. Call it from the sending app's
-    `AppConfig.ready()`, then send with `webhook_event_record`. Registering the same name with the same
-    label again is harmless. Raises `ValueError` for a malformed name or a name taken with another
-    label."""
-    if not EVENT_TYPE_PATTERN.fullmatch(event):
-        raise ValueError(f"A webhook event type is '<resource>.<verb>' in lower case, not {event!r}.")
-    if EVENT_TYPES.get(event, label) != label:
-        raise ValueError(f"The webhook event type {event!r} exists already.")
-    EVENT_TYPES[event] = label
+def backlog_webhook_events() -> tuple[WebhookEventType, ...]:
+    """The PBI events `backlog` sends (`WebhookEvent`), which `BacklogConfig.ready` registers first."""
+    return tuple(WebhookEventType(str(value), str(label)) for value, label in WebhookEvent.choices)
 
 
 def webhook_event_types() -> list[tuple[str, str]]:
-    """`[(event type, label)]` of every event a webhook can subscribe to, PBI events first."""
-    return list(EVENT_TYPES.items())
+    """`[(event type, label)]` of every event a webhook can subscribe to, PBI events first: those
+    declared through `nexus_site.extensions` (`Extension(webhook_events=...)`)."""
+    return [(e.event, e.label) for e in extensions.webhook_event_types()]
+
+
+def _event_known(event: str) -> bool:
+    return any(e.event == event for e in extensions.webhook_event_types())
 
 
 def _clean_events(events: Sequence[str]) -> list[str]:
     events = list(dict.fromkeys(events))
-    unknown = [e for e in events if e not in EVENT_TYPES]
+    unknown = [e for e in events if not _event_known(e)]
     if unknown:
-        raise DomainError(
-            f"Unknown event {unknown[0]!r}; choose from {', '.join(EVENT_TYPES)}.", field="events"
-        )
+        choices = ", ".join(event for event, _ in webhook_event_types())
+        raise DomainError(f"Unknown event {unknown[0]!r}; choose from {choices}.", field="events")
     if not events:
         raise DomainError("Subscribe to at least one event.", field="events")
     return events
@@ -259,9 +251,9 @@ def webhook_event_record(
     ISO-8601), "nexus" (slug), **payload}` plus the delivery `id` (`webhook_deliver`); `payload` must
     be JSON-serialisable with `DjangoJSONEncoder` (dates, decimals). `item_id` links the delivery to a
     PBI in the delivery log. Returns the new delivery ids (none when nobody subscribed: at most one
-    query per second then, `HOOKS_MEMO_SECONDS`). Raises `ValueError` for an unregistered event type
-    (`webhook_event_type_register`)."""
-    if event not in EVENT_TYPES:
+    query per second then, `HOOKS_MEMO_SECONDS`). Raises `ValueError` for an event type no app declared
+    (`nexus_site.extensions`)."""
+    if not _event_known(event):
         raise ValueError(f"Unknown webhook event type {event!r}: register it first.")
     hooks = _subscribed(nexus_id, event)
     if not hooks:

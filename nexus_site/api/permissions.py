@@ -14,49 +14,52 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 A view states its rules in `rules = {action: rule}`; without an entry, reads need `view` and writes
 `edit_items`. The tombstone lists (`{resource}/deleted/`) need what reading the resource needs: `view`,
 `product_owner` for webhooks. Later capabilities (Sprints, flow figures) reuse the same rules, or add
-theirs with `rule_register` (`flow_settings`: the Product Owner, the Nexus Integration Team and superusers).
+theirs through `nexus_site.extensions` (`Extension(rules=...)` in their `AppConfig.ready()`; flow:
+`flow_settings`, the Product Owner, the Nexus Integration Team and superusers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from backlog import selectors
-from backlog.models import Nexus
+from nexus_site import extensions
+from nexus_site.extensions import PermissionRule
 
 VIEW, EDIT_ITEMS, PRODUCT_OWNER, ADMIN = "view", "edit_items", "product_owner", "admin"
 
-#: rule -> (check(user, nexus), message when refused)
-RULES: dict[str, tuple[Callable[[Any, Nexus], bool], str]] = {
-    VIEW: (lambda user, nexus: True, ""),
-    EDIT_ITEMS: (
-        lambda user, nexus: selectors.can_edit_items(user=user, nexus=nexus),
-        "Stakeholders see the Product Backlog; the Nexus's other members change it.",
-    ),
-    PRODUCT_OWNER: (
-        lambda user, nexus: selectors.can_order_backlog(user=user, nexus=nexus),
-        "Only the Product Owner does this (orders the Product Backlog, sets the Product Goal, "
-        "manages webhooks).",
-    ),
-    ADMIN: (
-        lambda user, nexus: bool(getattr(user, "is_superuser", False)),
-        "Only an administrator changes the Nexus's structure: the Nexus itself, its Scrum Teams, "
-        "memberships and Definition of Workflow (as in the Django admin).",
-    ),
-}
+
+def backlog_rules() -> tuple[PermissionRule, ...]:
+    """The four rules of the table above, which `backlog` registers (`BacklogConfig.ready`)."""
+    return (
+        PermissionRule(VIEW, lambda user, nexus: True, ""),
+        PermissionRule(
+            EDIT_ITEMS,
+            lambda user, nexus: selectors.can_edit_items(user=user, nexus=nexus),
+            "Stakeholders see the Product Backlog; the Nexus's other members change it.",
+        ),
+        PermissionRule(
+            PRODUCT_OWNER,
+            lambda user, nexus: selectors.can_order_backlog(user=user, nexus=nexus),
+            "Only the Product Owner does this (orders the Product Backlog, sets the Product Goal, "
+            "manages webhooks).",
+        ),
+        PermissionRule(
+            ADMIN,
+            lambda user, nexus: bool(getattr(user, "is_superuser", False)),
+            "Only an administrator changes the Nexus's structure: the Nexus itself, its Scrum Teams, "
+            "memberships and Definition of Workflow (as in the Django admin).",
+        ),
+    )
 
 
-def rule_register(name: str, check: Callable[[Any, Nexus], bool], message: str) -> None:
-    """Add a rule for another app's resources (e.g. `flow_settings`): `check(user, nexus)` decides,
-    `message` says why when it refuses (the 403's `message`). Raises `ValueError` for a name taken
-    by another check."""
-    if name in RULES and RULES[name][0] is not check:
-        raise ValueError(f"The permission rule {name!r} exists already.")
-    RULES[name] = (check, message)
+def rule_message(name: str) -> str:
+    """Why the rule `name` refuses (the 403's `message`); empty for an unknown rule."""
+    rule = extensions.rules().get(name)
+    return rule.message if rule else ""
 
 
 def rule_for(view: Any, request: Request) -> str:
@@ -76,8 +79,8 @@ class NexusRolePermission(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         nexus = view.nexus  # raises Http404 when invisible
-        check, message = RULES[rule_for(view, request)]
-        if not check(request.user, nexus):
-            self.message = message
+        rule = extensions.rules()[rule_for(view, request)]
+        if not rule.check(request.user, nexus):
+            self.message = rule.message
             return False
         return True

@@ -256,12 +256,12 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _refusal_example(self) -> OpenApiExample | None:
         """The 403 of this operation's permission rule (`nexus_site.api.permissions`), with its message."""
-        from nexus_site.api.permissions import EDIT_ITEMS, RULES, VIEW
+        from nexus_site.api.permissions import EDIT_ITEMS, VIEW, rule_message
 
         rules: dict[str, str] = getattr(self.view, "rules", {})
         action = getattr(self.view, "action", None) or self.method.lower()
         rule = rules.get(action, VIEW if self.method == "GET" else EDIT_ITEMS)
-        message = RULES.get(rule, (None, ""))[1]
+        message = rule_message(rule)
         return _error_example(403, "permission_denied", message) if message else None
 
 

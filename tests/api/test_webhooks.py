@@ -10,18 +10,18 @@ import pytest
 
 from backlog.models import ProductBacklogItem, Role
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery
-from backlog.services import pbi_create, pbi_delete, pbi_move, pbi_transition, pbi_update, webhooks
+from backlog.services import pbi_create, pbi_delete, pbi_move, pbi_transition, pbi_update
 from backlog.services.webhooks import (
     MAX_ATTEMPTS,
     backoff_seconds,
     webhook_create,
     webhook_deliver,
     webhook_event_record,
-    webhook_event_type_register,
     webhook_retry_due,
     webhook_sign,
     webhook_signature_verify,
 )
+from nexus_site.extensions import Extension, WebhookEventType, extension_register
 from tests.api.helpers import base, error_fields
 from tests.api.receiver import receiver
 from tests.factories import UserFactory, column, membership_add, nexus_build
@@ -283,10 +283,14 @@ def test_delivery_through_a_real_worker_with_a_retry(fast_backoff, celery_worker
         assert {json.loads(req.body)["event"] for req in r.requests} == {"item.created", "item.updated"}
 
 
+def webhook_event_type_register(event: str, label: str) -> None:
+    """What a later capability's `AppConfig.ready()` does for its event type."""
+    extension_register(Extension(app="events", webhook_events=(WebhookEventType(event, label),)))
+
+
 @pytest.fixture
-def sprint_started(monkeypatch):
+def sprint_started(extension_registry):
     """A later capability's event type, registered as its `AppConfig.ready()` would (for this test)."""
-    monkeypatch.setattr(webhooks, "EVENT_TYPES", dict(webhooks.EVENT_TYPES))
     webhook_event_type_register("sprint.started", "Sprint started")
     return "sprint.started"
 

@@ -484,7 +484,7 @@ def test_ready_buffer_counts_ready_items_against_throughput(client):
         pbi_transition(item=it[name], to_column=column(nexus, "Done"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
     _as(client, _user_with(nexus, Role.DEVELOPER, "dev"))
-    html = client.get(reverse("flow:ready-buffer", args=[nexus.slug])).content.decode()
+    html = client.get(reverse("events:ready-buffer", args=[nexus.slug])).content.decode()
     assert "<strong>4</strong> ready" in html  # Items 3 to 6 are in the Ready column
     assert "last 3: 2, 0, 0" in html  # 2 finished in the latest Sprint length
     assert "6.0 Sprints" in html  # 4 ready / (2 / 3 per Sprint)

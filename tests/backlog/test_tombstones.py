@@ -19,9 +19,9 @@ from backlog.services import (
     pbi_create,
     team_delete,
 )
-from backlog.services.tombstones import tombstones_register
 from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
 from flow.services import flow_settings_set
+from nexus_site.extensions import Extension, TombstoneSpec, extension_register
 from tests.factories import UserFactory, nexus_build, team
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +105,12 @@ def test_a_deleted_nexus_takes_its_tombstones_along():
     assert not Membership.objects.filter(nexus_id=nexus_id).exists()
 
 
-def test_register_refuses_a_malformed_kind_or_a_taken_one():
+def tombstones_register(model, kind, nexus_id_of):
+    """What an app's `AppConfig.ready()` does for a model whose deletions leave tombstones."""
+    extension_register(Extension(app="events", tombstones=(TombstoneSpec(model, kind, nexus_id_of),)))
+
+
+def test_register_refuses_a_malformed_kind_or_a_taken_one(extension_registry):
     for malformed in ("Sprint", "sprint-review", "", "a" * 21):
         with pytest.raises(ValueError, match="lower-case name"):
             tombstones_register(Label, malformed, lambda row: row.nexus_id)

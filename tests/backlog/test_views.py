@@ -29,7 +29,7 @@ def _fill(nexus, n):
     flow_recompute(nexus_id=nexus.pk)
 
 
-@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "flow:board"])
+@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "events:board"])
 def test_pages_need_login(client, nexus, name):
     response = client.get(reverse(name, args=[nexus.slug]))
     assert response.status_code == 302
@@ -43,7 +43,7 @@ def test_root_leads_to_the_nexus(client, nexus):
     assert response["Location"] == reverse("backlog:nexus-home", args=[nexus.slug])
 
 
-@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "flow:board"])
+@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "events:board"])
 def test_other_nexus_is_invisible(client, nexus, name):
     other = nexus_build()
     _login(client, nexus)
@@ -60,7 +60,7 @@ def test_home_shows_goal_teams_and_warning(client):
     assert "approximately three to nine Scrum Teams" in html
 
 
-@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "flow:board"])
+@pytest.mark.parametrize("name", ["backlog:nexus-home", "backlog:backlog-list", "events:board"])
 def test_query_count_does_not_grow_with_items(client, django_assert_max_num_queries, name):
     nexus = nexus_build()
     _login(client, nexus)
@@ -80,7 +80,7 @@ def test_board_shows_squares_and_age(client):
     nexus = nexus_build()
     _login(client, nexus)
     _fill(nexus, 2)
-    html = client.get(reverse("flow:board", args=[nexus.slug])).content.decode()
+    html = client.get(reverse("events:board", args=[nexus.slug])).content.decode()
     assert 'class="sq sq-not_started"' in html
     assert "1d" in html  # started today: Work Item Age 1 calendar day
 

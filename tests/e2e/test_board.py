@@ -83,7 +83,7 @@ def test_demo_board_with_real_history(page: Page, live_server, tmp_path, setting
 def test_show_more_cards_of_a_column(page: Page, live_server):
     """A column longer than a page: "Show more" by keyboard adds the next cards in order after the
     ones shown, keeps the focus on the control, and at the end of the column leaves no control."""
-    from flow.selectors import CARD_PAGE
+    from events.selectors import CARD_PAGE
 
     total = 2 * CARD_PAGE + 7
     nexus = nexus_build(teams=2, slug="long-e2e", items=total)

@@ -12,8 +12,9 @@ from django.utils import timezone
 from backlog.errors import DomainError, NotAllowed
 from backlog.models import ProductBacklogItem, Role, ScrumTeam
 from backlog.services import pbi_update
+from events.selectors import board_get
 from flow.models import FlowSettings, FlowState
-from flow.selectors import SLE, age_band, board_get, sles_get
+from flow.selectors import SLE, age_band, sles_get
 from flow.services import flow_recompute, flow_settings_set
 from tests.factories import UserFactory, member
 from tests.flow.builders import d, history_nexus
@@ -189,7 +190,7 @@ def test_board_colours_ages_against_the_sle_of_the_items_team(client, tmp_path):
     flow_settings_set(nexus=nexus, team=core, actor=owner, sle_percent=85, sle_days=6)
     assert bands()["Y"] == (7, "late")
     client.force_login(owner)
-    html = client.get(reverse("flow:board", args=[nexus.slug])).content.decode()
+    html = client.get(reverse("events:board", args=[nexus.slug])).content.decode()
     assert (
         'class="age age-late" title="Work Item Age: 7 calendar days; SLE: 85% of items finish within 6 days"'
         in html

@@ -231,9 +231,9 @@ def test_query_count_of_the_flow_page_is_constant(
 
 
 def test_board_query_count_stays_constant(client, viewer, example, tmp_path, django_assert_max_num_queries):
-    url = reverse("flow:board", args=[example.slug])
+    url = reverse("events:board", args=[example.slug])
     doing = WorkflowColumn.objects.get(nexus=example, name="Doing")
-    more = reverse("flow:board-cards", args=[example.slug, doing.pk])
+    more = reverse("events:board-cards", args=[example.slug, doing.pk])
     hx = {"HTTP_HX_REQUEST": "true"}
     with django_assert_max_num_queries(16) as small:
         assert client.get(url).status_code == 200

@@ -9,7 +9,7 @@ from django.urls import reverse
 from backlog.errors import WipLimitReached
 from backlog.models import Nexus, ProductBacklogItem, Role, ScrumTeam, Transition, WorkflowColumn
 from backlog.services import pbi_create, pbi_transition
-from flow.selectors import board_get
+from events.selectors import board_get
 from flow.services import flow_settings_set
 from tests.factories import column, member, nexus_build, team
 
@@ -119,7 +119,7 @@ def test_board_shows_counts_against_limits(client, setup):
         "Team C": (0, None, "soft", False),
     }
     client.force_login(owner)
-    html = client.get(reverse("flow:board", args=[nexus.slug])).content.decode()
+    html = client.get(reverse("events:board", args=[nexus.slug])).content.decode()
     assert "Nexus: 2 / 3" in html
     assert 'class="limit at"' in html
     assert "Team A: 1 / 1" in html

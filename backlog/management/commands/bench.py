@@ -1,11 +1,10 @@
 """`python manage.py bench` (`make bench`): build the synthetic Nexus into the bench database (which it
 recreates), then print a table of timings and SQL query counts. Each app adds rows in `<app>/bench.py`
-(a `run(ctx) -> list[Row]` function). Never run it against a database you care about: it is emptied."""
+(a `run(ctx) -> list[Row]` function), declared through `nexus_site.extensions`
+(`Extension(bench_rows=...)`). Never run it against a database you care about: it is emptied."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any, cast
 
 import psycopg
@@ -18,10 +17,8 @@ from backlog.benchgen import generate
 from backlog.demo import DATA_DIR
 from backlog.importer import WorkflowFile, history_import
 from backlog.models import Nexus, ProductBacklogItem, Transition
+from nexus_site import extensions
 from nexus_site.bench import BenchContext, Row, once, table
-
-#: Modules that add rows, in the order they are printed.
-ROW_MODULES = ["backlog.bench", "flow.bench", "backlog.api.bench"]
 
 
 def _recreate_database() -> None:
@@ -52,7 +49,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--only", default="", help="comma-separated row modules to run (default: all)")
+        parser.add_argument(
+            "--only", default="", help="comma-separated row groups to run (default: all; e.g. backlog,flow)"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         _recreate_database()
@@ -78,13 +77,9 @@ class Command(BaseCommand):
         rows.append(row)
         ctx = BenchContext(nexus=nexus, jdt_nexus=report.nexus)  # type: ignore[attr-defined]
         only = {m.strip() for m in opts["only"].split(",") if m.strip()}
-        for module_name in ROW_MODULES:
-            if only and module_name not in only:
+        for group in extensions.bench_rows():
+            if only and group.name not in only:
                 continue
-            if importlib.util.find_spec(module_name.rsplit(".", 1)[0]) is None:
-                continue
-            if importlib.util.find_spec(module_name) is None:
-                continue
-            rows.extend(importlib.import_module(module_name).run(ctx))
+            rows.extend(group.run(ctx))
         self.stdout.write(f"\nBenchmarks on {connection.vendor} ({connection.settings_dict['NAME']})\n")
         self.stdout.write(table(rows) + "\n")

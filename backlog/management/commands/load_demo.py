@@ -1,4 +1,6 @@
-"""`python manage.py load_demo`: the demo Nexus from the real Eclipse JDT history, and demo users.
+"""`python manage.py load_demo`: the demo Nexus from the real Eclipse JDT history, demo users, then what
+every other app adds to it: the demo steps declared through `nexus_site.extensions`, by `order`
+(`backlog`'s is first).
 
 Idempotent and quick when the demo is loaded already. Demo data only: the users' password is `demo`
 unless `DEMO_PASSWORD` is set.
@@ -12,7 +14,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from backlog.demo import DEMO_SLUG, demo_load
+from backlog.demo import DEMO_SLUG
+from nexus_site import extensions
+from nexus_site.extensions import DemoContext
 
 
 class Command(BaseCommand):
@@ -25,5 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--slug", default=DEMO_SLUG)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        result = demo_load(path=opts["file"], slug=opts["slug"], password=settings.DEMO_PASSWORD)
-        self.stdout.write(result)
+        ctx = DemoContext(slug=opts["slug"], password=settings.DEMO_PASSWORD, path=opts["file"])
+        for step in extensions.demo_steps():
+            result = step.run(ctx)
+            if result:
+                self.stdout.write(result)

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from backlog.models import ProductBacklogItem, Role
 from backlog.services import pbi_create, pbi_delete, pbi_set_teams, pbi_transition
-from flow.selectors import CARD_PAGE, board_get
+from events.selectors import CARD_PAGE, board_get
 from flow.services import flow_recompute
 from tests.factories import column, member, nexus_build
 
@@ -72,7 +72,7 @@ def _button_text(fragment: str) -> str:
 
 
 def test_show_more_pages_through_a_column_in_order(client, viewer, nexus):
-    page = client.get(reverse("flow:board", args=[nexus.slug])).content.decode()
+    page = client.get(reverse("events:board", args=[nexus.slug])).content.decode()
     ready = _column_html(page, "Ready")
     count = re.search(r'<span class="count".*?</span>', ready, flags=re.S)
     assert count
@@ -110,7 +110,7 @@ def test_show_more_shows_only_the_columns_alive_items_of_this_nexus(client, view
     )
     other = nexus_build(items=3, slug="other")  # its ranks fall among this page's: none may leak in
     last = ProductBacklogItem.objects.get(pk=ids[CARD_PAGE - 1])
-    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
+    url = reverse("events:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
     fragment = client.get(url, {"after": last.rank}, **HX).content.decode()
     expected = [pk for pk in ids[CARD_PAGE:] if pk not in (gone, moved)][:CARD_PAGE]
     assert _cards(fragment) == expected
@@ -118,14 +118,14 @@ def test_show_more_shows_only_the_columns_alive_items_of_this_nexus(client, view
     other_ids = set(ProductBacklogItem.objects.filter(backlog__nexus=other).values_list("pk", flat=True))
     assert not other_ids & set(_cards(fragment))
     # The Review column pages on its own: the moved item alone.
-    review = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Review").pk])
+    review = reverse("events:board-cards", args=[nexus.slug, column(nexus, "Review").pk])
     fragment = client.get(review, {"after": -(2**62)}, **HX).content.decode()
     assert _cards(fragment) == [moved]
     assert "more-btn" not in fragment
 
 
 def test_show_more_is_404_for_non_members_other_nexuses_and_finished_columns(client, nexus):
-    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
+    url = reverse("events:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
     response = client.get(url, {"after": 0}, **HX)
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
@@ -135,19 +135,19 @@ def test_show_more_is_404_for_non_members_other_nexuses_and_finished_columns(cli
     # A column of the member's own Nexus asked through another Nexus's address: 404 too.
     assert (
         client.get(
-            reverse("flow:board-cards", args=[other.slug, column(nexus, "Ready").pk]), {"after": 0}, **HX
+            reverse("events:board-cards", args=[other.slug, column(nexus, "Ready").pk]), {"after": 0}, **HX
         ).status_code
         == 404
     )
-    done = reverse("flow:board-cards", args=[other.slug, column(other, "Done").pk])
+    done = reverse("events:board-cards", args=[other.slug, column(other, "Done").pk])
     assert client.get(done, {"after": 0}, **HX).status_code == 404
 
 
 def test_show_more_outside_htmx_and_with_a_bad_cursor(client, viewer, nexus):
-    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
+    url = reverse("events:board-cards", args=[nexus.slug, column(nexus, "Ready").pk])
     response = client.get(url, {"after": 0})
     assert response.status_code == 302
-    assert response["Location"] == reverse("flow:board", args=[nexus.slug])
+    assert response["Location"] == reverse("events:board", args=[nexus.slug])
     assert client.get(url, {"after": "x"}, **HX).status_code == 400
     assert client.get(url, **HX).status_code == 400
     assert client.get(url, {"after": 0}, **HX)["Vary"].count("HX-Request") == 1
@@ -201,7 +201,7 @@ def test_the_finished_column_shows_what_finished_lately_not_what_was_imported_la
 
 def test_show_more_query_count_stays_constant(client, viewer, nexus, django_assert_max_num_queries):
     ready = column(nexus, "Ready")
-    url = reverse("flow:board-cards", args=[nexus.slug, ready.pk])
+    url = reverse("events:board-cards", args=[nexus.slug, ready.pk])
     first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[0]
     with django_assert_max_num_queries(12) as small:
         response = client.get(url, {"after": first.rank}, **HX)
@@ -212,7 +212,7 @@ def test_show_more_query_count_stays_constant(client, viewer, nexus, django_asse
         pbi_set_teams(item=item, teams=teams, actor=None)
         pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
-    url = reverse("flow:board-cards", args=[nexus.slug, column(nexus, "In Progress").pk])
+    url = reverse("events:board-cards", args=[nexus.slug, column(nexus, "In Progress").pk])
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = client.get(url, {"after": first.rank}, **HX)
     fragment = response.content.decode()

@@ -1,0 +1,423 @@
+"""Reads of the Nexus board (the Nexus Daily Scrum's page): Product Backlog items joined with their
+stored flow dates (`flow.models.ItemFlow`), team squares, Work Item Age against the Service Level
+Expectation (`flow.selectors.sles_get`, `age_band`) and WIP against the limits of the Definition of
+Workflow (Kanban Guide for Scrum Teams)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import Coalesce, RowNumber, TruncDate
+
+from backlog.models import (
+    ColumnCategory,
+    Nexus,
+    ProductBacklogItem,
+    ScrumTeam,
+    TeamInvolvement,
+    TeamStatus,
+    WorkflowColumn,
+)
+from backlog.selectors import workflow_columns
+from flow.history import nexus_today, workflow_of
+from flow.models import FlowSettings, FlowState, ItemFlow, WipLimitKind
+from flow.selectors import SLE, age_band, sles_get
+
+#: Cards of an unfinished column shown at first and added by each "show more" (Product Backlog order);
+#: finished columns show the `DONE_CAP` most recently finished.
+CARD_PAGE = 50
+DONE_CAP = 25
+
+
+# --- The board ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Square:
+    """A team square on a card: one Scrum Team's status on the item (`status` is a `TeamStatus` value)."""
+
+    code: str
+    name: str
+    status: str
+    label: str
+
+
+@dataclass
+class Card:
+    """One card: the item (only the fields the board shows are loaded), its team squares, its Work Item
+    Age in calendar days (None when not started or finished) and the age band against the Service Level
+    Expectation of its Scrum Team (the Nexus's when the item has several teams or none, or the team has
+    no SLE): "ok", "watch", "late" or "" (see `age_band`)."""
+
+    item: ProductBacklogItem
+    age: int | None
+    band: str
+    sle: SLE | None = None
+    squares: list[Square] = field(default_factory=list)
+
+
+@dataclass
+class BoardColumn:
+    """A column of the board and the cards shown of it. `count` is every item in the column; an open
+    column shows its items in Product Backlog order, a page at a time: `before` cards were shown before
+    these (0 on the page itself, more in a "show more" partial), and `next_after` is the rank to ask the
+    next page after (None at the end of the column)."""
+
+    column: WorkflowColumn
+    cards: list[Card] = field(default_factory=list)
+    count: int = 0
+    before: int = 0
+    next_after: int | None = None
+    page_size: int = 0
+
+    @property
+    def shown(self) -> int:
+        """Cards shown so far, these included."""
+        return self.before + len(self.cards)
+
+    @property
+    def hidden(self) -> int:
+        return max(0, self.count - self.shown)
+
+    @property
+    def more(self) -> int:
+        """Cards the next "show more" would add (0 when there is no next page)."""
+        return min(self.page_size, self.hidden) if self.next_after is not None else 0
+
+    @property
+    def over_limit(self) -> bool:
+        limit = self.column.wip_limit
+        return limit is not None and self.count > limit
+
+    @property
+    def at_limit(self) -> bool:
+        limit = self.column.wip_limit
+        return limit is not None and self.count >= limit
+
+
+@dataclass(frozen=True)
+class ScopeLimit:
+    """Items in progress of the Nexus or of one Scrum Team against its WIP limit (None = no limit)."""
+
+    name: str
+    count: int
+    limit: int | None
+    kind: str
+    is_nexus: bool = False
+
+    @property
+    def at_limit(self) -> bool:
+        return self.limit is not None and self.count >= self.limit
+
+    @property
+    def over_limit(self) -> bool:
+        return self.limit is not None and self.count > self.limit
+
+
+@dataclass
+class Board:
+    nexus: Nexus
+    today: date
+    columns: list[BoardColumn]
+    state: FlowState | None
+    sle: SLE
+    limits: list[ScopeLimit] = field(default_factory=list)
+
+    @property
+    def computed_at(self) -> datetime | None:
+        return self.state.computed_at if self.state else None
+
+    @property
+    def sle_days(self) -> int | None:
+        return self.sle.days
+
+    @property
+    def p50_days(self) -> int | None:
+        return self.sle.p50
+
+
+#: Fields of an item a card shows (with the column and the rank, to place it and to page on).
+CARD_FIELDS = (
+    "id",
+    "external_id",
+    "title",
+    "is_blocked",
+    "blocked_reason",
+    "column_id",
+    "rank",
+    "updated_at",
+)
+
+
+def _cards_qs(nexus: Nexus) -> QuerySet[ProductBacklogItem]:
+    """Alive items of the Nexus with only what a card shows, their flow dates joined in."""
+    return (
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus)
+        .only(*CARD_FIELDS)
+        .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
+    )
+
+
+class _CardMaker:
+    """Turns items into cards: team squares (one query for all the items), Work Item Age and its band
+    against the SLE of the item's team (or the Nexus's). Teams, SLEs and squares are looked up once per
+    board, not per card."""
+
+    def __init__(self, *, nexus: Nexus, today: date, sles: dict[int | None, SLE]) -> None:
+        self.today = today
+        self.sles = sles
+        self.nexus_sle = sles[None]
+        self.teams = {t.pk: t for t in ScrumTeam.objects.filter(nexus=nexus).order_by("name")}
+        self.team_list = list(self.teams.values())  # by name
+        self.labels = dict(TeamStatus.choices)
+        self._squares: dict[tuple[int, str], Square] = {}
+
+    def square(self, team_id: int, status: str) -> Square:
+        key = (team_id, status)
+        sq = self._squares.get(key)
+        if sq is None:
+            team = self.teams[team_id]
+            sq = self._squares[key] = Square(team.code, team.name, status, self.labels.get(status, status))
+        return sq
+
+    def cards(self, items: list[ProductBacklogItem]) -> list[Card]:
+        rows = (
+            TeamInvolvement.objects.filter(item_id__in=[i.pk for i in items])
+            .order_by("team__name")
+            .values_list("item_id", "team_id", "status")
+        )
+        squares: dict[int, list[tuple[int, str]]] = {}
+        for item_id, team_id, status in rows:
+            squares.setdefault(item_id, []).append((team_id, status))
+        cards = []
+        for item in items:
+            started: date | None = item.started_on  # type: ignore[attr-defined]
+            age = (self.today - started).days + 1 if started and not item.finished_on else None  # type: ignore[attr-defined]
+            own = squares.get(item.pk, [])
+            team_sle = self.sles.get(own[0][0]) if len(own) == 1 else None
+            sle = team_sle if team_sle is not None and team_sle.days is not None else self.nexus_sle
+            cards.append(
+                Card(
+                    item=item,
+                    age=age,
+                    band=age_band(age, p50=sle.p50, sle=sle.days),
+                    sle=sle,
+                    squares=[self.square(t, st) for t, st in own],
+                )
+            )
+        return cards
+
+
+def _in_progress(columns: list[WorkflowColumn]) -> list[WorkflowColumn]:
+    """Columns from the started one up to (not including) the finished one: where items are in progress."""
+    if not columns:
+        return []
+    wf = workflow_of(columns)
+    return columns[wf.started : wf.finished]
+
+
+def scope_limits_get(
+    *,
+    nexus: Nexus,
+    columns: list[WorkflowColumn],
+    counts: dict[int, int],
+    settings: dict[int | None, FlowSettings],
+    teams: list[ScrumTeam] | None = None,
+) -> list[ScopeLimit]:
+    """Items in progress of the Nexus and of each Scrum Team against their WIP limits. Two queries (one
+    when the caller has the Nexus's `teams` already, ordered by name)."""
+    wip_cols = [c.pk for c in _in_progress(columns)]
+
+    def kind(key: int | None) -> str:
+        row = settings.get(key)
+        return row.wip_limit_kind if row else WipLimitKind.SOFT
+
+    limits = [ScopeLimit("Nexus", sum(counts.get(c, 0) for c in wip_cols), nexus.wip_limit, kind(None), True)]
+    team_counts = dict(
+        TeamInvolvement.objects.filter(
+            item__backlog__nexus=nexus, item__deleted_at__isnull=True, item__column_id__in=wip_cols
+        )
+        .values_list("team_id")
+        .annotate(n=Count("item_id"))  # one involvement per item and team (`involvement_unique`)
+    )
+    if teams is None:
+        teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    for team in teams:
+        limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, kind(team.pk)))
+    return limits
+
+
+def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_PAGE) -> Board:
+    """The Nexus board: one column per Definition of Workflow column with the number of its items;
+    unfinished columns show their first `page_size` items in Product Backlog order (the next ones come
+    from `board_cards_get`), finished ones the `DONE_CAP` most recently finished of the last 30 days;
+    each card's Work Item Age is coloured against its SLE; the Nexus's and each team's items in
+    progress are shown against their WIP limits. Queries: a fixed number, independent of the number of
+    items and of columns."""
+    today = today or nexus_today(nexus)
+    columns = workflow_columns(nexus=nexus)
+    counts = dict(
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus)
+        .values_list("column_id")
+        .annotate(n=Count("id"))
+    )
+    state = FlowState.objects.filter(nexus=nexus).first()
+    sles, settings = sles_get(nexus=nexus)
+    open_ids = [c.pk for c in columns if c.category != ColumnCategory.DONE]
+    done = [c for c in columns if c.category == ColumnCategory.DONE]
+    board_cols = {
+        c.pk: BoardColumn(column=c, count=counts.get(c.pk, 0), page_size=page_size) for c in columns
+    }
+    # The first page (and one more item, to know whether there is a next page) of every open column in
+    # one query: the row number within the column, in Product Backlog order; then the cards of those
+    # items (joining the flow dates to these rows only, not to every row of the window).
+    alive = ProductBacklogItem.objects.alive()
+    ids = list(
+        alive.filter(column_id__in=open_ids)
+        .annotate(pos=Window(RowNumber(), partition_by=[F("column_id")], order_by=F("rank").asc()))
+        .filter(pos__lte=page_size + 1)
+        .order_by("column_id", "rank")
+        .values_list("pk", flat=True)
+    )
+    if done:
+        # Finished on one of the last 30 days (calendar days in the Nexus's time zone): the day the
+        # flow engine computed (`ItemFlow.finished_on`), or for an item finished since its last
+        # recompute, the day of its last change. Not `updated_at` alone: an import stamps every item
+        # it creates with the time of the import.
+        done_on = Coalesce(
+            F("flow__finished_on"), TruncDate("updated_at", tzinfo=zoneinfo.ZoneInfo(nexus.time_zone))
+        )
+        ids += (
+            alive.filter(column__in=done)
+            .annotate(done_on=done_on)
+            .filter(done_on__gte=today - timedelta(days=30))
+            .annotate(
+                pos=Window(
+                    RowNumber(),
+                    partition_by=[F("column_id")],
+                    order_by=[F("done_on").desc(), F("updated_at").desc(), F("id").desc()],
+                )
+            )
+            .filter(pos__lte=DONE_CAP)
+            .order_by("column_id", "-done_on", "-updated_at", "-id")
+            .values_list("pk", flat=True)
+        )
+    by_id = {item.pk: item for item in _cards_qs(nexus).filter(pk__in=ids)}
+    items = [by_id[pk] for pk in ids if pk in by_id]
+    maker = _CardMaker(nexus=nexus, today=today, sles=sles)
+    for card in maker.cards(items):
+        bc = board_cols[card.item.column_id]
+        if bc.column.category != ColumnCategory.DONE and len(bc.cards) == page_size:
+            bc.next_after = bc.cards[-1].item.rank
+            continue
+        bc.cards.append(card)
+    return Board(
+        nexus=nexus,
+        today=today,
+        columns=list(board_cols.values()),
+        state=state,
+        sle=sles[None],
+        limits=scope_limits_get(
+            nexus=nexus, columns=columns, counts=counts, settings=settings, teams=maker.team_list
+        ),
+    )
+
+
+def board_cards_get(
+    *, nexus: Nexus, column: WorkflowColumn, after: int, today: date | None = None, page_size: int = CARD_PAGE
+) -> BoardColumn:
+    """The next page of an unfinished column of the board: its items after the rank `after`, in Product
+    Backlog order (a keyset: an item moved meanwhile is neither skipped nor repeated because of an
+    offset), as cards like the board's, with the column's count and how many come before the page.
+    Queries: a fixed number."""
+    today = today or nexus_today(nexus)
+    sles, _settings = sles_get(nexus=nexus)
+    in_column = ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus, column=column)
+    figures = in_column.aggregate(count=Count("id"), before=Count("id", filter=Q(rank__lte=after)))
+    items = list(_cards_qs(nexus).filter(column=column, rank__gt=after).order_by("rank")[: page_size + 1])
+    bc = BoardColumn(column=column, count=figures["count"], before=figures["before"], page_size=page_size)
+    bc.cards = _CardMaker(nexus=nexus, today=today, sles=sles).cards(items[:page_size])
+    if len(items) > page_size:
+        bc.next_after = bc.cards[-1].item.rank
+    return bc
+
+
+
+
+# --- The ready buffer (Nexus Sprint Planning; a panel of the Product Backlog page) ------------------
+
+#: Sprint-length windows averaged for the Throughput per Sprint.
+WINDOWS = 3
+#: A healthy buffer, in Sprints of Throughput.
+HEALTHY = (1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class ReadyBuffer:
+    """Ready items against Throughput. `throughput` = items finished in each of the last `WINDOWS`
+    windows of `sprint_days` calendar days ending `today`, the most recent first."""
+
+    ready_columns: list[WorkflowColumn]
+    ready: int
+    sprint_days: int
+    today: date
+    throughput: list[int]
+    computed: bool
+
+    @property
+    def per_sprint(self) -> float:
+        return sum(self.throughput) / len(self.throughput) if self.throughput else 0.0
+
+    @property
+    def sprints(self) -> float | None:
+        """The ready items in Sprints of Throughput (None when nothing was finished recently)."""
+        return self.ready / self.per_sprint if self.per_sprint else None
+
+    @property
+    def health(self) -> str:
+        """ "none" (no ready column), "unknown" (no recent Throughput), "thin", "healthy" or "large"."""
+        if not self.ready_columns:
+            return "none"
+        if self.sprints is None:
+            return "unknown"
+        if self.sprints < HEALTHY[0]:
+            return "thin"
+        return "healthy" if self.sprints <= HEALTHY[1] else "large"
+
+    @property
+    def meter_percent(self) -> int:
+        """Where the buffer sits on a 0 to 3 Sprints scale, in percent (for the meter)."""
+        return round(min(self.sprints or 0.0, 3.0) / 3.0 * 100)
+
+
+def ready_buffer_get(*, nexus: Nexus, today: date | None = None) -> ReadyBuffer:
+    """The ready buffer of the Nexus (three queries)."""
+    today = today or nexus_today(nexus)
+    columns = list(WorkflowColumn.objects.filter(nexus=nexus, is_ready=True).order_by("position"))
+    ready = ProductBacklogItem.objects.alive().filter(column__in=columns).count() if columns else 0
+    days = nexus.sprint_length_days
+    windows = {
+        f"w{k}": Count(
+            "item_id",
+            filter=Q(finished_on__gt=today - timedelta(days=days * (k + 1)))
+            & Q(finished_on__lte=today - timedelta(days=days * k)),
+        )
+        for k in range(WINDOWS)
+    }
+    counts = ItemFlow.objects.filter(
+        nexus=nexus, finished_on__gt=today - timedelta(days=days * WINDOWS), finished_on__lte=today
+    ).aggregate(**windows)
+    computed = FlowState.objects.filter(nexus=nexus, computed_at__isnull=False).exists()
+    return ReadyBuffer(
+        ready_columns=columns,
+        ready=ready,
+        sprint_days=days,
+        today=today,
+        throughput=[counts[f"w{k}"] for k in range(WINDOWS)],
+        computed=computed,
+    )

@@ -1,0 +1,62 @@
+"""The pages of the Nexus events: the Nexus board (the Nexus Daily Scrum) and the ready buffer (for
+Nexus Sprint Planning, a panel of the Product Backlog page registered in `EventsConfig.ready`)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
+
+from backlog.models import ColumnCategory, WorkflowColumn
+from backlog.selectors import nexus_get_for_user
+from events.selectors import HEALTHY, board_cards_get, board_get, ready_buffer_get
+
+
+@login_required
+@require_GET
+def board(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Nexus board: one column per Definition of Workflow column; cards with team squares and
+    Work Item Age; WIP of the Nexus and of each Scrum Team against their limits."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    return render(request, "events/board.html", {"nexus": nexus, "board": board_get(nexus=nexus)})
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as `django_htmx.middleware.HtmxMiddleware` leaves it."""
+
+    htmx: HtmxDetails
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def board_cards(request: HtmxHttpRequest, slug: str, column_id: int) -> HttpResponse:
+    """The "Show more" of an unfinished column of the board: its next cards after the rank `?after=`
+    (Product Backlog order) and the control for the page after, rendered as the board's `cards` partial
+    in place of the control that asked. Outside htmx, the board itself."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    column = get_object_or_404(
+        WorkflowColumn.objects.exclude(category=ColumnCategory.DONE), nexus=nexus, pk=column_id
+    )
+    if not request.htmx:
+        return redirect("events:board", slug=nexus.slug)
+    try:
+        after = int(request.GET["after"])
+    except (KeyError, ValueError):
+        return HttpResponseBadRequest("?after= must be the rank of the last card shown.")
+    bc = board_cards_get(nexus=nexus, column=column, after=after)
+    return render(request, "events/board.html#cards", {"nexus": nexus, "bc": bc})
+
+
+
+
+@login_required
+@require_GET
+def ready_buffer(request: HttpRequest, slug: str) -> HttpResponse:
+    """The ready buffer fragment (loaded into the Product Backlog page, refreshed when it changes)."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    context = {"nexus": nexus, "buffer": ready_buffer_get(nexus=nexus), "healthy": HEALTHY}
+    return render(request, "events/_ready_buffer.html", context)
