@@ -44,11 +44,11 @@ def test_a_malformed_or_taken_name_is_refused_and_nothing_is_registered(extensio
     rule = PermissionRule("sprint_planning", lambda user, nexus: True, "No.")
     extension_register(Extension(app="events", rules=(rule,)))
     extension_register(Extension(app="events", rules=(rule,)))  # again: harmless
+    taken = PermissionRule("view", lambda u, n: True, "")
     with pytest.raises(ValueError, match="exists already"):
-        taken = PermissionRule("view", lambda u, n: True, "")
         extension_register(Extension(app="integration", rules=(taken,)))
+    malformed = PermissionRule("Bad Rule", lambda u, n: True, "")
     with pytest.raises(ValueError, match="lower-case"):
-        malformed = PermissionRule("Bad Rule", lambda u, n: True, "")
         extension_register(Extension(app="events", rules=(malformed,)))
     assert extension_registry.rules()["view"].message == ""
 
