@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
@@ -288,12 +288,19 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         # Finished on one of the last 30 days (calendar days in the Nexus's time zone): the day the
         # flow engine computed (`ItemFlow.finished_on`), or for an item finished since its last
         # recompute, the day of its last change. Not `updated_at` alone: an import stamps every item
-        # it creates with the time of the import.
-        done_on = Coalesce(
-            F("flow__finished_on"), TruncDate("updated_at", tzinfo=zoneinfo.ZoneInfo(nexus.time_zone))
-        )
+        # it creates with the time of the import. The date is computed (and the rows numbered) only
+        # for the candidates two index scans give (`itemflow_nexus_finished`: finished lately;
+        # `pbi_updated`: changed lately), not for every finished item of the history.
+        tz = zoneinfo.ZoneInfo(nexus.time_zone)
+        cutoff = today - timedelta(days=30)
+        since = datetime.combine(cutoff, time.min, tzinfo=tz)
+        changed = ProductBacklogItem.objects.filter(backlog__nexus=nexus, updated_at__gte=since)
+        finished = ItemFlow.objects.filter(nexus=nexus, finished_on__gte=cutoff)
+        candidates = finished.values("item_id").union(changed.values("id"))
+        done_on = Coalesce(F("flow__finished_on"), TruncDate("updated_at", tzinfo=tz))
         ids += (
             alive.filter(column__in=done)
+            .filter(pk__in=candidates)
             .annotate(done_on=done_on)
             .filter(done_on__gte=today - timedelta(days=30))
             .annotate(
