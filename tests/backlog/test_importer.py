@@ -7,10 +7,12 @@ import io
 import itertools
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from backlog.demo import DATA_DIR
 from backlog.importer import WorkflowFile, history_import
@@ -26,7 +28,8 @@ from backlog.models import (
     TransitionKind,
 )
 from backlog.services.items import involvement_set_status
-from backlog.services.nexus import team_create
+from backlog.services.nexus import team_create, team_delete
+from tests.backlog.test_structure_races import _first_holds_then_second
 
 pytestmark = pytest.mark.django_db
 WORKFLOW = DATA_DIR / "bugzilla_confirmed.json"
@@ -258,3 +261,29 @@ def test_reimport_keeps_a_team_square_a_person_changed(tmp_path):
         ("b-1", Source.UI, TeamStatus.IN_PROGRESS, TeamStatus.READY_TO_INTEGRATE),
         ("b-4", Source.IMPORT, TeamStatus.IN_PROGRESS, TeamStatus.DONE),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_import_waits_for_a_team_deletion_under_the_nexus_lock(tmp_path):
+    """A Scrum Team deleted while an import makes items refer to it: the import waits on the Nexus lock,
+    sees the team gone and creates it again. Without the lock it read the team, wrote involvements
+    referring to it and failed on the foreign key once the deletion committed (an IntegrityError)."""
+    first = _csv(tmp_path, SAMPLE.splitlines(keepends=True)[-1], name="first.csv")  # b-3 only
+    nexus = history_import(path=first, nexus_slug="demo", workflow=WorkflowFile.load(WORKFLOW)).nexus
+    path = _csv(tmp_path, SAMPLE)  # b-1, new, is Core's
+    core = team_create(nexus=nexus, name="Core")
+    error = _first_holds_then_second(
+        partial(team_delete, team=core),
+        partial(
+            history_import,
+            path=path,
+            nexus_slug="demo",
+            workflow=WorkflowFile.load(WORKFLOW),
+            team_field="component",
+        ),
+    )
+    assert error is None
+    assert set(ScrumTeam.objects.values_list("name", flat=True)) == {"Core", "UI"}
+    assert ScrumTeam.objects.get(name="Core").pk != core.pk
+    assert TeamInvolvement.objects.get(item__external_id="b-1").team.name == "Core"
