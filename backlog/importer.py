@@ -283,16 +283,16 @@ def _teams(
     a new team named as the value is first seen in the file; the other spellings go to `report`."""
     by_name: dict[str, ScrumTeam] = {}
     by_slug: dict[str, ScrumTeam] = {}
-    for team in ScrumTeam.objects.filter(nexus=nexus):
-        by_name[team.name] = team
-        by_slug.setdefault(team.slug, team)
-        by_slug.setdefault(team_slug(team.name), team)
+    for existing in ScrumTeam.objects.filter(nexus=nexus):
+        by_name[existing.name] = existing
+        by_slug.setdefault(existing.slug, existing)
+        by_slug.setdefault(team_slug(existing.name), existing)
     team_of: dict[str, ScrumTeam] = {}
     for it in items.values():  # in the order of the file
         value = it.attrs.get(team_field, "").strip()
         if not value or value in team_of:
             continue
-        team = by_name.get(value) or by_slug.get(team_slug(value))
+        team: ScrumTeam | None = by_name.get(value) or by_slug.get(team_slug(value))
         if team is None:
             try:
                 team = team_create(nexus=nexus, name=value)
