@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
-from django.utils.text import slugify
 
 from backlog.errors import DomainError
 from backlog.models import (
+    RANK_GAP,
     ColumnCategory,
     Label,
     Nexus,
@@ -43,8 +44,8 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_items_changed
-from backlog.services.nexus import ColumnSpec, nexus_create
+from backlog.services.common import nexus_lock, notify_items_changed
+from backlog.services.nexus import ColumnSpec, nexus_create, team_create, team_slug
 from backlog.services.ordering import lock_backlog, rank_at_bottom
 
 REQUIRED_COLUMNS = ("item_id", "from_state", "to_state", "timestamp")
@@ -129,6 +130,7 @@ class _Event:
 class _Item:
     external_id: str
     attrs: dict[str, str]
+    line: int
     events: list[_Event] = field(default_factory=list)
 
 
@@ -145,6 +147,10 @@ class ImportReport:
     items_skipped: int = 0
     items_after_cutoff: int = 0
     teams_created: int = 0
+    #: Scrum Team name -> the other spellings of it in the file (values that slugify alike).
+    team_spellings: dict[str, list[str]] = field(default_factory=dict)
+    #: Team squares a person changed since the previous import, which the import left as they are.
+    team_squares_kept: int = 0
     unmapped: Counter[str] = field(default_factory=Counter)
     shift_days: int = 0
     seconds: float = 0.0
@@ -155,6 +161,16 @@ class ImportReport:
             f"{self.items_updated} updated, {self.events_added} events added, "
             f"{self.teams_created} teams created.",
         ]
+        for name, others in self.team_spellings.items():
+            spellings = ", ".join(repr(o) for o in others)
+            lines.append(
+                f"Team {spellings} imported as the Scrum Team {name!r} (the same name but for case, "
+                "spaces or punctuation)."
+            )
+        if self.team_squares_kept:
+            lines.append(
+                f"{self.team_squares_kept} team squares a person changed since the last import were kept."
+            )
         if self.events_ignored_after_cutoff:
             lines.append(
                 f"{self.events_ignored_after_cutoff} events after the replay cut-off ignored "
@@ -211,7 +227,7 @@ def _read(
                 item = items.get(ext)
                 if item is None:
                     item = items[ext] = _Item(
-                        ext, {k: (v or "") for k, v in row.items() if k not in REQUIRED_COLUMNS}
+                        ext, {k: (v or "") for k, v in row.items() if k not in REQUIRED_COLUMNS}, line
                     )
                 if item.events and at < item.events[-1].at:
                     raise ImportFailed(
@@ -237,6 +253,117 @@ def _read(
     return items
 
 
+def _new_events(
+    items: dict[str, _Item], known_keys: set[tuple[str, str]]
+) -> dict[str, list[tuple[_Event, str, str | None]]]:
+    """Per item (external id), its mapped events not imported before, in order, each with its import key
+    (the original timestamp and raw states, numbered when repeated) and the column it left."""
+    new: dict[str, list[tuple[_Event, str, str | None]]] = {}
+    for ext, it in items.items():
+        previous: str | None = None
+        seen: Counter[str] = Counter()
+        for e in it.events:
+            if e.column is None:
+                continue
+            key = f"{e.at.isoformat()}|{e.raw_from}|{e.raw_to}"[:120]
+            seen[key] += 1
+            if seen[key] > 1:
+                key = f"{key[:110]}|{seen[key]}"
+            if (ext, key) not in known_keys:
+                new.setdefault(ext, []).append((e, key, previous))
+            previous = e.column
+    return new
+
+
+def _teams(
+    nexus: Nexus, items: dict[str, _Item], team_field: str, report: ImportReport
+) -> dict[str, ScrumTeam]:
+    """The Scrum Team of each value of `team_field` (call under the Nexus lock). Values that slugify alike
+    ("Parser", "parser") are one Scrum Team: the Nexus's team of that name or slug if it has one, else
+    a new team named as the value is first seen in the file; the other spellings go to `report`."""
+    by_name: dict[str, ScrumTeam] = {}
+    by_slug: dict[str, ScrumTeam] = {}
+    for existing in ScrumTeam.objects.filter(nexus=nexus):
+        by_name[existing.name] = existing
+        by_slug.setdefault(existing.slug, existing)
+        by_slug.setdefault(team_slug(existing.name), existing)
+    team_of: dict[str, ScrumTeam] = {}
+    for it in items.values():  # in the order of the file
+        value = it.attrs.get(team_field, "").strip()
+        if not value or value in team_of:
+            continue
+        team: ScrumTeam | None = by_name.get(value) or by_slug.get(team_slug(value))
+        if team is None:
+            try:
+                team = team_create(nexus=nexus, name=value)
+            except DomainError as exc:
+                raise ImportFailed(f"the Scrum Team {value!r}: {exc.message}", line=it.line) from exc
+            by_name[team.name] = by_slug[team.slug] = team
+            report.teams_created += 1
+        elif team.name != value:
+            report.team_spellings.setdefault(team.name, []).append(value)
+        team_of[value] = team
+    return team_of
+
+
+def _move_known(
+    known: dict[str, ProductBacklogItem],
+    new_events: dict[str, list[tuple[_Event, str, str | None]]],
+    columns: dict[str, WorkflowColumn],
+    shift: timedelta,
+    report: ImportReport,
+) -> None:
+    """Move the existing items that received new events to their latest column (call with them locked),
+    and their team squares to that column's status, logged (`source=import`). A team square whose latest
+    change in the log is a person's (not an import's) is left as it is: the person knows better."""
+    moves: dict[int, tuple[WorkflowColumn, datetime]] = {}
+    for ext, events in new_events.items():
+        pbi = known.get(ext)
+        if pbi is not None:
+            last = events[-1][0]
+            column = columns[last.column or ""]
+            if column.pk != pbi.column_id:
+                moves[pbi.pk] = (column, last.at + shift)
+    if not moves:
+        return
+    now = timezone.now()
+    for pk, (column, _) in moves.items():
+        ProductBacklogItem.objects.filter(pk=pk).update(
+            column=column, version=F("version") + 1, updated_at=now
+        )
+    report.items_updated += len(moves)
+    latest_source: dict[tuple[int, int | None], str] = {
+        (item_id, team_id): source
+        for item_id, team_id, source in Transition.objects.filter(
+            kind=TransitionKind.TEAM_STATUS, item_id__in=list(moves)
+        )
+        .order_by("recorded_at", "id")
+        .values_list("item_id", "team_id", "source")
+    }
+    log: list[Transition] = []
+    for inv in TeamInvolvement.objects.filter(item_id__in=list(moves)).order_by("pk"):
+        column, at = moves[inv.item_id]
+        status = CATEGORY_TO_TEAM_STATUS[ColumnCategory(column.category)]
+        if inv.status == status:
+            continue
+        if latest_source.get((inv.item_id, inv.team_id), Source.IMPORT) != Source.IMPORT:
+            report.team_squares_kept += 1
+            continue
+        log.append(
+            Transition(
+                item_id=inv.item_id,
+                kind=TransitionKind.TEAM_STATUS,
+                at=at,
+                source=Source.IMPORT,
+                team_id=inv.team_id,
+                from_name=inv.status,
+                to_name=status,
+            )
+        )
+        TeamInvolvement.objects.filter(pk=inv.pk).update(status=status)
+    Transition.objects.bulk_create(log, batch_size=BATCH)
+
+
 def history_import(
     *,
     path: Path,
@@ -257,7 +384,14 @@ def history_import(
     `replay_until` ignores events after that date (in the Nexus's time zone); with `shift_to_today`
     every timestamp moves by whole days so that the cut-off date becomes `today` (default: today in
     the Nexus's time zone). Raises `ImportFailed` (with the CSV line) for a missing column, an
-    unparseable timestamp or an event out of order for its item; nothing is written then.
+    unparseable timestamp, an event out of order for its item or a team value that cannot be a Scrum
+    Team's name; nothing is written then.
+
+    Writes by the rules of the services: Scrum Teams are created by `team_create` under the Nexus lock
+    (values that slugify alike, "Parser" and "parser", are one team named as first seen; the other
+    spellings are in the report); new items are ranked `RANK_GAP` apart below the backlog; an existing
+    item that receives new events moves to its latest column and its team squares follow, each change
+    logged (`source=import`), except a square whose latest change is a person's.
     """
     started = time.monotonic()
     if shift_to_today and replay_until is None:
@@ -288,35 +422,33 @@ def history_import(
             columns=workflow.column_specs(),
         )
         report.nexus = nexus
+        # Locks in the order every write takes them: the Product Backlog, then the items (and their
+        # involvements) that move, then the Nexus (`backlog.services.common`).
         backlog = lock_backlog(nexus.backlog.pk)
-        columns = {c.name: c for c in WorkflowColumn.objects.filter(nexus=nexus)}
-        absent = [c for c in workflow.columns if c not in columns]
-        if absent:
-            raise ImportFailed(f"the Nexus has no column(s) {', '.join(absent)} of the workflow file")
-
-        teams: dict[str, ScrumTeam] = {t.name: t for t in ScrumTeam.objects.filter(nexus=nexus)}
-        if team_field:
-            names = sorted({it.attrs.get(team_field, "").strip() for it in items.values()} - {""})
-            new_teams = [
-                ScrumTeam(nexus=nexus, name=n, slug=slugify(n) or f"team-{i}")
-                for i, n in enumerate(names)
-                if n not in teams
-            ]
-            ScrumTeam.objects.bulk_create(new_teams)
-            report.teams_created = len(new_teams)
-            teams = {t.name: t for t in ScrumTeam.objects.filter(nexus=nexus)}
-
         known = {
             pbi.external_id: pbi
             for pbi in ProductBacklogItem.objects.filter(backlog=backlog, external_id__in=list(items)).only(
                 "id", "external_id", "column_id", "version"
             )
         }
-        known_keys: set[tuple[int, str]] = set(
-            Transition.objects.filter(item__backlog=backlog, kind=TransitionKind.COLUMN)
+        known_keys: set[tuple[str, str]] = {
+            (ext, key)
+            for ext, key in Transition.objects.filter(item__backlog=backlog, kind=TransitionKind.COLUMN)
             .exclude(import_key="")
-            .values_list("item_id", "import_key")
-        )
+            .values_list("item__external_id", "import_key")
+        }
+        new_events = _new_events(items, known_keys)
+        moving = sorted(known[ext].pk for ext in new_events if ext in known)
+        if moving:
+            list(ProductBacklogItem.objects.select_for_update().filter(pk__in=moving).values_list("pk"))
+            list(TeamInvolvement.objects.select_for_update().filter(item_id__in=moving).values_list("pk"))
+        # Under the Nexus lock: columns and Scrum Teams as they are now, and the teams this file needs.
+        nexus_lock(nexus.pk)
+        columns = {c.name: c for c in WorkflowColumn.objects.filter(nexus=nexus)}
+        absent = [c for c in workflow.columns if c not in columns]
+        if absent:
+            raise ImportFailed(f"the Nexus has no column(s) {', '.join(absent)} of the workflow file")
+        team_of = _teams(nexus, items, team_field, report) if team_field else {}
 
         # Items to create, in the order of their first event, appended at the bottom of the backlog.
         # `created_at` is the source's; `updated_at` is now: this tool's rows change now, and a sync
@@ -347,7 +479,7 @@ def history_import(
                     updated_at=imported_at,
                 )
             )
-            rank += 1 << 20
+            rank += RANK_GAP
             labels = [
                 part.strip()
                 for lf in label_fields
@@ -384,65 +516,40 @@ def history_import(
             )
 
         # Transitions: every mapped event not imported before, in order.
-        transitions: list[Transition] = []
-        touched: dict[int, str] = {}
-        for ext, it in items.items():
-            pbi = all_items.get(ext)
-            if pbi is None:
-                continue
-            previous: str | None = None
-            seen: Counter[str] = Counter()
-            for e in it.events:
-                if e.column is None:
-                    continue
-                key = f"{e.at.isoformat()}|{e.raw_from}|{e.raw_to}"
-                seen[key] += 1
-                if seen[key] > 1:
-                    key = f"{key}|{seen[key]}"
-                if (pbi.pk, key) not in known_keys:
-                    transitions.append(
-                        Transition(
-                            item_id=pbi.pk,
-                            kind=TransitionKind.COLUMN,
-                            at=e.at + shift,
-                            source=Source.IMPORT,
-                            from_column=columns[previous] if previous else None,
-                            to_column=columns[e.column],
-                            from_name=previous or "",
-                            to_name=e.column,
-                            raw_from=e.raw_from,
-                            raw_to=e.raw_to,
-                            import_key=key[:120],
-                        )
-                    )
-                    touched[pbi.pk] = e.column
-                previous = e.column
+        transitions = [
+            Transition(
+                item_id=all_items[ext].pk,
+                kind=TransitionKind.COLUMN,
+                at=e.at + shift,
+                source=Source.IMPORT,
+                from_column=columns[previous] if previous else None,
+                to_column=columns[e.column or ""],
+                from_name=previous or "",
+                to_name=e.column or "",
+                raw_from=e.raw_from,
+                raw_to=e.raw_to,
+                import_key=key,
+            )
+            for ext, events in new_events.items()
+            if ext in all_items
+            for e, key, previous in events
+        ]
         Transition.objects.bulk_create(transitions, batch_size=BATCH)
         report.events_added = len(transitions)
 
-        # Existing items that received new events move to their latest column.
-        now = timezone.now()
-        for pbi in known.values():
-            col = touched.get(pbi.pk)
-            if col is not None and columns[col].pk != pbi.column_id:
-                ProductBacklogItem.objects.filter(pk=pbi.pk).update(
-                    column=columns[col], version=pbi.version + 1, updated_at=now
-                )
-                TeamInvolvement.objects.filter(item_id=pbi.pk).update(
-                    status=CATEGORY_TO_TEAM_STATUS[ColumnCategory(columns[col].category)]
-                )
-                report.items_updated += 1
+        # Existing items that received new events move to their latest column; their team squares follow.
+        _move_known(known, new_events, columns, shift, report)
 
         if team_field:
             TeamInvolvement.objects.bulk_create(
                 [
                     TeamInvolvement(
                         item_id=p.pk,
-                        team=teams[items[ext].attrs[team_field].strip()],
+                        team=team_of[items[ext].attrs[team_field].strip()],
                         status=CATEGORY_TO_TEAM_STATUS[ColumnCategory(p.column.category)],
                     )
                     for ext, p in created_ids.items()
-                    if items[ext].attrs.get(team_field, "").strip() in teams
+                    if items[ext].attrs.get(team_field, "").strip() in team_of
                 ],
                 batch_size=BATCH,
             )

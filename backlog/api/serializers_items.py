@@ -307,7 +307,8 @@ class UpsertItemSerializer(ItemWriteSerializer):
 
 
 class BulkItemSerializer(ItemWriteSerializer):
-    """One entry of a bulk upsert: `external_id` identifies it (created when new, updated otherwise)."""
+    """One entry of a bulk upsert: `external_id` identifies it (created when new, updated otherwise);
+    a new item needs a `title`."""
 
     external_id = StrictCharField(max_length=100)
 
@@ -322,10 +323,20 @@ class MoveSerializer(StrictSerializer):
     `after` (the last)."""
 
     before = NexusRefField(
-        model=ProductBacklogItem, scope="backlog__nexus", alive=True, required=False, allow_null=True
+        model=ProductBacklogItem,
+        scope="backlog__nexus",
+        alive=True,
+        required=False,
+        allow_null=True,
+        help_text="The item to go directly above; `before`, `after` or both must name an item",
     )
     after = NexusRefField(
-        model=ProductBacklogItem, scope="backlog__nexus", alive=True, required=False, allow_null=True
+        model=ProductBacklogItem,
+        scope="backlog__nexus",
+        alive=True,
+        required=False,
+        allow_null=True,
+        help_text="The item to go directly below; `before`, `after` or both must name an item",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -347,4 +358,7 @@ class InvolvementCreateSerializer(StrictSerializer):
 
 
 class InvolvementStatusSerializer(StrictSerializer):
+    #: The PATCH takes the whole body: `status` is required (`nexus_site.api.schema.AutoSchema`).
+    required_on_patch = True
+
     status = StrictChoiceField(choices=TeamStatus.choices)

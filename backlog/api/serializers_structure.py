@@ -29,6 +29,7 @@ from nexus_site.api.fields import (
     StrictChoiceField,
     StrictIntegerField,
     StrictSerializer,
+    TimeZoneField,
 )
 
 WIP_LIMIT_HELP = "At most this many items (at least 1); null for no limit"
@@ -89,9 +90,17 @@ class NexusCreateSerializer(StrictSerializer):
     name = StrictCharField(max_length=200)
     slug = serializers.SlugField(max_length=80, required=False)
     description = StrictCharField(allow_blank=True, required=False, default="", max_length=10000)
-    time_zone = StrictCharField(max_length=64, default="UTC")
+    time_zone = TimeZoneField(
+        max_length=64, default="UTC", help_text="IANA name in which flow metrics count calendar days"
+    )
     sprint_length_days = StrictIntegerField(min_value=1, max_value=31, default=14)
-    columns = serializers.ListField(child=ColumnSpecSerializer(), min_length=1, max_length=30)
+    columns = serializers.ListField(
+        child=ColumnSpecSerializer(),
+        min_length=1,
+        max_length=30,
+        help_text="The Definition of Workflow, left to right: unique names; exactly one column with "
+        "`is_start` and one with `is_finish`, the started one at or before the finished one",
+    )
 
     def validate_slug(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -109,7 +118,7 @@ class NexusUpdateSerializer(StrictSerializer):
     description = StrictCharField(
         allow_blank=True, required=False, max_length=10000, help_text="Free text; empty for none"
     )
-    time_zone = StrictCharField(
+    time_zone = TimeZoneField(
         max_length=64,
         required=False,
         help_text="IANA name (e.g. Europe/Berlin) in which flow metrics count calendar days; a change "
@@ -177,7 +186,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipCreateSerializer(StrictSerializer):
-    username = StrictCharField(max_length=150)
+    username = StrictCharField(max_length=150, help_text="The username of an existing user of this site")
     role = StrictChoiceField(choices=Role.choices)
     team = NexusRefField(model=ScrumTeam, scope="nexus", required=False, allow_null=True, default=None)
 
@@ -249,6 +258,9 @@ class ProductGoalSerializer(serializers.ModelSerializer):
 
 
 class ProductGoalWriteSerializer(StrictSerializer):
+    #: The PATCH takes the whole body too: `text` is required (`nexus_site.api.schema.AutoSchema`).
+    required_on_patch = True
+
     text = StrictCharField(max_length=5000)
 
 

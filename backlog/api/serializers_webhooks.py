@@ -8,7 +8,13 @@ from rest_framework import serializers
 
 from backlog.models_api import Webhook, WebhookDelivery, WebhookEvent
 from backlog.services.webhooks import webhook_event_types
-from nexus_site.api.fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictSerializer
+from nexus_site.api.fields import (
+    HttpUrlField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictSerializer,
+)
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -32,7 +38,11 @@ class WebhookSecretSerializer(WebhookSerializer):
 
 
 class WebhookWriteSerializer(StrictSerializer):
-    url = StrictCharField(max_length=500)
+    url = HttpUrlField(
+        max_length=500,
+        help_text="http:// or https:// URL; unless the server allows private targets, its host must "
+        "resolve to a public address",
+    )
     description = StrictCharField(max_length=200, allow_blank=True, required=False)
     events = serializers.ListField(
         child=StrictChoiceField(choices=WebhookEvent.choices),

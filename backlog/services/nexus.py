@@ -174,6 +174,13 @@ def nexus_update(
     return locked
 
 
+def team_slug(name: str) -> str:
+    """The slug of a Scrum Team called `name` (stripped): Django's `slugify`, "team" when that is empty,
+    at most 80 characters. Two names with the same slug cannot both be teams of one Nexus ("Parser" and
+    "parser"); the importer treats such values as one Scrum Team."""
+    return (slugify(name.strip()) or "team")[:80]
+
+
 def _team_name(nexus_id: int, name: str, *, exclude: int | None = None) -> tuple[str, str]:
     """A Scrum Team's name (stripped) and slug (from the name), checked to be free in the Nexus."""
     name = name.strip()
@@ -181,7 +188,7 @@ def _team_name(nexus_id: int, name: str, *, exclude: int | None = None) -> tuple
         raise DomainError("A Scrum Team needs a name.", field="name")
     if len(name) > 100:
         raise DomainError("The name is longer than 100 characters.", field="name")
-    slug = (slugify(name) or "team")[:80]
+    slug = team_slug(name)
     taken = ScrumTeam.objects.filter(nexus_id=nexus_id).filter(Q(slug=slug) | Q(name=name))
     if exclude is not None:
         taken = taken.exclude(pk=exclude)

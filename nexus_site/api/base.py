@@ -64,7 +64,6 @@ def parse_timestamp(raw: str, field: str) -> datetime:
         ) from exc
 
 
-
 class DeletedSerializer(serializers.ModelSerializer):
     """A deleted row (a tombstone), for sync clients: remove the row with this `id` from your copy."""
 
@@ -74,6 +73,7 @@ class DeletedSerializer(serializers.ModelSerializer):
         model = Tombstone
         fields = ["id", "deleted_at"]
         read_only_fields = fields
+
 
 class UpdatedSinceFilter(BaseFilterBackend):
     """`?updated_since=<ISO-8601>` on every list: rows whose `view.sync_field` is at or after it (every

@@ -8,11 +8,14 @@ are ids within the request's Nexus; an id of another Nexus is "does not exist".
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.settings import api_settings
@@ -42,6 +45,34 @@ class StrictCharField(serializers.CharField):
         if _has_surrogates(data):
             self.fail("surrogates")
         return str(super().to_internal_value(data))
+
+
+#: What the document promises a webhook URL looks like: http(s), a host name with a top-level domain, an
+#: optional port and path. A subset of what `backlog.services.webhooks.webhook_url_check` takes (Django's
+#: `URLValidator`, which also takes IP addresses, `localhost`, queries...), so a client that follows it
+#: is never refused for the URL's shape.
+HTTP_URL_PATTERN = (
+    r"^https?://[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}"
+    r"(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~-]*)*$"
+)
+
+
+@extend_schema_field({"type": "string", "format": "uri", "pattern": HTTP_URL_PATTERN, "maxLength": 500})
+class HttpUrlField(StrictCharField):
+    """An http:// or https:// URL (checked by the service, which names the field when it refuses)."""
+
+
+@cache
+def time_zone_names() -> tuple[str, ...]:
+    """The IANA time zone names this server knows (`zoneinfo.available_timezones()`), sorted."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+@extend_schema_field({"type": "string", "enum": list(time_zone_names()), "example": "Europe/Berlin"})
+class TimeZoneField(StrictCharField):
+    """An IANA time zone name (`Europe/Berlin`); the document lists those the server knows as an enum,
+    the service refuses any other (400 naming the field)."""
 
 
 class StrictBooleanField(serializers.BooleanField):

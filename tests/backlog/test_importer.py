@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import gzip
+import io
+import itertools
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from backlog.demo import DATA_DIR
-from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, Transition
+from backlog.importer import WorkflowFile, history_import
+from backlog.models import (
+    RANK_GAP,
+    Nexus,
+    ProductBacklogItem,
+    ScrumTeam,
+    Source,
+    TeamInvolvement,
+    TeamStatus,
+    Transition,
+    TransitionKind,
+)
+from backlog.services.items import involvement_set_status
+from backlog.services.nexus import team_create, team_delete
+from tests.backlog.test_structure_races import _first_holds_then_second
 
 pytestmark = pytest.mark.django_db
 WORKFLOW = DATA_DIR / "bugzilla_confirmed.json"
@@ -34,7 +52,7 @@ SAMPLE = (
 )
 
 
-def _import(path: Path, *extra: str) -> None:
+def _import(path: Path, *extra: str, stdout: io.StringIO | None = None) -> None:
     call_command(
         "import_history",
         str(path),
@@ -47,6 +65,7 @@ def _import(path: Path, *extra: str) -> None:
         "--label-field",
         "severity",
         *extra,
+        stdout=stdout or io.StringIO(),
     )
 
 
@@ -163,3 +182,108 @@ def test_gzip_and_plain_files_read_the_same(tmp_path):
     _import(gz)
     assert ProductBacklogItem.objects.count() == 3
     assert date.today().year >= 2020
+
+
+SPELLINGS = Path(__file__).parent / "data" / "team_spellings.csv"
+
+
+def test_team_values_that_slugify_alike_are_one_scrum_team():
+    """`Parser`, `parser` and `PARSER ` in one file: one Scrum Team named as first seen (`Parser`), the
+    other spellings reported; before, the second spelling crashed the import on the team slug."""
+    out = io.StringIO()
+    _import(SPELLINGS, stdout=out)
+    nexus = Nexus.objects.get(slug="demo")
+    assert sorted(ScrumTeam.objects.filter(nexus=nexus).values_list("name", "slug")) == [
+        ("Parser", "parser"),
+        ("UI", "ui"),
+    ]
+    teams = dict(
+        TeamInvolvement.objects.filter(item__backlog__nexus=nexus).values_list(
+            "item__external_id", "team__name"
+        )
+    )
+    assert teams == {"p-1": "Parser", "p-2": "Parser", "p-3": "Parser", "p-4": "UI"}
+    assert "2 teams created" in out.getvalue()
+    assert "Team 'parser', 'PARSER' imported as the Scrum Team 'Parser'" in out.getvalue()
+
+
+def test_team_values_join_the_nexus_team_of_the_same_slug():
+    """A Nexus that has a team `parser` already: every spelling of the file joins it (the report says
+    which), no team is created for them."""
+    report = history_import(path=SPELLINGS, nexus_slug="demo", workflow=WorkflowFile.load(WORKFLOW))
+    team_create(nexus=report.nexus, name="parser")
+    report = history_import(
+        path=SPELLINGS,
+        nexus_slug="demo",
+        workflow=WorkflowFile.load(WORKFLOW),
+        team_field="component",
+    )
+    assert report.teams_created == 1  # UI
+    assert report.team_spellings == {"parser": ["Parser", "PARSER"]}
+    assert set(ScrumTeam.objects.values_list("name", flat=True)) == {"parser", "UI"}
+
+
+def test_new_items_are_ranked_rank_gap_apart():
+    _import(SPELLINGS)
+    ranks = list(ProductBacklogItem.objects.order_by("rank").values_list("rank", flat=True))
+    assert [b - a for a, b in itertools.pairwise(ranks)] == [RANK_GAP] * 3
+
+
+def test_reimport_keeps_a_team_square_a_person_changed(tmp_path):
+    """b-1 and b-4 are in progress for Core. A person marks b-1's Core square ready to integrate; a
+    re-import of the same file changes nothing, and one with later events (both resolved) moves both
+    items, updates b-4's square (logged as the import's) and leaves b-1's as the person set it."""
+    early = (
+        "b-1,,NEW,2020-01-01T10:00:00Z,Core,First bug,major\n"
+        "b-1,NEW,ASSIGNED,2020-01-02T10:00:00Z,Core,First bug,major\n"
+        "b-4,,NEW,2020-01-01T11:00:00Z,Core,Fourth bug,minor\n"
+    )
+    later = (
+        "b-1,ASSIGNED,RESOLVED,2020-01-05T10:00:00Z,Core,First bug,major\n"
+        "b-4,NEW,RESOLVED,2020-01-06T11:00:00Z,Core,Fourth bug,minor\n"
+    )
+    _import(_csv(tmp_path, early))
+    b1 = TeamInvolvement.objects.get(item__external_id="b-1")
+    assert b1.status == TeamStatus.IN_PROGRESS
+    involvement_set_status(involvement=b1, status=TeamStatus.READY_TO_INTEGRATE, actor=None, source=Source.UI)
+
+    _import(_csv(tmp_path, early))  # idempotent: nothing new, nothing touched
+    assert TeamInvolvement.objects.get(item__external_id="b-1").status == TeamStatus.READY_TO_INTEGRATE
+
+    out = io.StringIO()
+    _import(_csv(tmp_path, early + later), stdout=out)
+    squares = dict(TeamInvolvement.objects.values_list("item__external_id", "status"))
+    assert squares == {"b-1": TeamStatus.READY_TO_INTEGRATE, "b-4": TeamStatus.DONE}
+    assert set(ProductBacklogItem.objects.values_list("column__name", flat=True)) == {"Resolved"}
+    assert "1 team squares a person changed since the last import were kept" in out.getvalue()
+    log = Transition.objects.filter(kind=TransitionKind.TEAM_STATUS).order_by("id")
+    assert list(log.values_list("item__external_id", "source", "from_name", "to_name")) == [
+        ("b-1", Source.UI, TeamStatus.IN_PROGRESS, TeamStatus.READY_TO_INTEGRATE),
+        ("b-4", Source.IMPORT, TeamStatus.IN_PROGRESS, TeamStatus.DONE),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_import_waits_for_a_team_deletion_under_the_nexus_lock(tmp_path):
+    """A Scrum Team deleted while an import makes items refer to it: the import waits on the Nexus lock,
+    sees the team gone and creates it again. Without the lock it read the team, wrote involvements
+    referring to it and failed on the foreign key once the deletion committed (an IntegrityError)."""
+    first = _csv(tmp_path, SAMPLE.splitlines(keepends=True)[-1], name="first.csv")  # b-3 only
+    nexus = history_import(path=first, nexus_slug="demo", workflow=WorkflowFile.load(WORKFLOW)).nexus
+    path = _csv(tmp_path, SAMPLE)  # b-1, new, is Core's
+    core = team_create(nexus=nexus, name="Core")
+    error = _first_holds_then_second(
+        partial(team_delete, team=core),
+        partial(
+            history_import,
+            path=path,
+            nexus_slug="demo",
+            workflow=WorkflowFile.load(WORKFLOW),
+            team_field="component",
+        ),
+    )
+    assert error is None
+    assert set(ScrumTeam.objects.values_list("name", flat=True)) == {"Core", "UI"}
+    assert ScrumTeam.objects.get(name="Core").pk != core.pk
+    assert TeamInvolvement.objects.get(item__external_id="b-1").team.name == "Core"
