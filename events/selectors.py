@@ -296,7 +296,8 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         since = datetime.combine(cutoff, time.min, tzinfo=tz)
         changed = ProductBacklogItem.objects.filter(backlog__nexus=nexus, updated_at__gte=since)
         finished = ItemFlow.objects.filter(nexus=nexus, finished_on__gte=cutoff)
-        candidates = finished.values("item_id").union(changed.values("id"))
+        # No ORDER BY in the parts (the models' default ordering): SQLite refuses one in a compound.
+        candidates = finished.order_by().values("item_id").union(changed.order_by().values("id"))
         done_on = Coalesce(F("flow__finished_on"), TruncDate("updated_at", tzinfo=tz))
         ids += (
             alive.filter(column__in=done)
