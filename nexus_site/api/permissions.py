@@ -7,6 +7,7 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 |-----------------|----------------------------------------------------------|-------------------------------|
 | `view`          | every member (and superusers)                            | `nexus_get_for_user`          |
 | `edit_items`    | members except Stakeholders                              | `selectors.can_edit_items`    |
+| `create_items`  | members except Stakeholders: add PBIs (POST, upserts)    | `selectors.can_create_items`  |
 | `product_owner` | the Product Owner (and superusers): order, goal, hooks   | `selectors.can_order_backlog` |
 | `admin`         | superusers: the Nexus's structure (the Nexus itself, its | `user.is_superuser`           |
 |                 | teams, memberships and Definition of Workflow)           |                               |
@@ -29,6 +30,7 @@ from backlog import selectors
 from backlog.models import Nexus
 
 VIEW, EDIT_ITEMS, PRODUCT_OWNER, ADMIN = "view", "edit_items", "product_owner", "admin"
+CREATE_ITEMS = "create_items"
 
 #: rule -> (check(user, nexus), message when refused)
 RULES: dict[str, tuple[Callable[[Any, Nexus], bool], str]] = {
@@ -36,6 +38,10 @@ RULES: dict[str, tuple[Callable[[Any, Nexus], bool], str]] = {
     EDIT_ITEMS: (
         lambda user, nexus: selectors.can_edit_items(user=user, nexus=nexus),
         "Stakeholders see the Product Backlog; the Nexus's other members change it.",
+    ),
+    CREATE_ITEMS: (
+        lambda user, nexus: selectors.can_create_items(user=user, nexus=nexus),
+        "Stakeholders see the Product Backlog; the Nexus's other members add items to it.",
     ),
     PRODUCT_OWNER: (
         lambda user, nexus: selectors.can_order_backlog(user=user, nexus=nexus),
