@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from backlog.models import ProductBacklogItem, Role
 from backlog.selectors import backlog_token
 from backlog.services import backlog_renumber, membership_add
-from backlog.services.ordering import REBALANCE_WINDOW, backlog_move
+from backlog.services.ordering import REBALANCE_WINDOW, pbi_move
 from nexus_site.bench import BenchContext, Row, measure, once
 
 #: Moves timed per row.
@@ -77,15 +77,15 @@ def _move_rows(ctx: BenchContext, client: Client) -> list[Row]:
         nonlocal renumbers
         item, before = rng.sample(ids, 2)
         with CaptureQueriesContext(connection) as cq:
-            moved = backlog_move(
+            moved = pbi_move(
                 item=ProductBacklogItem.objects.get(pk=item), before_id=before, actor=user, seen_token=None
             )
         if i >= 0:
-            renumbers += moved.result.renumbered
+            renumbers += moved.renumbered
             writes.append(sum(1 for q in cq.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))))
         return moved
 
-    service = measure("move, service `backlog_move` (10,000 open PBIs)", service_move, runs=MOVES)
+    service = measure("move, service `pbi_move` (10,000 open PBIs)", service_move, runs=MOVES)
     service.note = (
         f"writes per move: {min(writes)} to {max(writes)} statements (1 PBI row + 1 log row); "
         f"{renumbers} renumbering(s) in {MOVES} random moves"
@@ -127,8 +127,8 @@ def _same_gap_rows(ctx: BenchContext, user: User) -> Row:
     def move(_i: int) -> object:
         state["i"] += 1
         item = ProductBacklogItem.objects.get(pk=pool[state["i"] % len(pool)])
-        moved = backlog_move(item=item, after_id=first, before_id=second, actor=user)
-        state["renumbered"] += moved.result.renumbered
+        moved = pbi_move(item=item, after_id=first, before_id=second, actor=user)
+        state["renumbered"] += moved.renumbered
         return moved
 
     row = measure("move into the same gap every time (worst case)", move, runs=100)

@@ -38,6 +38,13 @@ class VersionConflict(DomainError):
         self.current_version = current_version
 
 
+class PreconditionFailed(VersionConflict):
+    """`If-Match` (`expected_version`) named a version the item no longer has, or an item that does not
+    exist (HTTP 412)."""
+
+    status_code = 412
+
+
 class WipLimitReached(DomainError):
     """A hard WIP limit of the Definition of Workflow would be exceeded by the move (HTTP 409)."""
 

@@ -50,36 +50,43 @@ class BacklogFilterForm(forms.Form):
 
 
 class MoveForm(forms.Form):
-    """Where an item goes: next to `before` and/or `after` (ids of neighbours), or to a `position`
-    (1-based; "top" and "bottom" are accepted). `token` is the page's `backlog_token`; `loaded` how
-    many rows the page shows (the answer re-renders that many when the page was stale); `refresh`
-    asks for the re-rendered list in any case."""
+    """Where an item goes, one placement (the vocabulary of `pbi_move`, the same as the API's move):
+    next to `before` and/or `after` (ids of neighbours), or to a `position` (1-based; "top" and
+    "bottom" are accepted there too), or `top`, or `bottom`. `token` is the page's `backlog_token`;
+    `loaded` how many rows the page shows (the answer re-renders that many when the page was stale);
+    `refresh` asks for the re-rendered list in any case. Which placements are named, and that there
+    is exactly one, is checked by the service (`DomainError` naming the field)."""
 
     before = forms.IntegerField(required=False, min_value=1)
     after = forms.IntegerField(required=False, min_value=1)
     position = forms.CharField(required=False, max_length=12)
+    top = forms.BooleanField(required=False)
+    bottom = forms.BooleanField(required=False)
     token = forms.CharField(required=False, max_length=64)
     loaded = forms.IntegerField(required=False, min_value=0)
     refresh = forms.BooleanField(required=False)
 
-    def clean_position(self) -> int | None:
+    def clean_position(self) -> int | str | None:
         raw = (self.cleaned_data.get("position") or "").strip().lower()
         if not raw:
             return None
-        if raw == "top":
-            return 1
-        if raw == "bottom":
-            return BOTTOM
+        if raw in ("top", "bottom"):
+            return raw
         if not raw.isdigit() or int(raw) < 1:
             raise forms.ValidationError("A position is a whole number from 1 (1 is the top).")
         return min(int(raw), BOTTOM)
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        named = (data.get("before"), data.get("after"), data.get("position"))
-        if not self.errors and all(v is None for v in named):
-            raise forms.ValidationError("Say where the item goes: before or after an item, or a position.")
-        return data
+    def placement(self) -> dict[str, Any]:
+        """The cleaned placement as keywords of `pbi_move`."""
+        data = self.cleaned_data
+        position = data.get("position")
+        return {
+            "before_id": data.get("before"),
+            "after_id": data.get("after"),
+            "position": position if isinstance(position, int) else None,
+            "top": bool(data.get("top")) or position == "top",
+            "bottom": bool(data.get("bottom")) or position == "bottom",
+        }
 
     def first_error(self) -> str:
         for errors in self.errors.values():

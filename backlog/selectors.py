@@ -62,16 +62,45 @@ def roles_of(*, user: AnyUser, nexus: Nexus) -> set[str]:
 
 def can_order_backlog(*, user: AnyUser, nexus: Nexus) -> bool:
     """Only the Product Owner (and superusers) order the Product Backlog (Nexus Guide)."""
-    return bool(getattr(user, "is_superuser", False)) or Role.PRODUCT_OWNER in roles_of(
-        user=user, nexus=nexus
-    )
+    return backlog_rights(user=user, nexus=nexus).can_order
+
+
+def can_create_items(*, user: AnyUser, nexus: Nexus) -> bool:
+    """Who may add Product Backlog Items to the Nexus: every member but Stakeholders (the Product
+    Owner, Scrum Masters, Developers and the Nexus Integration Team), and superusers. As in Jira and
+    Azure Boards, anyone on the teams may add an item; the Product Owner orders the Product Backlog
+    (`can_order_backlog`), so a new item's place is theirs to decide. The one rule for every door
+    that can create an item: the backlog page's inline create form (shown and accepted), and the API's
+    `POST items/`, `PUT items/by-external-id/{id}/` and `POST items/bulk/` (both upserts need it
+    whether they end up creating or only updating: which one is decided under the backlog's lock)."""
+    return backlog_rights(user=user, nexus=nexus).can_create
 
 
 def can_edit_items(*, user: AnyUser, nexus: Nexus) -> bool:
-    """Members other than Stakeholders may create and update Product Backlog Items and their state."""
+    """Members other than Stakeholders may update Product Backlog Items and their state (who may create
+    them: `can_create_items`)."""
+    return backlog_rights(user=user, nexus=nexus).can_edit
+
+
+@dataclass(frozen=True)
+class BacklogRights:
+    """What a user may do with a Nexus's Product Backlog: order it (`can_order_backlog`), add items
+    (`can_create_items`), change items (`can_edit_items`)."""
+
+    can_order: bool
+    can_create: bool
+    can_edit: bool
+
+
+def backlog_rights(*, user: AnyUser, nexus: Nexus) -> BacklogRights:
+    """The three rights of `BacklogRights`, from one look-up of the user's roles (one query; none for
+    a superuser or an anonymous user). The rules: the Product Owner orders; every member but
+    Stakeholders adds and changes items; superusers do everything."""
     if getattr(user, "is_superuser", False):
-        return True
-    return bool(roles_of(user=user, nexus=nexus) - {Role.STAKEHOLDER})
+        return BacklogRights(can_order=True, can_create=True, can_edit=True)
+    roles = roles_of(user=user, nexus=nexus)
+    members = bool(roles - {Role.STAKEHOLDER})
+    return BacklogRights(can_order=Role.PRODUCT_OWNER in roles, can_create=members, can_edit=members)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -29,15 +28,16 @@ from backlog.errors import DomainError, VersionConflict
 from backlog.forms import BacklogFilterForm, GoalForm, MoveForm, PBICreateForm, PBIEditForm, SplitForm
 from backlog.models import ColumnCategory, GoalStatus, Nexus, ProductBacklogItem
 from backlog.services import (
+    ItemChanges,
     goal_close,
     goal_create,
     goal_update,
     pbi_create,
-    pbi_set_teams,
+    pbi_move,
+    pbi_split,
     pbi_transition,
     pbi_update,
 )
-from backlog.services.ordering import backlog_move, pbi_split
 from backlog.views_rows import rows_html
 
 
@@ -51,6 +51,7 @@ class HtmxHttpRequest(HttpRequest):
 PAGE_SIZE = 250
 
 NOT_PRODUCT_OWNER = "Only the Product Owner orders the Product Backlog; this page is read-only for you."
+CANNOT_CREATE = "Stakeholders see the Product Backlog; the Nexus's other members add items to it."
 
 
 def _int(raw: str | None, default: int, *, low: int = 0, high: int = selectors.BACKLOG_WINDOW_MAX) -> int:
@@ -124,7 +125,8 @@ def backlog_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     form, filters = _filters(request.GET)
     limit = _int(request.GET.get("limit"), PAGE_SIZE, low=1)
     window = selectors.backlog_window(nexus=nexus, filters=filters, offset=0, limit=limit)
-    context = _list_context(request, nexus, window)
+    rights = selectors.backlog_rights(user=request.user, nexus=nexus)
+    context = _list_context(request, nexus, window, can_order=rights.can_order)
     if request.htmx and request.htmx.target == "backlog-list":
         return _with_token(render(request, "backlog/backlog.html#list", context), window.token)
     goal, past_goals = selectors.goals_get(nexus=nexus)
@@ -137,6 +139,7 @@ def backlog_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         past_goals=past_goals,
         goal_form=GoalForm(),
         create_form=PBICreateForm(),
+        can_create=rights.can_create,
     )
     return render(request, "backlog/backlog.html", context)
 
@@ -158,9 +161,10 @@ def backlog_rows(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def pbi_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    """Move an item (Product Owner and superusers only; 403 for anyone else). POST `before`/`after`
-    (neighbour ids) or `position`, plus the page's `token`, `loaded` and filters.
+def pbi_move_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Move an item with its children (`pbi_move`; Product Owner and superusers only; 403 for anyone
+    else). POST one placement, as the API's move takes it: `before`/`after` (neighbour ids),
+    `position`, `top` or `bottom`; plus the page's `token`, `loaded` and filters.
 
     When the page was showing the truth (token still current) the answer is the moved row alone
     (`X-Backlog-Mode: row`, with `X-Backlog-From`/`-To` positions and the resolved `-Before`/`-After`
@@ -177,25 +181,18 @@ def pbi_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         return _message(400, form.first_error())
     data = form.cleaned_data
     try:
-        moved = backlog_move(
-            item=item,
-            actor=request.user,
-            before_id=data["before"],
-            after_id=data["after"],
-            position=data["position"],
-            seen_token=data["token"] or None,
-        )
+        moved = pbi_move(item=item, actor=request.user, seen_token=data["token"] or None, **form.placement())
     except DomainError as exc:
         return _message(exc.status_code, exc.message)
     _form, filters = _filters(request.POST)
     if moved.in_sync and not moved.carried and not data["refresh"]:
-        row = selectors.backlog_row(nexus=nexus, pk=item.pk, position=moved.result.to_position)
+        row = selectors.backlog_row(nexus=nexus, pk=item.pk, position=moved.to_position)
         window = selectors.BacklogWindow([row], 0, 1, 1, 0, moved.token, filters)
         context = _list_context(request, nexus, window, can_order=True)
         response = render(request, "backlog/backlog.html#rows", context)
         response["X-Backlog-Mode"] = "row"
-        response["X-Backlog-From"] = str(moved.result.from_position)
-        response["X-Backlog-To"] = str(moved.result.to_position)
+        response["X-Backlog-From"] = str(moved.from_position)
+        response["X-Backlog-To"] = str(moved.to_position)
         response["X-Backlog-Before"] = str(moved.before_id or "")
         response["X-Backlog-After"] = str(moved.after_id or "")
         return _with_token(response, moved.token)
@@ -205,18 +202,19 @@ def pbi_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         request, "backlog/backlog.html#list", _list_context(request, nexus, window, can_order=True)
     )
     response["X-Backlog-Mode"] = "list"
-    response["X-Backlog-To"] = str(moved.result.to_position)
+    response["X-Backlog-To"] = str(moved.to_position)
     return _with_token(response, window.token)
 
 
 @login_required
 @require_POST
 def pbi_create_inline(request: HttpRequest, slug: str) -> HttpResponse:
-    """Create an item at the top, the bottom, or directly under another item (Product Owner only).
-    Answers the create form again (empty on success, with the messages when invalid: 422)."""
+    """Create an item at the top, the bottom, or directly under another item (who may:
+    `selectors.can_create_items`, every member but Stakeholders; 403 for anyone else). Answers the
+    create form again (empty on success, with the messages when invalid: 422)."""
     nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)
-    if not selectors.can_order_backlog(user=request.user, nexus=nexus):
-        return _message(403, NOT_PRODUCT_OWNER)
+    if not selectors.can_create_items(user=request.user, nexus=nexus):
+        return _message(403, CANNOT_CREATE)
     form = PBICreateForm(request.POST)
     item = None
     if form.is_valid():
@@ -330,22 +328,18 @@ def pbi_detail(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     form = PBIEditForm(request.POST, nexus=nexus)
     if not form.is_valid():
         return _panel(request, nexus, item, form, status=422)
-    warnings: list[str] = []
     try:
-        with transaction.atomic():
-            saved = pbi_update(
-                item=item,
-                actor=request.user,
-                expected_version=form.cleaned_data["version"],
+        warnings = pbi_update(
+            item=item,
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+            changes=ItemChanges(
+                fields=form.item_fields(),
                 labels=form.label_names(),
-                **form.item_fields(),
-            )
-            teams = form.selected_teams()
-            if {t.pk for t in teams} != set(saved.involvements.values_list("team_id", flat=True)):
-                pbi_set_teams(item=saved, teams=teams, actor=request.user)
-            column = form.selected_column()
-            if column.pk != saved.column_id:
-                warnings = pbi_transition(item=saved, to_column=column, actor=request.user).warnings
+                teams=form.selected_teams(),
+                column=form.selected_column(),
+            ),
+        ).warnings
     except VersionConflict:
         current = selectors.pbi_get_for_user(user=request.user, nexus=nexus, pk=pk)
         rows = _conflict_rows(form, current)

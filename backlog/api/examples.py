@@ -197,7 +197,16 @@ RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
     DeliverySerializer: ("A delivery that failed after its last retry", DELIVERY),
     MoveResultSerializer: (
         "Moved up from 12th to 3rd",
-        {"item": ITEM, "from_position": 12, "to_position": 3, "stale": False, "renumbered": False},
+        {
+            "item": ITEM,
+            "from_position": 12,
+            "to_position": 3,
+            "stale": False,
+            "renumbered": False,
+            "carried": 0,
+            "before": 412,
+            "after": 398,
+        },
     ),
     WriteResultSerializer: (
         "Changed, with a soft WIP limit reached",

@@ -22,13 +22,14 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.services.bulk import BULK_MAX_ITEMS
-from backlog.services.sync import ItemChanges
+from backlog.services.items import ItemChanges
 from nexus_site.api.fields import (
     NexusRefField,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictDecimalField,
+    StrictIntegerField,
     StrictSerializer,
 )
 
@@ -166,15 +167,20 @@ class TombstoneSerializer(serializers.ModelSerializer):
 
 
 class MoveResultSerializer(serializers.Serializer):
-    """What a move did: the item, its 1-based positions among the backlog's live items before and
+    """What a move did: the item, its 1-based positions among the backlog's open items before and
     after, whether the client's view was stale (the named neighbours were no longer adjacent; the item
-    was placed relative to `before` when given) and whether the backlog had to be renumbered."""
+    was placed relative to `before` when given), whether the backlog had to be renumbered, how many of
+    its children moved along with it (`carried`), and the neighbours it was placed against (`before`,
+    `after`: resolved from `position`, `top` or `bottom`)."""
 
     item = ItemSerializer(read_only=True)
     from_position = serializers.IntegerField(read_only=True)
     to_position = serializers.IntegerField(read_only=True)
     stale = serializers.BooleanField(read_only=True)
     renumbered = serializers.BooleanField(read_only=True)
+    carried = serializers.IntegerField(read_only=True, help_text="Children moved along with the item")
+    before = serializers.IntegerField(read_only=True, allow_null=True, help_text="The item now below it")
+    after = serializers.IntegerField(read_only=True, allow_null=True, help_text="The item now above it")
 
 
 class WriteResultSerializer(serializers.Serializer):
@@ -318,9 +324,11 @@ class BulkUpsertSerializer(StrictSerializer):
 
 
 class MoveSerializer(StrictSerializer):
-    """Where the item goes: directly above `before` and/or directly below `after` (ids). A drop
-    between two rows names both; to the top names only `before` (the first item), to the bottom only
-    `after` (the last)."""
+    """Where the item goes, one placement (the same vocabulary as the backlog page's moves): directly
+    above `before` and/or directly below `after` (ids; a drop between two rows names both), or to a
+    1-based `position` among the open items (past the end = the bottom), or `top: true`, or
+    `bottom: true`. The item's children that directly follow it move along. None or several
+    placements: 400 naming the field."""
 
     before = NexusRefField(
         model=ProductBacklogItem,
@@ -338,13 +346,22 @@ class MoveSerializer(StrictSerializer):
         allow_null=True,
         help_text="The item to go directly below; `before`, `after` or both must name an item",
     )
+    position = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    top = StrictBooleanField(required=False, help_text="true: to the top of the Product Backlog")
+    bottom = StrictBooleanField(required=False, help_text="true: to the bottom of the Product Backlog")
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("before") is None and attrs.get("after") is None:
-            raise serializers.ValidationError(
-                {"before": "Name where the item goes: 'before' and/or 'after'."}
-            )
-        return attrs
+    def placement(self) -> dict[str, Any]:
+        """The validated placement as keywords of `pbi_move` (`before_id`, `after_id`, `position`,
+        `top`, `bottom`); the service checks that exactly one is named."""
+        data = self.validated_data
+        before, after = data.get("before"), data.get("after")
+        return {
+            "before_id": before.pk if before is not None else None,
+            "after_id": after.pk if after is not None else None,
+            "position": data.get("position"),
+            "top": bool(data.get("top")),
+            "bottom": bool(data.get("bottom")),
+        }
 
 
 class TransitionRequestSerializer(StrictSerializer):

@@ -45,9 +45,9 @@ from backlog.models import (
     Source,
     Transition,
 )
-from backlog.services import pbi_create, pbi_move
+from backlog.services import ItemChanges, WriteResult, pbi_create, pbi_move, pbi_update
 from backlog.services.bulk import BulkItemError, BulkUpsertFailed, pbi_bulk_upsert
-from backlog.services.sync import ItemChanges, WriteResult, pbi_apply, pbi_delete_checked, pbi_upsert
+from backlog.services.sync import pbi_delete_checked, pbi_upsert
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import (
     DELETED_PARAMS,
@@ -161,7 +161,14 @@ class ItemViewSet(NexusScopedViewSet):
     serializer_class = ItemSerializer
     filterset_class = ItemFilter
     sync_field = "updated_at"
-    rules: ClassVar[dict[str, str]] = {"move": perms.PRODUCT_OWNER}
+    #: Adding items (`create`, and the upserts, which may create) needs `selectors.can_create_items`;
+    #: ordering needs the Product Owner; other writes `edit_items`.
+    rules: ClassVar[dict[str, str]] = {
+        "move": perms.PRODUCT_OWNER,
+        "create": perms.CREATE_ITEMS,
+        "upsert": perms.CREATE_ITEMS,
+        "bulk": perms.CREATE_ITEMS,
+    }
     action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {
         "list": ("order",),
         "transitions": (UpdatedSinceFilter.param, *PAGE_PARAMS),
@@ -247,7 +254,13 @@ class ItemViewSet(NexusScopedViewSet):
         expected = if_match_version(request)
         data = ItemWriteSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
-        result = pbi_apply(item=item, changes=data.changes(), actor=request.user, expected_version=expected)
+        result = pbi_update(
+            item=item,
+            changes=data.changes(),
+            actor=request.user,
+            expected_version=expected,
+            source=Source.API,
+        )
         return self._result_response(result)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -258,30 +271,38 @@ class ItemViewSet(NexusScopedViewSet):
     # --- actions -------------------------------------------------------------------------------------
 
     @extend_schema(
-        summary="Move a PBI in the Product Backlog order (Product Owner)",
-        description="`before`: directly above that item; `after`: directly below it; a drop between two rows "
-        "names both. If they are no longer adjacent (your view was stale) the move still succeeds relative "
-        "to `before` and `stale` is true. Finished or deleted items, an item next to itself, or a neighbour "
-        "of another Nexus: 400 naming `before`/`after`/`item`.",
+        summary="Move a PBI in the Product Backlog order, with its children (Product Owner)",
+        description="One placement, as on the backlog page: `before` (directly above that item) and/or "
+        "`after` (directly below it; a drop between two rows names both), or `position` (1-based among the "
+        "open items; past the end is the bottom), or `top: true`, or `bottom: true`. The item's children "
+        "that directly follow it move along (`carried`). If `before` and `after` are no longer adjacent "
+        "(your view was stale) the move still succeeds relative to `before` and `stale` is true. With "
+        "`If-Match` the move is refused (412) if someone changed the item since you read it. No placement "
+        "or several, a finished or deleted item, an item next to itself or among its own children, or a "
+        "neighbour of another Nexus: 400 naming `before`/`after`/`position`/`top`/`bottom`/`item`.",
         request=MoveSerializer,
-        responses={200: MoveResultSerializer},
+        responses={200: MoveResultSerializer, 412: PRECONDITION},
+        parameters=[IF_MATCH],
         examples=[
             OpenApiExample("Between two rows", request_only=True, value={"after": 12, "before": 40}),
-            OpenApiExample("To the top", request_only=True, value={"before": 7}),
+            OpenApiExample("Above an item", request_only=True, value={"before": 7}),
+            OpenApiExample("To a position", request_only=True, value={"position": 3}),
+            OpenApiExample("To the top", request_only=True, value={"top": True}),
+            OpenApiExample("To the bottom", request_only=True, value={"bottom": True}),
         ],
     )
     @action(detail=True, methods=["post"])
     def move(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         item = self.get_object()
+        expected = if_match_version(request)
         data = MoveSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
-        before, after = data.validated_data.get("before"), data.validated_data.get("after")
         result = pbi_move(
             item=item,
-            before_id=before.pk if before else None,
-            after_id=after.pk if after else None,
             actor=request.user,
             source=Source.API,
+            expected_version=expected,
+            **data.placement(),
         )
         body = {
             "item": item_data(result.item),
@@ -289,6 +310,9 @@ class ItemViewSet(NexusScopedViewSet):
             "to_position": result.to_position,
             "stale": result.stale,
             "renumbered": result.renumbered,
+            "carried": result.carried,
+            "before": result.before_id,
+            "after": result.after_id,
         }
         return Response(body)
 
@@ -309,7 +333,9 @@ class ItemViewSet(NexusScopedViewSet):
         data = TransitionRequestSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         changes = ItemChanges(column=data.validated_data["column"])
-        result = pbi_apply(item=item, changes=changes, actor=request.user, expected_version=expected)
+        result = pbi_update(
+            item=item, changes=changes, actor=request.user, expected_version=expected, source=Source.API
+        )
         return self._result_response(result)
 
     @extend_schema(
@@ -343,26 +369,13 @@ class ItemViewSet(NexusScopedViewSet):
         return self.get_paginated_response(TombstoneSerializer(page, many=True).data)
 
     @extend_schema(
-        methods=["GET"],
         summary="Get the PBI with this external id",
         parameters=[ETAG_HEADER],
         responses={200: ItemSerializer},
     )
-    @extend_schema(
-        methods=["PUT"],
-        summary="Create or update the PBI with this external id (upsert)",
-        description="Creates the item (201, `title` needed) or changes the fields you send (200); re-sending "
-        "the same data changes nothing, so a retry is safe. `If-Match` as for PATCH (412 also when the item "
-        "does not exist). A deleted item is not recreated (409). The path's external id is URL-encoded; a "
-        "body `external_id`, if sent, must equal it.",
-        request=UpsertItemSerializer,
-        responses={200: ItemSerializer, 201: ItemSerializer, 409: WIP_CONFLICT, 412: PRECONDITION},
-        parameters=[IF_MATCH, *WRITE_HEADERS],
-        examples=[ITEM_EXAMPLE],
-    )
     @action(
         detail=False,
-        methods=["get", "put"],
+        methods=["get"],
         url_path=r"by-external-id/(?P<external_id>[^/]{1,100})",
         filter_backends=[],
         pagination_class=None,
@@ -370,13 +383,29 @@ class ItemViewSet(NexusScopedViewSet):
     def by_external_id(self, request: Request, *args: Any, external_id: str, **kwargs: Any) -> Response:
         if "\x00" in external_id:
             raise FieldError("external_id", "An external id cannot contain NUL characters.")
-        if request.method == "GET":
-            item = self.base_queryset().filter(external_id=external_id).first()
-            if item is None:
-                raise FieldError("external_id", "No live item has this external id.", status_code=404)
-            response = Response(item_data(item))
-            response["ETag"] = etag(item.version)
-            return response
+        item = self.base_queryset().filter(external_id=external_id).first()
+        if item is None:
+            raise FieldError("external_id", "No live item has this external id.", status_code=404)
+        response = Response(item_data(item))
+        response["ETag"] = etag(item.version)
+        return response
+
+    @extend_schema(
+        summary="Create or update the PBI with this external id (upsert)",
+        description="Creates the item (201, `title` needed) or changes the fields you send (200); re-sending "
+        "the same data changes nothing, so a retry is safe. `If-Match` as for PATCH (412 also when the item "
+        "does not exist). A deleted item is not recreated (409). The path's external id is URL-encoded; a "
+        "body `external_id`, if sent, must equal it. Needs the right to add items (every member but "
+        "Stakeholders), since it may create one.",
+        request=UpsertItemSerializer,
+        responses={200: ItemSerializer, 201: ItemSerializer, 409: WIP_CONFLICT, 412: PRECONDITION},
+        parameters=[IF_MATCH, *WRITE_HEADERS],
+        examples=[ITEM_EXAMPLE],
+    )
+    @by_external_id.mapping.put
+    def upsert(self, request: Request, *args: Any, external_id: str, **kwargs: Any) -> Response:
+        if "\x00" in external_id:
+            raise FieldError("external_id", "An external id cannot contain NUL characters.")
         expected = if_match_version(request)
         data = UpsertItemSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)

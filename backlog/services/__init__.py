@@ -1,8 +1,11 @@
 """Every write to the Nexus and its Product Backlog. Keyword-only, typed, transactional; each raises a
 `backlog.errors.DomainError` subclass with a message a person can read. Views, the API, the admin, tasks
-and commands all call these: there is one way to move an item."""
+and commands all call these: one public service per verb (`pbi_move` moves an item with its children,
+`pbi_update` changes it, `pbi_split` splits it); helpers are private (`_name`)."""
 
 from backlog.services.items import (
+    ItemChanges,
+    WriteResult,
     involvement_set_status,
     pbi_create,
     pbi_delete,
@@ -24,11 +27,14 @@ from backlog.services.nexus import (
     team_update,
 )
 from backlog.services.ordering import MoveResult, backlog_renumber, pbi_move
+from backlog.services.split import pbi_split
 from backlog.services.workflow import column_create, column_delete, column_update
 
 __all__ = [
     "ColumnSpec",
+    "ItemChanges",
     "MoveResult",
+    "WriteResult",
     "backlog_renumber",
     "column_create",
     "column_delete",
@@ -45,6 +51,7 @@ __all__ = [
     "pbi_delete",
     "pbi_move",
     "pbi_set_teams",
+    "pbi_split",
     "pbi_transition",
     "pbi_update",
     "team_create",

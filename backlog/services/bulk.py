@@ -35,15 +35,19 @@ from backlog.services.common import (
     notify_items_changed,
     structure_lock,
 )
-from backlog.services.items import Actor, _actor, _clean_fields, _labels, pbi_set_teams, pbi_transition
-from backlog.services.ordering import lock_backlog, rank_at_bottom
-from backlog.services.sync import (
+from backlog.services.items import (
+    Actor,
     ItemChanges,
-    ItemGone,
     WriteResult,
-    _clean_external_id,
+    _actor,
+    _clean_fields,
+    _labels,
     _same,
+    pbi_set_teams,
+    pbi_transition,
 )
+from backlog.services.ordering import lock_backlog, rank_at_bottom
+from backlog.services.sync import ItemGone, _clean_external_id
 
 #: The most PBIs one bulk upsert may carry.
 BULK_MAX_ITEMS = 1000

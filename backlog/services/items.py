@@ -1,8 +1,10 @@
-"""Services that create, edit, move between columns and delete Product Backlog Items."""
+"""Services that create, edit (`pbi_update`: fields, labels, teams and column), move between columns and
+delete Product Backlog Items. The move in the Product Backlog order is `ordering.pbi_move`, the split
+`split.pbi_split`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backlog.errors import DomainError, VersionConflict, WipLimitReached
+from backlog.errors import DomainError, PreconditionFailed, VersionConflict
 from backlog.models import (
     ClassOfService,
     Label,
@@ -26,11 +28,14 @@ from backlog.models import (
     TeamStatus,
     Transition,
     TransitionKind,
-    WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import nexus_lock, notify_item_event, notify_items_changed, structure_check
+from backlog.services.common import notify_item_event, notify_items_changed, structure_check
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
+
+# Re-exported: `flow.apps` installs its lookup of WIP limit kinds from here.
+from backlog.services.wip import wip_limit_kinds_register as wip_limit_kinds_register
+from backlog.services.wip import wip_warnings
 
 Actor = User | AnonymousUser | None
 
@@ -193,7 +198,7 @@ def pbi_create(
 
 
 @transaction.atomic
-def pbi_update(
+def _pbi_update_fields(
     *,
     item: ProductBacklogItem,
     actor: Actor,
@@ -201,7 +206,8 @@ def pbi_update(
     labels: Sequence[str] | None = None,
     **fields: Any,
 ) -> ProductBacklogItem:
-    """Edit a PBI's fields (any of `EDITABLE_FIELDS`, plus `labels` as names).
+    """Write a PBI's fields (any of `EDITABLE_FIELDS`, plus `labels` as names): the fields part of
+    `pbi_update`, which calls it with only what differs.
 
     With `expected_version`, raises `VersionConflict` when someone saved the item in the meantime and
     changes nothing (optimistic concurrency). Raises `DomainError` naming the field for invalid input.
@@ -232,96 +238,127 @@ def pbi_update(
 
 
 @dataclass
+class ItemChanges:
+    """What a client asks to change on a PBI; `None` leaves that part as it is.
+
+    `fields`: any of `EDITABLE_FIELDS` (`parent` as a `ProductBacklogItem` or None). `labels`: label
+    names (the whole set). `teams`: the Scrum Teams forecast (the whole set; kept teams keep their
+    status). `column`: the Definition of Workflow column (a change is a logged transition)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    labels: list[str] | None = None
+    teams: list[ScrumTeam] | None = None
+    column: WorkflowColumn | None = None
+
+
+@dataclass
+class WriteResult:
+    """Outcome of a write: the item as saved, whether it was created, whether anything changed (a
+    re-sent identical write changes nothing and keeps the version), and soft-WIP-limit warnings."""
+
+    item: ProductBacklogItem
+    created: bool = False
+    changed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _same(item: ProductBacklogItem, name: str, value: Any) -> bool:
+    """Whether `value` equals the item's current `name` (after the normalisation the services do)."""
+    if name == "parent":
+        return item.parent_id == (value.pk if value is not None else None)
+    current = getattr(item, name)
+    if name == "size":
+        if value is None or current is None:
+            return value is None and current is None
+        try:
+            return Decimal(str(value)) == current
+        except ArithmeticError:
+            return False
+    if isinstance(value, str):
+        value = value.strip() if name in ("title", "external_id") else value
+    return bool(current == value)
+
+
+def _check_version(item: ProductBacklogItem, expected_version: int | None) -> None:
+    if expected_version is not None and item.version != expected_version:
+        raise PreconditionFailed(
+            f"The item is at version {item.version}, not {expected_version}: someone changed it after you "
+            "read it. Nothing was changed; read it again and re-apply your change.",
+            current_version=item.version,
+            field="If-Match",
+        )
+
+
+@transaction.atomic
+def pbi_update(
+    *,
+    item: ProductBacklogItem,
+    actor: Actor,
+    changes: ItemChanges | None = None,
+    expected_version: int | None = None,
+    source: str = Source.UI,
+    labels: Sequence[str] | None = None,
+    teams: Sequence[ScrumTeam] | None = None,
+    column: WorkflowColumn | None = None,
+    **fields: Any,
+) -> WriteResult:
+    """Change a PBI: its fields, labels, forecast Scrum Teams and column, in one transaction. The one
+    update service: the backlog page, the REST API (PATCH, transition, upsert), sync and the admin call
+    it. Give the change as `changes` (an `ItemChanges`) or as keywords (`labels`, `teams`, `column`
+    and any of `EDITABLE_FIELDS`), not both. Only the parts that differ are written, each by its own
+    step: the fields and labels (`_pbi_update_fields`), the teams (`pbi_set_teams`), the column
+    (`pbi_transition`, logged with `source`; WIP limits apply). Changing nothing keeps the version.
+
+    With `expected_version` (`If-Match`, or the version a form was opened with), raises
+    `PreconditionFailed` (a `VersionConflict`, HTTP 412) when the item's version differs, and changes
+    nothing. Raises `DomainError` (naming the field) for invalid input or a deleted item,
+    `WipLimitReached` when the new column's hard WIP limit is full. Returns a `WriteResult` (the item as
+    saved, `changed`, soft-WIP-limit `warnings`).
+    """
+    if changes is None:
+        changes = ItemChanges(
+            dict(fields),
+            None if labels is None else list(labels),
+            None if teams is None else list(teams),
+            column,
+        )
+    elif fields or labels is not None or teams is not None or column is not None:
+        raise TypeError("pbi_update takes `changes` or keywords, not both.")
+    unknown = set(changes.fields) - EDITABLE_FIELDS
+    if unknown:
+        raise DomainError(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
+    if locked.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    _check_version(locked, expected_version)
+    fields = {k: v for k, v in changes.fields.items() if not _same(locked, k, v)}
+    wanted_labels = None
+    if changes.labels is not None:
+        wanted = sorted({n.strip() for n in changes.labels if n and n.strip()})
+        if wanted != sorted(locked.labels.values_list("name", flat=True)):
+            wanted_labels = wanted
+    result = WriteResult(locked)
+    if fields or wanted_labels is not None:
+        locked = _pbi_update_fields(item=locked, actor=actor, labels=wanted_labels, **fields)
+        result.changed = True
+    if changes.teams is not None:
+        wanted_teams = {t.pk for t in changes.teams}
+        if wanted_teams != set(locked.involvements.values_list("team_id", flat=True)):
+            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor)
+            result.changed = True
+    if changes.column is not None and changes.column.pk != locked.column_id:
+        moved = pbi_transition(item=locked, to_column=changes.column, actor=actor, source=source)
+        locked, result.warnings, result.changed = moved.item, moved.warnings, True
+    result.item = locked
+    return result
+
+
+@dataclass
 class TransitionResult:
     """Outcome of `pbi_transition`: the item and any soft-WIP-limit warnings (messages for a person)."""
 
     item: ProductBacklogItem
     warnings: list[str] = field(default_factory=list)
-
-
-#: Looks up the kinds ("hard" or "soft") of the WIP limits of a Nexus (key None) and of its Scrum Teams
-#: (key: team id); a missing key is soft. `backlog` imports no other app, so the app that keeps these
-#: settings (flow) installs the lookup at start-up with `wip_limit_kinds_register`.
-def _no_kinds(nexus_id: int) -> dict[int | None, str]:
-    return {}
-
-
-_wip_limit_kinds: Callable[[int], dict[int | None, str]] = _no_kinds
-
-
-def wip_limit_kinds_register(lookup: Callable[[int], dict[int | None, str]]) -> None:
-    """Install the lookup of the kinds of team and Nexus WIP limits (see `_wip_limit_kinds`)."""
-    global _wip_limit_kinds
-    _wip_limit_kinds = lookup
-
-
-def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list[str]:
-    """Check the WIP limits a move of `item` into `to_column` would meet: the column's, and, when the
-    move brings the item into progress (from outside the columns from the started one up to, not
-    including, the finished one), the Nexus's and those of the Scrum Teams forecast to work on it.
-
-    Raises `WipLimitReached` when a hard limit is full; returns a warning per full soft limit.
-    (Kanban Guide for Scrum Teams: WIP limits are part of the Definition of Workflow.)
-
-    Call it in the transaction that moves the item, with the item's row locked and `to_column` read
-    under the Nexus lock (`structure_check`): it takes that lock (`nexus_lock`) so that the checks of
-    one Nexus's moves run one at a time, and two moves cannot both take the last place under a limit.
-    """
-    nexus_limit = nexus_lock(to_column.nexus_id)
-    scope = _scope_wip_warnings(item=item, to_column=to_column, nexus_limit=nexus_limit)
-    if to_column.wip_limit is None:
-        return scope
-    count = ProductBacklogItem.objects.alive().filter(column=to_column).exclude(pk=item.pk).count()
-    if count < to_column.wip_limit:
-        return scope
-    msg = f"'{to_column.name}' is at its WIP limit ({count} of {to_column.wip_limit})."
-    if to_column.wip_limit_kind == WipLimitKind.HARD:
-        raise WipLimitReached(msg + " Finish something there first.", field="column")
-    return [msg, *scope]
-
-
-def _scope_wip_warnings(
-    *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None
-) -> list[str]:
-    """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress."""
-    nexus_id = to_column.nexus_id
-    teams = list(ScrumTeam.objects.filter(involvements__item=item, wip_limit__isnull=False).order_by("name"))
-    if nexus_limit is None and not teams:
-        return []
-    columns = list(WorkflowColumn.objects.filter(nexus_id=nexus_id).order_by("position"))
-    start = next((i for i, c in enumerate(columns) if c.is_start), 0)
-    finish = next((i for i, c in enumerate(columns) if c.is_finish), len(columns) - 1)
-    in_progress = {c.pk for c in columns[start:finish]}
-    if to_column.pk not in in_progress or item.column_id in in_progress:
-        return []  # the move does not add to the work in progress
-    kinds = _wip_limit_kinds(nexus_id)
-    others = ProductBacklogItem.objects.alive().filter(column_id__in=in_progress).exclude(pk=item.pk)
-    scopes: list[tuple[str, int, str]] = []
-    if nexus_limit is not None:
-        count = others.count()
-        if count >= nexus_limit:
-            scopes.append(
-                (
-                    f"The Nexus is at its WIP limit ({count} of {nexus_limit} items in progress).",
-                    count,
-                    kinds.get(None, WipLimitKind.SOFT),
-                )
-            )
-    for team in teams:
-        assert team.wip_limit is not None
-        count = others.filter(involvements__team=team).count()
-        if count >= team.wip_limit:
-            scopes.append(
-                (
-                    f"{team.name} is at its WIP limit ({count} of {team.wip_limit} items in progress).",
-                    count,
-                    kinds.get(team.pk, WipLimitKind.SOFT),
-                )
-            )
-    refused = [msg for msg, _, kind in scopes if kind == WipLimitKind.HARD]
-    if refused:
-        raise WipLimitReached(" ".join(refused) + " Finish something first.", field="column")
-    return [msg for msg, _, _ in scopes]
 
 
 @transaction.atomic

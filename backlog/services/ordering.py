@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from backlog.errors import DomainError
+from backlog.errors import DomainError, PreconditionFailed
 from backlog.models import (
     RANK_GAP,
     ColumnCategory,
@@ -34,17 +34,26 @@ from backlog.services.common import notify_item_event, notify_items_changed
 
 @dataclass(frozen=True)
 class MoveResult:
-    """What a move did. Positions are 1-based places among the backlog's open items (live and not
-    finished: the Product Backlog as its page shows it).
+    """What `pbi_move` did. Positions are 1-based places among the backlog's open items (live and not
+    finished: the Product Backlog as its page shows it), of the item itself before and after the move.
     `stale` is True when the named neighbours were no longer adjacent (the client's view was out of
     date; the item was placed relative to `before` when given, else `after`). `renumbered` is True when
-    the move had to renumber the backlog first."""
+    the move had to renumber ranks first. `carried` is how many of the item's children moved along with
+    it (`family_block`); `before_id`/`after_id` the neighbours it was placed against (resolved from
+    `position`, `top` or `bottom` when one of those was given). `in_sync` says whether the client's
+    `seen_token` still matched under the lock (its view was the truth before the move); `token` is the
+    backlog's `backlog_token` after the move."""
 
     item: ProductBacklogItem
     from_position: int
     to_position: int
     stale: bool
     renumbered: bool
+    carried: int = 0
+    before_id: int | None = None
+    after_id: int | None = None
+    in_sync: bool = False
+    token: str = ""
 
 
 def lock_backlog(backlog_id: int) -> ProductBacklog:
@@ -232,38 +241,6 @@ def _rank_between(upper: int | None, lower: int | None) -> int | None:
     return (upper + lower) // 2
 
 
-@transaction.atomic
-def pbi_move(
-    *,
-    item: ProductBacklogItem,
-    before_id: int | None = None,
-    after_id: int | None = None,
-    actor: User | AnonymousUser | None,
-    source: str = Source.UI,
-) -> MoveResult:
-    """Move `item` in the Product Backlog order: directly above `before_id` and/or directly below
-    `after_id` (a drop between two rows names both; to the top names only `before`, to the bottom only
-    `after`), as Jira's rank API does.
-
-    Writes one row (plus a rank entry in the transition log) unless the gap is used up, in which case
-    ranks are renumbered first in one UPDATE: the neighbourhood of the gap (`backlog_rebalance`), or
-    the whole backlog when that has no room (`backlog_renumber`). If the two neighbours are no longer
-    adjacent (stale view), the item is placed relative to `before` and `MoveResult.stale` is True.
-
-    Raises `DomainError` (field `before`/`after`/`item`) when neither neighbour is named, a neighbour
-    does not exist or belongs to another Nexus, a neighbour is the item itself, or the item is finished
-    or deleted.
-    """
-    return _move_locked(
-        lock_backlog(item.backlog_id),
-        item,
-        before_id=before_id,
-        after_id=after_id,
-        actor=actor,
-        source=source,
-    )
-
-
 def _move_locked(
     backlog: ProductBacklog,
     item: ProductBacklogItem,
@@ -273,7 +250,14 @@ def _move_locked(
     actor: User | AnonymousUser | None,
     source: str,
 ) -> MoveResult:
-    """The work of `pbi_move`, in the caller's transaction, which holds the backlog's lock."""
+    """Move one item (not its children) next to `before_id` and/or `after_id`: one row written, plus a
+    rank entry in the transition log when its position changes, unless the gap is used up, in which
+    case ranks are renumbered first in one UPDATE: the neighbourhood of the gap (`backlog_rebalance`),
+    or the whole backlog when that has no room (`backlog_renumber`). If the two neighbours are no
+    longer adjacent (stale view), the item is placed relative to `before` (`MoveResult.stale`).
+    Runs in the caller's transaction, which holds the backlog's lock (`pbi_move`). Raises
+    `DomainError` (field `before`/`after`/`item`) when a neighbour does not exist, belongs to another
+    Nexus or is the item itself, or the item is finished or deleted."""
     if before_id is None and after_id is None:
         raise DomainError("Name where the item goes: 'before' and/or 'after'.", field="before")
     if item.pk in (before_id, after_id):
@@ -371,71 +355,123 @@ def family_block(item: ProductBacklogItem) -> list[ProductBacklogItem]:
     return family
 
 
-@dataclass(frozen=True)
-class BacklogMove:
-    """What `backlog_move` did: the move of the item itself (`result`), how many of its children
-    moved along with it (`carried`), the neighbours it was placed against (`before_id`, `after_id`:
-    resolved from a position when one was given), whether the client's view was the truth before the
-    move (`in_sync`: its token matched), and the backlog's token after the move."""
-
-    result: MoveResult
-    carried: int
-    before_id: int | None
-    after_id: int | None
-    in_sync: bool
-    token: str
+#: A position past every item: the bottom.
+BOTTOM = 2**31 - 1
 
 
-def _resolve_position(backlog_id: int, position: int, exclude: set[int]) -> tuple[int | None, int | None]:
+def _resolve_position(
+    backlog_id: int, position: int, exclude: set[int], *, field: str
+) -> tuple[int | None, int | None]:
     """(before_id, after_id) that put an item at 1-based `position` among the open items other than
-    `exclude`; a position past the end means the bottom."""
+    `exclude`; a position past the end means the bottom. Raises `DomainError` (naming `field`) when
+    there is no other open item."""
     others = ProductBacklogItem.objects.open().filter(backlog_id=backlog_id).exclude(pk__in=exclude)
     at = others.order_by("rank").values_list("pk", flat=True)[max(0, position - 1) : max(1, position)]
     if at:
         return at[0], None
     last = others.order_by("-rank").values_list("pk", flat=True).first()
     if last is None:
-        raise DomainError(
-            "The Product Backlog has no other item to place this one against.", field="position"
-        )
+        raise DomainError("The Product Backlog has no other item to place this one against.", field=field)
     return None, last
 
 
+#: The placements a move accepts, in the order their fields are named in errors.
+PLACEMENTS = ("before", "after", "position", "top", "bottom")
+
+
+def _placement(
+    before_id: int | None, after_id: int | None, position: int | None, top: bool, bottom: bool
+) -> str:
+    """Which placement a move names: "neighbours" (`before` and/or `after`), "position", "top" or
+    "bottom". Raises `DomainError` naming the field when none or several are named."""
+    named = [
+        name
+        for name, given in (
+            ("neighbours", before_id is not None or after_id is not None),
+            ("position", position is not None),
+            ("top", top),
+            ("bottom", bottom),
+        )
+        if given
+    ]
+    if not named:
+        raise DomainError(
+            "Say where the item goes: 'before' and/or 'after' (ids of neighbours), 'position' (1 is the "
+            "top), 'top' or 'bottom'.",
+            field="before",
+        )
+    if len(named) > 1:
+        second = named[1]
+        raise DomainError(
+            "Name one placement: 'before' and/or 'after', or 'position', or 'top', or 'bottom'.",
+            field=second,
+        )
+    return named[0]
+
+
 @transaction.atomic
-def backlog_move(
+def pbi_move(
     *,
     item: ProductBacklogItem,
     actor: User | AnonymousUser | None,
+    source: str = Source.UI,
     before_id: int | None = None,
     after_id: int | None = None,
     position: int | None = None,
+    top: bool = False,
+    bottom: bool = False,
+    expected_version: int | None = None,
     seen_token: str | None = None,
-    source: str = Source.UI,
-) -> BacklogMove:
-    """Move `item` as the backlog page asks: next to named neighbours (`before_id`/`after_id`, as in
-    `pbi_move`), or to a 1-based `position` among the open items (past the end = the bottom). The
-    item's children that directly follow it (`family_block`) move along, in their order, each with
-    its own one-row move and log entry.
+) -> MoveResult:
+    """Move `item` in the Product Backlog order, with its children: the one move service, called by
+    the backlog page, the REST API, the admin and the benchmarks.
 
-    `seen_token` is the `backlog_token` the client's page was rendered with; `BacklogMove.in_sync`
-    says whether it still matched under the lock, i.e. whether the client's view was the truth.
-    Raises `DomainError` as `pbi_move` does, for a position below 1, and when a neighbour is one of
-    the item's own children.
+    Exactly one placement: directly above `before_id` and/or directly below `after_id` (ids of
+    neighbours; a drop between two rows names both, as Jira's rank API does), or to a 1-based
+    `position` among the open items (past the end = the bottom), or `top`, or `bottom`. The item's
+    children that directly follow it (`family_block`) move along, in their order, each with its own
+    one-row move and rank entry in the transition log (`_move_locked`: the midpoint of the new
+    neighbours' ranks; ranks are renumbered when the gap is used up). If the two named neighbours are
+    no longer adjacent (stale view) the item is placed relative to `before` and `MoveResult.stale` is
+    True.
+
+    `expected_version` (the API's `If-Match`): raises `PreconditionFailed` (412) when the item's
+    version differs, and moves nothing. `seen_token` is the `backlog_token` the client's page was
+    rendered with; `MoveResult.in_sync` says whether it still matched under the lock.
+
+    Raises `DomainError` naming the field (`before`, `after`, `position`, `top`, `bottom` or `item`)
+    for no placement or several, a position below 1, a neighbour that does not exist, belongs to
+    another Nexus, is the item itself or one of its own children, a backlog with no other item to
+    place it against, and a finished or deleted item.
     """
     from backlog.selectors import backlog_token
 
+    placement = _placement(before_id, after_id, position, top, bottom)
+    if position is not None and position < 1:
+        raise DomainError("Positions start at 1.", field="position")
     backlog = lock_backlog(item.backlog_id)
     in_sync = seen_token is not None and backlog_token(backlog_id=backlog.pk) == seen_token
-    current, family = item, []
-    if ProductBacklogItem.objects.filter(parent_id=item.pk, deleted_at__isnull=True).exists():
-        # Read its rank under the lock: the children that follow it from there move with it.
-        current = ProductBacklogItem.objects.filter(pk=item.pk).first() or item
-        family = family_block(current)
+    # The item read under the lock: its rank (the children that follow it from there move with it)
+    # and its version.
+    current = ProductBacklogItem.objects.filter(pk=item.pk).first()
+    if current is None or current.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field="item")
+    if expected_version is not None and current.version != expected_version:
+        raise PreconditionFailed(
+            f"The item is at version {current.version}, not {expected_version}: someone changed it after "
+            "you read it. Nothing was moved; read it again and move it again.",
+            current_version=current.version,
+            field="If-Match",
+        )
+    family = family_block(current)
     members = {current.pk} | {f.pk for f in family}
-    if position is not None:
-        if position < 1:
-            raise DomainError("Positions start at 1.", field="position")
-        before_id, after_id = _resolve_position(backlog.pk, position, members)
+    if placement == "position":
+        assert position is not None
+        before_id, after_id = _resolve_position(backlog.pk, position, members, field="position")
+    elif placement == "top":
+        before_id, after_id = _resolve_position(backlog.pk, 1, members, field="top")
+    elif placement == "bottom":
+        before_id, after_id = _resolve_position(backlog.pk, BOTTOM, members, field="bottom")
     if (before_id in members and before_id != current.pk) or (after_id in members and after_id != current.pk):
         raise DomainError(
             "An item cannot be placed among its own children; they move with it.",
@@ -444,8 +480,8 @@ def backlog_move(
     result = _move_family(
         backlog, current, family, before_id=before_id, after_id=after_id, actor=actor, source=source
     )
-    return BacklogMove(
-        result=result,
+    return replace(
+        result,
         carried=len(family),
         before_id=before_id,
         after_id=after_id,
@@ -464,7 +500,7 @@ def _move_family(
     actor: User | AnonymousUser | None,
     source: str,
 ) -> MoveResult:
-    """Move `item` and its `family` block next to the neighbours, one `pbi_move` each (the caller
+    """Move `item` and its `family` block next to the neighbours, one `_move_locked` each (the caller
     holds the backlog's lock), in an order that leaves every logged position true: upwards the item
     first, then its children after it; downwards the last child first, then the others and the item
     above it. Returns the item's move (with `stale` and `renumbered` of the whole)."""
@@ -492,57 +528,3 @@ def _move_family(
         renumbered |= moved.renumbered
         below = member
     return replace(moved, stale=first.stale, renumbered=renumbered)
-
-
-@transaction.atomic
-def pbi_split(
-    *,
-    item: ProductBacklogItem,
-    titles: list[str],
-    actor: User | AnonymousUser | None,
-    source: str = Source.UI,
-) -> list[ProductBacklogItem]:
-    """Split `item` into children, one per title, placed directly under it (after its children that
-    follow it already), in the given order. Each child has `item` as parent and takes its labels,
-    class of service and forecast Scrum Teams; it starts in the parent's column when that is not
-    started yet, else in the first column of the Definition of Workflow. Raises `DomainError`
-    (field `titles`) for no title, more than 50, or a title the item service refuses, and (field
-    `item`) for a finished or deleted item."""
-    from backlog.services.items import pbi_create
-
-    names = [t.strip() for t in titles if t and t.strip()]
-    if not names:
-        raise DomainError("Give at least one title: one child per line.", field="titles")
-    if len(names) > 50:
-        raise DomainError("Split into at most 50 children at a time.", field="titles")
-    backlog = lock_backlog(item.backlog_id)
-    current = ProductBacklogItem.objects.select_related("column", "backlog__nexus").filter(pk=item.pk).first()
-    if current is None or current.deleted_at is not None:
-        raise DomainError("This item has been deleted.", field="item")
-    if current.column.category == ColumnCategory.DONE:
-        raise DomainError("A finished item cannot be split.", field="item")
-    family = family_block(current)
-    anchor = family[-1] if family else current
-    labels = list(current.labels.values_list("name", flat=True))
-    teams = [inv.team for inv in current.involvements.select_related("team")]
-    column = current.column if current.column.category == ColumnCategory.NOT_STARTED else None
-    children = []
-    for name in names:
-        try:
-            child = pbi_create(
-                nexus=backlog.nexus,
-                title=name,
-                actor=actor,
-                source=source,
-                after=anchor,
-                column=column,
-                labels=labels,
-                teams=teams,
-                parent=current,
-                class_of_service=current.class_of_service,
-            )
-        except DomainError as exc:
-            raise DomainError(f"{name[:60]!r}: {exc.message}", field="titles") from exc
-        children.append(child)
-        anchor = child
-    return children

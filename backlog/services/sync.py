@@ -1,41 +1,32 @@
-"""Services for sync clients and the REST API: edits that touch fields, labels, teams and column of a
-PBI in one transaction, upsert by `external_id`, deletion with a version check, and personal API
-tokens. The all-or-nothing bulk upsert is in `backlog.services.bulk`.
+"""Services for sync clients and the REST API: upsert by `external_id`, deletion with a version check,
+and personal API tokens. The all-or-nothing bulk upsert is in `backlog.services.bulk`.
 
-They compose the item services of `backlog.services.items` and `backlog.services.ordering` (there is
-one way to write an item); what they add is matching on `external_id`, change detection (re-sending
-the same data changes nothing, so a retry is harmless) and the version check.
+They compose the item services of `backlog.services.items` (there is one way to write an item: an
+existing item is changed by `pbi_update`, with its change detection and version check); what they add
+is matching on `external_id`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from backlog.errors import DomainError, NotAllowed, VersionConflict
-from backlog.models import (
-    Nexus,
-    ProductBacklogItem,
-    ScrumTeam,
-    Source,
-    WorkflowColumn,
-)
+from backlog.errors import DomainError, NotAllowed, PreconditionFailed
+from backlog.models import Nexus, ProductBacklogItem, Source
 from backlog.models_api import ApiToken, IdempotencyRecord
 from backlog.services.items import (
     Actor,
+    ItemChanges,
+    WriteResult,
+    _check_version,
     pbi_create,
     pbi_delete,
-    pbi_set_teams,
-    pbi_transition,
     pbi_update,
 )
 from backlog.services.ordering import lock_backlog
@@ -47,106 +38,6 @@ class ItemGone(DomainError):
     """The PBI with that external id was deleted; a deleted PBI is not recreated (HTTP 409)."""
 
     status_code = 409
-
-
-class PreconditionFailed(VersionConflict):
-    """`If-Match` named a version the item no longer has, or an item that does not exist (HTTP 412)."""
-
-    status_code = 412
-
-
-@dataclass
-class ItemChanges:
-    """What a client asks to change on a PBI; `None` leaves that part as it is.
-
-    `fields`: any of `EDITABLE_FIELDS` (`parent` as a `ProductBacklogItem` or None). `labels`: label
-    names (the whole set). `teams`: the Scrum Teams forecast (the whole set; kept teams keep their
-    status). `column`: the Definition of Workflow column (a change is a logged transition)."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    labels: list[str] | None = None
-    teams: list[ScrumTeam] | None = None
-    column: WorkflowColumn | None = None
-
-
-@dataclass
-class WriteResult:
-    """Outcome of a write: the item as saved, whether it was created, whether anything changed (a
-    re-sent identical write changes nothing and keeps the version), and soft-WIP-limit warnings."""
-
-    item: ProductBacklogItem
-    created: bool = False
-    changed: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-
-def _same(item: ProductBacklogItem, name: str, value: Any) -> bool:
-    """Whether `value` equals the item's current `name` (after the normalisation the services do)."""
-    if name == "parent":
-        return item.parent_id == (value.pk if value is not None else None)
-    current = getattr(item, name)
-    if name == "size":
-        if value is None or current is None:
-            return value is None and current is None
-        try:
-            return Decimal(str(value)) == current
-        except ArithmeticError:
-            return False
-    if isinstance(value, str):
-        value = value.strip() if name in ("title", "external_id") else value
-    return bool(current == value)
-
-
-def _check_version(item: ProductBacklogItem, expected_version: int | None) -> None:
-    if expected_version is not None and item.version != expected_version:
-        raise PreconditionFailed(
-            f"The item is at version {item.version}, not {expected_version}: someone changed it after you "
-            "read it. Nothing was changed; read it again and re-apply your change.",
-            current_version=item.version,
-            field="If-Match",
-        )
-
-
-@transaction.atomic
-def pbi_apply(
-    *,
-    item: ProductBacklogItem,
-    changes: ItemChanges,
-    actor: Actor,
-    expected_version: int | None = None,
-    source: str = Source.API,
-) -> WriteResult:
-    """Apply `changes` to a PBI in one transaction, calling only the services whose part differs:
-    `pbi_update` (fields, labels), `pbi_set_teams`, `pbi_transition` (column).
-
-    With `expected_version`, raises `PreconditionFailed` when the item's version differs and changes
-    nothing. Raises `DomainError` (naming the field) for invalid input or a deleted item,
-    `WipLimitReached` when the new column's hard WIP limit is full. Changing nothing keeps the version.
-    """
-    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
-    if locked.deleted_at is not None:
-        raise DomainError("This item has been deleted.", field="item")
-    _check_version(locked, expected_version)
-    fields = {k: v for k, v in changes.fields.items() if not _same(locked, k, v)}
-    labels = None
-    if changes.labels is not None:
-        wanted = sorted({n.strip() for n in changes.labels if n and n.strip()})
-        if wanted != sorted(locked.labels.values_list("name", flat=True)):
-            labels = wanted
-    result = WriteResult(locked)
-    if fields or labels is not None:
-        locked = pbi_update(item=locked, actor=actor, labels=labels, **fields)
-        result.changed = True
-    if changes.teams is not None:
-        wanted_teams = {t.pk for t in changes.teams}
-        if wanted_teams != set(locked.involvements.values_list("team_id", flat=True)):
-            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor)
-            result.changed = True
-    if changes.column is not None and changes.column.pk != locked.column_id:
-        moved = pbi_transition(item=locked, to_column=changes.column, actor=actor, source=source)
-        locked, result.warnings, result.changed = moved.item, moved.warnings, True
-    result.item = locked
-    return result
 
 
 def _clean_external_id(external_id: str) -> str:
@@ -181,7 +72,7 @@ def _upsert_locked(
     if existing is not None:
         fields = {k: v for k, v in changes.fields.items() if k != "external_id"}
         changes = ItemChanges(fields, changes.labels, changes.teams, changes.column)
-        return pbi_apply(
+        return pbi_update(
             item=existing, changes=changes, actor=actor, expected_version=expected_version, source=source
         )
     if expected_version is not None:
@@ -219,7 +110,7 @@ def pbi_upsert(
     source: str = Source.API,
 ) -> WriteResult:
     """Create the PBI with this `external_id` in the Nexus (at the bottom of the Product Backlog) or,
-    if it exists, apply `changes` to it (`pbi_apply`). Re-sending the same data changes nothing.
+    if it exists, apply `changes` to it (`pbi_update`). Re-sending the same data changes nothing.
 
     Holds the Product Backlog lock, so two concurrent upserts of a new external id create one item.
     Raises `ItemGone` (409) when the item was deleted, `PreconditionFailed` (412) for a stale

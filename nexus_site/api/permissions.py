@@ -7,6 +7,7 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 |-----------------|----------------------------------------------------------|-------------------------------|
 | `view`          | every member (and superusers)                            | `nexus_get_for_user`          |
 | `edit_items`    | members except Stakeholders                              | `selectors.can_edit_items`    |
+| `create_items`  | members except Stakeholders: add PBIs (POST, upserts)    | `selectors.can_create_items`  |
 | `product_owner` | the Product Owner (and superusers): order, goal, hooks   | `selectors.can_order_backlog` |
 | `admin`         | superusers: the Nexus's structure (the Nexus itself, its | `user.is_superuser`           |
 |                 | teams, memberships and Definition of Workflow)           |                               |
@@ -30,16 +31,22 @@ from nexus_site import extensions
 from nexus_site.extensions import PermissionRule
 
 VIEW, EDIT_ITEMS, PRODUCT_OWNER, ADMIN = "view", "edit_items", "product_owner", "admin"
+CREATE_ITEMS = "create_items"
 
 
 def backlog_rules() -> tuple[PermissionRule, ...]:
-    """The four rules of the table above, which `backlog` registers (`BacklogConfig.ready`)."""
+    """The rules of the table above, which `backlog` registers (`BacklogConfig.ready`)."""
     return (
         PermissionRule(VIEW, lambda user, nexus: True, ""),
         PermissionRule(
             EDIT_ITEMS,
             lambda user, nexus: selectors.can_edit_items(user=user, nexus=nexus),
             "Stakeholders see the Product Backlog; the Nexus's other members change it.",
+        ),
+        PermissionRule(
+            CREATE_ITEMS,
+            lambda user, nexus: selectors.can_create_items(user=user, nexus=nexus),
+            "Stakeholders see the Product Backlog; the Nexus's other members add items to it.",
         ),
         PermissionRule(
             PRODUCT_OWNER,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from backlog.models import ProductBacklogItem, Transition, WipLimitKind, WorkflowColumn
+from backlog.services import ItemChanges
 from backlog.services.bulk import BulkUpsertFailed, pbi_bulk_upsert
-from backlog.services.sync import ItemChanges, pbi_upsert
+from backlog.services.sync import pbi_upsert
 from backlog.signals import item_event, items_changed
 from tests.factories import column, nexus_build
 

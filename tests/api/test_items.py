@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from rest_framework.utils.encoders import JSONEncoder
 
 from backlog.models import (
@@ -17,9 +18,9 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services import pbi_create, pbi_set_teams, pbi_transition, pbi_update
-from tests.api.helpers import base, error_fields
-from tests.factories import column, items_in_order
+from backlog.services import pbi_create, pbi_set_teams, pbi_split, pbi_transition, pbi_update
+from tests.api.helpers import base, error_fields, people, token_client
+from tests.factories import column, items_in_order, nexus_build
 
 
 def _items(nx):
@@ -358,3 +359,94 @@ def test_another_nexus_item_is_invisible_as_a_neighbour(nx, api):
     assert response.status_code == 400
     assert "in this Nexus" in response.json()["message"]
     assert "another Nexus" not in response.json()["message"]
+
+
+# --- one move, one placement vocabulary, for every door ---------------------------------------------
+
+
+def test_an_api_move_of_a_parent_brings_its_children_along(nx, api):
+    """The API calls the same `pbi_move` as the backlog page: a parent's children that follow it move
+    with it (the API's move used to leave them behind)."""
+    a, b, c, d, e = _items(nx)
+    children = pbi_split(item=a, titles=["A1", "A2"], actor=None)
+    assert items_in_order(nx)[:4] == [a.title, "A1", "A2", b.title]
+    response = api("po").post(f"{base(nx)}/items/{a.pk}/move/", {"after": e.pk}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["from_position"], body["to_position"], body["carried"]) == (1, 5, 2)
+    assert (body["before"], body["after"]) == (None, e.pk)
+    assert items_in_order(nx) == [b.title, c.title, d.title, e.title, a.title, "A1", "A2"]
+    moves = Transition.objects.filter(kind=TransitionKind.RANK, source=Source.API)
+    assert set(moves.values_list("item_id", flat=True)) == {a.pk, *(child.pk for child in children)}
+
+
+#: Each placement of the one vocabulary, as JSON for the API and as form data for the page, and where
+#: it puts "Item 2" of five.
+PLACEMENTS = [
+    ({"before": "Item 1"}, ["Item 2", "Item 1", "Item 3", "Item 4", "Item 5"]),
+    ({"after": "Item 4"}, ["Item 1", "Item 3", "Item 4", "Item 2", "Item 5"]),
+    ({"after": "Item 3", "before": "Item 4"}, ["Item 1", "Item 3", "Item 2", "Item 4", "Item 5"]),
+    ({"position": 4}, ["Item 1", "Item 3", "Item 4", "Item 2", "Item 5"]),
+    ({"position": 99}, ["Item 1", "Item 3", "Item 4", "Item 5", "Item 2"]),
+    ({"top": True}, ["Item 2", "Item 1", "Item 3", "Item 4", "Item 5"]),
+    ({"bottom": True}, ["Item 1", "Item 3", "Item 4", "Item 5", "Item 2"]),
+]
+
+
+def _placement(nx, placement, *, form):
+    ids = {i.title: i.pk for i in _items(nx)}
+    data = {k: ids[v] if k in ("before", "after") else v for k, v in placement.items()}
+    if form:
+        data = {k: ("true" if v is True else str(v)) for k, v in data.items()}
+    return data
+
+
+@pytest.mark.parametrize(("placement", "expected"), PLACEMENTS)
+def test_the_page_and_the_api_accept_the_same_placements(db, client, placement, expected):
+    by_api, by_page = nexus_build(items=5), nexus_build(items=5)
+    item = next(i for i in _items(by_api) if i.title == "Item 2")
+    response = token_client(people(by_api)["po"]).post(
+        f"{base(by_api)}/items/{item.pk}/move/", _placement(by_api, placement, form=False), format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert items_in_order(by_api) == expected
+    client.force_login(people(by_page)["po"])
+    item = next(i for i in _items(by_page) if i.title == "Item 2")
+    url = reverse("backlog:pbi-move", args=[by_page.slug, item.pk])
+    response = client.post(url, _placement(by_page, placement, form=True))
+    assert response.status_code == 200, response.content
+    assert items_in_order(by_page) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"before": 1, "position": 2}, "position"),
+        ({"position": 2, "top": True}, "top"),
+        ({"top": True, "bottom": True}, "bottom"),
+        ({"top": False}, "before"),
+        ({"position": 0}, "position"),
+        ({"position": "2"}, "position"),
+        ({"top": "yes"}, "top"),
+    ],
+)
+def test_a_move_names_exactly_one_placement(nx, api, body, field):
+    a, b, *_ = _items(nx)
+    if "before" in body:
+        body = {**body, "before": a.pk}
+    before = items_in_order(nx)
+    response = api("po").post(f"{base(nx)}/items/{b.pk}/move/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert error_fields(response) == [field]
+    assert items_in_order(nx) == before
+
+
+def test_a_move_with_a_stale_if_match_is_refused(nx, api):
+    a, b, *_ = _items(nx)
+    url = f"{base(nx)}/items/{b.pk}/move/"
+    stale = api("po").post(url, {"top": True}, format="json", HTTP_IF_MATCH=f'"{b.version + 1}"')
+    assert stale.status_code == 412, stale.content
+    assert items_in_order(nx)[:2] == [a.title, b.title]
+    fresh = api("po").post(url, {"top": True}, format="json", HTTP_IF_MATCH=f'"{b.version}"')
+    assert fresh.status_code == 200, fresh.content
+    assert items_in_order(nx)[:2] == [b.title, a.title]

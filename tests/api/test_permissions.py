@@ -31,6 +31,8 @@ ROLES = ["po", "sm", "dev", "nit", "stakeholder", "outsider", "admin"]
 ALLOWED = {
     "view": {"po", "sm", "dev", "nit", "stakeholder", "admin"},
     "edit": {"po", "sm", "dev", "nit", "admin"},
+    # `selectors.can_create_items`, as on the backlog page: every member but Stakeholders.
+    "create": {"po", "sm", "dev", "nit", "admin"},
     "po": {"po", "admin"},
     "admin": {"admin"},
     "flow_settings": {"po", "nit", "admin"},
@@ -95,7 +97,7 @@ ACTIONS = [
     ("nexus patch", "admin", "patch", lambda nx: "/", lambda nx: {"description": "Changed"}),
     ("items list", "view", "get", lambda nx: "/items/", None),
     ("item get", "view", "get", lambda nx: f"/items/{_first(nx).pk}/", None),
-    ("item create", "edit", "post", lambda nx: "/items/", lambda nx: {"title": "New"}),
+    ("item create", "create", "post", lambda nx: "/items/", lambda nx: {"title": "New"}),
     ("item patch", "edit", "patch", lambda nx: f"/items/{_first(nx).pk}/", lambda nx: {"title": "Renamed"}),
     ("item delete", "edit", "delete", lambda nx: f"/items/{_first(nx).pk}/", None),
     (
@@ -120,10 +122,10 @@ ACTIONS = [
         lambda nx: f"/items/by-external-id/{_external_id(nx)}/",
         None,
     ),
-    ("upsert", "edit", "put", lambda nx: "/items/by-external-id/X-1/", lambda nx: {"title": "X"}),
+    ("upsert", "create", "put", lambda nx: "/items/by-external-id/X-1/", lambda nx: {"title": "X"}),
     (
         "bulk",
-        "edit",
+        "create",
         "post",
         lambda nx: "/items/bulk/",
         lambda nx: {"items": [{"external_id": "B", "title": "B"}]},

@@ -29,8 +29,8 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.models_api import Webhook, WebhookDelivery
-from backlog.services import goal_create, pbi_set_teams
-from backlog.services.sync import ItemChanges, pbi_upsert, token_create
+from backlog.services import ItemChanges, goal_create, pbi_set_teams
+from backlog.services.sync import pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
 from flow.models import FlowSettings
 from flow.services import flow_settings_set

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from backlog.models import GoalStatus, ProductBacklogItem, ProductGoal, Role, Transition, TransitionKind
 from backlog.selectors import backlog_token
-from backlog.services import goal_create, pbi_create, pbi_set_teams, pbi_transition, pbi_update
-from backlog.services.ordering import pbi_split
+from backlog.services import goal_create, pbi_create, pbi_set_teams, pbi_split, pbi_transition, pbi_update
 from tests.factories import UserFactory, column, items_in_order, member, nexus_build, team
 
 pytestmark = pytest.mark.django_db
@@ -74,16 +73,43 @@ def test_only_the_product_owner_and_admins_move(client, role, status):
 
 
 @pytest.mark.parametrize(("role", "status"), MATRIX)
-def test_create_split_and_goal_are_the_product_owners_too(client, role, status):
+def test_split_and_goal_are_the_product_owners_too(client, role, status):
     nexus = nexus_build(items=1)
     item = ProductBacklogItem.objects.get(backlog__nexus=nexus)
     user = _po(nexus) if role == "product_owner" else _user_with(nexus, role, f"u-{role}")
     _as(client, user)
-    create = client.post(reverse("backlog:pbi-create", args=[nexus.slug]), {"title": "New", "where": "top"})
     split = client.post(reverse("backlog:pbi-split", args=[nexus.slug, item.pk]), {"titles": "a\nb"})
     goal = client.post(reverse("backlog:goal-panel", args=[nexus.slug]), {"action": "create", "text": "Win"})
-    assert (create.status_code, split.status_code, goal.status_code) == (status, status, status)
-    assert ProductBacklogItem.objects.filter(backlog__nexus=nexus).count() == (4 if status == 200 else 1)
+    assert (split.status_code, goal.status_code) == (status, status)
+    assert ProductBacklogItem.objects.filter(backlog__nexus=nexus).count() == (3 if status == 200 else 1)
+
+
+#: Who may add items on the page: `selectors.can_create_items`, the same rule as the API's (every
+#: member but Stakeholders; see `tests/api/test_permissions.py`).
+CREATE_MATRIX = [
+    ("product_owner", 200),
+    ("superuser", 200),
+    (Role.DEVELOPER, 200),
+    (Role.SCRUM_MASTER, 200),
+    (Role.NIT_MEMBER, 200),
+    (Role.STAKEHOLDER, 403),
+    ("outsider", 404),
+]
+
+
+@pytest.mark.parametrize(("role", "status"), CREATE_MATRIX)
+def test_every_member_but_stakeholders_adds_items(client, role, status):
+    nexus = nexus_build(items=1)
+    user = _po(nexus) if role == "product_owner" else _user_with(nexus, role, f"u-{role}")
+    _as(client, user)
+    create = client.post(reverse("backlog:pbi-create", args=[nexus.slug]), {"title": "New", "where": "top"})
+    assert create.status_code == status
+    assert ProductBacklogItem.objects.filter(backlog__nexus=nexus).count() == (2 if status == 200 else 1)
+    if status == 403:
+        assert "Stakeholders see the Product Backlog" in create.content.decode()
+    if status != 404:
+        page = client.get(reverse("backlog:backlog-list", args=[nexus.slug])).content.decode()
+        assert ('name="title"' in page) is (status == 200)  # the inline create form is shown
 
 
 def test_move_needs_a_login_and_a_post(client):
@@ -107,7 +133,7 @@ def test_page_has_handles_only_for_the_product_owner(client, role, handles):
     assert ('class="handle"' in html) is handles
     assert ("sortable-1.15.7.min.js" in html) is handles
     assert ("Mark achieved" in html) is handles
-    assert ('name="title"' in html) is handles  # inline create
+    assert 'name="title"' in html  # inline create: every member but Stakeholders adds items
     if not handles:
         assert "Read-only: only the Product Owner orders the Product Backlog." in html
 

@@ -12,7 +12,6 @@ from django.db import connection, connections
 from backlog.errors import WipLimitReached
 from backlog.models import ProductBacklogItem, Transition, TransitionKind, WipLimitKind
 from backlog.services import pbi_move, pbi_transition, pbi_update
-from backlog.services.ordering import backlog_move
 from tests.factories import column, items_in_order, nexus_build
 
 pytestmark = [
@@ -63,7 +62,7 @@ def test_concurrent_moves_to_the_top_lose_nothing():
     def worker(chunk):
         def run():
             for pk in chunk:
-                backlog_move(item=ProductBacklogItem.objects.get(pk=pk), position=1, actor=None)
+                pbi_move(item=ProductBacklogItem.objects.get(pk=pk), position=1, actor=None)
 
         return run
 
@@ -93,7 +92,7 @@ def test_concurrent_moves_into_the_same_gap_renumber_safely():
             rng = random.Random(seed)
             for _ in range(8):  # 48 moves into the gap between the first two items: it runs out
                 pk = rng.choice(chunk)
-                backlog_move(
+                pbi_move(
                     item=ProductBacklogItem.objects.get(pk=pk), after_id=first, before_id=second, actor=None
                 )
 

@@ -1,4 +1,4 @@
-"""Moves as the backlog page makes them (`backlog_move`, `pbi_split`, `backlog_window`): every case of
+"""Moves as every door makes them (`pbi_move`, `pbi_split`, `backlog_window`): every case of
 a move, positions among open items, children moving with their parent, the page's token."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from backlog.errors import DomainError
 from backlog.models import RANK_GAP, ProductBacklogItem, Transition, TransitionKind
 from backlog.selectors import BacklogFilters, backlog_token, backlog_window
-from backlog.services import pbi_create, pbi_delete, pbi_move, pbi_transition, pbi_update
-from backlog.services.ordering import backlog_move, family_block, pbi_split
+from backlog.services import pbi_create, pbi_delete, pbi_move, pbi_split, pbi_transition, pbi_update
+from backlog.services.ordering import family_block
 from tests.factories import UserFactory, column, items_in_order, nexus_build
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def _ranks(nexus):
 def test_every_kind_of_move_places_the_item(moved, before, after, expected):
     nexus = nexus_build(items=5)
     it = _items(nexus)
-    backlog_move(
+    pbi_move(
         item=it[moved],
         before_id=it[before].pk if before else None,
         after_id=it[after].pk if after else None,
@@ -109,7 +109,7 @@ def test_moves_record_who_moved_and_from_where():
     nexus = nexus_build(items=3)
     po = UserFactory.create(username="mover")
     it = _items(nexus)
-    backlog_move(item=it["Item 3"], position=1, actor=po)
+    pbi_move(item=it["Item 3"], position=1, actor=po)
     row = Transition.objects.get(kind=TransitionKind.RANK)
     assert (row.actor, row.from_position, row.to_position, row.item.title) == (po, 3, 1, "Item 3")
 
@@ -118,16 +118,16 @@ def test_stale_neighbours_still_move_and_say_so():
     nexus = nexus_build(items=5)
     it = _items(nexus)
     # The client thinks Item 2 and Item 4 are adjacent; Item 3 lies between: placed above Item 4.
-    moved = backlog_move(item=it["Item 1"], after_id=it["Item 2"].pk, before_id=it["Item 4"].pk, actor=None)
-    assert moved.result.stale
+    moved = pbi_move(item=it["Item 1"], after_id=it["Item 2"].pk, before_id=it["Item 4"].pk, actor=None)
+    assert moved.stale
     assert items_in_order(nexus) == ["Item 2", "Item 3", "Item 1", "Item 4", "Item 5"]
 
 
 def test_neighbours_in_the_wrong_order_are_stale_and_before_wins():
     nexus = nexus_build(items=4)
     it = _items(nexus)
-    moved = backlog_move(item=it["Item 4"], after_id=it["Item 3"].pk, before_id=it["Item 1"].pk, actor=None)
-    assert moved.result.stale
+    moved = pbi_move(item=it["Item 4"], after_id=it["Item 3"].pk, before_id=it["Item 1"].pk, actor=None)
+    assert moved.stale
     assert items_in_order(nexus) == ["Item 4", "Item 1", "Item 2", "Item 3"]
 
 
@@ -147,16 +147,16 @@ def test_neighbours_in_the_wrong_order_are_stale_and_before_wins():
 def test_move_to_a_position(position, expected):
     nexus = nexus_build(items=4)
     it = _items(nexus)
-    moved = backlog_move(item=it["Item 3"], position=position, actor=None)
+    moved = pbi_move(item=it["Item 3"], position=position, actor=None)
     assert items_in_order(nexus) == expected
-    assert moved.result.to_position == expected.index("Item 3") + 1
+    assert moved.to_position == expected.index("Item 3") + 1
 
 
 def test_position_skips_finished_items():
     nexus = nexus_build(items=4)
     it = _items(nexus)
     pbi_transition(item=it["Item 1"], to_column=column(nexus, "Done"), actor=None)
-    backlog_move(item=it["Item 4"], position=1, actor=None)
+    pbi_move(item=it["Item 4"], position=1, actor=None)
     assert _open_order(nexus) == ["Item 4", "Item 2", "Item 3"]
 
 
@@ -164,10 +164,10 @@ def test_bad_positions_are_refused():
     nexus = nexus_build(items=2)
     it = _items(nexus)
     with pytest.raises(DomainError, match="start at 1"):
-        backlog_move(item=it["Item 1"], position=0, actor=None)
+        pbi_move(item=it["Item 1"], position=0, actor=None)
     alone = nexus_build(items=1)
     with pytest.raises(DomainError, match="no other item"):
-        backlog_move(item=ProductBacklogItem.objects.get(backlog__nexus=alone), position=1, actor=None)
+        pbi_move(item=ProductBacklogItem.objects.get(backlog__nexus=alone), position=1, actor=None)
 
 
 def test_bad_moves_change_nothing_and_log_nothing():
@@ -186,7 +186,7 @@ def test_bad_moves_change_nothing_and_log_nothing():
     ]
     for kwargs, message in cases:
         with pytest.raises(DomainError, match=message):
-            backlog_move(actor=None, **kwargs)
+            pbi_move(actor=None, **kwargs)
     assert items_in_order(nexus) == before
     assert _ranks(nexus) == ranks
     assert not Transition.objects.filter(kind=TransitionKind.RANK).exists()
@@ -197,7 +197,7 @@ def test_a_deleted_item_cannot_move():
     it = _items(nexus)
     pbi_delete(item=it["Item 2"], actor=None)
     with pytest.raises(DomainError, match="deleted"):
-        backlog_move(item=it["Item 2"], position=1, actor=None)
+        pbi_move(item=it["Item 2"], position=1, actor=None)
 
 
 def test_renumbering_when_the_gap_is_used_up_keeps_every_move():
@@ -206,8 +206,8 @@ def test_renumbering_when_the_gap_is_used_up_keeps_every_move():
     renumbered = 0
     for _ in range(30):  # halving a 2^20 gap runs out after about 20 moves into the same place
         last = ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("-rank")[0]
-        moved = backlog_move(item=last, after_id=it["Item 1"].pk, actor=None)
-        renumbered += moved.result.renumbered
+        moved = pbi_move(item=last, after_id=it["Item 1"].pk, actor=None)
+        renumbered += moved.renumbered
         assert items_in_order(nexus)[:2] == ["Item 1", last.title]
     assert renumbered >= 1
     assert len(set(_ranks(nexus))) == 3
@@ -221,13 +221,13 @@ def test_in_sync_only_when_the_token_is_current():
     nexus = nexus_build(items=3)
     it = _items(nexus)
     token = backlog_token(backlog_id=nexus.backlog.pk)
-    first = backlog_move(item=it["Item 3"], position=1, actor=None, seen_token=token)
+    first = pbi_move(item=it["Item 3"], position=1, actor=None, seen_token=token)
     assert first.in_sync
     assert first.token != token
     assert first.token == backlog_token(backlog_id=nexus.backlog.pk)
-    second = backlog_move(item=it["Item 2"], position=1, actor=None, seen_token=token)  # old token
+    second = pbi_move(item=it["Item 2"], position=1, actor=None, seen_token=token)  # old token
     assert not second.in_sync
-    third = backlog_move(item=it["Item 1"], position=1, actor=None, seen_token=second.token)
+    third = pbi_move(item=it["Item 1"], position=1, actor=None, seen_token=second.token)
     assert third.in_sync
 
 
@@ -291,16 +291,16 @@ def test_children_move_with_their_parent():
     grandchild = pbi_split(item=ProductBacklogItem.objects.get(title="1a"), titles=["1a-x"], actor=None)[0]
     assert items_in_order(nexus) == ["Item 1", "1a", "1a-x", "1b", "Item 2", "Item 3"]
     assert [f.title for f in family_block(it["Item 1"])] == ["1a", "1a-x", "1b"]
-    moved = backlog_move(item=it["Item 1"], after_id=it["Item 3"].pk, actor=None)
+    moved = pbi_move(item=it["Item 1"], after_id=it["Item 3"].pk, actor=None)
     assert moved.carried == 3
     assert items_in_order(nexus) == ["Item 2", "Item 3", "Item 1", "1a", "1a-x", "1b"]
-    assert moved.result.to_position == 3
+    assert moved.to_position == 3
     logged = {t.item.title: (t.from_position, t.to_position) for t in Transition.objects.filter(kind="rank")}
     assert logged == {"Item 1": (1, 3), "1a": (2, 4), "1a-x": (3, 5), "1b": (4, 6)}
     # To a position: the parent lands there, its children follow.
-    backlog_move(item=it["Item 1"], position=1, actor=None)
+    pbi_move(item=it["Item 1"], position=1, actor=None)
     assert items_in_order(nexus) == ["Item 1", "1a", "1a-x", "1b", "Item 2", "Item 3"]
-    backlog_move(item=it["Item 1"], position=2, actor=None)
+    pbi_move(item=it["Item 1"], position=2, actor=None)
     assert items_in_order(nexus) == ["Item 2", "Item 1", "1a", "1a-x", "1b", "Item 3"]
     assert grandchild.parent is not None
     assert grandchild.parent.title == "1a"
@@ -311,11 +311,11 @@ def test_an_item_cannot_go_among_its_own_children():
     it = _items(nexus)
     child = pbi_split(item=it["Item 1"], titles=["child"], actor=None)[0]
     with pytest.raises(DomainError, match="its own children"):
-        backlog_move(item=it["Item 1"], after_id=child.pk, actor=None)
+        pbi_move(item=it["Item 1"], after_id=child.pk, actor=None)
     # A child moved away is no longer carried along.
-    backlog_move(item=child, after_id=it["Item 2"].pk, actor=None)
+    pbi_move(item=child, after_id=it["Item 2"].pk, actor=None)
     assert family_block(it["Item 1"]) == []
-    moved = backlog_move(item=it["Item 1"], after_id=child.pk, actor=None)
+    moved = pbi_move(item=it["Item 1"], after_id=child.pk, actor=None)
     assert moved.carried == 0
     assert items_in_order(nexus) == ["Item 2", "child", "Item 1"]
 
@@ -355,7 +355,7 @@ def test_a_drag_in_a_filtered_view_lands_between_its_visible_neighbours():
     for name in ("Item 1", "Item 4", "Item 6"):
         pbi_update(item=it[name], class_of_service="expedite", actor=None)
     # Filtered view: Item 1, Item 4, Item 6. Drag Item 6 between Item 1 and Item 4.
-    backlog_move(item=it["Item 6"], after_id=it["Item 1"].pk, before_id=it["Item 4"].pk, actor=None)
+    pbi_move(item=it["Item 6"], after_id=it["Item 1"].pk, before_id=it["Item 4"].pk, actor=None)
     view = [r.title for r in backlog_window(nexus=nexus, filters=BacklogFilters(cos="expedite")).rows]
     assert view == ["Item 1", "Item 6", "Item 4"]
     order = items_in_order(nexus)
@@ -370,7 +370,7 @@ def test_window_shows_children_under_their_parent_and_names_a_parent_far_away():
     assert rows["Item 1"].has_children
     assert rows["Item 1"].depth == 0
     assert (rows["A"].depth, rows["B"].depth, rows["A"].parent_title) == (1, 1, "")
-    backlog_move(item=b, after_id=it["Item 3"].pk, actor=None)
+    pbi_move(item=b, after_id=it["Item 3"].pk, actor=None)
     rows = {r.title: r for r in backlog_window(nexus=nexus).rows}
     assert (rows["B"].depth, rows["B"].parent_title) == (0, "Item 1")
     # A window that starts at a child still knows its family (the row before it is read too).
@@ -395,8 +395,8 @@ def test_a_used_up_gap_renumbers_only_its_neighbourhood():
     anchor = order[REBALANCE_WINDOW + 10]
     renumbered = []
     for pk in order[-30:-1]:  # 29 moves into the gap below the anchor: 2^20 halves 20 times
-        moved = backlog_move(item=ProductBacklogItem.objects.get(pk=pk), after_id=anchor, actor=None)
-        renumbered.append(moved.result.renumbered)
+        moved = pbi_move(item=ProductBacklogItem.objects.get(pk=pk), after_id=anchor, actor=None)
+        renumbered.append(moved.renumbered)
     assert any(renumbered)
     ranks = dict(ProductBacklogItem.objects.values_list("pk", "rank"))
     assert len(set(ranks.values())) == len(ranks)
@@ -429,7 +429,7 @@ def test_packed_ranks_get_room_again():
     if connection.vendor == "postgresql":
         # The ends of the backlog may spread out: room is found around any rank.
         assert backlog_rebalance(backlog_id=nexus.backlog.pk, rank=2) == 4
-    moved = backlog_move(item=items[3], after_id=items[0].pk, before_id=items[1].pk, actor=None)
+    moved = pbi_move(item=items[3], after_id=items[0].pk, before_id=items[1].pk, actor=None)
     assert items_in_order(nexus) == ["Item 1", "Item 4", "Item 2", "Item 3"]
     assert len(set(_ranks(nexus))) == 4
-    assert moved.result.renumbered or connection.vendor == "postgresql"
+    assert moved.renumbered or connection.vendor == "postgresql"

@@ -16,6 +16,7 @@ from django.db import connection, connections, transaction
 from backlog.errors import Conflict, DomainError
 from backlog.models import ProductBacklogItem, Role, ScrumTeam, TeamInvolvement, WorkflowColumn
 from backlog.services import (
+    ItemChanges,
     column_create,
     column_delete,
     membership_add,
@@ -26,7 +27,6 @@ from backlog.services import (
     team_delete,
 )
 from backlog.services.bulk import BulkUpsertFailed, pbi_bulk_upsert
-from backlog.services.sync import ItemChanges
 from tests.factories import UserFactory, nexus_build
 
 pytestmark = [
