@@ -31,7 +31,8 @@ def test_every_app_declares_what_it_adds():
 
     apps = {ext.app: ext for ext in extensions.extensions()}
     assert list(apps)[:3] == ["backlog", "flow", "events"]  # INSTALLED_APPS order: backlog first
-    assert {r.name for r in apps["backlog"].rules} == {"view", "edit_items", "create_items", "product_owner", "admin"}
+    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin"}
+    assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
     assert [n.label for n in extensions.nav_entries()][:4] == ["Home", "Product Backlog", "Board", "Flow"]
