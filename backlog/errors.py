@@ -42,3 +42,9 @@ class WipLimitReached(DomainError):
     """A hard WIP limit of the Definition of Workflow would be exceeded by the move (HTTP 409)."""
 
     status_code = 409
+
+
+class PreconditionFailed(VersionConflict):
+    """`If-Match` named a version the item no longer has, or an item that does not exist (HTTP 412)."""
+
+    status_code = 412

@@ -3,9 +3,12 @@
 and commands all call these: there is one way to move an item."""
 
 from backlog.services.items import (
+    involvement_add,
+    involvement_remove,
     involvement_set_status,
     pbi_create,
     pbi_delete,
+    pbi_restore,
     pbi_set_teams,
     pbi_transition,
     pbi_update,
@@ -36,6 +39,8 @@ __all__ = [
     "goal_close",
     "goal_create",
     "goal_update",
+    "involvement_add",
+    "involvement_remove",
     "involvement_set_status",
     "membership_add",
     "membership_remove",
@@ -44,6 +49,7 @@ __all__ = [
     "pbi_create",
     "pbi_delete",
     "pbi_move",
+    "pbi_restore",
     "pbi_set_teams",
     "pbi_transition",
     "pbi_update",

@@ -507,8 +507,10 @@ def pbi_split(
     class of service and forecast Scrum Teams; it starts in the parent's column when that is not
     started yet, else in the first column of the Definition of Workflow. Raises `DomainError`
     (field `titles`) for no title, more than 50, or a title the item service refuses, and (field
-    `item`) for a finished or deleted item."""
+    `item`) for a finished or deleted item. Logged: a `split` row per child on `item`, and each child's
+    creation (with `item` as its parent)."""
     from backlog.services.items import pbi_create
+    from backlog.services.log import _log_many, _row
 
     names = [t.strip() for t in titles if t and t.strip()]
     if not names:
@@ -545,4 +547,9 @@ def pbi_split(
             raise DomainError(f"{name[:60]!r}: {exc.message}", field="titles") from exc
         children.append(child)
         anchor = child
+    # On the item split, one row per child (each child's creation logged its parent).
+    _log_many(
+        _row(item=current, kind=TransitionKind.SPLIT, actor=actor, source=source, at=c.created_at, child=c)
+        for c in children
+    )
     return children

@@ -1,6 +1,6 @@
 """Services for sync clients and the REST API: edits that touch fields, labels, teams and column of a
-PBI in one transaction, upsert by `external_id`, deletion with a version check, and personal API
-tokens. The all-or-nothing bulk upsert is in `backlog.services.bulk`.
+PBI in one transaction, upsert by `external_id`, and personal API tokens. Deletion, with its version
+check, is `items.pbi_delete`. The all-or-nothing bulk upsert is in `backlog.services.bulk`.
 
 They compose the item services of `backlog.services.items` and `backlog.services.ordering` (there is
 one way to write an item); what they add is matching on `external_id`, change detection (re-sending
@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from backlog.errors import DomainError, NotAllowed, VersionConflict
+from backlog.errors import DomainError, NotAllowed, PreconditionFailed
 from backlog.models import (
     Nexus,
     ProductBacklogItem,
@@ -33,7 +33,6 @@ from backlog.models_api import ApiToken, IdempotencyRecord
 from backlog.services.items import (
     Actor,
     pbi_create,
-    pbi_delete,
     pbi_set_teams,
     pbi_transition,
     pbi_update,
@@ -47,12 +46,6 @@ class ItemGone(DomainError):
     """The PBI with that external id was deleted; a deleted PBI is not recreated (HTTP 409)."""
 
     status_code = 409
-
-
-class PreconditionFailed(VersionConflict):
-    """`If-Match` named a version the item no longer has, or an item that does not exist (HTTP 412)."""
-
-    status_code = 412
 
 
 @dataclass
@@ -135,12 +128,12 @@ def pbi_apply(
             labels = wanted
     result = WriteResult(locked)
     if fields or labels is not None:
-        locked = pbi_update(item=locked, actor=actor, labels=labels, **fields)
+        locked = pbi_update(item=locked, actor=actor, labels=labels, source=source, **fields)
         result.changed = True
     if changes.teams is not None:
         wanted_teams = {t.pk for t in changes.teams}
         if wanted_teams != set(locked.involvements.values_list("team_id", flat=True)):
-            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor)
+            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor, source=source)
             result.changed = True
     if changes.column is not None and changes.column.pk != locked.column_id:
         moved = pbi_transition(item=locked, to_column=changes.column, actor=actor, source=source)
@@ -238,18 +231,6 @@ def pbi_upsert(
         expected_version=expected_version,
         source=source,
     )
-
-
-@transaction.atomic
-def pbi_delete_checked(
-    *, item: ProductBacklogItem, actor: Actor, expected_version: int | None = None
-) -> ProductBacklogItem:
-    """Soft-delete a PBI (`pbi_delete`) after checking `expected_version` under the row lock; raises
-    `PreconditionFailed` (412) when it differs."""
-    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
-    if locked.deleted_at is None:
-        _check_version(locked, expected_version)
-    return pbi_delete(item=locked, actor=actor)
 
 
 # --- Personal API tokens ---------------------------------------------------------------------------

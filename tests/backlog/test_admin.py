@@ -30,7 +30,10 @@ def test_deleting_an_item_in_the_admin_keeps_it_as_a_tombstone_with_its_log(admi
     assert response.status_code == 302
     item.refresh_from_db()  # still there: soft-deleted
     assert item.deleted_at is not None
-    assert Transition.objects.filter(item=item).count() == logged > 0
+    # Its log is kept, and the deletion is in it (`deleted`, source admin).
+    assert Transition.objects.filter(item=item).count() == logged + 1 > 1
+    row = Transition.objects.filter(item=item).latest("id")
+    assert (row.kind, row.source, row.actor.username) == ("deleted", "admin", "root")
     tombstones = admin_client.get(f"/api/v1/nexuses/{nexus.slug}/items/deleted/").json()["results"]
     assert [t["id"] for t in tombstones] == [item.pk]
 
