@@ -274,7 +274,8 @@ class TeamInvolvementForm(forms.ModelForm):
         fields = ["item", "team", "status"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         item, team = data.get("item"), data.get("team")
         if item is not None and item.deleted_at is not None:
             self.add_error("item", "This item has been deleted.")

@@ -203,7 +203,7 @@ def _create(nexus: Nexus, rows: list[_NewRow], actor: Actor, source: str) -> Non
     # The starting state of each, as `pbi_create` logs it: column, teams, block, parent.
     log: list[Transition] = []
     for row in rows:
-        common = {"item": row.item, "actor": actor, "source": source, "at": now}
+        common: dict[str, Any] = {"item": row.item, "actor": actor, "source": source, "at": now}
         log.append(
             _row(
                 kind=TransitionKind.COLUMN, to_column=row.item.column, to_name=row.item.column.name, **common

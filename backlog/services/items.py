@@ -181,7 +181,7 @@ def pbi_create(
     team_ids = list(dict.fromkeys(t.pk for t in teams))
     TeamInvolvement.objects.bulk_create(TeamInvolvement(item=item, team=now_teams[t]) for t in team_ids)
     # The starting state, in the log: the column, then the teams, block and parent it is given.
-    common = {"item": item, "actor": actor, "source": source, "at": now}
+    common: dict[str, Any] = {"item": item, "actor": actor, "source": source, "at": now}
     _log_many(
         [
             _row(kind=TransitionKind.COLUMN, to_column=column, to_name=column.name, **common),
@@ -428,7 +428,7 @@ def pbi_set_teams(
     now = timezone.now()
     TeamInvolvement.objects.filter(item=locked, team_id__in=gone).delete()
     TeamInvolvement.objects.bulk_create(TeamInvolvement(item=locked, team_id=t) for t in new)
-    common = {"item": locked, "actor": actor, "source": source, "at": now}
+    common: dict[str, Any] = {"item": locked, "actor": actor, "source": source, "at": now}
     _log_many(
         [
             *(_row(kind=TransitionKind.TEAM_REMOVED, team_id=t, from_name=have[t], **common) for t in gone),

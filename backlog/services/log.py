@@ -67,7 +67,7 @@ def _change_rows(
     (blocked, or a new reason while blocked; `reason` the reason now), `unblocked` (`reason` the one it
     had), `parent_changed` (`from_parent`, `to_parent`)."""
     rows: list[Transition] = []
-    common = {"item": item, "actor": actor, "source": source, "at": at}
+    common: dict[str, Any] = {"item": item, "actor": actor, "source": source, "at": at}
     if item.is_blocked and (not before.is_blocked or item.blocked_reason != before.blocked_reason):
         rows.append(_row(kind=TransitionKind.BLOCKED, reason=item.blocked_reason, **common))
     elif before.is_blocked and not item.is_blocked:
