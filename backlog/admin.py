@@ -1,5 +1,8 @@
-"""Admin for every model. Edits go through the services: a change of column through `pbi_transition`,
-so the transition log stays complete; the transition log itself is read-only. Scrum Teams and columns
+"""Admin for every model. Edits go through the services: a PBI's fields through `pbi_update`, a change
+of column through `pbi_transition`, its team squares through `involvement_add`/`involvement_set_status`/
+`involvement_remove`, deletion and restore through `pbi_delete`/`pbi_restore`, so the transition log
+stays complete (source `admin`), sync clients and webhooks hear of it and flow recomputes; the
+transition log itself is read-only. Scrum Teams and columns
 are deleted through `team_delete` and `column_delete`, and only where those would accept it (history is
 never lost); every deletion of a synced row leaves a tombstone (`backlog.services.tombstones`)."""
 
@@ -7,14 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import F
 from django.http import HttpRequest
-from django.utils import timezone
 
 from backlog import models
 from backlog.errors import DomainError
-from backlog.services import column_delete, pbi_create, pbi_delete, pbi_transition, team_delete
+from backlog.services import (
+    column_delete,
+    involvement_add,
+    involvement_remove,
+    involvement_set_status,
+    pbi_create,
+    pbi_delete,
+    pbi_restore,
+    pbi_update,
+    team_delete,
+)
+from backlog.services.items import EDITABLE_FIELDS
 from backlog.services.nexus import team_delete_refusal
 from backlog.services.workflow import column_delete_refusal
 
@@ -145,19 +158,28 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
     inlines = [TeamInvolvementInline]
     list_select_related = ("column",)
 
+    actions = ["restore"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """An item stays in its Nexus's Product Backlog."""
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "backlog") if obj is not None else fields
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """A change of column goes through `pbi_transition` (logged, WIP limits applied)."""
-        if change and "column" in form.changed_data:
-            new_column = obj.column
-            original = models.ProductBacklogItem.objects.get(pk=obj.pk)
-            obj.column = original.column
-            obj.version = original.version + 1
-            obj.updated_at = timezone.now()  # the other fields are saved even if the move is refused
-            super().save_model(request, obj, form, change)
+        """Fields and column through `pbi_update` (a block, parent or column change is logged, WIP
+        limits applied, in one transaction); a refusal is shown as a message."""
+        if change:
+            new_column = obj.column if "column" in form.changed_data else None
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+            source = models.Source.ADMIN
             try:
-                pbi_transition(item=obj, to_column=new_column, actor=request.user, source=models.Source.ADMIN)
+                saved = pbi_update(
+                    item=obj, actor=request.user, source=source, column=new_column, **fields
+                ).item
             except DomainError as exc:
                 messages.error(request, exc.message)
+                return
+            obj.version, obj.updated_at, obj.column = saved.version, saved.updated_at, saved.column
             return
         if not change:
             created = pbi_create(
@@ -182,22 +204,58 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
                 created.updated_at,
             )
             obj._state.adding = False
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """The team squares of the inline through the involvement services (each change logged, sync
+        clients and webhooks told); a refusal is shown as a message."""
+        if formset.model is not models.TeamInvolvement:
+            super().save_formset(request, form, formset, change)
             return
-        # Any other change (fields, or the team squares of the inline, saved right after) is a write
-        # that sync clients and `If-Match` must see.
-        obj.version = models.ProductBacklogItem.objects.get(pk=obj.pk).version + 1
-        obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        actor, source = request.user, models.Source.ADMIN
+        for sub in formset.forms:
+            inv = sub.instance
+            try:
+                if sub in formset.deleted_forms:
+                    if inv.pk is not None:
+                        involvement_remove(involvement=inv, actor=actor, source=source)
+                        formset.deleted_objects.append(inv)
+                    continue
+                if not sub.has_changed():
+                    continue
+                if inv.pk is None or "team" in sub.changed_data:
+                    if inv.pk is not None:  # another team in this row: the old one off, the new one on
+                        old = models.TeamInvolvement.objects.get(pk=inv.pk)
+                        involvement_remove(involvement=old, actor=actor, source=source)
+                    added = involvement_add(
+                        item=form.instance, team=inv.team, status=inv.status, actor=actor, source=source
+                    )
+                    sub.instance = added
+                    formset.new_objects.append(added)
+                elif "status" in sub.changed_data:
+                    involvement_set_status(involvement=inv, status=inv.status, actor=actor, source=source)
+                    formset.changed_objects.append((inv, sub.changed_data))
+            except DomainError as exc:
+                messages.error(request, exc.message)
+
+    @admin.action(description="Restore the selected deleted items")
+    def restore(self, request: HttpRequest, queryset: Any) -> None:
+        """Undo soft deletes (`pbi_restore`, logged); live items among the selected are left alone."""
+        restored = 0
+        for item in queryset.filter(deleted_at__isnull=False):
+            pbi_restore(item=item, actor=request.user, source=models.Source.ADMIN)
+            restored += 1
+        messages.success(request, f"Restored {restored} item(s).")
 
     # Deleting is soft, through `pbi_delete`, as everywhere else: the item becomes a tombstone that sync
     # clients see (`items/deleted/`), webhooks hear `item.deleted`, and its transition log is kept. A
     # hard delete here erased the item's history from the append-only log and hid the deletion.
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        pbi_delete(item=obj, actor=request.user)
+        pbi_delete(item=obj, actor=request.user, source=models.Source.ADMIN)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for item in queryset.filter(deleted_at__isnull=True):
-            pbi_delete(item=item, actor=request.user)
+            pbi_delete(item=item, actor=request.user, source=models.Source.ADMIN)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
         """The confirmation page lists only the items: nothing else is deleted with them."""
@@ -205,32 +263,57 @@ class ProductBacklogItemAdmin(admin.ModelAdmin):
         return items, {"Product Backlog Items": len(items)}, set(), []
 
 
+class TeamInvolvementForm(forms.ModelForm):
+    """Refuses, as the services would, a square on a deleted item or with a team of another Nexus."""
+
+    class Meta:
+        model = models.TeamInvolvement
+        fields = ["item", "team", "status"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        item, team = data.get("item"), data.get("team")
+        if item is not None and item.deleted_at is not None:
+            self.add_error("item", "This item has been deleted.")
+        elif item is not None and team is not None and team.nexus_id != item.backlog.nexus_id:
+            self.add_error("team", "That Scrum Team is not in the item's Nexus.")
+        return data
+
+
 @admin.register(models.TeamInvolvement)
 class TeamInvolvementAdmin(admin.ModelAdmin):
+    """Team squares, through the involvement services: each change is logged (source `admin`), moves
+    the item's `updated_at` and version (`/involvements/?updated_since=`), and is heard by sync
+    clients, webhooks and flow."""
+
+    form = TeamInvolvementForm
     list_display = ("item", "team", "status")
     list_filter = ("team__nexus", "team", "status")
     raw_id_fields = ("item",)
 
-    # Team involvement syncs with its item's `updated_at` (`/involvements/?updated_since=`): every
-    # change here moves the item's forward.
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """A square changes its status; another team is another square."""
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "item", "team") if obj is not None else fields
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        _item_touched([obj.item_id])
+        source = models.Source.ADMIN
+        if change:
+            involvement_set_status(involvement=obj, status=obj.status, actor=request.user, source=source)
+            return
+        added = involvement_add(
+            item=obj.item, team=obj.team, status=obj.status, actor=request.user, source=source
+        )
+        obj.pk = added.pk
+        obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        super().delete_model(request, obj)
-        _item_touched([obj.item_id])
+        involvement_remove(involvement=obj, actor=request.user, source=models.Source.ADMIN)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        items = list(queryset.values_list("item_id", flat=True))
-        super().delete_queryset(request, queryset)
-        _item_touched(items)
-
-
-def _item_touched(item_ids: list[int]) -> None:
-    models.ProductBacklogItem.objects.filter(pk__in=item_ids).update(
-        updated_at=timezone.now(), version=F("version") + 1
-    )
+        for involvement in queryset:
+            involvement_remove(involvement=involvement, actor=request.user, source=models.Source.ADMIN)
 
 
 @admin.register(models.Transition)

@@ -352,6 +352,14 @@ class TransitionKind(models.TextChoices):
     COLUMN = "column", "Column change"
     TEAM_STATUS = "team_status", "Team status change"
     RANK = "rank", "Move in the Product Backlog order"
+    TEAM_ADDED = "team_added", "Scrum Team forecast on the item"
+    TEAM_REMOVED = "team_removed", "Scrum Team taken off the item"
+    BLOCKED = "blocked", "Blocked (or the reason changed)"
+    UNBLOCKED = "unblocked", "Unblocked"
+    PARENT_CHANGED = "parent_changed", "Parent change"
+    SPLIT = "split", "Split: a child was split off"
+    DELETED = "deleted", "Deleted (soft)"
+    RESTORED = "restored", "Restored"
 
 
 class Source(models.TextChoices):
@@ -359,12 +367,26 @@ class Source(models.TextChoices):
     API = "api", "REST API"
     IMPORT = "import", "Import"
     ADMIN = "admin", "Admin"
+    BOARD = "board", "Nexus board"
+    SYSTEM = "system", "System (a consequence of another change)"
 
 
 class Transition(models.Model):
-    """The append-only transition log: one row per change of column, of a team's status, or of the
-    item's place in the Product Backlog order, written in the same transaction as the change.
+    """The append-only transition log: one row per change of a PBI, written in the same transaction as
+    the change, with who (`actor`), through which door (`source`) and when (`at`). Kinds and the fields
+    each fills:
 
+    - `column`: `from_column`/`to_column` and their names (creation: from nothing);
+    - `team_status`: `team`, `from_name`/`to_name` the statuses (`TeamStatus`);
+    - `rank`: `from_position`/`to_position` (1-based places in the Product Backlog);
+    - `team_added`: `team`, `to_name` its status; `team_removed`: `team`, `from_name` the status lost;
+    - `blocked`: `reason` (also written when the reason of a blocked item changes); `unblocked`: `reason`
+      the reason it had;
+    - `parent_changed`: `from_parent`/`to_parent` (either may be empty);
+    - `split`: on the item split, one row per child split off (`child`);
+    - `deleted`, `restored`: the soft delete and its undoing.
+
+    A creation logs the item's starting state too: its column, and any teams, block and parent.
     Flow metrics read only this log (`kind=column`). Column changes keep the column names at the time
     (`from_name`/`to_name`) so history survives a later change of the Definition of Workflow; imports
     also keep the raw source states. `at` is timezone-aware (stored UTC). `import_key` makes a
@@ -372,7 +394,7 @@ class Transition(models.Model):
     """
 
     item = models.ForeignKey(ProductBacklogItem, on_delete=models.CASCADE, related_name="transitions")
-    kind = models.CharField(max_length=12, choices=TransitionKind.choices)
+    kind = models.CharField(max_length=20, choices=TransitionKind.choices)
     at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -391,6 +413,16 @@ class Transition(models.Model):
     team = models.ForeignKey(ScrumTeam, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     from_position = models.PositiveIntegerField(null=True, blank=True)
     to_position = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="`blocked`/`unblocked`: why blocked")
+    from_parent = models.ForeignKey(
+        ProductBacklogItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to_parent = models.ForeignKey(
+        ProductBacklogItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    child = models.ForeignKey(
+        ProductBacklogItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     import_key = models.CharField(max_length=120, blank=True)
     recorded_at = models.DateTimeField(
         auto_now_add=True,

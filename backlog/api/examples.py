@@ -131,6 +131,10 @@ TRANSITION = {
     "team": None,
     "from_position": None,
     "to_position": None,
+    "reason": "",
+    "from_parent": None,
+    "to_parent": None,
+    "child": None,
     "recorded_at": "2025-03-03T15:02:09.730112Z",
 }
 WEBHOOK = {

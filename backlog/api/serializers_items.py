@@ -225,9 +225,14 @@ class InvolvementSerializer(serializers.ModelSerializer):
 
 
 class TransitionSerializer(serializers.ModelSerializer):
-    """One row of the append-only transition log: a change of column (`kind=column`; column names as
-    they were then), of a team's status (`team_status`; statuses in `from_name`/`to_name`) or of the
-    item's place in the Product Backlog (`rank`; 1-based positions). `actor` is a username or null."""
+    """One row of the append-only transition log, one typed row per change of a PBI: of column
+    (`kind=column`; column names as they were then), of a team's status (`team_status`; statuses in
+    `from_name`/`to_name`), of the item's place in the Product Backlog (`rank`; 1-based positions), a
+    Scrum Team forecast or taken off (`team_added` with its status in `to_name`, `team_removed` with the
+    status it had in `from_name`), `blocked`/`unblocked` (`reason`), `parent_changed`
+    (`from_parent`/`to_parent`, item ids or null), `split` (on the item split, one row per `child`),
+    `deleted` and `restored`. `actor` is a username or null; `source` the door the change came
+    through (ui, api, admin, import, board, system: a consequence of another change)."""
 
     actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -249,6 +254,10 @@ class TransitionSerializer(serializers.ModelSerializer):
             "team",
             "from_position",
             "to_position",
+            "reason",
+            "from_parent",
+            "to_parent",
+            "child",
             "recorded_at",
         ]
         read_only_fields = fields

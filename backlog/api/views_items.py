@@ -45,9 +45,9 @@ from backlog.models import (
     Source,
     Transition,
 )
-from backlog.services import ItemChanges, WriteResult, pbi_create, pbi_move, pbi_update
+from backlog.services import ItemChanges, WriteResult, pbi_create, pbi_delete, pbi_move, pbi_update
 from backlog.services.bulk import BulkItemError, BulkUpsertFailed, pbi_bulk_upsert
-from backlog.services.sync import pbi_delete_checked, pbi_upsert
+from backlog.services.sync import pbi_upsert
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import (
     DELETED_PARAMS,
@@ -265,7 +265,9 @@ class ItemViewSet(NexusScopedViewSet):
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         item = self.get_object()
-        pbi_delete_checked(item=item, actor=request.user, expected_version=if_match_version(request))
+        pbi_delete(
+            item=item, actor=request.user, source=Source.API, expected_version=if_match_version(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # --- actions -------------------------------------------------------------------------------------

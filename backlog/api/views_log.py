@@ -17,14 +17,12 @@ from backlog.api.serializers_items import (
     InvolvementStatusSerializer,
     TransitionSerializer,
 )
-from backlog.errors import DomainError
 from backlog.models import (
-    ScrumTeam,
     Source,
     TeamInvolvement,
     Transition,
 )
-from backlog.services import involvement_set_status, pbi_set_teams
+from backlog.services import involvement_add, involvement_remove, involvement_set_status
 from nexus_site.api.base import NexusScopedViewSet
 
 
@@ -37,8 +35,9 @@ from nexus_site.api.base import NexusScopedViewSet
     retrieve=extend_schema(summary="Get one team's involvement in a PBI"),
     create=extend_schema(
         summary="Forecast a Scrum Team on a PBI",
-        description="Adds the team (kept teams keep their status) and sets its status. Adding a team that is "
-        "there already answers 400 (`team`).",
+        description="Adds the team (the other teams and their status are untouched) and sets its status; "
+        "logged as `team_added` (and `team_status` when the status is not `not_started`). Adding a team "
+        "that is there already answers 400 (`team`); a deleted item, 400 (`item`).",
         request=InvolvementCreateSerializer,
         responses={201: InvolvementSerializer},
         examples=[
@@ -54,7 +53,11 @@ from nexus_site.api.base import NexusScopedViewSet
         responses={200: InvolvementSerializer},
         examples=[OpenApiExample("Ready to integrate", request_only=True, value={"status": "ready"})],
     ),
-    destroy=extend_schema(summary="Remove a Scrum Team from a PBI's forecast", responses={204: None}),
+    destroy=extend_schema(
+        summary="Remove a Scrum Team from a PBI's forecast",
+        description="Logged as `team_removed`, with the status the team had.",
+        responses={204: None},
+    ),
 )
 class InvolvementViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, NexusScopedViewSet
@@ -76,19 +79,14 @@ class InvolvementViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = InvolvementCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
-        item, team = data.validated_data["item"], data.validated_data["team"]
-        teams = list(ScrumTeam.objects.filter(involvements__item=item))
-        if team in teams:
-            raise DomainError("That Scrum Team is forecast on this item already.", field="team")
-        pbi_set_teams(item=item, teams=[*teams, team], actor=request.user)
-        involvement = TeamInvolvement.objects.get(item=item, team=team)
-        if data.validated_data["status"] != involvement.status:
-            involvement = involvement_set_status(
-                involvement=involvement,
-                status=data.validated_data["status"],
-                actor=request.user,
-                source=Source.API,
-            )
+        # One team added under the item's lock: concurrent additions of other teams all land.
+        involvement = involvement_add(
+            item=data.validated_data["item"],
+            team=data.validated_data["team"],
+            status=data.validated_data["status"],
+            actor=request.user,
+            source=Source.API,
+        )
         return Response(InvolvementSerializer(involvement).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -104,16 +102,15 @@ class InvolvementViewSet(
         return Response(InvolvementSerializer(involvement).data)
 
     def perform_destroy(self, instance: TeamInvolvement) -> None:
-        teams = list(
-            ScrumTeam.objects.filter(involvements__item_id=instance.item_id).exclude(pk=instance.team_id)
-        )
-        pbi_set_teams(item=instance.item, teams=teams, actor=self.request.user)
+        involvement_remove(involvement=instance, actor=self.request.user, source=Source.API)
 
 
 @extend_schema_view(
     list=extend_schema(
         summary="The Nexus's transition log (read-only)",
-        description="Every change of column, team status and Product Backlog position, ordered by (at, "
+        description="Every change of a PBI, one typed row each (`kind`: column, team status, Product "
+        "Backlog position, team added or removed, blocked or unblocked, parent changed, split, deleted, "
+        "restored; `source`: the door it came through), ordered by (at, "
         "id): `at` is when the change happened (imported history keeps its original times). With "
         "`updated_since`, the rows recorded at or after it (`recorded_at`: a history imported today has "
         "old `at` but a new `recorded_at`), in the sync order (recorded_at, id).",

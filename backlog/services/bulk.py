@@ -25,6 +25,7 @@ from backlog.models import (
     ProductBacklogItem,
     Source,
     TeamInvolvement,
+    TeamStatus,
     Transition,
     TransitionKind,
     WorkflowColumn,
@@ -39,13 +40,13 @@ from backlog.services.items import (
     Actor,
     ItemChanges,
     WriteResult,
-    _actor,
     _clean_fields,
     _labels,
     _same,
     pbi_set_teams,
     pbi_transition,
 )
+from backlog.services.log import NEW, ItemState, _change_rows, _log_many, _row
 from backlog.services.ordering import lock_backlog, rank_at_bottom
 from backlog.services.sync import ItemGone, _clean_external_id
 
@@ -202,21 +203,21 @@ def _create(nexus: Nexus, rows: list[_NewRow], actor: Actor, source: str) -> Non
         batch_size=BATCH,
     )
     now = rows[0].item.created_at
-    Transition.objects.bulk_create(
-        [
-            Transition(
-                item=row.item,
-                kind=TransitionKind.COLUMN,
-                at=now,
-                actor=_actor(actor),
-                source=source,
-                to_column=row.item.column,
-                to_name=row.item.column.name,
+    # The starting state of each, as `pbi_create` logs it: column, teams, block, parent.
+    log: list[Transition] = []
+    for row in rows:
+        common: dict[str, Any] = {"item": row.item, "actor": actor, "source": source, "at": now}
+        log.append(
+            _row(
+                kind=TransitionKind.COLUMN, to_column=row.item.column, to_name=row.item.column.name, **common
             )
-            for row in rows
-        ],
-        batch_size=BATCH,
-    )
+        )
+        log.extend(
+            _row(kind=TransitionKind.TEAM_ADDED, team_id=t, to_name=TeamStatus.NOT_STARTED, **common)
+            for t in dict.fromkeys(t.pk for t in row.entry.changes.teams or ())
+        )
+        log.extend(_change_rows(before=NEW, **common))
+    _log_many(log)
     notify_items_changed(nexus.pk)
     for row in rows:
         notify_item_event(nexus.pk, row.item.pk, "created")
@@ -283,16 +284,20 @@ def _update(
     item's version up by one), then teams and column item by item through their services."""
     now = timezone.now()
     edited = [c for c in plan if c.values or c.labels is not None]
+    log: list[Transition] = []
     for change in edited:
+        before = ItemState.of(change.item)
         for name, value in change.values.items():
             setattr(change.item, name, value)
         change.item.version += 1
         change.item.updated_at = now
+        log.extend(_change_rows(item=change.item, before=before, actor=actor, source=source, at=now))
     if edited:
         fields = sorted({name for c in edited for name in c.values})
         ProductBacklogItem.objects.bulk_update(
             [c.item for c in edited], [*fields, "version", "updated_at"], batch_size=BATCH
         )
+        _log_many(log)  # blocked, unblocked, parent changed
     relabel = {c.item.pk: c.labels for c in edited if c.labels is not None}
     if relabel:
         by_name = {label.name: label for label in _labels(nexus, {n for ns in relabel.values() for n in ns})}
@@ -315,7 +320,9 @@ def _update(
         assert result is not None
         try:
             if change.teams:
-                item = pbi_set_teams(item=item, teams=change.entry.changes.teams or [], actor=actor)
+                item = pbi_set_teams(
+                    item=item, teams=change.entry.changes.teams or [], actor=actor, source=source
+                )
             if change.column:
                 column = change.entry.changes.column
                 assert column is not None

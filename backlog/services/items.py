@@ -31,6 +31,7 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.services.common import notify_item_event, notify_items_changed, structure_check
+from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 
 # Re-exported: `flow.apps` installs its lookup of WIP limit kinds from here.
@@ -136,7 +137,8 @@ def pbi_create(
     """Create a PBI at the top or bottom of the Product Backlog, or directly below `after`.
 
     `column` defaults to the first column of the Definition of Workflow; the creation is logged as a
-    column transition (from nothing into that column). `fields` are any of `EDITABLE_FIELDS`.
+    column transition (from nothing into that column), plus a `team_added` row per team and `blocked`
+    and `parent_changed` rows when it starts blocked or with a parent. `fields` are any of `EDITABLE_FIELDS`.
     Raises `DomainError` naming the field for invalid input.
     """
     backlog = lock_backlog(nexus.backlog.pk)
@@ -181,16 +183,19 @@ def pbi_create(
     )
     if labels:
         item.labels.set(_labels(nexus, labels))
-    for team_id in dict.fromkeys(t.pk for t in teams):
-        TeamInvolvement.objects.create(item=item, team=now_teams[team_id])
-    Transition.objects.create(
-        item=item,
-        kind=TransitionKind.COLUMN,
-        at=now,
-        actor=_actor(actor),
-        source=source,
-        to_column=column,
-        to_name=column.name,
+    team_ids = list(dict.fromkeys(t.pk for t in teams))
+    TeamInvolvement.objects.bulk_create(TeamInvolvement(item=item, team=now_teams[t]) for t in team_ids)
+    # The starting state, in the log: the column, then the teams, block and parent it is given.
+    common: dict[str, Any] = {"item": item, "actor": actor, "source": source, "at": now}
+    _log_many(
+        [
+            _row(kind=TransitionKind.COLUMN, to_column=column, to_name=column.name, **common),
+            *(
+                _row(kind=TransitionKind.TEAM_ADDED, team_id=t, to_name=TeamStatus.NOT_STARTED, **common)
+                for t in team_ids
+            ),
+            *_change_rows(before=NEW, **common),
+        ]
     )
     notify_items_changed(nexus.pk)
     notify_item_event(nexus.pk, item.pk, "created")
@@ -204,10 +209,12 @@ def _pbi_update_fields(
     actor: Actor,
     expected_version: int | None = None,
     labels: Sequence[str] | None = None,
+    source: str = Source.UI,
     **fields: Any,
 ) -> ProductBacklogItem:
     """Write a PBI's fields (any of `EDITABLE_FIELDS`, plus `labels` as names): the fields part of
-    `pbi_update`, which calls it with only what differs.
+    `pbi_update`, which calls it with only what differs. A change of block (`blocked`/`unblocked`,
+    with the reason) or of parent (`parent_changed`) is logged.
 
     With `expected_version`, raises `VersionConflict` when someone saved the item in the meantime and
     changes nothing (optimistic concurrency). Raises `DomainError` naming the field for invalid input.
@@ -225,11 +232,13 @@ def _pbi_update_fields(
             current_version=locked.version,
         )
     values = _clean_fields(locked.backlog, locked, dict(fields))
+    before = ItemState.of(locked)
     for name, value in values.items():
         setattr(locked, name, value)
     locked.version += 1
     locked.updated_at = timezone.now()
     locked.save(update_fields=[*values, "version", "updated_at"])
+    _log_changes(item=locked, before=before, actor=actor, source=source, at=locked.updated_at)
     if labels is not None:
         locked.labels.set(_labels(locked.backlog.nexus, labels))
     notify_items_changed(locked.backlog.nexus_id)
@@ -339,12 +348,12 @@ def pbi_update(
             wanted_labels = wanted
     result = WriteResult(locked)
     if fields or wanted_labels is not None:
-        locked = _pbi_update_fields(item=locked, actor=actor, labels=wanted_labels, **fields)
+        locked = _pbi_update_fields(item=locked, actor=actor, labels=wanted_labels, source=source, **fields)
         result.changed = True
     if changes.teams is not None:
         wanted_teams = {t.pk for t in changes.teams}
         if wanted_teams != set(locked.involvements.values_list("team_id", flat=True)):
-            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor)
+            locked = pbi_set_teams(item=locked, teams=changes.teams, actor=actor, source=source)
             result.changed = True
     if changes.column is not None and changes.column.pk != locked.column_id:
         moved = pbi_transition(item=locked, to_column=changes.column, actor=actor, source=source)
@@ -414,41 +423,151 @@ def pbi_transition(
     return TransitionResult(locked, warnings)
 
 
+def _lock_live(item_id: int, *, field: str = "item") -> ProductBacklogItem:
+    """The item, its row locked until the transaction ends (with its Product Backlog); raises
+    `DomainError` (`field`) when it has been soft-deleted."""
+    locked = (
+        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item_id)
+    )
+    if locked.deleted_at is not None:
+        raise DomainError("This item has been deleted.", field=field)
+    return locked
+
+
+def _touch(item: ProductBacklogItem, at: datetime) -> None:
+    """A write of the locked `item` that sync clients, `If-Match` and receivers must see."""
+    item.version += 1
+    item.updated_at = at
+    item.save(update_fields=["version", "updated_at"])
+
+
 @transaction.atomic
 def pbi_set_teams(
-    *, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor
+    *, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor, source: str = Source.UI
 ) -> ProductBacklogItem:
-    """Set which Scrum Teams the PBI is forecast to need; kept teams keep their status."""
-    locked = (
-        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
-    )
+    """Set which Scrum Teams the PBI is forecast to need; kept teams keep their status.
+
+    The difference with the teams it has is computed under the item's row lock, so concurrent writes of
+    its teams (`involvement_add`, `involvement_remove`) are never undone; each team added or taken off
+    is logged (`team_added`; `team_removed` with the status it had). Setting the teams it has changes
+    nothing (not even the version). Raises `DomainError` for a deleted item (`item`) or a team of
+    another Nexus or deleted meanwhile (`teams`)."""
+    locked = _lock_live(item.pk)
     structure_check(nexus_id=locked.backlog.nexus_id, teams=teams)  # none deleted meanwhile
     wanted = {t.pk for t in teams}
-    TeamInvolvement.objects.filter(item=locked).exclude(team_id__in=wanted).delete()
-    have = set(TeamInvolvement.objects.filter(item=locked).values_list("team_id", flat=True))
-    TeamInvolvement.objects.bulk_create(TeamInvolvement(item=locked, team_id=t) for t in wanted - have)
-    locked.version += 1
-    locked.updated_at = timezone.now()
-    locked.save(update_fields=["version", "updated_at"])
+    have = dict(
+        TeamInvolvement.objects.select_for_update().filter(item=locked).values_list("team_id", "status")
+    )
+    gone = sorted(set(have) - wanted)
+    new = sorted(wanted - set(have))
+    if not gone and not new:
+        return locked
+    now = timezone.now()
+    TeamInvolvement.objects.filter(item=locked, team_id__in=gone).delete()
+    TeamInvolvement.objects.bulk_create(TeamInvolvement(item=locked, team_id=t) for t in new)
+    common: dict[str, Any] = {"item": locked, "actor": actor, "source": source, "at": now}
+    _log_many(
+        [
+            *(_row(kind=TransitionKind.TEAM_REMOVED, team_id=t, from_name=have[t], **common) for t in gone),
+            *(
+                _row(kind=TransitionKind.TEAM_ADDED, team_id=t, to_name=TeamStatus.NOT_STARTED, **common)
+                for t in new
+            ),
+        ]
+    )
+    _touch(locked, now)
     notify_items_changed(locked.backlog.nexus_id)
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked
 
 
 @transaction.atomic
+def involvement_add(
+    *,
+    item: ProductBacklogItem,
+    team: ScrumTeam,
+    actor: Actor,
+    status: str = TeamStatus.NOT_STARTED,
+    source: str = Source.UI,
+) -> TeamInvolvement:
+    """Forecast one Scrum Team on a PBI (a team square), other teams untouched, and log it
+    (`team_added`; then `team_status` when `status` is not "not started").
+
+    Under the item's row lock: two teams added at once both land. Raises `DomainError` for a deleted
+    item (`item`), a team of another Nexus or deleted meanwhile, or forecast already (`team`), or an
+    unknown status (`status`)."""
+    if status not in TeamStatus.values:
+        raise DomainError(f"Team status must be one of {', '.join(TeamStatus.values)}.", field="status")
+    locked = _lock_live(item.pk)
+    structure_check(nexus_id=locked.backlog.nexus_id, teams=[team], teams_field="team")
+    if TeamInvolvement.objects.filter(item=locked, team=team).exists():
+        raise DomainError("That Scrum Team is forecast on this item already.", field="team")
+    now = timezone.now()
+    involvement = TeamInvolvement.objects.create(item=locked, team=team)
+    _log(
+        item=locked,
+        kind=TransitionKind.TEAM_ADDED,
+        actor=actor,
+        source=source,
+        at=now,
+        team=team,
+        to_name=TeamStatus.NOT_STARTED,
+    )
+    _touch(locked, now)
+    notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
+    if status != TeamStatus.NOT_STARTED:
+        involvement = involvement_set_status(
+            involvement=involvement, status=status, actor=actor, source=source
+        )
+    return involvement
+
+
+@transaction.atomic
+def involvement_remove(*, involvement: TeamInvolvement, actor: Actor, source: str = Source.UI) -> None:
+    """Take one Scrum Team off a PBI's forecast, its status with it, and log it (`team_removed`, with the
+    status it had); other teams untouched. Under the item's row lock. Removing a team that is off the
+    item already changes nothing. Raises `DomainError` (`item`) for a deleted item."""
+    locked = _lock_live(involvement.item_id)
+    current = TeamInvolvement.objects.select_for_update().filter(pk=involvement.pk).first()
+    if current is None:
+        return
+    now = timezone.now()
+    current.delete()
+    _log(
+        item=locked,
+        kind=TransitionKind.TEAM_REMOVED,
+        actor=actor,
+        source=source,
+        at=now,
+        team_id=current.team_id,
+        from_name=current.status,
+    )
+    _touch(locked, now)
+    notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
+
+
+@transaction.atomic
 def involvement_set_status(
     *, involvement: TeamInvolvement, status: str, actor: Actor, source: str = Source.UI
 ) -> TeamInvolvement:
-    """Change one team's status on a PBI (a team square) and log it in the transition log."""
+    """Change one team's status on a PBI (a team square) and log it in the transition log.
+
+    Raises `DomainError` for an unknown status (`status`), a deleted item (`item`) or a team taken off
+    the item meanwhile (`team`)."""
     if status not in TeamStatus.values:
         raise DomainError(f"Team status must be one of {', '.join(TeamStatus.values)}.", field="status")
     # Locks in the order every item write takes them: the item, then its involvements.
-    list(ProductBacklogItem.objects.select_for_update().filter(pk=involvement.item_id).values_list("pk"))
+    _lock_live(involvement.item_id)
     locked = (
         TeamInvolvement.objects.select_for_update(of=("self",))
         .select_related("item__backlog")
-        .get(pk=involvement.pk)
+        .filter(pk=involvement.pk)
+        .first()
     )
+    if locked is None:
+        raise DomainError("That Scrum Team is not forecast on this item (any more).", field="team")
     if locked.status == status:
         return locked
     now = timezone.now()
@@ -473,25 +592,97 @@ def involvement_set_status(
 
 
 @transaction.atomic
-def pbi_delete(*, item: ProductBacklogItem, actor: Actor) -> ProductBacklogItem:
+def pbi_delete(
+    *,
+    item: ProductBacklogItem,
+    actor: Actor,
+    source: str = Source.UI,
+    expected_version: int | None = None,
+) -> ProductBacklogItem:
     """Soft-delete a PBI: it leaves every list and board but stays as a tombstone for sync clients;
-    its transition log is kept. Deleting a deleted item changes nothing."""
+    its transition log is kept and gains a `deleted` row. Its children lose their parent (a
+    `parent_changed` row each, source `system`). Deleting a deleted item changes nothing.
+
+    With `expected_version` (the API's `If-Match`), raises `PreconditionFailed` (412, field `If-Match`)
+    when the live item's version differs, and changes nothing."""
+    locked = (
+        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
+    )
+    if locked.deleted_at is not None:
+        return locked
+    if expected_version is not None and locked.version != expected_version:
+        raise PreconditionFailed(
+            f"The item is at version {locked.version}, not {expected_version}: someone changed it after "
+            "you read it. Nothing was changed; read it again and re-apply your change.",
+            current_version=locked.version,
+            field="If-Match",
+        )
+    now = timezone.now()
+    locked.deleted_at = now
+    locked.updated_at = now
+    locked.version += 1
+    locked.save(update_fields=["deleted_at", "updated_at", "version"])
+    # Its children lose their parent: a change of theirs too, for sync clients, `If-Match`, webhook
+    # receivers and the log.
+    children = ProductBacklogItem.objects.filter(parent=locked)
+    orphaned = list(children.values_list("pk", flat=True))
+    children.update(parent=None, updated_at=now, version=F("version") + 1)
+    _log_many(
+        [
+            _row(item=locked, kind=TransitionKind.DELETED, actor=actor, source=source, at=now),
+            *(
+                _row(
+                    item=child_id,
+                    kind=TransitionKind.PARENT_CHANGED,
+                    actor=actor,
+                    source=Source.SYSTEM,
+                    at=now,
+                    from_parent=locked,
+                )
+                for child_id in orphaned
+            ),
+        ]
+    )
+    notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
+    for child_id in orphaned:
+        notify_item_event(locked.backlog.nexus_id, child_id, "updated")
+    return locked
+
+
+@transaction.atomic
+def pbi_restore(
+    *,
+    item: ProductBacklogItem,
+    actor: Actor,
+    source: str = Source.UI,
+    expected_version: int | None = None,
+) -> ProductBacklogItem:
+    """Undo a soft delete: the PBI is back, where it was in the Product Backlog order and in the column
+    it was in, with its teams and labels; a `restored` row is logged. The children it had keep the
+    parent they have now (the delete took them off it, logged). Restoring a live item changes nothing.
+
+    Sync clients see it again through `updated_since` (its `updated_at` moves on); webhook receivers
+    hear `item.updated`. With `expected_version`, raises `PreconditionFailed` (412, field `If-Match`)
+    when the deleted item's version differs."""
     locked = (
         ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
     )
     if locked.deleted_at is None:
-        now = timezone.now()
-        locked.deleted_at = now
-        locked.updated_at = now
-        locked.version += 1
-        locked.save(update_fields=["deleted_at", "updated_at", "version"])
-        # Its children lose their parent: a change of theirs too, for sync clients, `If-Match` and
-        # webhook receivers.
-        children = ProductBacklogItem.objects.filter(parent=locked)
-        orphaned = list(children.values_list("pk", flat=True))
-        children.update(parent=None, updated_at=now, version=F("version") + 1)
-        notify_items_changed(locked.backlog.nexus_id)
-        notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
-        for child_id in orphaned:
-            notify_item_event(locked.backlog.nexus_id, child_id, "updated")
+        return locked
+    if expected_version is not None and locked.version != expected_version:
+        raise PreconditionFailed(
+            f"The item is at version {locked.version}, not {expected_version}: someone changed it after "
+            "you read it. Nothing was changed.",
+            current_version=locked.version,
+            field="If-Match",
+        )
+    now = timezone.now()
+    locked.deleted_at = None
+    locked.updated_at = now
+    locked.version += 1
+    locked.save(update_fields=["deleted_at", "updated_at", "version"])
+    _log(item=locked, kind=TransitionKind.RESTORED, actor=actor, source=source, at=now)
+    notify_items_changed(locked.backlog.nexus_id)
+    notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked

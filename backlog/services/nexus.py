@@ -240,15 +240,16 @@ def team_update(
 
 def team_delete_refusal(*, team: ScrumTeam) -> str | None:
     """Why `team` cannot be deleted (a message for a person), or None if it can: it is forecast on a
-    PBI, live or deleted (`TeamInvolvement`), or the transition log names it (a team status change).
+    PBI, live or deleted (`TeamInvolvement`), or the transition log names it (a team status change, or
+    the team forecast on or taken off a PBI: history that the team-level flow figures read).
     The admin uses it to offer deletion only when `team_delete` would succeed. Two queries."""
     items = TeamInvolvement.objects.filter(team=team).count()
     if not items and not Transition.objects.filter(team=team).exists():
         return None
     worked = f"is forecast on {items} PBI(s)" if items else "appears in the transition log"
     return (
-        f"{team.name} {worked}: deleting it would lose who did that work. Keep the team (rename it, or "
-        "remove its members), or take it off those PBIs first if it never worked on them."
+        f"{team.name} {worked}: deleting it would lose who did that work, or was forecast to. Keep the "
+        "team (rename it, or remove its members)."
     )
 
 

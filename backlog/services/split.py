@@ -6,8 +6,9 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from backlog.errors import DomainError
-from backlog.models import ColumnCategory, ProductBacklogItem, Source
+from backlog.models import ColumnCategory, ProductBacklogItem, Source, TransitionKind
 from backlog.services.items import pbi_create
+from backlog.services.log import _log_many, _row
 from backlog.services.ordering import family_block, lock_backlog
 
 
@@ -24,7 +25,8 @@ def pbi_split(
     class of service and forecast Scrum Teams; it starts in the parent's column when that is not
     started yet, else in the first column of the Definition of Workflow. Raises `DomainError`
     (field `titles`) for no title, more than 50, or a title the item service refuses, and (field
-    `item`) for a finished or deleted item."""
+    `item`) for a finished or deleted item. Logged: a `split` row per child on `item`, and each child's
+    creation (with `item` as its parent)."""
     names = [t.strip() for t in titles if t and t.strip()]
     if not names:
         raise DomainError("Give at least one title: one child per line.", field="titles")
@@ -60,4 +62,9 @@ def pbi_split(
             raise DomainError(f"{name[:60]!r}: {exc.message}", field="titles") from exc
         children.append(child)
         anchor = child
+    # On the item split, one row per child (each child's creation logged its parent).
+    _log_many(
+        _row(item=current, kind=TransitionKind.SPLIT, actor=actor, source=source, at=c.created_at, child=c)
+        for c in children
+    )
     return children

@@ -24,9 +24,7 @@ from backlog.services.items import (
     Actor,
     ItemChanges,
     WriteResult,
-    _check_version,
     pbi_create,
-    pbi_delete,
     pbi_update,
 )
 from backlog.services.ordering import lock_backlog
@@ -129,18 +127,6 @@ def pbi_upsert(
         expected_version=expected_version,
         source=source,
     )
-
-
-@transaction.atomic
-def pbi_delete_checked(
-    *, item: ProductBacklogItem, actor: Actor, expected_version: int | None = None
-) -> ProductBacklogItem:
-    """Soft-delete a PBI (`pbi_delete`) after checking `expected_version` under the row lock; raises
-    `PreconditionFailed` (412) when it differs."""
-    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
-    if locked.deleted_at is None:
-        _check_version(locked, expected_version)
-    return pbi_delete(item=locked, actor=actor)
 
 
 # --- Personal API tokens ---------------------------------------------------------------------------

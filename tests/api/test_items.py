@@ -56,8 +56,11 @@ def test_create_read_update_delete(nx, api):
     assert item["teams"] == [{"team": team.pk, "status": "not_started"}]
     assert item["size"] == 5
     assert items_in_order(nx)[0] == "Pay by invoice"
-    created = Transition.objects.get(item_id=item["id"])
+    created = Transition.objects.get(item_id=item["id"], kind="column")
     assert created.source == Source.API
+    # The starting state is logged too: the team it is forecast on.
+    added = Transition.objects.get(item_id=item["id"], kind="team_added")
+    assert (added.team_id, added.source, added.at) == (team.pk, Source.API, created.at)
     assert created.actor is not None
     assert created.actor.username == f"dev-{nx.slug}"
 
