@@ -319,12 +319,21 @@ def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
     return ProductGoal.objects.create(backlog=backlog, text=text)
 
 
+def _goal_lock(goal: ProductGoal) -> None:
+    """Lock the goal's row until the transaction ends and refresh `goal` from it, so its status is
+    checked as it is now: of two concurrent closes (or a close and an edit) the second waits for the
+    first, then sees the goal closed."""
+    goal.refresh_from_db(from_queryset=ProductGoal.objects.select_for_update())
+
+
 @transaction.atomic
 def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
-    """Change the active Product Goal's text. Raises `DomainError` for an empty text or a closed goal."""
+    """Change the active Product Goal's text (`goal` is refreshed under a lock on its row, updated and
+    returned). Raises `DomainError` for an empty text or a closed goal (closed meanwhile included)."""
     text = text.strip()
     if not text:
         raise DomainError("A Product Goal needs a text.", field="text")
+    _goal_lock(goal)
     if goal.status != GoalStatus.ACTIVE:
         raise DomainError("Only the active Product Goal can be edited.", field="text")
     goal.text = text
@@ -334,9 +343,12 @@ def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
 
 @transaction.atomic
 def goal_close(*, goal: ProductGoal, status: str) -> ProductGoal:
-    """Mark the active Product Goal achieved or abandoned (kept in the history)."""
+    """Mark the active Product Goal achieved or abandoned (kept in the history). The status is checked
+    under a lock on the goal's row (`goal` is refreshed from it, updated and returned): of two
+    concurrent closes, one succeeds and the other gets a `DomainError` naming `status`."""
     if status not in (GoalStatus.ACHIEVED, GoalStatus.ABANDONED):
         raise DomainError("A Product Goal is closed as achieved or abandoned.", field="status")
+    _goal_lock(goal)
     if goal.status != GoalStatus.ACTIVE:
         raise DomainError("That Product Goal is closed already.", field="status")
     goal.status = status
