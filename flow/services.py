@@ -106,13 +106,40 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     (default today in its time zone), over the days from each scope's first event to `as_of`.
 
     Clears the pending mark first, so a change made during the computation asks for another run.
-    Idempotent and safe to run twice at once (the second waits for the first's write, then replaces it).
-    Returns the per-Nexus summary (the figures of `flow_report` without the daily rows, plus `timings`).
+    Idempotent and safe to run twice at once: the recompute lock of the Nexus (`_recompute_lock`) is
+    taken before the log is loaded and held until the figures are stored, so a second job waits for
+    the first to commit, then loads the log as it is then: the job that stores last read the newest
+    log (an older job can no longer overwrite newer figures). A change of the items never waits for
+    it. Returns the per-Nexus summary (the figures of `flow_report` without the daily rows, plus
+    `timings`), or {} for a Nexus without columns.
     """
     t0 = time.perf_counter()
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
+    with transaction.atomic():
+        _recompute_lock(nexus.pk)
+        nexus.refresh_from_db()  # its time zone and Sprint length as they are now
+        return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0)
+
+
+#: The first key of the PostgreSQL advisory lock of a Nexus's recompute (the second is the Nexus id).
+RECOMPUTE_LOCK_CLASS = 0x464C4F57  # "FLOW"
+
+
+def _recompute_lock(nexus_id: int) -> None:
+    """Until the transaction ends, be the only recompute of the Nexus. On PostgreSQL a transaction-level
+    advisory lock: it serialises recomputes only, not the `FlowState` updates of `recompute_request`
+    that a change of the items makes on commit (a lock on the `FlowState` row held through the
+    computation would make those requests wait seconds). Elsewhere (SQLite, one process in
+    development) there is no such lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus_id % 2**31])
+
+
+def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[str, Any]:
+    """`flow_recompute` under the Nexus's recompute lock: load the log, compute, store."""
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     if not columns:
         return {}
@@ -143,7 +170,7 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
 
     summary = _summary(scopes[0], result)
     with transaction.atomic():
-        FlowState.objects.select_for_update().get(nexus=nexus)  # one writer per Nexus at a time
+        FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
         ItemFlow.objects.filter(nexus=nexus).delete()
         _insert(
             ItemFlow,
