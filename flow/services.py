@@ -26,6 +26,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from backlog.errors import DomainError, NotAllowed
 from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WorkflowColumn
 from backlog.selectors import roles_of
+from backlog.services.common import structure_check
 from flow import metrics
 from flow.history import load_events, nexus_today, workflow_of
 from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow, WipLimitKind
@@ -317,7 +318,13 @@ def flow_settings_set(
     """Set the Service Level Expectation ("`sle_percent`% of items finish within `sle_days` days"; empty
     days = the default from recent Cycle Times) and the kind of the WIP limit of the Nexus (`team` None)
     or of one Scrum Team. Raises `NotAllowed` for anyone but the Product Owner, the Nexus Integration
-    Team and admins, `DomainError` naming the field for invalid values."""
+    Team and admins, `DomainError` naming the field for invalid values, or `team` when the Scrum Team
+    is of another Nexus or was deleted meanwhile.
+
+    Runs under the Nexus lock (`structure_check`): a concurrent deletion of the team either committed
+    before (refused, naming `team`) or waits for this write; and two concurrent writes of the same
+    scope are serialised, so the second updates the row the first created (no unique-constraint
+    failure, a 500)."""
     if actor is None or not can_edit_flow_settings(user=actor, nexus=nexus):
         raise NotAllowed(
             "Only the Product Owner and the Nexus Integration Team set Service Level Expectations.",
@@ -333,6 +340,7 @@ def flow_settings_set(
         )
     if wip_limit_kind not in WipLimitKind.values:
         raise DomainError("The WIP limit kind is 'hard' or 'soft'.", field="wip_limit_kind")
+    structure_check(nexus_id=nexus.pk, teams=[team] if team else [], teams_field="team")
     row, _ = FlowSettings.objects.update_or_create(
         nexus=nexus,
         team=team,
