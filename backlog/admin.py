@@ -18,11 +18,16 @@ from backlog.services import column_delete, pbi_create, pbi_delete, pbi_transiti
 from backlog.services.nexus import team_delete_refusal
 from backlog.services.workflow import column_delete_refusal
 
+#: The kinds of the Nexus's and the teams' WIP limits change through `nexus_update` and `team_update`
+#: (under the Nexus lock the WIP checks take): the flow settings page, the API, or the flow settings admin.
+WIP_LIMIT_KIND_READ_ONLY = ("wip_limit_kind",)
+
 
 class ScrumTeamInline(admin.TabularInline):
     model = models.ScrumTeam
     extra = 0
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = WIP_LIMIT_KIND_READ_ONLY
     can_delete = False  # on the team's own page, through `team_delete`
 
 
@@ -46,13 +51,15 @@ class ServiceDeleteAdmin(admin.ModelAdmin):
 class NexusAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "time_zone", "sprint_length_days")
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = WIP_LIMIT_KIND_READ_ONLY
     inlines = [ScrumTeamInline, WorkflowColumnInline]
 
 
 @admin.register(models.ScrumTeam)
 class ScrumTeamAdmin(ServiceDeleteAdmin):
-    list_display = ("name", "nexus", "wip_limit")
+    list_display = ("name", "nexus", "wip_limit", "wip_limit_kind")
     list_filter = ("nexus",)
+    readonly_fields = WIP_LIMIT_KIND_READ_ONLY
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Not for a team that worked on PBIs (`team_delete_refusal`)."""

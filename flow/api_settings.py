@@ -18,8 +18,8 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.models import ScrumTeam
-from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings, WipLimitKind
+from backlog.models import ScrumTeam, WipLimitKind
+from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
 from flow.services import can_edit_flow_settings, flow_settings_set
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
 from nexus_site.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
@@ -59,6 +59,11 @@ class FlowSettingsSerializer(serializers.ModelSerializer):
 
     updated_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Who set them last (username)"
+    )
+    wip_limit_kind = serializers.ChoiceField(
+        choices=WipLimitKind.choices,
+        read_only=True,
+        help_text="The kind of the scope's WIP limit, as the Nexus or Scrum Team has it now",
     )
 
     class Meta:
@@ -136,7 +141,8 @@ class FlowSettingsViewSet(
     rules: ClassVar[dict[str, str]] = {"create": FLOW_SETTINGS}
 
     def base_queryset(self) -> QuerySet[FlowSettings]:
-        return FlowSettings.objects.filter(nexus=self.nexus).select_related("updated_by")
+        # `team` and `nexus` for `wip_limit_kind`, which lives on them (backlog)
+        return FlowSettings.objects.filter(nexus=self.nexus).select_related("updated_by", "team", "nexus")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = FlowSettingsWriteSerializer(data=request.data, context=self.get_serializer_context())

@@ -25,7 +25,7 @@ from backlog.models import (
 )
 from backlog.selectors import workflow_columns
 from flow.history import nexus_today, workflow_of
-from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, WipLimitKind
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState
 from flow.report import (
     SLE_DEFAULT_PERCENT,
     SNAPSHOT_FORMAT,
@@ -77,8 +77,12 @@ def sle_resolve(row: FlowSettings | None, figures: dict[str, Any] | None) -> SLE
 
 def sles_get(*, nexus: Nexus) -> tuple[dict[int | None, SLE], dict[int | None, FlowSettings]]:
     """The SLE of the Nexus (key None) and of each Scrum Team with stored figures or settings (key: team
-    id), and the settings rows. Two queries."""
-    rows: dict[int | None, FlowSettings] = {s.team_id: s for s in FlowSettings.objects.filter(nexus=nexus)}
+    id), and the settings rows (with their `team` and `nexus`). Two queries."""
+    rows: dict[int | None, FlowSettings] = {
+        s.team_id: s for s in FlowSettings.objects.filter(nexus=nexus).select_related("team")
+    }
+    for row in rows.values():
+        row.nexus = nexus  # for `wip_limit_kind` of the Nexus scope
     figures: dict[int | None, dict[str, Any]] = dict(
         FlowSnapshot.objects.filter(nexus=nexus).values_list("team_id", "figures")
     )
@@ -293,18 +297,14 @@ def scope_limits_get(
     nexus: Nexus,
     columns: list[WorkflowColumn],
     counts: dict[int, int],
-    settings: dict[int | None, FlowSettings],
     teams: list[ScrumTeam] | None = None,
 ) -> list[ScopeLimit]:
-    """Items in progress of the Nexus and of each Scrum Team against their WIP limits. Two queries (one
-    when the caller has the Nexus's `teams` already, ordered by name)."""
+    """Items in progress of the Nexus and of each Scrum Team against their WIP limits, of the kind
+    (`wip_limit_kind`) the Nexus and each team have. Two queries (one when the caller has the Nexus's
+    `teams` already, ordered by name)."""
     wip_cols = [c.pk for c in _in_progress(columns)]
-
-    def kind(key: int | None) -> str:
-        row = settings.get(key)
-        return row.wip_limit_kind if row else WipLimitKind.SOFT
-
-    limits = [ScopeLimit("Nexus", sum(counts.get(c, 0) for c in wip_cols), nexus.wip_limit, kind(None), True)]
+    in_progress = sum(counts.get(c, 0) for c in wip_cols)
+    limits = [ScopeLimit("Nexus", in_progress, nexus.wip_limit, nexus.wip_limit_kind, True)]
     team_counts = dict(
         TeamInvolvement.objects.filter(
             item__backlog__nexus=nexus, item__deleted_at__isnull=True, item__column_id__in=wip_cols
@@ -315,7 +315,7 @@ def scope_limits_get(
     if teams is None:
         teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
     for team in teams:
-        limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, kind(team.pk)))
+        limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, team.wip_limit_kind))
     return limits
 
 
@@ -335,7 +335,7 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         .annotate(n=Count("id"))
     )
     state = FlowState.objects.filter(nexus=nexus).first()
-    sles, settings = sles_get(nexus=nexus)
+    sles, _settings = sles_get(nexus=nexus)
     open_ids = [c.pk for c in columns if c.category != ColumnCategory.DONE]
     done = [c for c in columns if c.category == ColumnCategory.DONE]
     board_cols = {
@@ -390,9 +390,7 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         columns=list(board_cols.values()),
         state=state,
         sle=sles[None],
-        limits=scope_limits_get(
-            nexus=nexus, columns=columns, counts=counts, settings=settings, teams=maker.team_list
-        ),
+        limits=scope_limits_get(nexus=nexus, columns=columns, counts=counts, teams=maker.team_list),
     )
 
 

@@ -24,12 +24,13 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from backlog.errors import DomainError, NotAllowed
-from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WorkflowColumn
+from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind, WorkflowColumn
 from backlog.selectors import roles_of
+from backlog.services import nexus_update, team_update
 from backlog.services.common import structure_check
 from flow import metrics
 from flow.history import load_events, nexus_today, workflow_of
-from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow, WipLimitKind
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow
 from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "load_events",
     "nexus_today",
     "recompute_request",
-    "wip_limit_kinds",
     "workflow_of",
 ]
 
@@ -317,9 +317,13 @@ def flow_settings_set(
 ) -> FlowSettings:
     """Set the Service Level Expectation ("`sle_percent`% of items finish within `sle_days` days"; empty
     days = the default from recent Cycle Times) and the kind of the WIP limit of the Nexus (`team` None)
-    or of one Scrum Team. Raises `NotAllowed` for anyone but the Product Owner, the Nexus Integration
-    Team and admins, `DomainError` naming the field for invalid values, or `team` when the Scrum Team
-    is of another Nexus or was deleted meanwhile.
+    or of one Scrum Team. The kind is part of the Definition of Workflow and lives in `backlog`: it is
+    set through `nexus_update` or `team_update` (`wip_limit_kind`), in the same transaction. Returns the
+    scope's row, its `team` and `nexus` as they are now (their `wip_limit_kind` included).
+
+    Raises `NotAllowed` for anyone but the Product Owner, the Nexus Integration Team and admins,
+    `DomainError` naming the field for invalid values, or `team` when the Scrum Team is of another
+    Nexus or was deleted meanwhile.
 
     Runs under the Nexus lock (`structure_check`): a concurrent deletion of the team either committed
     before (refused, naming `team`) or waits for this write; and two concurrent writes of the same
@@ -340,21 +344,20 @@ def flow_settings_set(
         )
     if wip_limit_kind not in WipLimitKind.values:
         raise DomainError("The WIP limit kind is 'hard' or 'soft'.", field="wip_limit_kind")
-    structure_check(nexus_id=nexus.pk, teams=[team] if team else [], teams_field="team")
+    _, now_teams = structure_check(nexus_id=nexus.pk, teams=[team] if team else [], teams_field="team")
+    if team is not None:
+        scope_team: ScrumTeam | None = team_update(team=now_teams[team.pk], wip_limit_kind=wip_limit_kind)
+        scope_nexus = nexus
+    else:
+        scope_team, scope_nexus = None, nexus_update(nexus=nexus, wip_limit_kind=wip_limit_kind)
     row, _ = FlowSettings.objects.update_or_create(
         nexus=nexus,
         team=team,
         defaults={
             "sle_percent": sle_percent,
             "sle_days": sle_days,
-            "wip_limit_kind": wip_limit_kind,
             "updated_by": actor if isinstance(actor, User) else None,
         },
     )
+    row.nexus, row.team = scope_nexus, scope_team
     return row
-
-
-def wip_limit_kinds(nexus_id: int) -> dict[int | None, str]:
-    """Kinds of the WIP limits of a Nexus (key None) and of its Scrum Teams (key: team id) that are set
-    in the flow settings; missing ones are soft. Installed into `backlog.services.items` at start-up."""
-    return dict(FlowSettings.objects.filter(nexus_id=nexus_id).values_list("team_id", "wip_limit_kind"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +29,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import nexus_lock, notify_item_event, notify_items_changed, structure_check
+from backlog.services.common import nexus_lock_wip, notify_item_event, notify_items_changed, structure_check
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 
 Actor = User | AnonymousUser | None
@@ -239,22 +239,6 @@ class TransitionResult:
     warnings: list[str] = field(default_factory=list)
 
 
-#: Looks up the kinds ("hard" or "soft") of the WIP limits of a Nexus (key None) and of its Scrum Teams
-#: (key: team id); a missing key is soft. `backlog` imports no other app, so the app that keeps these
-#: settings (flow) installs the lookup at start-up with `wip_limit_kinds_register`.
-def _no_kinds(nexus_id: int) -> dict[int | None, str]:
-    return {}
-
-
-_wip_limit_kinds: Callable[[int], dict[int | None, str]] = _no_kinds
-
-
-def wip_limit_kinds_register(lookup: Callable[[int], dict[int | None, str]]) -> None:
-    """Install the lookup of the kinds of team and Nexus WIP limits (see `_wip_limit_kinds`)."""
-    global _wip_limit_kinds
-    _wip_limit_kinds = lookup
-
-
 def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list[str]:
     """Check the WIP limits a move of `item` into `to_column` would meet: the column's, and, when the
     move brings the item into progress (from outside the columns from the started one up to, not
@@ -267,8 +251,10 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
     under the Nexus lock (`structure_check`): it takes that lock (`nexus_lock`) so that the checks of
     one Nexus's moves run one at a time, and two moves cannot both take the last place under a limit.
     """
-    nexus_limit = nexus_lock(to_column.nexus_id)
-    scope = _scope_wip_warnings(item=item, to_column=to_column, nexus_limit=nexus_limit)
+    nexus_limit, nexus_kind = nexus_lock_wip(to_column.nexus_id)
+    scope = _scope_wip_warnings(
+        item=item, to_column=to_column, nexus_limit=nexus_limit, nexus_kind=nexus_kind
+    )
     if to_column.wip_limit is None:
         return scope
     count = ProductBacklogItem.objects.alive().filter(column=to_column).exclude(pk=item.pk).count()
@@ -281,9 +267,10 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
 
 
 def _scope_wip_warnings(
-    *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None
+    *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None, nexus_kind: str
 ) -> list[str]:
-    """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress."""
+    """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress; each
+    limit's kind is the Nexus's or the team's `wip_limit_kind`."""
     nexus_id = to_column.nexus_id
     teams = list(ScrumTeam.objects.filter(involvements__item=item, wip_limit__isnull=False).order_by("name"))
     if nexus_limit is None and not teams:
@@ -294,7 +281,6 @@ def _scope_wip_warnings(
     in_progress = {c.pk for c in columns[start:finish]}
     if to_column.pk not in in_progress or item.column_id in in_progress:
         return []  # the move does not add to the work in progress
-    kinds = _wip_limit_kinds(nexus_id)
     others = ProductBacklogItem.objects.alive().filter(column_id__in=in_progress).exclude(pk=item.pk)
     scopes: list[tuple[str, int, str]] = []
     if nexus_limit is not None:
@@ -304,7 +290,7 @@ def _scope_wip_warnings(
                 (
                     f"The Nexus is at its WIP limit ({count} of {nexus_limit} items in progress).",
                     count,
-                    kinds.get(None, WipLimitKind.SOFT),
+                    nexus_kind,
                 )
             )
     for team in teams:
@@ -315,7 +301,7 @@ def _scope_wip_warnings(
                 (
                     f"{team.name} is at its WIP limit ({count} of {team.wip_limit} items in progress).",
                     count,
-                    kinds.get(team.pk, WipLimitKind.SOFT),
+                    team.wip_limit_kind,
                 )
             )
     refused = [msg for msg, _, kind in scopes if kind == WipLimitKind.HARD]
