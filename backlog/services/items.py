@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from backlog.errors import DomainError, VersionConflict, WipLimitReached
@@ -270,7 +270,8 @@ def _scope_wip_warnings(
     *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None, nexus_kind: str
 ) -> list[str]:
     """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress; each
-    limit's kind is the Nexus's or the team's `wip_limit_kind`."""
+    limit's kind is the Nexus's or the team's `wip_limit_kind`. At most four queries, whatever the
+    number of limited teams."""
     nexus_id = to_column.nexus_id
     teams = list(ScrumTeam.objects.filter(involvements__item=item, wip_limit__isnull=False).order_by("name"))
     if nexus_limit is None and not teams:
@@ -293,9 +294,17 @@ def _scope_wip_warnings(
                     nexus_kind,
                 )
             )
+    # One query for all the limited teams (GROUP BY team), not one COUNT per team; one involvement per
+    # item and team (`involvement_unique`).
+    per_team = dict(
+        TeamInvolvement.objects.filter(team__in=[t.pk for t in teams], item__in=others)
+        .order_by()
+        .values_list("team_id")
+        .annotate(n=Count("item_id"))
+    )
     for team in teams:
         assert team.wip_limit is not None
-        count = others.filter(involvements__team=team).count()
+        count = per_team.get(team.pk, 0)
         if count >= team.wip_limit:
             scopes.append(
                 (

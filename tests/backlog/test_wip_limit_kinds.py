@@ -85,3 +85,22 @@ def test_the_flow_settings_write_the_kind_into_backlog():
     # A kind changed in backlog shows in the flow settings, which keep no copy of it.
     team_update(team=a, wip_limit_kind=WipLimitKind.SOFT)
     assert FlowSettings.objects.select_related("team").get(team=a).wip_limit_kind == "soft"
+
+
+def _a_move_past_limited_teams(limited_teams: int):
+    """A PBI of `limited_teams` Scrum Teams, each with a WIP limit, about to move into progress."""
+    nexus = nexus_build(teams=limited_teams)
+    teams = list(ScrumTeam.objects.filter(nexus=nexus))
+    for t in teams:
+        team_update(team=t, wip_limit=5)
+    _in_progress(nexus, "busy", teams)
+    item = pbi_create(nexus=nexus, title="next", actor=None, teams=teams)
+    return lambda: pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+
+
+def test_a_moves_wip_checks_count_all_limited_teams_in_one_query(django_assert_num_queries):
+    few, many = _a_move_past_limited_teams(2), _a_move_past_limited_teams(8)
+    with django_assert_num_queries(999, exact=False) as queries:  # just counting
+        few()
+    with django_assert_num_queries(len(queries.captured_queries)):
+        many()
