@@ -48,8 +48,16 @@ class WorkflowColumnInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ("position", "name", "category", "wip_limit", "wip_limit_kind")
-    fields += ("is_start", "is_finish", "is_ready")
+    fields = (
+        "position",
+        "name",
+        "category",
+        "wip_limit",
+        "wip_limit_kind",
+        "is_start",
+        "is_finish",
+        "is_ready",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -128,8 +136,8 @@ class WorkflowColumnForm(forms.ModelForm):
                 "category (not started: before the started column; in progress: before the finished one)."
             )
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
         if self.errors:
             return data
         try:

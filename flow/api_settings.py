@@ -55,7 +55,8 @@ class FlowSettingsSerializer(serializers.ModelSerializer):
     `sle_days` calendar days"; `sle_days` null means the `sle_percent`th percentile (nearest rank) of
     the Cycle Times of the items finished in the 90 days up to the day. `wip_limit_kind`: whether the
     scope's WIP limit (`wip_limit` of the Nexus or of the Scrum Team) refuses a move (`hard`) or warns
-    (`soft`). A scope with no row here has the defaults: 85%, days from recent Cycle Times, soft."""
+    (`soft`); it belongs to the Nexus or the Scrum Team (part of its Definition of Workflow) and is
+    read from there. A scope with no row here has the default SLE: 85%, days from recent Cycle Times."""
 
     updated_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Who set them last (username)"
@@ -99,8 +100,8 @@ class FlowSettingsWriteSerializer(StrictSerializer):
     list=extend_schema(
         summary="List the flow settings that are set (Service Level Expectations, WIP limit kinds)",
         description="One row per scope that has settings: the Nexus (`team` null) and Scrum Teams. Scopes "
-        "without a row have the defaults (85% within the 85th percentile of recent Cycle Times; soft WIP "
-        "limit).",
+        "without a row have the default SLE (85% within the 85th percentile of recent Cycle Times); their "
+        "WIP limit kind is the Nexus's or the Scrum Team's (soft unless set).",
     ),
     retrieve=extend_schema(summary="Get the flow settings of one scope"),
     create=extend_schema(

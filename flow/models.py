@@ -171,5 +171,6 @@ class FlowSettings(models.Model):
     def wip_limit_kind(self) -> str:
         """The kind (`backlog.models.WipLimitKind`) of the scope's WIP limit: the Scrum Team's, or the
         Nexus's for the Nexus scope."""
-        scope = self.team if self.team_id is not None else self.nexus
-        return str(scope.wip_limit_kind)
+        if self.team is not None:
+            return str(self.team.wip_limit_kind)
+        return str(self.nexus.wip_limit_kind)
