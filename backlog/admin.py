@@ -17,7 +17,9 @@ from django.http import HttpRequest
 from backlog import models
 from backlog.errors import DomainError
 from backlog.services import (
+    column_create,
     column_delete,
+    column_update,
     involvement_add,
     involvement_remove,
     involvement_set_status,
@@ -31,18 +33,41 @@ from backlog.services.items import EDITABLE_FIELDS
 from backlog.services.nexus import team_delete_refusal
 from backlog.services.workflow import column_delete_refusal
 
+#: The kinds of the Nexus's and the teams' WIP limits change through `nexus_update` and `team_update`
+#: (under the Nexus lock the WIP checks take): the flow settings page, the API, or the flow settings admin.
+WIP_LIMIT_KIND_READ_ONLY = ("wip_limit_kind",)
+
 
 class ScrumTeamInline(admin.TabularInline):
     model = models.ScrumTeam
     extra = 0
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = WIP_LIMIT_KIND_READ_ONLY
     can_delete = False  # on the team's own page, through `team_delete`
 
 
 class WorkflowColumnInline(admin.TabularInline):
+    """The Nexus's columns, read-only: each is added, changed and deleted on its own page, through the
+    workflow services (`column_create`, `column_update`, `column_delete`)."""
+
     model = models.WorkflowColumn
     extra = 0
-    can_delete = False  # on the column's own page, through `column_delete`
+    can_delete = False
+    show_change_link = True
+    fields = (
+        "position",
+        "name",
+        "category",
+        "wip_limit",
+        "wip_limit_kind",
+        "is_start",
+        "is_finish",
+        "is_ready",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ServiceDeleteAdmin(admin.ModelAdmin):
@@ -59,13 +84,15 @@ class ServiceDeleteAdmin(admin.ModelAdmin):
 class NexusAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "time_zone", "sprint_length_days")
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = WIP_LIMIT_KIND_READ_ONLY
     inlines = [ScrumTeamInline, WorkflowColumnInline]
 
 
 @admin.register(models.ScrumTeam)
 class ScrumTeamAdmin(ServiceDeleteAdmin):
-    list_display = ("name", "nexus", "wip_limit")
+    list_display = ("name", "nexus", "wip_limit", "wip_limit_kind")
     list_filter = ("nexus",)
+    readonly_fields = WIP_LIMIT_KIND_READ_ONLY
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Not for a team that worked on PBIs (`team_delete_refusal`)."""
@@ -93,8 +120,70 @@ class ProductGoalAdmin(admin.ModelAdmin):
     list_filter = ("status",)
 
 
+class WorkflowColumnForm(forms.ModelForm):
+    """A column's page: the change is made by the workflow services when the form is checked, so a
+    refusal (a taken name, a position that would put the started column after the finished one, ...)
+    shows on its field and nothing is saved. The admin runs the whole POST in one transaction, and this
+    form has no inlines, so the write commits only if the page then saves. `category`, `is_start` and
+    `is_finish` are fixed once a column exists (they define Cycle Time for the whole history, see
+    `backlog.services.workflow`): read-only here; a new column is never the started or finished one."""
+
+    class Meta:
+        model = models.WorkflowColumn
+        fields = ["nexus", "name", "category", "position", "wip_limit", "wip_limit_kind", "is_ready"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.saved: models.WorkflowColumn | None = None
+        if "position" in self.fields:
+            self.fields["position"].required = False
+            self.fields["position"].help_text = (
+                "0-based, left to right; the columns from there on shift. Empty on a new column: by its "
+                "category (not started: before the started column; in progress: before the finished one)."
+            )
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            if self.instance.pk is None:
+                self.saved = column_create(
+                    nexus=data["nexus"],
+                    name=data["name"],
+                    category=data["category"],
+                    position=data.get("position"),
+                    wip_limit=data.get("wip_limit"),
+                    wip_limit_kind=data["wip_limit_kind"],
+                    is_ready=data.get("is_ready", False),
+                )
+            else:
+                self.saved = column_update(
+                    column=self.instance,
+                    name=data["name"],
+                    wip_limit=data.get("wip_limit"),
+                    wip_limit_kind=data["wip_limit_kind"],
+                    is_ready=data.get("is_ready", False),
+                    position=self.instance.position if data.get("position") is None else data["position"],
+                )
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
+
+    def _post_clean(self) -> None:
+        """No model validation: the service checked the column under the Nexus lock (a position taken
+        now is where the column goes, the others shift; names are unique). The saved column becomes
+        the form's instance."""
+        if self.saved is not None:
+            self.instance = self.saved
+
+
 @admin.register(models.WorkflowColumn)
 class WorkflowColumnAdmin(ServiceDeleteAdmin):
+    """Columns are added and changed through `column_create` and `column_update` (`WorkflowColumnForm`),
+    so their checks apply and the flow figures are recomputed; deleted through `column_delete`."""
+
+    form = WorkflowColumnForm
     list_display = (
         "name",
         "nexus",
@@ -111,6 +200,14 @@ class WorkflowColumnAdmin(ServiceDeleteAdmin):
         """Not for the started or finished column, nor one with history (`column_delete_refusal`)."""
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or column_delete_refusal(column=obj) is None)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("is_start", "is_finish")
+        return ("nexus", "category", "is_start", "is_finish")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Nothing to do: `obj` is the column the service saved (`WorkflowColumnForm.clean`)."""
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         column_delete(column=obj)  # the columns to its right move left; flow recomputes

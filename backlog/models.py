@@ -18,9 +18,19 @@ from backlog.models_api import UPDATED_AT_HELP
 RANK_GAP = 1 << 20
 
 
+class WipLimitKind(models.TextChoices):
+    """Whether a WIP limit of the Definition of Workflow (Kanban Guide for Scrum Teams) refuses a move
+    past it (hard) or only warns (soft): of a column, of a Scrum Team and of the whole Nexus."""
+
+    HARD = "hard", "Hard: moves into a full column are refused"
+    SOFT = "soft", "Soft: moves into a full column are warned"
+
+
 class Nexus(models.Model):
     """A Nexus: approximately three to nine Scrum Teams working on one product from one Product Backlog
-    (Nexus Guide). `time_zone` is the IANA name in which flow metrics count calendar days."""
+    (Nexus Guide). `time_zone` is the IANA name in which flow metrics count calendar days. `wip_limit`
+    caps the items in progress across all teams (optional); `wip_limit_kind` says whether it refuses
+    or warns, and changes only through `nexus_update` (under the Nexus lock, like the WIP checks)."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -31,6 +41,12 @@ class Nexus(models.Model):
     )
     wip_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Nexus-level WIP limit: items in progress across all teams"
+    )
+    wip_limit_kind = models.CharField(
+        max_length=4,
+        choices=WipLimitKind.choices,
+        default=WipLimitKind.SOFT,
+        help_text="Whether the Nexus-level WIP limit refuses a move past it (hard) or warns (soft)",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
@@ -48,12 +64,15 @@ class Nexus(models.Model):
 
 
 class ScrumTeam(models.Model):
-    """A Scrum Team of the Nexus. `wip_limit` caps the PBIs the team has in progress (optional)."""
+    """A Scrum Team of the Nexus. `wip_limit` caps the PBIs the team has in progress (optional);
+    `wip_limit_kind` says whether it refuses or warns, and changes only through `team_update` (under
+    the Nexus lock, like the WIP checks)."""
 
     nexus = models.ForeignKey(Nexus, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=80)
     wip_limit = models.PositiveIntegerField(null=True, blank=True)
+    wip_limit_kind = models.CharField(max_length=4, choices=WipLimitKind.choices, default=WipLimitKind.SOFT)
     updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 
     class Meta:
@@ -170,11 +189,6 @@ class ColumnCategory(models.TextChoices):
     NOT_STARTED = "not_started", "Not started"
     IN_PROGRESS = "in_progress", "In progress"
     DONE = "done", "Done"
-
-
-class WipLimitKind(models.TextChoices):
-    HARD = "hard", "Hard: moves into a full column are refused"
-    SOFT = "soft", "Soft: moves into a full column are warned"
 
 
 class WorkflowColumn(models.Model):

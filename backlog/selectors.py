@@ -8,8 +8,20 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 
 from backlog.models import (
@@ -119,21 +131,27 @@ class NexusHome:
     in_progress_items: int
 
 
+def _count_per_team(rows: QuerySet[Any]) -> Coalesce:
+    """The number of `rows` (filtered on `team=OuterRef("pk")`) as a subquery for a team's annotation."""
+    counted = rows.order_by().values("team").annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
 def nexus_home_get(*, nexus: Nexus) -> NexusHome:
-    """Product Goal, Scrum Teams (with member and open-item counts), Nexus Integration Team, workflow."""
+    """Product Goal, Scrum Teams (with member and open-item counts), Nexus Integration Team, workflow.
+    A fixed number of queries, whatever the number of teams, members and items.
+
+    Each team's counts are correlated subqueries: joining memberships and involvements in one query
+    multiplied the rows (members x involvements per team) before counting them distinct."""
     goals = list(ProductGoal.objects.filter(backlog__nexus=nexus).order_by("-created_at")[:6])
     goal = next((g for g in goals if g.status == GoalStatus.ACTIVE), None)
-    teams = list(
-        ScrumTeam.objects.filter(nexus=nexus).annotate(
-            members=Count("memberships", distinct=True),
-            open_items=Count(
-                "involvements",
-                filter=Q(involvements__item__deleted_at__isnull=True)
-                & ~Q(involvements__item__column__category=ColumnCategory.DONE),
-                distinct=True,
-            ),
+    members_of = _count_per_team(Membership.objects.filter(team=OuterRef("pk")))
+    open_items_of = _count_per_team(  # one involvement per item and team (`involvement_unique`)
+        TeamInvolvement.objects.filter(team=OuterRef("pk"), item__deleted_at__isnull=True).exclude(
+            item__column__category=ColumnCategory.DONE
         )
     )
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).annotate(members=members_of, open_items=open_items_of))
     n = len(teams)
     warning = None
     if n < TEAMS_MIN or n > TEAMS_MAX:

@@ -23,7 +23,7 @@ from backlog.models import (
 )
 from backlog.selectors import workflow_columns
 from flow.history import nexus_today, workflow_of
-from flow.models import FlowSettings, FlowState, ItemFlow, WipLimitKind
+from flow.models import FlowState, ItemFlow
 from flow.selectors import SLE, age_band, sles_get
 
 #: Cards of an unfinished column shown at first and added by each "show more" (Product Backlog order);
@@ -225,18 +225,14 @@ def scope_limits_get(
     nexus: Nexus,
     columns: list[WorkflowColumn],
     counts: dict[int, int],
-    settings: dict[int | None, FlowSettings],
     teams: list[ScrumTeam] | None = None,
 ) -> list[ScopeLimit]:
-    """Items in progress of the Nexus and of each Scrum Team against their WIP limits. Two queries (one
-    when the caller has the Nexus's `teams` already, ordered by name)."""
+    """Items in progress of the Nexus and of each Scrum Team against their WIP limits, of the kind
+    (`wip_limit_kind`) the Nexus and each team have. Two queries (one when the caller has the Nexus's
+    `teams` already, ordered by name)."""
     wip_cols = [c.pk for c in _in_progress(columns)]
-
-    def kind(key: int | None) -> str:
-        row = settings.get(key)
-        return row.wip_limit_kind if row else WipLimitKind.SOFT
-
-    limits = [ScopeLimit("Nexus", sum(counts.get(c, 0) for c in wip_cols), nexus.wip_limit, kind(None), True)]
+    in_progress = sum(counts.get(c, 0) for c in wip_cols)
+    limits = [ScopeLimit("Nexus", in_progress, nexus.wip_limit, nexus.wip_limit_kind, True)]
     team_counts = dict(
         TeamInvolvement.objects.filter(
             item__backlog__nexus=nexus, item__deleted_at__isnull=True, item__column_id__in=wip_cols
@@ -247,7 +243,7 @@ def scope_limits_get(
     if teams is None:
         teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
     for team in teams:
-        limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, kind(team.pk)))
+        limits.append(ScopeLimit(team.name, team_counts.get(team.pk, 0), team.wip_limit, team.wip_limit_kind))
     return limits
 
 
@@ -267,7 +263,7 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         .annotate(n=Count("id"))
     )
     state = FlowState.objects.filter(nexus=nexus).first()
-    sles, settings = sles_get(nexus=nexus)
+    sles, _settings = sles_get(nexus=nexus)
     open_ids = [c.pk for c in columns if c.category != ColumnCategory.DONE]
     done = [c for c in columns if c.category == ColumnCategory.DONE]
     board_cols = {
@@ -330,9 +326,7 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         columns=list(board_cols.values()),
         state=state,
         sle=sles[None],
-        limits=scope_limits_get(
-            nexus=nexus, columns=columns, counts=counts, settings=settings, teams=maker.team_list
-        ),
+        limits=scope_limits_get(nexus=nexus, columns=columns, counts=counts, teams=maker.team_list),
     )
 
 

@@ -1,9 +1,11 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from backlog.errors import DomainError
+from backlog.models import WipLimitKind
 from flow.models import FlowSettings, FlowSnapshot, FlowState, ItemFlow
 from flow.services import flow_settings_set
 
@@ -37,11 +39,29 @@ class FlowSnapshotAdmin(admin.ModelAdmin):
         return False
 
 
+class FlowSettingsForm(forms.ModelForm):
+    """The row's fields plus the scope's WIP limit kind, which lives on the Nexus or the Scrum Team."""
+
+    wip_limit_kind = forms.ChoiceField(choices=WipLimitKind.choices, initial=WipLimitKind.SOFT)
+
+    class Meta:
+        model = FlowSettings
+        fields = ["nexus", "team", "sle_percent", "sle_days"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["wip_limit_kind"].initial = self.instance.wip_limit_kind
+
+
 @admin.register(FlowSettings)
 class FlowSettingsAdmin(admin.ModelAdmin):
-    """Saved through `flow_settings_set`, like the flow settings page."""
+    """Saved through `flow_settings_set`, like the flow settings page (the WIP limit kind too)."""
+
+    form = FlowSettingsForm
 
     list_display = ("nexus", "team", "sle_percent", "sle_days", "wip_limit_kind", "updated_at", "updated_by")
+    list_select_related = ("nexus", "team", "updated_by")  # `wip_limit_kind` is the team's or the Nexus's
     list_filter = ("nexus",)
     readonly_fields = ("updated_at", "updated_by")
 
@@ -53,7 +73,7 @@ class FlowSettingsAdmin(admin.ModelAdmin):
                 actor=request.user,
                 sle_percent=obj.sle_percent,
                 sle_days=obj.sle_days,
-                wip_limit_kind=obj.wip_limit_kind,
+                wip_limit_kind=form.cleaned_data["wip_limit_kind"],
             )
             obj.pk = saved.pk
         except DomainError as exc:

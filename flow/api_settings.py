@@ -18,8 +18,8 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.models import ScrumTeam
-from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings, WipLimitKind
+from backlog.models import ScrumTeam, WipLimitKind
+from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
 from flow.services import FLOW_SETTINGS_RULE, flow_settings_set
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
 from nexus_site.api.fields import NexusRefField, StrictChoiceField, StrictIntegerField, StrictSerializer
@@ -49,10 +49,16 @@ class FlowSettingsSerializer(serializers.ModelSerializer):
     `sle_days` calendar days"; `sle_days` null means the `sle_percent`th percentile (nearest rank) of
     the Cycle Times of the items finished in the 90 days up to the day. `wip_limit_kind`: whether the
     scope's WIP limit (`wip_limit` of the Nexus or of the Scrum Team) refuses a move (`hard`) or warns
-    (`soft`). A scope with no row here has the defaults: 85%, days from recent Cycle Times, soft."""
+    (`soft`); it belongs to the Nexus or the Scrum Team (part of its Definition of Workflow) and is
+    read from there. A scope with no row here has the default SLE: 85%, days from recent Cycle Times."""
 
     updated_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Who set them last (username)"
+    )
+    wip_limit_kind = serializers.ChoiceField(
+        choices=WipLimitKind.choices,
+        read_only=True,
+        help_text="The kind of the scope's WIP limit, as the Nexus or Scrum Team has it now",
     )
 
     class Meta:
@@ -88,8 +94,8 @@ class FlowSettingsWriteSerializer(StrictSerializer):
     list=extend_schema(
         summary="List the flow settings that are set (Service Level Expectations, WIP limit kinds)",
         description="One row per scope that has settings: the Nexus (`team` null) and Scrum Teams. Scopes "
-        "without a row have the defaults (85% within the 85th percentile of recent Cycle Times; soft WIP "
-        "limit).",
+        "without a row have the default SLE (85% within the 85th percentile of recent Cycle Times); their "
+        "WIP limit kind is the Nexus's or the Scrum Team's (soft unless set).",
     ),
     retrieve=extend_schema(summary="Get the flow settings of one scope"),
     create=extend_schema(
@@ -130,7 +136,8 @@ class FlowSettingsViewSet(
     rules: ClassVar[dict[str, str]] = {"create": FLOW_SETTINGS}
 
     def base_queryset(self) -> QuerySet[FlowSettings]:
-        return FlowSettings.objects.filter(nexus=self.nexus).select_related("updated_by")
+        # `team` and `nexus` for `wip_limit_kind`, which lives on them (backlog)
+        return FlowSettings.objects.filter(nexus=self.nexus).select_related("updated_by", "team", "nexus")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = FlowSettingsWriteSerializer(data=request.data, context=self.get_serializer_context())

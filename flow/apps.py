@@ -8,7 +8,6 @@ class FlowConfig(AppConfig):
     verbose_name = "Flow metrics"
 
     def ready(self) -> None:
-        from backlog.services.items import wip_limit_kinds_register
         from backlog.signals import items_changed
         from flow import receivers, services
         from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
@@ -44,4 +43,3 @@ class FlowConfig(AppConfig):
             )
         )
         items_changed.connect(receivers.on_items_changed, dispatch_uid="flow.on_items_changed")
-        wip_limit_kinds_register(services.wip_limit_kinds)

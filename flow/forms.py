@@ -8,9 +8,8 @@ from typing import Any
 
 from django import forms
 
-from backlog.models import ClassOfService, Label, Nexus, ScrumTeam
+from backlog.models import ClassOfService, Label, Nexus, ScrumTeam, WipLimitKind
 from flow.history import nexus_today
-from flow.models import WipLimitKind
 from flow.report import HISTORY_DAYS, MAX_MC_DAYS, MAX_MC_ITEMS, FlowQuery
 
 #: Query parameter names, shared by the page, the CSV downloads, the API and `flow_report` (`--as-of`...).

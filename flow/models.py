@@ -111,13 +111,6 @@ class FlowDay(models.Model):
         return f"{self.date}: WIP {self.wip}, Throughput {self.throughput}"
 
 
-class WipLimitKind(models.TextChoices):
-    """Same values as `backlog.models.WipLimitKind` (columns): hard refuses a move, soft warns."""
-
-    HARD = "hard", "Hard: refuse the move"
-    SOFT = "soft", "Soft: warn"
-
-
 #: The tombstone kind a deleted `FlowSettings` row leaves (`backlog.services.tombstones`), which the
 #: flow settings resource lists in `flow-settings/deleted/`.
 FLOW_SETTINGS_TOMBSTONE = "flow_settings"
@@ -129,9 +122,10 @@ class FlowSettings(models.Model):
     Service Level Expectation (Kanban Guide for Scrum Teams): "`sle_percent`% of items finish within
     `sle_days` days". With `sle_days` empty the days default to the `sle_percent`th percentile (nearest
     rank) of the Cycle Times of the items finished in the 90 days up to the as-of date; with no row at
-    all the SLE is the 85th percentile of those. `wip_limit_kind` says whether the scope's WIP limit
-    (`Nexus.wip_limit` or `ScrumTeam.wip_limit`, items in progress) refuses or warns; soft by default.
-    Written by `flow.services.flow_settings_set` (Product Owner, Nexus Integration Team, admins).
+    all the SLE is the 85th percentile of those. Written by `flow.services.flow_settings_set` (Product
+    Owner, Nexus Integration Team, admins), which also sets the scope's WIP limit kind: that lives in
+    `backlog` (`Nexus.wip_limit_kind`, `ScrumTeam.wip_limit_kind`, part of the Definition of Workflow),
+    read here as `wip_limit_kind` (select the `team` and `nexus` with the rows).
     """
 
     nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="flow_settings")
@@ -144,7 +138,6 @@ class FlowSettings(models.Model):
         blank=True,
         help_text="D in calendar days; empty = the Nth percentile of recent Cycle Times",
     )
-    wip_limit_kind = models.CharField(max_length=4, choices=WipLimitKind.choices, default=WipLimitKind.SOFT)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -173,3 +166,11 @@ class FlowSettings(models.Model):
     def __str__(self) -> str:
         days = self.sle_days if self.sle_days is not None else "(default)"
         return f"SLE {self.sle_percent}% within {days} days"
+
+    @property
+    def wip_limit_kind(self) -> str:
+        """The kind (`backlog.models.WipLimitKind`) of the scope's WIP limit: the Scrum Team's, or the
+        Nexus's for the Nexus scope."""
+        if self.team is not None:
+            return str(self.team.wip_limit_kind)
+        return str(self.nexus.wip_limit_kind)

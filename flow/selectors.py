@@ -61,8 +61,12 @@ def sle_resolve(row: FlowSettings | None, figures: dict[str, Any] | None) -> SLE
 
 def sles_get(*, nexus: Nexus) -> tuple[dict[int | None, SLE], dict[int | None, FlowSettings]]:
     """The SLE of the Nexus (key None) and of each Scrum Team with stored figures or settings (key: team
-    id), and the settings rows. Two queries."""
-    rows: dict[int | None, FlowSettings] = {s.team_id: s for s in FlowSettings.objects.filter(nexus=nexus)}
+    id), and the settings rows (with their `team` and `nexus`). Two queries."""
+    rows: dict[int | None, FlowSettings] = {
+        s.team_id: s for s in FlowSettings.objects.filter(nexus=nexus).select_related("team")
+    }
+    for row in rows.values():
+        row.nexus = nexus  # for `wip_limit_kind` of the Nexus scope
     figures: dict[int | None, dict[str, Any]] = dict(
         FlowSnapshot.objects.filter(nexus=nexus).values_list("team_id", "figures")
     )

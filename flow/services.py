@@ -24,11 +24,13 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from backlog.errors import DomainError, NotAllowed
-from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WorkflowColumn
+from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind, WorkflowColumn
 from backlog.selectors import roles_of
+from backlog.services import nexus_update, team_update
+from backlog.services.common import structure_check
 from flow import metrics
 from flow.history import load_events, nexus_today, workflow_of
-from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow, WipLimitKind
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow
 from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys
 
 __all__ = [
@@ -39,7 +41,6 @@ __all__ = [
     "load_events",
     "nexus_today",
     "recompute_request",
-    "wip_limit_kinds",
     "workflow_of",
 ]
 
@@ -106,13 +107,40 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     (default today in its time zone), over the days from each scope's first event to `as_of`.
 
     Clears the pending mark first, so a change made during the computation asks for another run.
-    Idempotent and safe to run twice at once (the second waits for the first's write, then replaces it).
-    Returns the per-Nexus summary (the figures of `flow_report` without the daily rows, plus `timings`).
+    Idempotent and safe to run twice at once: the recompute lock of the Nexus (`_recompute_lock`) is
+    taken before the log is loaded and held until the figures are stored, so a second job waits for
+    the first to commit, then loads the log as it is then: the job that stores last read the newest
+    log (an older job can no longer overwrite newer figures). A change of the items never waits for
+    it. Returns the per-Nexus summary (the figures of `flow_report` without the daily rows, plus
+    `timings`), or {} for a Nexus without columns.
     """
     t0 = time.perf_counter()
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
+    with transaction.atomic():
+        _recompute_lock(nexus.pk)
+        nexus.refresh_from_db()  # its time zone and Sprint length as they are now
+        return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0)
+
+
+#: The first key of the PostgreSQL advisory lock of a Nexus's recompute (the second is the Nexus id).
+RECOMPUTE_LOCK_CLASS = 0x464C4F57  # "FLOW"
+
+
+def _recompute_lock(nexus_id: int) -> None:
+    """Until the transaction ends, be the only recompute of the Nexus. On PostgreSQL a transaction-level
+    advisory lock: it serialises recomputes only, not the `FlowState` updates of `recompute_request`
+    that a change of the items makes on commit (a lock on the `FlowState` row held through the
+    computation would make those requests wait seconds). Elsewhere (SQLite, one process in
+    development) there is no such lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus_id % 2**31])
+
+
+def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[str, Any]:
+    """`flow_recompute` under the Nexus's recompute lock: load the log, compute, store."""
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     if not columns:
         return {}
@@ -143,7 +171,7 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
 
     summary = _summary(scopes[0], result)
     with transaction.atomic():
-        FlowState.objects.select_for_update().get(nexus=nexus)  # one writer per Nexus at a time
+        FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
         ItemFlow.objects.filter(nexus=nexus).delete()
         _insert(
             ItemFlow,
@@ -293,8 +321,18 @@ def flow_settings_set(
 ) -> FlowSettings:
     """Set the Service Level Expectation ("`sle_percent`% of items finish within `sle_days` days"; empty
     days = the default from recent Cycle Times) and the kind of the WIP limit of the Nexus (`team` None)
-    or of one Scrum Team. Raises `NotAllowed` for anyone but the Product Owner, the Nexus Integration
-    Team and admins, `DomainError` naming the field for invalid values."""
+    or of one Scrum Team. The kind is part of the Definition of Workflow and lives in `backlog`: it is
+    set through `nexus_update` or `team_update` (`wip_limit_kind`), in the same transaction. Returns the
+    scope's row, its `team` and `nexus` as they are now (their `wip_limit_kind` included).
+
+    Raises `NotAllowed` for anyone but the Product Owner, the Nexus Integration Team and admins,
+    `DomainError` naming the field for invalid values, or `team` when the Scrum Team is of another
+    Nexus or was deleted meanwhile.
+
+    Runs under the Nexus lock (`structure_check`): a concurrent deletion of the team either committed
+    before (refused, naming `team`) or waits for this write; and two concurrent writes of the same
+    scope are serialised, so the second updates the row the first created (no unique-constraint
+    failure, a 500)."""
     if actor is None or not can_edit_flow_settings(user=actor, nexus=nexus):
         raise NotAllowed(
             "Only the Product Owner and the Nexus Integration Team set Service Level Expectations.",
@@ -310,20 +348,20 @@ def flow_settings_set(
         )
     if wip_limit_kind not in WipLimitKind.values:
         raise DomainError("The WIP limit kind is 'hard' or 'soft'.", field="wip_limit_kind")
+    _, now_teams = structure_check(nexus_id=nexus.pk, teams=[team] if team else [], teams_field="team")
+    if team is not None:
+        scope_team: ScrumTeam | None = team_update(team=now_teams[team.pk], wip_limit_kind=wip_limit_kind)
+        scope_nexus = nexus
+    else:
+        scope_team, scope_nexus = None, nexus_update(nexus=nexus, wip_limit_kind=wip_limit_kind)
     row, _ = FlowSettings.objects.update_or_create(
         nexus=nexus,
         team=team,
         defaults={
             "sle_percent": sle_percent,
             "sle_days": sle_days,
-            "wip_limit_kind": wip_limit_kind,
             "updated_by": actor if isinstance(actor, User) else None,
         },
     )
+    row.nexus, row.team = scope_nexus, scope_team
     return row
-
-
-def wip_limit_kinds(nexus_id: int) -> dict[int | None, str]:
-    """Kinds of the WIP limits of a Nexus (key None) and of its Scrum Teams (key: team id) that are set
-    in the flow settings; missing ones are soft. Installed into `backlog.services.items` at start-up."""
-    return dict(FlowSettings.objects.filter(nexus_id=nexus_id).values_list("team_id", "wip_limit_kind"))

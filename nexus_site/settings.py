@@ -210,7 +210,6 @@ SPECTACULAR_SETTINGS = {
         "GoalClosedStatusEnum": [("achieved", "Achieved"), ("abandoned", "Abandoned")],
         "DeliveryStatusEnum": "backlog.models_api.DeliveryStatus",
         "WipLimitKindEnum": "backlog.models.WipLimitKind",
-        "FlowWipLimitKindEnum": "flow.models.WipLimitKind",
     },
 }
 #: How long a POST's `Idempotency-Key` is remembered (seconds).

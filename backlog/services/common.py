@@ -13,7 +13,7 @@ from typing import Final
 from django.db import transaction
 
 from backlog.errors import DomainError
-from backlog.models import Nexus, ScrumTeam, WorkflowColumn
+from backlog.models import Nexus, ScrumTeam, WipLimitKind, WorkflowColumn
 from backlog.signals import item_event, items_changed
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,19 @@ def notify_item_event(nexus_id: int, item_id: int, event: str) -> None:
 def nexus_lock(nexus_id: int) -> int | None:
     """Take the Nexus row lock until the transaction ends (see above) and return its WIP limit as it
     is now (None: no limit). One query."""
-    return (
+    return nexus_lock_wip(nexus_id)[0]
+
+
+def nexus_lock_wip(nexus_id: int) -> tuple[int | None, str]:
+    """`nexus_lock`, returning the Nexus's WIP limit and its kind (`WipLimitKind`) as they are now
+    ((None, "soft") if the Nexus is gone). One query."""
+    row = (
         Nexus.objects.select_for_update(no_key=True)
         .filter(pk=nexus_id)
-        .values_list("wip_limit", flat=True)
+        .values_list("wip_limit", "wip_limit_kind")
         .first()
     )
+    return row if row is not None else (None, WipLimitKind.SOFT)
 
 
 def structure_lock(

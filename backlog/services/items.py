@@ -33,9 +33,6 @@ from backlog.models import (
 from backlog.services.common import notify_item_event, notify_items_changed, structure_check
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
-
-# Re-exported: `flow.apps` installs its lookup of WIP limit kinds from here.
-from backlog.services.wip import wip_limit_kinds_register as wip_limit_kinds_register
 from backlog.services.wip import wip_warnings
 
 Actor = User | AnonymousUser | None

@@ -25,6 +25,7 @@ from backlog.models import (
     ScrumTeam,
     TeamInvolvement,
     Transition,
+    WipLimitKind,
     WorkflowColumn,
 )
 from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed, structure_check
@@ -73,6 +74,11 @@ def _check_sprint_length(days: int) -> None:
 def _check_wip_limit(limit: int | None) -> None:
     if limit is not None and limit < 1:
         raise DomainError("A WIP limit is at least 1; leave it empty for none.", field="wip_limit")
+
+
+def _check_wip_limit_kind(kind: str) -> None:
+    if kind not in WipLimitKind.values:
+        raise DomainError("The WIP limit kind is 'hard' or 'soft'.", field="wip_limit_kind")
 
 
 @transaction.atomic
@@ -128,17 +134,20 @@ def nexus_update(
     time_zone: str | Unset = UNSET,
     sprint_length_days: int | Unset = UNSET,
     wip_limit: int | Unset | None = UNSET,
+    wip_limit_kind: str | Unset = UNSET,
 ) -> Nexus:
     """Change a Nexus's `name`, `description`, `time_zone` (IANA name), `sprint_length_days` (calendar
-    days, 1 to 31) or `wip_limit` (items in progress across all teams, at least 1; None for none).
-    `UNSET` leaves a field as it is. The slug never changes: URLs, pages and sync clients name the
-    Nexus by it.
+    days, 1 to 31), `wip_limit` (items in progress across all teams, at least 1; None for none) or
+    `wip_limit_kind` (`hard`: a move past the limit is refused; `soft`: warned; part of the Definition
+    of Workflow, Kanban Guide for Scrum Teams). `UNSET` leaves a field as it is. The slug never
+    changes: URLs, pages and sync clients name the Nexus by it.
 
     Runs under a lock on the Nexus row, the one the WIP checks of moves take, so a new Nexus WIP limit
-    applies to the next move. A change of time zone (flow metrics count calendar days in it) or of
+    or kind applies to the next move. A change of time zone (flow metrics count calendar days in it) or of
     Sprint length (the horizon of the stored Monte Carlo forecasts) asks for a flow recompute
     (`notify_items_changed`). Returns the updated Nexus. Raises `DomainError` naming the field: an
-    empty name, an unknown time zone, a Sprint length outside 1..31, a WIP limit below 1.
+    empty name, an unknown time zone, a Sprint length outside 1..31, a WIP limit below 1, a WIP limit
+    kind other than hard or soft.
     """
     locked = Nexus.objects.select_for_update(no_key=True).get(pk=nexus.pk)
     changed: list[str] = []
@@ -167,6 +176,11 @@ def nexus_update(
         _check_wip_limit(wip_limit)
         locked.wip_limit = wip_limit
         changed.append("wip_limit")
+    if not isinstance(wip_limit_kind, Unset):
+        _check_wip_limit_kind(wip_limit_kind)
+        if wip_limit_kind != locked.wip_limit_kind:
+            locked.wip_limit_kind = wip_limit_kind
+            changed.append("wip_limit_kind")
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])  # `auto_now` writes only if listed
     if {"time_zone", "sprint_length_days"} & set(changed):
@@ -208,17 +222,25 @@ def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> Scr
 
 @transaction.atomic
 def team_update(
-    *, team: ScrumTeam, name: str | Unset = UNSET, wip_limit: int | Unset | None = UNSET
+    *,
+    team: ScrumTeam,
+    name: str | Unset = UNSET,
+    wip_limit: int | Unset | None = UNSET,
+    wip_limit_kind: str | Unset = UNSET,
 ) -> ScrumTeam:
     """Rename a Scrum Team (its slug follows the name, as in `team_create`) or change its WIP limit
-    (PBIs it has in progress, at least 1; None for none). `UNSET` leaves a field as it is.
+    (PBIs it has in progress, at least 1; None for none) or its kind (`hard`: a move past it is
+    refused; `soft`: warned). `UNSET` leaves a field as it is.
 
-    Takes the Nexus row's lock first, as the WIP checks of moves do, so a new limit applies to the
-    next move. Returns the updated team. Raises `DomainError` naming the field: an empty name, a name
-    (or slug) another team of the Nexus has, a WIP limit below 1.
+    Takes the Nexus row's lock first, as the WIP checks of moves do, so a new limit or kind applies to
+    the next move. Returns the updated team. Raises `DomainError` naming the field: an empty name, a
+    name (or slug) another team of the Nexus has, a WIP limit below 1, a kind other than hard or soft;
+    `team` when the team was deleted meanwhile.
     """
     nexus_lock(team.nexus_id)
-    locked = ScrumTeam.objects.select_for_update().get(pk=team.pk)
+    locked = ScrumTeam.objects.select_for_update().filter(pk=team.pk).first()
+    if locked is None:
+        raise DomainError("That Scrum Team is not in this Nexus (any more).", field="team")
     fields: list[str] = []
     if not isinstance(name, Unset):
         locked.name, locked.slug = _team_name(locked.nexus_id, name, exclude=locked.pk)
@@ -227,6 +249,11 @@ def team_update(
         _check_wip_limit(wip_limit)
         locked.wip_limit = wip_limit
         fields.append("wip_limit")
+    if not isinstance(wip_limit_kind, Unset):
+        _check_wip_limit_kind(wip_limit_kind)
+        if wip_limit_kind != locked.wip_limit_kind:
+            locked.wip_limit_kind = wip_limit_kind
+            fields.append("wip_limit_kind")
     if fields:
         try:
             with transaction.atomic():
@@ -327,12 +354,21 @@ def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
     return ProductGoal.objects.create(backlog=backlog, text=text)
 
 
+def _goal_lock(goal: ProductGoal) -> None:
+    """Lock the goal's row until the transaction ends and refresh `goal` from it, so its status is
+    checked as it is now: of two concurrent closes (or a close and an edit) the second waits for the
+    first, then sees the goal closed."""
+    goal.refresh_from_db(from_queryset=ProductGoal.objects.select_for_update())
+
+
 @transaction.atomic
 def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
-    """Change the active Product Goal's text. Raises `DomainError` for an empty text or a closed goal."""
+    """Change the active Product Goal's text (`goal` is refreshed under a lock on its row, updated and
+    returned). Raises `DomainError` for an empty text or a closed goal (closed meanwhile included)."""
     text = text.strip()
     if not text:
         raise DomainError("A Product Goal needs a text.", field="text")
+    _goal_lock(goal)
     if goal.status != GoalStatus.ACTIVE:
         raise DomainError("Only the active Product Goal can be edited.", field="text")
     goal.text = text
@@ -342,9 +378,12 @@ def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
 
 @transaction.atomic
 def goal_close(*, goal: ProductGoal, status: str) -> ProductGoal:
-    """Mark the active Product Goal achieved or abandoned (kept in the history)."""
+    """Mark the active Product Goal achieved or abandoned (kept in the history). The status is checked
+    under a lock on the goal's row (`goal` is refreshed from it, updated and returned): of two
+    concurrent closes, one succeeds and the other gets a `DomainError` naming `status`."""
     if status not in (GoalStatus.ACHIEVED, GoalStatus.ABANDONED):
         raise DomainError("A Product Goal is closed as achieved or abandoned.", field="status")
+    _goal_lock(goal)
     if goal.status != GoalStatus.ACTIVE:
         raise DomainError("That Product Goal is closed already.", field="status")
     goal.status = status

@@ -40,7 +40,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from backlog.errors import DomainError
+from backlog.errors import Conflict, DomainError
 from backlog.models import Nexus, ProductBacklogItem
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from nexus_site import extensions
@@ -139,6 +139,15 @@ def webhook_create(
     )
 
 
+def _lock(webhook: Webhook) -> None:
+    """Lock the webhook's row until the transaction ends and refresh `webhook` from it. Raises
+    `Conflict` (409) if it was deleted meanwhile."""
+    try:
+        webhook.refresh_from_db(from_queryset=Webhook.objects.select_for_update())
+    except Webhook.DoesNotExist:
+        raise Conflict("That webhook was deleted meanwhile.", field="webhook") from None
+
+
 @transaction.atomic
 def webhook_update(
     *,
@@ -148,25 +157,38 @@ def webhook_update(
     is_active: bool | None = None,
     description: str | None = None,
 ) -> Webhook:
-    """Change a webhook's URL, events, description or whether it is active (None = unchanged)."""
+    """Change a webhook's URL, events, description or whether it is active (None = unchanged).
+
+    Locks the webhook's row and re-reads it first (`webhook` is refreshed in place and returned), then
+    writes only the fields changed here: a concurrent `webhook_rotate_secret` either committed before
+    (its secret is kept) or waits for this one. Raises `DomainError` for a bad URL, event list or
+    description, and `Conflict` (409) if the webhook was deleted meanwhile."""
+    changes: dict[str, Any] = {}
     if url is not None:
-        webhook.url = webhook_url_check(url)
+        changes["url"] = webhook_url_check(url)
     if events is not None:
-        webhook.events = _clean_events(events)
+        changes["events"] = _clean_events(events)
     if is_active is not None:
-        webhook.is_active = is_active
+        changes["is_active"] = is_active
     if description is not None:
         if len(description) > 200:
             raise DomainError("The description is longer than 200 characters.", field="description")
-        webhook.description = description.strip()
-    webhook.save()
+        changes["description"] = description.strip()
+    _lock(webhook)
+    for name, value in changes.items():
+        setattr(webhook, name, value)
+    if changes:
+        webhook.save(update_fields=[*changes, "updated_at"])
     _forget_hooks(webhook.nexus_id)
     return webhook
 
 
 @transaction.atomic
 def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
-    """Give the webhook a new secret (deliveries not yet sent are signed with it)."""
+    """Give the webhook a new secret (deliveries not yet sent are signed with it). Locks the webhook's
+    row (see `webhook_update`) and writes only the secret. Raises `Conflict` if it was deleted
+    meanwhile."""
+    _lock(webhook)
     webhook.secret = _secret()
     webhook.save(update_fields=["secret", "updated_at"])
     _forget_hooks(webhook.nexus_id)

@@ -1,33 +1,18 @@
 """WIP limits of the Definition of Workflow, checked when an item moves into a column (`pbi_transition`):
 the column's, the Nexus's and those of the Scrum Teams forecast on the item. Hard limits refuse the
-move (`WipLimitReached`), soft ones answer a warning. (Kanban Guide for Scrum Teams: WIP limits are part
+move (`WipLimitReached`), soft ones answer a warning. The kind of each limit is the column's, the
+Nexus's or the team's `wip_limit_kind`. (Kanban Guide for Scrum Teams: WIP limits are part
 of the Definition of Workflow.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from django.db.models import Count
 
 from backlog.errors import WipLimitReached
-from backlog.models import ProductBacklogItem, ScrumTeam, WipLimitKind, WorkflowColumn
-from backlog.services.common import nexus_lock
+from backlog.models import ProductBacklogItem, ScrumTeam, TeamInvolvement, WipLimitKind, WorkflowColumn
+from backlog.services.common import nexus_lock_wip
 
-__all__ = ["wip_limit_kinds_register", "wip_warnings"]
-
-
-#: Looks up the kinds ("hard" or "soft") of the WIP limits of a Nexus (key None) and of its Scrum Teams
-#: (key: team id); a missing key is soft. `backlog` imports no other app, so the app that keeps these
-#: settings (flow) installs the lookup at start-up with `wip_limit_kinds_register`.
-def _no_kinds(nexus_id: int) -> dict[int | None, str]:
-    return {}
-
-
-_wip_limit_kinds: Callable[[int], dict[int | None, str]] = _no_kinds
-
-
-def wip_limit_kinds_register(lookup: Callable[[int], dict[int | None, str]]) -> None:
-    """Install the lookup of the kinds of team and Nexus WIP limits (see `_wip_limit_kinds`)."""
-    global _wip_limit_kinds
-    _wip_limit_kinds = lookup
+__all__ = ["wip_warnings"]
 
 
 def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list[str]:
@@ -42,8 +27,10 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
     under the Nexus lock (`structure_check`): it takes that lock (`nexus_lock`) so that the checks of
     one Nexus's moves run one at a time, and two moves cannot both take the last place under a limit.
     """
-    nexus_limit = nexus_lock(to_column.nexus_id)
-    scope = _scope_wip_warnings(item=item, to_column=to_column, nexus_limit=nexus_limit)
+    nexus_limit, nexus_kind = nexus_lock_wip(to_column.nexus_id)
+    scope = _scope_wip_warnings(
+        item=item, to_column=to_column, nexus_limit=nexus_limit, nexus_kind=nexus_kind
+    )
     if to_column.wip_limit is None:
         return scope
     count = ProductBacklogItem.objects.alive().filter(column=to_column).exclude(pk=item.pk).count()
@@ -56,9 +43,11 @@ def wip_warnings(*, item: ProductBacklogItem, to_column: WorkflowColumn) -> list
 
 
 def _scope_wip_warnings(
-    *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None
+    *, item: ProductBacklogItem, to_column: WorkflowColumn, nexus_limit: int | None, nexus_kind: str
 ) -> list[str]:
-    """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress."""
+    """The Nexus-level and per-team part of `wip_warnings`: limits count items in progress; each
+    limit's kind is the Nexus's or the team's `wip_limit_kind`. At most four queries, whatever the
+    number of limited teams."""
     nexus_id = to_column.nexus_id
     teams = list(ScrumTeam.objects.filter(involvements__item=item, wip_limit__isnull=False).order_by("name"))
     if nexus_limit is None and not teams:
@@ -69,7 +58,6 @@ def _scope_wip_warnings(
     in_progress = {c.pk for c in columns[start:finish]}
     if to_column.pk not in in_progress or item.column_id in in_progress:
         return []  # the move does not add to the work in progress
-    kinds = _wip_limit_kinds(nexus_id)
     others = ProductBacklogItem.objects.alive().filter(column_id__in=in_progress).exclude(pk=item.pk)
     scopes: list[tuple[str, int, str]] = []
     if nexus_limit is not None:
@@ -79,18 +67,26 @@ def _scope_wip_warnings(
                 (
                     f"The Nexus is at its WIP limit ({count} of {nexus_limit} items in progress).",
                     count,
-                    kinds.get(None, WipLimitKind.SOFT),
+                    nexus_kind,
                 )
             )
+    # One query for all the limited teams (GROUP BY team), not one COUNT per team; one involvement per
+    # item and team (`involvement_unique`).
+    per_team = dict(
+        TeamInvolvement.objects.filter(team__in=[t.pk for t in teams], item__in=others)
+        .order_by()
+        .values_list("team_id")
+        .annotate(n=Count("item_id"))
+    )
     for team in teams:
         assert team.wip_limit is not None
-        count = others.filter(involvements__team=team).count()
+        count = per_team.get(team.pk, 0)
         if count >= team.wip_limit:
             scopes.append(
                 (
                     f"{team.name} is at its WIP limit ({count} of {team.wip_limit} items in progress).",
                     count,
-                    kinds.get(team.pk, WipLimitKind.SOFT),
+                    team.wip_limit_kind,
                 )
             )
     refused = [msg for msg, _, kind in scopes if kind == WipLimitKind.HARD]

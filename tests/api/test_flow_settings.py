@@ -4,10 +4,15 @@ API's conventions (upsert by scope, errors naming the field, sync by `updated_si
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+from django.db import connection, connections
 from django.utils import timezone
 
 from backlog.errors import WipLimitReached
-from backlog.services import pbi_transition
+from backlog.models import ScrumTeam
+from backlog.services import pbi_transition, team_delete
 from flow.models import FlowSettings
 from tests.api.helpers import base, error_fields
 from tests.factories import column, team
@@ -116,3 +121,34 @@ def test_list_queries_are_constant(nx, api, django_assert_max_num_queries):
         api("nit").post(url, {"team": team(nx, name).pk, "sle_percent": 85}, format="json")
     with django_assert_max_num_queries(4):
         assert len(client.get(url).json()["results"]) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_a_team_deleted_after_the_body_was_read_is_a_400_naming_it(nx, api, monkeypatch):
+    """The team is deleted (and committed, by another connection) between the check of the body and the
+    service: a 400 naming `team`, never a 500 (the foreign key failing at commit)."""
+    from flow import api_settings
+
+    doomed = team(nx, "Team C")
+    real = api_settings.flow_settings_set
+
+    def delete_first(**kwargs):
+        worker = threading.Thread(target=_delete_team, args=(doomed.pk,))
+        worker.start()
+        worker.join(timeout=10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(api_settings, "flow_settings_set", delete_first)
+    body = {"team": doomed.pk, "sle_percent": 85}
+    response = api("po").post(base(nx) + "/flow-settings/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert error_fields(response) == ["team"]
+    assert not FlowSettings.objects.filter(nexus=nx).exists()
+
+
+def _delete_team(pk: int) -> None:
+    try:
+        team_delete(team=ScrumTeam.objects.get(pk=pk))
+    finally:
+        connections.close_all()

@@ -110,3 +110,41 @@ def test_logout_leads_back_to_the_login_page(client, nexus):
     response = client.post("/accounts/logout/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/"
+
+
+def test_home_counts_members_and_open_items_per_team_without_multiplying_rows(
+    client, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backlog.selectors import nexus_home_get
+    from backlog.services import pbi_delete
+
+    nexus = nexus_build(teams=2)
+    a, b = team(nexus, "Team A"), team(nexus, "Team B")
+    _login(client, nexus)  # a Developer of Team A
+    url = reverse("backlog:nexus-home", args=[nexus.slug])
+
+    def grow(n):
+        for i in range(n):
+            member(nexus, Role.DEVELOPER, username=f"dev-{n}-{i}", team_obj=a)
+            pbi_create(nexus=nexus, title=f"Open {n}-{i}", actor=None, teams=[a])
+        done = pbi_create(nexus=nexus, title=f"Done {n}", actor=None, teams=[a, b])
+        pbi_transition(item=done, to_column=column(nexus, "Done"), actor=None)
+        gone = pbi_create(nexus=nexus, title=f"Gone {n}", actor=None, teams=[a])
+        pbi_delete(item=gone, actor=None)
+
+    grow(2)
+    with django_assert_max_num_queries(14) as small:
+        assert client.get(url).status_code == 200
+    grow(10)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert client.get(url).status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = {t.name: (t.members, t.open_items) for t in nexus_home_get(nexus=nexus).teams}
+    assert counts == {"Team A": (13, 12), "Team B": (0, 0)}  # 1 + 2 + 10 members; done and deleted left out
+    team_sql = [q["sql"] for q in queries.captured_queries if 'FROM "backlog_scrumteam"' in q["sql"]]
+    assert team_sql
+    assert not any('JOIN "backlog_membership"' in sql for sql in team_sql)  # a subquery per count
