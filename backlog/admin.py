@@ -1,7 +1,8 @@
 """Admin for every model. Edits go through the services: a change of column through `pbi_transition`,
 so the transition log stays complete; the transition log itself is read-only. Scrum Teams and columns
 are deleted through `team_delete` and `column_delete`, and only where those would accept it (history is
-never lost); every deletion of a synced row leaves a tombstone (`backlog.services.tombstones`)."""
+never lost); every deletion of a synced row leaves a tombstone (`backlog.services.tombstones`). Every
+save advances the Nexus's change counter (`ChangeCountedAdmin`; deletions: the tombstones' receiver)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 from backlog import models
 from backlog.errors import DomainError
 from backlog.services import column_delete, pbi_create, pbi_delete, pbi_transition, team_delete
+from backlog.services.common import nexus_changed
 from backlog.services.nexus import team_delete_refusal
 from backlog.services.workflow import column_delete_refusal
 
@@ -32,7 +34,32 @@ class WorkflowColumnInline(admin.TabularInline):
     can_delete = False  # on the column's own page, through `column_delete`
 
 
-class ServiceDeleteAdmin(admin.ModelAdmin):
+def _nexus_id_of(obj: Any) -> int | None:
+    """The id of the Nexus whose data `obj` is (a Nexus, or a row with a `nexus`, `backlog` or `item`)."""
+    if isinstance(obj, models.Nexus):
+        return int(obj.pk)
+    for path in ("nexus_id", "backlog.nexus_id", "item.backlog.nexus_id"):
+        value: Any = obj
+        for name in path.split("."):
+            value = getattr(value, name, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+class ChangeCountedAdmin(admin.ModelAdmin):
+    """Saving a row here (its form, with its inlines, or a list's editable fields) advances its
+    Nexus's change counter (`nexus_changed`), last, in the admin's transaction: the admin edits some
+    rows directly, not through a service. Deletions count through the tombstones' `post_delete`."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        nexus_id = _nexus_id_of(form.instance)
+        if nexus_id is not None:
+            nexus_changed(nexus_id)
+
+
+class ServiceDeleteAdmin(ChangeCountedAdmin):
     """Deletes one row at a time through a service that may refuse (no bulk "delete selected"); the
     subclass offers deletion only for rows the service would delete (`has_delete_permission`)."""
 
@@ -43,7 +70,7 @@ class ServiceDeleteAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Nexus)
-class NexusAdmin(admin.ModelAdmin):
+class NexusAdmin(ChangeCountedAdmin):
     list_display = ("name", "slug", "time_zone", "sprint_length_days")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [ScrumTeamInline, WorkflowColumnInline]
@@ -64,18 +91,18 @@ class ScrumTeamAdmin(ServiceDeleteAdmin):
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ChangeCountedAdmin):
     list_display = ("user", "role", "team", "nexus")
     list_filter = ("nexus", "role")
 
 
 @admin.register(models.ProductBacklog)
-class ProductBacklogAdmin(admin.ModelAdmin):
+class ProductBacklogAdmin(ChangeCountedAdmin):
     list_display = ("nexus",)
 
 
 @admin.register(models.ProductGoal)
-class ProductGoalAdmin(admin.ModelAdmin):
+class ProductGoalAdmin(ChangeCountedAdmin):
     list_display = ("text", "status", "backlog", "created_at")
     list_filter = ("status",)
 
@@ -104,7 +131,7 @@ class WorkflowColumnAdmin(ServiceDeleteAdmin):
 
 
 @admin.register(models.Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(ChangeCountedAdmin):
     list_display = ("name", "nexus")
     list_filter = ("nexus",)
 
@@ -130,7 +157,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(models.ProductBacklogItem)
-class ProductBacklogItemAdmin(admin.ModelAdmin):
+class ProductBacklogItemAdmin(ChangeCountedAdmin):
     list_display = ("title", "external_id", "column", "class_of_service", "is_blocked", "rank", "version")
     list_filter = (
         "backlog__nexus",
@@ -228,9 +255,11 @@ class TeamInvolvementAdmin(admin.ModelAdmin):
 
 
 def _item_touched(item_ids: list[int]) -> None:
-    models.ProductBacklogItem.objects.filter(pk__in=item_ids).update(
-        updated_at=timezone.now(), version=F("version") + 1
-    )
+    """The items' `updated_at` and `version` move forward, and their Nexus's change counter."""
+    items = models.ProductBacklogItem.objects.filter(pk__in=item_ids)
+    items.update(updated_at=timezone.now(), version=F("version") + 1)
+    for nexus_id in sorted(set(items.values_list("backlog__nexus_id", flat=True))):
+        nexus_changed(nexus_id)
 
 
 @admin.register(models.Transition)

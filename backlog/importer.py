@@ -43,7 +43,7 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_items_changed
+from backlog.services.common import items_changed_batched, notify_items_changed
 from backlog.services.nexus import ColumnSpec, nexus_create
 from backlog.services.ordering import lock_backlog, rank_at_bottom
 
@@ -279,7 +279,8 @@ def history_import(
         shift = timedelta(days=((today or timezone.now().astimezone(tz).date()) - replay_until).days)
         report.shift_days = shift.days
 
-    with transaction.atomic():
+    # The batch counts the change of the Nexus once, after the Product Backlog's lock (`nexus_changed`).
+    with transaction.atomic(), items_changed_batched():
         nexus = existing or nexus_create(
             name=nexus_name or nexus_slug.replace("-", " ").title(),
             slug=nexus_slug,

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from backlog import selectors
+from backlog.http import nexus_etag
 
 
 @login_required
@@ -22,6 +23,7 @@ def root(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@nexus_etag()
 def nexus_home(request: HttpRequest, slug: str) -> HttpResponse:
     """The Nexus home: Product Goal, Scrum Teams, Nexus Integration Team, Definition of Workflow."""
     nexus = selectors.nexus_get_for_user(user=request.user, slug=slug)

@@ -26,6 +26,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from backlog.errors import DomainError, NotAllowed
 from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WorkflowColumn
 from backlog.selectors import roles_of
+from backlog.services.common import nexus_changed
 from flow import metrics
 from flow.history import load_events, nexus_today, workflow_of
 from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow, WipLimitKind
@@ -316,6 +317,7 @@ def flow_settings_set(
             "updated_by": actor if isinstance(actor, User) else None,
         },
     )
+    nexus_changed(nexus.pk)  # settings are Nexus data; the recompute's stored figures are not
     return row
 
 

@@ -29,7 +29,7 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_item_event, notify_items_changed
+from backlog.services.common import items_changed_batched, notify_item_event, notify_items_changed
 
 
 @dataclass(frozen=True)
@@ -402,6 +402,7 @@ def _resolve_position(backlog_id: int, position: int, exclude: set[int]) -> tupl
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after the family's row locks (`nexus_changed`)
 def backlog_move(
     *,
     item: ProductBacklogItem,
@@ -495,6 +496,7 @@ def _move_family(
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after every child's locks (`nexus_changed`)
 def pbi_split(
     *,
     item: ProductBacklogItem,

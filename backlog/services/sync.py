@@ -30,6 +30,7 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.models_api import ApiToken, IdempotencyRecord
+from backlog.services.common import items_changed_batched
 from backlog.services.items import (
     Actor,
     pbi_create,
@@ -108,6 +109,7 @@ def _check_version(item: ProductBacklogItem, expected_version: int | None) -> No
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after the locks of every part (`nexus_changed`)
 def pbi_apply(
     *,
     item: ProductBacklogItem,
@@ -209,6 +211,7 @@ def _upsert_locked(
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after every lock (`nexus_changed`)
 def pbi_upsert(
     *,
     nexus: Nexus,

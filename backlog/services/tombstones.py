@@ -21,6 +21,7 @@ from django.db.models.signals import post_delete
 
 from backlog.models import Nexus, ProductBacklog, ProductGoal
 from backlog.models_api import Tombstone, TombstoneKind
+from backlog.services.common import nexus_changed
 
 KIND_PATTERN = re.compile(r"[a-z][a-z_]{0,19}")
 #: kind -> (model, nexus_id_of(instance) -> the Nexus's id, or None to leave no tombstone)
@@ -50,7 +51,10 @@ def kind_of(model: type[Model]) -> str | None:
 
 def on_deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     """`post_delete` of a registered model: record a `Tombstone` (one INSERT, in the deleting
-    transaction, so a rolled-back deletion leaves none)."""
+    transaction, so a rolled-back deletion leaves none) and advance the Nexus's change counter
+    (`nexus_changed`), so that a deletion in the admin or by a cascade counts as a change too; not
+    while the Nexus itself is being deleted (`origin`, the row `delete()` was called on: its counter
+    goes with it)."""
     kind = kind_of(sender)
     if kind is None or instance.pk is None:
         return
@@ -58,6 +62,9 @@ def on_deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     if nexus_id is None:
         return
     Tombstone.objects.create(nexus_id=nexus_id, kind=kind, object_id=instance.pk)
+    origin = kwargs.get("origin")
+    if not (isinstance(origin, Nexus) or getattr(origin, "model", None) is Nexus):
+        nexus_changed(nexus_id)
 
 
 def on_nexus_deleted(sender: type[Model], instance: Nexus, **kwargs: Any) -> None:

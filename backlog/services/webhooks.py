@@ -43,6 +43,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from backlog.errors import DomainError
 from backlog.models import Nexus, ProductBacklogItem
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from backlog.services.common import nexus_changed
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def webhook_create(
     if len(description) > 200:
         raise DomainError("The description is longer than 200 characters.", field="description")
     _forget_hooks(nexus.pk)
-    return Webhook.objects.create(
+    hook = Webhook.objects.create(
         nexus=nexus,
         url=webhook_url_check(url),
         events=_clean_events(events),
@@ -145,6 +146,8 @@ def webhook_create(
         secret=_secret(),
         created_by=actor,
     )
+    nexus_changed(nexus.pk)
+    return hook
 
 
 @transaction.atomic
@@ -169,6 +172,7 @@ def webhook_update(
         webhook.description = description.strip()
     webhook.save()
     _forget_hooks(webhook.nexus_id)
+    nexus_changed(webhook.nexus_id)
     return webhook
 
 
@@ -178,12 +182,13 @@ def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
     webhook.secret = _secret()
     webhook.save(update_fields=["secret", "updated_at"])
     _forget_hooks(webhook.nexus_id)
+    nexus_changed(webhook.nexus_id)
     return webhook
 
 
 @transaction.atomic
 def webhook_delete(*, webhook: Webhook) -> None:
-    """Delete the webhook and its delivery log."""
+    """Delete the webhook and its delivery log (its tombstone advances the change counter)."""
     _forget_hooks(webhook.nexus_id)
     webhook.delete()
 
