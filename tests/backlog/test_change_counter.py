@@ -62,11 +62,11 @@ def seq(nexus: Nexus) -> int:
 
 
 def first(nexus: Nexus) -> ProductBacklogItem:
-    return ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank").first()
+    return ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[0]
 
 
 def last(nexus: Nexus) -> ProductBacklogItem:
-    return ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank").last()
+    return ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("-rank")[0]
 
 
 def _hook(nx):
@@ -401,3 +401,16 @@ def test_concurrent_writers_lose_no_increment_and_number_in_commit_order():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE test_counter_history")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_the_bench_row_runs_on_a_small_nexus():
+    from backlog.bench_counter import concurrent_writers
+
+    nx = nexus_build(items=12)
+    before = seq(nx)
+    row = concurrent_writers(nx, threads=4, writes_each=4)
+    assert row.runs == 16
+    assert "0 lost increments" in row.note
+    assert seq(nx) == before + 16

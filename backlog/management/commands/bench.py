@@ -21,7 +21,7 @@ from backlog.models import Nexus, ProductBacklogItem, Transition
 from nexus_site.bench import BenchContext, Row, once, table
 
 #: Modules that add rows, in the order they are printed.
-ROW_MODULES = ["backlog.bench", "flow.bench", "backlog.api.bench"]
+ROW_MODULES = ["backlog.bench", "backlog.bench_counter", "flow.bench", "backlog.api.bench"]
 
 
 def _recreate_database() -> None:
