@@ -38,6 +38,7 @@ from backlog.services import (
     pbi_transition,
     pbi_update,
 )
+from backlog.services.common import items_changed_batched
 from backlog.services.ordering import backlog_move, pbi_split
 from backlog.views_rows import rows_html
 
@@ -334,7 +335,8 @@ def pbi_detail(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         return _panel(request, nexus, item, form, status=422)
     warnings: list[str] = []
     try:
-        with transaction.atomic():
+        # The batch counts the change once, after the Nexus lock `pbi_transition` takes (`nexus_changed`).
+        with transaction.atomic(), items_changed_batched():
             saved = pbi_update(
                 item=item,
                 actor=request.user,

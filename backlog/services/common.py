@@ -143,7 +143,8 @@ def notify_item_event(nexus_id: int, item_id: int, event: str) -> None:
 # teams, a membership's team). Those writes re-read the columns and teams under the lock, so a
 # concurrent deletion either committed before (the row is missing: a 400 naming the field) or waits
 # and then sees the new reference (and refuses with a 409); without it the deferred foreign key failed
-# at commit, a 500. Order: the Product Backlog, then an item, then the Nexus (never the other way).
+# at commit, a 500. Order: the Product Backlog, then an item, then the Nexus (never the other way);
+# the change counter's row last of all (`nexus_changed`, above).
 
 
 def nexus_lock(nexus_id: int) -> int | None:

@@ -414,3 +414,51 @@ def test_the_bench_row_runs_on_a_small_nexus():
     assert row.runs == 16
     assert "0 lost increments" in row.note
     assert seq(nx) == before + 16
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_a_composite_write_and_a_structure_change_do_not_deadlock_on_the_counter():
+    """`pbi_apply` = `pbi_update` (counted) + `pbi_transition` (takes the Nexus lock). Were the counter
+    advanced by the first part, the second would wait for the Nexus lock while holding the counter's,
+    and a team change (Nexus lock, then the counter) waits for it: a deadlock. The batch defers the
+    counter to the end of `pbi_apply`."""
+    nx = nexus_build(items=4)
+    ids = list(ProductBacklogItem.objects.filter(backlog__nexus=nx).values_list("pk", flat=True))
+    columns = [column(nx, "Ready"), column(nx, "Review")]
+    initial = seq(nx)
+    rounds = 25
+    barrier = threading.Barrier(len(ids) + 2)
+    errors: list[BaseException] = []
+
+    def applier(pk: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for i in range(rounds):
+                changes = ItemChanges(fields={"title": f"t{pk}-{i}"}, column=columns[i % 2])
+                pbi_apply(item=ProductBacklogItem.objects.get(pk=pk), changes=changes, actor=None)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def restructurer(name: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for i in range(rounds):
+                team_update(team=team(nx, name), wip_limit=10 + i)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=applier, args=(pk,)) for pk in ids]
+    threads += [threading.Thread(target=restructurer, args=(name,)) for name in ("Team A", "Team B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a writer hung"
+    if errors:
+        raise errors[0]
+    assert seq(nx) == initial + (len(ids) + 2) * rounds  # one per pbi_apply, one per team change
