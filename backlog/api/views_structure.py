@@ -93,7 +93,7 @@ MAX_SEQ = 2**63 - 1
         "write to the Nexus's data adds one to the counter in its transaction (items, their order and "
         "team squares, columns, teams, memberships, goals, labels, webhooks, flow settings; not the "
         "recomputed flow figures), in commit order: once you have seen N, every change numbered N or "
-        "less is visible to you. Poll this (one query), and read the lists with `updated_since` only "
+        "less is visible to you. Poll this (it is cheap), and read the lists with `updated_since` only "
         "when `changed`; then send the `seq` you got as the next `since`. The Nexus resource shows the "
         "counter too (`change_seq`).",
         parameters=[
