@@ -462,3 +462,19 @@ def test_a_composite_write_and_a_structure_change_do_not_deadlock_on_the_counter
     if errors:
         raise errors[0]
     assert seq(nx) == initial + (len(ids) + 2) * rounds  # one per pbi_apply, one per team change
+
+
+@pytest.mark.django_db
+def test_saving_and_deleting_in_the_admin_advance_it(client):
+    nx = nexus_build()
+    pbi_create(nexus=nx, title="Labelled", labels=["java"], actor=None)
+    client.force_login(UserFactory.create(username="root", is_superuser=True, is_staff=True))
+    label = Label.objects.get(nexus=nx)
+    before = seq(nx)
+    url = reverse("admin:backlog_label_change", args=[label.pk])
+    response = client.post(url, {"name": "java21", "nexus": nx.pk})
+    assert response.status_code == 302
+    assert seq(nx) == before + 1
+    response = client.post(reverse("admin:backlog_label_delete", args=[label.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert seq(nx) == before + 2
