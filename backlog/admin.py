@@ -4,7 +4,8 @@ of column through `pbi_transition`, its team squares through `involvement_add`/`
 stays complete (source `admin`), sync clients and webhooks hear of it and flow recomputes; the
 transition log itself is read-only. Scrum Teams and columns
 are deleted through `team_delete` and `column_delete`, and only where those would accept it (history is
-never lost); every deletion of a synced row leaves a tombstone (`backlog.services.tombstones`)."""
+never lost); every deletion of a synced row leaves a tombstone (`backlog.services.tombstones`). Every
+save advances the Nexus's change counter (`ChangeCountedAdmin`; deletions: the tombstones' receiver)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from backlog.services import (
     pbi_update,
     team_delete,
 )
+from backlog.services.common import nexus_changed
 from backlog.services.items import EDITABLE_FIELDS
 from backlog.services.nexus import team_delete_refusal
 from backlog.services.workflow import column_delete_refusal
@@ -70,7 +72,32 @@ class WorkflowColumnInline(admin.TabularInline):
         return False
 
 
-class ServiceDeleteAdmin(admin.ModelAdmin):
+def _nexus_id_of(obj: Any) -> int | None:
+    """The id of the Nexus whose data `obj` is (a Nexus, or a row with a `nexus`, `backlog` or `item`)."""
+    if isinstance(obj, models.Nexus):
+        return int(obj.pk)
+    for path in ("nexus_id", "backlog.nexus_id", "item.backlog.nexus_id"):
+        value: Any = obj
+        for name in path.split("."):
+            value = getattr(value, name, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+class ChangeCountedAdmin(admin.ModelAdmin):
+    """Saving a row here (its form, with its inlines, or a list's editable fields) advances its
+    Nexus's change counter (`nexus_changed`), last, in the admin's transaction: the admin edits some
+    rows directly, not through a service. Deletions count through the tombstones' `post_delete`."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        nexus_id = _nexus_id_of(form.instance)
+        if nexus_id is not None:
+            nexus_changed(nexus_id)
+
+
+class ServiceDeleteAdmin(ChangeCountedAdmin):
     """Deletes one row at a time through a service that may refuse (no bulk "delete selected"); the
     subclass offers deletion only for rows the service would delete (`has_delete_permission`)."""
 
@@ -81,7 +108,7 @@ class ServiceDeleteAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Nexus)
-class NexusAdmin(admin.ModelAdmin):
+class NexusAdmin(ChangeCountedAdmin):
     list_display = ("name", "slug", "time_zone", "sprint_length_days")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = WIP_LIMIT_KIND_READ_ONLY
@@ -104,18 +131,18 @@ class ScrumTeamAdmin(ServiceDeleteAdmin):
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ChangeCountedAdmin):
     list_display = ("user", "role", "team", "nexus")
     list_filter = ("nexus", "role")
 
 
 @admin.register(models.ProductBacklog)
-class ProductBacklogAdmin(admin.ModelAdmin):
+class ProductBacklogAdmin(ChangeCountedAdmin):
     list_display = ("nexus",)
 
 
 @admin.register(models.ProductGoal)
-class ProductGoalAdmin(admin.ModelAdmin):
+class ProductGoalAdmin(ChangeCountedAdmin):
     list_display = ("text", "status", "backlog", "created_at")
     list_filter = ("status",)
 
@@ -214,7 +241,7 @@ class WorkflowColumnAdmin(ServiceDeleteAdmin):
 
 
 @admin.register(models.Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(ChangeCountedAdmin):
     list_display = ("name", "nexus")
     list_filter = ("nexus",)
 
@@ -240,7 +267,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(models.ProductBacklogItem)
-class ProductBacklogItemAdmin(admin.ModelAdmin):
+class ProductBacklogItemAdmin(ChangeCountedAdmin):
     list_display = ("title", "external_id", "column", "class_of_service", "is_blocked", "rank", "version")
     list_filter = (
         "backlog__nexus",

@@ -20,6 +20,11 @@ class BacklogConfig(AppConfig):
 
             return bench.run(ctx)
 
+        def bench_counter(ctx: Any) -> Any:
+            from backlog import bench_counter
+
+            return bench_counter.run(ctx)
+
         def bench_api(ctx: Any) -> Any:
             from backlog.api import bench
 
@@ -32,7 +37,11 @@ class BacklogConfig(AppConfig):
                 tombstones=tombstones.backlog_tombstones(),
                 webhook_events=webhooks.backlog_webhook_events(),
                 demo_steps=(DemoStep("JDT history, users, Product Goal", demo.demo_step, 0),),
-                bench_rows=(BenchRows("backlog", bench_backlog, 10), BenchRows("api", bench_api, 90)),
+                bench_rows=(
+                    BenchRows("backlog", bench_backlog, 10),
+                    BenchRows("counter", bench_counter, 15),
+                    BenchRows("api", bench_api, 90),
+                ),
                 nav=(
                     NavEntry("Home", "backlog:nexus-home", 10),
                     NavEntry("Product Backlog", "backlog:backlog-list", 20),

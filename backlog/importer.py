@@ -44,7 +44,7 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import nexus_lock, notify_items_changed
+from backlog.services.common import items_changed_batched, nexus_lock, notify_items_changed
 from backlog.services.nexus import ColumnSpec, nexus_create, team_create, team_slug
 from backlog.services.ordering import lock_backlog, rank_at_bottom
 
@@ -413,7 +413,8 @@ def history_import(
         shift = timedelta(days=((today or timezone.now().astimezone(tz).date()) - replay_until).days)
         report.shift_days = shift.days
 
-    with transaction.atomic():
+    # The batch counts the change of the Nexus once, after the Product Backlog's lock (`nexus_changed`).
+    with transaction.atomic(), items_changed_batched():
         nexus = existing or nexus_create(
             name=nexus_name or nexus_slug.replace("-", " ").title(),
             slug=nexus_slug,

@@ -63,6 +63,26 @@ class Nexus(models.Model):
         return self.name
 
 
+class NexusChangeCounter(models.Model):
+    """The change counter of a Nexus: `seq` goes up by one with every write to the Nexus's data (its
+    items, order, columns, teams, memberships, goals, labels, webhooks, settings), in the transaction of
+    that write. "Has anything changed since N" is `seq > N`; pages use it in their ETag and sync
+    clients poll it (`GET /api/v1/nexuses/{slug}/changes/?since=N`).
+
+    A row of its own (not a field of `Nexus`), so that `nexus.save()` of a stale instance can never
+    roll it back. Only `backlog.services.common.nexus_changed` writes it (one `INSERT ... ON CONFLICT
+    DO UPDATE SET seq = seq + 1 RETURNING seq`); a missing row reads as 0. The row lock of that
+    statement is held until commit, so the order of the numbers is the order of the commits."""
+
+    nexus = models.OneToOneField(
+        Nexus, on_delete=models.CASCADE, primary_key=True, related_name="change_counter"
+    )
+    seq = models.BigIntegerField(default=0, help_text="Writes to the Nexus's data so far (monotonic)")
+
+    def __str__(self) -> str:
+        return f"Change counter of {self.nexus_id}: {self.seq}"
+
+
 class ScrumTeam(models.Model):
     """A Scrum Team of the Nexus. `wip_limit` caps the PBIs the team has in progress (optional);
     `wip_limit_kind` says whether it refuses or warns, and changes only through `team_update` (under

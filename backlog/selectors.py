@@ -30,6 +30,7 @@ from backlog.models import (
     Label,
     Membership,
     Nexus,
+    NexusChangeCounter,
     ProductBacklog,
     ProductBacklogItem,
     ProductGoal,
@@ -63,6 +64,22 @@ def nexus_get_for_user(*, user: AnyUser, slug: str) -> Nexus:
     if nexus is None:
         raise Http404("No such Nexus.")
     return nexus
+
+
+def nexus_change_seq(*, nexus_id: int) -> int:
+    """The Nexus's change counter (`NexusChangeCounter.seq`, advanced by every write to its data, in
+    commit order; `backlog.services.common.nexus_changed`): anything changed since a reader saw N iff
+    this is above N. 0 before the first change. One query."""
+    seq = NexusChangeCounter.objects.filter(nexus_id=nexus_id).values_list("seq", flat=True).first()
+    return int(seq or 0)
+
+
+def nexus_change_seq_for_user(*, user: AnyUser, slug: str) -> tuple[int, int] | None:
+    """(Nexus id, change counter) of the Nexus `slug` if the user may see it (as `nexus_get_for_user`),
+    else None. One query: what a page's ETag needs before the page's own reads
+    (`backlog.http.nexus_etag`)."""
+    row = nexus_list_for_user(user=user).filter(slug=slug).values_list("pk", "change_counter__seq").first()
+    return None if row is None else (int(row[0]), int(row[1] or 0))
 
 
 def roles_of(*, user: AnyUser, nexus: Nexus) -> set[str]:

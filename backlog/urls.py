@@ -7,6 +7,7 @@ app_name = "backlog"
 urlpatterns = [
     path("", views.root, name="root"),
     path("n/<slug:slug>/", views.nexus_home, name="nexus-home"),
+    path("n/<slug:slug>/changes/", views.nexus_changes, name="nexus-changes"),
     path("n/<slug:slug>/backlog/", views_backlog.backlog_page, name="backlog-list"),
     path("n/<slug:slug>/backlog/rows/", views_backlog.backlog_rows, name="backlog-rows"),
     path("n/<slug:slug>/backlog/goal/", views_backlog.goal_panel, name="goal-panel"),

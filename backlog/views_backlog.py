@@ -26,6 +26,7 @@ from django_htmx.middleware import HtmxDetails
 from backlog import selectors
 from backlog.errors import DomainError, VersionConflict
 from backlog.forms import BacklogFilterForm, GoalForm, MoveForm, PBICreateForm, PBIEditForm, SplitForm
+from backlog.http import nexus_etag
 from backlog.models import ColumnCategory, GoalStatus, Nexus, ProductBacklogItem
 from backlog.services import (
     ItemChanges,
@@ -117,6 +118,7 @@ def _changed(response: HttpResponse, **detail: Any) -> HttpResponse:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
+@nexus_etag()
 def backlog_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The Product Backlog page: Product Goal, ready buffer, filters, and the first `PAGE_SIZE` open
     items in order (`?limit=` shows more at once). An HTMX request targeting the list (the filter

@@ -10,13 +10,16 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
+from backlog.http import nexus_etag
 from backlog.models import ColumnCategory, WorkflowColumn
 from backlog.selectors import nexus_get_for_user
 from events.selectors import HEALTHY, board_cards_get, board_get, ready_buffer_get
+from flow.selectors import flow_state_stamp
 
 
 @login_required
 @require_GET
+@nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     """The Nexus board: one column per Definition of Workflow column; cards with team squares and
     Work Item Age; WIP of the Nexus and of each Scrum Team against their limits."""
@@ -33,6 +36,7 @@ class HtmxHttpRequest(HttpRequest):
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
+@nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
 def board_cards(request: HtmxHttpRequest, slug: str, column_id: int) -> HttpResponse:
     """The "Show more" of an unfinished column of the board: its next cards after the rank `?after=`
     (Product Backlog order) and the control for the page after, rendered as the board's `cards` partial
@@ -55,6 +59,7 @@ def board_cards(request: HtmxHttpRequest, slug: str, column_id: int) -> HttpResp
 
 @login_required
 @require_GET
+@nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
 def ready_buffer(request: HttpRequest, slug: str) -> HttpResponse:
     """The ready buffer fragment (loaded into the Product Backlog page, refreshed when it changes)."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)

@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 from backlog.models import (
     Nexus,
 )
-from flow.models import FlowDay, FlowSettings, FlowSnapshot
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState
 from flow.report import (
     SLE_DEFAULT_PERCENT,
     SNAPSHOT_FORMAT,
@@ -164,3 +164,11 @@ def flow_page_get(*, nexus: Nexus, query: FlowQuery) -> FlowPage:
     data = flow_data_get(nexus=nexus, query=query)
     row = FlowSettings.objects.filter(nexus=nexus, team=query.team).first()
     return FlowPage(data=data, sle=sle_resolve(row, data.figures))
+
+
+def flow_state_stamp(*, nexus_id: int) -> str:
+    """What changes the flow page without a write to the Nexus's data (which advances its change
+    counter): when the stored figures were computed and whether a recompute is pending. For the page's
+    ETag (`backlog.http.nexus_etag(extra=)`). One query."""
+    state = FlowState.objects.filter(nexus_id=nexus_id).values_list("computed_at", "pending_since").first()
+    return "" if state is None else f"{state[0]}|{state[1]}"

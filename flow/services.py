@@ -27,7 +27,7 @@ from backlog.errors import DomainError, NotAllowed
 from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind, WorkflowColumn
 from backlog.selectors import roles_of
 from backlog.services import nexus_update, team_update
-from backlog.services.common import structure_check
+from backlog.services.common import nexus_changed, structure_check
 from flow import metrics
 from flow.history import load_events, nexus_today, workflow_of
 from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow
@@ -364,4 +364,5 @@ def flow_settings_set(
         },
     )
     row.nexus, row.team = scope_nexus, scope_team
+    nexus_changed(nexus.pk)  # settings are Nexus data; the recompute's stored figures are not
     return row

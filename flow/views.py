@@ -12,12 +12,13 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backlog.errors import DomainError
+from backlog.http import nexus_etag
 from backlog.models import Label, ScrumTeam
 from backlog.selectors import nexus_get_for_user
 from flow import charts
 from flow.forms import QUERY_FIELDS, FlowQueryForm, FlowSettingsForm
 from flow.models import FlowSettings, FlowState
-from flow.selectors import flow_data_get, flow_page_get, sles_get
+from flow.selectors import flow_data_get, flow_page_get, flow_state_stamp, sles_get
 from flow.services import can_edit_flow_settings, flow_settings_set
 
 
@@ -29,6 +30,7 @@ def _query_string(form: FlowQueryForm) -> str:
 
 @login_required
 @require_GET
+@nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
 def flow_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The flow page of a Nexus: CFD, Cycle Time scatterplot, Aging WIP, Throughput and WIP run charts,
     Monte Carlo histograms, with the figures in tables. Filters: team, label, class of service, days,

@@ -38,7 +38,7 @@ def test_every_app_declares_what_it_adds():
     assert [n.label for n in extensions.nav_entries()][:4] == ["Home", "Product Backlog", "Board", "Flow"]
     assert [p.name for p in extensions.panels("backlog-top")] == ["ready-buffer"]
     assert extensions.demo_steps()[0].order == 0
-    assert [b.name for b in extensions.bench_rows()] == ["backlog", "events", "flow", "api"]
+    assert [b.name for b in extensions.bench_rows()] == ["backlog", "counter", "events", "flow", "api"]
 
 
 def test_a_malformed_or_taken_name_is_refused_and_nothing_is_registered(extension_registry):
@@ -119,4 +119,5 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
 
     rows = BenchRows("integration", lambda ctx: [], 60)
     extension_register(Extension(app="integration", bench_rows=(rows,)))
-    assert [b.name for b in extensions.bench_rows()] == ["backlog", "events", "flow", "integration", "api"]
+    names = ["backlog", "counter", "events", "flow", "integration", "api"]
+    assert [b.name for b in extensions.bench_rows()] == names

@@ -27,6 +27,7 @@ from backlog.api.serializers_items import (
 from backlog.api.serializers_structure import (
     LabelSerializer,
     MembershipSerializer,
+    NexusChangesSerializer,
     NexusSerializer,
     NexusUpdateSerializer,
     ProductGoalSerializer,
@@ -55,6 +56,7 @@ NEXUS = {
     "wip_limit": 60,
     "created_at": "2025-01-06T08:00:00.000000Z",
     "updated_at": "2025-03-03T09:12:44.518203Z",
+    "change_seq": 18342,
 }
 COLUMN = {
     "id": 12,
@@ -180,6 +182,7 @@ DELIVERY = {
 #: Response examples, by serializer.
 RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
     NexusSerializer: ("A Nexus", NEXUS),
+    NexusChangesSerializer: ("Changed since the client's 18339", {"seq": 18342, "changed": True}),
     WorkflowColumnSerializer: ("A column with a hard WIP limit", COLUMN),
     ScrumTeamSerializer: ("A Scrum Team", TEAM),
     LabelSerializer: ("A label", {"id": 7, "name": "java21", "updated_at": "2025-02-04T09:41:12.104233Z"}),

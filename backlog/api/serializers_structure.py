@@ -22,6 +22,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
+from backlog.selectors import nexus_change_seq
 from nexus_site.api.fields import (
     NexusRefField,
     StrictBooleanField,
@@ -57,7 +58,15 @@ class WorkflowColumnSerializer(serializers.ModelSerializer):
 
 class NexusSerializer(serializers.ModelSerializer):
     """A Nexus. `time_zone` is the IANA name in which flow metrics count days; `sprint_length_days`
-    in calendar days; `wip_limit` the optional Nexus-level WIP limit."""
+    in calendar days; `wip_limit` the optional Nexus-level WIP limit; `change_seq` its change counter
+    (read-only; see `NexusChangesSerializer`), from the `change_seq` annotation of a list, else one
+    query."""
+
+    change_seq = serializers.SerializerMethodField(
+        help_text="The Nexus's change counter: every write to its data (items, order, columns, teams, "
+        "memberships, goals, labels, webhooks, settings) adds one, in commit order. Poll "
+        "`changes/?since=` with it."
+    )
 
     class Meta:
         model = Nexus
@@ -71,8 +80,23 @@ class NexusSerializer(serializers.ModelSerializer):
             "wip_limit",
             "created_at",
             "updated_at",
+            "change_seq",
         ]
         read_only_fields = fields
+
+    def get_change_seq(self, nexus: Nexus) -> int:
+        annotated = getattr(nexus, "change_seq", None)
+        return int(annotated) if annotated is not None else nexus_change_seq(nexus_id=nexus.pk)
+
+
+class NexusChangesSerializer(serializers.Serializer[dict[str, Any]]):
+    """`GET /api/v1/nexuses/{slug}/changes/?since=N`: has anything in the Nexus changed since the
+    client saw change counter N? `seq` is the counter now (`backlog.selectors.nexus_change_seq`;
+    monotonic, one per write, in commit order: once you see N, every change numbered N or less is
+    visible); `changed` is `seq > since`. Remember `seq` and send it as the next `since`."""
+
+    seq = serializers.IntegerField(min_value=0, help_text="The Nexus's change counter now.")
+    changed = serializers.BooleanField(help_text="Whether `seq` is above `since`: something changed.")
 
 
 class ColumnSpecSerializer(StrictSerializer):

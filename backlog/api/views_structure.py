@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from django.db.models.functions import Coalesce
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -21,6 +22,7 @@ from backlog.api.serializers_structure import (
     LabelSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
+    NexusChangesSerializer,
     NexusCreateSerializer,
     NexusSerializer,
     NexusUpdateSerializer,
@@ -55,6 +57,7 @@ from nexus_site.api.base import (
     TombstonesMixin,
     tombstones_schema,
 )
+from nexus_site.api.errors import FieldError
 from nexus_site.api.schema import error
 
 TEAM_IN_USE = error(
@@ -74,12 +77,36 @@ TEAM_IN_USE = error(
 )
 
 
+#: The largest `since` (a PostgreSQL bigint).
+MAX_SEQ = 2**63 - 1
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List the Nexuses you belong to",
         description="Every Nexus you are a member of (all of them for an administrator), by id.",
     ),
     retrieve=extend_schema(summary="Get a Nexus"),
+    changes=extend_schema(
+        summary="Has anything in the Nexus changed since N?",
+        description="The Nexus's change counter (`seq`) and whether it is above `since` (`changed`). Every "
+        "write to the Nexus's data adds one to the counter in its transaction (items, their order and "
+        "team squares, columns, teams, memberships, goals, labels, webhooks, flow settings; not the "
+        "recomputed flow figures), in commit order: once you have seen N, every change numbered N or "
+        "less is visible to you. Poll this (it is cheap), and read the lists with `updated_since` only "
+        "when `changed`; then send the `seq` you got as the next `since`. The Nexus resource shows the "
+        "counter too (`change_seq`).",
+        parameters=[
+            OpenApiParameter(
+                "since",
+                {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
+                OpenApiParameter.QUERY,
+                description="The `seq` you saw last (0, the default: any change ever). Not a whole number "
+                "from 0: a 400 naming `since`.",
+            )
+        ],
+        responses={200: NexusChangesSerializer},
+    ),
     partial_update=extend_schema(
         summary="Change a Nexus (administrators)",
         description="Send only what changes: `name`, `description`, `time_zone` (an IANA name; an unknown "
@@ -125,6 +152,7 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     lookup_value_regex = r"[-a-zA-Z0-9_]{1,80}"
     rules: ClassVar[dict[str, str]] = {"partial_update": perms.ADMIN}
     http_method_names = ["get", "post", "patch", "head", "options"]
+    action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {"changes": ("since",)}
 
     def get_permissions(self) -> Any:
         # `/nexuses/` itself (list, create, OPTIONS) names no Nexus: being logged in is enough there.
@@ -133,7 +161,9 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         return super().get_permissions()
 
     def base_queryset(self) -> QuerySet[Nexus]:
-        return selectors.nexus_list_for_user(user=self.request.user)
+        return selectors.nexus_list_for_user(user=self.request.user).annotate(
+            change_seq=Coalesce("change_counter__seq", 0)
+        )
 
     def get_object(self) -> Nexus:
         return self.nexus
@@ -152,6 +182,14 @@ class NexusesViewSet(NexusScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         data = NexusUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(NexusSerializer(nexus_update(nexus=self.nexus, **data.validated_data)).data)
+
+    @action(detail=True, methods=["get"])
+    def changes(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raw = request.query_params.get("since", "0")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_SEQ):
+            raise FieldError("since", f"{raw[:40]!r} is not a change counter: send a whole number from 0.")
+        seq = selectors.nexus_change_seq(nexus_id=self.nexus.pk)
+        return Response(NexusChangesSerializer({"seq": seq, "changed": seq > int(raw)}).data)
 
 
 @extend_schema_view(

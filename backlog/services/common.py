@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Final
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from backlog.errors import DomainError
-from backlog.models import Nexus, ScrumTeam, WipLimitKind, WorkflowColumn
+from backlog.models import Nexus, NexusChangeCounter, ScrumTeam, WipLimitKind, WorkflowColumn
 from backlog.signals import item_event, items_changed
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,63 @@ class Unset(enum.Enum):
 UNSET: Final = Unset.UNSET
 
 
+# --- The change counter of a Nexus ---------------------------------------------------------------------
+#
+# Every write to a Nexus's data calls `nexus_changed(nexus_id)` in its transaction, as its last step:
+# the services of `backlog` (items, order, sync, bulk, the Nexus, teams, memberships, goals, columns,
+# webhooks), the importer, the admin (`backlog.admin`), the deletion of any row that leaves a tombstone
+# (`tombstones.on_deleted`, which covers cascades and the admin), and every later capability (flow
+# settings; events, integration) through this same call. Stored figures that are derived from the data
+# (the flow recompute, webhook deliveries) do not advance it: they change nothing a client could
+# write, and a page showing them puts their own stamp in its ETag (`backlog.http.nexus_etag(extra=)`).
+# The item services call it through `notify_items_changed`.
+#
+# Locks: the counter row is locked by nothing else, and taken last (after backlog, item, involvement,
+# Nexus), so a single write cannot deadlock on it. A service that combines others (a family move,
+# a split, a sync `pbi_apply`) must not take another lock after the first inner service has advanced
+# the counter; it runs inside `items_changed_batched()` (a decorator too), which defers the counter
+# to the end of the batch: one advance per Nexus per batch.
+
+
+def nexus_changed(nexus_id: int) -> int | None:
+    """Record that the Nexus's data changed in the current transaction: its `NexusChangeCounter.seq`
+    goes up by one (`seq > N` answers "changed since N"). Returns the new seq; None when the advance
+    is deferred to the end of an `items_changed_batched()` block, or when the Nexus does not exist
+    (any more).
+
+    One statement, `INSERT ... ON CONFLICT DO UPDATE SET seq = seq + 1 RETURNING seq` (the row is
+    created on the first change of a Nexus made without `nexus_create`): its row lock is held until
+    the transaction ends, so a concurrent write waits, and the numbers are handed out in commit order
+    (a reader that sees seq N sees every change numbered N or less). A rolled-back write rolls its
+    number back too. Call it at the end of the write, after every other lock (see above)."""
+    changed: set[int] | None = getattr(_batch, "changed", None)
+    if changed is not None:
+        changed.add(nexus_id)
+        return None
+    return _advance(nexus_id)
+
+
+def _advance(nexus_id: int) -> int | None:
+    qn = connection.ops.quote_name
+    table, nexus_table = qn(NexusChangeCounter._meta.db_table), qn(Nexus._meta.db_table)
+    with connection.cursor() as cursor:
+        # `INSERT ... SELECT` (rather than VALUES): no row, hence no foreign key failing at commit, for
+        # a Nexus deleted meanwhile. SQLite needs the WHERE before ON CONFLICT; it has one.
+        cursor.execute(
+            f"INSERT INTO {table} (nexus_id, seq) SELECT id, 1 FROM {nexus_table} WHERE id = %s"
+            f" ON CONFLICT (nexus_id) DO UPDATE SET seq = {table}.seq + 1 RETURNING seq",
+            [nexus_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 def notify_items_changed(nexus_id: int, *, flow: bool = True) -> None:
-    """Send `items_changed` for the Nexus once the surrounding transaction commits. `flow=False` says
-    the change cannot alter flow metrics (a reorder), so no recompute is needed. Inside
-    `items_changed_batched()` the Nexus is notified once for the whole batch."""
+    """Advance the Nexus's change counter (`nexus_changed`) and send `items_changed` for the Nexus
+    once the surrounding transaction commits. `flow=False` says the change cannot alter flow metrics
+    (a reorder), so no recompute is needed. Inside `items_changed_batched()` the Nexus is counted and
+    notified once for the whole batch. Call it inside the write's transaction, after its locks."""
+    nexus_changed(nexus_id)
     pending: dict[int, bool] | None = getattr(_batch, "pending", None)
     if pending is not None:
         pending[nexus_id] = pending.get(nexus_id, False) or flow
@@ -47,16 +100,21 @@ def notify_items_changed(nexus_id: int, *, flow: bool = True) -> None:
 def items_changed_batched() -> Iterator[None]:
     """Within the block, `items_changed` is sent once per Nexus (on commit, `flow` if any change
     needed it) instead of once per changed item: a bulk write of 1,000 items asks for one flow
-    recompute, not 1,000. If the block raises, nothing is sent. Nested blocks join the outer one."""
+    recompute, not 1,000. The change counters (`nexus_changed`) advance once per Nexus too, when the
+    block ends (in Nexus id order), so that the counter's lock comes after every lock taken inside.
+    If the block raises, nothing is sent or counted. Nested blocks join the outer one. Also a
+    decorator (`@items_changed_batched()`, under `@transaction.atomic`) for a service made of others."""
     if getattr(_batch, "pending", None) is not None:
         yield
         return
-    _batch.pending = {}
+    _batch.pending, _batch.changed = {}, set()
     try:
         yield
-        pending = _batch.pending
+        pending, changed = _batch.pending, _batch.changed
     finally:
-        _batch.pending = None
+        _batch.pending = _batch.changed = None
+    for nexus_id in sorted(changed):
+        _advance(nexus_id)
     for nexus_id, flow in pending.items():
         transaction.on_commit(partial(items_changed.send, sender=None, nexus_id=nexus_id, flow=flow))
 
@@ -85,7 +143,8 @@ def notify_item_event(nexus_id: int, item_id: int, event: str) -> None:
 # teams, a membership's team). Those writes re-read the columns and teams under the lock, so a
 # concurrent deletion either committed before (the row is missing: a 400 naming the field) or waits
 # and then sees the new reference (and refuses with a 409); without it the deferred foreign key failed
-# at commit, a 500. Order: the Product Backlog, then an item, then the Nexus (never the other way).
+# at commit, a 500. Order: the Product Backlog, then an item, then the Nexus (never the other way);
+# the change counter's row last of all (`nexus_changed`, above).
 
 
 def nexus_lock(nexus_id: int) -> int | None:

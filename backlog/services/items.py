@@ -30,7 +30,12 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_item_event, notify_items_changed, structure_check
+from backlog.services.common import (
+    items_changed_batched,
+    notify_item_event,
+    notify_items_changed,
+    structure_check,
+)
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 from backlog.services.wip import wip_warnings
@@ -296,6 +301,7 @@ def _check_version(item: ProductBacklogItem, expected_version: int | None) -> No
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after the locks of every part (`nexus_changed`)
 def pbi_update(
     *,
     item: ProductBacklogItem,

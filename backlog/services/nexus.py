@@ -28,7 +28,15 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed, structure_check
+from backlog.services.common import (
+    UNSET,
+    Unset,
+    items_changed_batched,
+    nexus_changed,
+    nexus_lock,
+    notify_items_changed,
+    structure_check,
+)
 
 TEAM_ROLES = {Role.DEVELOPER, Role.SCRUM_MASTER}
 
@@ -122,6 +130,7 @@ def nexus_create(
         )
         for i, c in enumerate(columns)
     )
+    nexus_changed(nexus.pk)
     return nexus
 
 
@@ -185,6 +194,8 @@ def nexus_update(
         locked.save(update_fields=[*changed, "updated_at"])  # `auto_now` writes only if listed
     if {"time_zone", "sprint_length_days"} & set(changed):
         notify_items_changed(locked.pk)
+    elif changed:
+        nexus_changed(locked.pk)
     return locked
 
 
@@ -217,7 +228,9 @@ def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> Scr
     empty or taken."""
     name, slug = _team_name(nexus.pk, name)
     _check_wip_limit(wip_limit)
-    return ScrumTeam.objects.create(nexus=nexus, name=name, slug=slug, wip_limit=wip_limit)
+    team = ScrumTeam.objects.create(nexus=nexus, name=name, slug=slug, wip_limit=wip_limit)
+    nexus_changed(nexus.pk)
+    return team
 
 
 @transaction.atomic
@@ -262,6 +275,7 @@ def team_update(
             raise DomainError(
                 f"The Nexus has a Scrum Team called {locked.name!r} already.", field="name"
             ) from exc
+        nexus_changed(locked.nexus_id)
     return locked
 
 
@@ -281,6 +295,7 @@ def team_delete_refusal(*, team: ScrumTeam) -> str | None:
 
 
 @transaction.atomic
+@items_changed_batched()  # the cascade's tombstones count the change (`on_deleted`): once, at the end
 def team_delete(*, team: ScrumTeam) -> None:
     """Delete a Scrum Team that has never worked on a PBI; its memberships (and its flow settings) go
     with it, each leaving a tombstone for sync (`backlog.services.tombstones`).
@@ -323,9 +338,11 @@ def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | Non
         )
     try:
         with transaction.atomic():
-            return Membership.objects.create(nexus=nexus, user=user, role=role, team=team)
+            membership = Membership.objects.create(nexus=nexus, user=user, role=role, team=team)
     except IntegrityError as exc:  # a concurrent add of the same membership or Product Owner
         raise DomainError("That membership exists already.", field="role") from exc
+    nexus_changed(nexus.pk)
+    return membership
 
 
 @transaction.atomic
@@ -351,7 +368,9 @@ def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
             "The Product Backlog has an active Product Goal: mark it achieved or abandoned first.",
             field="text",
         )
-    return ProductGoal.objects.create(backlog=backlog, text=text)
+    goal = ProductGoal.objects.create(backlog=backlog, text=text)
+    nexus_changed(nexus.pk)
+    return goal
 
 
 def _goal_lock(goal: ProductGoal) -> None:
@@ -373,6 +392,7 @@ def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
         raise DomainError("Only the active Product Goal can be edited.", field="text")
     goal.text = text
     goal.save(update_fields=["text", "updated_at"])  # `auto_now` writes only if listed
+    nexus_changed(goal.backlog.nexus_id)
     return goal
 
 
@@ -389,4 +409,5 @@ def goal_close(*, goal: ProductGoal, status: str) -> ProductGoal:
     goal.status = status
     goal.closed_at = timezone.now()
     goal.save(update_fields=["status", "closed_at", "updated_at"])
+    nexus_changed(goal.backlog.nexus_id)
     return goal

@@ -29,7 +29,7 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import notify_item_event, notify_items_changed
+from backlog.services.common import items_changed_batched, notify_item_event, notify_items_changed
 
 
 @dataclass(frozen=True)
@@ -410,6 +410,7 @@ def _placement(
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after the family's row locks (`nexus_changed`)
 def pbi_move(
     *,
     item: ProductBacklogItem,

@@ -7,12 +7,14 @@ from django.db import transaction
 
 from backlog.errors import DomainError
 from backlog.models import ColumnCategory, ProductBacklogItem, Source, TransitionKind
+from backlog.services.common import items_changed_batched
 from backlog.services.items import pbi_create
 from backlog.services.log import _log_many, _row
 from backlog.services.ordering import family_block, lock_backlog
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after every child's locks (`nexus_changed`)
 def pbi_split(
     *,
     item: ProductBacklogItem,

@@ -20,6 +20,7 @@ from django.utils import timezone
 from backlog.errors import DomainError, NotAllowed, PreconditionFailed
 from backlog.models import Nexus, ProductBacklogItem, Source
 from backlog.models_api import ApiToken, IdempotencyRecord
+from backlog.services.common import items_changed_batched
 from backlog.services.items import (
     Actor,
     ItemChanges,
@@ -98,6 +99,7 @@ def _upsert_locked(
 
 
 @transaction.atomic
+@items_changed_batched()  # one change counted, after every lock (`nexus_changed`)
 def pbi_upsert(
     *,
     nexus: Nexus,

@@ -20,6 +20,7 @@ from django.db.models.signals import post_delete
 
 from backlog.models import Nexus, ProductBacklog, ProductGoal
 from backlog.models_api import Tombstone, TombstoneKind
+from backlog.services.common import nexus_changed
 from nexus_site import extensions
 from nexus_site.extensions import Extension, TombstoneSpec
 
@@ -32,7 +33,10 @@ def kind_of(model: type[Model]) -> str | None:
 
 def on_deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     """`post_delete` of a model whose deletions leave tombstones (`Extension(tombstones=...)`): record
-    a `Tombstone` (one INSERT, in the deleting transaction, so a rolled-back deletion leaves none)."""
+    a `Tombstone` (one INSERT, in the deleting transaction, so a rolled-back deletion leaves none) and
+    advance the Nexus's change counter (`nexus_changed`), so that a deletion in the admin or by a
+    cascade counts as a change too; not while the Nexus itself is being deleted (`origin`, the row
+    `delete()` was called on: its counter goes with it)."""
     declared = extensions.tombstone_kind_of(sender)
     if declared is None or instance.pk is None:
         return
@@ -40,6 +44,9 @@ def on_deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     if nexus_id is None:
         return
     Tombstone.objects.create(nexus_id=nexus_id, kind=declared.kind, object_id=instance.pk)
+    origin = kwargs.get("origin")
+    if not (isinstance(origin, Nexus) or getattr(origin, "model", None) is Nexus):
+        nexus_changed(nexus_id)
 
 
 def on_nexus_deleted(sender: type[Model], instance: Nexus, **kwargs: Any) -> None:

@@ -43,6 +43,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from backlog.errors import Conflict, DomainError
 from backlog.models import Nexus, ProductBacklogItem
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from backlog.services.common import nexus_changed
 from nexus_site import extensions
 from nexus_site.extensions import WebhookEventType
 
@@ -129,7 +130,7 @@ def webhook_create(
     if len(description) > 200:
         raise DomainError("The description is longer than 200 characters.", field="description")
     _forget_hooks(nexus.pk)
-    return Webhook.objects.create(
+    hook = Webhook.objects.create(
         nexus=nexus,
         url=webhook_url_check(url),
         events=_clean_events(events),
@@ -137,6 +138,8 @@ def webhook_create(
         secret=_secret(),
         created_by=actor,
     )
+    nexus_changed(nexus.pk)
+    return hook
 
 
 def _lock(webhook: Webhook) -> None:
@@ -180,6 +183,7 @@ def webhook_update(
     if changes:
         webhook.save(update_fields=[*changes, "updated_at"])
     _forget_hooks(webhook.nexus_id)
+    nexus_changed(webhook.nexus_id)
     return webhook
 
 
@@ -192,12 +196,13 @@ def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
     webhook.secret = _secret()
     webhook.save(update_fields=["secret", "updated_at"])
     _forget_hooks(webhook.nexus_id)
+    nexus_changed(webhook.nexus_id)
     return webhook
 
 
 @transaction.atomic
 def webhook_delete(*, webhook: Webhook) -> None:
-    """Delete the webhook and its delivery log."""
+    """Delete the webhook and its delivery log (its tombstone advances the change counter)."""
     _forget_hooks(webhook.nexus_id)
     webhook.delete()
 

@@ -95,6 +95,7 @@ def _column(nx, name):
 ACTIONS = [
     ("nexus get", "view", "get", lambda nx: "/", None),
     ("nexus patch", "admin", "patch", lambda nx: "/", lambda nx: {"description": "Changed"}),
+    ("nexus changes", "view", "get", lambda nx: "/changes/", None),
     ("items list", "view", "get", lambda nx: "/items/", None),
     ("item get", "view", "get", lambda nx: f"/items/{_first(nx).pk}/", None),
     ("item create", "create", "post", lambda nx: "/items/", lambda nx: {"title": "New"}),
