@@ -355,7 +355,7 @@ def pbi_bulk_upsert(
     lock_backlog(nexus.backlog.pk)
     existing = {
         i.external_id: i
-        for i in ProductBacklogItem.objects.select_for_update(of=("self",)).filter(
+        for i in ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True).filter(
             backlog__nexus=nexus, external_id__in=[e.external_id for e in cleaned]
         )
     }

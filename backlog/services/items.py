@@ -222,7 +222,7 @@ def _pbi_update_fields(
     changes nothing (optimistic concurrency). Raises `DomainError` naming the field for invalid input.
     """
     locked = (
-        ProductBacklogItem.objects.select_for_update(of=("self",))
+        ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True)
         .select_related("backlog__nexus")
         .get(pk=item.pk)
     )
@@ -339,7 +339,7 @@ def pbi_update(
     unknown = set(changes.fields) - EDITABLE_FIELDS
     if unknown:
         raise DomainError(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    locked = ProductBacklogItem.objects.select_for_update().get(pk=item.pk)
+    locked = ProductBacklogItem.objects.select_for_update(no_key=True).get(pk=item.pk)
     if locked.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
     _check_version(locked, expected_version)
@@ -390,7 +390,7 @@ def pbi_transition(
     already changes nothing.
     """
     locked = (
-        ProductBacklogItem.objects.select_for_update(of=("self",))
+        ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True)
         .select_related("column", "backlog")
         .get(pk=item.pk)
     )
@@ -430,7 +430,9 @@ def _lock_live(item_id: int, *, field: str = "item") -> ProductBacklogItem:
     """The item, its row locked until the transaction ends (with its Product Backlog); raises
     `DomainError` (`field`) when it has been soft-deleted."""
     locked = (
-        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item_id)
+        ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("backlog")
+        .get(pk=item_id)
     )
     if locked.deleted_at is not None:
         raise DomainError("This item has been deleted.", field=field)
@@ -609,7 +611,9 @@ def pbi_delete(
     With `expected_version` (the API's `If-Match`), raises `PreconditionFailed` (412, field `If-Match`)
     when the live item's version differs, and changes nothing."""
     locked = (
-        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
+        ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("backlog")
+        .get(pk=item.pk)
     )
     if locked.deleted_at is not None:
         return locked
@@ -669,7 +673,9 @@ def pbi_restore(
     hear `item.updated`. With `expected_version`, raises `PreconditionFailed` (412, field `If-Match`)
     when the deleted item's version differs."""
     locked = (
-        ProductBacklogItem.objects.select_for_update(of=("self",)).select_related("backlog").get(pk=item.pk)
+        ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("backlog")
+        .get(pk=item.pk)
     )
     if locked.deleted_at is None:
         return locked

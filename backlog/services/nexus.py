@@ -251,7 +251,7 @@ def team_update(
     `team` when the team was deleted meanwhile.
     """
     nexus_lock(team.nexus_id)
-    locked = ScrumTeam.objects.select_for_update().filter(pk=team.pk).first()
+    locked = ScrumTeam.objects.select_for_update(no_key=True).filter(pk=team.pk).first()
     if locked is None:
         raise DomainError("That Scrum Team is not in this Nexus (any more).", field="team")
     fields: list[str] = []
@@ -362,7 +362,7 @@ def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
     text = text.strip()
     if not text:
         raise DomainError("A Product Goal needs a text.", field="text")
-    backlog = ProductBacklog.objects.select_for_update().get(nexus=nexus)
+    backlog = ProductBacklog.objects.select_for_update(no_key=True).get(nexus=nexus)
     if backlog.goals.filter(status=GoalStatus.ACTIVE).exists():
         raise DomainError(
             "The Product Backlog has an active Product Goal: mark it achieved or abandoned first.",
@@ -377,7 +377,7 @@ def _goal_lock(goal: ProductGoal) -> None:
     """Lock the goal's row until the transaction ends and refresh `goal` from it, so its status is
     checked as it is now: of two concurrent closes (or a close and an edit) the second waits for the
     first, then sees the goal closed."""
-    goal.refresh_from_db(from_queryset=ProductGoal.objects.select_for_update())
+    goal.refresh_from_db(from_queryset=ProductGoal.objects.select_for_update(no_key=True))
 
 
 @transaction.atomic

@@ -58,7 +58,7 @@ class MoveResult:
 
 def lock_backlog(backlog_id: int) -> ProductBacklog:
     """Take the Product Backlog row lock (`SELECT ... FOR UPDATE`; on SQLite the write transaction)."""
-    return ProductBacklog.objects.select_for_update().get(pk=backlog_id)
+    return ProductBacklog.objects.select_for_update(no_key=True).get(pk=backlog_id)
 
 
 def open_columns(*, nexus_id: int) -> QuerySet[WorkflowColumn]:

@@ -146,7 +146,7 @@ def _lock(webhook: Webhook) -> None:
     """Lock the webhook's row until the transaction ends and refresh `webhook` from it. Raises
     `Conflict` (409) if it was deleted meanwhile."""
     try:
-        webhook.refresh_from_db(from_queryset=Webhook.objects.select_for_update())
+        webhook.refresh_from_db(from_queryset=Webhook.objects.select_for_update(no_key=True))
     except Webhook.DoesNotExist:
         raise Conflict("That webhook was deleted meanwhile.", field="webhook") from None
 
