@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,3 +87,18 @@ def table(rows: list[Row]) -> str:
 
 def _fmt(ms: float) -> str:
     return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms"
+
+
+@contextmanager
+def tasks_queued() -> Iterator[None]:
+    """Queue Celery tasks (the broker of the settings; in memory without REDIS_URL) instead of running
+    them inline, as in production, so that a timed write never includes a flow recompute; restored
+    afterwards. `manage.py bench` runs every group of rows inside it."""
+    from nexus_site.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = eager
