@@ -84,7 +84,8 @@ def concurrent_writers(nexus: Nexus, *, threads: int = THREADS, writes_each: int
         statistics.median(latencies),
         nearest_rank(latencies, 0.95),
         None,
-        f"{committed[0] / seconds:,.0f} writes/s; seq +{committed[0]}, 0 lost increments",
+        f"{committed[0] / seconds:,.0f} writes/s; seq +{changes[0]} for {changes[0]} changes "
+        f"({committed[0] - changes[0]} moves to the place the item had), 0 lost increments",
     )
 
 
