@@ -8,11 +8,11 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 from django.db import connection, transaction
 
-from backlog.errors import DomainError
+from backlog.errors import DomainError, PreconditionFailed
 from backlog.models import Nexus, NexusChangeCounter, ScrumTeam, WipLimitKind, WorkflowColumn
 from backlog.signals import item_event, items_changed
 
@@ -199,3 +199,17 @@ def structure_check(
     if any(t.pk not in now_teams for t in teams):
         raise DomainError("That Scrum Team is not in this Nexus (any more).", field=teams_field)
     return now_columns, now_teams
+
+
+def version_check(item: Any, expected_version: int | None, *, undone: str = "Nothing was changed") -> None:
+    """Optimistic concurrency (`If-Match`): raise `PreconditionFailed` (HTTP 412, field `If-Match`,
+    with the item's `current_version`) when `expected_version` is given and differs from the locked
+    `item`'s `version`. `undone` says what was not done ("Nothing was moved"). Call it with the item's
+    row locked, before writing."""
+    if expected_version is not None and item.version != expected_version:
+        raise PreconditionFailed(
+            f"The item is at version {item.version}, not {expected_version}: someone changed it after you "
+            f"read it. {undone}; read it again and re-apply your change.",
+            current_version=item.version,
+            field="If-Match",
+        )

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backlog.errors import DomainError, PreconditionFailed, VersionConflict
+from backlog.errors import DomainError, VersionConflict
 from backlog.models import (
     ClassOfService,
     Label,
@@ -35,6 +35,7 @@ from backlog.services.common import (
     notify_item_event,
     notify_items_changed,
     structure_check,
+    version_check,
 )
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
@@ -290,16 +291,6 @@ def _same(item: ProductBacklogItem, name: str, value: Any) -> bool:
     return bool(current == value)
 
 
-def _check_version(item: ProductBacklogItem, expected_version: int | None) -> None:
-    if expected_version is not None and item.version != expected_version:
-        raise PreconditionFailed(
-            f"The item is at version {item.version}, not {expected_version}: someone changed it after you "
-            "read it. Nothing was changed; read it again and re-apply your change.",
-            current_version=item.version,
-            field="If-Match",
-        )
-
-
 @transaction.atomic
 @items_changed_batched()  # one change counted, after the locks of every part (`nexus_changed`)
 def pbi_update(
@@ -342,7 +333,7 @@ def pbi_update(
     locked = ProductBacklogItem.objects.select_for_update(no_key=True).get(pk=item.pk)
     if locked.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
-    _check_version(locked, expected_version)
+    version_check(locked, expected_version)
     fields = {k: v for k, v in changes.fields.items() if not _same(locked, k, v)}
     wanted_labels = None
     if changes.labels is not None:
@@ -617,13 +608,7 @@ def pbi_delete(
     )
     if locked.deleted_at is not None:
         return locked
-    if expected_version is not None and locked.version != expected_version:
-        raise PreconditionFailed(
-            f"The item is at version {locked.version}, not {expected_version}: someone changed it after "
-            "you read it. Nothing was changed; read it again and re-apply your change.",
-            current_version=locked.version,
-            field="If-Match",
-        )
+    version_check(locked, expected_version)
     now = timezone.now()
     locked.deleted_at = now
     locked.updated_at = now
@@ -679,13 +664,7 @@ def pbi_restore(
     )
     if locked.deleted_at is None:
         return locked
-    if expected_version is not None and locked.version != expected_version:
-        raise PreconditionFailed(
-            f"The item is at version {locked.version}, not {expected_version}: someone changed it after "
-            "you read it. Nothing was changed.",
-            current_version=locked.version,
-            field="If-Match",
-        )
+    version_check(locked, expected_version)
     now = timezone.now()
     locked.deleted_at = None
     locked.updated_at = now

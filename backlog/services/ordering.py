@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from backlog.errors import DomainError, PreconditionFailed
+from backlog.errors import DomainError
 from backlog.models import (
     RANK_GAP,
     ColumnCategory,
@@ -29,7 +29,12 @@ from backlog.models import (
     TransitionKind,
     WorkflowColumn,
 )
-from backlog.services.common import items_changed_batched, notify_item_event, notify_items_changed
+from backlog.services.common import (
+    items_changed_batched,
+    notify_item_event,
+    notify_items_changed,
+    version_check,
+)
 
 
 @dataclass(frozen=True)
@@ -457,13 +462,7 @@ def pbi_move(
     current = ProductBacklogItem.objects.filter(pk=item.pk).first()
     if current is None or current.deleted_at is not None:
         raise DomainError("This item has been deleted.", field="item")
-    if expected_version is not None and current.version != expected_version:
-        raise PreconditionFailed(
-            f"The item is at version {current.version}, not {expected_version}: someone changed it after "
-            "you read it. Nothing was moved; read it again and move it again.",
-            current_version=current.version,
-            field="If-Match",
-        )
+    version_check(current, expected_version, undone="Nothing was moved")
     family = family_block(current)
     members = {current.pk} | {f.pk for f in family}
     if placement == "position":
