@@ -12,11 +12,13 @@ class EventsConfig(AppConfig):
 
     def ready(self) -> None:
         from events.models import Sprint
+        from events.services import SPRINT_PLANNING_RULE, can_plan_sprints
         from nexus_site.extensions import (
             BenchRows,
             Extension,
             NavEntry,
             Panel,
+            PermissionRule,
             TombstoneSpec,
             WebhookEventType,
             extension_register,
@@ -39,6 +41,14 @@ class EventsConfig(AppConfig):
                         label="Ready buffer",
                         url_name="events:ready-buffer",
                         refresh_on="backlog-changed from:body",
+                    ),
+                ),
+                rules=(
+                    PermissionRule(
+                        SPRINT_PLANNING_RULE,
+                        lambda user, nexus: can_plan_sprints(user=user, nexus=nexus),
+                        "Only the Product Owner and the Nexus Integration Team plan, start and close "
+                        "Sprints; Developers and Stakeholders read them.",
                     ),
                 ),
                 # A deleted (planned) Sprint leaves a tombstone for sync (`sprints/deleted/`).

@@ -32,11 +32,13 @@ from backlog.models import (
     ColumnCategory,
     Nexus,
     ProductBacklogItem,
+    Role,
     ScrumTeam,
     Source,
     TeamInvolvement,
     WorkflowColumn,
 )
+from backlog.selectors import roles_of
 from backlog.services import involvement_add
 from backlog.services.common import UNSET, Unset, items_changed_batched, nexus_changed, nexus_lock
 from backlog.services.webhooks import webhook_event_record
@@ -65,6 +67,21 @@ DESTINATIONS = (DESTINATION_NEXT, DESTINATION_BACKLOG)
 #: `team_goals` as the services take it: `[{"team": ScrumTeam | team id, "goal": str}, ...]` or
 #: `{team id: goal}`.
 TeamGoals = Iterable[Mapping[str, Any]] | Mapping[int, str]
+
+
+#: The permission rule of Sprint planning, start and close (registered in `EventsConfig.ready`).
+SPRINT_PLANNING_RULE = "sprint_planning"
+#: Who plans, starts and closes Sprints (Nexus Guide: the Product Owner with the Nexus Integration Team,
+#: which is accountable for the Nexus; Developers and Stakeholders read).
+PLANNING_ROLES = frozenset({Role.PRODUCT_OWNER, Role.NIT_MEMBER})
+
+
+def can_plan_sprints(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
+    """Whether `user` may create, change, plan, start, close and delete the Nexus's Sprints: its Product
+    Owner, members of its Nexus Integration Team, and superusers."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return bool(roles_of(user=user, nexus=nexus) & PLANNING_ROLES)
 
 
 def _actor(actor: Actor) -> User | None:

@@ -68,6 +68,8 @@ class SprintRow:
     band: str = ""
     sle: SLE | None = None
     group: str = GROUP_NOT_STARTED
+    #: The Scrum Team ids of `squares`, in the same order.
+    team_ids: list[int] = field(default_factory=list)
 
 
 def _group(item: ProductBacklogItem, column: WorkflowColumn, finish: int | None, statuses: list[str]) -> str:
@@ -88,6 +90,20 @@ def sprint_items(*, sprint: Sprint, today: date | None = None) -> list[SprintRow
     """Every PBI of the Sprint's scope (deleted ones left out), in Product Backlog order, as `SprintRow`s.
     Queries: a fixed number (the items with their flow dates, the squares, the teams, the columns, the
     SLEs), whatever the size of the Sprint."""
+    items = list(
+        ProductBacklogItem.objects.alive()
+        .filter(sprint_rows__sprint=sprint)
+        .order_by("rank")
+        .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
+    )
+    return sprint_rows(sprint=sprint, items=items, today=today)
+
+
+def sprint_rows(
+    *, sprint: Sprint, items: list[ProductBacklogItem], today: date | None = None
+) -> list[SprintRow]:
+    """`SprintRow`s of these PBIs of the Sprint (each annotated with `started_on` and `finished_on`, its
+    `ItemFlow` dates, as `sprint_items` loads them), in the order given. A fixed number of queries."""
     from events.selectors import _CardMaker
     from flow.selectors import sles_get
 
@@ -95,14 +111,10 @@ def sprint_items(*, sprint: Sprint, today: date | None = None) -> list[SprintRow
     today = today or nexus_today(nexus)
     columns = {c.pk: c for c in WorkflowColumn.objects.filter(nexus=nexus).order_by("position")}
     finish = next((c.position for c in columns.values() if c.is_finish), None)
-    items = list(
-        ProductBacklogItem.objects.alive()
-        .filter(sprint_rows__sprint=sprint)
-        .order_by("rank")
-        .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
-    )
     sles, _settings = sles_get(nexus=nexus)
-    cards = _CardMaker(nexus=nexus, today=today, sles=sles).cards(items)
+    maker = _CardMaker(nexus=nexus, today=today, sles=sles)
+    cards = maker.cards(items)
+    team_id_of = {team.name: pk for pk, team in maker.teams.items()}
     rows = []
     for card in cards:
         column = columns[card.item.column_id]
@@ -115,6 +127,7 @@ def sprint_items(*, sprint: Sprint, today: date | None = None) -> list[SprintRow
                 band=card.band,
                 sle=card.sle,
                 group=_group(card.item, column, finish, statuses),
+                team_ids=[team_id_of[sq.name] for sq in card.squares],
             )
         )
     return rows
