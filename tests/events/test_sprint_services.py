@@ -404,3 +404,12 @@ def test_the_close_bench_row_runs_on_a_small_nexus():
     assert row.name == "close a Sprint of 9 PBIs"
     assert row.queries is not None
     assert not Sprint.objects.filter(nexus=nexus, state__in=["active", "planned"]).exists()
+
+
+def test_a_sprint_past_the_last_representable_day_names_start_date():
+    from datetime import date
+
+    nexus = nexus_build()
+    with pytest.raises(DomainError) as exc:
+        sprint_create(nexus=nexus, actor=None, start_date=date(9999, 12, 30))
+    assert exc.value.field == "start_date"
