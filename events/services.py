@@ -390,6 +390,7 @@ def sprint_plan(
         if team.pk not in on_item:
             involvement_add(item=locked, team=team, actor=actor, source=source)
     row = SprintItem.objects.filter(sprint=sprint, item=locked).first()
+    changed = row is None or bool(team_ids - on_item)
     if row is None:
         now = timezone.now()
         row = SprintItem.objects.create(sprint=sprint, item=locked, added_at=now)
@@ -415,7 +416,8 @@ def sprint_plan(
         )
     elif team_ids - on_item:
         _touch(sprint)
-    nexus_changed(sprint.nexus_id)
+    if changed:  # planning a planned PBI again with no new team changes nothing: nothing to count
+        nexus_changed(sprint.nexus_id)
     return row
 
 

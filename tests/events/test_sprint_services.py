@@ -413,3 +413,14 @@ def test_a_sprint_past_the_last_representable_day_names_start_date():
     with pytest.raises(DomainError) as exc:
         sprint_create(nexus=nexus, actor=None, start_date=date(9999, 12, 30))
     assert exc.value.field == "start_date"
+
+
+def test_planning_a_planned_item_again_without_new_teams_counts_nothing():
+    nexus = nexus_build(items=1)
+    item = items(nexus)[0]
+    sprint = sprint_build(nexus, planned=[item])
+    before = _seq(nexus)
+    sprint_plan(sprint=sprint, item=item, teams=teams(nexus)[:1], actor=None)
+    assert _seq(nexus) == before
+    sprint_plan(sprint=sprint, item=item, teams=teams(nexus)[1:2], actor=None)
+    assert _seq(nexus) == before + 1
