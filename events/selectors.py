@@ -290,9 +290,7 @@ def board_get(*, nexus: Nexus, today: date | None = None, page_size: int = CARD_
         tz = zoneinfo.ZoneInfo(nexus.time_zone)
         cutoff = today - timedelta(days=30)
         since = datetime.combine(cutoff, time.min, tzinfo=tz)
-        changed = ProductBacklogItem.objects.filter(
-            backlog__nexus=nexus, updated_at__gte=since, column__in=done
-        )
+        changed = ProductBacklogItem.objects.filter(backlog__nexus=nexus, updated_at__gte=since)
         finished = ItemFlow.objects.filter(nexus=nexus, finished_on__gte=cutoff)
         # No ORDER BY in the parts (the models' default ordering): SQLite refuses one in a compound.
         candidates = finished.order_by().values("item_id").union(changed.order_by().values("id"))
