@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {
-        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "PYTEST_XDIST_WORKER")
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
