@@ -65,6 +65,7 @@ def test_each_parallel_test_worker_takes_its_own_redis_database():
     REDIS_URL is taken as it is."""
     show = [
         "shell",
+        "--no-imports",
         "-c",
         "from django.conf import settings; print(settings.REDIS_URL, settings.CELERY_BROKER_URL)",
     ]
