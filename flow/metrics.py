@@ -40,6 +40,7 @@ __all__ = [
     "WeeklyRow",
     "Workflow",
     "compute_flow",
+    "item_flow",
     "item_milestones",
     "percentile",
 ]
@@ -237,6 +238,26 @@ def item_milestones(events: Sequence[ItemEvent], workflow: Workflow) -> list[dat
         _check_column(ev.column, workflow)
     mapped.sort(key=lambda ev: (ev.day, ev.seq))
     return _milestones(mapped, len(workflow.columns))
+
+
+def item_flow(key: str, events: Iterable[ItemEvent], workflow: Workflow, *, as_of: date) -> ItemFlow | None:
+    """One item's ``ItemFlow`` as ``compute_flow`` derives it as of ``as_of`` (only events with
+    ``day <= as_of``; unmapped ones ignored), or None when it has no such event (``compute_flow`` leaves
+    it out). Used by the incremental update of stored figures (``flow.incremental``), which must agree
+    with ``compute_flow`` item by item. Raises ``ValueError`` for a column index outside the workflow."""
+    mapped = [ev for ev in events if ev.column is not None and ev.day <= as_of]
+    if not mapped:
+        return None
+    n_cols = len(workflow.columns)
+    for ev in mapped:
+        assert ev.column is not None
+        _check_column(ev.column, workflow)
+    mapped.sort(key=lambda ev: (ev.day, ev.seq))
+    ms = _milestones(mapped, n_cols)
+    column = max(k for k in range(n_cols) if ms[k] is not None)
+    started, finished = ms[workflow.started], ms[workflow.finished]
+    cycle = (finished - started).days + 1 if started is not None and finished is not None else None
+    return ItemFlow(key, column, started, finished, cycle, tuple(ms))
 
 
 def _interval(diff: list[int], lo: int, hi: int, n: int) -> None:
