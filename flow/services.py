@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -26,8 +26,9 @@ from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind
 from backlog.selectors import roles_of
 from backlog.services import nexus_update, team_update
 from backlog.services.common import nexus_changed, structure_check
-from flow import metrics, store
+from flow import background, locks, metrics, store
 from flow.history import load_events, nexus_today, workflow_of
+from flow.locks import flow_lock
 from flow.models import FlowSettings, FlowSnapshot, FlowState
 from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys
 
@@ -97,7 +98,7 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     (default today in its time zone), over the days from each scope's first event to `as_of`.
 
     Clears the pending mark first, so a change made during the computation asks for another run.
-    Idempotent and safe to run twice at once: the recompute lock of the Nexus (`_recompute_lock`) is
+    Idempotent and safe to run twice at once: the flow lock of the Nexus (`flow.locks.flow_lock`) is
     taken before the log is loaded and held until the figures are stored, so a second job waits for
     the first to commit, then loads the log as it is then: the job that stores last read the newest
     log (an older job can no longer overwrite newer figures). A change of the items never waits for
@@ -108,25 +109,13 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
-    with transaction.atomic():
-        _recompute_lock(nexus.pk)
+    with flow_lock(nexus.pk, wait=True):
         nexus.refresh_from_db()  # its time zone and Sprint length as they are now
         return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0)
 
 
-#: The first key of the PostgreSQL advisory lock of a Nexus's recompute (the second is the Nexus id).
-RECOMPUTE_LOCK_CLASS = 0x464C4F57  # "FLOW"
-
-
-def _recompute_lock(nexus_id: int) -> None:
-    """Until the transaction ends, be the only recompute of the Nexus. On PostgreSQL a transaction-level
-    advisory lock: it serialises recomputes only, not the `FlowState` updates of `recompute_request`
-    that a change of the items makes on commit (a lock on the `FlowState` row held through the
-    computation would make those requests wait seconds). Elsewhere (SQLite, one process in
-    development) there is no such lock."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus_id % 2**31])
+#: Kept for callers of the old name; see `flow.locks`.
+RECOMPUTE_LOCK_CLASS = locks.RECOMPUTE_LOCK_CLASS
 
 
 def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[str, Any]:
@@ -256,6 +245,20 @@ def _snapshots_store(*, nexus: Nexus, scopes: list[FlowData], now: Any) -> list[
     return out
 
 
+def flow_recompute_logged(nexus_id: int) -> bool:
+    """`flow_recompute`, a failure logged and marked on the Nexus's `FlowState` instead of raised (for
+    the jobs that run many, and the in-process thread). Returns whether it succeeded."""
+    try:
+        flow_recompute(nexus_id=nexus_id)
+        return True
+    except Exception as exc:  # one broken Nexus must not stop the others
+        log.exception("Flow recompute of Nexus %s failed", nexus_id)
+        FlowState.objects.update_or_create(
+            nexus_id=nexus_id, defaults={"last_error": f"recompute failed: {exc}"[:2000]}
+        )
+        return False
+
+
 def flow_recompute_all() -> int:
     """Recompute every Nexus (the nightly job; also does recomputes left pending while the broker was
     down). A Nexus that fails is logged and marked, the others still run. Returns how many succeeded."""
@@ -308,7 +311,10 @@ def recompute_request(*, nexus_id: int) -> bool:
     if not claimed:
         return False
     try:
-        recompute_nexus.delay(nexus_id)
+        if background.in_thread():
+            background.schedule(nexus_id)  # the embedded default: after the response, in a thread
+        else:
+            recompute_nexus.delay(nexus_id)
     except BrokerError as exc:
         log.warning("Flow recompute for Nexus %s left pending: broker unreachable (%s)", nexus_id, exc)
         FlowState.objects.filter(pk=state.pk).update(
