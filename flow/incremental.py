@@ -214,9 +214,9 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         lo = snap.end
         scope = concerned.get(team)
         if scope is not None:
-            first = scope.first_day()
-            if first is not None:
-                lo = min(lo, max(first, snap.start))
+            changes_from = scope.first_day()
+            if changes_from is not None:
+                lo = min(lo, max(changes_from, snap.start))
         read_from[snap.pk] = lo
     cond = Q()
     for pk, lo in read_from.items():
@@ -319,10 +319,11 @@ def _first_days(nexus_id: int, scopes: set[int | None], *, exclude: list[int]) -
         .order_by("first_day")
         .values_list("first_day", "teams")
     )
-    for first, teams in qs.iterator(chunk_size=500):
+    for first_day, teams in qs.iterator(chunk_size=500):
+        assert first_day is not None  # filtered above
         for scope in (None, *teams):
             if scope in scopes and scope not in found:
-                found[scope] = first
+                found[scope] = first_day
         if len(found) == len(scopes):
             break
     return found

@@ -87,7 +87,7 @@ def items_store(*, nexus_id: int, rows: dict[int, ItemRow], stored: dict[int, It
     the difference with `stored` (read here when not given). Returns the number of rows written."""
     if stored is None:
         stored = {
-            item_id: tuple(values)  # type: ignore[misc]
+            item_id: tuple(values)
             for item_id, *values in ItemFlow.objects.filter(nexus_id=nexus_id)
             .values_list("item_id", *ITEM_FIELDS)
             .iterator(chunk_size=5000)

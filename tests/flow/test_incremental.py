@@ -10,7 +10,6 @@ exactly the same daily rows for every scope and the same per-item rows: it finds
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -53,7 +52,7 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
     monkeypatch.setattr(timezone, "now", c)
     return c
@@ -72,7 +71,7 @@ def cheap_forecasts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def applied(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def applied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Only the incremental update runs after a change (no coalesced recompute); its outcomes."""
     seen: list[str] = []
 
@@ -226,8 +225,9 @@ def _query_count(nexus: Nexus, django_assert_max_num_queries: Any, n_items: int)
         )
         pbi_transition(item=it, to_column=column(nexus, "In Progress"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
-    it = ProductBacklogItem.objects.filter(backlog__nexus=nexus).first()
-    assert it is not None
+    first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).first()
+    assert first is not None
+    it = first
     pbi_transition(item=it, to_column=column(nexus, "Done"), actor=None)
     with CaptureQueriesContext(connection) as ctx:
         assert flow_apply(nexus_id=nexus.pk, item_ids=[it.pk]) == APPLIED
@@ -244,7 +244,7 @@ def test_queries_per_change_do_not_grow_with_the_nexus(cheap_forecasts, django_a
 def test_a_new_day_extends_every_scope_and_a_workflow_change_needs_the_full_recompute(clock, cheap_forecasts):
     nexus = nexus_build(teams=2)
     item = pbi_create(
-        nexus=nexus, title="A", actor=None, teams=[ScrumTeam.objects.filter(nexus=nexus).first()]
+        nexus=nexus, title="A", actor=None, teams=list(ScrumTeam.objects.filter(nexus=nexus)[:1])
     )
     pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
