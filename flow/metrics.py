@@ -373,15 +373,12 @@ def compute_flow(
     wip_eod = list(accumulate(eod_diff[:n]))
     cfd_cols = [list(accumulate(d[:n])) for d in cfd_diff]
     names = workflow.columns
+    base_day = range_start.toordinal()
     daily = [
-        DailyRow(
-            range_start + timedelta(days=i),
-            wip[i],
-            wip_eod[i],
-            throughput[i],
-            {names[k]: cfd_cols[k][i] for k in range(n_cols)},
+        DailyRow(date.fromordinal(base_day + i), w, e, t, dict(zip(names, counts, strict=True)))
+        for i, (w, e, t, counts) in enumerate(
+            zip(wip, wip_eod, throughput, zip(*cfd_cols, strict=True), strict=True)
         )
-        for i in range(n)
     ]
 
     weekly: list[WeeklyRow] = []

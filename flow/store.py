@@ -19,6 +19,8 @@ from datetime import date
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from flow.models import FlowDay, ItemFlow
 
@@ -82,19 +84,31 @@ def rows_delete(model: type[models.Model], pks: Sequence[Any]) -> None:
         model._default_manager.filter(pk__in=pks[i : i + BATCH])._raw_delete(connection.alias)
 
 
-def items_store(*, nexus_id: int, rows: dict[int, ItemRow], stored: dict[int, ItemRow] | None = None) -> int:
+def _as_text(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row with its lists as JSON text, the way the stored rows are read back (`_JSON_TEXT`)."""
+    return tuple(json.dumps(v) if isinstance(v, list) else v for v in row)
+
+
+def _json_text(name: str) -> Cast:
+    """A JSON column read as its text: comparing text is much cheaper than decoding every stored row
+    (PostgreSQL prints `jsonb` arrays as `json.dumps` does; on SQLite the text is what was written;
+    a row whose text differs only in spacing is merely written again)."""
+    return Cast(name, TextField())
+
+
+def items_store(*, nexus_id: int, rows: dict[int, ItemRow]) -> int:
     """Make the Nexus's `ItemFlow` rows exactly `rows` (item id -> `ITEM_FIELDS` values), writing only
-    the difference with `stored` (read here when not given). Returns the number of rows written."""
-    if stored is None:
-        stored = {
-            item_id: tuple(values)
-            for item_id, *values in ItemFlow.objects.filter(nexus_id=nexus_id)
-            .values_list("item_id", *ITEM_FIELDS)
-            .iterator(chunk_size=5000)
-        }
+    the difference with the stored rows (read in one query). Returns the number of rows written."""
+    columns = [_json_text(f) if f in _JSON else f for f in ITEM_FIELDS]
+    stored = {
+        item_id: tuple(values)
+        for item_id, *values in ItemFlow.objects.filter(nexus_id=nexus_id)
+        .values_list("item_id", *columns)
+        .iterator(chunk_size=5000)
+    }
     gone = [pk for pk in stored if pk not in rows]
     new = [(pk, nexus_id, *row) for pk, row in rows.items() if pk not in stored]
-    changed = [(pk, *row) for pk, row in rows.items() if pk in stored and stored[pk] != row]
+    changed = [(pk, *row) for pk, row in rows.items() if pk in stored and stored[pk] != _as_text(row)]
     rows_delete(ItemFlow, gone)
     rows_update(ItemFlow, ITEM_FIELDS, changed)
     rows_insert(ItemFlow, ("item_id", "nexus_id", *ITEM_FIELDS), new)
@@ -105,9 +119,9 @@ def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
     """Make the daily rows of each snapshot (snapshot id -> date -> `DAY_FIELDS` values) exactly the
     ones given, writing only the difference with the stored rows (read in one query). Returns the
     number of rows written."""
-    stored: dict[tuple[int, date], tuple[int, DayValues]] = {}
+    stored: dict[tuple[int, date], tuple[int, tuple[Any, ...]]] = {}
     qs = FlowDay.objects.filter(snapshot_id__in=list(days)).values_list(
-        "id", "snapshot_id", "date", *DAY_FIELDS
+        "id", "snapshot_id", "date", "wip", "wip_eod", "throughput", _json_text("cfd")
     )
     for pk, snap, day, wip, eod, thr, cfd in qs.iterator(chunk_size=5000):
         stored[(snap, day)] = (pk, (wip, eod, thr, cfd))
@@ -119,7 +133,7 @@ def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
             old = stored.get((snap, day))
             if old is None:
                 new.append((snap, day, *values))
-            elif old[1] != values:
+            elif old[1] != (values[0], values[1], values[2], json.dumps(values[3])):
                 changed.append((old[0], *values))
     rows_delete(FlowDay, gone)
     rows_update(FlowDay, DAY_FIELDS, changed)
