@@ -68,7 +68,9 @@ def load_events(
     qs = _column_changes(nexus, item_ids=item_ids, team=team, label=label, class_of_service=class_of_service)
     rows = qs.order_by("item_id", "at", "id").values_list("item_id", "at", "to_column_id", "to_name")
     events = []
-    for seq, (item_id, at, col_id, name) in enumerate(rows.iterator(chunk_size=5000)):
+    # a few items (the incremental update): one plain query; a whole Nexus: streamed in chunks
+    source = rows if item_ids is not None and len(item_ids) <= 100 else rows.iterator(chunk_size=5000)
+    for seq, (item_id, at, col_id, name) in enumerate(source):
         column = index.get(col_id) if col_id is not None else None
         if column is None:
             column = by_name.get(name)

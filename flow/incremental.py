@@ -38,7 +38,7 @@ from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
 from flow import metrics, store
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
-from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow
+from flow.models import FlowDay, FlowSnapshot, ItemFlow
 
 __all__ = ["APPLIED", "BUSY", "FULL", "flow_apply"]
 
@@ -123,9 +123,6 @@ def flow_apply(*, nexus_id: int, item_ids: Iterable[int], as_of: date | None = N
 
 
 def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
-    state = FlowState.objects.filter(nexus=nexus).values_list("computed_on", flat=True).first()
-    if state is None:
-        return FULL
     snaps = {
         s.team_id: s
         for s in FlowSnapshot.objects.filter(nexus=nexus).only(
