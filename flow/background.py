@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DELAY = 1.0
 
 _pending: set[int] = set()
+_running = 0
 _cond = threading.Condition()
 _thread: threading.Thread | None = None
 
@@ -51,6 +52,7 @@ def schedule(nexus_id: int) -> None:
 
 
 def _run() -> None:
+    global _running
     from flow.services import flow_recompute_logged
 
     while True:
@@ -61,20 +63,23 @@ def _run() -> None:
         with _cond:
             ids = sorted(_pending)
             _pending.clear()
+            _running += 1
         try:
             for nexus_id in ids:
                 flow_recompute_logged(nexus_id)
         finally:
             connections.close_all()
+            with _cond:
+                _running -= 1
 
 
 def wait_idle(timeout: float = 30) -> bool:
-    """Wait until nothing is pending (for tests and the bench); True when idle."""
+    """Wait until no recompute is pending or running in the thread (for tests and the bench); True
+    when idle."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with _cond:
-            if not _pending:
-                break
-        time.sleep(0.05)
-    # the recompute of the last batch may still run: it holds the flow lock while it does
-    return not _pending
+            if not _pending and not _running:
+                return True
+        time.sleep(0.02)
+    return False

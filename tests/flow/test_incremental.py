@@ -257,3 +257,29 @@ def test_a_new_day_extends_every_scope_and_a_workflow_change_needs_the_full_reco
     WorkflowColumn.objects.filter(nexus=nexus, name="Review").update(name="Checked")
     assert flow_apply(nexus_id=nexus.pk, item_ids=[item.pk]) == incremental.FULL
     assert FlowState.objects.get(nexus=nexus).computed_on is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_default_refreshes_the_figures_in_a_thread_after_the_response(
+    settings, cheap_forecasts, monkeypatch
+):
+    from flow import background
+
+    settings.FLOW_RECOMPUTE_IN_THREAD = True  # as with no REDIS_URL (tests otherwise run it inline)
+    monkeypatch.setattr(background, "DELAY", 0.5)
+    nexus = nexus_build(teams=1)
+    try:
+        item = pbi_create(nexus=nexus, title="A", actor=None)  # nothing stored yet: the thread computes
+        assert background.wait_idle(60)
+        assert FlowState.objects.get(nexus=nexus).computed_at is not None
+        pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+        # the daily rows and the item's dates are current when the write returns ...
+        assert ItemFlow.objects.get(item=item).started_on is not None
+        assert FlowState.objects.get(nexus=nexus).pending_since is not None
+        # ... and the headline figures follow in the thread
+        assert background.wait_idle(60)
+        state = FlowState.objects.get(nexus=nexus)
+        assert state.pending_since is None
+        assert state.summary["wip_as_of"] == 1
+    finally:
+        background.wait_idle(60)
