@@ -84,9 +84,14 @@ def rows_delete(model: type[models.Model], pks: Sequence[Any]) -> None:
         model._default_manager.filter(pk__in=pks[i : i + BATCH])._raw_delete(connection.alias)
 
 
+def _list_text(values: list[Any]) -> str:
+    """`json.dumps` of a list of ints and None, faster (the comparisons run over every stored row)."""
+    return "[" + ", ".join(["null" if v is None else str(v) for v in values]) + "]"
+
+
 def _as_text(row: Sequence[Any]) -> tuple[Any, ...]:
-    """A row with its lists as JSON text, the way the stored rows are read back (`_JSON_TEXT`)."""
-    return tuple(json.dumps(v) if isinstance(v, list) else v for v in row)
+    """A row with its lists as JSON text, the way the stored rows are read back (`_json_text`)."""
+    return tuple(_list_text(v) if isinstance(v, list) else v for v in row)
 
 
 def _json_text(name: str) -> Cast:
@@ -133,7 +138,7 @@ def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
             old = stored.get((snap, day))
             if old is None:
                 new.append((snap, day, *values))
-            elif old[1] != (values[0], values[1], values[2], json.dumps(values[3])):
+            elif old[1] != (values[0], values[1], values[2], _list_text(values[3])):
                 changed.append((old[0], *values))
     rows_delete(FlowDay, gone)
     rows_update(FlowDay, DAY_FIELDS, changed)
