@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 
 from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
@@ -40,9 +41,9 @@ from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowDay, FlowSnapshot, ItemFlow
 
-__all__ = ["APPLIED", "BUSY", "FULL", "flow_apply"]
+__all__ = ["APPLIED", "BUSY", "FULL", "UNCHANGED", "flow_apply"]
 
-APPLIED, FULL, BUSY = "applied", "full", "busy"
+APPLIED, UNCHANGED, FULL, BUSY = "applied", "unchanged", "full", "busy"
 
 #: One series' steps: day -> change of the running value from that day on.
 Steps = dict[date, int]
@@ -106,17 +107,16 @@ def flow_apply(*, nexus_id: int, item_ids: Iterable[int], as_of: date | None = N
     counted for, from the first day that changes to `as_of` (default: today in the Nexus's time zone),
     as a full recompute as of that day would store them. See the module docstring.
 
-    Returns `APPLIED`; `FULL` when a full recompute is needed instead (nothing was written); `BUSY`
+    Returns `APPLIED`; `UNCHANGED` when the items' part is what is stored (nothing was written, and
+    no figure changes); `FULL` when a full recompute is needed instead (nothing was written); `BUSY`
     when a recompute holds the Nexus's flow lock (nothing was written; the recompute queued after it
     covers the change). A constant number of queries, whatever the size of the Nexus (about a dozen);
     the rows written are the days that change."""
     ids = sorted(set(item_ids))
     nexus = Nexus.objects.filter(pk=nexus_id).first()
-    if nexus is None:
-        return APPLIED
-    if not ids:
-        return APPLIED
-    with flow_lock(nexus_id, wait=False) as got:
+    if nexus is None or not ids:
+        return UNCHANGED
+    with flow_lock(nexus_id, wait=False) as got, transaction.atomic(savepoint=False):
         if not got:
             return BUSY
         return _apply_locked(nexus=nexus, ids=ids, as_of=as_of or nexus_today(nexus))
@@ -178,7 +178,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
                 teams_now.get(item_id, []),
             )
     if new_rows == {k: tuple(v) for k, v in old_rows.items()}:
-        return APPLIED  # nothing flow reads changed (a square today, an external id)
+        return UNCHANGED  # nothing flow reads changed (a team square, today)
 
     # The scopes concerned, and each changed item's part in them before and after.
     concerned: dict[int | None, _Scope] = {None: _Scope(n_cols)}

@@ -30,9 +30,12 @@ _guard = threading.Lock()
 
 @contextmanager
 def flow_lock(nexus_id: int, *, wait: bool = True) -> Iterator[bool]:
-    """Open a transaction holding the Nexus's flow lock until it ends; yields whether the lock was got
-    (always True with `wait`; with `wait=False`, False when another holds it, and the block should
-    write nothing)."""
+    """Hold the Nexus's flow lock for the block; yields whether it was got (always True with `wait`;
+    with `wait=False`, False when another holds it, and the block should write nothing). On
+    PostgreSQL the block runs in a transaction (the lock is the transaction's); elsewhere it does not:
+    a SQLite transaction (`IMMEDIATE`) takes the database's write lock at its start, and one held
+    through a recompute's computation made every request's write wait for it. The block opens its
+    own short transaction for its writes."""
     if connection.vendor == "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
             fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
@@ -44,8 +47,7 @@ def flow_lock(nexus_id: int, *, wait: bool = True) -> Iterator[bool]:
         lock = _local_locks[nexus_id]
     got = lock.acquire(blocking=wait)
     try:
-        with transaction.atomic():
-            yield got
+        yield got  # no transaction around it: SQLite's (IMMEDIATE) would hold the write lock throughout
     finally:
         if got:
             lock.release()

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from flow.incremental import flow_apply
+from flow.incremental import UNCHANGED, flow_apply
 from flow.services import recompute_request
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ def on_items_changed(
         return
     if items is not None:
         try:
-            flow_apply(nexus_id=nexus_id, item_ids=items)
+            if flow_apply(nexus_id=nexus_id, item_ids=items) == UNCHANGED:
+                return  # nothing flow reads changed (a team square): no figure to refresh
         except Exception:  # the change stands; the recompute requested below repairs the figures
             log.exception("Incremental flow update of Nexus %s failed", nexus_id)
     recompute_request(nexus_id=nexus_id)

@@ -244,9 +244,7 @@ def _pbi_update_fields(
     _log_changes(item=locked, before=before, actor=actor, source=source, at=locked.updated_at)
     if labels is not None:
         locked.labels.set(_labels(locked.backlog.nexus, labels))
-    notify_items_changed(  # flow reads none of these fields; the external id names it in the figures
-        locked.backlog.nexus_id, flow="external_id" in values, items=[locked.pk]
-    )
+    notify_items_changed(locked.backlog.nexus_id, flow=False)  # flow reads none of these fields
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked
 
