@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from backlog.api.urls import api_patterns, page_patterns
 from flow.urls import api_patterns as flow_api_patterns
 from nexus_site.api.errors import not_found as api_not_found
+from nexus_site.health import healthz, readyz
 
 api_v1 = [
     *api_patterns,
@@ -19,6 +20,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_v1, "api"))),
