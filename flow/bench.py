@@ -1,20 +1,42 @@
-"""Bench rows of the flow app (`make bench`): full recomputes and the flow page served from stored results.
+"""Bench rows of the flow app (`make bench`): full recomputes, the incremental update, the API writes
+that touch flow, and the flow page served from stored results.
 
 Targets (flow issue): full recompute of the JDT Nexus under 10 s on PostgreSQL, of the synthetic Nexus
 (10,000 open PBIs, 200,000 transitions) under 60 s; the flow page from stored results with p95 under
-200 ms and a constant number of queries.
+200 ms and a constant number of queries. Incremental issue: an incremental update of one change on the
+synthetic Nexus p95 under 20 ms; an API column change, square change, block and title edit p95 under
+50 ms on the synthetic Nexus (tasks queued, as with a worker); the full recompute of the JDT history at
+most a third of the code before it (compare with a worktree of that code, same database); peak resident
+memory of a full recompute of the synthetic Nexus (a process of its own) under 500 MB.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from backlog.models import ProductBacklogItem, Role, TeamInvolvement, TeamStatus, WorkflowColumn
+from backlog.services import membership_add, pbi_transition
+from backlog.services.sync import token_create
+from backlog.signals import items_changed
+from flow import receivers
+from flow.incremental import APPLIED, UNCHANGED, flow_apply
 from flow.models import FlowDay, FlowSnapshot
 from flow.services import flow_recompute
-from nexus_site.bench import BenchContext, Row, measure
+from nexus_site.bench import BenchContext, Row, measure, nearest_rank
 
 
 def _admin_client(ctx: BenchContext) -> Client:
@@ -39,7 +61,8 @@ def _recompute_row(name: str, nexus: Any) -> Row:
     scopes = FlowSnapshot.objects.filter(nexus=nexus).count()
     row.note = (
         f"{scopes} scopes (Nexus + teams), {days:,} daily rows; last run: load {timings.get('load')} s, "
-        f"compute {timings.get('compute')} s, store {timings.get('store')} s"
+        f"compute {timings.get('compute')} s, store {timings.get('store')} s "
+        f"({timings.get('rows_written', 0):,} rows written)"
     )
     return row
 
@@ -58,6 +81,165 @@ def _page_row(name: str, client: Client, url: str, runs: int = 30) -> Row:
     return row
 
 
+@contextmanager
+def _tasks_queued() -> Iterator[None]:
+    """Queue Celery tasks instead of running them inline, as with a worker; restored afterwards."""
+    from nexus_site.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = eager
+
+
+def _open_in_progress(ctx: BenchContext, n: int) -> list[ProductBacklogItem]:
+    """`n` open PBIs of the synthetic Nexus in a column between its start and finish (the ones a
+    Nexus Daily Scrum moves), with their column."""
+    columns = list(WorkflowColumn.objects.filter(nexus=ctx.nexus).order_by("position"))
+    start = next(i for i, c in enumerate(columns) if c.is_start)
+    return list(
+        ProductBacklogItem.objects.open()
+        .filter(backlog__nexus=ctx.nexus, column__in=columns[start : start + 1])
+        .select_related("column")
+        .order_by("pk")[:n]
+    )
+
+
+def _incremental_row(ctx: BenchContext) -> Row:
+    """One column change, then `flow_apply` for it, timed alone (the change itself is not timed)."""
+    columns = list(WorkflowColumn.objects.filter(nexus=ctx.nexus).order_by("position"))
+    items = _open_in_progress(ctx, 30)
+    nxt = {c.pk: columns[min(i + 1, len(columns) - 1)] for i, c in enumerate(columns)}
+    times: list[float] = []
+    cpu: list[float] = []  # CPU time of this process: the part a busy machine does not inflate
+    queries = 0
+    items_changed.disconnect(dispatch_uid="flow.on_items_changed")  # apply by hand, timed
+    try:
+        for i, item in enumerate(items):
+            to = nxt[item.column_id] if i % 3 else columns[0]  # forward moves, and some back to the start
+            pbi_transition(item=item, to_column=to, actor=None)
+            with CaptureQueriesContext(connection) as cap:
+                started, cpu0 = time.perf_counter(), time.process_time()
+                outcome = flow_apply(nexus_id=ctx.nexus.pk, item_ids=[item.pk])
+                elapsed = (time.perf_counter() - started) * 1000
+                cpu.append((time.process_time() - cpu0) * 1000)
+            assert outcome in (APPLIED, UNCHANGED), outcome
+            if i >= 5:  # warm-up
+                times.append(elapsed)
+                queries = max(queries, len(cap.captured_queries))
+    finally:
+        items_changed.connect(receivers.on_items_changed, dispatch_uid="flow.on_items_changed")
+    times.sort()
+    return Row(
+        "flow: incremental update of one column change, synthetic Nexus",
+        len(times),
+        times[len(times) // 2],
+        nearest_rank(times, 0.95),
+        queries,
+        "flow_apply after a move forward (or back to the first column): ItemFlow + daily rows of the "
+        f"Nexus and the item's teams; CPU of this process median {sorted(cpu)[len(cpu) // 2]:.1f} ms",
+    )
+
+
+def _api_client(ctx: BenchContext) -> Client:
+    client = ctx.extra.get("flow_api_client")
+    if client is None:
+        user, _ = User.objects.get_or_create(username="bench-flow-api", defaults={"is_superuser": True})
+        membership_add(nexus=ctx.nexus, user=user, role=Role.NIT_MEMBER)
+        _token, key = token_create(user=user, name="bench-flow")
+        client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+        ctx.extra["flow_api_client"] = client
+    return client
+
+
+def _write_rows(ctx: BenchContext) -> list[Row]:
+    """The four writes of a Nexus Daily Scrum through the API, each with what flow does inside the
+    request (the incremental update for a column change and a square; nothing for a block or a title)."""
+    client = _api_client(ctx)
+    base = f"/api/v1/nexuses/{ctx.nexus.slug}"
+    columns = list(WorkflowColumn.objects.filter(nexus=ctx.nexus).order_by("position"))
+    items = _open_in_progress(ctx, 60)
+    state = {it.pk: it.column_id for it in items}
+    index = {c.pk: i for i, c in enumerate(columns)}
+
+    def call(method: str, url: str, body: dict[str, Any]) -> None:
+        response = getattr(client, method)(url, json.dumps(body), content_type="application/json")
+        assert response.status_code == 200, (url, response.status_code, response.content[:300])
+
+    def column_change(i: int) -> None:
+        item = items[i % len(items)]
+        here = index[state[item.pk]]
+        to = columns[here + 1 if here + 1 < len(columns) - 1 else 1]
+        call("post", f"{base}/items/{item.pk}/transition/", {"column": to.pk})
+        state[item.pk] = to.pk
+
+    involvements = list(
+        TeamInvolvement.objects.filter(item__in=items).values_list("pk", flat=True).order_by("pk")[:40]
+    )
+    statuses = list(TeamStatus.values)
+
+    def square(i: int) -> None:
+        pk = involvements[i % len(involvements)]
+        call("patch", f"{base}/involvements/{pk}/", {"status": statuses[(i + 1) % len(statuses)]})
+
+    def block(i: int) -> None:
+        item = items[(i + 7) % len(items)]
+        call("patch", f"{base}/items/{item.pk}/", {"is_blocked": i % 2 == 0, "blocked_reason": "waits"})
+
+    def title(i: int) -> None:
+        item = items[(i + 13) % len(items)]
+        call("patch", f"{base}/items/{item.pk}/", {"title": f"Renamed in the bench {i}"})
+
+    rows = []
+    with _tasks_queued():
+        rows.append(measure("API: column change (POST items/{id}/transition/)", column_change, runs=30))
+        if involvements:
+            rows.append(measure("API: team square change (PATCH involvements/{id}/)", square, runs=30))
+        rows.append(measure("API: block / unblock (PATCH items/{id}/)", block, runs=30))
+        rows.append(measure("API: title edit (PATCH items/{id}/)", title, runs=30))
+    for row in rows:
+        row.note = "synthetic Nexus, tasks queued (as with a worker); flow work inside the request"
+    return rows
+
+
+def _rss_row(ctx: BenchContext) -> Row:
+    """A full recompute of the synthetic Nexus in a process of its own: its peak resident memory."""
+    code = (
+        "import django, resource, time; django.setup();"
+        "from flow.services import flow_recompute;"
+        "t = time.perf_counter();"
+        f"flow_recompute(nexus_id={ctx.nexus.pk});"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(settings.BASE_DIR),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    ms = (time.perf_counter() - started) * 1000
+    seconds, kb = float(out[-2]), int(out[-1])
+    return Row(
+        "flow: full recompute, synthetic Nexus, as a process of its own",
+        1,
+        ms,
+        ms,
+        None,
+        f"peak resident memory {kb / 1024:.0f} MB; the recompute itself {seconds:.2f} s",
+    )
+
+
 def run(ctx: BenchContext) -> list[Row]:
     rows: list[Row] = []
     client = _admin_client(ctx)
@@ -66,6 +248,9 @@ def run(ctx: BenchContext) -> list[Row]:
             _recompute_row("flow: full recompute, JDT Nexus (10,814 items, as of today)", ctx.jdt_nexus)
         )
     rows.append(_recompute_row("flow: full recompute, synthetic Nexus (200,000 transitions)", ctx.nexus))
+    rows.append(_rss_row(ctx))
+    rows.append(_incremental_row(ctx))
+    rows += _write_rows(ctx)
     slug = ctx.nexus.slug
     team = FlowSnapshot.objects.filter(nexus=ctx.nexus, team__isnull=False).select_related("team").first()
     rows.append(_page_row("flow page from stored results, synthetic Nexus", client, f"/n/{slug}/flow/"))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from backlog.models import Nexus, ScrumTeam, Transition, TransitionKind, WorkflowColumn
@@ -66,13 +68,26 @@ def load_events(
     index = {c.pk: i for i, c in enumerate(columns)}
     by_name = {c.name: i for i, c in enumerate(columns)}
     qs = _column_changes(nexus, item_ids=item_ids, team=team, label=label, class_of_service=class_of_service)
-    rows = qs.order_by("item_id", "at", "id").values_list("item_id", "at", "to_column_id", "to_name")
+    # PostgreSQL reduces the timestamps to dates in the time zone itself (`AT TIME ZONE`, the same IANA
+    # rules): no timestamp is parsed and converted in Python.
+    in_sql = connection.vendor == "postgresql"
+    when = TruncDate("at", tzinfo=tz) if in_sql else F("at")
+    rows = (
+        qs.order_by("item_id", "at", "id")
+        .annotate(when=when)
+        .values_list("item_id", "when", "to_column_id", "to_name")
+    )
     events = []
-    for seq, (item_id, at, col_id, name) in enumerate(rows.iterator(chunk_size=5000)):
+    # a few items (the incremental update): one plain query; a whole Nexus: streamed in chunks
+    source = rows if item_ids is not None and len(item_ids) <= 100 else rows.iterator(chunk_size=5000)
+    keys: dict[int, str] = {}
+    for seq, (item_id, at, col_id, name) in enumerate(source):
         column = index.get(col_id) if col_id is not None else None
         if column is None:
             column = by_name.get(name)
-        events.append(
-            metrics.ItemEvent(item=str(item_id), day=at.astimezone(tz).date(), column=column, seq=seq)
-        )
+        key = keys.get(item_id)
+        if key is None:
+            key = keys[item_id] = str(item_id)
+        day = at if in_sql else at.astimezone(tz).date()
+        events.append(metrics.ItemEvent(item=key, day=day, column=column, seq=seq))
     return events

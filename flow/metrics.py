@@ -40,6 +40,7 @@ __all__ = [
     "WeeklyRow",
     "Workflow",
     "compute_flow",
+    "item_flow",
     "item_milestones",
     "percentile",
 ]
@@ -239,6 +240,26 @@ def item_milestones(events: Sequence[ItemEvent], workflow: Workflow) -> list[dat
     return _milestones(mapped, len(workflow.columns))
 
 
+def item_flow(key: str, events: Iterable[ItemEvent], workflow: Workflow, *, as_of: date) -> ItemFlow | None:
+    """One item's ``ItemFlow`` as ``compute_flow`` derives it as of ``as_of`` (only events with
+    ``day <= as_of``; unmapped ones ignored), or None when it has no such event (``compute_flow`` leaves
+    it out). Used by the incremental update of stored figures (``flow.incremental``), which must agree
+    with ``compute_flow`` item by item. Raises ``ValueError`` for a column index outside the workflow."""
+    mapped = [ev for ev in events if ev.column is not None and ev.day <= as_of]
+    if not mapped:
+        return None
+    n_cols = len(workflow.columns)
+    for ev in mapped:
+        assert ev.column is not None
+        _check_column(ev.column, workflow)
+    mapped.sort(key=lambda ev: (ev.day, ev.seq))
+    ms = _milestones(mapped, n_cols)
+    column = max(k for k in range(n_cols) if ms[k] is not None)
+    started, finished = ms[workflow.started], ms[workflow.finished]
+    cycle = (finished - started).days + 1 if started is not None and finished is not None else None
+    return ItemFlow(key, column, started, finished, cycle, tuple(ms))
+
+
 def _interval(diff: list[int], lo: int, hi: int, n: int) -> None:
     """Add 1 on day indexes ``lo..hi`` (inclusive) of a length-``n`` series, clipped; ``diff`` has n+1."""
     if hi < 0 or lo >= n or lo > hi:
@@ -352,15 +373,12 @@ def compute_flow(
     wip_eod = list(accumulate(eod_diff[:n]))
     cfd_cols = [list(accumulate(d[:n])) for d in cfd_diff]
     names = workflow.columns
+    base_day = range_start.toordinal()
     daily = [
-        DailyRow(
-            range_start + timedelta(days=i),
-            wip[i],
-            wip_eod[i],
-            throughput[i],
-            {names[k]: cfd_cols[k][i] for k in range(n_cols)},
+        DailyRow(date.fromordinal(base_day + i), w, e, t, dict(zip(names, counts, strict=True)))
+        for i, (w, e, t, counts) in enumerate(
+            zip(wip, wip_eod, throughput, zip(*cfd_cols, strict=True), strict=True)
         )
-        for i in range(n)
     ]
 
     weekly: list[WeeklyRow] = []

@@ -32,8 +32,10 @@ class FlowState(models.Model):
 
 class ItemFlow(models.Model):
     """Per Product Backlog Item: the dates it started and finished (calendar days in the Nexus's time
-    zone), as computed from the transition log. Work Item Age is derived at display time:
-    today - started_on + 1 (calendar days, inclusive), for items started and not finished."""
+    zone), as computed from the transition log, with its milestones, first day and Scrum Teams (the
+    part of the stored daily rows that is its own, which an incremental update replaces). Work Item
+    Age is derived at display time: today - started_on + 1 (calendar days, inclusive), for items
+    started and not finished."""
 
     item = models.OneToOneField(
         "backlog.ProductBacklogItem", on_delete=models.CASCADE, primary_key=True, related_name="flow"
@@ -42,9 +44,20 @@ class ItemFlow(models.Model):
     started_on = models.DateField(null=True, blank=True)
     finished_on = models.DateField(null=True, blank=True)
     cycle_time = models.PositiveIntegerField(null=True, blank=True, help_text="calendar days, inclusive")
+    # What the incremental update (`flow.incremental`) needs to take the item's old part out of the
+    # stored daily rows: its milestones, its first mapped event's day and the scopes it counted in.
+    milestones = models.JSONField(
+        null=True, blank=True, help_text="one date ordinal (or null) per column; null = not yet stored"
+    )
+    first_day = models.DateField(null=True, blank=True, help_text="day of its first mapped column change")
+    teams = models.JSONField(default=list, blank=True, help_text="ids of the Scrum Teams it counted for")
 
     class Meta:
-        indexes = [models.Index(fields=["nexus", "finished_on"], name="itemflow_nexus_finished")]
+        indexes = [
+            models.Index(fields=["nexus", "finished_on"], name="itemflow_nexus_finished"),
+            # the incremental update's search for a scope's first day after its first item left
+            models.Index(fields=["nexus", "first_day"], name="itemflow_nexus_first_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.started_on} → {self.finished_on}"

@@ -305,8 +305,10 @@ def flow_data_build(
         "throughput_history": list(result.daily_throughput),
         **_mc_detail(how, when),
     }
+    cols = wf.columns
     days = [
-        DayRow(r.date, r.wip, r.wip_eod, r.throughput, [r.cfd[c] for c in wf.columns]) for r in result.daily
+        DayRow(r.date, r.wip, r.wip_eod, r.throughput, list(map(r.cfd.__getitem__, cols)))
+        for r in result.daily
     ]
     detail.update(_series(days, len(wf.columns)))
     data = FlowData(

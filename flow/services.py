@@ -3,22 +3,33 @@
 The computation itself is `flow.metrics` and `flow.montecarlo` (pure functions), shaped by `flow.report`.
 `flow_recompute` loads the log of one Nexus once, replays it as of today (calendar days in the Nexus's
 time zone) and stores, in one transaction, per-item dates (`ItemFlow`), and for the whole Nexus and for
-each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`). A change requests a recompute
-(`recompute_request`), coalesced so a burst of changes causes one job; the nightly job recomputes all.
+each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`), writing only the rows that
+differ from the stored ones (`flow.store`).
+
+What runs when (the incremental issue):
+
+* a change of named items (`items_changed` with `items`) updates the stored `ItemFlow` and `FlowDay`
+  rows at once, after commit, in the request: `flow.incremental.flow_apply` (milliseconds);
+* the summaries of a snapshot (`FlowSnapshot.figures`/`detail`: headline figures, percentiles, Monte
+  Carlo forecasts, tables) and `FlowState.summary` are not maintained incrementally: every change marks
+  them pending and requests the coalesced job (`recompute_request`), a full recompute that runs after
+  the response (a Celery worker; on the embedded default a thread of the process, `flow.background`),
+  so a burst of changes refreshes them once; the daily rows and item dates are current within
+  milliseconds, the summaries within that job's time;
+* the full recompute is also the nightly and hourly job, and the fallback whenever the incremental
+  update cannot apply a change (a Definition of Workflow or time zone change, nothing stored yet).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -28,9 +39,10 @@ from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind
 from backlog.selectors import roles_of
 from backlog.services import nexus_update, team_update
 from backlog.services.common import nexus_changed, structure_check
-from flow import metrics
+from flow import background, locks, metrics, store
 from flow.history import load_events, nexus_today, workflow_of
-from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow
+from flow.locks import flow_lock
+from flow.models import FlowSettings, FlowSnapshot, FlowState
 from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys
 
 __all__ = [
@@ -48,37 +60,29 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 
 
-def _events_per_team(events: list[metrics.ItemEvent], nexus: Nexus) -> dict[int, list[metrics.ItemEvent]]:
-    """Split the Nexus's events by the Scrum Teams forecast to work on each item (an item of two teams
-    counts for both). One query."""
+def _teams_of(nexus: Nexus) -> dict[str, list[int]]:
+    """Item key -> ids of the Scrum Teams forecast to work on it (sorted). One query."""
     teams_of: dict[str, list[int]] = defaultdict(list)
-    rows = TeamInvolvement.objects.filter(item__backlog__nexus=nexus).values_list("item_id", "team_id")
+    rows = (
+        TeamInvolvement.objects.filter(item__backlog__nexus=nexus)
+        .order_by("item_id", "team_id")
+        .values_list("item_id", "team_id")
+    )
     for item_id, team_id in rows.iterator(chunk_size=5000):
         teams_of[str(item_id)].append(team_id)
+    return teams_of
+
+
+def _events_per_team(
+    events: list[metrics.ItemEvent], teams_of: dict[str, list[int]]
+) -> dict[int, list[metrics.ItemEvent]]:
+    """Split the Nexus's events by the Scrum Teams forecast to work on each item (an item of two teams
+    counts for both)."""
     per_team: dict[int, list[metrics.ItemEvent]] = defaultdict(list)
     for ev in events:
         for team_id in teams_of.get(ev.item, ()):
             per_team[team_id].append(ev)
     return per_team
-
-
-def _insert(model: type[models.Model], fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert many rows of `model` (column names `fields`): PostgreSQL's COPY when the database is
-    PostgreSQL (tens of thousands of daily rows in well under a second), `bulk_create` elsewhere.
-    JSON values are lists, written as JSON text."""
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(model._meta.db_table)
-        columns = ", ".join(connection.ops.quote_name(f) for f in fields)  # attnames = column names here
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row([json.dumps(v) if isinstance(v, list) else v for v in row])
-        return
-    model._default_manager.bulk_create(
-        (model(**dict(zip(fields, row, strict=True))) for row in rows), batch_size=BATCH
-    )
 
 
 def _summary(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
@@ -107,7 +111,7 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     (default today in its time zone), over the days from each scope's first event to `as_of`.
 
     Clears the pending mark first, so a change made during the computation asks for another run.
-    Idempotent and safe to run twice at once: the recompute lock of the Nexus (`_recompute_lock`) is
+    Idempotent and safe to run twice at once: the flow lock of the Nexus (`flow.locks.flow_lock`) is
     taken before the log is loaded and held until the figures are stored, so a second job waits for
     the first to commit, then loads the log as it is then: the job that stores last read the newest
     log (an older job can no longer overwrite newer figures). A change of the items never waits for
@@ -118,25 +122,13 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
-    with transaction.atomic():
-        _recompute_lock(nexus.pk)
+    with flow_lock(nexus.pk, wait=True):
         nexus.refresh_from_db()  # its time zone and Sprint length as they are now
         return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0)
 
 
-#: The first key of the PostgreSQL advisory lock of a Nexus's recompute (the second is the Nexus id).
-RECOMPUTE_LOCK_CLASS = 0x464C4F57  # "FLOW"
-
-
-def _recompute_lock(nexus_id: int) -> None:
-    """Until the transaction ends, be the only recompute of the Nexus. On PostgreSQL a transaction-level
-    advisory lock: it serialises recomputes only, not the `FlowState` updates of `recompute_request`
-    that a change of the items makes on commit (a lock on the `FlowState` row held through the
-    computation would make those requests wait seconds). Elsewhere (SQLite, one process in
-    development) there is no such lock."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus_id % 2**31])
+#: Kept for callers of the old name; see `flow.locks`.
+RECOMPUTE_LOCK_CLASS = locks.RECOMPUTE_LOCK_CLASS
 
 
 def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[str, Any]:
@@ -157,66 +149,61 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
     scopes: list[FlowData] = [
         flow_data_build(nexus=nexus, team=None, result=result, keys=keys, computed_at=now, stored=True, **mc)
     ]
-    per_team = _events_per_team(events, nexus)
+    teams_of = _teams_of(nexus)
+    per_team = _events_per_team(events, teams_of)
     for team in teams:
         team_result = metrics.compute_flow(
-            per_team.get(team.pk, []), workflow, as_of=as_of, history_days=HISTORY_DAYS
+            per_team.pop(team.pk, []), workflow, as_of=as_of, history_days=HISTORY_DAYS
         )
         scopes.append(
             flow_data_build(
                 nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
             )
         )
+    first_day: dict[str, date] = {}
+    for ev in events:  # each item's first mapped day up to as_of
+        if ev.column is not None and ev.day <= as_of:
+            first = first_day.get(ev.item)
+            if first is None or ev.day < first:
+                first_day[ev.item] = ev.day
+    item_rows: dict[int, store.ItemRow] = {
+        int(it.key): (
+            it.started,
+            it.finished,
+            it.cycle_time,
+            [m.toordinal() if m is not None else None for m in it.milestones],
+            first_day.get(it.key),
+            teams_of.get(it.key, []),
+        )
+        for it in result.items
+    }
+    n_events = len(events)
+    del events, per_team
     t_compute = time.perf_counter()
 
     summary = _summary(scopes[0], result)
     with transaction.atomic():
         FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
-        ItemFlow.objects.filter(nexus=nexus).delete()
-        _insert(
-            ItemFlow,
-            ("item_id", "nexus_id", "started_on", "finished_on", "cycle_time"),
-            ((int(it.key), nexus.pk, it.started, it.finished, it.cycle_time) for it in result.items),
-        )
-        FlowDay.objects.filter(snapshot__nexus=nexus).delete()
-        FlowSnapshot.objects.filter(nexus=nexus).delete()
-        snapshots = FlowSnapshot.objects.bulk_create(
-            [
-                FlowSnapshot(
-                    nexus=nexus,
-                    team=data.team,
-                    as_of=data.as_of,
-                    start=data.start,
-                    end=data.end,
-                    computed_at=now,
-                    figures=data.figures,
-                    detail=data.detail_json,
-                )
-                for data in scopes
-            ]
-        )
-        if any(s.pk is None for s in snapshots):  # backends without RETURNING
-            by_team = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus)}
-            snapshots = [by_team[data.team.pk if data.team else None] for data in scopes]
-        _insert(
-            FlowDay,
-            ("snapshot_id", "date", "wip", "wip_eod", "throughput", "cfd"),
-            (
-                (snap.pk, d.date, d.wip, d.wip_eod, d.throughput, d.cfd)
+        written = store.items_store(nexus_id=nexus.pk, rows=item_rows)
+        snapshots = _snapshots_store(nexus=nexus, scopes=scopes, now=now)
+        written += store.days_store(
+            days={
+                snap.pk: {d.date: (d.wip, d.wip_eod, d.throughput, d.cfd) for d in data.days}
                 for snap, data in zip(snapshots, scopes, strict=True)
-                for d in data.days
-            ),
+            }
         )
         FlowState.objects.filter(nexus=nexus).update(
             computed_at=now, computed_on=as_of, summary=summary, last_error=""
         )
     t_store = time.perf_counter()
     log.info(
-        "Flow of Nexus %s as of %s: %d events, %d scopes; load %.2f s, compute %.2f s, store %.2f s",
+        "Flow of Nexus %s as of %s: %d events, %d scopes, %d rows written; load %.2f s, compute %.2f s, "
+        "store %.2f s",
         nexus.slug,
         as_of,
-        len(events),
+        n_events,
         len(scopes),
+        written,
         t_load - t0,
         t_compute - t_load,
         t_store - t_compute,
@@ -224,11 +211,65 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
     return {
         **summary,
         "timings": {
+            "rows_written": written,
             "load": round(t_load - t0, 3),
             "compute": round(t_compute - t_load, 3),
             "store": round(t_store - t_compute, 3),
         },
     }
+
+
+def _snapshots_store(*, nexus: Nexus, scopes: list[FlowData], now: Any) -> list[FlowSnapshot]:
+    """The scopes' `FlowSnapshot` rows, updated in place (their daily rows stay, to be compared) or
+    created; snapshots of scopes no longer computed are deleted. Returns them in the order of
+    `scopes`."""
+    have = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).defer("figures", "detail")}
+    wanted = {data.team.pk if data.team else None for data in scopes}
+    gone = [s.pk for team_id, s in have.items() if team_id not in wanted]
+    if gone:
+        FlowSnapshot.objects.filter(pk__in=gone).delete()
+    out: list[FlowSnapshot] = []
+    new: list[FlowSnapshot] = []
+    for data in scopes:
+        values = {
+            "as_of": data.as_of,
+            "start": data.start,
+            "end": data.end,
+            "computed_at": now,
+            "figures": data.figures,
+            "detail": data.detail_json,
+        }
+        snap = have.get(data.team.pk if data.team else None)
+        if snap is None:
+            snap = FlowSnapshot(nexus=nexus, team=data.team, **values)
+            new.append(snap)
+        else:
+            for name, value in values.items():
+                setattr(snap, name, value)
+        out.append(snap)
+    kept = [s for s in out if s.pk is not None]
+    if kept:
+        FlowSnapshot.objects.bulk_update(kept, ["as_of", "start", "end", "computed_at", "figures", "detail"])
+    if new:
+        created = FlowSnapshot.objects.bulk_create(new)
+        if any(s.pk is None for s in created):  # backends without RETURNING
+            by_team = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).only("id", "team")}
+            out = [by_team[data.team.pk if data.team else None] for data in scopes]
+    return out
+
+
+def flow_recompute_logged(nexus_id: int) -> bool:
+    """`flow_recompute`, a failure logged and marked on the Nexus's `FlowState` instead of raised (for
+    the jobs that run many, and the in-process thread). Returns whether it succeeded."""
+    try:
+        flow_recompute(nexus_id=nexus_id)
+        return True
+    except Exception as exc:  # one broken Nexus must not stop the others
+        log.exception("Flow recompute of Nexus %s failed", nexus_id)
+        FlowState.objects.update_or_create(
+            nexus_id=nexus_id, defaults={"last_error": f"recompute failed: {exc}"[:2000]}
+        )
+        return False
 
 
 def flow_recompute_all() -> int:
@@ -283,7 +324,10 @@ def recompute_request(*, nexus_id: int) -> bool:
     if not claimed:
         return False
     try:
-        recompute_nexus.delay(nexus_id)
+        if background.in_thread():
+            background.schedule(nexus_id)  # the embedded default: after the response, in a thread
+        else:
+            recompute_nexus.delay(nexus_id)
     except BrokerError as exc:
         log.warning("Flow recompute for Nexus %s left pending: broker unreachable (%s)", nexus_id, exc)
         FlowState.objects.filter(pk=state.pk).update(

@@ -83,40 +83,60 @@ def _advance(nexus_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def notify_items_changed(nexus_id: int, *, flow: bool = True) -> None:
+def notify_items_changed(nexus_id: int, *, flow: bool = True, items: Iterable[int] | None = None) -> None:
     """Advance the Nexus's change counter (`nexus_changed`) and send `items_changed` for the Nexus
     once the surrounding transaction commits. `flow=False` says the change cannot alter flow metrics
-    (a reorder), so no recompute is needed. Inside `items_changed_batched()` the Nexus is counted and
-    notified once for the whole batch. Call it inside the write's transaction, after its locks."""
+    (a reorder, a title), so no recompute is needed. `items` (with `flow`): the ids of the only items
+    whose flow may have changed (a column, their forecast teams, a square, a deletion): flow then
+    updates its stored figures for those items alone (`flow.services.flow_apply`); without it, flow
+    recomputes the whole Nexus (a structure change, an import). Inside `items_changed_batched()` the
+    Nexus is counted and notified once for the whole batch. Call it inside the write's transaction,
+    after its locks."""
     nexus_changed(nexus_id)
     pending: dict[int, bool] | None = getattr(_batch, "pending", None)
     if pending is not None:
         pending[nexus_id] = pending.get(nexus_id, False) or flow
+        if flow:
+            _batch.items[nexus_id] = _items_merge(_batch.items.get(nexus_id, set()), items)
         return
-    transaction.on_commit(lambda: items_changed.send(sender=None, nexus_id=nexus_id, flow=flow))
+    transaction.on_commit(partial(_send_items_changed, nexus_id, flow, items if flow else None))
+
+
+def _items_merge(have: set[int] | None, items: Iterable[int] | None) -> set[int] | None:
+    """The items of a batch whose flow changed: None (unknown: the whole Nexus) wins."""
+    return None if have is None or items is None else have | set(items)
+
+
+def _send_items_changed(nexus_id: int, flow: bool, items: Iterable[int] | None) -> None:
+    """Send `items_changed`; `items` only when known (receivers that predate it see the old shape)."""
+    if items is None:
+        items_changed.send(sender=None, nexus_id=nexus_id, flow=flow)
+    else:
+        items_changed.send(sender=None, nexus_id=nexus_id, flow=flow, items=frozenset(items))
 
 
 @contextmanager
 def items_changed_batched() -> Iterator[None]:
     """Within the block, `items_changed` is sent once per Nexus (on commit, `flow` if any change
-    needed it) instead of once per changed item: a bulk write of 1,000 items asks for one flow
-    recompute, not 1,000. The change counters (`nexus_changed`) advance once per Nexus too, when the
-    block ends (in Nexus id order), so that the counter's lock comes after every lock taken inside.
-    If the block raises, nothing is sent or counted. Nested blocks join the outer one. Also a
-    decorator (`@items_changed_batched()`, under `@transaction.atomic`) for a service made of others."""
+    needed it, with the union of the `items` they named) instead of once per changed item: a bulk
+    write of 1,000 items asks for one flow recompute, not 1,000. The change counters
+    (`nexus_changed`) advance once per Nexus too, when the block ends (in Nexus id order), so that the
+    counter's lock comes after every lock taken inside. If the block raises, nothing is sent or
+    counted. Nested blocks join the outer one. Also a decorator (`@items_changed_batched()`, under
+    `@transaction.atomic`) for a service made of others."""
     if getattr(_batch, "pending", None) is not None:
         yield
         return
-    _batch.pending, _batch.changed = {}, set()
+    _batch.pending, _batch.changed, _batch.items = {}, set(), {}
     try:
         yield
-        pending, changed = _batch.pending, _batch.changed
+        pending, changed, items = _batch.pending, _batch.changed, _batch.items
     finally:
-        _batch.pending = _batch.changed = None
+        _batch.pending = _batch.changed = _batch.items = None
     for nexus_id in sorted(changed):
         _advance(nexus_id)
     for nexus_id, flow in pending.items():
-        transaction.on_commit(partial(items_changed.send, sender=None, nexus_id=nexus_id, flow=flow))
+        transaction.on_commit(partial(_send_items_changed, nexus_id, flow, items.get(nexus_id)))
 
 
 def notify_item_event(nexus_id: int, item_id: int, event: str) -> None:

@@ -200,7 +200,7 @@ def pbi_create(
             *_change_rows(before=NEW, **common),
         ]
     )
-    notify_items_changed(nexus.pk)
+    notify_items_changed(nexus.pk, items=[item.pk])  # flow: this item
     notify_item_event(nexus.pk, item.pk, "created")
     return item
 
@@ -244,7 +244,7 @@ def _pbi_update_fields(
     _log_changes(item=locked, before=before, actor=actor, source=source, at=locked.updated_at)
     if labels is not None:
         locked.labels.set(_labels(locked.backlog.nexus, labels))
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, flow=False)  # flow reads none of these fields
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked
 
@@ -412,7 +412,7 @@ def pbi_transition(
     locked.version += 1
     locked.updated_at = timezone.now()
     locked.save(update_fields=["column", "version", "updated_at"])
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "transitioned")
     return TransitionResult(locked, warnings)
 
@@ -472,7 +472,7 @@ def pbi_set_teams(
         ]
     )
     _touch(locked, now)
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked
 
@@ -510,7 +510,7 @@ def involvement_add(
         to_name=TeamStatus.NOT_STARTED,
     )
     _touch(locked, now)
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     if status != TeamStatus.NOT_STARTED:
         involvement = involvement_set_status(
@@ -540,7 +540,7 @@ def involvement_remove(*, involvement: TeamInvolvement, actor: Actor, source: st
         from_name=current.status,
     )
     _touch(locked, now)
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
 
 
@@ -582,7 +582,7 @@ def involvement_set_status(
     ProductBacklogItem.objects.filter(pk=locked.item_id).update(
         updated_at=now, version=locked.item.version + 1
     )
-    notify_items_changed(locked.item.backlog.nexus_id)
+    notify_items_changed(locked.item.backlog.nexus_id, items=[locked.item_id])  # flow: a square
     notify_item_event(locked.item.backlog.nexus_id, locked.item_id, "updated")
     return locked
 
@@ -635,7 +635,7 @@ def pbi_delete(
             ),
         ]
     )
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
     for child_id in orphaned:
         notify_item_event(locked.backlog.nexus_id, child_id, "updated")
@@ -671,6 +671,6 @@ def pbi_restore(
     locked.version += 1
     locked.save(update_fields=["deleted_at", "updated_at", "version"])
     _log(item=locked, kind=TransitionKind.RESTORED, actor=actor, source=source, at=now)
-    notify_items_changed(locked.backlog.nexus_id)
+    notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
     return locked

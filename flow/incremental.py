@@ -1,0 +1,326 @@
+"""The incremental update of stored flow figures: a change of a few items costs milliseconds.
+
+A change that flow metrics read (a column change, a team square, the Scrum Teams forecast on an item,
+a deletion or restore; `backlog.signals.items_changed` with `items`) does not recompute the Nexus.
+`flow_apply` replaces, in the stored figures, the part of each changed item:
+
+* its old part is what its `ItemFlow` row says (milestones, first day, the Scrum Teams it counted
+  for); its new part is computed from its own column changes (`flow.metrics.item_flow`, the same
+  rules as the full recompute) and its Scrum Teams now;
+* the difference is a handful of dated steps per series (WIP +1 from its start day, -1 after its
+  finish day; Throughput on its finish day; each CFD column +1 from its milestone), so only the daily
+  rows (`FlowDay`) from the first day it changes onward are read and written, for the Nexus and for
+  each Scrum Team the item counts (or counted) for; a move today touches today's row of each;
+* the series of every scope runs to today: when the day has turned since the rows were written, each
+  scope gets the missing days (the last day carried forward: nothing happened on them); a scope's first
+  day moves when its earliest item joins or leaves it.
+
+The result equals a full recompute as of the same day, row by row and item by item
+(`tests/flow/test_incremental.py`, a Hypothesis property test). The headline figures, percentiles and
+Monte Carlo forecasts of `FlowSnapshot.figures`/`detail` and `FlowState.summary` are not touched here:
+the figures are marked pending and the coalesced recompute job refreshes them after the response
+(`flow.services.recompute_request`). Whatever the incremental update cannot do alone it hands to that
+job by returning `FULL` (nothing stored yet, rows stored before milestones were kept, the Definition of
+Workflow or the time zone changed since, a new Scrum Team) or `BUSY` (a full recompute holds the
+Nexus's flow lock: the job queued after it will see the change).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+
+from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
+from flow import metrics, store
+from flow.history import load_events, nexus_today, workflow_of
+from flow.locks import flow_lock
+from flow.models import FlowDay, FlowSnapshot, ItemFlow
+
+__all__ = ["APPLIED", "BUSY", "FULL", "UNCHANGED", "flow_apply"]
+
+APPLIED, UNCHANGED, FULL, BUSY = "applied", "unchanged", "full", "busy"
+
+#: One series' steps: day -> change of the running value from that day on.
+Steps = dict[date, int]
+
+
+class _Scope:
+    """The steps of one scope's series (wip, wip_eod, throughput, then one per CFD column)."""
+
+    def __init__(self, n_cols: int) -> None:
+        self.steps: list[Steps] = [defaultdict(int) for _ in range(3 + n_cols)]
+
+    def add(self, it: metrics.ItemFlow | None, sign: int, workflow: metrics.Workflow) -> None:
+        if it is None:
+            return
+        wip, eod, thr = self.steps[0], self.steps[1], self.steps[2]
+        for k, m in enumerate(it.milestones):
+            if m is not None:
+                self.steps[3 + k][m] += sign
+        s, f = it.started, it.finished
+        if s is not None:
+            wip[s] += sign
+            eod[s] += sign
+            if f is not None:
+                after = f + timedelta(days=1)
+                wip[after] -= sign
+                eod[f] -= sign
+                thr[f] += sign
+                thr[after] -= sign
+
+    def first_day(self) -> date | None:
+        """The first day the scope's rows change, or None when nothing changes."""
+        days = [d for steps in self.steps for d, v in steps.items() if v]
+        return min(days) if days else None
+
+    def deltas(self, days: list[date]) -> dict[date, list[int]]:
+        """The change of each series on each of `days` (sorted), for the days where one changes."""
+        out: dict[date, list[int]] = {}
+        ordered = [sorted((d, v) for d, v in steps.items() if v) for steps in self.steps]
+        pos = [0] * len(ordered)
+        run = [0] * len(ordered)
+        for day in days:
+            for i, seq in enumerate(ordered):
+                while pos[i] < len(seq) and seq[pos[i]][0] <= day:
+                    run[i] += seq[pos[i]][1]
+                    pos[i] += 1
+            if any(run):
+                out[day] = list(run)
+        return out
+
+
+def _stored_item(row: tuple[Any, ...], workflow: metrics.Workflow) -> metrics.ItemFlow:
+    started, finished, cycle, ordinals = row[0], row[1], row[2], row[3]
+    ms = tuple(date.fromordinal(o) if o is not None else None for o in ordinals)
+    column = max((k for k, m in enumerate(ms) if m is not None), default=0)
+    return metrics.ItemFlow("", column, started, finished, cycle, ms)
+
+
+def flow_apply(*, nexus_id: int, item_ids: Iterable[int], as_of: date | None = None) -> str:
+    """Update the stored flow figures of a Nexus for a change of the items `item_ids`: their
+    `ItemFlow` rows and the daily rows (`FlowDay`) of the Nexus and of each Scrum Team they count or
+    counted for, from the first day that changes to `as_of` (default: today in the Nexus's time zone),
+    as a full recompute as of that day would store them. See the module docstring.
+
+    Returns `APPLIED`; `UNCHANGED` when the items' part is what is stored (nothing was written, and
+    no figure changes); `FULL` when a full recompute is needed instead (nothing was written); `BUSY`
+    when a recompute holds the Nexus's flow lock (nothing was written; the recompute queued after it
+    covers the change). A constant number of queries, whatever the size of the Nexus (about a dozen);
+    the rows written are the days that change."""
+    ids = sorted(set(item_ids))
+    nexus = Nexus.objects.filter(pk=nexus_id).first()
+    if nexus is None or not ids:
+        return UNCHANGED
+    with flow_lock(nexus_id, wait=False) as got, transaction.atomic(savepoint=False):
+        if not got:
+            return BUSY
+        return _apply_locked(nexus=nexus, ids=ids, as_of=as_of or nexus_today(nexus))
+
+
+def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
+    snaps = {
+        s.team_id: s
+        for s in FlowSnapshot.objects.filter(nexus=nexus).only(
+            "id", "team", "as_of", "start", "end", "figures"
+        )
+    }
+    columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
+    nexus_snap = snaps.get(None)
+    if not columns or nexus_snap is None:
+        return FULL
+    workflow = workflow_of(columns)
+    figures = nexus_snap.figures
+    if (
+        figures.get("columns") != list(workflow.columns)
+        or figures.get("started_column") != workflow.started
+        or figures.get("finished_column") != workflow.finished
+        or any(s.end > as_of or s.as_of > as_of for s in snaps.values())
+    ):
+        return FULL  # the Definition of Workflow or the time zone changed: the full recompute's job
+    n_cols = len(workflow.columns)
+
+    old_rows = {
+        item_id: rest
+        for item_id, *rest in ItemFlow.objects.filter(item_id__in=ids).values_list(
+            "item_id", *store.ITEM_FIELDS
+        )
+    }
+    if any(row[3] is None for row in old_rows.values()):
+        return FULL  # stored before milestones were kept
+    by_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
+    for ev in load_events(nexus, columns, item_ids=ids):
+        by_item[ev.item].append(ev)
+    teams_now: dict[int, list[int]] = defaultdict(list)
+    for item_id, team_id in (
+        TeamInvolvement.objects.filter(item_id__in=ids).order_by("team_id").values_list("item_id", "team_id")
+    ):
+        teams_now[item_id].append(team_id)
+
+    new_rows: dict[int, store.ItemRow] = {}
+    news: dict[int, metrics.ItemFlow | None] = {}
+    for item_id in ids:
+        evs = by_item.get(str(item_id), [])
+        it = metrics.item_flow(str(item_id), evs, workflow, as_of=as_of)
+        news[item_id] = it
+        if it is not None:
+            first = min(ev.day for ev in evs if ev.column is not None and ev.day <= as_of)
+            new_rows[item_id] = (
+                it.started,
+                it.finished,
+                it.cycle_time,
+                [m.toordinal() if m is not None else None for m in it.milestones],
+                first,
+                teams_now.get(item_id, []),
+            )
+    if new_rows == {k: tuple(v) for k, v in old_rows.items()}:
+        return UNCHANGED  # nothing flow reads changed (a team square, today)
+
+    # The scopes concerned, and each changed item's part in them before and after.
+    concerned: dict[int | None, _Scope] = {None: _Scope(n_cols)}
+    old_first: dict[int | None, list[date]] = defaultdict(list)
+    new_first: dict[int | None, list[date]] = defaultdict(list)
+    for item_id in ids:
+        old = old_rows.get(item_id)
+        new = new_rows.get(item_id)
+        old_it = _stored_item(tuple(old), workflow) if old is not None else None
+        new_it = news[item_id]
+        old_scopes = [None, *old[5]] if old is not None else []
+        new_scopes = [None, *new[5]] if new is not None else []
+        for team in old_scopes:
+            concerned.setdefault(team, _Scope(n_cols)).add(old_it, -1, workflow)
+            assert old is not None
+            if old[4] is not None:
+                old_first[team].append(old[4])
+        for team in new_scopes:
+            concerned.setdefault(team, _Scope(n_cols)).add(new_it, +1, workflow)
+            assert new is not None
+            assert new[4] is not None
+            new_first[team].append(new[4])
+    if any(team not in snaps for team in concerned):
+        return FULL  # a Scrum Team without stored figures yet
+
+    # Which rows to read: each scope's last row (to carry forward), and for the scopes concerned the
+    # days from the first one that changes. One query.
+    read_from: dict[int, date] = {}
+    for team, snap in snaps.items():
+        lo = snap.end
+        scope = concerned.get(team)
+        if scope is not None:
+            changes_from = scope.first_day()
+            if changes_from is not None:
+                lo = min(lo, max(changes_from, snap.start))
+        read_from[snap.pk] = lo
+    cond = Q()
+    for pk, lo in read_from.items():
+        cond |= Q(snapshot_id=pk, date__gte=lo)
+    rows: dict[int, dict[date, tuple[int, list[int]]]] = defaultdict(dict)
+    for pk, snap_id, day, wip, eod, thr, cfd in FlowDay.objects.filter(cond).values_list(
+        "id", "snapshot_id", "date", *store.DAY_FIELDS
+    ):
+        rows[snap_id][day] = (pk, [wip, eod, thr, *cfd])
+
+    # Scopes whose earliest item left: their new first day, from the stored items. One query at most.
+    rescan = {
+        team
+        for team, days in old_first.items()
+        if snaps[team].start in days and snaps[team].start not in new_first.get(team, [])
+    }
+    scanned = _first_days(nexus.pk, rescan, exclude=ids) if rescan else {}
+
+    updates: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    delete_before: list[tuple[int, date]] = []
+    snap_updates: list[tuple[Any, ...]] = []
+    for team, snap in snaps.items():
+        stored = rows.get(snap.pk, {})
+        last = stored.get(snap.end)
+        if last is None:
+            return FULL  # the stored series is not what it should be: rebuild it
+        last_values = last[1]
+        members = last_values[3]  # CFD of the first column on the last day: the scope's items
+        scope = concerned.get(team)
+        start = snap.start if members else as_of  # an empty scope's series is the one day as_of
+        if scope is not None:
+            if members == 0:
+                base: date | None = None
+            elif team in rescan:
+                base = scanned.get(team)
+            else:
+                base = snap.start
+            candidates = [d for d in (base, *new_first.get(team, [])) if d is not None]
+            start = min(candidates) if candidates else as_of
+        # the rows the scope must have: start..as_of
+        values: dict[date, list[int]] = {}
+        carry = [last_values[1], last_values[1], 0, *last_values[3:]]
+        day = snap.end + timedelta(days=1)
+        while day <= as_of:
+            values[day] = list(carry)
+            day += timedelta(days=1)
+        day = start
+        while day < min(snap.start, as_of + timedelta(days=1)):
+            values[day] = [0] * (3 + n_cols)
+            day += timedelta(days=1)
+        if scope is not None:
+            todo = sorted({*(d for d in stored if d >= start), *values})
+            for day, delta in scope.deltas(todo).items():
+                current = values.get(day)
+                if current is None:
+                    current = values[day] = list(stored[day][1])
+                for i, v in enumerate(delta):
+                    current[i] += v
+        for day, vals in values.items():
+            if day < start:
+                continue  # before the scope's (new) first day: no row
+            old_row = stored.get(day)
+            row_values = (vals[0], vals[1], vals[2], vals[3:])
+            if old_row is None:
+                inserts.append((snap.pk, day, *row_values))
+            elif old_row[1] != vals:
+                updates.append((old_row[0], *row_values))
+        if start > snap.start:
+            delete_before.append((snap.pk, start))
+        if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
+            snap_updates.append((snap.pk, as_of, start, as_of))
+
+    # Write: the items, then the rows. A constant number of statements.
+    gone = [pk for pk in old_rows if pk not in new_rows]
+    changed = [pk for pk in new_rows if pk in old_rows and tuple(old_rows[pk]) != new_rows[pk]]
+    added = [(pk, nexus.pk, *row) for pk, row in new_rows.items() if pk not in old_rows]
+    store.rows_delete(ItemFlow, gone)
+    store.rows_update(ItemFlow, store.ITEM_FIELDS, [(pk, *new_rows[pk]) for pk in changed])
+    store.rows_insert(ItemFlow, ("item_id", "nexus_id", *store.ITEM_FIELDS), added)
+    if delete_before:
+        cond = Q()
+        for pk, start in delete_before:
+            cond |= Q(snapshot_id=pk, date__lt=start)
+        FlowDay.objects.filter(cond)._raw_delete(FlowDay.objects.db)
+    store.rows_update(FlowDay, store.DAY_FIELDS, updates)
+    store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), inserts)
+    store.rows_update(FlowSnapshot, ("as_of", "start", "end"), snap_updates)
+    return APPLIED
+
+
+def _first_days(nexus_id: int, scopes: set[int | None], *, exclude: list[int]) -> dict[int | None, date]:
+    """The first day of each of `scopes` (None = the Nexus) over the stored items other than
+    `exclude`: the earliest `first_day` of an item counted in it. Reads the stored items in order of
+    first day, stopping when every scope has its day. One query."""
+    found: dict[int | None, date] = {}
+    qs = (
+        ItemFlow.objects.filter(nexus_id=nexus_id, first_day__isnull=False)
+        .exclude(item_id__in=exclude)
+        .order_by("first_day")
+        .values_list("first_day", "teams")
+    )
+    for first_day, teams in qs.iterator(chunk_size=500):
+        assert first_day is not None  # filtered above
+        for scope in (None, *teams):
+            if scope in scopes and scope not in found:
+                found[scope] = first_day
+        if len(found) == len(scopes):
+            break
+    return found

@@ -1,0 +1,285 @@
+"""The incremental update of stored flow figures (`flow.incremental`) equals a full recompute.
+
+A Hypothesis property test drives a Nexus through random sequences of column moves (forward and back),
+Scrum Team changes, team squares, deletions and restores, with the clock jumping across day boundaries
+in several time zones; every change reaches flow the way a request's does (the `items_changed` signal
+on commit) and only the incremental update runs. Then a full recompute as of the same day must store
+exactly the same daily rows for every scope and the same per-item rows: it finds nothing to write.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import strategies as st
+
+from backlog.errors import DomainError
+from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, TeamInvolvement, TeamStatus, WorkflowColumn
+from backlog.services import (
+    involvement_set_status,
+    pbi_create,
+    pbi_delete,
+    pbi_restore,
+    pbi_set_teams,
+    pbi_transition,
+    pbi_update,
+)
+from flow import incremental, montecarlo, receivers, report
+from flow.incremental import APPLIED, UNCHANGED, flow_apply
+from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow
+from flow.services import flow_recompute
+from tests.factories import column, nexus_build
+
+pytestmark = pytest.mark.django_db
+
+ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata"]
+
+
+class Clock:
+    """`timezone.now()` for the services and `nexus_today`, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2024, 2, 27, 9, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(timezone, "now", c)
+    return c
+
+
+@pytest.fixture
+def cheap_forecasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full recompute's Monte Carlo forecasts with few trials: this test compares stored rows, not
+    forecasts, and runs many recomputes."""
+    monkeypatch.setattr(
+        report.montecarlo, "forecast_how_many", partial(montecarlo.forecast_how_many, trials=20)
+    )
+    monkeypatch.setattr(
+        report.montecarlo, "forecast_when", partial(montecarlo.forecast_when, trials=20, max_days=60)
+    )
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Only the incremental update runs after a change (no coalesced recompute); its outcomes."""
+    seen: list[str] = []
+
+    def spy(**kwargs: Any) -> str:
+        result = flow_apply(**kwargs)
+        seen.append(result)
+        return result
+
+    monkeypatch.setattr(receivers, "recompute_request", lambda **kwargs: False)
+    monkeypatch.setattr(receivers, "flow_apply", spy)
+    return seen
+
+
+def stored(nexus: Nexus) -> dict[str, Any]:
+    """Everything the incremental update maintains: per scope its days and rows; per item its row."""
+    snaps = {s.pk: s for s in FlowSnapshot.objects.filter(nexus=nexus)}
+    days: dict[Any, list[tuple[Any, ...]]] = {s.team_id: [] for s in snaps.values()}
+    for snap_id, *row in (
+        FlowDay.objects.filter(snapshot__nexus=nexus)
+        .order_by("snapshot_id", "date")
+        .values_list("snapshot_id", "date", "wip", "wip_eod", "throughput", "cfd")
+    ):
+        days[snaps[snap_id].team_id].append(tuple(row))
+    return {
+        "scopes": {s.team_id: (s.as_of, s.start, s.end) for s in snaps.values()},
+        "days": days,
+        "items": {
+            pk: tuple(rest)
+            for pk, *rest in ItemFlow.objects.filter(nexus=nexus)
+            .order_by("item_id")
+            .values_list(
+                "item_id", "started_on", "finished_on", "cycle_time", "milestones", "first_day", "teams"
+            )
+        },
+    }
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.lists(st.integers(0, 1), max_size=2, unique=True)),
+        st.tuples(st.just("move"), st.integers(0, 50), st.integers(0, 3)),
+        st.tuples(st.just("teams"), st.integers(0, 50), st.lists(st.integers(0, 1), max_size=2, unique=True)),
+        st.tuples(st.just("square"), st.integers(0, 50), st.sampled_from(TeamStatus.values)),
+        st.tuples(st.just("delete"), st.integers(0, 50)),
+        st.tuples(st.just("restore"), st.integers(0, 50)),
+        st.tuples(st.just("title"), st.integers(0, 50)),
+        st.tuples(st.just("wait"), st.integers(1, 60)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # each example is slow: shrinking takes minutes
+)
+@given(zone=st.sampled_from(ZONES), steps=ops, start_hour=st.integers(0, 23))
+def test_incremental_update_equals_full_recompute(
+    zone, steps, start_hour, clock, cheap_forecasts, applied, django_capture_on_commit_callbacks
+):
+    clock.now = datetime(2024, 2, 27, start_hour, 30, tzinfo=UTC)
+    applied.clear()
+    nexus = nexus_build(teams=2)
+    Nexus.objects.filter(pk=nexus.pk).update(time_zone=zone)
+    nexus.refresh_from_db()
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("pk"))
+    columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
+    items: list[ProductBacklogItem] = []
+    with django_capture_on_commit_callbacks(execute=True):
+        items.append(pbi_create(nexus=nexus, title="Seed", actor=None))
+    flow_recompute(nexus_id=nexus.pk)  # the stored figures the changes start from
+    applied.clear()
+
+    def item(i: int) -> ProductBacklogItem:
+        return ProductBacklogItem.objects.get(pk=items[i % len(items)].pk)
+
+    for step in [*steps, ("create", [0])]:  # end with a change: the rows run to that day
+        kind = step[0]
+        if kind == "wait":
+            clock.now += timedelta(hours=step[1])
+            continue
+        clock.now += timedelta(minutes=7)
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                if kind == "create":
+                    items.append(
+                        pbi_create(nexus=nexus, title="New", actor=None, teams=[teams[t] for t in step[1]])
+                    )
+                elif kind == "move":
+                    pbi_transition(item=item(step[1]), to_column=columns[step[2]], actor=None)
+                elif kind == "teams":
+                    pbi_set_teams(item=item(step[1]), teams=[teams[t] for t in step[2]], actor=None)
+                elif kind == "square":
+                    inv = TeamInvolvement.objects.filter(item=item(step[1])).first()
+                    if inv is not None:
+                        involvement_set_status(involvement=inv, status=step[2], actor=None)
+                elif kind == "delete":
+                    pbi_delete(item=item(step[1]), actor=None)
+                elif kind == "restore":
+                    pbi_restore(item=item(step[1]), actor=None)
+                elif kind == "title":
+                    pbi_update(item=item(step[1]), actor=None, title=f"Renamed {clock.now}")
+        except DomainError:
+            pass  # a deleted item, a full hard WIP limit: nothing changed
+    note(f"zone={zone} start_hour={start_hour} steps={steps}")
+    assert set(applied) <= {APPLIED, UNCHANGED}, applied
+
+    today = clock.now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    incremental_rows = stored(nexus)
+    assert all(scope[2] == today for scope in incremental_rows["scopes"].values())
+    summary = flow_recompute(nexus_id=nexus.pk, as_of=today)
+    assert stored(nexus) == incremental_rows
+    assert summary["timings"]["rows_written"] == 0  # the full recompute found nothing to change
+
+
+def test_title_edit_requests_no_recompute(nexus, django_capture_on_commit_callbacks, monkeypatch):
+    from backlog.signals import items_changed
+
+    heard: list[dict[str, Any]] = []
+
+    def on_changed(sender: Any, **kwargs: Any) -> None:
+        heard.append(kwargs)
+
+    requests: list[int] = []
+    monkeypatch.setattr(receivers, "recompute_request", lambda **kw: requests.append(kw["nexus_id"]))
+    item = pbi_create(nexus=nexus, title="A", actor=None)
+    items_changed.connect(on_changed, dispatch_uid="test-title")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            pbi_update(item=item, actor=None, title="B", description="longer", is_blocked=True)
+    finally:
+        items_changed.disconnect(dispatch_uid="test-title")
+    assert [h["flow"] for h in heard] == [False]
+    assert requests == []
+    # a column change names its item, and asks for the incremental update and the refresh
+    with django_capture_on_commit_callbacks(execute=True):
+        pbi_update(item=item, actor=None, column=column(nexus, "In Progress"))
+    assert requests == [nexus.pk]
+
+
+def _query_count(nexus: Nexus, django_assert_max_num_queries: Any, n_items: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(n_items):
+        it = pbi_create(
+            nexus=nexus, title=f"I{i}", actor=None, teams=list(ScrumTeam.objects.filter(nexus=nexus))
+        )
+        pbi_transition(item=it, to_column=column(nexus, "In Progress"), actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).first()
+    assert first is not None
+    it = first
+    pbi_transition(item=it, to_column=column(nexus, "Done"), actor=None)
+    with CaptureQueriesContext(connection) as ctx:
+        assert flow_apply(nexus_id=nexus.pk, item_ids=[it.pk]) == APPLIED
+    return len(ctx.captured_queries)
+
+
+def test_queries_per_change_do_not_grow_with_the_nexus(cheap_forecasts, django_assert_max_num_queries):
+    small = _query_count(nexus_build(teams=1), django_assert_max_num_queries, 2)
+    large = _query_count(nexus_build(teams=3), django_assert_max_num_queries, 40)
+    assert large == small
+    assert small <= 14
+
+
+def test_a_new_day_extends_every_scope_and_a_workflow_change_needs_the_full_recompute(clock, cheap_forecasts):
+    nexus = nexus_build(teams=2)
+    item = pbi_create(
+        nexus=nexus, title="A", actor=None, teams=list(ScrumTeam.objects.filter(nexus=nexus)[:1])
+    )
+    pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    clock.now += timedelta(days=3)
+    pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[item.pk]) == APPLIED
+    ends = set(FlowSnapshot.objects.filter(nexus=nexus).values_list("end", flat=True))
+    assert ends == {clock.now.date()}
+    assert ItemFlow.objects.get(item=item).finished_on == clock.now.date()
+    WorkflowColumn.objects.filter(nexus=nexus, name="Review").update(name="Checked")
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[item.pk]) == incremental.FULL
+    assert FlowState.objects.get(nexus=nexus).computed_on is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_default_refreshes_the_figures_in_a_thread_after_the_response(
+    settings, cheap_forecasts, monkeypatch
+):
+    from flow import background
+
+    settings.FLOW_RECOMPUTE_IN_THREAD = True  # as with no REDIS_URL (tests otherwise run it inline)
+    monkeypatch.setattr(background, "DELAY", 0.5)
+    nexus = nexus_build(teams=1)
+    try:
+        item = pbi_create(nexus=nexus, title="A", actor=None)  # nothing stored yet: the thread computes
+        assert background.wait_idle(60)
+        assert FlowState.objects.get(nexus=nexus).computed_at is not None
+        pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+        # the daily rows and the item's dates are current when the write returns ...
+        assert ItemFlow.objects.get(item=item).started_on is not None
+        assert FlowState.objects.get(nexus=nexus).pending_since is not None
+        # ... and the headline figures follow in the thread
+        assert background.wait_idle(60)
+        state = FlowState.objects.get(nexus=nexus)
+        assert state.pending_since is None
+        assert state.summary["wip_as_of"] == 1
+    finally:
+        background.wait_idle(60)
