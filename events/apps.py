@@ -18,7 +18,11 @@ class EventsConfig(AppConfig):
         extension_register(
             Extension(
                 app="events",
-                nav=(NavEntry("Board", "events:board", 30),),
+                nav=(
+                    NavEntry("Board", "events:board", 30),
+                    NavEntry("Planning", "events:planning", 32),
+                    NavEntry("Sprint Backlog", "events:sprint-backlog", 34),
+                ),
                 # Nexus Sprint Planning's ready buffer, on the Product Backlog page.
                 panels=(
                     Panel(

@@ -1,0 +1,446 @@
+"""Reads of the two Sprint pages beyond the Sprint contract's selectors (`events.selectors`): the
+Nexus Sprint Planning page (the top of the ordered Product Backlog, ready items first; each Scrum
+Team's Throughput per Sprint over its recent closed Sprints; the team lanes of the Sprint being
+planned) and the Nexus Sprint Backlog page's grouping and filters.
+
+Units: dates are calendar days in the Nexus's time zone; a Sprint's `start_date..end_date` is
+inclusive (the Sprint contract). Throughput per Sprint is counted from the Nexus columns (the flow
+engine's `flow.ItemFlow.finished_on`: the day an item entered the finished column of the Nexus's
+Definition of Workflow) for the items a team is forecast on (`backlog.TeamInvolvement`); team-level
+transitions do not exist yet, so the page says the figure comes from the Nexus columns.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
+
+from backlog.models import (
+    ColumnCategory,
+    Nexus,
+    ProductBacklogItem,
+    Role,
+    ScrumTeam,
+    TeamInvolvement,
+    TeamStatus,
+    WorkflowColumn,
+)
+from backlog.selectors import AnyUser, roles_of
+from events.models import Sprint, SprintItem, SprintState, SprintTeamGoal
+from flow.history import nexus_today
+from flow.metrics import percentile
+from flow.selectors import age_band, sles_get
+
+#: Closed Sprints whose Throughput the planning page shows (the most recent first).
+RECENT_SPRINTS = 6
+#: Candidates shown at most on the planning page (the top of the ordered Product Backlog).
+CANDIDATES_DEFAULT = 100
+CANDIDATES_MAX = 500
+
+
+# --- Who plans -------------------------------------------------------------------------------------------
+
+
+def can_plan_sprints(*, user: AnyUser, nexus: Nexus) -> bool:
+    """The Product Owner and the Nexus Integration Team's members plan Sprints (and superusers); every
+    other member reads the planning page. The rule `sprint_planning` that `events` registers for the
+    API says the same (Nexus Guide: the Product Owner and the Nexus Integration Team run Nexus Sprint
+    Planning with the teams' representatives). One query (none for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return bool(roles_of(user=user, nexus=nexus) & {Role.PRODUCT_OWNER, Role.NIT_MEMBER})
+
+
+# --- Throughput per Sprint --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SprintCount:
+    """Items of one team finished within one closed Sprint (`number`, `start..end` inclusive)."""
+
+    number: int
+    start: Any
+    end: Any
+    count: int
+
+
+@dataclass
+class TeamThroughput:
+    """A Scrum Team's Throughput per Sprint over the recent closed Sprints (`sprints`, the most recent
+    first), its nearest-rank 50th and 85th percentiles (None without a closed Sprint; `flow.metrics.
+    percentile`), and how many PBIs it has selected in the Sprint being planned (`selected`)."""
+
+    team: ScrumTeam
+    sprints: list[SprintCount] = field(default_factory=list)
+    selected: int = 0
+    goal: str = ""
+
+    @property
+    def counts(self) -> list[int]:
+        return [s.count for s in self.sprints]
+
+    @property
+    def p50(self) -> int | None:
+        return percentile(self.counts, 0.5) if self.sprints else None
+
+    @property
+    def p85(self) -> int | None:
+        return percentile(self.counts, 0.85) if self.sprints else None
+
+    @property
+    def bars(self) -> list[tuple[SprintCount, int]]:
+        """Each Sprint's count with a bar height in pixels (at most 18, the team's busiest Sprint)."""
+        top = max(self.counts, default=0) or 1
+        return [(s, max(1, round(18 * s.count / top))) for s in self.sprints]
+
+    @property
+    def over_p85(self) -> bool:
+        """The selection is above the 85th percentile of the team's Throughput (a warning, not a refusal)."""
+        return self.p85 is not None and self.selected > self.p85
+
+
+def team_throughput_get(
+    *, nexus: Nexus, teams: list[ScrumTeam], recent: int = RECENT_SPRINTS
+) -> tuple[list[Sprint], dict[int, TeamThroughput]]:
+    """The last `recent` closed Sprints of the Nexus (the most recent first) and, per team id, the
+    items of that team (`TeamInvolvement`) whose `ItemFlow.finished_on` falls within each Sprint's
+    dates (inclusive). Source: the Nexus columns (see the module). Two queries, whatever the number of
+    Sprints, teams and items (counts per team and finish day, summed per Sprint here)."""
+    sprints = list(
+        Sprint.objects.filter(nexus=nexus, state=SprintState.CLOSED).order_by("-number")[:recent]
+    )
+    out = {t.pk: TeamThroughput(team=t) for t in teams}
+    if not sprints:
+        return sprints, out
+    first = min(s.start_date for s in sprints)
+    last = max(s.end_date for s in sprints)
+    per_day: dict[int, dict[Any, int]] = defaultdict(dict)
+    rows = (
+        TeamInvolvement.objects.filter(
+            team__nexus=nexus,
+            item__deleted_at__isnull=True,
+            item__flow__finished_on__gte=first,
+            item__flow__finished_on__lte=last,
+        )
+        .values_list("team_id", "item__flow__finished_on")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for team_id, day, n in rows:
+        per_day[team_id][day] = n
+    for tt in out.values():
+        days = per_day.get(tt.team.pk, {})
+        for s in sprints:
+            n = sum(c for d, c in days.items() if s.start_date <= d <= s.end_date)
+            tt.sprints.append(SprintCount(s.number, s.start_date, s.end_date, n))
+    return sprints, out
+
+
+# --- The planning page ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanCard:
+    """A PBI on the planning page: in the candidates list (not in any planned or active Sprint) or in
+    the Sprint's team lanes. `ready` is True for an item in a column marked ready or further right
+    (started already); False warns "not ready" (a column to the left of the ready one). `squares` are
+    (team id, code, name, status, status label) by team name."""
+
+    pk: int
+    title: str
+    external_id: str
+    column_name: str
+    ready: bool
+    is_blocked: bool
+    squares: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def team_ids(self) -> set[int]:
+        return {s[0] for s in self.squares}
+
+
+@dataclass
+class Lane:
+    """A team lane of the Sprint being planned: its PBIs (in Product Backlog order) and its figures."""
+
+    team: ScrumTeam
+    throughput: TeamThroughput
+    cards: list[PlanCard] = field(default_factory=list)
+
+
+@dataclass
+class Planning:
+    """What the planning page shows. `sprint` is the Sprint being planned (the first planned one by
+    number; None: the page offers to create it); `active` the active Sprint, if any; `candidates` the
+    top of the ordered Product Backlog not yet in a planned or active Sprint, ready items first, then
+    the others, each in Product Backlog order; `more` how many candidates are not shown; `no_team` the
+    Sprint's PBIs without any team; `closed` the recent closed Sprints (the most recent first);
+    `has_ready_column` False when no column is marked ready (then no PBI is flagged not ready)."""
+
+    nexus: Nexus
+    sprint: Sprint | None
+    active: Sprint | None
+    teams: list[ScrumTeam]
+    candidates: list[PlanCard]
+    more: int
+    lanes: list[Lane]
+    no_team: list[PlanCard]
+    closed: list[Sprint]
+    has_ready_column: bool
+    scope_count: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings, not refusals: teams above their 85th percentile, PBIs not ready."""
+        out = [
+            f"{lane.team.name} has selected {lane.throughput.selected} PBIs, above its 85th percentile of "
+            f"{lane.throughput.p85} per Sprint."
+            for lane in self.lanes
+            if lane.throughput.over_p85
+        ]
+        seen: set[int] = set()
+        not_ready = []
+        for card in [c for lane in self.lanes for c in lane.cards] + self.no_team:
+            if not card.ready and card.pk not in seen:
+                seen.add(card.pk)
+                not_ready.append(card)
+        if not_ready:
+            names = ", ".join(f"{c.external_id or c.pk}" for c in not_ready[:5])
+            extra = f" and {len(not_ready) - 5} more" if len(not_ready) > 5 else ""
+            out.append(
+                f"{len(not_ready)} selected PBI{'s are' if len(not_ready) != 1 else ' is'} not ready "
+                f"({names}{extra})."
+            )
+        return out
+
+
+def _readiness(columns: list[WorkflowColumn]) -> tuple[dict[int, bool], bool]:
+    """Per column id: whether an item there counts as ready (the ready column or any to its right);
+    and whether the Definition of Workflow marks a column ready at all."""
+    ready_pos = [c.position for c in columns if c.is_ready]
+    if not ready_pos:
+        return {c.pk: True for c in columns}, False
+    first = min(ready_pos)
+    return {c.pk: c.position >= first for c in columns}, True
+
+
+def _cards(items: list[Any], ready_of: dict[int, bool], squares: dict[int, list[Any]]) -> list[PlanCard]:
+    return [
+        PlanCard(
+            pk=i["pk"],
+            title=i["title"],
+            external_id=i["external_id"],
+            column_name=i["column__name"],
+            ready=ready_of.get(i["column_id"], True),
+            is_blocked=i["is_blocked"],
+            squares=squares.get(i["pk"], []),
+        )
+        for i in items
+    ]
+
+
+_ITEM_VALUES = ("pk", "title", "external_id", "column_id", "column__name", "is_blocked", "rank")
+
+
+def _squares_of(ids: list[int], teams: dict[int, ScrumTeam]) -> dict[int, list[Any]]:
+    labels = dict(TeamStatus.choices)
+    out: dict[int, list[Any]] = defaultdict(list)
+    rows = TeamInvolvement.objects.filter(item_id__in=ids).values_list("item_id", "team_id", "status")
+    for item_id, team_id, status in rows:
+        team = teams.get(team_id)
+        if team is not None:
+            out[item_id].append((team_id, team.code, team.name, status, labels.get(status, status)))
+    for squares in out.values():
+        squares.sort(key=lambda s: s[2])
+    return out
+
+
+def planning_get(*, nexus: Nexus, limit: int = CANDIDATES_DEFAULT) -> Planning:
+    """The Nexus Sprint Planning page's data (see `Planning`). Queries: a fixed number (about ten),
+    whatever the number of PBIs, teams and Sprints. Candidates: open PBIs (alive, not in a finished
+    column) of the Nexus that are in no planned or active Sprint, ready ones first; at most `limit`
+    (1..`CANDIDATES_MAX`)."""
+    limit = max(1, min(limit, CANDIDATES_MAX))
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    by_id = {t.pk: t for t in teams}
+    columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
+    ready_of, has_ready = _readiness(columns)
+    sprints = list(
+        Sprint.objects.filter(nexus=nexus, state__in=[SprintState.PLANNED, SprintState.ACTIVE]).order_by("number")
+    )
+    active = next((s for s in sprints if s.state == SprintState.ACTIVE), None)
+    sprint = next((s for s in sprints if s.state == SprintState.PLANNED), None)
+    open_items = ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus).exclude(
+        column__category=ColumnCategory.DONE
+    )
+    busy = SprintItem.objects.filter(
+        item_id=OuterRef("pk"), sprint__state__in=[SprintState.PLANNED, SprintState.ACTIVE]
+    )
+    free = open_items.filter(~Exists(busy))
+    ready_ids = [c.pk for c in columns if ready_of[c.pk] and c.category == ColumnCategory.NOT_STARTED]
+    if not has_ready:
+        ready_ids = []
+    is_ready = Q(column_id__in=ready_ids)
+    counts = free.aggregate(n=Count("id"))
+    # Ready first, then the others; each in Product Backlog order (rank).
+    picked = list(free.filter(is_ready).order_by("rank").values(*_ITEM_VALUES)[:limit])
+    if len(picked) < limit:
+        picked += list(free.exclude(is_ready).order_by("rank").values(*_ITEM_VALUES)[: limit - len(picked)])
+    scope: list[dict[str, Any]] = []
+    if sprint is not None:
+        scope = list(
+            ProductBacklogItem.objects.filter(sprint_rows__sprint=sprint)
+            .order_by("rank")
+            .values(*_ITEM_VALUES)
+        )
+    squares = _squares_of([i["pk"] for i in picked] + [i["pk"] for i in scope], by_id)
+    candidates = _cards(picked, ready_of, squares)
+    scope_cards = _cards(scope, ready_of, squares)
+    closed, throughput = team_throughput_get(nexus=nexus, teams=teams)
+    if sprint is not None:
+        for tg in SprintTeamGoal.objects.filter(sprint=sprint):
+            if tg.team_id in throughput:
+                throughput[tg.team_id].goal = tg.goal
+    lanes = [Lane(team=t, throughput=throughput[t.pk]) for t in teams]
+    lane_of = {lane.team.pk: lane for lane in lanes}
+    no_team = []
+    for card in scope_cards:
+        if not card.squares:
+            no_team.append(card)
+        for team_id in card.team_ids:
+            lane_of[team_id].cards.append(card)
+    for lane in lanes:
+        lane.throughput.selected = len(lane.cards)
+    return Planning(
+        nexus=nexus,
+        sprint=sprint,
+        active=active,
+        teams=teams,
+        candidates=candidates,
+        more=max(0, counts["n"] - len(candidates)),
+        lanes=lanes,
+        no_team=no_team,
+        closed=closed,
+        has_ready_column=has_ready,
+        scope_count=len(scope_cards),
+    )
+
+
+# --- The Nexus Sprint Backlog page ----------------------------------------------------------------------
+
+#: The groups of the Nexus Sprint Backlog page, in the order shown: (key, heading, what it means).
+GROUPS = (
+    ("not_started", "Not started in any team", "No team has started its part."),
+    ("started", "Started in some teams", "At least one team is working on its part."),
+    ("ready", "Ready to integrate", "Every team forecast on it has finished its part."),
+    ("done", "Done", "Integrated: in the finished column of the Definition of Workflow, or every square ticked."),
+)
+
+
+def sprint_group(*, squares: list[str], column_category: str) -> str:
+    """The group of a PBI of the Sprint on the Nexus Sprint Backlog page, from its squares' statuses
+    (`TeamStatus` values) and its Nexus column's category: "done" when its column is a finished one
+    or every square is done (integrated); "ready" when every square is ready to integrate or done;
+    "started" when any square has started or the item is in an in-progress column; else
+    "not_started". (Yeret's team squares: empty, half-filled, filled, filled with a tick.)"""
+    if column_category == ColumnCategory.DONE or (squares and all(s == TeamStatus.DONE for s in squares)):
+        return "done"
+    if squares and all(s in (TeamStatus.READY_TO_INTEGRATE, TeamStatus.DONE) for s in squares):
+        return "ready"
+    if column_category == ColumnCategory.IN_PROGRESS or any(s != TeamStatus.NOT_STARTED for s in squares):
+        return "started"
+    return "not_started"
+
+
+@dataclass
+class BacklogCard:
+    """A PBI of the Nexus Sprint Backlog: the item (with `involvements` and their teams prefetched, for
+    `backlog/_squares.html`; `started_on` annotated), its group (`sprint_group`), its Work Item Age
+    in calendar days (None when not started or finished) and the band against its SLE (the team's
+    when one team works on it and it has an SLE, else the Nexus's; `flow.selectors.age_band`)."""
+
+    item: Any
+    group: str
+    age: int | None
+    band: str
+    sle: Any
+
+
+@dataclass
+class SprintBacklog:
+    """The Nexus Sprint Backlog of the active Sprint: its goals, every PBI grouped (`groups`: key,
+    heading, help, cards; a filter keeps only matching PBIs but counts the whole Sprint in `total`),
+    the teams (for the filter) and today's date (Work Item Age is as of it)."""
+
+    nexus: Nexus
+    sprint: Sprint
+    team_goals: list[SprintTeamGoal]
+    teams: list[ScrumTeam]
+    groups: list[tuple[str, str, str, list[BacklogCard]]]
+    total: int
+    shown: int
+    today: Any
+    sle: Any
+
+
+def sprint_backlog_get(
+    *, nexus: Nexus, sprint: Sprint, team: int | None = None, q: str = "", today: Any = None
+) -> SprintBacklog:
+    """The Nexus Sprint Backlog of `sprint` (see `SprintBacklog`), PBIs in Product Backlog order within
+    each group. `team` (a Scrum Team id) keeps the PBIs that team is forecast on; `q` those whose title
+    or external id contains it (case-insensitive). Queries: a fixed number (about seven), whatever the
+    number of PBIs and teams."""
+    today = today or nexus_today(nexus)
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    items_qs = (
+        ProductBacklogItem.objects.alive()
+        .filter(sprint_rows__sprint=sprint)
+        .select_related("column")
+        .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
+        .prefetch_related(
+            Prefetch(
+                "involvements",
+                queryset=TeamInvolvement.objects.select_related("team").order_by("team__name"),
+            )
+        )
+        .order_by("rank")
+    )
+    total = SprintItem.objects.filter(sprint=sprint, item__deleted_at__isnull=True).count()
+    if team:
+        items_qs = items_qs.filter(Exists(TeamInvolvement.objects.filter(item_id=OuterRef("pk"), team_id=team)))
+    if q:
+        items_qs = items_qs.filter(Q(title__icontains=q) | Q(external_id__icontains=q))
+    sles, _settings = sles_get(nexus=nexus)
+    nexus_sle = sles[None]
+    buckets: dict[str, list[BacklogCard]] = {key: [] for key, *_ in GROUPS}
+    shown = 0
+    for item in items_qs:
+        invs = list(item.involvements.all())
+        group = sprint_group(squares=[i.status for i in invs], column_category=item.column.category)
+        started = item.started_on
+        age = (today - started).days + 1 if started and not item.finished_on and group != "done" else None
+        own = sles.get(invs[0].team_id) if len(invs) == 1 else None
+        sle = own if own is not None and own.days is not None else nexus_sle
+        buckets[group].append(
+            BacklogCard(item=item, group=group, age=age, band=age_band(age, p50=sle.p50, sle=sle.days), sle=sle)
+        )
+        shown += 1
+    return SprintBacklog(
+        nexus=nexus,
+        sprint=sprint,
+        team_goals=list(SprintTeamGoal.objects.filter(sprint=sprint).select_related("team").order_by("team__name")),
+        teams=teams,
+        groups=[(key, heading, help_text, buckets[key]) for key, heading, help_text in GROUPS],
+        total=total,
+        shown=shown,
+        today=today,
+        sle=nexus_sle,
+    )
+
+
+def sprint_active_get(*, nexus: Nexus) -> Sprint | None:
+    """The Nexus's active Sprint, if any (one query)."""
+    return Sprint.objects.filter(nexus=nexus, state=SprintState.ACTIVE).first()

@@ -1,0 +1,225 @@
+"""The Nexus Sprint Planning page (Nexus Guide): the top of the ordered Product Backlog (ready items
+first), each Scrum Team's Throughput per Sprint, the team lanes of the Sprint being planned, the Nexus
+Sprint Goal and the team Sprint Goals, and the Start button.
+
+Doors only: writes go to `events.services` (`sprint_create`, `sprint_plan`, `sprint_unplan`,
+`sprint_update`, `sprint_start`) and `backlog.services.involvement_remove`; reads to
+`events.selectors_sprints.planning_get`. Only the Product Owner and Nexus Integration Team members
+plan (`can_plan_sprints`: 403 otherwise); every member reads. A refused write (`DomainError`) answers
+its status (400/403/409) with the page part that shows the message in the page; htmx swaps it in
+(`static/js/planning.js`), a plain form post gets the whole page with the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from backlog.errors import DomainError, NotAllowed
+from backlog.http import nexus_etag
+from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, TeamInvolvement, TeamStatus
+from backlog.selectors import nexus_get_for_user
+from backlog.services import involvement_remove
+from events import services
+from events.models import Sprint
+from events.selectors_sprints import CANDIDATES_DEFAULT, CANDIDATES_MAX, can_plan_sprints, planning_get
+
+#: Longest goal accepted from the form (characters); the API's limit is the service's.
+GOAL_MAX = 2000
+
+
+def _limit(request: HttpRequest) -> int:
+    raw = request.GET.get("limit", "")
+    return max(1, min(int(raw), CANDIDATES_MAX)) if raw.isdigit() else CANDIDATES_DEFAULT
+
+
+def _context(
+    request: HttpRequest, nexus: Nexus, *, error: str = "", error_part: str = "", notice: str = "", **extra: Any
+) -> dict[str, Any]:
+    plan = planning_get(nexus=nexus, limit=_limit(request))
+    return {
+        "nexus": nexus,
+        "plan": plan,
+        "can_plan": can_plan_sprints(user=request.user, nexus=nexus),
+        "error": error,
+        "error_part": error_part,
+        "notice": notice,
+        "goal_max": GOAL_MAX,
+        "limit": _limit(request),
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+@nexus_etag()
+def planning(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Nexus Sprint Planning page (`?limit=` candidates shown, 1 to `CANDIDATES_MAX`)."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    return render(request, "events/planning.html", _context(request, nexus))
+
+
+def _answer(
+    request: HttpRequest, nexus: Nexus, part: str, *, error: DomainError | None = None, notice: str = ""
+) -> HttpResponse:
+    """The page part `part` (htmx) or, for a plain form post, a redirect to the page (success) or the
+    whole page with the message (refused), with the error's status."""
+    status = error.status_code if error is not None else 200
+    message = error.message if error is not None else ""
+    if not request.headers.get("HX-Request"):
+        if error is None:
+            return redirect("events:planning", slug=nexus.slug)
+        context = _context(request, nexus, error=message, error_part=part, notice=notice)
+        return render(request, "events/planning.html", context, status=status)
+    context = _context(request, nexus, error=message, error_part=part, notice=notice)
+    return render(request, f"events/planning.html#{part}", context, status=status)
+
+
+def _guard(request: HttpRequest, slug: str) -> Nexus:
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    if not can_plan_sprints(user=request.user, nexus=nexus):
+        raise NotAllowed("Only the Product Owner and Nexus Integration Team members plan Sprints.")
+    return nexus
+
+
+def _sprint(nexus: Nexus, sprint_id: int) -> Sprint:
+    return get_object_or_404(Sprint, nexus=nexus, pk=sprint_id)
+
+
+def _posted_int(request: HttpRequest, name: str, label: str) -> int:
+    raw = request.POST.get(name, "")
+    if not raw.isdigit():
+        raise DomainError(f"Choose {label}.", field=name)
+    return int(raw)
+
+
+def _item(nexus: Nexus, request: HttpRequest) -> ProductBacklogItem:
+    pk = _posted_int(request, "item", "a Product Backlog Item")
+    item = ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus, pk=pk).first()
+    if item is None:
+        raise DomainError("That Product Backlog Item is not in this Nexus (deleted meanwhile?).", field="item")
+    return item
+
+
+def _team(nexus: Nexus, request: HttpRequest) -> ScrumTeam:
+    pk = _posted_int(request, "team", "a Scrum Team")
+    team = ScrumTeam.objects.filter(nexus=nexus, pk=pk).first()
+    if team is None:
+        raise DomainError("That Scrum Team is not in this Nexus.", field="team")
+    return team
+
+
+@login_required
+@require_POST
+def sprint_new(request: HttpRequest, slug: str) -> HttpResponse:
+    """Create the next Sprint on the Nexus's cadence (`sprint_create`), to plan it."""
+    try:
+        nexus = _guard(request, slug)
+        services.sprint_create(nexus=nexus, actor=request.user)
+    except DomainError as exc:
+        nexus = nexus_get_for_user(user=request.user, slug=slug)
+        return _answer(request, nexus, "planning", error=exc)
+    return _answer(request, nexus, "planning")
+
+
+@login_required
+@require_POST
+def plan_add(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
+    """Plan the PBI `item` into the Sprint for the Scrum Team `team` (its square; a PBI already in the
+    Sprint gets one more team). Answers the planning board part."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    try:
+        _guard(request, slug)
+        sprint = _sprint(nexus, sprint_id)
+        item, team = _item(nexus, request), _team(nexus, request)
+        services.sprint_plan(sprint=sprint, item=item, teams=[team], actor=request.user)
+    except DomainError as exc:
+        return _answer(request, nexus, "board", error=exc)
+    return _answer(request, nexus, "board")
+
+
+@login_required
+@require_POST
+def plan_remove(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
+    """Take the PBI `item` out of the team lane `team`: its square goes (`involvement_remove`); the
+    PBI leaves the Sprint (`sprint_unplan`) when it was the last team, or when no `team` is posted."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    try:
+        _guard(request, slug)
+        sprint = _sprint(nexus, sprint_id)
+        item = _item(nexus, request)
+        others = TeamInvolvement.objects.filter(item=item)
+        if request.POST.get("team"):
+            team = _team(nexus, request)
+            mine = others.filter(team=team).first()
+            if others.exclude(team=team).exists():
+                if mine is not None:
+                    involvement_remove(involvement=mine, actor=request.user)
+            else:
+                services.sprint_unplan(sprint=sprint, item=item, actor=request.user)
+                if mine is not None and mine.status == TeamStatus.NOT_STARTED:
+                    involvement_remove(involvement=mine, actor=request.user)
+        else:
+            services.sprint_unplan(sprint=sprint, item=item, actor=request.user)
+    except DomainError as exc:
+        return _answer(request, nexus, "board", error=exc)
+    return _answer(request, nexus, "board")
+
+
+@login_required
+@require_POST
+def goals_save(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
+    """Save the Nexus Sprint Goal (`goal`) and the team Sprint Goals (`team-<id>`), with the version the
+    form was rendered with (`version`: a change meanwhile is a 409 shown in the page)."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    try:
+        _guard(request, slug)
+        sprint = _sprint(nexus, sprint_id)
+        goal = request.POST.get("goal", "").strip()
+        if len(goal) > GOAL_MAX:
+            raise DomainError(f"The Nexus Sprint Goal is {len(goal)} characters long; at most {GOAL_MAX}.", field="goal")
+        team_goals = {}
+        for team in ScrumTeam.objects.filter(nexus=nexus):
+            text = request.POST.get(f"team-{team.pk}")
+            if text is None:
+                continue
+            text = text.strip()
+            if len(text) > GOAL_MAX:
+                raise DomainError(f"The Sprint Goal of {team.name} is too long (at most {GOAL_MAX}).", field="team_goals")
+            team_goals[team.pk] = text
+        raw_version = request.POST.get("version", "")
+        services.sprint_update(
+            sprint=sprint,
+            actor=request.user,
+            expected_version=int(raw_version) if raw_version.isdigit() else None,
+            goal=goal,
+            team_goals=[{"team": pk, "goal": text} for pk, text in team_goals.items()],
+        )
+    except DomainError as exc:
+        return _answer(request, nexus, "goals", error=exc)
+    return _answer(request, nexus, "goals", notice="Goals saved.")
+
+
+@login_required
+@require_POST
+def sprint_start_view(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
+    """Start the Sprint (`sprint_start`: freezes the plan) and go to the Nexus Sprint Backlog."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    try:
+        _guard(request, slug)
+        services.sprint_start(sprint=_sprint(nexus, sprint_id), actor=request.user)
+    except DomainError as exc:
+        return _answer(request, nexus, "planning", error=exc)
+    target = reverse("events:sprint-backlog", args=[nexus.slug])
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
