@@ -79,7 +79,14 @@ def _answer(
         context = _context(request, nexus, error=message, error_part=part, notice=notice)
         return render(request, "events/planning.html", context, status=status)
     context = _context(request, nexus, error=message, error_part=part, notice=notice)
-    return render(request, f"events/planning.html#{part}", context, status=status)
+    retarget = part != "planning" and context["plan"].sprint is None
+    if retarget:  # the Sprint is no longer planned (started or closed meanwhile): the whole part
+        context["error_part"] = part = "planning"
+    response = render(request, f"events/planning.html#{part}", context, status=status)
+    if retarget:
+        response["HX-Retarget"] = "#planning"
+        response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def _guard(request: HttpRequest, slug: str) -> Nexus:
