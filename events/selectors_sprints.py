@@ -92,9 +92,10 @@ class TeamThroughput:
 
     @property
     def bars(self) -> list[tuple[SprintCount, int]]:
-        """Each Sprint's count with a bar height in pixels (at most 18, the team's busiest Sprint)."""
+        """Each Sprint's count with a bar height in pixels (at most 18, the team's busiest Sprint), the
+        oldest Sprint first (a sparkline reads left to right)."""
         top = max(self.counts, default=0) or 1
-        return [(s, max(1, round(18 * s.count / top))) for s in self.sprints]
+        return [(s, max(1, round(18 * s.count / top))) for s in reversed(self.sprints)]
 
     @property
     def over_p85(self) -> bool:

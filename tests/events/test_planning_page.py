@@ -191,7 +191,8 @@ def test_throughput_per_sprint_from_the_nexus_columns_and_the_85th_percentile_wa
     lane = _lane(page, "Atlas")
     assert "lane over" in lane and "Above its 85th percentile (3)" in lane
     assert "Atlas has selected 4 PBIs, above its 85th percentile of 3 per Sprint." in page
-    assert "<strong>2</strong> (50th), <strong>3</strong> (85th)" in lane
+    assert "50th <strong>2</strong>" in lane and "85th <strong>3</strong>" in lane
+    assert "oldest first: 1, 3, 2, 2" in lane
     assert "from the Nexus columns" in page
     assert "No closed Sprint yet" not in page
 
