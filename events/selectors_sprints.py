@@ -22,14 +22,15 @@ from backlog.models import (
     ColumnCategory,
     Nexus,
     ProductBacklogItem,
-    Role,
     ScrumTeam,
     TeamInvolvement,
     TeamStatus,
     WorkflowColumn,
 )
-from backlog.selectors import AnyUser, roles_of
+from backlog.selectors import AnyUser
 from events.models import Sprint, SprintItem, SprintState, SprintTeamGoal
+from events.services import can_plan_sprints as services_can_plan
+from events.sprint_selectors import _group, sprint_active
 from flow.history import nexus_today
 from flow.metrics import percentile
 from flow.selectors import age_band, sles_get
@@ -45,13 +46,10 @@ CANDIDATES_MAX = 500
 
 
 def can_plan_sprints(*, user: AnyUser, nexus: Nexus) -> bool:
-    """The Product Owner and the Nexus Integration Team's members plan Sprints (and superusers); every
-    other member reads the planning page. The rule `sprint_planning` that `events` registers for the
-    API says the same (Nexus Guide: the Product Owner and the Nexus Integration Team run Nexus Sprint
-    Planning with the teams' representatives). One query (none for a superuser)."""
-    if getattr(user, "is_superuser", False):
-        return True
-    return bool(roles_of(user=user, nexus=nexus) & {Role.PRODUCT_OWNER, Role.NIT_MEMBER})
+    """Whether the user plans Sprints on the pages: the rule `events.services.can_plan_sprints` (the
+    Product Owner, Nexus Integration Team members, superusers) that the API's `sprint_planning`
+    permission rule applies too; every other member reads. One query (none for a superuser)."""
+    return services_can_plan(user=user, nexus=nexus)
 
 
 # --- Throughput per Sprint --------------------------------------------------------------------------------
@@ -110,9 +108,7 @@ def team_throughput_get(
     items of that team (`TeamInvolvement`) whose `ItemFlow.finished_on` falls within each Sprint's
     dates (inclusive). Source: the Nexus columns (see the module). Two queries, whatever the number of
     Sprints, teams and items (counts per team and finish day, summed per Sprint here)."""
-    sprints = list(
-        Sprint.objects.filter(nexus=nexus, state=SprintState.CLOSED).order_by("-number")[:recent]
-    )
+    sprints = list(Sprint.objects.filter(nexus=nexus, state=SprintState.CLOSED).order_by("-number")[:recent])
     out = {t.pk: TeamThroughput(team=t) for t in teams}
     if not sprints:
         return sprints, out
@@ -270,12 +266,16 @@ def planning_get(*, nexus: Nexus, limit: int = CANDIDATES_DEFAULT) -> Planning:
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     ready_of, has_ready = _readiness(columns)
     sprints = list(
-        Sprint.objects.filter(nexus=nexus, state__in=[SprintState.PLANNED, SprintState.ACTIVE]).order_by("number")
+        Sprint.objects.filter(nexus=nexus, state__in=[SprintState.PLANNED, SprintState.ACTIVE]).order_by(
+            "number"
+        )
     )
     active = next((s for s in sprints if s.state == SprintState.ACTIVE), None)
     sprint = next((s for s in sprints if s.state == SprintState.PLANNED), None)
-    open_items = ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus).exclude(
-        column__category=ColumnCategory.DONE
+    open_items = (
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus)
+        .exclude(column__category=ColumnCategory.DONE)
     )
     busy = SprintItem.objects.filter(
         item_id=OuterRef("pk"), sprint__state__in=[SprintState.PLANNED, SprintState.ACTIVE]
@@ -337,23 +337,21 @@ GROUPS = (
     ("not_started", "Not started in any team", "No team has started its part."),
     ("started", "Started in some teams", "At least one team is working on its part."),
     ("ready", "Ready to integrate", "Every team forecast on it has finished its part."),
-    ("done", "Done", "Integrated: in the finished column of the Definition of Workflow, or every square ticked."),
+    (
+        "done",
+        "Done",
+        "Integrated: in the finished column of the Definition of Workflow, or every square ticked.",
+    ),
 )
 
 
-def sprint_group(*, squares: list[str], column_category: str) -> str:
-    """The group of a PBI of the Sprint on the Nexus Sprint Backlog page, from its squares' statuses
-    (`TeamStatus` values) and its Nexus column's category: "done" when its column is a finished one
-    or every square is done (integrated); "ready" when every square is ready to integrate or done;
-    "started" when any square has started or the item is in an in-progress column; else
-    "not_started". (Yeret's team squares: empty, half-filled, filled, filled with a tick.)"""
-    if column_category == ColumnCategory.DONE or (squares and all(s == TeamStatus.DONE for s in squares)):
-        return "done"
-    if squares and all(s in (TeamStatus.READY_TO_INTEGRATE, TeamStatus.DONE) for s in squares):
-        return "ready"
-    if column_category == ColumnCategory.IN_PROGRESS or any(s != TeamStatus.NOT_STARTED for s in squares):
-        return "started"
-    return "not_started"
+def sprint_group(*, squares: list[str], column: WorkflowColumn, finish: int | None) -> str:
+    """The group of a PBI of the Sprint (`GROUPS`), from its squares' statuses (`TeamStatus` values),
+    its Nexus column and the position of the finish column: the one rule of
+    `events.sprint_selectors.SprintRow` (Done: at or after the finish column, or every square Done;
+    ready to integrate: every square ready or Done; started: a square started, or no square and an
+    in-progress column; else not started)."""
+    return _group(None, column, finish, squares)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -396,10 +394,11 @@ def sprint_backlog_get(
     number of PBIs and teams."""
     today = today or nexus_today(nexus)
     teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    columns = {c.pk: c for c in WorkflowColumn.objects.filter(nexus=nexus)}
+    finish = next((c.position for c in columns.values() if c.is_finish), None)
     items_qs = (
         ProductBacklogItem.objects.alive()
         .filter(sprint_rows__sprint=sprint)
-        .select_related("column")
         .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
         .prefetch_related(
             Prefetch(
@@ -411,7 +410,9 @@ def sprint_backlog_get(
     )
     total = SprintItem.objects.filter(sprint=sprint, item__deleted_at__isnull=True).count()
     if team:
-        items_qs = items_qs.filter(Exists(TeamInvolvement.objects.filter(item_id=OuterRef("pk"), team_id=team)))
+        items_qs = items_qs.filter(
+            Exists(TeamInvolvement.objects.filter(item_id=OuterRef("pk"), team_id=team))
+        )
     if q:
         items_qs = items_qs.filter(Q(title__icontains=q) | Q(external_id__icontains=q))
     sles, _settings = sles_get(nexus=nexus)
@@ -420,19 +421,25 @@ def sprint_backlog_get(
     shown = 0
     for item in items_qs:
         invs = list(item.involvements.all())
-        group = sprint_group(squares=[i.status for i in invs], column_category=item.column.category)
-        started = item.started_on
-        age = (today - started).days + 1 if started and not item.finished_on and group != "done" else None
+        item.column = columns[item.column_id]  # for the card's column name, without a join per row
+        group = sprint_group(squares=[i.status for i in invs], column=item.column, finish=finish)
+        started: Any = item.started_on  # type: ignore[attr-defined]
+        finished: Any = item.finished_on  # type: ignore[attr-defined]
+        age = (today - started).days + 1 if started and not finished and group != "done" else None
         own = sles.get(invs[0].team_id) if len(invs) == 1 else None
         sle = own if own is not None and own.days is not None else nexus_sle
         buckets[group].append(
-            BacklogCard(item=item, group=group, age=age, band=age_band(age, p50=sle.p50, sle=sle.days), sle=sle)
+            BacklogCard(
+                item=item, group=group, age=age, band=age_band(age, p50=sle.p50, sle=sle.days), sle=sle
+            )
         )
         shown += 1
     return SprintBacklog(
         nexus=nexus,
         sprint=sprint,
-        team_goals=list(SprintTeamGoal.objects.filter(sprint=sprint).select_related("team").order_by("team__name")),
+        team_goals=list(
+            SprintTeamGoal.objects.filter(sprint=sprint).select_related("team").order_by("team__name")
+        ),
         teams=teams,
         groups=[(key, heading, help_text, buckets[key]) for key, heading, help_text in GROUPS],
         total=total,
@@ -443,5 +450,5 @@ def sprint_backlog_get(
 
 
 def sprint_active_get(*, nexus: Nexus) -> Sprint | None:
-    """The Nexus's active Sprint, if any (one query)."""
-    return Sprint.objects.filter(nexus=nexus, state=SprintState.ACTIVE).first()
+    """The Nexus's active Sprint, if any (`events.sprint_selectors.sprint_active`; one query)."""
+    return sprint_active(nexus=nexus)

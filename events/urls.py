@@ -7,6 +7,9 @@ from events import views, views_planning, views_sprint_backlog
 
 app_name = "events"
 
+#: The address of a Sprint on the planning page.
+PLAN = "n/<slug:slug>/planning/<int:sprint_id>"
+
 urlpatterns = [
     path("n/<slug:slug>/board/", views.board, name="board"),
     path("n/<slug:slug>/board/columns/<int:column_id>/cards/", views.board_cards, name="board-cards"),
@@ -14,9 +17,9 @@ urlpatterns = [
     # Nexus Sprint Planning and the Nexus Sprint Backlog (events/views_planning.py, views_sprint_backlog.py).
     path("n/<slug:slug>/planning/", views_planning.planning, name="planning"),
     path("n/<slug:slug>/planning/new/", views_planning.sprint_new, name="planning-new"),
-    path("n/<slug:slug>/planning/<int:sprint_id>/plan/", views_planning.plan_add, name="planning-add"),
-    path("n/<slug:slug>/planning/<int:sprint_id>/unplan/", views_planning.plan_remove, name="planning-remove"),
-    path("n/<slug:slug>/planning/<int:sprint_id>/goals/", views_planning.goals_save, name="planning-goals"),
-    path("n/<slug:slug>/planning/<int:sprint_id>/start/", views_planning.sprint_start_view, name="planning-start"),
+    path(f"{PLAN}/plan/", views_planning.plan_add, name="planning-add"),
+    path(f"{PLAN}/unplan/", views_planning.plan_remove, name="planning-remove"),
+    path(f"{PLAN}/goals/", views_planning.goals_save, name="planning-goals"),
+    path(f"{PLAN}/start/", views_planning.sprint_start_view, name="planning-start"),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
 ]

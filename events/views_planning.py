@@ -40,7 +40,13 @@ def _limit(request: HttpRequest) -> int:
 
 
 def _context(
-    request: HttpRequest, nexus: Nexus, *, error: str = "", error_part: str = "", notice: str = "", **extra: Any
+    request: HttpRequest,
+    nexus: Nexus,
+    *,
+    error: str = "",
+    error_part: str = "",
+    notice: str = "",
+    **extra: Any,
 ) -> dict[str, Any]:
     plan = planning_get(nexus=nexus, limit=_limit(request))
     return {
@@ -111,7 +117,9 @@ def _item(nexus: Nexus, request: HttpRequest) -> ProductBacklogItem:
     pk = _posted_int(request, "item", "a Product Backlog Item")
     item = ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus, pk=pk).first()
     if item is None:
-        raise DomainError("That Product Backlog Item is not in this Nexus (deleted meanwhile?).", field="item")
+        raise DomainError(
+            "That Product Backlog Item is not in this Nexus (deleted meanwhile?).", field="item"
+        )
     return item
 
 
@@ -191,7 +199,9 @@ def goals_save(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
         sprint = _sprint(nexus, sprint_id)
         goal = request.POST.get("goal", "").strip()
         if len(goal) > GOAL_MAX:
-            raise DomainError(f"The Nexus Sprint Goal is {len(goal)} characters long; at most {GOAL_MAX}.", field="goal")
+            raise DomainError(
+                f"The Nexus Sprint Goal is {len(goal)} characters long; at most {GOAL_MAX}.", field="goal"
+            )
         team_goals = {}
         for team in ScrumTeam.objects.filter(nexus=nexus):
             text = request.POST.get(f"team-{team.pk}")
@@ -199,7 +209,9 @@ def goals_save(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
                 continue
             text = text.strip()
             if len(text) > GOAL_MAX:
-                raise DomainError(f"The Sprint Goal of {team.name} is too long (at most {GOAL_MAX}).", field="team_goals")
+                raise DomainError(
+                    f"The Sprint Goal of {team.name} is too long (at most {GOAL_MAX}).", field="team_goals"
+                )
             team_goals[team.pk] = text
         raw_version = request.POST.get("version", "")
         services.sprint_update(

@@ -10,6 +10,8 @@ filters the page shows (htmx), swapped in place: the scroll position and the fil
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -40,7 +42,7 @@ def sprint_backlog(request: HttpRequest, slug: str) -> HttpResponse:
     raw_team = request.GET.get("team", "")
     team = int(raw_team) if raw_team.isdigit() and len(raw_team) < 12 else None
     q = request.GET.get("q", "").strip()[:200]
-    context = {
+    context: dict[str, Any] = {
         "nexus": nexus,
         "sprint": sprint,
         "seq": seq,

@@ -88,15 +88,29 @@ def _demo_nexus():
     membership_add(nexus=nexus, user=UserFactory.create(username="nit-e2e"), role=Role.NIT_MEMBER)
     goal_create(nexus=nexus, text="Checkout that converts on every device")
     today = nexus_today(nexus)
-    finished = {"Checkout": [5, 7, 4, 6], "Payments": [3, 4, 2, 3], "Search": [6, 5, 8, 6], "Mobile App": [2, 3, 3, 1]}
+    finished = {
+        "Checkout": [5, 7, 4, 6],
+        "Payments": [3, 4, 2, 3],
+        "Search": [6, 5, 8, 6],
+        "Mobile App": [2, 3, 3, 1],
+    }
     n = 4
     for i in range(n):
         start = today - timedelta(days=14 * (n - i))
         end = start + timedelta(days=13)
-        Sprint.objects.create(nexus=nexus, number=i + 1, start_date=start, end_date=end, state=SprintState.CLOSED, goal=f"Sprint {i + 1}")
+        Sprint.objects.create(
+            nexus=nexus,
+            number=i + 1,
+            start_date=start,
+            end_date=end,
+            state=SprintState.CLOSED,
+            goal=f"Sprint {i + 1}",
+        )
         for team in teams:
             for k in range(finished[team.name][i]):
-                _finished(nexus, f"{team.name} work {i + 1}-{k + 1}", team, start + timedelta(days=(3 * k) % 12))
+                _finished(
+                    nexus, f"{team.name} work {i + 1}-{k + 1}", team, start + timedelta(days=(3 * k) % 12)
+                )
     flow_recompute(nexus_id=nexus.pk)
     for ext, title in READY:
         pbi_create(nexus=nexus, title=title, external_id=ext, actor=None, column=column(nexus, "Ready"))
@@ -134,7 +148,8 @@ def _drag(page: Page, source, target) -> None:
     source.scroll_into_view_if_needed()
     box = source.bounding_box()
     dest = target.bounding_box()
-    assert box and dest
+    assert box
+    assert dest
     page.mouse.move(box["x"] + 30, box["y"] + 10)
     page.mouse.down()
     page.mouse.move(box["x"] + 40, box["y"] + 20, steps=5)
@@ -152,12 +167,17 @@ def _item(nexus, ext: str) -> ProductBacklogItem:
     return ProductBacklogItem.objects.get(backlog__nexus=nexus, external_id=ext)
 
 
-def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(page: Page, browser: Browser, live_server):
+def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
+    page: Page, browser: Browser, live_server
+):
     nexus, sprint = _demo_nexus()
     _login(page, live_server, "po-e2e", f"/n/{nexus.slug}/planning/")
     expect(page.get_by_role("heading", name="Nexus Sprint Planning")).to_be_visible()
     expect(page.get_by_role("link", name="Planning")).to_have_attribute("aria-current", "page")
-    lane = {name: page.locator(f'.lane-list[data-lane="{ScrumTeam.objects.get(nexus=nexus, name=name).pk}"]') for name in TEAMS}
+    lane = {
+        name: page.locator(f'.lane-list[data-lane="{ScrumTeam.objects.get(nexus=nexus, name=name).pk}"]')
+        for name in TEAMS
+    }
     source = page.locator(".candidates")
     expect(source.locator(".plan-card").first).to_contain_text("SHOP-418")  # ready first
 
@@ -171,9 +191,17 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(page: Page, 
     expect(lane["Mobile App"].locator('.plan-card:has-text("SHOP-418")')).to_be_visible()
     expect(lane["Checkout"].locator('.plan-card:has-text("SHOP-418")')).to_be_visible()
     item418, item421 = _item(nexus, "SHOP-418"), _item(nexus, "SHOP-421")
-    assert set(SprintItem.objects.filter(sprint=sprint).values_list("item_id", flat=True)) >= {item418.pk, item421.pk}
-    assert set(TeamInvolvement.objects.filter(item=item418).values_list("team__name", flat=True)) == {"Checkout", "Mobile App"}
-    assert list(TeamInvolvement.objects.filter(item=item421).values_list("team__name", flat=True)) == ["Search"]
+    assert set(SprintItem.objects.filter(sprint=sprint).values_list("item_id", flat=True)) >= {
+        item418.pk,
+        item421.pk,
+    }
+    assert set(TeamInvolvement.objects.filter(item=item418).values_list("team__name", flat=True)) == {
+        "Checkout",
+        "Mobile App",
+    }
+    assert list(TeamInvolvement.objects.filter(item=item421).values_list("team__name", flat=True)) == [
+        "Search"
+    ]
     # The PBI in refinement planned into Search is flagged, not refused.
     expect(page.locator(".plan-warnings")).to_contain_text("not ready (SHOP-450)")
     page.mouse.move(0, 0)
@@ -191,10 +219,22 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(page: Page, 
     payments = ScrumTeam.objects.get(nexus=nexus, name="Payments")
     item412, item436 = _item(nexus, "SHOP-412"), _item(nexus, "SHOP-436")
     pbi_transition(item=item412, to_column=column(nexus, "In Progress"), actor=None)
-    involvement_set_status(involvement=TeamInvolvement.objects.get(item=item412, team=checkout), status=TeamStatus.READY_TO_INTEGRATE, actor=None)
-    involvement_set_status(involvement=TeamInvolvement.objects.get(item=item412, team=payments), status=TeamStatus.IN_PROGRESS, actor=None)
+    involvement_set_status(
+        involvement=TeamInvolvement.objects.get(item=item412, team=checkout),
+        status=TeamStatus.READY_TO_INTEGRATE,
+        actor=None,
+    )
+    involvement_set_status(
+        involvement=TeamInvolvement.objects.get(item=item412, team=payments),
+        status=TeamStatus.IN_PROGRESS,
+        actor=None,
+    )
     pbi_transition(item=item436, to_column=column(nexus, "Review"), actor=None)
-    involvement_set_status(involvement=TeamInvolvement.objects.get(item=item436, team=payments), status=TeamStatus.READY_TO_INTEGRATE, actor=None)
+    involvement_set_status(
+        involvement=TeamInvolvement.objects.get(item=item436, team=payments),
+        status=TeamStatus.READY_TO_INTEGRATE,
+        actor=None,
+    )
     flow_recompute(nexus_id=nexus.pk)
 
     # The Nexus Sprint Backlog in a second browser context (another person), filtered to Checkout.
@@ -219,7 +259,11 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(page: Page, 
     square = viewer.locator('.card:has-text("SHOP-418") .sq', has_text=checkout.code)
     expect(square).to_have_attribute("aria-label", "Checkout: Not started")
     # A Developer of Checkout starts its part (through the service): the square changes within 2 s.
-    involvement_set_status(involvement=TeamInvolvement.objects.get(item=item418, team=checkout), status=TeamStatus.IN_PROGRESS, actor=None)
+    involvement_set_status(
+        involvement=TeamInvolvement.objects.get(item=item418, team=checkout),
+        status=TeamStatus.IN_PROGRESS,
+        actor=None,
+    )
     expect(square).to_have_attribute("aria-label", "Checkout: In progress", timeout=2000)
     expect(started.locator('.card:has-text("SHOP-418")')).to_be_visible()
     assert viewer.locator("#sb-team").input_value() == str(checkout.pk)  # the filter stays
@@ -237,9 +281,11 @@ def test_keyboard_only_planning(page: Page, live_server):
     expect(select).to_have_value(str(ScrumTeam.objects.get(nexus=nexus, name="Search").pk))
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    search_lane = page.locator(f'.lane-list[data-lane="{ScrumTeam.objects.get(nexus=nexus, name="Search").pk}"]')
+    search_lane = page.locator(
+        f'.lane-list[data-lane="{ScrumTeam.objects.get(nexus=nexus, name="Search").pk}"]'
+    )
     expect(search_lane.locator('.plan-card:has-text("SHOP-430")')).to_be_visible()
-    # And out again with its × button.
+    # And out again with its remove button.
     search_lane.locator('.plan-card:has-text("SHOP-430") button').focus()
     page.keyboard.press("Enter")
     expect(page.locator('.candidates .plan-card:has-text("SHOP-430")')).to_be_visible()

@@ -31,9 +31,11 @@ def _teams(nexus) -> list[ScrumTeam]:
 
 def _sprint(nexus, n: int):
     """An active Sprint with the first `n` PBIs: even ones for Team A, odd ones for Teams A and B."""
-    a, b, c = _teams(nexus)
+    a, b, _c = _teams(nexus)
     sprint = sprint_create(nexus=nexus, actor=None)
-    sprint_update(sprint=sprint, actor=None, goal="Pay by card", team_goals={a.pk: "The API", b.pk: "The form"})
+    sprint_update(
+        sprint=sprint, actor=None, goal="Pay by card", team_goals={a.pk: "The API", b.pk: "The form"}
+    )
     items = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[:n])
     for i, item in enumerate(items):
         sprint_plan(sprint=sprint, item=item, teams=[a] if i % 2 == 0 else [a, b], actor=None)
@@ -68,23 +70,34 @@ def _url(nexus) -> str:
     return reverse("events:sprint-backlog", args=[nexus.slug])
 
 
-def test_group_rules():
-    ns, ip, rd, dn = TeamStatus.NOT_STARTED, TeamStatus.IN_PROGRESS, TeamStatus.READY_TO_INTEGRATE, TeamStatus.DONE
-    assert sprint_group(squares=[], column_category="not_started") == "not_started"
-    assert sprint_group(squares=[ns, ns], column_category="not_started") == "not_started"
-    assert sprint_group(squares=[ns, ip], column_category="not_started") == "started"
-    assert sprint_group(squares=[ns], column_category="in_progress") == "started"
-    assert sprint_group(squares=[rd, ip], column_category="in_progress") == "started"
-    assert sprint_group(squares=[rd, dn], column_category="in_progress") == "ready"
-    assert sprint_group(squares=[dn, dn], column_category="in_progress") == "done"
-    assert sprint_group(squares=[ns], column_category="done") == "done"
+def test_group_rules(nexus):
+    ns, ip, rd, dn = (
+        TeamStatus.NOT_STARTED,
+        TeamStatus.IN_PROGRESS,
+        TeamStatus.READY_TO_INTEGRATE,
+        TeamStatus.DONE,
+    )
+    ready, doing, done = column(nexus, "Ready"), column(nexus, "In Progress"), column(nexus, "Done")
+
+    def group(squares, col):
+        return sprint_group(squares=squares, column=col, finish=done.position)
+
+    assert group([], ready) == "not_started"
+    assert group([ns, ns], ready) == "not_started"
+    assert group([ns, ip], ready) == "started"
+    assert group([], doing) == "started"
+    assert group([rd, ip], doing) == "started"
+    assert group([rd, dn], doing) == "ready"
+    assert group([dn, dn], doing) == "done"
+    assert group([ns], done) == "done"
 
 
 def test_no_active_sprint_links_to_planning(client, viewer, nexus):
     page = client.get(_url(nexus)).content.decode()
     assert "No active Sprint" in page
     assert reverse("events:planning", args=[nexus.slug]) in page
-    assert 'id="sb-body"' in page and 'data-sprint=""' in page
+    assert 'id="sb-body"' in page
+    assert 'data-sprint=""' in page
 
 
 def test_goals_squares_and_groups(client, viewer, nexus):
@@ -96,7 +109,9 @@ def test_goals_squares_and_groups(client, viewer, nexus):
     involvement_set_status(involvement=_inv(items[4], a), status=TeamStatus.DONE, actor=None)
     pbi_transition(item=items[5], to_column=column(nexus, "Done"), actor=None)
     page = client.get(_url(nexus)).content.decode()
-    assert "Pay by card" in page and "The API" in page and "The form" in page
+    assert "Pay by card" in page
+    assert "The API" in page
+    assert "The form" in page
     assert f"Sprint {sprint.number}" in page
     assert _group(page, "not_started") == [items[0].pk, items[2].pk]
     assert _group(page, "started") == [items[1].pk]
@@ -111,7 +126,7 @@ def test_goals_squares_and_groups(client, viewer, nexus):
 
 
 def test_work_item_age_against_the_sle(client, viewer, nexus):
-    _sprint_, items = _sprint(nexus, 2)
+    _s, items = _sprint(nexus, 2)
     pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
     page = client.get(_url(nexus)).content.decode()
@@ -120,11 +135,12 @@ def test_work_item_age_against_the_sle(client, viewer, nexus):
 
 
 def test_filters_and_the_polled_body_part(client, viewer, nexus):
-    a, b, _c = _teams(nexus)
+    _a, b, _c = _teams(nexus)
     sprint, items = _sprint(nexus, 6)
     response = client.get(_url(nexus), {"team": b.pk}, **HX)
     html = response.content.decode()
-    assert "<html" not in html and html.lstrip().startswith('<div id="sb-body"')
+    assert "<html" not in html
+    assert html.lstrip().startswith('<div id="sb-body"')
     assert f'data-seq="{nexus_change_seq(nexus_id=nexus.pk)}"' in html
     assert f'data-sprint="{sprint.pk}"' in html
     shown = {int(pk) for pk in re.findall(r'data-item="(\d+)"', html)}
@@ -142,11 +158,14 @@ def test_a_change_moves_the_counter_the_page_polls(client, viewer, nexus):
     _s, items = _sprint(nexus, 2)
     changes = reverse("backlog:nexus-changes", args=[nexus.slug])
     page = client.get(_url(nexus)).content.decode()
-    seq = re.search(r'data-seq="(\d+)"', page).group(1)
+    found = re.search(r'data-seq="(\d+)"', page)
+    assert found
+    seq = found.group(1)
     assert client.get(changes, {"since": seq}).status_code == 204
     involvement_set_status(involvement=_inv(items[0], a), status=TeamStatus.IN_PROGRESS, actor=None)
     response = client.get(changes, {"since": seq})
-    assert response.status_code == 200 and response.json()["seq"] > int(seq)
+    assert response.status_code == 200
+    assert response.json()["seq"] > int(seq)
     html = client.get(_url(nexus), **HX).content.decode()
     assert _group(html, "started") == [items[0].pk]
 
@@ -161,7 +180,7 @@ def test_constant_queries_with_5_and_50_pbis(client, django_assert_max_num_queri
     counts = []
     for n in (5, 50):
         nexus = nexus_build(teams=3, items=n, slug=f"sbq{n}")
-        a, b, _c = _teams(nexus)
+        a, _b, _c = _teams(nexus)
         _s, items = _sprint(nexus, n)
         for item in items[::3]:
             involvement_set_status(involvement=_inv(item, a), status=TeamStatus.IN_PROGRESS, actor=None)
@@ -177,7 +196,8 @@ def test_constant_queries_with_5_and_50_pbis(client, django_assert_max_num_queri
         with CaptureQueriesContext(connection) as ctx:
             client.get(url, **HX)
         counts.append(len(ctx.captured_queries))
-    assert counts[0] == counts[2] and counts[1] == counts[3], counts
+    assert counts[0] == counts[2], counts
+    assert counts[1] == counts[3], counts
     assert max(counts) <= 17, counts  # the number today: 15 (page and part) and 16 (planning)
     with django_assert_max_num_queries(counts[2]):
         client.get(url)
