@@ -35,6 +35,11 @@ class EventsConfig(AppConfig):
 
             return bench.run(ctx)
 
+        def bench_pages(ctx: Any) -> Any:
+            from events import bench_pages
+
+            return bench_pages.run(ctx)
+
         extension_register(
             Extension(
                 app="events",
@@ -70,6 +75,10 @@ class EventsConfig(AppConfig):
                 ),
                 # After backlog's (0): the Sprints of the demo Nexus, from its real history.
                 demo_steps=(DemoStep("Sprints from the JDT history", demo_sprints, 20),),
-                bench_rows=(BenchRows("events", bench_events, 20),),
+                bench_rows=(
+                    BenchRows("events", bench_events, 20),
+                    # The Nexus Sprint Backlog and Nexus Sprint Planning pages (events/bench_pages.py).
+                    BenchRows("events-pages", bench_pages, 21),
+                ),
             )
         )
