@@ -182,7 +182,7 @@ class Planning:
     active: Sprint | None
     teams: list[ScrumTeam]
     candidates: list[PlanCard]
-    more: int
+    more: bool
     lanes: list[Lane]
     no_team: list[PlanCard]
     closed: list[Sprint]
@@ -285,11 +285,15 @@ def planning_get(*, nexus: Nexus, limit: int = CANDIDATES_DEFAULT) -> Planning:
     if not has_ready:
         ready_ids = []
     is_ready = Q(column_id__in=ready_ids)
-    counts = free.aggregate(n=Count("id"))
-    # Ready first, then the others; each in Product Backlog order (rank).
-    picked = list(free.filter(is_ready).order_by("rank").values(*_ITEM_VALUES)[:limit])
-    if len(picked) < limit:
-        picked += list(free.exclude(is_ready).order_by("rank").values(*_ITEM_VALUES)[: limit - len(picked)])
+    # Ready first, then the others; each in Product Backlog order (rank). One more than shown: is
+    # there more?
+    picked = list(free.filter(is_ready).order_by("rank").values(*_ITEM_VALUES)[: limit + 1])
+    if len(picked) <= limit:
+        picked += list(
+            free.exclude(is_ready).order_by("rank").values(*_ITEM_VALUES)[: limit + 1 - len(picked)]
+        )
+    more = len(picked) > limit
+    picked = picked[:limit]
     scope: list[dict[str, Any]] = []
     if sprint is not None:
         scope = list(
@@ -321,7 +325,7 @@ def planning_get(*, nexus: Nexus, limit: int = CANDIDATES_DEFAULT) -> Planning:
         active=active,
         teams=teams,
         candidates=candidates,
-        more=max(0, counts["n"] - len(candidates)),
+        more=more,
         lanes=lanes,
         no_team=no_team,
         closed=closed,
@@ -356,12 +360,14 @@ def sprint_group(*, squares: list[str], column: WorkflowColumn, finish: int | No
 
 @dataclass
 class BacklogCard:
-    """A PBI of the Nexus Sprint Backlog: the item (with `involvements` and their teams prefetched, for
-    `backlog/_squares.html`; `started_on` annotated), its group (`sprint_group`), its Work Item Age
+    """A PBI of the Nexus Sprint Backlog: the item (only the fields a card shows; `started_on` and
+    `finished_on` annotated), its `squares` (`TeamInvolvement` rows with their team, by team name, as
+    `backlog/_squares.html` draws them), its group (`sprint_group`), its Work Item Age
     in calendar days (None when not started or finished) and the band against its SLE (the team's
     when one team works on it and it has an SLE, else the Nexus's; `flow.selectors.age_band`)."""
 
     item: Any
+    squares: list[TeamInvolvement]
     group: str
     age: int | None
     band: str
@@ -384,6 +390,12 @@ class SprintBacklog:
     today: Any
     sle: Any
 
+    @property
+    def day(self) -> int:
+        """Today's day of the Sprint, from 1 (calendar days in the Nexus's time zone; clipped to the
+        Sprint's length)."""
+        return max(1, min((self.today - self.sprint.start_date).days + 1, self.sprint.length_days))
+
 
 def sprint_backlog_get(
     *, nexus: Nexus, sprint: Sprint, team: int | None = None, q: str = "", today: Any = None
@@ -394,16 +406,17 @@ def sprint_backlog_get(
     number of PBIs and teams."""
     today = today or nexus_today(nexus)
     teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    team_by_id = {t.pk: t for t in teams}
     columns = {c.pk: c for c in WorkflowColumn.objects.filter(nexus=nexus)}
     finish = next((c.position for c in columns.values() if c.is_finish), None)
     items_qs = (
         ProductBacklogItem.objects.alive()
         .filter(sprint_rows__sprint=sprint)
+        .only("id", "external_id", "title", "is_blocked", "blocked_reason", "column_id", "rank")
         .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
         .prefetch_related(
             Prefetch(
-                "involvements",
-                queryset=TeamInvolvement.objects.select_related("team").order_by("team__name"),
+                "involvements", queryset=TeamInvolvement.objects.only("id", "item_id", "team_id", "status")
             )
         )
         .order_by("rank")
@@ -421,6 +434,9 @@ def sprint_backlog_get(
     shown = 0
     for item in items_qs:
         invs = list(item.involvements.all())
+        for inv in invs:  # the teams loaded once, not joined to every square
+            inv.team = team_by_id[inv.team_id]
+        invs.sort(key=lambda inv: inv.team.name)
         item.column = columns[item.column_id]  # for the card's column name, without a join per row
         group = sprint_group(squares=[i.status for i in invs], column=item.column, finish=finish)
         started: Any = item.started_on  # type: ignore[attr-defined]
@@ -430,7 +446,12 @@ def sprint_backlog_get(
         sle = own if own is not None and own.days is not None else nexus_sle
         buckets[group].append(
             BacklogCard(
-                item=item, group=group, age=age, band=age_band(age, p50=sle.p50, sle=sle.days), sle=sle
+                item=item,
+                squares=invs,
+                group=group,
+                age=age,
+                band=age_band(age, p50=sle.p50, sle=sle.days),
+                sle=sle,
             )
         )
         shown += 1

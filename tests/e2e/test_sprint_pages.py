@@ -128,7 +128,12 @@ def _demo_nexus():
             by["Mobile App"].pk: "The same checkout in the app, with Apple Pay",
         },
     )
-    plan = [("SHOP-412", ["Checkout", "Payments"]), ("SHOP-436", ["Payments"]), ("SHOP-450", ["Search"])]
+    plan = [
+        ("SHOP-412", ["Checkout", "Payments"]),
+        ("SHOP-436", ["Payments"]),
+        ("SHOP-433", ["Checkout"]),
+        ("SHOP-450", ["Search"]),
+    ]
     for ext, names in plan:
         item = ProductBacklogItem.objects.get(backlog__nexus=nexus, external_id=ext)
         sprint_plan(sprint=sprint, item=item, teams=[by[n] for n in names], actor=None)
@@ -235,6 +240,14 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
         status=TeamStatus.READY_TO_INTEGRATE,
         actor=None,
     )
+    item433 = _item(nexus, "SHOP-433")
+    pbi_transition(item=item433, to_column=column(nexus, "In Progress"), actor=None)
+    involvement_set_status(
+        involvement=TeamInvolvement.objects.get(item=item433, team=checkout),
+        status=TeamStatus.DONE,
+        actor=None,
+    )
+    pbi_transition(item=item433, to_column=column(nexus, "Done"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
 
     # The Nexus Sprint Backlog in a second browser context (another person), filtered to Checkout.
@@ -274,12 +287,12 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
 def test_keyboard_only_planning(page: Page, live_server):
     nexus, sprint = _demo_nexus()
     _login(page, live_server, "nit-e2e", f"/n/{nexus.slug}/planning/")
-    row = page.locator('.candidates .plan-card:has-text("SHOP-430")')
-    select = row.locator("select")
+    select = page.locator("#plan-team")
     select.focus()
     page.keyboard.press("End")  # the last team (Search, by name)
-    expect(select).to_have_value(str(ScrumTeam.objects.get(nexus=nexus, name="Search").pk))
-    page.keyboard.press("Tab")
+    search = ScrumTeam.objects.get(nexus=nexus, name="Search")
+    expect(select).to_have_value(str(search.pk))
+    page.locator('.candidates .plan-card:has-text("SHOP-430") .plan-btn').focus()
     page.keyboard.press("Enter")
     search_lane = page.locator(
         f'.lane-list[data-lane="{ScrumTeam.objects.get(nexus=nexus, name="Search").pk}"]'
@@ -290,6 +303,8 @@ def test_keyboard_only_planning(page: Page, live_server):
     page.keyboard.press("Enter")
     expect(page.locator('.candidates .plan-card:has-text("SHOP-430")')).to_be_visible()
     assert not SprintItem.objects.filter(sprint=sprint, item=_item(nexus, "SHOP-430")).exists()
+    # The team chosen stays chosen after a plan (the next PBI goes to the same team).
+    expect(page.locator("#plan-team")).to_have_value(str(search.pk))
 
 
 def test_no_active_sprint_page(page: Page, live_server):

@@ -113,8 +113,10 @@ def test_candidates_ready_first_then_the_rest_in_order(client, po, nexus):
     titles = [ProductBacklogItem.objects.get(pk=pk).title for pk in _cards(source)]
     assert titles == ["Ready 1", "Ready 2", "Ready 3", "Ready 4", "Idea 1", "Idea 2"]
     assert source.count("not ready") == 2
-    # The keyboard way: a team select and a Plan button on every candidate.
-    assert source.count('<button type="submit" class="btn small-btn">Plan</button>') == 6
+    # The keyboard way: a team select above the list and a Plan button on every candidate.
+    assert source.count('form="plan-kbd" name="item"') == 6
+    assert '<form id="plan-kbd"' in page
+    assert '<select id="plan-team" name="team">' in page
 
 
 def test_plan_into_lanes_a_square_per_team_and_take_out(client, po, nexus):
