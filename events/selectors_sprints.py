@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from backlog.models import (
     ColumnCategory,
@@ -358,16 +358,54 @@ def sprint_group(*, squares: list[str], column: WorkflowColumn, finish: int | No
     return _group(None, column, finish, squares)  # type: ignore[arg-type]
 
 
+#: What a card of the Nexus Sprint Backlog reads of a PBI (with its flow dates).
+_PBI_VALUES = (
+    "pk",
+    "external_id",
+    "title",
+    "is_blocked",
+    "blocked_reason",
+    "column_id",
+    "flow__started_on",
+    "flow__finished_on",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SprintPBI:
+    """A PBI as a card of the Nexus Sprint Backlog shows it (plain values, not a model instance)."""
+
+    pk: int
+    external_id: str
+    title: str
+    is_blocked: bool
+    blocked_reason: str
+    column: WorkflowColumn
+
+
+@dataclass(frozen=True, slots=True)
+class SquareRow:
+    """One team square of a PBI, with what `backlog/_squares.html` reads of a `TeamInvolvement`:
+    `status` (a `TeamStatus` value), `team` (name, code) and `get_status_display` (the label)."""
+
+    team: ScrumTeam
+    status: str
+    get_status_display: str
+
+    @property
+    def team_id(self) -> int:
+        return int(self.team.pk)
+
+
 @dataclass
 class BacklogCard:
-    """A PBI of the Nexus Sprint Backlog: the item (only the fields a card shows; `started_on` and
-    `finished_on` annotated), its `squares` (`TeamInvolvement` rows with their team, by team name, as
-    `backlog/_squares.html` draws them), its group (`sprint_group`), its Work Item Age
+    """A PBI of the Nexus Sprint Backlog: the item (`SprintPBI`), its `squares` (`SquareRow`s by team
+    name, as `backlog/_squares.html` draws them), its group (`sprint_group`), its Work Item Age
     in calendar days (None when not started or finished) and the band against its SLE (the team's
     when one team works on it and it has an SLE, else the Nexus's; `flow.selectors.age_band`)."""
 
-    item: Any
-    squares: list[TeamInvolvement]
+    item: SprintPBI
+    squares: list[SquareRow]
     group: str
     age: int | None
     band: str
@@ -409,18 +447,7 @@ def sprint_backlog_get(
     team_by_id = {t.pk: t for t in teams}
     columns = {c.pk: c for c in WorkflowColumn.objects.filter(nexus=nexus)}
     finish = next((c.position for c in columns.values() if c.is_finish), None)
-    items_qs = (
-        ProductBacklogItem.objects.alive()
-        .filter(sprint_rows__sprint=sprint)
-        .only("id", "external_id", "title", "is_blocked", "blocked_reason", "column_id", "rank")
-        .annotate(started_on=F("flow__started_on"), finished_on=F("flow__finished_on"))
-        .prefetch_related(
-            Prefetch(
-                "involvements", queryset=TeamInvolvement.objects.only("id", "item_id", "team_id", "status")
-            )
-        )
-        .order_by("rank")
-    )
+    items_qs = ProductBacklogItem.objects.alive().filter(sprint_rows__sprint=sprint).order_by("rank")
     total = SprintItem.objects.filter(sprint=sprint, item__deleted_at__isnull=True).count()
     if team:
         items_qs = items_qs.filter(
@@ -428,21 +455,24 @@ def sprint_backlog_get(
         )
     if q:
         items_qs = items_qs.filter(Q(title__icontains=q) | Q(external_id__icontains=q))
+    # Plain values, not model instances: a Sprint has hundreds of PBIs and squares.
+    rows = list(items_qs.values_list(*_PBI_VALUES))
+    labels = dict(TeamStatus.choices)
+    squares_of: dict[int, list[SquareRow]] = defaultdict(list)
+    for item_id, team_id, status in TeamInvolvement.objects.filter(
+        item__sprint_rows__sprint=sprint, item__deleted_at__isnull=True
+    ).values_list("item_id", "team_id", "status"):
+        squares_of[item_id].append(SquareRow(team_by_id[team_id], status, labels.get(status, status)))
     sles, _settings = sles_get(nexus=nexus)
     nexus_sle = sles[None]
     buckets: dict[str, list[BacklogCard]] = {key: [] for key, *_ in GROUPS}
     shown = 0
-    for item in items_qs:
-        invs = list(item.involvements.all())
-        for inv in invs:  # the teams loaded once, not joined to every square
-            inv.team = team_by_id[inv.team_id]
-        invs.sort(key=lambda inv: inv.team.name)
-        item.column = columns[item.column_id]  # for the card's column name, without a join per row
+    for pk, external_id, title, is_blocked, blocked_reason, column_id, started, finished in rows:
+        item = SprintPBI(pk, external_id, title, is_blocked, blocked_reason, columns[column_id])
+        invs = sorted(squares_of.get(pk, []), key=lambda sq: sq.team.name)
         group = sprint_group(squares=[i.status for i in invs], column=item.column, finish=finish)
-        started: Any = item.started_on  # type: ignore[attr-defined]
-        finished: Any = item.finished_on  # type: ignore[attr-defined]
         age = (today - started).days + 1 if started and not finished and group != "done" else None
-        own = sles.get(invs[0].team_id) if len(invs) == 1 else None
+        own = sles.get(invs[0].team.pk) if len(invs) == 1 else None
         sle = own if own is not None and own.days is not None else nexus_sle
         buckets[group].append(
             BacklogCard(

@@ -22,9 +22,14 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from backlog.http import nexus_etag
-from backlog.models import TeamInvolvement
 from backlog.selectors import nexus_change_seq, nexus_get_for_user
-from events.selectors_sprints import BacklogCard, can_plan_sprints, sprint_active_get, sprint_backlog_get
+from events.selectors_sprints import (
+    BacklogCard,
+    SquareRow,
+    can_plan_sprints,
+    sprint_active_get,
+    sprint_backlog_get,
+)
 from flow.selectors import flow_state_stamp
 
 #: How often the page asks the change counter, in milliseconds (a change shows within two seconds).
@@ -34,35 +39,56 @@ POLL_MS = 1000
 class _Involvements:
     """`item.involvements.all()` for `backlog/_squares.html`, from squares already loaded."""
 
-    def __init__(self, squares: list[TeamInvolvement]) -> None:
+    def __init__(self, squares: list[SquareRow]) -> None:
         self._squares = squares
 
-    def all(self) -> list[TeamInvolvement]:
+    def all(self) -> list[SquareRow]:
         return self._squares
 
 
 class _Squares:
     """Stand-in for an item in `backlog/_squares.html` (it reads `item.involvements.all`)."""
 
-    def __init__(self, squares: list[TeamInvolvement]) -> None:
+    def __init__(self, squares: list[SquareRow]) -> None:
         self.involvements = _Involvements(squares)
+
+
+_WRAP_OPEN, _WRAP_CLOSE = '<span class="squares">', "</span>"
+
+
+def _inner(html: str) -> str | None:
+    """The squares inside `backlog/_squares.html`'s one wrapper, or None when it is drawn otherwise."""
+    html = html.strip()
+    if html.startswith(_WRAP_OPEN) and html.endswith(_WRAP_CLOSE):
+        return html[len(_WRAP_OPEN) : -len(_WRAP_CLOSE)]
+    return None
 
 
 def group_cards_html(cards: list[BacklogCard]) -> SafeString:
     """The cards (`<li class="card">`) of one group of the Nexus Sprint Backlog, built here rather than by
     the template engine (a Sprint of 300 PBIs would take it a few hundred milliseconds; as
     `backlog.views_rows`). The team squares come from `backlog/_squares.html`, the one drawing of them,
-    rendered once per distinct set of (team, status) and reused. Every value is escaped."""
+    rendered once per (team, status) and reused. Every value is escaped."""
     squares_tpl = get_template("backlog/_squares.html")
+    one: dict[tuple[int, str], str | None] = {}  # the inner markup of one square, by the template
     drawn: dict[tuple[tuple[int, str], ...], str] = {}
     out: list[str] = []
     append = out.append
     for card in cards:
         item = card.item
-        key = tuple((inv.team_id, inv.status) for inv in card.squares)
+        key = tuple((sq.team_id, sq.status) for sq in card.squares)
         squares = drawn.get(key)
         if squares is None:
-            squares = drawn[key] = squares_tpl.render({"item": _Squares(card.squares)})
+            inner: list[str | None] = []
+            for sq in card.squares:
+                if (sq.team_id, sq.status) not in one:
+                    one[(sq.team_id, sq.status)] = _inner(squares_tpl.render({"item": _Squares([sq])}))
+                inner.append(one[(sq.team_id, sq.status)])
+            if all(p is not None for p in inner):
+                squares = f"{_WRAP_OPEN}{''.join(p or '' for p in inner)}{_WRAP_CLOSE}"
+            else:  # the template draws squares otherwise than in one wrapper: draw the set whole
+                squares = squares_tpl.render({"item": _Squares(card.squares)})
+            drawn[key] = squares
         blocked = " is-blocked" if item.is_blocked else ""
         append(
             f'<li class="card{blocked}" data-item="{item.pk}"><p class="card-title">'
