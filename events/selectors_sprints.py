@@ -33,6 +33,7 @@ from events.services import can_plan_sprints as services_can_plan
 from events.sprint_selectors import _group, sprint_active
 from flow.history import nexus_today
 from flow.metrics import percentile
+from flow.models import ItemFlow
 from flow.selectors import age_band, sles_get
 
 #: Closed Sprints whose Throughput the planning page shows (the most recent first).
@@ -115,15 +116,17 @@ def team_throughput_get(
     first = min(s.start_date for s in sprints)
     last = max(s.end_date for s in sprints)
     per_day: dict[int, dict[Any, int]] = defaultdict(dict)
+    # From the finished items (index `itemflow_nexus_finished`) to their teams, not the other way.
     rows = (
-        TeamInvolvement.objects.filter(
-            team__nexus=nexus,
+        ItemFlow.objects.filter(
+            nexus=nexus,
+            finished_on__gte=first,
+            finished_on__lte=last,
             item__deleted_at__isnull=True,
-            item__flow__finished_on__gte=first,
-            item__flow__finished_on__lte=last,
+            item__involvements__isnull=False,
         )
-        .values_list("team_id", "item__flow__finished_on")
-        .annotate(n=Count("id"))
+        .values_list("item__involvements__team_id", "finished_on")
+        .annotate(n=Count("item_id"))
         .order_by()
     )
     for team_id, day, n in rows:
@@ -166,6 +169,8 @@ class Lane:
     team: ScrumTeam
     throughput: TeamThroughput
     cards: list[PlanCard] = field(default_factory=list)
+    #: The cards' markup, set by the page (`events.views_planning.card_rows_html`).
+    cards_html: str = ""
 
 
 @dataclass

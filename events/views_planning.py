@@ -38,6 +38,8 @@ from events.selectors_sprints import (
     planning_get,
 )
 
+#: The mark of a lane card's remove button (a multiplication sign).
+REMOVE_MARK = "\u00d7"
 #: Longest goal accepted from the form (characters); the API's limit is the service's.
 GOAL_MAX = 2000
 
@@ -47,11 +49,12 @@ def _limit(request: HttpRequest) -> int:
     return max(1, min(int(raw), CANDIDATES_MAX)) if raw.isdigit() else CANDIDATES_DEFAULT
 
 
-def candidate_rows_html(cards: list[PlanCard], *, can_plan: bool) -> SafeString:
-    """The candidates list's rows (`<li class="plan-card">`), built here rather than by the template
-    engine: the page shows up to 500 of them (`CANDIDATES_MAX`), which the template language renders in
-    hundreds of milliseconds (as `backlog.views_rows` does for the Product Backlog page). Every value
-    is escaped. The same markup as the lane cards of `events/planning.html`."""
+def card_rows_html(cards: list[PlanCard], *, can_plan: bool, lane: ScrumTeam | None = None) -> SafeString:
+    """The cards (`<li class="plan-card">`) of the candidates list (`lane` None: a Plan button each, for
+    the team the keyboard form `#plan-kbd` has chosen) or of a team lane (a remove button each, through the
+    form `#unplan-kbd`), built here rather than by the template engine: the page shows up to 500
+    candidates (`CANDIDATES_MAX`), which the template language renders in hundreds of milliseconds (as
+    `backlog.views_rows` does for the Product Backlog page). Every value is escaped."""
     out: list[str] = []
     append = out.append
     for card in cards:
@@ -62,7 +65,7 @@ def candidate_rows_html(cards: list[PlanCard], *, can_plan: bool) -> SafeString:
             + (" is-blocked" if card.is_blocked else "")
         )
         append(f'<li class="{cls}" data-item="{card.pk}"><p class="card-title">')
-        if can_plan:
+        if can_plan and lane is None:
             append('<span class="grip" aria-hidden="true">⠿</span>')
         append(f'<span class="ext">{ext}</span> {title}</p><div class="card-foot"><span class="squares">')
         for _team_id, code, name, status, label in card.squares:
@@ -73,10 +76,19 @@ def candidate_rows_html(cards: list[PlanCard], *, can_plan: bool) -> SafeString:
                 f'<span class="sq-name">{text}</span>'
             )
         ready = " is-ready" if card.ready else ""
-        append(f'</span><span class="col-name small{ready}">{escape(card.column_name)}</span>')
+        append("</span>")
+        if lane is None:
+            append(f'<span class="col-name small{ready}">{escape(card.column_name)}</span>')
         if not card.ready:
             append('<span class="tag tag-warn">not ready</span>')
-        if can_plan:
+        if can_plan and lane is not None:
+            who = escape(lane.name)
+            append(
+                f'<button type="submit" class="icon-btn" form="unplan-kbd" name="take" '
+                f'value="{card.pk}-{lane.pk}" aria-label="Take {ext} out of {who}\'s lane" '
+                f'title="Take out of this lane">{REMOVE_MARK}</button>'
+            )
+        elif can_plan:
             append(
                 f'<button type="submit" class="btn small-btn plan-btn" form="plan-kbd" name="item" '
                 f'value="{card.pk}" aria-label="Plan {ext} {title} for the team chosen above">Plan</button>'
@@ -96,11 +108,13 @@ def _context(
 ) -> dict[str, Any]:
     plan = planning_get(nexus=nexus, limit=_limit(request))
     can_plan = can_plan_sprints(user=request.user, nexus=nexus)
+    for lane in plan.lanes:
+        lane.cards_html = card_rows_html(lane.cards, can_plan=can_plan, lane=lane.team)
     return {
         "nexus": nexus,
         "plan": plan,
         "can_plan": can_plan,
-        "candidate_rows": candidate_rows_html(plan.candidates, can_plan=can_plan),
+        "candidate_rows": card_rows_html(plan.candidates, can_plan=can_plan),
         "error": error,
         "error_part": error_part,
         "notice": notice,
@@ -156,15 +170,14 @@ def _sprint(nexus: Nexus, sprint_id: int) -> Sprint:
     return get_object_or_404(Sprint, nexus=nexus, pk=sprint_id)
 
 
-def _posted_int(request: HttpRequest, name: str, label: str) -> int:
-    raw = request.POST.get(name, "")
-    if not raw.isdigit():
+def _posted_int(raw: str, name: str, label: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
         raise DomainError(f"Choose {label}.", field=name)
     return int(raw)
 
 
-def _item(nexus: Nexus, request: HttpRequest) -> ProductBacklogItem:
-    pk = _posted_int(request, "item", "a Product Backlog Item")
+def _item(nexus: Nexus, raw: str) -> ProductBacklogItem:
+    pk = _posted_int(raw, "item", "a Product Backlog Item")
     item = ProductBacklogItem.objects.alive().filter(backlog__nexus=nexus, pk=pk).first()
     if item is None:
         raise DomainError(
@@ -173,8 +186,8 @@ def _item(nexus: Nexus, request: HttpRequest) -> ProductBacklogItem:
     return item
 
 
-def _team(nexus: Nexus, request: HttpRequest) -> ScrumTeam:
-    pk = _posted_int(request, "team", "a Scrum Team")
+def _team(nexus: Nexus, raw: str) -> ScrumTeam:
+    pk = _posted_int(raw, "team", "a Scrum Team")
     team = ScrumTeam.objects.filter(nexus=nexus, pk=pk).first()
     if team is None:
         raise DomainError("That Scrum Team is not in this Nexus.", field="team")
@@ -203,7 +216,8 @@ def plan_add(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
     try:
         _guard(request, slug)
         sprint = _sprint(nexus, sprint_id)
-        item, team = _item(nexus, request), _team(nexus, request)
+        item = _item(nexus, request.POST.get("item", ""))
+        team = _team(nexus, request.POST.get("team", ""))
         services.sprint_plan(sprint=sprint, item=item, teams=[team], actor=request.user)
     except DomainError as exc:
         return _answer(request, nexus, "board", error=exc)
@@ -216,13 +230,17 @@ def plan_remove(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse
     """Take the PBI `item` out of the team lane `team`: its square goes (`involvement_remove`); the
     PBI leaves the Sprint (`sprint_unplan`) when it was the last team, or when no `team` is posted."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
+    raw_item, raw_team = request.POST.get("item", ""), request.POST.get("team", "")
+    take = request.POST.get("take", "")
+    if take:  # the remove button of a lane card: "<item id>-<team id>"
+        raw_item, _sep, raw_team = take.partition("-")
     try:
         _guard(request, slug)
         sprint = _sprint(nexus, sprint_id)
-        item = _item(nexus, request)
+        item = _item(nexus, raw_item)
         others = TeamInvolvement.objects.filter(item=item)
-        if request.POST.get("team"):
-            team = _team(nexus, request)
+        if raw_team:
+            team = _team(nexus, raw_team)
             mine = others.filter(team=team).first()
             if others.exclude(team=team).exists():
                 if mine is not None:

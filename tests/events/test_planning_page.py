@@ -145,8 +145,10 @@ def test_plan_into_lanes_a_square_per_team_and_take_out(client, po, nexus):
     assert _cards(_lane(html, "Atlas")) == []
     assert _cards(_lane(html, "Borealis")) == [first.pk]
     assert SprintItem.objects.filter(sprint=sprint, item=first).exists()
-    # Out of its last lane: out of the Sprint, back among the candidates.
-    html = client.post(remove, {"item": first.pk, "team": borealis.pk}, **HX).content.decode()
+    # Out of its last lane (the lane card's button: take=<item>-<team>): out of the Sprint, back among
+    # the candidates.
+    assert f'name="take" value="{first.pk}-{borealis.pk}"' in html
+    html = client.post(remove, {"take": f"{first.pk}-{borealis.pk}"}, **HX).content.decode()
     assert not SprintItem.objects.filter(sprint=sprint).exists()
     assert not TeamInvolvement.objects.filter(item=first).exists()
     source = _source(html)
