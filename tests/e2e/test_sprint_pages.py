@@ -312,7 +312,7 @@ def test_keyboard_only_planning(page: Page, live_server):
     page.keyboard.press("Enter")
     expect(page.locator('.candidates .plan-card:has-text("SHOP-430")')).to_be_visible()
     assert not SprintItem.objects.filter(sprint=sprint, item=_item(nexus, "SHOP-430")).exists()
-    # The team chosen stays chosen after a plan (the next PBI goes to the same team).
+    # The team chosen stays chosen (the next PBI goes to the same team).
     expect(page.locator("#plan-team")).to_have_value(str(search.pk))
 
 
