@@ -44,3 +44,18 @@ def sprint_build(
 
 def day(n: int) -> date:
     return START + timedelta(days=n)
+
+
+def finish(item: ProductBacklogItem) -> None:
+    """Finish the PBI as the Nexus's rules allow: every team square ready to integrate first (a PBI
+    enters the finish column only when all its squares are filled), then into the Done column."""
+    from backlog.models import TeamInvolvement, TeamStatus, WorkflowColumn
+    from backlog.services import involvement_set_status, pbi_transition
+
+    for involvement in TeamInvolvement.objects.filter(item=item).order_by("pk"):
+        if involvement.status not in (TeamStatus.READY_TO_INTEGRATE, TeamStatus.DONE):
+            involvement_set_status(involvement=involvement, status=TeamStatus.READY_TO_INTEGRATE, actor=None)
+    item.refresh_from_db()
+    done = WorkflowColumn.objects.get(nexus=item.backlog.nexus, is_finish=True)
+    if item.column_id != done.pk:
+        pbi_transition(item=item, to_column=done, actor=None)
