@@ -35,10 +35,19 @@ class EventsConfig(AppConfig):
 
             return bench.run(ctx)
 
+        def bench_pages(ctx: Any) -> Any:
+            from events import bench_pages
+
+            return bench_pages.run(ctx)
+
         extension_register(
             Extension(
                 app="events",
-                nav=(NavEntry("Board", "events:board", 30),),
+                nav=(
+                    NavEntry("Board", "events:board", 30),
+                    NavEntry("Planning", "events:planning", 32),
+                    NavEntry("Sprint Backlog", "events:sprint-backlog", 34),
+                ),
                 # Nexus Sprint Planning's ready buffer, on the Product Backlog page.
                 panels=(
                     Panel(
@@ -66,6 +75,10 @@ class EventsConfig(AppConfig):
                 ),
                 # After backlog's (0): the Sprints of the demo Nexus, from its real history.
                 demo_steps=(DemoStep("Sprints from the JDT history", demo_sprints, 20),),
-                bench_rows=(BenchRows("events", bench_events, 20),),
+                bench_rows=(
+                    BenchRows("events", bench_events, 20),
+                    # The Nexus Sprint Backlog and Nexus Sprint Planning pages (events/bench_pages.py).
+                    BenchRows("events-pages", bench_pages, 21),
+                ),
             )
         )

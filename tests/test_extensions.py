@@ -35,10 +35,24 @@ def test_every_app_declares_what_it_adds():
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
-    assert [n.label for n in extensions.nav_entries()][:4] == ["Home", "Product Backlog", "Board", "Flow"]
+    assert [n.label for n in extensions.nav_entries()][:6] == [
+        "Home",
+        "Product Backlog",
+        "Board",
+        "Planning",
+        "Sprint Backlog",
+        "Flow",
+    ]
     assert [p.name for p in extensions.panels("backlog-top")] == ["ready-buffer"]
     assert extensions.demo_steps()[0].order == 0
-    assert [b.name for b in extensions.bench_rows()] == ["backlog", "counter", "events", "flow", "api"]
+    assert [b.name for b in extensions.bench_rows()] == [
+        "backlog",
+        "counter",
+        "events",
+        "events-pages",
+        "flow",
+        "api",
+    ]
 
 
 def test_a_malformed_or_taken_name_is_refused_and_nothing_is_registered(extension_registry):
@@ -119,5 +133,5 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
 
     rows = BenchRows("integration", lambda ctx: [], 60)
     extension_register(Extension(app="integration", bench_rows=(rows,)))
-    names = ["backlog", "counter", "events", "flow", "integration", "api"]
+    names = ["backlog", "counter", "events", "events-pages", "flow", "integration", "api"]
     assert [b.name for b in extensions.bench_rows()] == names
