@@ -49,4 +49,3 @@ class WipLimitReached(DomainError):
     """A hard WIP limit of the Definition of Workflow would be exceeded by the move (HTTP 409)."""
 
     status_code = 409
-

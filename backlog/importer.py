@@ -441,7 +441,11 @@ def history_import(
         new_events = _new_events(items, known_keys)
         moving = sorted(known[ext].pk for ext in new_events if ext in known)
         if moving:
-            list(ProductBacklogItem.objects.select_for_update(no_key=True).filter(pk__in=moving).values_list("pk"))
+            list(
+                ProductBacklogItem.objects.select_for_update(no_key=True)
+                .filter(pk__in=moving)
+                .values_list("pk")
+            )
             list(TeamInvolvement.objects.select_for_update().filter(item_id__in=moving).values_list("pk"))
         # Under the Nexus lock: columns and Scrum Teams as they are now, and the teams this file needs.
         nexus_lock(nexus.pk)

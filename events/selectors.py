@@ -349,8 +349,6 @@ def board_cards_get(
     return bc
 
 
-
-
 # --- The ready buffer (Nexus Sprint Planning; a panel of the Product Backlog page) ------------------
 
 #: Sprint-length windows averaged for the Throughput per Sprint.

@@ -55,8 +55,6 @@ def board_cards(request: HtmxHttpRequest, slug: str, column_id: int) -> HttpResp
     return render(request, "events/board.html#cards", {"nexus": nexus, "bc": bc})
 
 
-
-
 @login_required
 @require_GET
 @nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
