@@ -161,6 +161,7 @@ class TombstoneKind(models.TextChoices):
     COLUMN = "column", "Definition of Workflow column"
     LABEL = "label", "Label"
     WEBHOOK = "webhook", "Webhook"
+    TEAM_COLUMN = "team_column", "Column of a Scrum Team's board"
 
 
 class Tombstone(models.Model):
