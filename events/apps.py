@@ -2,13 +2,27 @@ from typing import Any
 
 from django.apps import AppConfig
 
+#: The tombstone kind of a deleted Sprint (`GET .../sprints/deleted/`).
+SPRINT_TOMBSTONE = "sprint"
+
 
 class EventsConfig(AppConfig):
     name = "events"
     verbose_name = "Nexus events"
 
     def ready(self) -> None:
-        from nexus_site.extensions import BenchRows, Extension, NavEntry, Panel, extension_register
+        from events.models import Sprint
+        from events.services import SPRINT_PLANNING_RULE, can_plan_sprints
+        from nexus_site.extensions import (
+            BenchRows,
+            Extension,
+            NavEntry,
+            Panel,
+            PermissionRule,
+            TombstoneSpec,
+            WebhookEventType,
+            extension_register,
+        )
 
         def bench_events(ctx: Any) -> Any:
             from events import bench
@@ -28,6 +42,21 @@ class EventsConfig(AppConfig):
                         url_name="events:ready-buffer",
                         refresh_on="backlog-changed from:body",
                     ),
+                ),
+                rules=(
+                    PermissionRule(
+                        SPRINT_PLANNING_RULE,
+                        lambda user, nexus: can_plan_sprints(user=user, nexus=nexus),
+                        "Only the Product Owner and the Nexus Integration Team plan, start and close "
+                        "Sprints; Developers and Stakeholders read them.",
+                    ),
+                ),
+                # A deleted (planned) Sprint leaves a tombstone for sync (`sprints/deleted/`).
+                tombstones=(TombstoneSpec(Sprint, SPRINT_TOMBSTONE, lambda row: row.nexus_id),),
+                webhook_events=(
+                    WebhookEventType("sprint.planned", "A PBI planned into a Sprint"),
+                    WebhookEventType("sprint.started", "Sprint started"),
+                    WebhookEventType("sprint.closed", "Sprint closed"),
                 ),
                 bench_rows=(BenchRows("events", bench_events, 20),),
             )

@@ -421,3 +421,28 @@ def ready_buffer_get(*, nexus: Nexus, today: date | None = None) -> ReadyBuffer:
         throughput=[counts[f"w{k}"] for k in range(WINDOWS)],
         computed=computed,
     )
+
+
+# --- Sprints (`events.sprint_selectors`, re-exported here) -------------------------------------------
+
+from events.sprint_selectors import (  # noqa: E402
+    GROUPS,
+    SprintOutcome,
+    SprintRow,
+    sprint_active,
+    sprint_current_or_next,
+    sprint_items,
+    sprint_of_item,
+    sprint_outcomes,
+)
+
+__all__ = [
+    "GROUPS",
+    "SprintOutcome",
+    "SprintRow",
+    "sprint_active",
+    "sprint_current_or_next",
+    "sprint_items",
+    "sprint_of_item",
+    "sprint_outcomes",
+]

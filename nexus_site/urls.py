@@ -10,12 +10,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backlog.api.urls import api_patterns, page_patterns
+from events.api_urls import api_patterns as events_api_patterns
 from flow.urls import api_patterns as flow_api_patterns
 from nexus_site.api.errors import not_found as api_not_found
 
 api_v1 = [
     *api_patterns,
     *flow_api_patterns,
+    *events_api_patterns,
 ]
 
 urlpatterns = [

@@ -42,7 +42,7 @@ def test_every_app_declares_what_it_adds():
 
 
 def test_a_malformed_or_taken_name_is_refused_and_nothing_is_registered(extension_registry):
-    rule = PermissionRule("sprint_planning", lambda user, nexus: True, "No.")
+    rule = PermissionRule("example_rule", lambda user, nexus: True, "No.")
     extension_register(Extension(app="events", rules=(rule,)))
     extension_register(Extension(app="events", rules=(rule,)))  # again: harmless
     taken = PermissionRule("view", lambda u, n: True, "")

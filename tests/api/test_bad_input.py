@@ -204,7 +204,7 @@ def test_bad_tokens_answer_401(nx, client, header):
         ("/memberships/", {"username": "x", "role": "boss"}, "role"),
         ("/involvements/", {"item": 1, "team": "a"}, "team"),
         ("/webhooks/", {"url": "ftp://example.org", "events": ["item.created"]}, "url"),
-        ("/webhooks/", {"url": "https://example.org/h", "events": ["sprint.started"]}, "events[0]"),
+        ("/webhooks/", {"url": "https://example.org/h", "events": ["sprint.ended"]}, "events[0]"),
         ("/webhooks/", {"url": "https://example.org/h", "events": []}, "events"),
     ],
 )
@@ -227,7 +227,7 @@ def test_options_on_every_path_answers_without_looking_at_rows(nx, api):
     paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
     assert len(paths) >= 30
     for template in paths:
-        url = template.format(nexus_slug=nx.slug, id=1, external_id="JIRA-1", delivery_id=1)
+        url = template.format(nexus_slug=nx.slug, id=1, external_id="JIRA-1", delivery_id=1, item_id=1)
         response = api("po").options(url)
         assert response.status_code == 200, (url, response.status_code)
         assert "actions" not in response.json()

@@ -44,6 +44,8 @@ ALLOWED = {
     "po": {"po", "admin"},
     "admin": {"admin"},
     "flow_settings": {"po", "nit", "admin"},
+    # `events.services.can_plan_sprints`: the Product Owner and the Nexus Integration Team.
+    "sprint_planning": {"po", "nit", "admin"},
 }
 
 
@@ -103,6 +105,33 @@ def _label(nx):
 def _flow_settings(nx):
     owner = User.objects.get(username=f"po-{nx.slug}")
     return flow_settings_set(nexus=nx, team=None, actor=owner, sle_percent=85, sle_days=None)
+
+
+def _sprint(nx):
+    """A planned Sprint of the Nexus (the first one, made on demand)."""
+    from events.models import Sprint, SprintState
+    from events.services import sprint_create
+
+    return Sprint.objects.filter(nexus=nx, state=SprintState.PLANNED).first() or sprint_create(
+        nexus=nx, actor=None
+    )
+
+
+def _active_sprint(nx):
+    from events.services import sprint_start
+
+    return sprint_start(sprint=_sprint(nx), actor=None)
+
+
+def _planned_item(nx):
+    """The first PBI, planned into the planned Sprint for Team A."""
+    from events.models import SprintItem
+    from events.services import sprint_plan
+
+    sprint, item = _sprint(nx), _first(nx)
+    if not SprintItem.objects.filter(sprint=sprint, item=item).exists():
+        sprint_plan(sprint=sprint, item=item, teams=[_team(nx, "Team A")], actor=None)
+    return item
 
 
 def _team(nx, name):
@@ -335,6 +364,42 @@ ACTIONS = [
         None,
     ),
     ("webhooks deleted", "po", "get", lambda nx: "/webhooks/deleted/", None),
+    ("sprints list", "view", "get", lambda nx: "/sprints/", None),
+    ("sprint create", "sprint_planning", "post", lambda nx: "/sprints/", lambda nx: {"goal": "Ship it"}),
+    ("sprint get", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/", None),
+    (
+        "sprint patch",
+        "sprint_planning",
+        "patch",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/",
+        lambda nx: {"goal": "Ship it sooner"},
+    ),
+    ("sprint delete", "sprint_planning", "delete", lambda nx: f"/sprints/{_sprint(nx).pk}/", None),
+    ("sprint start", "sprint_planning", "post", lambda nx: f"/sprints/{_sprint(nx).pk}/start/", None),
+    (
+        "sprint close",
+        "sprint_planning",
+        "post",
+        lambda nx: f"/sprints/{_active_sprint(nx).pk}/close/",
+        lambda nx: {},
+    ),
+    ("sprint items", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/items/", None),
+    (
+        "sprint plan",
+        "sprint_planning",
+        "post",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/items/",
+        lambda nx: {"item": _first(nx).pk, "teams": [_team(nx, "Team A").pk]},
+    ),
+    (
+        "sprint unplan",
+        "sprint_planning",
+        "delete",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/items/{_planned_item(nx).pk}/",
+        None,
+    ),
+    ("sprint scope log", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/scope-log/", None),
+    ("sprints deleted", "view", "get", lambda nx: "/sprints/deleted/", None),
 ]
 
 #: Operations outside the matrix, each tested on its own: the Nexus list and Nexus creation are not

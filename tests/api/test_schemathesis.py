@@ -32,6 +32,8 @@ from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import ItemChanges, goal_create, pbi_set_teams
 from backlog.services.sync import pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
+from events.models import Sprint, SprintItem
+from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
 from flow.models import FlowSettings
 from flow.services import flow_settings_set
 from tests.factories import UserFactory, membership_add, nexus_build
@@ -54,6 +56,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "webhooks": (Webhook, "nexus__slug"),
     "labels": (Label, "nexus__slug"),
     "flow-settings": (FlowSettings, "nexus__slug"),
+    "sprints": (Sprint, "nexus__slug"),
 }
 
 
@@ -87,6 +90,22 @@ def api_schema(live_server, settings) -> Any:
         webhook_create(
             nexus=nexus, url=f"http://127.0.0.1:{port}/closed", events=["item.deleted"], actor=None
         )
+    # Sprints in every state (a closed one, the active one, two planned), with PBIs planned, so that
+    # generated `{id}`s and `{item_id}`s reach real rows.
+    teams = list(nexus.teams.order_by("name"))
+    open_items = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[10:22])
+    closed = sprint_create(nexus=nexus, actor=None, goal="Done before")
+    sprint_plan(sprint=closed, item=open_items[0], teams=teams[:1], actor=None)
+    sprint_start(sprint=closed, actor=None)
+    sprint_close(sprint=closed, actor=None, destinations={open_items[0].pk: "backlog"})
+    active = sprint_create(nexus=nexus, actor=None, goal="Now", team_goals={teams[0].pk: "Ours"})
+    for item in open_items[1:5]:
+        sprint_plan(sprint=active, item=item, teams=teams[:2], actor=None)
+    sprint_start(sprint=active, actor=None)
+    for n in range(2):
+        planned = sprint_create(nexus=nexus, actor=None)
+        for item in open_items[5 + 3 * n : 8 + 3 * n]:
+            sprint_plan(sprint=planned, item=item, teams=teams[1:2], actor=None)
     _token, key = token_create(user=owner, name="schemathesis")
     config = SchemathesisConfig.from_dict(
         {
@@ -127,6 +146,13 @@ def _real_ids(case: Any, slug: str) -> None:
     ids = _ids(parts[5], slug)
     if ids:
         params["id"] = ids[generated % len(ids)]
+    item_id = params.get("item_id")
+    if isinstance(item_id, int) and parts[5] == "sprints" and item_id % 4 != 3:
+        planned = list(
+            SprintItem.objects.filter(sprint_id=params["id"]).order_by("id").values_list("item_id", flat=True)
+        )
+        if planned:
+            params["item_id"] = planned[item_id % len(planned)]
     if "delivery_id" in params:
         delivery = (
             WebhookDelivery.objects.filter(webhook_id=params["id"]).values_list("id", flat=True).first()
