@@ -61,3 +61,7 @@ class EventsConfig(AppConfig):
                 bench_rows=(BenchRows("events", bench_events, 20),),
             )
         )
+        # The team board (`events.views_team`): the top navigation opens the user's own team's board.
+        extension_register(
+            Extension(app="events", nav=(NavEntry("Team board", "events:team-board-mine", 35),))
+        )

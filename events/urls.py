@@ -12,6 +12,7 @@ urlpatterns = [
     path("n/<slug:slug>/board/columns/<int:column_id>/cards/", views.board_cards, name="board-cards"),
     path("n/<slug:slug>/ready-buffer/", views.ready_buffer, name="ready-buffer"),
     # The team board (per Scrum Team and Sprint) and its writes.
+    path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),
     path(
         "n/<slug:slug>/teams/<slug:team_slug>/board/",
         views_team.team_board_current,

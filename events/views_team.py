@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from backlog.errors import DomainError
 from backlog.http import nexus_etag
-from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, Source, Task, TeamColumn
+from backlog.models import Membership, Nexus, ProductBacklogItem, ScrumTeam, Source, Task, TeamColumn
 from backlog.selectors import nexus_get_for_user
 from backlog.services.squares import team_item_move
 from backlog.services.tasks import task_create, task_update
@@ -54,6 +54,26 @@ def _refused(
 
     messages.error(request, exc.message)
     return redirect("events:team-board", slug=slug, sprint_id=sprint_id, team_slug=team_slug)
+
+
+@login_required
+@require_GET
+def team_board_mine(request: HttpRequest, slug: str) -> HttpResponse:
+    """The top navigation's "Team board": the board of the user's own Scrum Team (as a Developer or
+    Scrum Master), else of the Nexus's first team by name; a redirect to `team_board_current`."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    own = (
+        Membership.objects.filter(nexus=nexus, user=request.user, team__isnull=False)
+        .order_by("team__name")
+        .values_list("team__slug", flat=True)
+        .first()
+    )
+    first = (
+        own or ScrumTeam.objects.filter(nexus=nexus).order_by("name").values_list("slug", flat=True).first()
+    )
+    if first is None:
+        raise Http404("The Nexus has no Scrum Team yet.")
+    return redirect("events:team-board-current", slug=nexus.slug, team_slug=first)
 
 
 @login_required
