@@ -63,7 +63,7 @@ def team_board_mine(request: HttpRequest, slug: str) -> HttpResponse:
     Scrum Master), else of the Nexus's first team by name; a redirect to `team_board_current`."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     own = (
-        Membership.objects.filter(nexus=nexus, user=request.user, team__isnull=False)
+        Membership.objects.filter(nexus=nexus, user_id=request.user.pk or 0, team__isnull=False)
         .order_by("team__name")
         .values_list("team__slug", flat=True)
         .first()
@@ -115,8 +115,10 @@ def team_board_move(request: HttpRequest, slug: str, sprint_id: int, team_slug: 
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     sprint = get_object_or_404(Sprint, nexus=nexus, pk=sprint_id)
     team = _team(nexus, team_slug)
-    item = ProductBacklogItem.objects.filter(backlog__nexus=nexus, pk=_int(request.POST.get("item"))).first()
-    column = TeamColumn.objects.filter(team=team, pk=_int(request.POST.get("column"))).first()
+    item = ProductBacklogItem.objects.filter(
+        backlog__nexus=nexus, pk=_int(request.POST.get("item")) or 0
+    ).first()
+    column = TeamColumn.objects.filter(team=team, pk=_int(request.POST.get("column")) or 0).first()
     try:
         if item is None:
             raise DomainError("No such item in this Nexus.", field="item")
@@ -144,7 +146,9 @@ def team_board_task_add(request: HttpRequest, slug: str, sprint_id: int, team_sl
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     sprint = get_object_or_404(Sprint, nexus=nexus, pk=sprint_id)
     team = _team(nexus, team_slug)
-    item = ProductBacklogItem.objects.filter(backlog__nexus=nexus, pk=_int(request.POST.get("item"))).first()
+    item = ProductBacklogItem.objects.filter(
+        backlog__nexus=nexus, pk=_int(request.POST.get("item")) or 0
+    ).first()
     assignee_id = _int(request.POST.get("assignee"))
     assignee = User.objects.filter(pk=assignee_id).first() if assignee_id else None
     try:

@@ -605,17 +605,23 @@ def team_column_update(
         if name != locked.name:
             locked.name = name
             fields.append("name")
-    for attr, value in (("wip_limit", wip_limit), ("wip_limit_kind", wip_limit_kind), ("sle_days", sle_days)):
-        if not isinstance(value, Unset):
-            _clean_column(
-                team,
-                name=None,
-                state=None,
-                **{"wip_limit": None, "wip_limit_kind": None, "sle_days": None, attr: value},
-            )
-            if value != getattr(locked, attr):
-                setattr(locked, attr, value)
-                fields.append(attr)
+    _clean_column(
+        team,
+        name=None,
+        state=None,
+        wip_limit=None if isinstance(wip_limit, Unset) else wip_limit,
+        wip_limit_kind=None if isinstance(wip_limit_kind, Unset) else wip_limit_kind,
+        sle_days=None if isinstance(sle_days, Unset) else sle_days,
+    )
+    values: dict[str, object] = {
+        "wip_limit": wip_limit,
+        "wip_limit_kind": wip_limit_kind,
+        "sle_days": sle_days,
+    }
+    for attr, value in values.items():
+        if not isinstance(value, Unset) and value != getattr(locked, attr):
+            setattr(locked, attr, value)
+            fields.append(attr)
     restate = False
     if not isinstance(state, Unset) and state != locked.state:
         _clean_column(team, name=None, wip_limit=None, wip_limit_kind=None, sle_days=None, state=state)

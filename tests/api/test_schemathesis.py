@@ -24,6 +24,7 @@ from backlog.models import (
     ProductGoal,
     Role,
     ScrumTeam,
+    TeamColumn,
     TeamInvolvement,
     Transition,
     WorkflowColumn,
@@ -56,6 +57,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "webhooks": (Webhook, "nexus__slug"),
     "labels": (Label, "nexus__slug"),
     "flow-settings": (FlowSettings, "nexus__slug"),
+    "team-columns": (TeamColumn, "nexus__slug"),
     "sprints": (Sprint, "nexus__slug"),
 }
 
