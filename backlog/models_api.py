@@ -81,6 +81,10 @@ class WebhookEvent(models.TextChoices):
     ITEM_MOVED = "item.moved", "PBI moved in the Product Backlog order"
     ITEM_TRANSITIONED = "item.transitioned", "PBI moved to another Definition of Workflow column"
     ITEM_DELETED = "item.deleted", "PBI deleted"
+    ITEM_SQUARE_CHANGED = (
+        "item.square_changed",
+        "A team square of a PBI changed (a team's status, or its column on the team's board)",
+    )
 
 
 class Webhook(models.Model):

@@ -6,8 +6,9 @@ order, or were created, edited or deleted. `flow` is False when the change canno
 (a reorder). Flow connects to it to enqueue a (coalesced) recompute.
 
 `item_event(sender, nexus_id: int, item_id: int, event: str)`: one Product Backlog Item changed;
-`event` is one of "created", "updated", "moved", "transitioned", "deleted". Outbound webhooks
-(`backlog.services.webhooks`) connect to it. Sent robustly: a failing receiver is logged, never raised.
+`event` is one of "created", "updated", "moved", "transitioned", "deleted", "square_changed".
+Outbound webhooks (`backlog.services.webhooks`) connect to it. Sent robustly: a failing receiver is
+logged, never raised.
 """
 
 from django.dispatch import Signal

@@ -322,6 +322,7 @@ def _square_write(
     _touch_once(item, now)
     notify_items_changed(_nexus_id(item))
     notify_item_event(_nexus_id(item), item.pk, "updated")
+    notify_item_event(_nexus_id(item), item.pk, "square_changed")
     return SquareResult(involvement, item, True, [*warnings, *moved_warnings])
 
 
@@ -415,6 +416,7 @@ def _square_write_columnless(
     _touch_once(item, now)
     notify_items_changed(_nexus_id(item))
     notify_item_event(_nexus_id(item), item.pk, "updated")
+    notify_item_event(_nexus_id(item), item.pk, "square_changed")
     return SquareResult(involvement, item, True, warnings)
 
 
@@ -677,6 +679,7 @@ def _restate(*, column: TeamColumn, actor: Actor) -> None:
         _touch_once(item, now)
         notify_items_changed(_nexus_id(item))
         notify_item_event(_nexus_id(item), item.pk, "updated")
+        notify_item_event(_nexus_id(item), item.pk, "square_changed")
 
 
 def team_column_delete_refusal(*, column: TeamColumn) -> str | None:

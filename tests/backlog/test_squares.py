@@ -349,3 +349,22 @@ def test_a_column_with_work_or_history_is_not_deleted_and_a_new_state_moves_its_
     with pytest.raises(Conflict) as err:
         team_column_delete(column=review, actor=None)
     assert "transition log" in err.value.message
+
+
+def test_a_square_change_is_heard_as_item_square_changed(nexus, django_capture_on_commit_callbacks):
+    from backlog.signals import item_event
+
+    heard: list[tuple[int, str]] = []
+
+    def receiver(sender: Any, *, nexus_id: int, item_id: int, event: str, **kwargs: Any) -> None:
+        heard.append((item_id, event))
+
+    item = _item(nexus, "Team A")
+    item_event.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            square_set(involvement=_square(item, "Team A"), status="ready", actor=None)
+    finally:
+        item_event.disconnect(receiver)
+    assert (item.pk, "square_changed") in heard
+    assert (item.pk, "updated") in heard
