@@ -61,7 +61,17 @@ class EventsConfig(AppConfig):
                 bench_rows=(BenchRows("events", bench_events, 20),),
             )
         )
+
+        def bench_team_board(ctx: Any) -> Any:
+            from events import bench_team
+
+            return bench_team.run(ctx)
+
         # The team board (`events.views_team`): the top navigation opens the user's own team's board.
         extension_register(
-            Extension(app="events", nav=(NavEntry("Team board", "events:team-board-mine", 35),))
+            Extension(
+                app="events",
+                nav=(NavEntry("Team board", "events:team-board-mine", 45),),
+                bench_rows=(BenchRows("team board", bench_team_board, 25),),
+            )
         )

@@ -31,14 +31,22 @@ def test_every_app_declares_what_it_adds():
 
     apps = {ext.app: ext for ext in extensions.extensions()}
     assert list(apps)[:3] == ["backlog", "flow", "events"]  # INSTALLED_APPS order: backlog first
-    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin"}
+    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin", "squares"}
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
     assert [n.label for n in extensions.nav_entries()][:4] == ["Home", "Product Backlog", "Board", "Flow"]
     assert [p.name for p in extensions.panels("backlog-top")] == ["ready-buffer"]
     assert extensions.demo_steps()[0].order == 0
-    assert [b.name for b in extensions.bench_rows()] == ["backlog", "counter", "events", "flow", "api"]
+    assert [b.name for b in extensions.bench_rows()] == [
+        "backlog",
+        "counter",
+        "squares",
+        "events",
+        "team board",
+        "flow",
+        "api",
+    ]
 
 
 def test_a_malformed_or_taken_name_is_refused_and_nothing_is_registered(extension_registry):
@@ -119,5 +127,5 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
 
     rows = BenchRows("integration", lambda ctx: [], 60)
     extension_register(Extension(app="integration", bench_rows=(rows,)))
-    names = ["backlog", "counter", "events", "flow", "integration", "api"]
+    names = ["backlog", "counter", "squares", "events", "team board", "flow", "integration", "api"]
     assert [b.name for b in extensions.bench_rows()] == names
