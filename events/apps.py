@@ -15,6 +15,7 @@ class EventsConfig(AppConfig):
         from events.services import SPRINT_PLANNING_RULE, can_plan_sprints
         from nexus_site.extensions import (
             BenchRows,
+            DemoStep,
             Extension,
             NavEntry,
             Panel,
@@ -23,6 +24,11 @@ class EventsConfig(AppConfig):
             WebhookEventType,
             extension_register,
         )
+
+        def demo_sprints(ctx: Any) -> str:
+            from events import demo
+
+            return demo.demo_step(ctx)
 
         def bench_events(ctx: Any) -> Any:
             from events import bench
@@ -58,6 +64,8 @@ class EventsConfig(AppConfig):
                     WebhookEventType("sprint.started", "Sprint started"),
                     WebhookEventType("sprint.closed", "Sprint closed"),
                 ),
+                # After backlog's (0): the Sprints of the demo Nexus, from its real history.
+                demo_steps=(DemoStep("Sprints from the JDT history", demo_sprints, 20),),
                 bench_rows=(BenchRows("events", bench_events, 20),),
             )
         )

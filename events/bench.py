@@ -1,5 +1,6 @@
 """Bench rows of the events app (`make bench`, declared in `EventsConfig.ready`): the Nexus board of the
-Nexus Daily Scrum with 10,000 open PBIs, and its "show more" deep into the longest column."""
+Nexus Daily Scrum with 10,000 open PBIs, its "show more" deep into the longest column, and closing a Sprint
+of 300 PBIs (`events.bench_sprints`)."""
 
 from __future__ import annotations
 
@@ -55,5 +56,7 @@ def _board_more_row(ctx: BenchContext, client: Client) -> Row:
 
 
 def run(ctx: BenchContext) -> list[Row]:
+    from events.bench_sprints import sprint_close_row
+
     client = bench_client(ctx)
-    return [_board_row(ctx, client), _board_more_row(ctx, client)]
+    return [_board_row(ctx, client), _board_more_row(ctx, client), sprint_close_row(ctx.nexus)]

@@ -391,3 +391,16 @@ def test_refused_writes_advance_nothing():
     with pytest.raises(Conflict):
         sprint_create(nexus=nexus, actor=None, start_date=START)
     assert _seq(nexus) == before
+
+
+def test_the_close_bench_row_runs_on_a_small_nexus():
+    from events.bench_sprints import sprint_close_row
+
+    nexus = nexus_build(items=30)
+    for item in items(nexus)[:6]:
+        pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
+    row = sprint_close_row(nexus, runs=2, warmup=1, size=9)
+    assert row.runs == 2
+    assert row.name == "close a Sprint of 9 PBIs"
+    assert row.queries is not None
+    assert not Sprint.objects.filter(nexus=nexus, state__in=["active", "planned"]).exists()
