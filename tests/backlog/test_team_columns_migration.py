@@ -34,8 +34,8 @@ def test_existing_teams_get_the_four_states_and_their_work_is_placed():
             ("Ready to integrate", "ready"),
             ("Done", "done"),
         ]
-    placed = {
-        inv.team_id: (inv.team_column.state, inv.team_column.team_id)
-        for inv in TeamInvolvement.objects.filter(item=item).select_related("team_column")
-    }
-    assert placed == {a.pk: ("ready", a.pk), b.pk: ("not_started", b.pk)}
+    placed = dict(TeamInvolvement.objects.filter(item=item).values_list("team_id", "team_column__state"))
+    assert placed == {a.pk: "ready", b.pk: "not_started"}
+    for inv in TeamInvolvement.objects.filter(item=item).select_related("team_column"):
+        assert inv.team_column is not None
+        assert inv.team_column.team_id == inv.team_id
