@@ -14,12 +14,11 @@ from django.utils import timezone
 
 from backlog.models import ProductBacklogItem, ScrumTeam
 from backlog.models_api import WebhookDelivery
-from backlog.services import pbi_create, pbi_transition
+from backlog.services import pbi_create
 from backlog.services.webhooks import webhook_create
 from events.models import Sprint, SprintItem, SprintState
 from tests.api.helpers import base, error_fields
-from tests.events.sprint_helpers import START, day, sprint_build
-from tests.factories import column
+from tests.events.sprint_helpers import START, day, finish, sprint_build
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +174,7 @@ def test_start_and_close_with_destinations(nx, api):
     again = api("po").post(base(nx) + f"/sprints/{sprint.pk}/start/", format="json")
     assert again.status_code == 409
     assert error_fields(again) == ["state"]
-    pbi_transition(item=one, to_column=column(nx, "Done"), actor=None)
+    finish(one)
     url = base(nx) + f"/sprints/{sprint.pk}/close/"
     refused = api("po").post(url, {}, format="json")
     assert refused.status_code == 400

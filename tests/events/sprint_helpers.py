@@ -42,5 +42,17 @@ def sprint_build(
     return sprint
 
 
+def finish(item: ProductBacklogItem) -> ProductBacklogItem:
+    """Finish a PBI as the Nexus's rules allow: every team square filled (Done) first, then the PBI
+    into the finished column (`backlog.services.squares.finish_refusal`)."""
+    from backlog.models import TeamInvolvement, WorkflowColumn
+    from backlog.services import involvement_set_status, pbi_transition
+
+    for square in TeamInvolvement.objects.filter(item=item):
+        involvement_set_status(involvement=square, status="done", actor=None)
+    done = WorkflowColumn.objects.get(nexus_id=item.backlog.nexus_id, is_finish=True)
+    return pbi_transition(item=item, to_column=done, actor=None).item
+
+
 def day(n: int) -> date:
     return START + timedelta(days=n)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from backlog.models import TeamInvolvement, TeamStatus
-from backlog.services import involvement_set_status, pbi_create, pbi_transition
+from backlog.services import involvement_set_status, pbi_create
 from events.selectors import sprint_active, sprint_current_or_next, sprint_items, sprint_outcomes
 from events.services import sprint_close, sprint_plan
-from tests.events.sprint_helpers import items, sprint_build, teams
-from tests.factories import column, nexus_build
+from tests.events.sprint_helpers import finish, items, sprint_build, teams
+from tests.factories import nexus_build
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_rows_and_groups():
     square(two, a, TeamStatus.IN_PROGRESS)
     square(three, a, TeamStatus.READY_TO_INTEGRATE)
     square(three, b, TeamStatus.READY_TO_INTEGRATE)
-    pbi_transition(item=four, to_column=column(nexus, "Done"), actor=None)
+    finish(four)
     rows = sprint_items(sprint=sprint)
     assert [(r.item.title, r.group) for r in rows] == [
         ("Item 1", "not_started"),
@@ -90,8 +90,8 @@ def test_outcomes_count_throughput_per_sprint_and_team():
 
     sprint_start(sprint=sprint, actor=None)
     sprint_build(nexus)
-    pbi_transition(item=one, to_column=column(nexus, "Done"), actor=None)
-    pbi_transition(item=two, to_column=column(nexus, "Done"), actor=None)
+    finish(one)
+    finish(two)
     sprint_close(sprint=sprint, actor=None)
     (outcome,) = sprint_outcomes(nexus=nexus)
     assert (outcome.done, outcome.not_done, outcome.carried) == (2, 1, 1)

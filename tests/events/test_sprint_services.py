@@ -28,7 +28,7 @@ from events.services import (
     sprint_unplan,
     sprint_update,
 )
-from tests.events.sprint_helpers import START, day, items, sprint_build, teams
+from tests.events.sprint_helpers import START, day, finish, items, sprint_build, teams
 from tests.factories import UserFactory, column, nexus_build
 
 pytestmark = pytest.mark.django_db
@@ -205,7 +205,7 @@ def test_an_item_is_in_one_open_sprint_at_a_time():
 def test_a_done_item_is_not_planned():
     nexus = nexus_build(items=1)
     item = items(nexus)[0]
-    pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
+    finish(item)
     with pytest.raises(Conflict) as exc:
         sprint_plan(sprint=sprint_build(nexus), item=item, teams=teams(nexus)[:1], actor=None)
     assert exc.value.field == "item"
@@ -284,7 +284,7 @@ def test_close_freezes_done_not_done_and_where_each_went():
     one, two, three, four = items(nexus)
     sprint = sprint_build(nexus, planned=[one, two, three, four], started=True)
     nxt = sprint_build(nexus)
-    pbi_transition(item=one, to_column=column(nexus, "Done"), actor=None)
+    finish(one)
     pbi_transition(item=two, to_column=column(nexus, "Review"), actor=None)
     pbi_delete(item=four, actor=None)
     sprint = sprint_close(sprint=sprint, actor=None, destinations={three.pk: "backlog"})
@@ -330,7 +330,7 @@ def test_close_validates_destinations():
         with pytest.raises(DomainError) as exc:
             sprint_close(sprint=sprint, actor=None, destinations=bad)
         assert exc.value.field == "destinations"
-    pbi_transition(item=one, to_column=column(nexus, "Done"), actor=None)
+    finish(one)
     with pytest.raises(DomainError) as exc:
         sprint_close(sprint=sprint, actor=None, destinations={one.pk: "backlog"})
     assert exc.value.field == "destinations"
@@ -349,7 +349,7 @@ def test_later_edits_never_rewrite_a_closed_sprint():
     one, two = items(nexus)
     sprint = sprint_build(nexus, planned=[one, two], started=True)
     nxt = sprint_build(nexus)
-    pbi_transition(item=one, to_column=column(nexus, "Done"), actor=None)
+    finish(one)
     sprint_close(sprint=sprint, actor=None)
     before = SprintSnapshot.objects.get(sprint=sprint, kind="close").data
     scope = set(SprintItem.objects.filter(sprint=sprint).values_list("item_id", flat=True))
@@ -398,7 +398,7 @@ def test_the_close_bench_row_runs_on_a_small_nexus():
 
     nexus = nexus_build(items=30)
     for item in items(nexus)[:6]:
-        pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
+        finish(item)
     row = sprint_close_row(nexus, runs=2, warmup=1, size=9)
     assert row.runs == 2
     assert row.name == "close a Sprint of 9 PBIs"
