@@ -9,6 +9,9 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexus
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexus_bench
+# Parallel test workers (pytest-xdist; a file's tests stay on one worker). Each has its own PostgreSQL
+# test database (test_nexus_gw0...) and Redis database (REDIS_URL's number + 1, + 2...).
+TEST_WORKERS ?= 2
 
 .PHONY: install run test lint typecheck pytest smoke compose-check browser bench walkthrough clean
 
@@ -54,7 +57,7 @@ compose-check:
 pytest: install browser
 	@DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(BIN)/python -m nexus_site.servicecheck
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	  DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest
+	  DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## The embedded default: SQLite, eager Celery (no REDIS_URL), demo import on a slice, board answers 200.
 smoke: install

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from backlog.importer import statistics_refresh
 from backlog.models import (
     RANK_GAP,
     ColumnCategory,
@@ -117,4 +118,5 @@ def generate(
                 )
         Transition.objects.bulk_create(rows, batch_size=5000)
         TeamInvolvement.objects.bulk_create(involvements, batch_size=5000)
+    statistics_refresh()
     return nexus

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -560,5 +560,23 @@ def history_import(
             )
         if report.items_created or report.events_added or report.items_updated:
             notify_items_changed(nexus.pk)
+    if report.items_created or report.events_added:
+        statistics_refresh()
     report.seconds = time.monotonic() - started
     return report
+
+
+#: The tables a bulk load fills (the importer, the bench's synthetic Nexus).
+BULK_TABLES = (ProductBacklogItem, Transition, TeamInvolvement)
+
+
+def statistics_refresh() -> None:
+    """After a bulk load, refresh PostgreSQL's planner statistics of the tables it filled (`ANALYZE`),
+    as autovacuum would a minute later. Without it, the first pages after an import are planned as if
+    the tables were still empty (the board's finished columns took 340 ms instead of 25 on the synthetic
+    Nexus). A no-op on other databases."""
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in BULK_TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")

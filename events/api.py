@@ -203,7 +203,7 @@ def _item_rows(sprint: Sprint, rows: list[SprintItem]) -> list[dict[str, Any]]:
         parameters=[IF_MATCH],
         responses={204: None, 409: STATE_CONFLICT, 412: PRECONDITION},
     ),
-    deleted=tombstones_schema("Sprints", "Only planned Sprints are deleted (the API or the admin)."),
+    deleted=tombstones_schema("Sprints", "Only planned Sprints are deleted (`DELETE sprints/{id}/`)."),
 )
 class SprintViewSet(TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/sprints/`."""

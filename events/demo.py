@@ -40,7 +40,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from backlog.models import (
     Nexus,
@@ -235,14 +234,14 @@ class _Scope:
 
 
 def _scopes(
-    lines: dict[int, _Timeline], bounds: list[tuple[datetime, datetime]], now: datetime
+    lines: dict[int, _Timeline], bounds: list[tuple[datetime, datetime]], horizon: datetime
 ) -> list[_Scope]:
     scopes = [_Scope() for _ in bounds]
     last = len(bounds) - 1
     for item_id, line in lines.items():
         carried = False
         for k, (a, b) in enumerate(bounds):
-            end = min(b, now)
+            end = min(b, horizon)
             first = line.at(a)
             entered, previous = None, first
             for t, state in line.within(a, end):
@@ -289,8 +288,10 @@ def sprints_reconstruct(*, nexus: Nexus, past: int = PAST_SPRINTS) -> str:
         )
         for s, e in days
     ]
-    now = timezone.now()
-    scopes = _scopes(_timelines(nexus), bounds, now)
+    # The history holds every event of the replay date (today), some at a later hour than now: the
+    # active Sprint takes them all, as the board does.
+    horizon = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
+    scopes = _scopes(_timelines(nexus), bounds, horizon)
     titles = dict(ProductBacklogItem.objects.filter(backlog__nexus=nexus).values_list("id", "title"))
     teams_of: dict[int, list[int]] = defaultdict(list)
     for item_id, team_id in (

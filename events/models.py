@@ -184,9 +184,9 @@ class SprintSnapshot(models.Model):
 
     `start` data: `{"items": [{"id", "title", "teams": [team id, ...]}, ...], "goal", "team_goals":
     [{"team", "goal"}]}`. `close` data: `{"done": [item id, ...], "not_done": [{"id", "destination":
-    "next" | "backlog", "sprint": next Sprint id or null}], "goal", "team_goals", "finish_column":
-    column name}`; done = the item was in the Nexus's finish column (`WorkflowColumn.is_finish`) or a
-    column after it when the Sprint closed."""
+    "next" | "backlog", "sprint": next Sprint id or null}], "deleted": [item id, ...] (deleted PBIs of
+    the scope, gone nowhere), "goal", "team_goals"}`; done = the item was in the Nexus's finish column
+    (`WorkflowColumn.is_finish`) or a column after it when the Sprint closed."""
 
     sprint = models.ForeignKey(Sprint, on_delete=models.CASCADE, related_name="snapshots")
     kind = models.CharField(max_length=5, choices=SnapshotKind.choices)

@@ -425,7 +425,7 @@ def ready_buffer_get(*, nexus: Nexus, today: date | None = None) -> ReadyBuffer:
 
 # --- Sprints (`events.sprint_selectors`, re-exported here) -------------------------------------------
 
-from events.sprint_selectors import (  # noqa: E402
+from events.sprint_selectors import (  # noqa: E402, F401
     GROUPS,
     SprintOutcome,
     SprintRow,
@@ -434,15 +434,5 @@ from events.sprint_selectors import (  # noqa: E402
     sprint_items,
     sprint_of_item,
     sprint_outcomes,
+    sprint_rows,
 )
-
-__all__ = [
-    "GROUPS",
-    "SprintOutcome",
-    "SprintRow",
-    "sprint_active",
-    "sprint_current_or_next",
-    "sprint_items",
-    "sprint_of_item",
-    "sprint_outcomes",
-]

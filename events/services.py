@@ -228,10 +228,13 @@ def sprint_create(
     `Conflict` (`start_date`: the days overlap another Sprint of the Nexus)."""
     nexus_lock(nexus.pk)
     last = Sprint.objects.filter(nexus=nexus).order_by("-number").first()
-    if start_date is None:
-        start_date = last.end_date + timedelta(days=1) if last is not None else nexus_today(nexus)
-    if end_date is None:
-        end_date = start_date + timedelta(days=max(1, nexus.sprint_length_days) - 1)
+    try:
+        if start_date is None:
+            start_date = last.end_date + timedelta(days=1) if last is not None else nexus_today(nexus)
+        if end_date is None:
+            end_date = start_date + timedelta(days=max(1, nexus.sprint_length_days) - 1)
+    except OverflowError as exc:
+        raise DomainError("That Sprint would end after the year 9999.", field="start_date") from exc
     _check_dates(nexus=nexus, start=start_date, end=end_date)
     pairs = _team_goal_pairs(nexus, team_goals) if team_goals is not None else {}
     sprint = Sprint.objects.create(
@@ -387,6 +390,7 @@ def sprint_plan(
         if team.pk not in on_item:
             involvement_add(item=locked, team=team, actor=actor, source=source)
     row = SprintItem.objects.filter(sprint=sprint, item=locked).first()
+    changed = row is None or bool(team_ids - on_item)
     if row is None:
         now = timezone.now()
         row = SprintItem.objects.create(sprint=sprint, item=locked, added_at=now)
@@ -412,7 +416,8 @@ def sprint_plan(
         )
     elif team_ids - on_item:
         _touch(sprint)
-    nexus_changed(sprint.nexus_id)
+    if changed:  # planning a planned PBI again with no new team changes nothing: nothing to count
+        nexus_changed(sprint.nexus_id)
     return row
 
 

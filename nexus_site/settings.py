@@ -7,6 +7,7 @@ eagerly in-process, DEBUG on. With `DEBUG` off, `SECRET_KEY` must be set or the 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -143,6 +144,14 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Celery: REDIS_URL set -> broker; unset -> tasks run eagerly in-process ---
 REDIS_URL: str | None = env.str("REDIS_URL", default=None) or None
+# `make test` runs the suite in parallel workers (pytest-xdist sets PYTEST_XDIST_WORKER = gw0, gw1...).
+# pytest-django gives each its own test database; here each also takes its own Redis database (the
+# next ones after REDIS_URL's), so that one worker's tests never consume another's broker queue.
+TEST_WORKER: str = env.str("PYTEST_XDIST_WORKER", default="")
+if REDIS_URL and TEST_WORKER.startswith("gw"):
+    _redis = urlsplit(REDIS_URL)
+    _redis_db = int(_redis.path.strip("/") or 0) + int(TEST_WORKER[2:]) + 1
+    REDIS_URL = urlunsplit(_redis._replace(path=f"/{_redis_db}"))
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER: bool = REDIS_URL is None

@@ -13,6 +13,7 @@ from backlog.api.urls import api_patterns, page_patterns
 from events.api_urls import api_patterns as events_api_patterns
 from flow.urls import api_patterns as flow_api_patterns
 from nexus_site.api.errors import not_found as api_not_found
+from nexus_site.health import healthz, readyz
 
 api_v1 = [
     *api_patterns,
@@ -21,6 +22,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -97,7 +97,8 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
     app.conf.task_always_eager = False
     db = connection.settings_dict
     env = {
-        **os.environ,
+        # Not PYTEST_XDIST_WORKER: the settings would move REDIS_URL, already this test worker's, again.
+        **{k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"},
         # The worker must use the test database, never the development one.
         "DATABASE_URL": (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {
-        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "PYTEST_XDIST_WORKER")
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -56,3 +58,18 @@ def test_collectstatic_works_with_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert (tmp_path / "static" / "staticfiles.json").exists()
+
+
+def test_each_parallel_test_worker_takes_its_own_redis_database():
+    """pytest-xdist's worker gw1 with REDIS_URL .../3 uses .../5 (gw0: .../4); outside the test workers
+    REDIS_URL is taken as it is."""
+    show = [
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.REDIS_URL, settings.CELERY_BROKER_URL)",
+    ]
+    url = "redis://127.0.0.1:6379/3"
+    moved = _manage(*show, REDIS_URL=url, PYTEST_XDIST_WORKER="gw1")
+    assert moved.stdout.split() == ["redis://127.0.0.1:6379/5"] * 2, moved.stderr
+    assert _manage(*show, REDIS_URL=url).stdout.split() == [url] * 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -347,6 +347,28 @@ class BulkUpsertSerializer(StrictSerializer):
     items = serializers.ListField(child=BulkItemSerializer(), min_length=1, max_length=BULK_MAX_ITEMS)
 
 
+def _move_variant(description: str, named: dict[str, Any], others: tuple[str, ...]) -> dict[str, Any]:
+    """One placement of a move for the OpenAPI document: the fields it names (the first one required,
+    not empty) and the others, which may be left out or sent empty (`null`, or `false` for
+    `top`/`bottom`)."""
+    empty: dict[str, Any] = {
+        "before": {"nullable": True, "enum": [None]},
+        "after": {"nullable": True, "enum": [None]},
+        "position": {"nullable": True, "enum": [None]},
+        "top": {"type": "boolean", "enum": [False]},
+        "bottom": {"type": "boolean", "enum": [False]},
+    }
+    return {
+        "description": description,
+        "required": list(named)[:1],
+        "properties": {**{k: empty[k] for k in others}, **named},
+    }
+
+
+_ID = {"type": "integer"}
+_OPTIONAL_ID = {"type": "integer", "nullable": True}
+
+
 class MoveSerializer(StrictSerializer):
     """Where the item goes, one placement (the same vocabulary as the backlog page's moves): directly
     above `before` and/or directly below `after` (ids; a drop between two rows names both), or to a
@@ -373,6 +395,35 @@ class MoveSerializer(StrictSerializer):
     position = StrictIntegerField(min_value=1, required=False, allow_null=True)
     top = StrictBooleanField(required=False, help_text="true: to the top of the Product Backlog")
     bottom = StrictBooleanField(required=False, help_text="true: to the bottom of the Product Backlog")
+
+    #: Exactly one placement (`nexus_site.api.schema.AutoSchema` documents these as `anyOf`).
+    schema_any_of: ClassVar[list[dict[str, Any]]] = [
+        _move_variant(
+            "Directly above `before` (and below `after`, if named too)",
+            {"before": _ID, "after": _OPTIONAL_ID},
+            ("position", "top", "bottom"),
+        ),
+        _move_variant(
+            "Directly below `after` (and above `before`, if named too)",
+            {"after": _ID, "before": _OPTIONAL_ID},
+            ("position", "top", "bottom"),
+        ),
+        _move_variant(
+            "To a 1-based position among the open items",
+            {"position": {"type": "integer", "minimum": 1}},
+            ("before", "after", "top", "bottom"),
+        ),
+        _move_variant(
+            "To the top",
+            {"top": {"type": "boolean", "enum": [True]}},
+            ("before", "after", "position", "bottom"),
+        ),
+        _move_variant(
+            "To the bottom",
+            {"bottom": {"type": "boolean", "enum": [True]}},
+            ("before", "after", "position", "top"),
+        ),
+    ]
 
     def placement(self) -> dict[str, Any]:
         """The validated placement as keywords of `pbi_move` (`before_id`, `after_id`, `position`,

@@ -6,7 +6,7 @@ time `?updated_since=` filters on."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
@@ -210,9 +210,41 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipCreateSerializer(StrictSerializer):
+    """A role in the Nexus for an existing user. A Developer or Scrum Master names their Scrum Team
+    (`team`); for the other roles `team` is ignored. A second Product Owner is refused (409)."""
+
     username = StrictCharField(max_length=150, help_text="The username of an existing user of this site")
     role = StrictChoiceField(choices=Role.choices)
-    team = NexusRefField(model=ScrumTeam, scope="nexus", required=False, allow_null=True, default=None)
+    team = NexusRefField(
+        model=ScrumTeam,
+        scope="nexus",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The Scrum Team of a Developer or Scrum Master (needed for them; ignored for other roles)",
+    )
+
+    #: A team role names its team (`nexus_site.api.schema.AutoSchema` documents these as `anyOf`).
+    schema_any_of: ClassVar[list[dict[str, Any]]] = [
+        {
+            "description": "A Developer or Scrum Master, in one Scrum Team",
+            "required": ["role", "team"],
+            "properties": {
+                "role": {"type": "string", "enum": [Role.DEVELOPER.value, Role.SCRUM_MASTER.value]},
+                "team": {"type": "integer"},
+            },
+        },
+        {
+            "description": "Any other role (no team)",
+            "required": ["role"],
+            "properties": {
+                "role": {
+                    "type": "string",
+                    "enum": [r for r in Role.values if r not in (Role.DEVELOPER, Role.SCRUM_MASTER)],
+                }
+            },
+        },
+    ]
 
 
 class WorkflowColumnCreateSerializer(StrictSerializer):

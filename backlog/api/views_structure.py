@@ -77,6 +77,36 @@ TEAM_IN_USE = error(
 )
 
 
+def _goal_conflict(description: str, message: str, field: str) -> Any:
+    """A 409 of a Product Goal operation: valid data that conflicts with the goal's state."""
+    return error(
+        description,
+        OpenApiExample(
+            "Goal state",
+            value={
+                "status": 409,
+                "code": "conflict",
+                "message": message,
+                "errors": [{"field": field, "code": "conflict", "message": message}],
+            },
+            response_only=True,
+            status_codes=["409"],
+        ),
+    )
+
+
+GOAL_ACTIVE = _goal_conflict(
+    "A Product Goal is active: close it first (one active Product Goal at a time).",
+    "The Product Backlog has an active Product Goal: mark it achieved or abandoned first.",
+    "text",
+)
+GOAL_CLOSED_EDIT = _goal_conflict(
+    "The goal is closed: only the active Product Goal is edited.",
+    "Only the active Product Goal can be edited.",
+    "text",
+)
+GOAL_CLOSED = _goal_conflict("The goal is closed already.", "That Product Goal is closed already.", "status")
+
 #: The largest `since` (a PostgreSQL bigint).
 MAX_SEQ = 2**63 - 1
 
@@ -326,20 +356,22 @@ class MembershipViewSet(
     retrieve=extend_schema(summary="Get a Product Goal"),
     create=extend_schema(
         summary="Set the Product Goal (Product Owner)",
-        description="Refused (400, `text`) while a Product Goal is active: close it first.",
+        description="Refused (409, `text`) while a Product Goal is active: close it first.",
         request=ProductGoalWriteSerializer,
-        responses={201: ProductGoalSerializer},
+        responses={201: ProductGoalSerializer, 409: GOAL_ACTIVE},
         examples=[OpenApiExample("A goal", request_only=True, value={"text": "Checkout in one step"})],
     ),
     partial_update=extend_schema(
         summary="Edit the active Product Goal's text (Product Owner)",
+        description="Refused (409, `text`) once the goal is closed.",
         request=ProductGoalWriteSerializer,
-        responses={200: ProductGoalSerializer},
+        responses={200: ProductGoalSerializer, 409: GOAL_CLOSED_EDIT},
     ),
     close=extend_schema(
         summary="Mark the active Product Goal achieved or abandoned (Product Owner)",
+        description="Refused (409, `status`) when the goal is closed already.",
         request=ProductGoalCloseSerializer,
-        responses={200: ProductGoalSerializer},
+        responses={200: ProductGoalSerializer, 409: GOAL_CLOSED},
         examples=[OpenApiExample("Achieved", request_only=True, value={"status": "achieved"})],
     ),
     deleted=tombstones_schema(

@@ -322,7 +322,8 @@ def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | Non
     """Give `user` a role in the Nexus (idempotent: an identical membership is returned as it is).
 
     Developers and Scrum Masters belong to a team of this Nexus; other roles to none. Raises
-    `DomainError` when the Nexus has another Product Owner already or the team does not fit the role.
+    `DomainError` when the team does not fit the role, `Conflict` (HTTP 409) when the Nexus has another
+    Product Owner already.
     """
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}.", field="role")
@@ -336,14 +337,12 @@ def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | Non
     if existing:
         return existing
     if role == Role.PRODUCT_OWNER and Membership.objects.filter(nexus=nexus, role=role).exists():
-        raise DomainError(
-            "A Nexus has exactly one Product Owner, and this one has one already.", field="role"
-        )
+        raise Conflict("A Nexus has exactly one Product Owner, and this one has one already.", field="role")
     try:
         with transaction.atomic():
             membership = Membership.objects.create(nexus=nexus, user=user, role=role, team=team)
     except IntegrityError as exc:  # a concurrent add of the same membership or Product Owner
-        raise DomainError("That membership exists already.", field="role") from exc
+        raise Conflict("That membership exists already.", field="role") from exc
     nexus_changed(nexus.pk)
     return membership
 
@@ -361,13 +360,14 @@ def membership_remove(*, membership: Membership) -> None:
 
 @transaction.atomic
 def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
-    """Set the Product Goal. Raises `DomainError` if one is still active: close it first (`goal_close`)."""
+    """Set the Product Goal. Raises `DomainError` for an empty text, `Conflict` (HTTP 409) if one is still
+    active: close it first (`goal_close`)."""
     text = text.strip()
     if not text:
         raise DomainError("A Product Goal needs a text.", field="text")
     backlog = ProductBacklog.objects.select_for_update(no_key=True).get(nexus=nexus)
     if backlog.goals.filter(status=GoalStatus.ACTIVE).exists():
-        raise DomainError(
+        raise Conflict(
             "The Product Backlog has an active Product Goal: mark it achieved or abandoned first.",
             field="text",
         )
@@ -386,13 +386,14 @@ def _goal_lock(goal: ProductGoal) -> None:
 @transaction.atomic
 def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
     """Change the active Product Goal's text (`goal` is refreshed under a lock on its row, updated and
-    returned). Raises `DomainError` for an empty text or a closed goal (closed meanwhile included)."""
+    returned). Raises `DomainError` for an empty text, `Conflict` (HTTP 409) for a closed goal (closed
+    meanwhile included)."""
     text = text.strip()
     if not text:
         raise DomainError("A Product Goal needs a text.", field="text")
     _goal_lock(goal)
     if goal.status != GoalStatus.ACTIVE:
-        raise DomainError("Only the active Product Goal can be edited.", field="text")
+        raise Conflict("Only the active Product Goal can be edited.", field="text")
     goal.text = text
     goal.save(update_fields=["text", "updated_at"])  # `auto_now` writes only if listed
     nexus_changed(goal.backlog.nexus_id)
@@ -403,12 +404,12 @@ def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
 def goal_close(*, goal: ProductGoal, status: str) -> ProductGoal:
     """Mark the active Product Goal achieved or abandoned (kept in the history). The status is checked
     under a lock on the goal's row (`goal` is refreshed from it, updated and returned): of two
-    concurrent closes, one succeeds and the other gets a `DomainError` naming `status`."""
+    concurrent closes, one succeeds and the other gets a `Conflict` (HTTP 409) naming `status`."""
     if status not in (GoalStatus.ACHIEVED, GoalStatus.ABANDONED):
         raise DomainError("A Product Goal is closed as achieved or abandoned.", field="status")
     _goal_lock(goal)
     if goal.status != GoalStatus.ACTIVE:
-        raise DomainError("That Product Goal is closed already.", field="status")
+        raise Conflict("That Product Goal is closed already.", field="status")
     goal.status = status
     goal.closed_at = timezone.now()
     goal.save(update_fields=["status", "closed_at", "updated_at"])

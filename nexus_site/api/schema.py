@@ -210,6 +210,18 @@ class AutoSchema(SpectacularAutoSchema):
             return found
         return super()._get_examples(serializer, direction, media_type, status_code, [*(extras or []), *own])
 
+    def _map_serializer(self, serializer: Any, direction: str, bypass_extensions: bool = False) -> Any:
+        """A request serializer with `schema_any_of` (a list of JSON Schema objects) is documented with
+        them as `anyOf`: constraints between fields that the server enforces (e.g. a move names exactly
+        one placement) and that per-field schemas cannot state."""
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        variants = getattr(serializer, "schema_any_of", None)
+        if variants and direction == "request":
+            # Under a vendor key until `postprocess_schema`: drf-spectacular's enum hook would turn the
+            # variants' one-value enums into components of their own.
+            schema = {**schema, "x-any-of": variants}
+        return schema
+
     def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
         """A PATCH whose serializer says `required_on_patch` (its body is the whole change, e.g. a
         team square's `status`) is documented with its required fields, as the server enforces them;
@@ -284,9 +296,11 @@ def preprocess_endpoints(endpoints: list[tuple[str, str, str, Any]], **kwargs: A
 
 def postprocess_schema(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
     """The description; request bodies refuse unknown fields (`additionalProperties: false`), as the
-    API does."""
+    API does; constraints between fields become `anyOf` (`AutoSchema._map_serializer`)."""
     result["info"]["description"] = DESCRIPTION.strip()
     for name, schema in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and schema.get("type") == "object":
             schema["additionalProperties"] = False
+        if "x-any-of" in schema:
+            schema["anyOf"] = schema.pop("x-any-of")
     return result

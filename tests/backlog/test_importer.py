@@ -287,3 +287,28 @@ def test_import_waits_for_a_team_deletion_under_the_nexus_lock(tmp_path):
     assert set(ScrumTeam.objects.values_list("name", flat=True)) == {"Core", "UI"}
     assert ScrumTeam.objects.get(name="Core").pk != core.pk
     assert TeamInvolvement.objects.get(item__external_id="b-1").team.name == "Core"
+
+
+def _analyze_counts() -> dict[str, int]:
+    """How many times PostgreSQL analyzed each bulk-loaded table (read past the per-transaction cache)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL stats_fetch_consistency = none")
+        cursor.execute(
+            "SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            [["backlog_productbacklogitem", "backlog_transition", "backlog_teaminvolvement"]],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_an_import_refreshes_the_planner_statistics_of_the_tables_it_filled(tmp_path):
+    """Planned with the statistics of empty tables, the board's finished columns took 340 ms instead of
+    25 on the synthetic Nexus right after its bulk load: an import that wrote rows ANALYZEs them; one that
+    wrote nothing does not."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    before = _analyze_counts()
+    _import(_csv(tmp_path, SAMPLE))
+    after = _analyze_counts()
+    assert all(after[t] == before.get(t, 0) + 1 for t in after), (before, after)
+    _import(_csv(tmp_path, SAMPLE))  # idempotent: nothing new
+    assert _analyze_counts() == after

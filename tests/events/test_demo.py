@@ -25,8 +25,8 @@ HEADER = (
 )
 
 
-def _row(ext, frm, to, ts, component, title, severity="normal"):
-    return f"{ext},{frm},{to},{ts}T10:00:00Z,eclipse,JDT,{component},FIXED,,{severity},dev-x,{title}\n"
+def _row(ext, frm, to, ts, component, title, severity="normal", at="10:00:00"):
+    return f"{ext},{frm},{to},{ts}T{at}Z,eclipse,JDT,{component},FIXED,,{severity},dev-x,{title}\n"
 
 
 CRAFTED = [
@@ -40,7 +40,9 @@ CRAFTED = [
     _row("eclipse-2", "NEW", "RESOLVED", "2008-08-01", "UI", "[search] results view loses selection"),
     _row("eclipse-5", "", "NEW", "2007-01-01", "Core", "[search] old"),
     _row("eclipse-5", "NEW", "RESOLVED", "2007-02-01", "Core", "[search] old"),
-    _row("eclipse-6", "", "NEW", "2008-06-28", "Core", "[search] started lately"),
+    # Filed on the replay date itself (just after midnight UTC: in the past whatever the time now), so
+    # during the active Sprint, which holds today.
+    _row("eclipse-6", "", "NEW", "2008-06-30", "Core", "[search] started lately", at="00:00:01"),
     # Filed after the replay date: a not-started PBI of the Product Backlog, without its later history.
     _row("eclipse-3", "", "NEW", "2008-07-05", "Text", "[hovering] flicker", "major"),
     _row("eclipse-3", "NEW", "RESOLVED", "2008-07-20", "Text", "[hovering] flicker", "major"),
@@ -83,7 +85,7 @@ def test_crafted_history(tmp_path, monkeypatch):
     assert by_ext["eclipse-2"].pk in [row["id"] for row in start["items"]]
     kinds = set(SprintScopeChange.objects.filter(item=by_ext["eclipse-2"]).values_list("kind", flat=True))
     assert {ScopeChangeKind.CARRIED_IN, ScopeChangeKind.CARRIED_OUT} <= kinds
-    # eclipse-6 started two days before the replay date, during the active Sprint: added then.
+    # eclipse-6 started on the replay date (today), during the active Sprint: added then.
     added = SprintScopeChange.objects.get(sprint=active, item=by_ext["eclipse-6"])
     assert (added.kind, added.event) == ("added", "daily_scrum")
     # eclipse-5 finished long before the reconstructed year: in no Sprint.

@@ -105,3 +105,58 @@ def test_one_item_planned_into_two_sprints_at_once_lands_in_one():
     assert len(refused) == 1
     assert refused[0].field == "item"
     assert SprintItem.objects.filter(item=item).count() == 1
+
+
+def test_one_item_planned_into_one_sprint_by_two_teams_at_once_gets_both_squares():
+    from backlog.models import TeamInvolvement
+    from events.models import SprintScopeChange
+
+    nexus = nexus_build(items=1)
+    item = items(nexus)[0]
+    sprint = sprint_create(nexus=nexus, actor=None, start_date=START)
+    team_a, team_b = teams(nexus)[:2]
+    results, refused = _race(
+        [
+            lambda: sprint_plan(
+                sprint=Sprint.objects.get(pk=sprint.pk), item=item, teams=[team_a], actor=None
+            ),
+            lambda: sprint_plan(
+                sprint=Sprint.objects.get(pk=sprint.pk), item=item, teams=[team_b], actor=None
+            ),
+        ]
+    )
+    assert len(results) == 2
+    assert not refused
+    assert set(TeamInvolvement.objects.filter(item=item).values_list("team_id", flat=True)) == {
+        team_a.pk,
+        team_b.pk,
+    }
+    assert SprintScopeChange.objects.filter(sprint=sprint, item=item, kind="added").count() == 1
+
+
+def test_planning_while_the_sprint_closes_is_either_carried_or_refused():
+    from events.services import sprint_close
+
+    nexus = nexus_build(items=2)
+    first, second = items(nexus)
+    sprint = sprint_create(nexus=nexus, actor=None, start_date=START)
+    sprint_plan(sprint=sprint, item=first, teams=teams(nexus)[:1], actor=None)
+    sprint_start(sprint=sprint, actor=None)
+    nxt = sprint_create(nexus=nexus, actor=None)
+    results, refused = _race(
+        [
+            lambda: sprint_close(sprint=Sprint.objects.get(pk=sprint.pk), actor=None),
+            lambda: sprint_plan(
+                sprint=Sprint.objects.get(pk=sprint.pk), item=second, teams=teams(nexus)[:1], actor=None
+            ),
+        ]
+    )
+    sprint.refresh_from_db()
+    assert sprint.state == SprintState.CLOSED
+    carried = set(SprintItem.objects.filter(sprint=nxt).values_list("item_id", flat=True))
+    if refused:  # the close came first: planning into the closed Sprint is refused
+        assert refused[0].field == "sprint"
+        assert carried == {first.pk}
+    else:  # the plan came first: the close carried both over
+        assert carried == {first.pk, second.pk}
+    assert len(results) + len(refused) == 2

@@ -404,3 +404,23 @@ def test_the_close_bench_row_runs_on_a_small_nexus():
     assert row.name == "close a Sprint of 9 PBIs"
     assert row.queries is not None
     assert not Sprint.objects.filter(nexus=nexus, state__in=["active", "planned"]).exists()
+
+
+def test_a_sprint_past_the_last_representable_day_names_start_date():
+    from datetime import date
+
+    nexus = nexus_build()
+    with pytest.raises(DomainError) as exc:
+        sprint_create(nexus=nexus, actor=None, start_date=date(9999, 12, 30))
+    assert exc.value.field == "start_date"
+
+
+def test_planning_a_planned_item_again_without_new_teams_counts_nothing():
+    nexus = nexus_build(items=1)
+    item = items(nexus)[0]
+    sprint = sprint_build(nexus, planned=[item])
+    before = _seq(nexus)
+    sprint_plan(sprint=sprint, item=item, teams=teams(nexus)[:1], actor=None)
+    assert _seq(nexus) == before
+    sprint_plan(sprint=sprint, item=item, teams=teams(nexus)[1:2], actor=None)
+    assert _seq(nexus) == before + 1
