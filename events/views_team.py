@@ -8,6 +8,7 @@ redirects back (without JavaScript); a refused write answers its status (400/403
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
@@ -50,8 +51,6 @@ def _refused(
         return HttpResponse(
             format_html('<p class="errornote" role="alert">{}</p>', exc.message), status=exc.status_code
         )
-    from django.contrib import messages
-
     messages.error(request, exc.message)
     return redirect("events:team-board", slug=slug, sprint_id=sprint_id, team_slug=team_slug)
 

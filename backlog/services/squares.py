@@ -367,7 +367,7 @@ def square_set(
 ) -> SquareResult:
     """Set one team's square on a PBI to `status` (a `TeamStatus`): the team's work moves to the first
     column of its board with that state (`team_item_move`'s rules and log), unless it is in a column
-    of that state already (then only nothing changes). Raises `DomainError` for an unknown status
+    of that state already (then nothing changes). Raises `DomainError` for an unknown status
     (`status`), a deleted item (`item`), a team taken off the item meanwhile (`team`); `NotAllowed`
     (403) and `WipLimitReached` (409) as `team_item_move`."""
     if status not in TeamStatus.values:
