@@ -79,7 +79,7 @@ class EventsConfig(AppConfig):
         extension_register(
             Extension(
                 app="events",
-                nav=(NavEntry("Team board", "events:team-board-mine", 45),),
+                nav=(NavEntry("Teams", "events:team-board-mine", 45),),
                 bench_rows=(BenchRows("team board", bench_team_board, 25),),
             )
         )

@@ -58,7 +58,7 @@ def _refused(
 @login_required
 @require_GET
 def team_board_mine(request: HttpRequest, slug: str) -> HttpResponse:
-    """The top navigation's "Team board": the board of the user's own Scrum Team (as a Developer or
+    """The top navigation's "Teams": the board of the user's own Scrum Team (as a Developer or
     Scrum Master), else of the Nexus's first team by name; a redirect to `team_board_current`."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     own = (
