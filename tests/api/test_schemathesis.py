@@ -210,7 +210,7 @@ def _real_refs(case: Any, slug: str) -> None:
     refs(body)
     column = body.get("column")
     if move and isinstance(column, int) and not isinstance(column, bool) and column % 4 != 3:
-        square = (case.path_parameters or {}).get("id")
+        square = (case.path_parameters or {}).get("id") or 0
         team_id = TeamInvolvement.objects.filter(pk=square).values_list("team_id", flat=True).first()
         board = list(TeamColumn.objects.filter(team_id=team_id).order_by("id").values_list("id", flat=True))
         if board:
