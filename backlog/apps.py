@@ -25,6 +25,11 @@ class BacklogConfig(AppConfig):
 
             return bench_counter.run(ctx)
 
+        def bench_squares(ctx: Any) -> Any:
+            from backlog import bench_squares
+
+            return bench_squares.run(ctx)
+
         def bench_api(ctx: Any) -> Any:
             from backlog.api import bench
 
@@ -40,6 +45,7 @@ class BacklogConfig(AppConfig):
                 bench_rows=(
                     BenchRows("backlog", bench_backlog, 10),
                     BenchRows("counter", bench_counter, 15),
+                    BenchRows("squares", bench_squares, 16),
                     BenchRows("api", bench_api, 90),
                 ),
                 nav=(

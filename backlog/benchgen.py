@@ -28,6 +28,7 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.services import ColumnSpec, nexus_create
+from backlog.services.squares import team_columns_default
 
 COLUMNS = [
     ColumnSpec("Ready", ColumnCategory.NOT_STARTED, is_ready=True),
@@ -49,6 +50,8 @@ def generate(
         nexus = nexus_create(name="Bench Nexus", slug=slug, columns=COLUMNS)
         cols = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
         teams = ScrumTeam.objects.bulk_create([ScrumTeam(nexus=nexus, name=n, slug=n.lower()) for n in TEAMS])
+        for team in teams:  # each team's own Definition of Workflow, as `team_create` gives it
+            team_columns_default(team=team)
         now = timezone.now()
         start = now - timedelta(days=730)
         items: list[ProductBacklogItem] = []

@@ -366,13 +366,17 @@ class TeamStatus(models.TextChoices):
 
 
 class TeamInvolvement(models.Model):
-    """A Scrum Team forecast to work on a PBI, with its own status: the "team squares" on a Nexus
-    board (Kanban Guide for Scrum Teams): empty = not started, half = in progress or ready to
-    integrate, filled = done."""
+    """A Scrum Team forecast to work on a PBI, with its own status: the "team square" (Yeret, "Scaling
+    Scrum with Nexus and Kanban"): empty = not started, half-filled = in progress, filled = ready to
+    integrate, filled with a tick = Done. `team_column` is where the team's work on it is on the
+    team's board (its state is `status`); None before the team's first move."""
 
     item = models.ForeignKey(ProductBacklogItem, on_delete=models.CASCADE, related_name="involvements")
     team = models.ForeignKey(ScrumTeam, on_delete=models.CASCADE, related_name="involvements")
     status = models.CharField(max_length=12, choices=TeamStatus.choices, default=TeamStatus.NOT_STARTED)
+    team_column = models.ForeignKey(
+        "backlog.TeamColumn", on_delete=models.SET_NULL, null=True, blank=True, related_name="involvements"
+    )
 
     class Meta:
         ordering = ["team__name"]
@@ -394,6 +398,7 @@ class TransitionKind(models.TextChoices):
     SPLIT = "split", "Split: a child was split off"
     DELETED = "deleted", "Deleted (soft)"
     RESTORED = "restored", "Restored"
+    TEAM_COLUMN = "team_column", "Move on a Scrum Team's board"
 
 
 class Source(models.TextChoices):
@@ -418,7 +423,9 @@ class Transition(models.Model):
       the reason it had;
     - `parent_changed`: `from_parent`/`to_parent` (either may be empty);
     - `split`: on the item split, one row per child split off (`child`);
-    - `deleted`, `restored`: the soft delete and its undoing.
+    - `deleted`, `restored`: the soft delete and its undoing;
+    - `team_column`: a move of a team's work on its board: `team`, `from_team_column`/`to_team_column`
+      and their names in `from_name`/`to_name`, `team_status` the square's state after the move.
 
     A creation logs the item's starting state too: its column, and any teams, block and parent.
     Flow metrics read only this log (`kind=column`). Column changes keep the column names at the time
@@ -456,6 +463,15 @@ class Transition(models.Model):
     )
     child = models.ForeignKey(
         ProductBacklogItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    from_team_column = models.ForeignKey(
+        "backlog.TeamColumn", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to_team_column = models.ForeignKey(
+        "backlog.TeamColumn", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    team_status = models.CharField(
+        max_length=12, blank=True, help_text="`team_column`: the team square's state after the move"
     )
     import_key = models.CharField(max_length=120, blank=True)
     recorded_at = models.DateTimeField(
@@ -496,3 +512,4 @@ from backlog.models_api import (  # noqa: E402, F401
     Webhook,
     WebhookDelivery,
 )
+from backlog.models_team import Task, TeamColumn  # noqa: E402, F401

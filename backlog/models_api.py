@@ -81,6 +81,10 @@ class WebhookEvent(models.TextChoices):
     ITEM_MOVED = "item.moved", "PBI moved in the Product Backlog order"
     ITEM_TRANSITIONED = "item.transitioned", "PBI moved to another Definition of Workflow column"
     ITEM_DELETED = "item.deleted", "PBI deleted"
+    ITEM_SQUARE_CHANGED = (
+        "item.square_changed",
+        "A team square of a PBI changed (a team's status, or its column on the team's board)",
+    )
 
 
 class Webhook(models.Model):
@@ -161,6 +165,7 @@ class TombstoneKind(models.TextChoices):
     COLUMN = "column", "Definition of Workflow column"
     LABEL = "label", "Label"
     WEBHOOK = "webhook", "Webhook"
+    TEAM_COLUMN = "team_column", "Column of a Scrum Team's board"
 
 
 class Tombstone(models.Model):

@@ -10,8 +10,9 @@ teams, a deletion or restore); flow updates its stored figures for those items a
 Nexus. Receivers take `**kwargs`.
 
 `item_event(sender, nexus_id: int, item_id: int, event: str)`: one Product Backlog Item changed;
-`event` is one of "created", "updated", "moved", "transitioned", "deleted". Outbound webhooks
-(`backlog.services.webhooks`) connect to it. Sent robustly: a failing receiver is logged, never raised.
+`event` is one of "created", "updated", "moved", "transitioned", "deleted", "square_changed".
+Outbound webhooks (`backlog.services.webhooks`) connect to it. Sent robustly: a failing receiver is
+logged, never raised.
 """
 
 from django.dispatch import Signal

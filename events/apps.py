@@ -40,6 +40,11 @@ class EventsConfig(AppConfig):
 
             return bench_pages.run(ctx)
 
+        def bench_team_board(ctx: Any) -> Any:
+            from events import bench_team
+
+            return bench_team.run(ctx)
+
         extension_register(
             Extension(
                 app="events",
@@ -47,6 +52,8 @@ class EventsConfig(AppConfig):
                     NavEntry("Board", "events:board", 30),
                     NavEntry("Planning", "events:planning", 32),
                     NavEntry("Sprint Backlog", "events:sprint-backlog", 34),
+                    # The team board (`events.views_team`): opens the user's own team's board.
+                    NavEntry("Teams", "events:team-board-mine", 45),
                 ),
                 # Nexus Sprint Planning's ready buffer, on the Product Backlog page.
                 panels=(
@@ -79,6 +86,7 @@ class EventsConfig(AppConfig):
                     BenchRows("events", bench_events, 20),
                     # The Nexus Sprint Backlog and Nexus Sprint Planning pages (events/bench_pages.py).
                     BenchRows("events-pages", bench_pages, 21),
+                    BenchRows("team board", bench_team_board, 25),
                 ),
             )
         )

@@ -3,7 +3,7 @@ more" fragment, and the ready buffer panel of the Product Backlog page (Nexus Sp
 
 from django.urls import path
 
-from events import views, views_planning, views_sprint_backlog
+from events import views, views_planning, views_sprint_backlog, views_team
 
 app_name = "events"
 
@@ -22,4 +22,31 @@ urlpatterns = [
     path(f"{PLAN}/goals/", views_planning.goals_save, name="planning-goals"),
     path(f"{PLAN}/start/", views_planning.sprint_start_view, name="planning-start"),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
+    # The team board (per Scrum Team and Sprint) and its writes.
+    path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),
+    path(
+        "n/<slug:slug>/teams/<slug:team_slug>/board/",
+        views_team.team_board_current,
+        name="team-board-current",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/teams/<slug:team_slug>/board/",
+        views_team.team_board,
+        name="team-board",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/teams/<slug:team_slug>/board/move/",
+        views_team.team_board_move,
+        name="team-board-move",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/teams/<slug:team_slug>/board/tasks/",
+        views_team.team_board_task_add,
+        name="team-board-task-add",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/teams/<slug:team_slug>/board/tasks/<int:task_id>/done/",
+        views_team.team_board_task_toggle,
+        name="team-board-task-toggle",
+    ),
 ]

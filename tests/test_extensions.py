@@ -31,7 +31,7 @@ def test_every_app_declares_what_it_adds():
 
     apps = {ext.app: ext for ext in extensions.extensions()}
     assert list(apps)[:3] == ["backlog", "flow", "events"]  # INSTALLED_APPS order: backlog first
-    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin"}
+    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin", "squares"}
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
@@ -48,8 +48,10 @@ def test_every_app_declares_what_it_adds():
     assert [b.name for b in extensions.bench_rows()] == [
         "backlog",
         "counter",
+        "squares",
         "events",
         "events-pages",
+        "team board",
         "flow",
         "api",
     ]
@@ -133,5 +135,15 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
 
     rows = BenchRows("integration", lambda ctx: [], 60)
     extension_register(Extension(app="integration", bench_rows=(rows,)))
-    names = ["backlog", "counter", "events", "events-pages", "flow", "integration", "api"]
+    names = [
+        "backlog",
+        "counter",
+        "squares",
+        "events",
+        "events-pages",
+        "team board",
+        "flow",
+        "integration",
+        "api",
+    ]
     assert [b.name for b in extensions.bench_rows()] == names

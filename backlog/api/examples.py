@@ -24,6 +24,7 @@ from backlog.api.serializers_items import (
     TransitionSerializer,
     WriteResultSerializer,
 )
+from backlog.api.serializers_squares import TeamColumnSerializer
 from backlog.api.serializers_structure import (
     LabelSerializer,
     MembershipSerializer,
@@ -117,7 +118,20 @@ INVOLVEMENT = {
     "item": 4711,
     "team": 3,
     "status": "in_progress",
+    "team_column": 32,
     "changed_at": "2025-03-03T15:02:09.730112Z",
+}
+TEAM_COLUMN = {
+    "id": 32,
+    "team": 3,
+    "name": "Code review",
+    "position": 2,
+    "state": "in_progress",
+    "wip_limit": 3,
+    "wip_limit_kind": "hard",
+    "sle_days": 4,
+    "version": 2,
+    "updated_at": "2025-02-17T10:20:31.004512Z",
 }
 TRANSITION = {
     "id": 88012,
@@ -137,6 +151,9 @@ TRANSITION = {
     "from_parent": None,
     "to_parent": None,
     "child": None,
+    "from_team_column": None,
+    "to_team_column": None,
+    "team_status": "",
     "recorded_at": "2025-03-03T15:02:09.730112Z",
 }
 WEBHOOK = {
@@ -195,6 +212,7 @@ RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
         {"id": 6, "deleted_at": "2025-03-04T10:15:00.000000Z"},
     ),
     InvolvementSerializer: ("A team square: in progress", INVOLVEMENT),
+    TeamColumnSerializer: ("A column of a team's board with a hard WIP limit", TEAM_COLUMN),
     TransitionSerializer: ("A pull into In Progress", TRANSITION),
     WebhookSerializer: ("A webhook", WEBHOOK),
     WebhookSecretSerializer: (

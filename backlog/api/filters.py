@@ -14,6 +14,7 @@ from backlog.models import (
     ColumnCategory,
     ProductBacklogItem,
     ScrumTeam,
+    TeamColumn,
     TeamInvolvement,
     TeamStatus,
     Transition,
@@ -90,3 +91,14 @@ class TransitionFilter(StrictFilterSet):
     class Meta:
         model = Transition
         fields = ["item", "kind"]
+
+
+class TeamColumnFilter(StrictFilterSet):
+    team = django_filters.ModelChoiceFilter(
+        queryset=_nexus_teams, help_text="Of this Scrum Team's board (id)"
+    )
+    state = django_filters.ChoiceFilter(choices=TeamStatus.choices, help_text="Columns of this square state")
+
+    class Meta:
+        model = TeamColumn
+        fields = ["team", "state"]

@@ -213,7 +213,17 @@ class InvolvementSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TeamInvolvement
-        fields = ["id", "item", "team", "status", "changed_at"]
+        fields = ["id", "item", "team", "status", "team_column", "changed_at"]
+        extra_kwargs = {
+            "status": {
+                "help_text": "The team square: not_started (empty), in_progress (half-filled), ready "
+                "(filled: ready to integrate), done (filled with a tick)"
+            },
+            "team_column": {
+                "help_text": "The column of the team's board the work is in (`team-columns/`); null "
+                "before the team's first move: then the first column of the status"
+            },
+        }
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.DATETIME)
@@ -231,7 +241,9 @@ class TransitionSerializer(serializers.ModelSerializer):
     Scrum Team forecast or taken off (`team_added` with its status in `to_name`, `team_removed` with the
     status it had in `from_name`), `blocked`/`unblocked` (`reason`), `parent_changed`
     (`from_parent`/`to_parent`, item ids or null), `split` (on the item split, one row per `child`),
-    `deleted` and `restored`. `actor` is a username or null; `source` the door the change came
+    `deleted` and `restored`, `team_column` (a move on a team's board: `team`,
+    `from_team_column`/`to_team_column` and their names in `from_name`/`to_name`, `team_status` the
+    square's state after it). `actor` is a username or null; `source` the door the change came
     through (ui, api, admin, import, board, system: a consequence of another change)."""
 
     actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
@@ -258,6 +270,9 @@ class TransitionSerializer(serializers.ModelSerializer):
             "from_parent",
             "to_parent",
             "child",
+            "from_team_column",
+            "to_team_column",
+            "team_status",
             "recorded_at",
         ]
         read_only_fields = fields

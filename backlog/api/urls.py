@@ -9,6 +9,7 @@ from rest_framework.routers import SimpleRouter
 from backlog.api import views_html
 from backlog.api.views_items import ItemViewSet
 from backlog.api.views_log import InvolvementViewSet, TransitionViewSet
+from backlog.api.views_squares import TeamColumnViewSet
 from backlog.api.views_structure import (
     LabelViewSet,
     MembershipViewSet,
@@ -30,6 +31,7 @@ router.register(rf"{NEXUS}/columns", WorkflowColumnViewSet, basename="column")
 router.register(rf"{NEXUS}/labels", LabelViewSet, basename="label")
 router.register(rf"{NEXUS}/items", ItemViewSet, basename="item")
 router.register(rf"{NEXUS}/involvements", InvolvementViewSet, basename="involvement")
+router.register(rf"{NEXUS}/team-columns", TeamColumnViewSet, basename="team-column")
 router.register(rf"{NEXUS}/transitions", TransitionViewSet, basename="transition")
 router.register(rf"{NEXUS}/webhooks", WebhookViewSet, basename="webhook")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import F, QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,13 +18,47 @@ from backlog.api.serializers_items import (
     InvolvementStatusSerializer,
     TransitionSerializer,
 )
+from backlog.api.serializers_squares import TeamMoveSerializer
+from backlog.api.views_items import PRECONDITION, WARNING_HEADER
 from backlog.models import (
     Source,
     TeamInvolvement,
     Transition,
 )
-from backlog.services import involvement_add, involvement_remove, involvement_set_status
+from backlog.services import involvement_add, involvement_remove
+from backlog.services.squares import SquareResult, square_set, team_item_move
+from nexus_site.api import permissions as perms
 from nexus_site.api.base import NexusScopedViewSet
+from nexus_site.api.etag import if_match_version
+from nexus_site.api.schema import IF_MATCH, error
+
+SQUARE_RULE = (
+    "Developers and Scrum Masters change only their own team's squares (403 naming `team`); the Product "
+    "Owner, the Nexus Integration Team and administrators any team's; Stakeholders read."
+)
+SQUARE_CONFLICT = error(
+    "A hard WIP limit: the team column's (`column`), or the Nexus's or a column's met by the PBI's "
+    "automatic move into the started column (`status`). Nothing was changed.",
+    OpenApiExample(
+        "WIP limit",
+        value={
+            "status": 409,
+            "code": "conflict",
+            "message": "This square starts the PBI, which would move it into 'In Progress': 'In Progress' "
+            "is at its WIP limit (3 of 3). Finish something there first.",
+            "errors": [{"field": "status", "code": "conflict", "message": "..."}],
+        },
+        response_only=True,
+        status_codes=["409"],
+    ),
+)
+WARNING = OpenApiParameter(
+    WARNING_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    response=[200],
+    description="A soft WIP limit was reached by this change (for a person).",
+)
 
 
 @extend_schema_view(
@@ -48,10 +83,26 @@ from nexus_site.api.base import NexusScopedViewSet
     ),
     partial_update=extend_schema(
         summary="Change a team's status on a PBI (a team square)",
-        description="Logged in the transition log (`kind=team_status`).",
+        description="The team's work moves to the first column of its board with that state (unless it "
+        "is in one already), logged (`kind=team_status` and `team_column`). The PBI's Nexus column "
+        "follows its squares: the first started square moves it into the started column (logged with "
+        f"source `system`; WIP limits apply: a hard one refuses the change, 409). {SQUARE_RULE}",
         request=InvolvementStatusSerializer,
-        responses={200: InvolvementSerializer},
+        responses={200: InvolvementSerializer, 409: SQUARE_CONFLICT},
+        parameters=[WARNING],
         examples=[OpenApiExample("Ready to integrate", request_only=True, value={"status": "ready"})],
+    ),
+    move=extend_schema(
+        summary="Move a team's work on a PBI on the team's board",
+        description="To `column`, a column of this square's team's board (`team-columns/`): the square "
+        "takes the column's state and a `team_column` row is logged (team, from and to column, the state "
+        "after), in one transaction; the PBI's Nexus column follows its squares as on `PATCH`. The team "
+        "column's WIP limit applies (hard: 409 naming `column`; soft: `X-Nexus-Warning`). With `If-Match` "
+        f"(the PBI's ETag, from `items/{{id}}/`), refused (412) if the PBI changed since. {SQUARE_RULE}",
+        request=TeamMoveSerializer,
+        responses={200: InvolvementSerializer, 409: SQUARE_CONFLICT, 412: PRECONDITION},
+        parameters=[IF_MATCH, WARNING],
+        examples=[OpenApiExample("To review", request_only=True, value={"column": 12})],
     ),
     destroy=extend_schema(
         summary="Remove a Scrum Team from a PBI's forecast",
@@ -69,6 +120,7 @@ class InvolvementViewSet(
     filterset_class = InvolvementFilter
     sync_field = "changed_at"  # the item's `updated_at`: every change of its involvement moves it
     sync_field_doc = "the item's `updated_at`"
+    rules: ClassVar[dict[str, str]] = {"partial_update": perms.SQUARES, "move": perms.SQUARES}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[TeamInvolvement]:
@@ -93,13 +145,37 @@ class InvolvementViewSet(
         involvement = self.get_object()
         data = InvolvementStatusSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        involvement = involvement_set_status(
+        result = square_set(
             involvement=involvement,
             status=data.validated_data["status"],
             actor=request.user,
             source=Source.API,
         )
-        return Response(InvolvementSerializer(involvement).data)
+        return self._square_response(result)
+
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        involvement = self.get_object()
+        expected = if_match_version(request)
+        data = TeamMoveSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        result = team_item_move(
+            item=involvement.item,
+            team=involvement.team,
+            to_column=data.validated_data["column"],
+            actor=request.user,
+            source=Source.API,
+            expected_version=expected,
+        )
+        return self._square_response(result)
+
+    def _square_response(self, result: SquareResult) -> Response:
+        involvement = result.involvement
+        involvement.changed_at = result.item.updated_at  # type: ignore[attr-defined]
+        response = Response(InvolvementSerializer(involvement).data)
+        if result.warnings:
+            response[WARNING_HEADER] = " ".join(result.warnings)
+        return response
 
     def perform_destroy(self, instance: TeamInvolvement) -> None:
         involvement_remove(involvement=instance, actor=self.request.user, source=Source.API)

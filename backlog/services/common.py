@@ -141,7 +141,8 @@ def items_changed_batched() -> Iterator[None]:
 
 def notify_item_event(nexus_id: int, item_id: int, event: str) -> None:
     """Send `item_event` for one PBI once the surrounding transaction commits (nothing if it rolls
-    back). `event`: "created", "updated", "moved", "transitioned" or "deleted". A receiver that fails
+    back). `event`: "created", "updated", "moved", "transitioned", "deleted" or "square_changed" (a team
+    square: `backlog.services.squares`). A receiver that fails
     is logged and does not fail the request whose change has already committed."""
 
     def send() -> None:

@@ -15,9 +15,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backlog.errors import DomainError, VersionConflict
+from backlog.errors import Conflict, DomainError, VersionConflict
 from backlog.models import (
     ClassOfService,
+    ColumnCategory,
     Label,
     Nexus,
     ProductBacklog,
@@ -39,6 +40,7 @@ from backlog.services.common import (
 )
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
+from backlog.services.squares import finish_refusal, square_set
 from backlog.services.wip import wip_warnings
 
 Actor = User | AnonymousUser | None
@@ -155,6 +157,12 @@ def pbi_create(
             raise DomainError("The Nexus has no Definition of Workflow yet.", field="column")
     else:
         column = now_columns[column.pk]
+        if teams and column.category == ColumnCategory.DONE:
+            raise Conflict(
+                f"A PBI enters '{column.name}' only when every Scrum Team forecast on it is ready to "
+                "integrate or Done, and a new team's square is not started: create it in an earlier column.",
+                field="column",
+            )
     if after is not None:
         if after.backlog_id != backlog.pk:
             raise DomainError("The item named as 'after' belongs to another Nexus.", field="after")
@@ -376,9 +384,11 @@ def pbi_transition(
 ) -> TransitionResult:
     """Move a PBI to another column of the Definition of Workflow and log it (same transaction).
 
-    Raises `DomainError` when the column belongs to another Nexus, `WipLimitReached` when a hard WIP
-    limit is full, `VersionConflict` when `expected_version` is stale. Moving into the column it is in
-    already changes nothing.
+    Raises `DomainError` when the column belongs to another Nexus, `Conflict` (409, `column`) when the
+    PBI would enter the finished column (or one after it) while a team square is not filled yet (ready
+    to integrate or Done; `squares.finish_refusal`), `WipLimitReached` when a hard WIP limit is full,
+    `VersionConflict` when `expected_version` is stale. Moving into the column it is in already changes
+    nothing.
     """
     locked = (
         ProductBacklogItem.objects.select_for_update(of=("self",), no_key=True)
@@ -395,6 +405,9 @@ def pbi_transition(
         return TransitionResult(locked)
     # The column as it is now, under the Nexus lock: not deleted meanwhile, with its current WIP limit.
     to_column = structure_check(nexus_id=locked.backlog.nexus_id, columns=[to_column])[0][to_column.pk]
+    refusal = finish_refusal(item=locked, from_column=locked.column, to_column=to_column)
+    if refusal:
+        raise Conflict(refusal, field="column")
     warnings = wip_warnings(item=locked, to_column=to_column)
     now = at or timezone.now()
     Transition.objects.create(
@@ -544,47 +557,17 @@ def involvement_remove(*, involvement: TeamInvolvement, actor: Actor, source: st
     notify_item_event(locked.backlog.nexus_id, locked.pk, "updated")
 
 
-@transaction.atomic
 def involvement_set_status(
     *, involvement: TeamInvolvement, status: str, actor: Actor, source: str = Source.UI
 ) -> TeamInvolvement:
-    """Change one team's status on a PBI (a team square) and log it in the transition log.
+    """Change one team's status on a PBI (a team square), logged in the transition log: the team's
+    work moves to the first column of its board with that state (`squares.square_set`, whose result,
+    with soft-WIP-limit warnings, the API uses). The PBI's Nexus column follows its squares.
 
     Raises `DomainError` for an unknown status (`status`), a deleted item (`item`) or a team taken off
-    the item meanwhile (`team`)."""
-    if status not in TeamStatus.values:
-        raise DomainError(f"Team status must be one of {', '.join(TeamStatus.values)}.", field="status")
-    # Locks in the order every item write takes them: the item, then its involvements.
-    _lock_live(involvement.item_id)
-    locked = (
-        TeamInvolvement.objects.select_for_update(of=("self",))
-        .select_related("item__backlog")
-        .filter(pk=involvement.pk)
-        .first()
-    )
-    if locked is None:
-        raise DomainError("That Scrum Team is not forecast on this item (any more).", field="team")
-    if locked.status == status:
-        return locked
-    now = timezone.now()
-    Transition.objects.create(
-        item=locked.item,
-        kind=TransitionKind.TEAM_STATUS,
-        at=now,
-        actor=_actor(actor),
-        source=source,
-        team_id=locked.team_id,
-        from_name=locked.status,
-        to_name=status,
-    )
-    locked.status = status
-    locked.save(update_fields=["status"])
-    ProductBacklogItem.objects.filter(pk=locked.item_id).update(
-        updated_at=now, version=locked.item.version + 1
-    )
-    notify_items_changed(locked.item.backlog.nexus_id, items=[locked.item_id])  # flow: a square
-    notify_item_event(locked.item.backlog.nexus_id, locked.item_id, "updated")
-    return locked
+    the item meanwhile (`team`); `NotAllowed` (403) when `actor` may not change the team's squares;
+    `WipLimitReached` (409) for a hard WIP limit the change would break."""
+    return square_set(involvement=involvement, status=status, actor=actor, source=source).involvement
 
 
 @transaction.atomic

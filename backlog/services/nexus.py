@@ -37,6 +37,7 @@ from backlog.services.common import (
     notify_items_changed,
     structure_check,
 )
+from backlog.services.squares import team_columns_default
 
 TEAM_ROLES = {Role.DEVELOPER, Role.SCRUM_MASTER}
 
@@ -224,11 +225,13 @@ def _team_name(nexus_id: int, name: str, *, exclude: int | None = None) -> tuple
 
 @transaction.atomic
 def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> ScrumTeam:
-    """Add a Scrum Team to the Nexus; its slug follows its name. Raises `DomainError` when the name is
-    empty or taken."""
+    """Add a Scrum Team to the Nexus, with its own Definition of Workflow: the four states of a team
+    square as columns (`squares.DEFAULT_TEAM_COLUMNS`); its slug follows its name. Raises `DomainError`
+    when the name is empty or taken."""
     name, slug = _team_name(nexus.pk, name)
     _check_wip_limit(wip_limit)
     team = ScrumTeam.objects.create(nexus=nexus, name=name, slug=slug, wip_limit=wip_limit)
+    team_columns_default(team=team)
     nexus_changed(nexus.pk)
     return team
 

@@ -67,7 +67,7 @@ def goal_nexus_id(goal: ProductGoal) -> int | None:
 
 def backlog_tombstones() -> tuple[TombstoneSpec, ...]:
     """The tombstones of `backlog`'s own synced models, which `BacklogConfig.ready` registers."""
-    from backlog.models import Label, Membership, ScrumTeam, WorkflowColumn
+    from backlog.models import Label, Membership, ScrumTeam, TeamColumn, WorkflowColumn
     from backlog.models_api import Webhook
 
     def by_nexus(row: Any) -> int:
@@ -80,6 +80,7 @@ def backlog_tombstones() -> tuple[TombstoneSpec, ...]:
         TombstoneSpec(WorkflowColumn, TombstoneKind.COLUMN, by_nexus),
         TombstoneSpec(Label, TombstoneKind.LABEL, by_nexus),
         TombstoneSpec(Webhook, TombstoneKind.WEBHOOK, by_nexus),
+        TombstoneSpec(TeamColumn, TombstoneKind.TEAM_COLUMN, by_nexus),
     )
 
 

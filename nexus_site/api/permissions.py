@@ -11,6 +11,9 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 | `product_owner` | the Product Owner (and superusers): order, goal, hooks   | `selectors.can_order_backlog` |
 | `admin`         | superusers: the Nexus's structure (the Nexus itself, its | `user.is_superuser`           |
 |                 | teams, memberships and Definition of Workflow)           |                               |
+| `squares`       | members except Stakeholders: team squares, team boards   | `selectors.can_edit_items`    |
+|                 | and team columns; the service then lets Developers and   | + `squares.square_refusal`    |
+|                 | Scrum Masters change only their own team's (403)         |   (per team, in the service)  |
 
 A view states its rules in `rules = {action: rule}`; without an entry, reads need `view` and writes
 `edit_items`. The tombstone lists (`{resource}/deleted/`) need what reading the resource needs: `view`,
@@ -32,6 +35,7 @@ from nexus_site.extensions import PermissionRule
 
 VIEW, EDIT_ITEMS, PRODUCT_OWNER, ADMIN = "view", "edit_items", "product_owner", "admin"
 CREATE_ITEMS = "create_items"
+SQUARES = "squares"
 
 
 def backlog_rules() -> tuple[PermissionRule, ...]:
@@ -53,6 +57,12 @@ def backlog_rules() -> tuple[PermissionRule, ...]:
             lambda user, nexus: selectors.can_order_backlog(user=user, nexus=nexus),
             "Only the Product Owner does this (orders the Product Backlog, sets the Product Goal, "
             "manages webhooks).",
+        ),
+        PermissionRule(
+            SQUARES,
+            lambda user, nexus: selectors.can_edit_items(user=user, nexus=nexus),
+            "Stakeholders see the team squares and boards; the Scrum Teams change them (Developers their "
+            "own team's; the Product Owner and the Nexus Integration Team any team's).",
         ),
         PermissionRule(
             ADMIN,

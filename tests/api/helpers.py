@@ -25,12 +25,14 @@ def base(nexus: Nexus) -> str:
 
 
 def people(nexus: Nexus) -> dict[str, User]:
-    """One user per role of the permission matrix: po, sm, dev, nit, stakeholder, outsider, admin."""
+    """One user per role of the permission matrix: po, sm, dev, nit, stakeholder, outsider, admin, and
+    dev_other: a Developer of another team (Team B; sm and dev are of Team A)."""
     slug = nexus.slug
     return {
         "po": User.objects.get(username=f"po-{slug}"),
         "sm": member(nexus, Role.SCRUM_MASTER, username=f"sm-{slug}", team_obj=team(nexus)),
         "dev": member(nexus, Role.DEVELOPER, username=f"dev-{slug}", team_obj=team(nexus)),
+        "dev_other": member(nexus, Role.DEVELOPER, username=f"devb-{slug}", team_obj=team(nexus, "Team B")),
         "nit": member(nexus, Role.NIT_MEMBER, username=f"nit-{slug}"),
         "stakeholder": member(nexus, Role.STAKEHOLDER, username=f"sh-{slug}"),
         "outsider": UserFactory.create(username=f"out-{slug}"),

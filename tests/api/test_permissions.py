@@ -16,23 +16,31 @@ from backlog.models import (
     ProductGoal,
     Role,
     ScrumTeam,
+    TeamColumn,
     TeamInvolvement,
     Transition,
     WorkflowColumn,
 )
 from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import goal_create, pbi_create, pbi_set_teams
+from backlog.services.squares import team_column_create
 from backlog.services.webhooks import webhook_create
 from flow.services import flow_settings_set
 from tests.api.helpers import base, error_fields
 from tests.factories import UserFactory
 
-ROLES = ["po", "sm", "dev", "nit", "stakeholder", "outsider", "admin"]
+#: `dev_other` is a Developer of another team (Team B) than `sm` and `dev` (Team A).
+ROLES = ["po", "sm", "dev", "dev_other", "nit", "stakeholder", "outsider", "admin"]
 ALLOWED = {
-    "view": {"po", "sm", "dev", "nit", "stakeholder", "admin"},
-    "edit": {"po", "sm", "dev", "nit", "admin"},
+    "view": {"po", "sm", "dev", "dev_other", "nit", "stakeholder", "admin"},
+    "edit": {"po", "sm", "dev", "dev_other", "nit", "admin"},
     # `selectors.can_create_items`, as on the backlog page: every member but Stakeholders.
-    "create": {"po", "sm", "dev", "nit", "admin"},
+    "create": {"po", "sm", "dev", "dev_other", "nit", "admin"},
+    # Team A's squares, board and columns (`squares.square_refusal`): its own Developers and Scrum
+    # Masters, the Product Owner, the Nexus Integration Team; not a Developer of another team.
+    "squares": {"po", "sm", "dev", "nit", "admin"},
+    # Team B's: `dev_other` is its Developer; `dev` and `sm` (Team A) are not.
+    "squares_b": {"po", "dev_other", "nit", "admin"},
     "po": {"po", "admin"},
     "admin": {"admin"},
     "flow_settings": {"po", "nit", "admin"},
@@ -61,6 +69,20 @@ def _involvement(nx):
     item = _first(nx)
     pbi_set_teams(item=item, teams=[ScrumTeam.objects.filter(nexus=nx).earliest("id")], actor=None)
     return TeamInvolvement.objects.get(item=item)
+
+
+def _involvement_b(nx):
+    item = _first(nx)
+    pbi_set_teams(item=item, teams=[_team(nx, "Team B")], actor=None)
+    return TeamInvolvement.objects.get(item=item)
+
+
+def _team_column(nx, team_name="Team A", state="ready"):
+    return TeamColumn.objects.filter(team=_team(nx, team_name), state=state).earliest("position")
+
+
+def _spare_team_column(nx):
+    return team_column_create(team=_team(nx, "Team A"), name="Spare", state="in_progress", actor=None)
 
 
 def _hook(nx):
@@ -255,11 +277,56 @@ ACTIONS = [
     ("involvement get", "view", "get", lambda nx: f"/involvements/{_involvement(nx).pk}/", None),
     (
         "involvement patch",
-        "edit",
+        "squares",
         "patch",
         lambda nx: f"/involvements/{_involvement(nx).pk}/",
         lambda nx: {"status": "in_progress"},
     ),
+    (
+        "involvement patch of another team",
+        "squares_b",
+        "patch",
+        lambda nx: f"/involvements/{_involvement_b(nx).pk}/",
+        lambda nx: {"status": "ready"},
+    ),
+    (
+        "involvement move",
+        "squares",
+        "post",
+        lambda nx: f"/involvements/{_involvement(nx).pk}/move/",
+        lambda nx: {"column": _team_column(nx).pk},
+    ),
+    ("team columns list", "view", "get", lambda nx: "/team-columns/", None),
+    ("team column get", "view", "get", lambda nx: f"/team-columns/{_team_column(nx).pk}/", None),
+    (
+        "team column create",
+        "squares",
+        "post",
+        lambda nx: "/team-columns/",
+        lambda nx: {"team": _team(nx, "Team A").pk, "name": "Review", "state": "in_progress"},
+    ),
+    (
+        "team column create on another team's board",
+        "squares_b",
+        "post",
+        lambda nx: "/team-columns/",
+        lambda nx: {"team": _team(nx, "Team B").pk, "name": "Review", "state": "in_progress"},
+    ),
+    (
+        "team column patch",
+        "squares",
+        "patch",
+        lambda nx: f"/team-columns/{_team_column(nx).pk}/",
+        lambda nx: {"wip_limit": 3},
+    ),
+    (
+        "team column delete",
+        "squares",
+        "delete",
+        lambda nx: f"/team-columns/{_spare_team_column(nx).pk}/",
+        None,
+    ),
+    ("team columns deleted", "view", "get", lambda nx: "/team-columns/deleted/", None),
     ("involvement delete", "edit", "delete", lambda nx: f"/involvements/{_involvement(nx).pk}/", None),
     ("transitions list", "view", "get", lambda nx: "/transitions/", None),
     (

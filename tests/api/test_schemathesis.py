@@ -24,6 +24,7 @@ from backlog.models import (
     ProductGoal,
     Role,
     ScrumTeam,
+    TeamColumn,
     TeamInvolvement,
     Transition,
     WorkflowColumn,
@@ -57,6 +58,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "webhooks": (Webhook, "nexus__slug"),
     "labels": (Label, "nexus__slug"),
     "flow-settings": (FlowSettings, "nexus__slug"),
+    "team-columns": (TeamColumn, "nexus__slug"),
     "sprints": (Sprint, "nexus__slug"),
 }
 
@@ -192,9 +194,12 @@ def _real_refs(case: Any, slug: str) -> None:
     def kept(text: str) -> bool:
         return zlib.crc32(text.encode("utf-8", "surrogatepass")) % 4 == 3
 
+    # A move on a team's board names a column of the square's team's board (`team-columns/`).
+    move = case.operation.path.endswith("/involvements/{id}/move/")
+
     def refs(obj: dict[str, Any]) -> None:
         for key, resource in BODY_REFS.items():
-            if key in obj:
+            if key in obj and not (move and key == "column"):
                 obj[key] = real(resource, obj[key])
         if isinstance(obj.get("teams"), list):
             obj["teams"] = [real("teams", t) for t in obj["teams"]]
@@ -203,6 +208,13 @@ def _real_refs(case: Any, slug: str) -> None:
     if path_ext and isinstance(body.get("external_id"), str) and len(body["external_id"]) % 4 != 3:
         body["external_id"] = path_ext  # the body's, when sent, must be the path's
     refs(body)
+    column = body.get("column")
+    if move and isinstance(column, int) and not isinstance(column, bool) and column % 4 != 3:
+        square = (case.path_parameters or {}).get("id") or 0
+        team_id = TeamInvolvement.objects.filter(pk=square).values_list("team_id", flat=True).first()
+        board = list(TeamColumn.objects.filter(team_id=team_id).order_by("id").values_list("id", flat=True))
+        if board:
+            body["column"] = board[column % len(board)]
     if isinstance(body.get("username"), str) and not kept(body["username"]):
         body["username"] = f"st-user-{zlib.crc32(body['username'].encode('utf-8', 'surrogatepass')) % USERS}"
     for item in body.get("items") or ():

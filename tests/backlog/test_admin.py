@@ -148,7 +148,13 @@ def test_team_squares_edited_in_the_item_page_are_logged_and_heard(
     assert response.status_code == 302, response.context and response.context["errors"]
     rows = Transition.objects.filter(item=item, source="admin").order_by("id")
     assert sorted((r.kind, r.team_id) for r in rows) == sorted(
-        [("blocked", None), ("team_status", a.pk), ("team_removed", b.pk), ("team_added", c.pk)]
+        [
+            ("blocked", None),
+            ("team_status", a.pk),
+            ("team_column", a.pk),  # the team's work moved on its board too
+            ("team_removed", b.pk),
+            ("team_added", c.pk),
+        ]
     )
     assert {str(r.actor) for r in rows} == {"root"}
     assert set(TeamInvolvement.objects.filter(item=item).values_list("team_id", "status")) == {

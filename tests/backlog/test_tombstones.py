@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from backlog.models import Label, Membership, ProductBacklog, ProductGoal, Role, WorkflowColumn
+from backlog.models import Label, Membership, ProductBacklog, ProductGoal, Role, TeamColumn, WorkflowColumn
 from backlog.models_api import Tombstone, TombstoneKind
 from backlog.services import (
     column_create,
@@ -37,11 +37,13 @@ def test_a_deleted_team_leaves_tombstones_for_itself_its_memberships_and_flow_se
     member = membership_add(nexus=nexus, user=UserFactory.create(), role=Role.DEVELOPER, team=b)
     admin = UserFactory.create(is_superuser=True)
     settings_row = flow_settings_set(nexus=nexus, team=b, actor=admin, sle_percent=80, sle_days=10)
+    columns = list(TeamColumn.objects.filter(team=b).values_list("pk", flat=True))  # its own board
     team_delete(team=b)
     assert _tombstones(nexus.pk) == {
         (TombstoneKind.TEAM, b.pk),
         (TombstoneKind.MEMBERSHIP, member.pk),
         (FLOW_SETTINGS_TOMBSTONE, settings_row.pk),
+        *((TombstoneKind.TEAM_COLUMN, pk) for pk in columns),
     }
     assert not FlowSettings.objects.filter(pk=settings_row.pk).exists()
 
@@ -96,12 +98,16 @@ def test_a_deleted_nexus_takes_its_tombstones_along():
     goal_create(nexus=nexus, text="Goal")
     team_delete(team=team(nexus, "Team C"))
     other_team = team(other, "Team C")
+    columns = list(TeamColumn.objects.filter(team=other_team).values_list("pk", flat=True))
     team_delete(team=other_team)
     assert _tombstones(nexus.pk)
     nexus_id = nexus.pk
     nexus.delete()  # cascades write tombstones for its rows: removed with it
     assert _tombstones(nexus_id) == set()
-    assert _tombstones(other.pk) == {(TombstoneKind.TEAM, other_team.pk)}
+    assert _tombstones(other.pk) == {
+        (TombstoneKind.TEAM, other_team.pk),
+        *((TombstoneKind.TEAM_COLUMN, pk) for pk in columns),
+    }
     assert not Membership.objects.filter(nexus_id=nexus_id).exists()
 
 

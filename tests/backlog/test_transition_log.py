@@ -10,12 +10,13 @@ import pytest
 from django.db import transaction
 
 from backlog.errors import DomainError, PreconditionFailed
-from backlog.models import ProductBacklogItem, Source, TeamInvolvement, Transition, TransitionKind
+from backlog.models import ProductBacklogItem, Role, Source, TeamInvolvement, Transition, TransitionKind
 from backlog.services import (
     ItemChanges,
     involvement_add,
     involvement_remove,
     involvement_set_status,
+    membership_add,
     pbi_create,
     pbi_delete,
     pbi_restore,
@@ -44,8 +45,11 @@ def nexus() -> Any:
 
 
 @pytest.fixture
-def dani() -> Any:
-    return UserFactory.create(username="dani")
+def dani(nexus: Any) -> Any:
+    """A Nexus Integration Team member: changes any team's square (`squares.square_refusal`)."""
+    user = UserFactory.create(username="dani")
+    membership_add(nexus=nexus, user=user, role=Role.NIT_MEMBER)
+    return user
 
 
 def _item(nexus: Any, **kwargs: Any) -> ProductBacklogItem:
@@ -89,7 +93,8 @@ def test_involvement_add_and_remove_touch_one_team_and_log_it(nexus, dani):
     item = _item(nexus, teams=[a])
     involvement = involvement_add(item=item, team=b, status="in_progress", actor=dani, source=Source.API)
     assert involvement.status == "in_progress"
-    assert _kinds(item)[-2:] == ["team_added", "team_status"]
+    # The team's work moves on its board, and the PBI, started now, into the started column (system).
+    assert _kinds(item)[-4:] == ["team_added", "team_status", "team_column", "column"]
     status = _rows(item, TransitionKind.TEAM_STATUS)[-1]
     assert (status.team_id, status.from_name, status.to_name) == (b.pk, "not_started", "in_progress")
     with pytest.raises(DomainError) as err:

@@ -11,7 +11,7 @@ import pytest
 from django.db.models import F
 from django.urls import reverse
 
-from backlog.models import ProductBacklogItem, Role
+from backlog.models import ProductBacklogItem, Role, TeamInvolvement
 from backlog.services import pbi_create, pbi_delete, pbi_set_teams, pbi_transition
 from events.selectors import CARD_PAGE, board_get
 from flow.services import flow_recompute
@@ -188,6 +188,8 @@ def test_the_finished_column_shows_what_finished_lately_not_what_was_imported_la
     done = column(nexus, "Done")
     ids = _ready_ids(nexus)
     long_ago, lately, just_now = (ProductBacklogItem.objects.get(pk=pk) for pk in ids[:3])
+    # A PBI enters the finished column only with every team square filled (`squares.finish_refusal`).
+    TeamInvolvement.objects.filter(item_id__in=ids[:3]).update(status="done")
     for item in (long_ago, lately):
         pbi_transition(item=item, to_column=done, actor=None)
     flow_recompute(nexus_id=nexus.pk)
@@ -257,6 +259,8 @@ def test_the_finished_column_dates_only_recent_candidates_not_every_finished_ite
         pytest.skip("reads PostgreSQL's EXPLAIN ANALYZE")
     done = column(nexus, "Done")
     ids = _ready_ids(nexus)[:153]
+    # A PBI enters the finished column only with every team square filled (`squares.finish_refusal`).
+    TeamInvolvement.objects.filter(item_id__in=ids).update(status="done")
     for pk in ids:
         pbi_transition(item=ProductBacklogItem.objects.get(pk=pk), to_column=done, actor=None)
     flow_recompute(nexus_id=nexus.pk)

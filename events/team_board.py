@@ -1,0 +1,155 @@
+"""The team board: a Scrum Team's Sprint Backlog as a Kanban board of the team's own Definition of
+Workflow (`backlog.TeamColumn`), for one Sprint. Its cards are the Sprint's PBIs the team is forecast on
+(has a square on); each sits in the team's column (`TeamInvolvement.team_column`, or, before the team's
+first move, the team's first column of the square's state), with every team's square and the team's
+tasks. A fixed number of queries, whatever the number of cards, tasks or teams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
+from backlog.models import (
+    Membership,
+    ProductBacklogItem,
+    Role,
+    ScrumTeam,
+    Task,
+    TeamColumn,
+    TeamInvolvement,
+    TeamStatus,
+)
+from backlog.services.squares import square_teams_for
+from events.models import Sprint
+from events.selectors import Square
+
+
+@dataclass
+class TeamCard:
+    """A PBI on the team's board: `involvement` (this team's square), every team's `squares` (by team
+    name), the team's `tasks` of it (oldest first), and the neighbour columns a button moves it to."""
+
+    item: ProductBacklogItem
+    involvement: TeamInvolvement
+    squares: list[Square] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    left: TeamColumn | None = None
+    right: TeamColumn | None = None
+
+    @property
+    def tasks_done(self) -> int:
+        return sum(1 for t in self.tasks if t.done)
+
+
+@dataclass
+class TeamBoardColumn:
+    """A column of the team's board with its cards (Product Backlog order) and its WIP."""
+
+    column: TeamColumn
+    cards: list[TeamCard] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.cards)
+
+    @property
+    def at_limit(self) -> bool:
+        return self.column.wip_limit is not None and self.count >= self.column.wip_limit
+
+    @property
+    def over_limit(self) -> bool:
+        return self.column.wip_limit is not None and self.count > self.column.wip_limit
+
+
+@dataclass
+class TeamBoard:
+    """What the team board page shows: the `team`, the `sprint`, its columns left to right with their
+    cards, whether the user may move the team's work and add tasks (`can_move`), and the team's
+    Developers (to give a task to)."""
+
+    team: ScrumTeam
+    sprint: Sprint
+    columns: list[TeamBoardColumn]
+    can_move: bool
+    developers: list[User]
+    goal: str = ""
+
+    @property
+    def cards(self) -> int:
+        return sum(c.count for c in self.columns)
+
+
+def team_sprint_items(*, team: ScrumTeam, sprint: Sprint) -> QuerySet[TeamInvolvement]:
+    """The team's squares on the Sprint's live PBIs, in Product Backlog order, with their items."""
+    return (
+        TeamInvolvement.objects.filter(
+            team=team, item__sprint_rows__sprint=sprint, item__deleted_at__isnull=True
+        )
+        .select_related("item")
+        .order_by("item__rank")
+    )
+
+
+def team_board_get(*, team: ScrumTeam, sprint: Sprint, user: User | AnonymousUser) -> TeamBoard:
+    """The team board of `team` in `sprint` for `user` (see the module). Seven queries: the columns,
+    the team's squares with their items, every square of those items, the tasks, the Sprint's team
+    goal, the user's rights and the team's Developers."""
+    columns = list(TeamColumn.objects.filter(team=team).order_by("position"))
+    involvements = list(team_sprint_items(team=team, sprint=sprint))
+    item_ids = [inv.item_id for inv in involvements]
+    labels = dict(TeamStatus.choices)
+    squares: dict[int, list[Square]] = {}
+    for item_id, name, status in (
+        TeamInvolvement.objects.filter(item_id__in=item_ids)
+        .order_by("team__name")
+        .values_list("item_id", "team__name", "status")
+    ):
+        code = ScrumTeam(name=name).code  # the two letters of the square (`ScrumTeam.code`)
+        squares.setdefault(item_id, []).append(Square(code, name, status, str(labels.get(status, status))))
+    tasks: dict[int, list[Task]] = {}
+    for task in (
+        Task.objects.filter(team=team, item_id__in=item_ids).select_related("assignee").order_by("id")
+    ):
+        tasks.setdefault(task.item_id, []).append(task)
+    by_id = {c.pk: TeamBoardColumn(c) for c in columns}
+    first_of_state: dict[str, TeamColumn] = {}
+    for c in columns:
+        first_of_state.setdefault(c.state, c)
+    index = {c.pk: i for i, c in enumerate(columns)}
+    for inv in involvements:
+        column = by_id.get(inv.team_column_id or 0)
+        if column is None:
+            home = first_of_state.get(inv.status)
+            if home is None:
+                continue
+            column = by_id[home.pk]
+        i = index[column.column.pk]
+        column.cards.append(
+            TeamCard(
+                item=inv.item,
+                involvement=inv,
+                squares=squares.get(inv.item_id, []),
+                tasks=tasks.get(inv.item_id, []),
+                left=columns[i - 1] if i > 0 else None,
+                right=columns[i + 1] if i + 1 < len(columns) else None,
+            )
+        )
+    movable = square_teams_for(user=user, nexus_id=team.nexus_id)
+    developers = [
+        m.user
+        for m in Membership.objects.filter(team=team, role=Role.DEVELOPER)
+        .select_related("user")
+        .order_by("user__username")
+    ]
+    goal = sprint.team_goals.filter(team=team).values_list("goal", flat=True).first() or ""
+    return TeamBoard(
+        team=team,
+        sprint=sprint,
+        columns=list(by_id.values()),
+        can_move=movable is None or team.pk in movable,
+        developers=developers,
+        goal=goal,
+    )
