@@ -64,3 +64,17 @@ def member(nexus: Nexus, role: str, *, username: str, team_obj: ScrumTeam | None
     user = UserFactory.create(username=username)
     membership_add(nexus=nexus, user=user, role=role, team=team_obj)
     return user
+
+
+def squares_fill(item: Any) -> None:
+    """Fill every team square of the PBI not yet filled (ready to integrate), as its teams would before
+    it may enter the Nexus's finished column (a PBI enters it only when every square is filled:
+    `backlog.services.squares`). A not-started PBI is moved into the started column by its first
+    square, as the rule says."""
+    from backlog.models import TeamInvolvement, TeamStatus
+    from backlog.services import involvement_set_status
+
+    for square in TeamInvolvement.objects.filter(item_id=item.pk).order_by("pk"):
+        if square.status not in (TeamStatus.READY_TO_INTEGRATE, TeamStatus.DONE):
+            involvement_set_status(involvement=square, status=TeamStatus.READY_TO_INTEGRATE, actor=None)
+    item.refresh_from_db()

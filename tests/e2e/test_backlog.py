@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from backlog import views_backlog
 from backlog.models import ProductBacklogItem, Role
 from backlog.services import goal_create, pbi_set_teams, pbi_transition, pbi_update
-from tests.factories import column, items_in_order, member, nexus_build, team
+from tests.factories import column, items_in_order, member, nexus_build, squares_fill, team
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-results"
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -248,6 +248,7 @@ def test_a_refused_move_says_why_in_the_page_and_shows_the_truth(page: Page, liv
     # Meanwhile a team finishes Item 4: the page still shows it.
     item = ProductBacklogItem.objects.get(title="Item 4")
     pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
+    squares_fill(item)
     pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
     rows.nth(3).locator(".handle").focus()
     page.keyboard.press("Home")

@@ -6,6 +6,7 @@ sprint-backlog-none.png."""
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ from events.services import sprint_create, sprint_plan, sprint_update
 from flow.history import nexus_today
 from flow.services import flow_recompute
 from nexus_site.bench import tasks_queued
-from tests.factories import UserFactory, column
+from tests.factories import UserFactory, column, squares_fill
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-results"
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -77,6 +78,7 @@ def _finished(nexus, title: str, team, day) -> None:
     item = pbi_create(nexus=nexus, title=title, actor=None, column=column(nexus, "Ready"), teams=[team])
     Transition.objects.filter(item=item).update(at=at - timedelta(days=1))
     pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None, at=at)
+    squares_fill(item)
     pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None, at=at + timedelta(days=2))
 
 
@@ -256,6 +258,7 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
         status=TeamStatus.DONE,
         actor=None,
     )
+    squares_fill(item433)
     pbi_transition(item=item433, to_column=column(nexus, "Done"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
 
@@ -279,14 +282,16 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
     viewer.evaluate("window.scrollTo(0, 120)")
     scroll = viewer.evaluate("window.scrollY")
     square = viewer.locator('.card:has-text("SHOP-418") .sq', has_text=checkout.code)
-    expect(square).to_have_attribute("aria-label", "Checkout: Not started")
+    expect(square).to_have_attribute("title", "Checkout: not started")
+    expect(square).to_have_class(re.compile(r"\bsq-not_started\b"))
     # A Developer of Checkout starts its part (through the service): the square changes within 2 s.
     involvement_set_status(
         involvement=TeamInvolvement.objects.get(item=item418, team=checkout),
         status=TeamStatus.IN_PROGRESS,
         actor=None,
     )
-    expect(square).to_have_attribute("aria-label", "Checkout: In progress", timeout=2000)
+    expect(square).to_have_attribute("title", "Checkout: in progress", timeout=2000)
+    expect(square).to_have_class(re.compile(r"\bsq-in_progress\b"))
     expect(started.locator('.card:has-text("SHOP-418")')).to_be_visible()
     assert viewer.locator("#sb-team").input_value() == str(checkout.pk)  # the filter stays
     assert viewer.evaluate("window.scrollY") == scroll  # and so does the scroll position

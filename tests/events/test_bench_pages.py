@@ -10,7 +10,7 @@ from events.bench_pages import planning_row, sprint_backlog_row
 from events.models import Sprint, SprintState
 from nexus_site import extensions
 from nexus_site.bench import BenchContext
-from tests.factories import column, nexus_build
+from tests.factories import column, nexus_build, squares_fill
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,7 @@ def test_the_rows_run_on_a_small_nexus_and_leave_no_open_sprint(client):
             pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
             involvement_set_status(involvement=item.involvements.get(), status="in_progress", actor=None)
         elif i % 3 == 2:
+            squares_fill(item)
             pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
     ctx = BenchContext(nexus=nexus)
     from django.contrib.auth.models import User

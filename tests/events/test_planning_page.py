@@ -12,12 +12,12 @@ import pytest
 from django.urls import reverse
 
 from backlog.models import ColumnCategory, ProductBacklogItem, Role, ScrumTeam, TeamInvolvement
-from backlog.services import ColumnSpec, membership_add, nexus_create, pbi_create, team_create
+from backlog.services import ColumnSpec, membership_add, nexus_create, pbi_create, pbi_transition, team_create
 from events.models import Sprint, SprintItem, SprintState
 from events.selectors_sprints import planning_get, team_throughput_get
 from events.services import sprint_create, sprint_plan, sprint_update
 from flow.models import ItemFlow
-from tests.factories import UserFactory, column, member
+from tests.factories import UserFactory, column, member, squares_fill
 
 pytestmark = pytest.mark.django_db
 
@@ -196,9 +196,9 @@ def _closed_sprints(nexus, counts: list[int], team: ScrumTeam) -> None:
             nexus=nexus, number=i + 1, start_date=start, end_date=end, state=SprintState.CLOSED
         )
         for k in range(count):
-            item = pbi_create(
-                nexus=nexus, title=f"Finished {i}-{k}", actor=None, column=column(nexus, "Done"), teams=[team]
-            )
+            item = pbi_create(nexus=nexus, title=f"Finished {i}-{k}", actor=None, teams=[team])
+            squares_fill(item)
+            pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
             ItemFlow.objects.update_or_create(
                 item=item,
                 defaults={"nexus": nexus, "started_on": start, "finished_on": start + timedelta(days=k % 14)},

@@ -18,7 +18,7 @@ from backlog.services import involvement_set_status, pbi_transition
 from events.selectors_sprints import sprint_group
 from events.services import sprint_create, sprint_plan, sprint_start, sprint_update
 from flow.services import flow_recompute
-from tests.factories import column, member, nexus_build
+from tests.factories import column, member, nexus_build, squares_fill
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +107,7 @@ def test_goals_squares_and_groups(client, viewer, nexus):
     involvement_set_status(involvement=_inv(items[3], a), status=TeamStatus.READY_TO_INTEGRATE, actor=None)
     involvement_set_status(involvement=_inv(items[3], b), status=TeamStatus.READY_TO_INTEGRATE, actor=None)
     involvement_set_status(involvement=_inv(items[4], a), status=TeamStatus.DONE, actor=None)
+    squares_fill(items[5])
     pbi_transition(item=items[5], to_column=column(nexus, "Done"), actor=None)
     page = client.get(_url(nexus)).content.decode()
     assert "Pay by card" in page
@@ -118,8 +119,8 @@ def test_goals_squares_and_groups(client, viewer, nexus):
     assert _group(page, "ready") == [items[3].pk]
     assert _group(page, "done") == [items[4].pk, items[5].pk]
     # The squares, with their text for screen readers (backlog/_squares.html).
-    assert f'aria-label="{a.name}: In progress"' in page
-    assert f'aria-label="{b.name}: Ready to integrate"' in page
+    assert f'<span class="sq-name">{a.name}: in progress</span>' in page
+    assert f'<span class="sq-name">{b.name}: ready to integrate</span>' in page
     # Items of another Sprint or none are not on the page.
     others = ProductBacklogItem.objects.filter(backlog__nexus=nexus).exclude(pk__in=[i.pk for i in items])
     assert not set(others.values_list("pk", flat=True)) & set(re.findall(r'data-item="(\d+)"', page))

@@ -34,7 +34,7 @@ from flow import incremental, montecarlo, receivers, report
 from flow.incremental import APPLIED, UNCHANGED, flow_apply
 from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow
 from flow.services import flow_recompute
-from tests.factories import column, nexus_build
+from tests.factories import column, nexus_build, squares_fill
 
 pytestmark = pytest.mark.django_db
 
@@ -228,6 +228,7 @@ def _query_count(nexus: Nexus, django_assert_max_num_queries: Any, n_items: int)
     first = ProductBacklogItem.objects.filter(backlog__nexus=nexus).first()
     assert first is not None
     it = first
+    squares_fill(it)
     pbi_transition(item=it, to_column=column(nexus, "Done"), actor=None)
     with CaptureQueriesContext(connection) as ctx:
         assert flow_apply(nexus_id=nexus.pk, item_ids=[it.pk]) == APPLIED
@@ -249,6 +250,7 @@ def test_a_new_day_extends_every_scope_and_a_workflow_change_needs_the_full_reco
     pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
     flow_recompute(nexus_id=nexus.pk)
     clock.now += timedelta(days=3)
+    squares_fill(item)
     pbi_transition(item=item, to_column=column(nexus, "Done"), actor=None)
     assert flow_apply(nexus_id=nexus.pk, item_ids=[item.pk]) == APPLIED
     ends = set(FlowSnapshot.objects.filter(nexus=nexus).values_list("end", flat=True))

@@ -17,6 +17,7 @@ from flow.report import FlowQuery, flow_compute, report_dict
 from flow.selectors import flow_data_get
 from flow.services import flow_recompute, flow_recompute_all, flow_recompute_due
 from nexus_site.celery import app
+from tests.factories import squares_fill
 from tests.flow.builders import d, example_items, history_nexus
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +112,7 @@ def test_a_change_replaces_the_stored_results(example):
     flow_recompute(nexus_id=example.pk, as_of=AS_OF)
     c = ProductBacklogItem.objects.get(external_id="C")
     done = WorkflowColumn.objects.get(nexus=example, name="Done")
+    squares_fill(c)
     pbi_transition(item=c, to_column=done, actor=None, at=timezone.now())
     flow_recompute(nexus_id=example.pk)
     snap = FlowSnapshot.objects.get(nexus=example, team=None)

@@ -11,7 +11,7 @@ from backlog.models import Nexus, ProductBacklogItem, Role, ScrumTeam, Transitio
 from backlog.services import pbi_create, pbi_transition
 from events.selectors import board_get
 from flow.services import flow_settings_set
-from tests.factories import column, member, nexus_build, team
+from tests.factories import column, member, nexus_build, squares_fill, team
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,7 @@ def test_nexus_hard_limit_refuses(setup):
     # Moving within the work in progress, or out of it, is never limited by the Nexus or team limits.
     one = ProductBacklogItem.objects.get(title="one")
     assert pbi_transition(item=one, to_column=column(nexus, "Review"), actor=None).warnings == []
+    squares_fill(one)
     assert pbi_transition(item=one, to_column=column(nexus, "Done"), actor=None).warnings == []
     # Now there is room again; reopening the finished item counts as bringing it into progress.
     pbi_transition(item=third, to_column=column(nexus, "In Progress"), actor=None)
