@@ -159,8 +159,14 @@ def _login(page: Page, live_server, username: str, path: str) -> None:
     page.click("button[type=submit]")
 
 
+#: True once htmx has nothing in flight: no request, swap or settle (htmx's classes during each).
+HTMX_IDLE = "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+
+
 def _drag(page: Page, source, target) -> None:
-    """A mouse drag in small steps (what Sortable needs to see a drag start and a list change)."""
+    """A mouse drag in small steps (what Sortable needs to see a drag start and a list change), once
+    the previous drop's swap has settled (boxes measured mid-swap move under the mouse)."""
+    page.wait_for_function(HTMX_IDLE)
     source.scroll_into_view_if_needed()
     box = source.bounding_box()
     dest = target.bounding_box()
@@ -169,8 +175,16 @@ def _drag(page: Page, source, target) -> None:
     page.mouse.move(box["x"] + 30, box["y"] + 10)
     page.mouse.down()
     page.mouse.move(box["x"] + 40, box["y"] + 20, steps=5)
-    page.mouse.move(dest["x"] + dest["width"] / 2, dest["y"] + dest["height"] / 2, steps=15)
-    page.mouse.move(dest["x"] + dest["width"] / 2 + 2, dest["y"] + dest["height"] / 2 + 2, steps=3)
+    page.wait_for_selector(".plan-chosen", timeout=5000)  # Sortable took the card
+    cx, cy = dest["x"] + dest["width"] / 2, dest["y"] + dest["height"] / 2
+    page.mouse.move(cx, cy, steps=15)
+    # Over the target list until Sortable shows the card's place there (a loaded machine can drop the
+    # pointer events of one pass), as a person moves the mouse a little until the place shows.
+    for wiggle in (2, 8, -8, 14, -14, 20):
+        page.mouse.move(cx + wiggle, cy + wiggle, steps=4)
+        if target.locator(".plan-ghost").count():
+            break
+        page.wait_for_timeout(100)
     page.mouse.up()
 
 
@@ -279,6 +293,7 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
 
     viewer.select_option("#sb-team", label="Checkout")
     expect(viewer.locator(".sb-count")).to_contain_text("filtered")
+    viewer.wait_for_function(HTMX_IDLE)  # the filter's swap settled: it restores the scroll it saw
     viewer.evaluate("window.scrollTo(0, 120)")
     scroll = viewer.evaluate("window.scrollY")
     square = viewer.locator('.card:has-text("SHOP-418") .sq', has_text=checkout.code)
