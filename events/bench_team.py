@@ -3,12 +3,15 @@ the synthetic Nexus (the active Sprint if the Nexus has one, else one made here)
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
 
 from backlog.bench import bench_client
 from backlog.errors import DomainError
 from backlog.models import ProductBacklogItem, ScrumTeam, TeamInvolvement
 from backlog.services.tasks import task_create
+from events.models import SprintItem
 from events.selectors import sprint_active
 from events.services import sprint_create, sprint_plan, sprint_start
 from nexus_site.bench import BenchContext, Row, measure
@@ -43,18 +46,37 @@ def _sprint_with_team_work(ctx: BenchContext, team: ScrumTeam) -> tuple[int, int
     return sprint.pk, have
 
 
-def run(ctx: BenchContext) -> list[Row]:
-    client = bench_client(ctx)
-    team = ScrumTeam.objects.filter(nexus=ctx.nexus).order_by("name").first()
-    assert team is not None
-    sprint_id, cards = _sprint_with_team_work(ctx, team)
-    url = reverse("events:team-board", args=[ctx.nexus.slug, sprint_id, team.slug])
-
+def _board_row(client: Any, url: str, name: str) -> Row:
     def get(_i: int) -> object:
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
         return response
 
-    row = measure(f"team board page ({cards} PBIs of the team in the Sprint, with tasks)", get, runs=20)
+    return measure(name, get, runs=20)
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    client = bench_client(ctx)
+    team = ScrumTeam.objects.filter(nexus=ctx.nexus).order_by("name").first()
+    assert team is not None
+    rows = []
+    sprint = sprint_active(nexus=ctx.nexus)
+    if sprint is not None:  # the issue's case: a Sprint of 300 PBIs shared by 9 teams (events-pages rows)
+        in_sprint = SprintItem.objects.filter(sprint=sprint).count()
+        mine = TeamInvolvement.objects.filter(team=team, item__sprint_rows__sprint=sprint).count()
+        row = _board_row(
+            client,
+            reverse("events:team-board", args=[ctx.nexus.slug, sprint.pk, team.slug]),
+            f"team board page, a Sprint of {in_sprint} PBIs across the teams ({mine} of them the team's)",
+        )
+        row.note = f"target p95 < 100 ms; {team.name}'s board, Product Owner's view (every control drawn)"
+        rows.append(row)
+    sprint_id, cards = _sprint_with_team_work(ctx, team)
+    row = _board_row(
+        client,
+        reverse("events:team-board", args=[ctx.nexus.slug, sprint_id, team.slug]),
+        f"team board page, worst case: {cards} PBIs of one team in the Sprint, with tasks",
+    )
     row.note = f"{team.name}'s board, Product Owner's view (every control drawn)"
-    return [row]
+    rows.append(row)
+    return rows
