@@ -383,12 +383,10 @@ def suggestion_rows(*, nexus_id: int) -> tuple[list[SuggestionRow], dict[int, st
         labels.setdefault(item_id, []).append(name)
     teams: dict[int, list[int]] = {}
     for item_id, team_id in (
-        TeamInvolvement.objects.filter(item__in=live)
-        .order_by("item_id", "team_id")
-        .values_list("item_id", "team_id")
+        TeamInvolvement.objects.filter(item__in=live).order_by().values_list("item_id", "team_id")
     ):
         teams.setdefault(item_id, []).append(team_id)
-    names = dict(ScrumTeam.objects.filter(nexus_id=nexus_id).values_list("id", "name"))
+    names = dict(ScrumTeam.objects.filter(nexus_id=nexus_id).order_by().values_list("id", "name"))
     rows = [
         SuggestionRow(
             id=pk,
@@ -397,7 +395,7 @@ def suggestion_rows(*, nexus_id: int) -> tuple[list[SuggestionRow], dict[int, st
             acceptance_criteria=criteria,
             labels=tuple(sorted(labels.get(pk, ()))),
             parent_id=parent_id,
-            team_ids=tuple(teams.pop(pk, ())),
+            team_ids=tuple(sorted(teams.pop(pk, ()))),
         )
         for pk, title, description, criteria, parent_id in items
     ]

@@ -13,9 +13,9 @@ Method (the conventions of ``flow.montecarlo``, which this module reuses):
 * **(a) A PBI that needs several teams** is finished when the last of them has finished its part: per
   trial, the latest of the teams' finishing days. For independent teams the chance of being done by day
   ``d`` is then the product of each team's chance (the product of their distribution functions): two
-  identical teams whose date at 85 % it is are both done by it in 0.85² ≈ 72 % of the trials.
-  LetPeopleWork/Lighthouse ("Forecasting with multiple teams") measured on real teams, whose
-  distributions differ, that a date at 85 % for one team is about 78 % with two and 54 % with five.
+  identical teams, each at 85 % on a date, are both done by it in 0.85² ≈ 72 % of the trials. On real
+  teams, whose distributions differ (the slowest dominates), LetPeopleWork/Lighthouse reports that a
+  date at 85 % for one team is about 78 % with two and 54 % with five (figures as quoted in issue 12).
 * **(b) A PBI cannot finish before the PBIs it depends on**: per trial, its finish is the latest of its
   own (a) and those of every PBI it depends on (themselves with their dependencies, in topological
   order), i.e. a longest-path over the dependency graph, trial by trial.

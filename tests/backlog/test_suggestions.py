@@ -208,3 +208,19 @@ def test_an_index_of_another_nexus_with_the_same_id_is_never_used() -> None:
     assert got is not None
     assert got is not forged
     assert got.stamp == index.stamp
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_no_cached_index")
+def test_the_items_changed_receiver_queues_a_rebuild() -> None:
+    nexus = nexus_build()
+    _build(nexus, 2)
+    before = suggestion_index_get(nexus_id=nexus.pk)
+    pbi_create(nexus=nexus, title="Checkout step export again", actor=None)
+    suggestions.suggestions_on_items_changed(None, nexus_id=nexus.pk, flow=True)  # eager Celery: inline
+    with CaptureQueriesContext(connection) as after:
+        index = suggestion_index_get(nexus_id=nexus.pk)
+    assert len(after.captured_queries) == 1  # already fresh
+    assert index is not None
+    assert before is not None
+    assert len(index) == len(before) + 1
