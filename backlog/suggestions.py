@@ -227,7 +227,10 @@ def _pairs_with(item_id: int, pairs: Iterable[Collection[int]]) -> set[int]:
     """The other ends of the (unordered) pairs that contain ``item_id``."""
     out: set[int] = set()
     for pair in pairs:
-        a, b = tuple(pair)
+        ends = tuple(pair)
+        if len(ends) != 2:  # a PBI with itself: nothing to leave out
+            continue
+        a, b = ends
         if a == item_id:
             out.add(b)
         elif b == item_id:

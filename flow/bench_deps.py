@@ -54,9 +54,11 @@ def _forecast_row() -> Row:
     )
     scope = result["fc"].scope
     without, with_ = (scope.days_without or {}).get("85"), (scope.days_with or {}).get("85")
+    penalties = [(o.penalty_days or {}).get("85") or 0 for o in result["fc"].items.values()]
     row.note = (
         f"{len(edges)} dependencies; all {PBIS} done at 85 %: day {without} without the dependencies, "
-        f"day {with_} with them (pure numpy, no SQL)"
+        f"day {with_} with them; {sum(p > 0 for p in penalties)} PBIs later at 85 % because of a "
+        f"dependency, by up to {max(penalties)} days (pure numpy, no SQL)"
     )
     return row
 

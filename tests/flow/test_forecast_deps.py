@@ -265,3 +265,21 @@ def test_bad_input_raises_value_error(kwargs: dict[str, object], message: str) -
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         forecast_dependencies(**args)  # type: ignore[arg-type]
+
+
+def test_one_team_one_place_is_flow_montecarlo_when() -> None:
+    """The same draws as `flow.montecarlo.simulate_when` for one place (same blocks, same generator):
+    the per-trial finishing days agree exactly, never-finishing trials included; later places of the
+    queue never finish before earlier ones."""
+    from flow.montecarlo import simulate_when
+
+    history = [0, 1, 0, 3, 5, 0, 0, 2, 7, 1] * 9
+    for place, max_days in ((60, 3_650), (400, 120)):
+        mine = simulate_team_finishes(
+            history, [place], trials=2_000, rng=np.random.default_rng(3), max_days=max_days
+        )
+        theirs = simulate_when(history, place, trials=2_000, seed=3, max_days=max_days)
+        assert [None if d > max_days else int(d) for d in mine[place]] == theirs
+    several = simulate_team_finishes(history, [1, 5, 30, 200], trials=1_000, rng=np.random.default_rng(4))
+    for a, b in ((1, 5), (5, 30), (30, 200)):
+        assert bool(np.all(several[a] <= several[b]))
