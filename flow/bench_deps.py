@@ -116,8 +116,8 @@ def _suggestion_rows(ctx: BenchContext) -> list[Row]:
         started = time.perf_counter()
         data = suggestion_rows(nexus_id=nexus_id)
         loaded["ms"] = (time.perf_counter() - started) * 1000
-        loaded["n"] = len(data[0])
-        return suggestion_index_build(data[0], team_names=data[1], other_involvements=data[2])
+        loaded["n"] = len(data.rows)
+        return data.build()
 
     from_db = measure(
         "suggestions: rows of the synthetic Nexus (selector) and index build", load, runs=3, warmup=1

@@ -80,6 +80,11 @@ def test_structure_same_parent_labels_and_teams_together() -> None:
     assert "teams often involved together: Team A and Team B (2 PBIs)" in found[12].why
     assert found[12].score > found[13].score  # the same parent counts more than a label
     assert _ids(suggestions_for(index, 10)) == []  # its children are not dependencies
+    finished_parent = suggestion_index_build(
+        [SuggestionRow(1, "Alpha", parent_id=99), SuggestionRow(2, "Beta", parent_id=99)],
+        other_titles={99: "Closed epic"},
+    )
+    assert suggestions_for(finished_parent, 1)[0].why == ("same parent: Closed epic",)
 
 
 def test_closed_pbis_unknown_ids_and_empty_text() -> None:
@@ -147,7 +152,8 @@ def test_selector_rows_and_constant_query_count() -> None:
     with CaptureQueriesContext(connection) as few:
         suggestion_rows(nexus_id=small.pk)
     with CaptureQueriesContext(connection) as many:
-        rows, names, others = suggestion_rows(nexus_id=large.pk)
+        data = suggestion_rows(nexus_id=large.pk)
+    rows, names, others = data.rows, data.team_names, data.other_involvements
     assert len(few.captured_queries) == len(many.captured_queries) == 4
     assert len(rows) == 30  # the parent and 29 open children; the finished one is out
     assert done.pk not in {r.id for r in rows}
@@ -157,6 +163,7 @@ def test_selector_rows_and_constant_query_count() -> None:
     assert (first.description, first.acceptance_criteria) == ("Pay by card", "Receipt sent")
     assert first.labels == ("l0", "payments")
     assert first.parent_id is not None
+    assert data.other_titles[first.parent_id] == "Checkout epic"
     assert first.team_ids == (team(large, "Team A").pk,)
     assert set(names.values()) >= {"Team A", "Team B"}
 
