@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -258,11 +258,16 @@ def dependency_closure(
     return seen
 
 
-def items_from_order(order: Iterable[tuple[Hashable, Iterable[Hashable]]]) -> list[ForecastItem]:
+def items_from_order(
+    order: Iterable[tuple[Hashable, Iterable[Hashable]]], *, keep: Collection[Hashable] | None = None
+) -> list[ForecastItem]:
     """``ForecastItem``s from PBIs in Product Backlog order (highest first), each with the teams that
     still have to work on it (e.g. its team squares not yet Done): a PBI's place in a team's queue is
-    one plus the number of that team's PBIs above it. Pass the team's PBIs in progress first if they
-    are to be finished before the backlog's order says."""
+    one plus the number of that team's PBIs above it. Pass the whole order down to the last PBI to
+    forecast (the PBIs above count as the teams' work ahead), and the PBIs to forecast as ``keep``
+    (the targets and ``dependency_closure``): only those are returned, which bounds the work and the
+    memory (two int32 arrays of ``trials`` per PBI returned). Pass the team's PBIs in progress first if
+    they are to be finished before the backlog's order says."""
     seen: dict[Hashable, int] = {}
     items = []
     for item, teams in order:
@@ -270,7 +275,8 @@ def items_from_order(order: Iterable[tuple[Hashable, Iterable[Hashable]]]) -> li
         for team in dict.fromkeys(teams):
             seen[team] = seen.get(team, 0) + 1
             queue[team] = seen[team]
-        items.append(ForecastItem(item, queue))
+        if keep is None or item in keep:
+            items.append(ForecastItem(item, queue))
     return items
 
 
@@ -339,7 +345,8 @@ def forecast_dependencies(
     Returns a ``DependencyForecast`` (see ``Outcome`` for the fields: calendar days after ``start`` per
     confidence, with and without the dependencies, and the dependency penalty in days and in
     percentage points). Same inputs and seed, same result. Work: one simulation per team (trials by the
-    days until the team's last place), then one pass over the dependency graph per trial, vectorised.
+    days until the team's last place), then one pass over the dependency graph per trial, vectorised;
+    memory about 8 bytes per trial per PBI (two int32 arrays: 80 KB a PBI at 10,000 trials).
 
     Raises ``ValueError`` for duplicate items, a place < 1, a PBI depending on itself, a target not in
     ``items``, a negative Throughput count, ``trials``/``max_days``/``period_days`` < 1 or a confidence

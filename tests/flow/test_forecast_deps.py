@@ -228,6 +228,8 @@ def test_items_from_order_places_each_team_queue() -> None:
         (3, {"B": 2}),
         (4, {}),
     ]
+    kept = items_from_order([(1, ["A"]), (2, ["A", "B"]), (3, ["B"])], keep={3})
+    assert [(i.item, dict(i.queue)) for i in kept] == [(3, {"B": 2})]  # the PBIs above still count
 
 
 def test_per_sprint_throughput_finishes_on_the_last_day_of_a_period() -> None:
