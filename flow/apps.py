@@ -25,6 +25,11 @@ class FlowConfig(AppConfig):
 
             return bench.run(ctx)
 
+        def bench_deps(ctx: Any) -> Any:
+            from flow import bench_deps
+
+            return bench_deps.run(ctx)
+
         extension_register(
             Extension(
                 app="flow",
@@ -38,7 +43,7 @@ class FlowConfig(AppConfig):
                 ),
                 # A deleted scope's flow settings (a Scrum Team's go with it) leave a tombstone for sync.
                 tombstones=(TombstoneSpec(FlowSettings, FLOW_SETTINGS_TOMBSTONE, lambda row: row.nexus_id),),
-                bench_rows=(BenchRows("flow", bench_flow, 50),),
+                bench_rows=(BenchRows("flow", bench_flow, 50), BenchRows("deps", bench_deps, 55)),
                 nav=(NavEntry("Flow", "flow:flow", 40),),
             )
         )
