@@ -54,6 +54,7 @@ def test_every_app_declares_what_it_adds():
         "team board",
         "flow",
         "deps",
+        "flow-demo",
         "api",
     ]
 
@@ -145,6 +146,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "team board",
         "flow",
         "deps",
+        "flow-demo",
         "integration",
         "api",
     ]

@@ -125,7 +125,6 @@ def _labels(nexus: Nexus, names: Iterable[str]) -> list[Label]:
     return [existing[n] for n in wanted]
 
 
-@transaction.atomic
 def creation_check(*, column: WorkflowColumn, teams: Sequence[ScrumTeam]) -> None:
     """Raise `Conflict` (409, field `column`) when a new PBI with `teams` would start in a finished
     column: its new squares are not started, and a PBI enters the finished part only when every
@@ -138,6 +137,7 @@ def creation_check(*, column: WorkflowColumn, teams: Sequence[ScrumTeam]) -> Non
         )
 
 
+@transaction.atomic
 def pbi_create(
     *,
     nexus: Nexus,
