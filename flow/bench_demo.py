@@ -33,13 +33,14 @@ WRITES = 20
 PICK = """
 import json, django
 django.setup()
-from backlog.models import Nexus, ProductBacklogItem, TeamInvolvement, User, WorkflowColumn
+from django.contrib.auth.models import User
+from backlog.models import Nexus, ProductBacklogItem, TeamInvolvement, WorkflowColumn
 from backlog.services.sync import token_create
 nexus = Nexus.objects.get(slug="eclipse-jdt")
 columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position").values("id", "position",
     "category", "is_finish"))
-items = list(ProductBacklogItem.objects.open().filter(backlog__nexus=nexus, column__category="in_progress",
-    involvements__isnull=True).order_by("rank").values("id", "column_id")[:60])
+items = list(ProductBacklogItem.objects.open().filter(backlog__nexus=nexus, column__category="in_progress")
+    .order_by("rank").values("id", "column_id")[:60])
 squares = list(TeamInvolvement.objects.filter(item__backlog__nexus=nexus, item__deleted_at__isnull=True,
     status__in=["in_progress", "not_started"], item__column__category="in_progress")
     .order_by("id").values("id", "status")[:40])
