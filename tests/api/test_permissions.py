@@ -23,7 +23,7 @@ from backlog.models import (
 )
 from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import goal_create, pbi_create, pbi_set_teams
-from backlog.services.squares import team_column_create
+from backlog.services.team_columns import team_column_create
 from backlog.services.webhooks import webhook_create
 from flow.services import flow_settings_set
 from tests.api.helpers import base, error_fields
