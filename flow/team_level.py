@@ -49,9 +49,9 @@ from backlog.models import Nexus, TeamStatus, Transition, TransitionKind
 from flow import metrics
 
 __all__ = [
+    "BASES",
     "BASIS_NEXUS",
     "BASIS_TEAM",
-    "BASES",
     "TEAM_STATES",
     "TEAM_WORKFLOW",
     "load_team_events",

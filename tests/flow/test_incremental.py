@@ -133,7 +133,9 @@ ops = st.lists(
         st.tuples(st.just("create"), st.lists(st.integers(0, 1), max_size=2, unique=True)),
         st.tuples(st.just("move"), st.integers(0, 50), st.integers(0, 3)),
         st.tuples(st.just("teams"), st.integers(0, 50), st.lists(st.integers(0, 1), max_size=2, unique=True)),
-        st.tuples(st.just("square"), st.integers(0, 50), st.integers(0, 1), st.sampled_from(TeamStatus.values)),
+        st.tuples(
+            st.just("square"), st.integers(0, 50), st.integers(0, 1), st.sampled_from(TeamStatus.values)
+        ),
         st.tuples(st.just("board"), st.integers(0, 50), st.integers(0, 1), st.integers(0, 5)),
         st.tuples(st.just("delete"), st.integers(0, 50)),
         st.tuples(st.just("restore"), st.integers(0, 50)),
