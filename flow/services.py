@@ -168,6 +168,7 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
             nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
         )
         data.figures["basis"] = team_level.BASIS_TEAM if own is not None else team_level.BASIS_NEXUS
+        data.figures["team_history"] = own is not None
         scopes.append(data)
     first_day: dict[str, date] = {}
     for ev in events:  # each item's first mapped day up to as_of
