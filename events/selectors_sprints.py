@@ -4,10 +4,13 @@ Team's Throughput per Sprint over its recent closed Sprints; the team lanes of t
 planned) and the Nexus Sprint Backlog page's grouping and filters.
 
 Units: dates are calendar days in the Nexus's time zone; a Sprint's `start_date..end_date` is
-inclusive (the Sprint contract). Throughput per Sprint is counted from the Nexus columns (the flow
-engine's `flow.ItemFlow.finished_on`: the day an item entered the finished column of the Nexus's
-Definition of Workflow) for the items a team is forecast on (`backlog.TeamInvolvement`); team-level
-transitions do not exist yet, so the page says the figure comes from the Nexus columns.
+inclusive (the Sprint contract). Throughput per Sprint comes from the team-level flow
+(`flow.team_level`): for a team whose stored figures have the team basis (it has team-level history),
+the PBIs whose team square became filled (ready to integrate) or Done within the Sprint
+(`flow.ItemTeamFlow.finished_on`); for a team without team-level history (imported history), from the
+Nexus columns (`flow.ItemFlow.finished_on`: the day an item entered the finished column of the Nexus's
+Definition of Workflow) for the items the team is forecast on (`backlog.TeamInvolvement`). Each team's
+`basis` says which, and the page labels it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from events.services import can_plan_sprints as services_can_plan
 from events.sprint_selectors import _group, sprint_active
 from flow.history import nexus_today
 from flow.metrics import percentile
-from flow.models import ItemFlow
+from flow.models import FlowSnapshot, ItemFlow, ItemTeamFlow
 from flow.selectors import age_band, sles_get
 
 #: Closed Sprints whose Throughput the planning page shows (the most recent first).
@@ -70,10 +73,13 @@ class SprintCount:
 class TeamThroughput:
     """A Scrum Team's Throughput per Sprint over the recent closed Sprints (`sprints`, the most recent
     first), its nearest-rank 50th and 85th percentiles (None without a closed Sprint; `flow.metrics.
-    percentile`), and how many PBIs it has selected in the Sprint being planned (`selected`)."""
+    percentile`), and how many PBIs it has selected in the Sprint being planned (`selected`).
+    `basis` is where the counts come from: "team" (the team's own flow: squares filled within the
+    Sprint) or "nexus" (the Nexus columns of its items, for a team without team-level history)."""
 
     team: ScrumTeam
     sprints: list[SprintCount] = field(default_factory=list)
+    basis: str = "nexus"
     selected: int = 0
     goal: str = ""
 
@@ -106,16 +112,36 @@ def team_throughput_get(
     *, nexus: Nexus, teams: list[ScrumTeam], recent: int = RECENT_SPRINTS
 ) -> tuple[list[Sprint], dict[int, TeamThroughput]]:
     """The last `recent` closed Sprints of the Nexus (the most recent first) and, per team id, the
-    items of that team (`TeamInvolvement`) whose `ItemFlow.finished_on` falls within each Sprint's
-    dates (inclusive). Source: the Nexus columns (see the module). Two queries, whatever the number of
-    Sprints, teams and items (counts per team and finish day, summed per Sprint here)."""
+    PBIs the team finished within each Sprint's dates (inclusive): from its own flow
+    (`ItemTeamFlow.finished_on`, the day its square became filled) for a team whose stored figures
+    have the team basis, else the items of that team (`TeamInvolvement`) whose `ItemFlow.finished_on`
+    (the Nexus columns) falls within them; see the module. At most four queries, whatever the number
+    of Sprints, teams and items (counts per team and finish day, summed per Sprint here)."""
     sprints = list(Sprint.objects.filter(nexus=nexus, state=SprintState.CLOSED).order_by("-number")[:recent])
     out = {t.pk: TeamThroughput(team=t) for t in teams}
+    own = set(
+        FlowSnapshot.objects.filter(nexus=nexus, team__isnull=False, basis="team").values_list(
+            "team_id", flat=True
+        )
+    )
+    for tt in out.values():
+        tt.basis = "team" if tt.team.pk in own else "nexus"
     if not sprints:
         return sprints, out
     first = min(s.start_date for s in sprints)
     last = max(s.end_date for s in sprints)
     per_day: dict[int, dict[Any, int]] = defaultdict(dict)
+    if own:  # the team-level flow: squares filled within the Sprint
+        team_rows = (
+            ItemTeamFlow.objects.filter(
+                nexus=nexus, team_id__in=own, finished_on__gte=first, finished_on__lte=last
+            )
+            .values_list("team_id", "finished_on")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for team_id, day, n in team_rows:
+            per_day[team_id][day] = n
     # From the finished items (index `itemflow_nexus_finished`) to their teams, not the other way.
     rows = (
         ItemFlow.objects.filter(
@@ -130,7 +156,8 @@ def team_throughput_get(
         .order_by()
     )
     for team_id, day, n in rows:
-        per_day[team_id][day] = n
+        if team_id not in own:  # the Nexus columns: only for teams without team-level history
+            per_day[team_id][day] = n
     for tt in out.values():
         days = per_day.get(tt.team.pk, {})
         for s in sprints:

@@ -250,8 +250,9 @@ def query_errors(form: FlowQueryForm) -> dict[str, list[ErrorDetail]]:
 
 BAD_QUERY = error(
     "A query parameter is refused (see `field`): not a calendar day YYYY-MM-DD, `from` after `to`, an "
-    "as-of date after today, an unknown Scrum Team or label, a `level` other than `team` or `nexus` (or "
-    "`team` without a Scrum Team), a number out of range, a parameter without a value; or the figures cannot be computed (no days to show, no Definition of Workflow).",
+    "as-of date after today, an unknown Scrum Team or label, a `level` other than `team` or `nexus`, a "
+    "number out of range, a parameter without a value; or the figures cannot be computed (no days to "
+    "show, no Definition of Workflow).",
     OpenApiExample(
         "bad date",
         value={
@@ -323,7 +324,8 @@ class FlowView(NexusScopedMixin, GenericAPIView):
                 "level",
                 OpenApiTypes.STR,
                 "with `team`: `team` = the team's own flow (its team-level transitions), `nexus` = the "
-                "Nexus columns of its items; default: `team` when the team has team-level history",
+                "Nexus columns of its items; default: `team` when the team has team-level history; "
+                "ignored without `team` (the Nexus has one level)",
                 enum=["team", "nexus"],
                 examples=[
                     OpenApiExample("the team's own flow", value="team"),

@@ -44,7 +44,7 @@ class FlowQueryForm(forms.Form):
         choices=[("", "Default"), ("team", "The team's own flow"), ("nexus", "Nexus columns of its items")],
         help_text="a Scrum Team's figures from its own team-level transitions (`team`) or from the Nexus "
         "columns of the items it is forecast on (`nexus`); default: its own flow when it has team-level "
-        "history (`flow.team_level`)",
+        "history (`flow.team_level`); the whole Nexus has one level (ignored there)",
     )
     label = forms.CharField(required=False, max_length=60)
     class_of_service = forms.ChoiceField(required=False, choices=[("", "All"), *ClassOfService.choices])
@@ -98,8 +98,6 @@ class FlowQueryForm(forms.Form):
                 "would start before 0001-01-01.",
             )
             return data
-        if data.get("level") == "team" and not data.get("team") and "team" not in self.errors:
-            self.add_error("level", "The team level is a Scrum Team's own flow: name the team (`team`).")
         last = as_of or today
         if end is not None and end > last:
             self.add_error("to", f"'to' cannot be after the as-of date ({last.isoformat()}).")
