@@ -188,10 +188,10 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     old_team: dict[tuple[int, int], tuple[int, team_level.TeamItemRow]] = {}
     new_team: dict[tuple[int, int], team_level.TeamItemRow] = {}
     if own:
-        for pk, item_id, team_id, *values in ItemTeamFlow.objects.filter(
+        for pk, item_id, team_id, *team_values in ItemTeamFlow.objects.filter(
             item_id__in=ids, team_id__in=own
         ).values_list("id", "item_id", "team_id", *team_level.TEAM_ITEM_FIELDS):
-            old_team[(item_id, team_id)] = (pk, (values[0], values[1], values[2], values[3], values[4]))
+            old_team[(item_id, team_id)] = (pk, (*team_values,))
         for team_id, evs in team_level.load_team_events(nexus, team_ids=sorted(own), item_ids=ids).items():
             per_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
             for ev in evs:

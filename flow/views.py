@@ -70,7 +70,7 @@ def _level_links(request: HttpRequest, data: Any) -> list[dict[str, Any]]:
     """The two levels of a Scrum Team's figures, as links keeping the other query parameters: its own
     flow (`level=team`) and the Nexus columns of its items (`level=nexus`), the one shown marked
     `current`; the team level is `disabled` without team-level history (the page falls back)."""
-    params = {k: v for k, v in request.GET.items() if k != "level" and v}
+    params: dict[str, str] = {k: str(v) for k, v in request.GET.items() if k != "level" and v}
     out = []
     for level, text in (("team", "Team's own flow"), ("nexus", "Nexus columns of its items")):
         out.append(

@@ -198,9 +198,9 @@ def test_incremental_update_equals_full_recompute(
                 elif kind == "teams":
                     pbi_set_teams(item=item(step[1]), teams=[teams[t] for t in step[2]], actor=None)
                 elif kind == "square":
-                    inv = TeamInvolvement.objects.filter(item=item(step[1]), team=teams[step[2]]).first()
-                    if inv is not None:
-                        involvement_set_status(involvement=inv, status=step[3], actor=None)
+                    square = TeamInvolvement.objects.filter(item=item(step[1]), team=teams[step[2]]).first()
+                    if square is not None:
+                        involvement_set_status(involvement=square, status=step[3], actor=None)
                 elif kind == "board":  # a move on the team's own board, forward or back
                     target, cols = item(step[1]), board[teams[step[2]].pk]
                     if TeamInvolvement.objects.filter(item=target, team=teams[step[2]]).exists():
