@@ -15,13 +15,20 @@ a deletion or restore; `backlog.signals.items_changed` with `items`) does not re
   scope gets the missing days (the last day carried forward: nothing happened on them); a scope's first
   day moves when its earliest item joins or leaves it.
 
+A Scrum Team whose figures have the team basis (its own flow, `flow.team_level`) counts an item by its
+team square instead: the item's old part in that scope is its `ItemTeamFlow` row, its new part is
+computed from its team-level rows (`team_added`, `team_status`, `team_column`) over the four square
+states, with the same rules; a square change (or a move on the team's board) therefore updates the
+team's rows here. A team's first team-level row changes the basis of its figures: the full recompute's
+job (`FULL`).
+
 The result equals a full recompute as of the same day, row by row and item by item
 (`tests/flow/test_incremental.py`, a Hypothesis property test). The headline figures, percentiles and
 Monte Carlo forecasts of `FlowSnapshot.figures`/`detail` and `FlowState.summary` are not touched here:
 the figures are marked pending and the coalesced recompute job refreshes them after the response
 (`flow.services.recompute_request`). Whatever the incremental update cannot do alone it hands to that
 job by returning `FULL` (nothing stored yet, rows stored before milestones were kept, the Definition of
-Workflow or the time zone changed since, a new Scrum Team) or `BUSY` (a full recompute holds the
+Workflow or the time zone changed since, a new Scrum Team, a team's first team-level row) or `BUSY` (a full recompute holds the
 Nexus's flow lock: the job queued after it will see the change).
 """
 

@@ -2,9 +2,11 @@
 
 The computation itself is `flow.metrics` and `flow.montecarlo` (pure functions), shaped by `flow.report`.
 `flow_recompute` loads the log of one Nexus once, replays it as of today (calendar days in the Nexus's
-time zone) and stores, in one transaction, per-item dates (`ItemFlow`), and for the whole Nexus and for
-each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`), writing only the rows that
-differ from the stored ones (`flow.store`).
+time zone) and stores, in one transaction, per-item dates (`ItemFlow`; `ItemTeamFlow` for the teams on
+the team basis), and for the whole Nexus and for each of its Scrum Teams a `FlowSnapshot` with its daily
+rows (`FlowDay`), writing only the rows that differ from the stored ones (`flow.store`). A Scrum Team
+with team-level history gets its own flow (`flow.team_level`: its square states), one without the Nexus
+columns of the items it is forecast on; `FlowSnapshot.basis` says which.
 
 What runs when (the incremental issue):
 
