@@ -28,8 +28,8 @@ Monte Carlo forecasts of `FlowSnapshot.figures`/`detail` and `FlowState.summary`
 the figures are marked pending and the coalesced recompute job refreshes them after the response
 (`flow.services.recompute_request`). Whatever the incremental update cannot do alone it hands to that
 job by returning `FULL` (nothing stored yet, rows stored before milestones were kept, the Definition of
-Workflow or the time zone changed since, a new Scrum Team, a team's first team-level row) or `BUSY` (a full recompute holds the
-Nexus's flow lock: the job queued after it will see the change).
+Workflow or the time zone changed since, a new Scrum Team, a team's first team-level row) or `BUSY` (a
+full recompute holds the Nexus's flow lock: the job queued after it will see the change).
 """
 
 from __future__ import annotations

@@ -404,7 +404,7 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
     from flow import team_level
 
     as_of = query.as_of or nexus_today(nexus)
-    history = query.team is not None and query.team.pk in team_level.teams_with_history(nexus)
+    history = query.team is not None and bool(team_level.teams_with_history(nexus, team_ids=[query.team.pk]))
     own = history and query.level != team_level.BASIS_NEXUS
     if own:
         assert query.team is not None

@@ -82,12 +82,17 @@ HISTORY_KINDS = (TransitionKind.TEAM_STATUS, TransitionKind.TEAM_COLUMN)
 _EVENT_KINDS = (TransitionKind.TEAM_ADDED, *HISTORY_KINDS)
 
 
-def teams_with_history(nexus: Nexus, *, item_ids: list[int] | None = None) -> set[int]:
-    """Ids of the Nexus's Scrum Teams with at least one `team_status` or `team_column` row in the log
-    (over all items of the Nexus, deleted ones included; or only over `item_ids`). One query."""
+def teams_with_history(
+    nexus: Nexus, *, item_ids: list[int] | None = None, team_ids: list[int] | None = None
+) -> set[int]:
+    """Ids of the Nexus's Scrum Teams (or of `team_ids`) with at least one `team_status` or
+    `team_column` row in the log (over all items of the Nexus, deleted ones included; or only over
+    `item_ids`). One query."""
     qs = Transition.objects.filter(kind__in=HISTORY_KINDS, team__nexus=nexus)
     if item_ids is not None:
         qs = qs.filter(item_id__in=item_ids)
+    if team_ids is not None:
+        qs = qs.filter(team_id__in=team_ids)
     return set(qs.order_by().values_list("team_id", flat=True).distinct())
 
 
