@@ -88,9 +88,10 @@ def teams_with_history(
     """Ids of the Nexus's Scrum Teams (or of `team_ids`) with at least one `team_status` or
     `team_column` row in the log (over all items of the Nexus, deleted ones included; or only over
     `item_ids`). One query."""
-    qs = Transition.objects.filter(kind__in=HISTORY_KINDS, team__nexus=nexus)
-    if item_ids is not None:
-        qs = qs.filter(item_id__in=item_ids)
+    if item_ids is not None:  # the Nexus's items: their rows name its teams (no join needed)
+        qs = Transition.objects.filter(kind__in=HISTORY_KINDS, item_id__in=item_ids, team__isnull=False)
+    else:
+        qs = Transition.objects.filter(kind__in=HISTORY_KINDS, team__nexus=nexus)
     if team_ids is not None:
         qs = qs.filter(team_id__in=team_ids)
     return set(qs.order_by().values_list("team_id", flat=True).distinct())
