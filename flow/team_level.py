@@ -52,6 +52,7 @@ __all__ = [
     "BASES",
     "BASIS_NEXUS",
     "BASIS_TEAM",
+    "HISTORY_KINDS",
     "TEAM_STATES",
     "TEAM_WORKFLOW",
     "load_team_events",

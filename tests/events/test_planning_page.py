@@ -7,12 +7,12 @@ constant queries."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.urls import reverse
 
-from backlog.models import ColumnCategory, ProductBacklogItem, Role, ScrumTeam, TeamInvolvement
+from backlog.models import ColumnCategory, ProductBacklogItem, Role, ScrumTeam, TeamInvolvement, Transition
 from backlog.services import ColumnSpec, membership_add, nexus_create, pbi_create, pbi_transition, team_create
 from events.models import Sprint, SprintItem, SprintState
 from events.selectors_sprints import planning_get, team_throughput_get
@@ -245,25 +245,37 @@ def test_throughput_per_sprint_from_the_team_level_flow_and_the_nexus_columns_as
     _closed_sprints_more(nexus, [2, 0, 1, 0], borealis)
     assert FlowSnapshot.objects.get(nexus=nexus, team=atlas).basis == "team"
     assert FlowSnapshot.objects.get(nexus=nexus, team=borealis).basis == "nexus"
-    # Atlas's squares were filled on other days than the Nexus's finish: all in the two latest Sprints
+    # Atlas's squares were filled on other days than the Nexus's finish: all in the two latest Sprints;
+    # its team-level history began with Sprint 3 (the Sprints before are counted from the Nexus columns,
+    # where all its items finished in Sprint 1)
     sprints = list(Sprint.objects.filter(nexus=nexus).order_by("number"))
     for k, row in enumerate(ItemTeamFlow.objects.filter(team=atlas).order_by("item_id")):
         row.finished_on = sprints[2 + k % 2].start_date + timedelta(days=1)
         row.save(update_fields=["finished_on"])
+        ItemFlow.objects.filter(item_id=row.item_id).update(finished_on=sprints[0].start_date)
+    first_team_row = datetime.combine(sprints[2].start_date, time(12), tzinfo=UTC)
+    Transition.objects.filter(team=atlas, kind__in=["team_status", "team_column"]).update(at=first_team_row)
     _closed, tp = team_throughput_get(nexus=nexus, teams=_teams(nexus))
     assert (tp[atlas.pk].basis, tp[borealis.pk].basis) == ("team", "nexus")
-    assert tp[atlas.pk].counts == [4, 4, 0, 0]  # the most recent first
-    assert (tp[atlas.pk].p50, tp[atlas.pk].p85) == (0, 4)
+    assert tp[atlas.pk].own_since == sprints[2].start_date
+    assert tp[atlas.pk].counts == [4, 4, 0, 8]  # the most recent first
+    assert [s.basis for s in tp[atlas.pk].sprints] == ["team", "team", "nexus", "nexus"]
+    assert (tp[atlas.pk].p50, tp[atlas.pk].p85) == (4, 8)
     assert tp[borealis.pk].counts == [0, 1, 0, 2]  # the Nexus columns
+    assert {s.basis for s in tp[borealis.pk].sprints} == {"nexus"}
     teams = _teams(nexus)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         team_throughput_get(nexus=nexus, teams=teams)
     sprint_create(nexus=nexus, actor=None)
     page = client.get(_url("planning", nexus)).content.decode()
     atlas_lane, borealis_lane = _lane(page, "Atlas"), _lane(page, "Borealis")
-    assert 'Throughput per Sprint <span class="muted">(team\'s own flow)</span>' in atlas_lane
+    since = sprints[2].start_date.strftime("%-d %b")
+    label = f'Throughput per Sprint <span class="muted">(team\'s own flow; Nexus columns before {since})'
+    assert label in atlas_lane
     assert 'data-basis="team"' in atlas_lane
-    assert "oldest first: 0, 0, 4, 4" in atlas_lane
+    assert "oldest first: 8, 0, 4, 4" in atlas_lane
+    assert "Sprint 1: 8 finished (Nexus columns)" in atlas_lane
+    assert "Sprint 4: 4 finished (team's own flow)" in atlas_lane
     assert 'Throughput per Sprint <span class="muted">(Nexus columns)</span>' in borealis_lane
     assert "has no team-level history" in borealis_lane
     assert "oldest first: 2, 0, 1, 0" in borealis_lane
