@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
 from backlog.errors import DomainError
@@ -220,6 +220,9 @@ def test_incremental_update_equals_full_recompute(
 
     today = clock.now.astimezone(zoneinfo.ZoneInfo(zone)).date()
     incremental_rows = stored(nexus)
+    own_flow = sum(scope[3] == "team" for scope in incremental_rows["scopes"].values())
+    event(f"teams on their own flow at the end: {own_flow}")
+    event(f"items in a team's own flow: {min(len(incremental_rows['team_items']), 3)}+")
     assert all(scope[2] == today for scope in incremental_rows["scopes"].values())
     summary = flow_recompute(nexus_id=nexus.pk, as_of=today)
     assert stored(nexus) == incremental_rows
