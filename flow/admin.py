@@ -27,10 +27,10 @@ class ItemFlowAdmin(admin.ModelAdmin):
 class FlowSnapshotAdmin(admin.ModelAdmin):
     """Stored results are written by the recompute only: read-only here."""
 
-    list_display = ("nexus", "team", "as_of", "start", "end", "computed_at")
-    list_filter = ("nexus",)
+    list_display = ("nexus", "team", "basis", "as_of", "start", "end", "computed_at")
+    list_filter = ("nexus", "basis")
     exclude = ("detail",)
-    readonly_fields = ("nexus", "team", "as_of", "start", "end", "computed_at", "figures")
+    readonly_fields = ("nexus", "team", "basis", "as_of", "start", "end", "computed_at", "figures")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -74,6 +74,9 @@ class FlowQuery:
     for `DEFAULT_MC_ITEMS` items with `HISTORY_DAYS` days of history."""
 
     team: ScrumTeam | None = None
+    #: a Scrum Team's basis asked for: "team" (its own flow) or "nexus" (the Nexus columns of its
+    #: items); None = its own flow when it has team-level history (`flow.team_level`)
+    level: str | None = None
     label: str | None = None
     class_of_service: str | None = None
     as_of: date | None = None
@@ -182,6 +185,19 @@ class FlowData:
     @property
     def columns(self) -> list[str]:
         return list(self.figures["columns"])
+
+    @property
+    def basis(self) -> str:
+        """What a Scrum Team's figures come from: "team" (its own team-level transitions; the columns
+        are the four square states) or "nexus" (the Nexus columns of its items; always for the Nexus
+        itself). See `flow.team_level`."""
+        return str(self.figures.get("basis", "nexus"))
+
+    @property
+    def team_history(self) -> bool:
+        """Whether the Scrum Team has team-level history (square changes or moves on its board); False
+        for the Nexus."""
+        return bool(self.figures.get("team_history", self.basis == "team"))
 
     def weeks(self) -> list[WeekRow]:
         """The daily series summed per Monday-Sunday week (complete = all seven days in the series).
@@ -385,15 +401,27 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
     columns = workflow_columns(nexus=nexus)
     if not columns:
         raise DomainError("The Nexus has no Definition of Workflow yet.", field="nexus")
+    from flow import team_level
+
     as_of = query.as_of or nexus_today(nexus)
-    events = load_events(
-        nexus, columns, team=query.team, label=query.label, class_of_service=query.class_of_service
-    )
+    history = query.team is not None and bool(team_level.teams_with_history(nexus, team_ids=[query.team.pk]))
+    own = history and query.level != team_level.BASIS_NEXUS
+    if own:
+        assert query.team is not None
+        events = team_level.load_team_events(
+            nexus, team_ids=[query.team.pk], label=query.label, class_of_service=query.class_of_service
+        ).get(query.team.pk, [])
+        workflow = team_level.TEAM_WORKFLOW
+    else:
+        events = load_events(
+            nexus, columns, team=query.team, label=query.label, class_of_service=query.class_of_service
+        )
+        workflow = workflow_of(columns)
     history_days = query.mc_history_days or HISTORY_DAYS
     try:
         result = metrics.compute_flow(
             events,
-            workflow_of(columns),
+            workflow,
             as_of=as_of,
             start=query.start,
             end=query.end,
@@ -401,7 +429,7 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
         )
     except ValueError as exc:
         raise DomainError(f"No days to show: {exc}.", field="to") from exc
-    return flow_data_build(
+    data = flow_data_build(
         nexus=nexus,
         team=query.team,
         result=result,
@@ -411,6 +439,9 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
         history_days=history_days,
         computed_at=timezone.now(),
     )
+    data.figures["basis"] = team_level.BASIS_TEAM if own else team_level.BASIS_NEXUS
+    data.figures["team_history"] = history
+    return data
 
 
 def report_dict(data: FlowData) -> dict[str, Any]:

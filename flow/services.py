@@ -2,9 +2,11 @@
 
 The computation itself is `flow.metrics` and `flow.montecarlo` (pure functions), shaped by `flow.report`.
 `flow_recompute` loads the log of one Nexus once, replays it as of today (calendar days in the Nexus's
-time zone) and stores, in one transaction, per-item dates (`ItemFlow`), and for the whole Nexus and for
-each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`), writing only the rows that
-differ from the stored ones (`flow.store`).
+time zone) and stores, in one transaction, per-item dates (`ItemFlow`; `ItemTeamFlow` for the teams on
+the team basis), and for the whole Nexus and for each of its Scrum Teams a `FlowSnapshot` with its daily
+rows (`FlowDay`), writing only the rows that differ from the stored ones (`flow.store`). A Scrum Team
+with team-level history gets its own flow (`flow.team_level`: its square states), one without the Nexus
+columns of the items it is forecast on; `FlowSnapshot.basis` says which.
 
 What runs when (the incremental issue):
 
@@ -39,7 +41,7 @@ from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind
 from backlog.selectors import roles_of
 from backlog.services import nexus_update, team_update
 from backlog.services.common import nexus_changed, structure_check
-from flow import background, locks, metrics, store
+from flow import background, locks, metrics, store, team_level
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowSettings, FlowSnapshot, FlowState
@@ -151,15 +153,25 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
     ]
     teams_of = _teams_of(nexus)
     per_team = _events_per_team(events, teams_of)
+    own_flow = team_level.team_flows(nexus)  # the teams with team-level history: their own flow
+    team_items: dict[tuple[int, int], team_level.TeamItemRow] = {}
     for team in teams:
-        team_result = metrics.compute_flow(
-            per_team.pop(team.pk, []), workflow, as_of=as_of, history_days=HISTORY_DAYS
-        )
-        scopes.append(
-            flow_data_build(
-                nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
+        own = own_flow.get(team.pk)
+        if own is not None:
+            team_result = metrics.compute_flow(
+                own, team_level.TEAM_WORKFLOW, as_of=as_of, history_days=HISTORY_DAYS
             )
+            team_items.update(team_level.team_item_rows(team.pk, team_result, own))
+        else:
+            team_result = metrics.compute_flow(
+                per_team.pop(team.pk, []), workflow, as_of=as_of, history_days=HISTORY_DAYS
+            )
+        data = flow_data_build(
+            nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
         )
+        data.figures["basis"] = team_level.BASIS_TEAM if own is not None else team_level.BASIS_NEXUS
+        data.figures["team_history"] = own is not None
+        scopes.append(data)
     first_day: dict[str, date] = {}
     for ev in events:  # each item's first mapped day up to as_of
         if ev.column is not None and ev.day <= as_of:
@@ -178,13 +190,14 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
         for it in result.items
     }
     n_events = len(events)
-    del events, per_team
+    del events, per_team, own_flow
     t_compute = time.perf_counter()
 
     summary = _summary(scopes[0], result)
     with transaction.atomic():
         FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
         written = store.items_store(nexus_id=nexus.pk, rows=item_rows)
+        written += team_level.team_items_store(nexus_id=nexus.pk, rows=team_items)
         snapshots = _snapshots_store(nexus=nexus, scopes=scopes, now=now)
         written += store.days_store(
             days={
@@ -236,6 +249,7 @@ def _snapshots_store(*, nexus: Nexus, scopes: list[FlowData], now: Any) -> list[
             "start": data.start,
             "end": data.end,
             "computed_at": now,
+            "basis": data.figures.get("basis", team_level.BASIS_NEXUS),
             "figures": data.figures,
             "detail": data.detail_json,
         }
@@ -249,7 +263,9 @@ def _snapshots_store(*, nexus: Nexus, scopes: list[FlowData], now: Any) -> list[
         out.append(snap)
     kept = [s for s in out if s.pk is not None]
     if kept:
-        FlowSnapshot.objects.bulk_update(kept, ["as_of", "start", "end", "computed_at", "figures", "detail"])
+        FlowSnapshot.objects.bulk_update(
+            kept, ["as_of", "start", "end", "computed_at", "basis", "figures", "detail"]
+        )
     if new:
         created = FlowSnapshot.objects.bulk_create(new)
         if any(s.pk is None for s in created):  # backends without RETURNING
