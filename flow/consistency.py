@@ -54,7 +54,8 @@ def expected_item_rows(nexus: Nexus, as_of: date) -> dict[int, tuple[Any, ...]]:
     }
 
 
-def _differences(nexus: Nexus, as_of: date) -> list[str]:
+def _differences(nexus: Nexus, as_of: date) -> tuple[list[str], int]:
+    """Lines naming the PBIs whose stored figures differ (the first `MAX_NAMED`), and how many differ."""
     expected = expected_item_rows(nexus, as_of)
     stored = {
         row[0]: tuple(row[1:])
@@ -70,11 +71,16 @@ def _differences(nexus: Nexus, as_of: date) -> list[str]:
         elif want is None:
             lines.append(f"PBI {item_id}: stored flow figures {have}, a recompute stores none")
         else:
-            diff = ", ".join(f"{f} {h!r} (recompute: {w!r})" for f, h, w in zip(ITEM_FIELDS, have, want) if h != w)
+            diff = ", ".join(
+                f"{f} {h!r} (recompute: {w!r})"
+                for f, h, w in zip(ITEM_FIELDS, have, want, strict=True)
+                if h != w
+            )
             lines.append(f"PBI {item_id}: stored {diff}")
-    if len(lines) > MAX_NAMED:
-        lines = [*lines[:MAX_NAMED], f"... and {len(lines) - MAX_NAMED} more PBIs"]
-    return lines
+    total = len(lines)
+    if total > MAX_NAMED:
+        lines = [*lines[:MAX_NAMED], f"... and {total - MAX_NAMED} more PBIs"]
+    return lines, total
 
 
 def figures_check(nexus: Nexus, repair: bool = False) -> CheckResult:
@@ -85,26 +91,28 @@ def figures_check(nexus: Nexus, repair: bool = False) -> CheckResult:
     result = CheckResult()
     state = FlowState.objects.filter(nexus=nexus).first()
     as_of = state.computed_on if state and state.computed_on else nexus_today(nexus)
-    lines = _differences(nexus, as_of)
+    lines, total = _differences(nexus, as_of)
     if lines and repair:
         flow_recompute(nexus_id=nexus.pk)
-        result.repaired.append(f"flow figures recomputed ({len(lines)} disagreement(s) before)")
+        result.repaired.append(f"flow figures recomputed ({total} PBI(s) disagreed before)")
         state = FlowState.objects.filter(nexus=nexus).first()
-        lines = _differences(nexus, state.computed_on if state and state.computed_on else nexus_today(nexus))
-    pending = state is not None and state.pending_since is not None
-    if lines and pending:
-        assert state is not None and state.pending_since is not None
+        lines, total = _differences(
+            nexus, state.computed_on if state and state.computed_on else nexus_today(nexus)
+        )
+    if lines and (state is None or state.computed_on is None):
+        result.notes.append(f"flow figures never computed yet: {total} PBI(s) wait for the first recompute")
+    elif lines and state is not None and state.pending_since is not None:
         result.notes.append(
             f"flow figures pending since {state.pending_since:%Y-%m-%d %H:%M:%S} UTC: "
-            f"{len(lines)} PBI(s) differ until the recompute runs"
+            f"{total} PBI(s) differ until the recompute runs"
         )
-    elif lines:
+    else:
         result.mismatches.extend(lines)
-    if state is None or state.computed_on is None:
-        result.notes.append("flow figures never computed yet")
     return result
 
 
 def flow_checks() -> tuple[ConsistencyCheck, ...]:
     """Flow's checks, registered by `FlowConfig.ready`."""
-    return (ConsistencyCheck("flow figures against a full recompute", figures_check, repair="figures", order=50),)
+    return (
+        ConsistencyCheck("flow figures against a full recompute", figures_check, repair="figures", order=50),
+    )

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a database outage or a conflict left after the retries is a 503, never a 500 (nexus_site.db).
+    "nexus_site.db.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,11 +93,26 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# A connection kept between requests (`CONN_MAX_AGE` seconds; 0 = one per request) is checked before
+# reuse, so after a database restart the next request opens a new one instead of failing
+# (`nexus_site.db`: requests during the outage answer 503, the app recovers without a restart).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A web request and the eager recompute may write at the same time: wait rather than fail.
+    # The embedded default under concurrent writers (web requests, the in-process recompute): WAL lets
+    # readers go on while one writes; a writer waits up to `timeout` seconds (the busy timeout) for
+    # the lock instead of failing with "database is locked"; IMMEDIATE takes the write lock at BEGIN,
+    # so two transactions never deadlock upgrading their read locks.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails a request within seconds (503) rather than hanging it.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite (the embedded default) cannot defer the Product Backlog's rank constraint nor treat NULL teams
 # as equal in the membership constraint. Migration backlog 0002 adds a plain unique rank index there,

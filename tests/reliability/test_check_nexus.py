@@ -38,7 +38,9 @@ def worked():
     """A Nexus with some history: items created with teams, moved, blocked, parented, one deleted."""
     nexus = nexus_build(slug="checked")
     a, b = team(nexus, "Team A"), team(nexus, "Team B")
-    items = [pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[a, b][: 1 + i % 2]) for i in range(6)]
+    items = [
+        pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[a, b][: 1 + i % 2]) for i in range(6)
+    ]
     pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
     square = TeamInvolvement.objects.filter(item=items[1]).first()
     involvement_set_status(involvement=square, status=TeamStatus.IN_PROGRESS, actor=None)
@@ -58,20 +60,38 @@ def test_a_consistent_nexus_passes(worked):
 
 
 @pytest.mark.parametrize(
-    "corrupt, expected",
+    ("corrupt", "expected"),
     [
-        (lambda n, items: ProductBacklogItem.objects.filter(pk=items[0].pk).update(column=column(n, "Ready")),
-         "stored column 'Ready', the log's last column row says 'In Progress'"),
-        (lambda n, items: ProductBacklogItem.objects.filter(pk=items[1].pk).update(is_blocked=True, blocked_reason="x"),
-         "stored blocked=True"),
-        (lambda n, items: ProductBacklogItem.objects.filter(pk=items[3].pk).update(parent=None),
-         "stored parent None"),
-        (lambda n, items: ProductBacklogItem.objects.filter(pk=items[5].pk).update(deleted_at=None),
-         "stored alive, the log says deleted"),
-        (lambda n, items: TeamInvolvement.objects.filter(item=items[1]).update(status=TeamStatus.DONE),
-         "stored team squares"),
-        (lambda n, items: Tombstone.objects.create(nexus_id=n.pk, kind="team", object_id=team(n, "Team A").pk),
-         "tombstone team"),
+        (
+            lambda n, items: ProductBacklogItem.objects.filter(pk=items[0].pk).update(
+                column=column(n, "Ready")
+            ),
+            "stored column 'Ready', the log's last column row says 'In Progress'",
+        ),
+        (
+            lambda n, items: ProductBacklogItem.objects.filter(pk=items[1].pk).update(
+                is_blocked=True, blocked_reason="x"
+            ),
+            "stored blocked=True",
+        ),
+        (
+            lambda n, items: ProductBacklogItem.objects.filter(pk=items[3].pk).update(parent=None),
+            "stored parent None",
+        ),
+        (
+            lambda n, items: ProductBacklogItem.objects.filter(pk=items[5].pk).update(deleted_at=None),
+            "stored alive, the log says deleted",
+        ),
+        (
+            lambda n, items: TeamInvolvement.objects.filter(item=items[1]).update(status=TeamStatus.DONE),
+            "stored team squares",
+        ),
+        (
+            lambda n, items: Tombstone.objects.create(
+                nexus_id=n.pk, kind="team", object_id=team(n, "Team A").pk
+            ),
+            "tombstone team",
+        ),
     ],
     ids=["column", "blocked", "parent", "deleted", "square", "tombstone"],
 )
@@ -96,12 +116,13 @@ def test_history_is_never_changed(worked):
 
 
 def test_wrong_flow_figures_fail_and_repair_figures_fixes_them(worked):
-    nexus, items = worked
+    nexus, _ = worked
     row = ItemFlow.objects.filter(nexus=nexus, started_on__isnull=False).first()
     assert row is not None
     ItemFlow.objects.filter(pk=row.pk).update(started_on=None)
     code, out = run("--nexus", "checked")
-    assert code == 1 and f"PBI {row.pk}: stored started_on None" in out, out
+    assert code == 1, out
+    assert f"PBI {row.pk}: stored started_on None" in out
 
     code, out = run("--nexus", "checked", "--repair-figures")
     assert code == 0, out

@@ -16,9 +16,7 @@ from nexus_site import extensions
 
 
 class Command(BaseCommand):
-    help = (
-        "Check that each Nexus's stored state agrees with its transition log; exit 1 naming each mismatch."
-    )
+    help = "Check that each Nexus's stored state agrees with its transition log; exit 1 naming each mismatch."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--nexus", metavar="SLUG", help="check only this Nexus")
