@@ -175,12 +175,13 @@ def items_check(nexus: Nexus, repair: bool = False) -> CheckResult:
                 f"{name}: stored team squares {sorted(stored.items())}, log {sorted(state.squares.items())}",
             )
         else:
-            for team, (_, team_column_id) in squares.get(pk, {}).items():
+            for team, square in squares.get(pk, {}).items():
+                board_column = square[1]
                 logged = state.team_columns.get(team)
-                if team in state.team_columns and logged is not None and logged != team_column_id:
+                if team in state.team_columns and logged is not None and logged != board_column:
                     _named(
                         result,
-                        f"{name}: team {team}'s board column is {team_column_id}, the log says {logged}",
+                        f"{name}: team {team}'s board column is {board_column}, the log says {logged}",
                     )
         if is_blocked != state.blocked or (is_blocked and reason != state.reason):
             _named(

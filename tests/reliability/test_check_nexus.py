@@ -42,7 +42,8 @@ def worked():
         pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[a, b][: 1 + i % 2]) for i in range(6)
     ]
     pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
-    square = TeamInvolvement.objects.filter(item=items[1]).first()
+    square = TeamInvolvement.objects.filter(item=items[1]).order_by("pk").first()
+    assert square is not None
     involvement_set_status(involvement=square, status=TeamStatus.IN_PROGRESS, actor=None)
     pbi_update(item=items[2], actor=None, is_blocked=True, blocked_reason="waiting for the API")
     pbi_update(item=items[3], actor=None, parent=items[4])
