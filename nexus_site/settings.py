@@ -186,13 +186,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
-# Flow figures: every night all Nexuses are recomputed (idempotent); every hour those whose calendar day
-# has turned in their own time zone, or whose recompute was left pending while the broker was down.
-# Webhooks: every 5 minutes, re-queue deliveries whose retry is overdue (lost while the broker was down).
+# A task whose worker died mid-way (SIGKILL, a lost machine) is not acknowledged (ACKS_LATE): Redis
+# gives it to another worker after this many seconds (longer than any task runs).
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+#: Seconds between the sweeps that pick up work left waiting in the database while Redis was away.
+SWEEP_SECONDS: float = env.float("SWEEP_SECONDS", default=10.0)
+# Flow figures: every night all Nexuses are recomputed (idempotent); every SWEEP_SECONDS those whose
+# calendar day has turned in their own time zone, or whose recompute was left pending while the broker
+# was down (cheap when none is). Webhooks: every SWEEP_SECONDS, re-queue deliveries never queued (the
+# broker was down) or whose retry is overdue (lost with a worker): so, within 30 s of Redis being back,
+# both run by themselves.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flow-recompute-all-nightly": {"task": "flow.recompute_all", "schedule": crontab(hour=1, minute=30)},
-    "flow-recompute-due-hourly": {"task": "flow.recompute_due", "schedule": crontab(minute=5)},
-    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": 300.0},
+    "flow-recompute-due": {"task": "flow.recompute_due", "schedule": SWEEP_SECONDS},
+    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": SWEEP_SECONDS},
     "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": crontab(minute=35)},
 }
 CELERY_TIMEZONE = "UTC"
