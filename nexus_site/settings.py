@@ -188,7 +188,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = False
 # A task whose worker died mid-way (SIGKILL, a lost machine) is not acknowledged (ACKS_LATE): Redis
 # gives it to another worker after this many seconds (longer than any task runs).
+# Workers look for such tasks every CELERY_RESTORE_INTERVAL seconds (kombu's default sweep is about
+# 100 s: 10 s x a throttle of 10; one cheap Redis query per sweep here).
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env.int("CELERY_RESTORE_INTERVAL", default=10)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 #: Seconds between the sweeps that pick up work left waiting in the database while Redis was away.
 SWEEP_SECONDS: float = env.float("SWEEP_SECONDS", default=10.0)
 # Flow figures: every night all Nexuses are recomputed (idempotent); every SWEEP_SECONDS those whose

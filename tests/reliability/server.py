@@ -121,38 +121,44 @@ class RedisServer:
 
 
 class Worker:
-    """A Celery worker with its beat (`-B`, schedule file in `folder`) in a process of its own, on `env`."""
+    """A Celery worker (solo pool) in a process of its own, on `env`; with its beat (`-B`, schedule file
+    in `folder`) unless `beat` is False. `kill()` sends SIGKILL (a worker lost mid-task)."""
 
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.env, self.folder = env, folder
+    def __init__(self, env: dict[str, str], folder: Path, *, beat: bool = True, name: str = "worker") -> None:
+        self.env, self.folder, self.beat, self.name = env, folder, beat, name
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Worker:
-        self.log = (self.folder / "worker.log").open("wb")
+        self.log = (self.folder / f"{self.name}.log").open("wb")
+        beat = ["-B", "--schedule", str(self.folder / "beat-schedule")] if self.beat else []
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "nexus_site",
+            "worker",
+            *beat,
+            "-n",
+            f"{self.name}@%h",
+        ]
+        command += [
+            "--pool=solo",
+            "-l",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "nexus_site",
-                "worker",
-                "-B",
-                "--schedule",
-                str(self.folder / "beat-schedule"),
-                "--pool=solo",
-                "-l",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()  # SIGKILL: no chance to acknowledge or give the task back
+        self.process.wait()
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
