@@ -31,6 +31,7 @@ class LoadReport:
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    slowest: list[tuple[float, str]] = field(default_factory=list)
     titles: dict[int, str] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
     replays: list[tuple[int, int]] = field(default_factory=list)
@@ -111,6 +112,8 @@ class Client:
         with self.report.lock:
             self.report.statuses[status] += 1
             self.report.latencies.append(elapsed)
+            if elapsed > 5:
+                self.report.slowest.append((elapsed, f"{method} {path} {status}"))
             if status >= 500 or "database is locked" in text:
                 self.report.failures.append(f"{method} {path}: {status} {text[:300]}")
         try:
