@@ -99,10 +99,11 @@ def unavailable_response(request: HttpRequest, exc: BaseException) -> HttpRespon
     """The 503 for a database fault: the API's error shape under `/api/` (or for a JSON client), else
     a plain page (no traceback). `Retry-After` in seconds."""
     busy = is_transient(exc)
+    saved = "" if request.method in ("GET", "HEAD", "OPTIONS") else " nothing was saved;"
     message = (
-        "The database is busy with other changes; nothing was saved. Please try again."
+        f"The database is busy with other changes;{saved} please try again."
         if busy
-        else "The database is unavailable for a moment; nothing was saved. Please try again shortly."
+        else f"The database is unavailable for a moment;{saved} please try again shortly."
     )
     response: HttpResponse
     if _is_api(request):
