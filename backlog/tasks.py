@@ -32,3 +32,14 @@ def webhooks_retry_due() -> int:
 def idempotency_prune() -> int:
     """Periodic: delete idempotency records older than `API_IDEMPOTENCY_TTL` seconds."""
     return sync.idempotency_records_prune()
+
+
+@shared_task(name="backlog.suggestions_rebuild")
+def suggestions_rebuild(nexus_id: int) -> int:
+    """Rebuild the Nexus's suggested-dependencies index for its current change counter and store it
+    (`backlog.suggestions.suggestion_index_rebuild`); nothing to do when it is already stored, so a
+    burst of changes costs one build. Returns the PBIs indexed (0 for a missing Nexus)."""
+    from backlog.suggestions import suggestion_index_rebuild
+
+    index = suggestion_index_rebuild(nexus_id=nexus_id)
+    return 0 if index is None else len(index)

@@ -66,13 +66,17 @@ from nexus_site.api.base import (
     updated_since_param,
 )
 from nexus_site.api.etag import etag, if_match_version, none_match
-from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
+from nexus_site.api.schema import (
+    ETAG_HEADER,
+    IF_MATCH,
+    error,
+    precondition,
+    retrieve_with_etag,
+)
 
 PLAN = SPRINT_PLANNING_RULE
 
-PRECONDITION = error(
-    "`If-Match` names another version than the Sprint's (see `current_version`).", PRECONDITION_EXAMPLE
-)
+PRECONDITION = precondition("the Sprint")
 
 
 def _conflict(description: str, message: str, field: str) -> OpenApiResponse:
@@ -157,11 +161,7 @@ def _item_rows(sprint: Sprint, rows: list[SprintItem]) -> list[dict[str, Any]]:
         description="Every Sprint of the Nexus, planned, active and closed. Deleted (planned) Sprints are in "
         "`sprints/deleted/`.",
     ),
-    retrieve=extend_schema(
-        summary="Get a Sprint (with its ETag)",
-        parameters=[IF_NONE_MATCH, ETAG_HEADER],
-        responses={200: SprintSerializer, 304: OpenApiResponse(description="Your copy is current.")},
-    ),
+    retrieve=retrieve_with_etag("a Sprint", SprintSerializer),
     create=extend_schema(
         summary="Plan a new Sprint (Product Owner, Nexus Integration Team)",
         description="Numbered after the last one. Without dates it starts the day after the last Sprint "

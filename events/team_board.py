@@ -68,7 +68,8 @@ class TeamBoardColumn:
 class TeamBoard:
     """What the team board page shows: the `team`, the `sprint`, its columns left to right with their
     cards, whether the user may move the team's work and add tasks (`can_move`), and the team's
-    Developers (to give a task to)."""
+    Developers (to give a task to). `adding`: the PBI whose card shows its own task form (the page
+    without JavaScript, `?add_task=<id>`); with JavaScript one dialog serves every card."""
 
     team: ScrumTeam
     sprint: Sprint
@@ -76,6 +77,7 @@ class TeamBoard:
     can_move: bool
     developers: list[User]
     goal: str = ""
+    adding: int | None = None
 
     @property
     def cards(self) -> int:
@@ -89,6 +91,13 @@ def team_sprint_items(*, team: ScrumTeam, sprint: Sprint) -> QuerySet[TeamInvolv
             team=team, item__sprint_rows__sprint=sprint, item__deleted_at__isnull=True
         )
         .select_related("item")
+        .only(
+            "item_id",
+            "team_id",
+            "status",
+            "team_column_id",
+            *(f"item__{f}" for f in ("external_id", "title", "version", "is_blocked", "blocked_reason")),
+        )
         .order_by("item__rank")
     )
 
@@ -100,15 +109,16 @@ def team_board_get(*, team: ScrumTeam, sprint: Sprint, user: User | AnonymousUse
     columns = list(TeamColumn.objects.filter(team=team).order_by("position"))
     involvements = list(team_sprint_items(team=team, sprint=sprint))
     item_ids = [inv.item_id for inv in involvements]
-    labels = dict(TeamStatus.choices)
+    labels = {value: str(label) for value, label in TeamStatus.choices}
+    codes: dict[str, str] = {}
     squares: dict[int, list[Square]] = {}
     for item_id, name, status in (
         TeamInvolvement.objects.filter(item_id__in=item_ids)
         .order_by("team__name")
         .values_list("item_id", "team__name", "status")
     ):
-        code = ScrumTeam(name=name).code  # the two letters of the square (`ScrumTeam.code`)
-        squares.setdefault(item_id, []).append(Square(code, name, status, str(labels.get(status, status))))
+        code = codes.get(name) or codes.setdefault(name, ScrumTeam(name=name).code)  # `ScrumTeam.code`
+        squares.setdefault(item_id, []).append(Square(code, name, status, labels.get(status, status)))
     tasks: dict[int, list[Task]] = {}
     for task in (
         Task.objects.filter(team=team, item_id__in=item_ids).select_related("assignee").order_by("id")

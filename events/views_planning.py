@@ -49,12 +49,16 @@ def _limit(request: HttpRequest) -> int:
     return max(1, min(int(raw), CANDIDATES_MAX)) if raw.isdigit() else CANDIDATES_DEFAULT
 
 
-def card_rows_html(cards: list[PlanCard], *, can_plan: bool, lane: ScrumTeam | None = None) -> SafeString:
+def card_rows_html(
+    cards: list[PlanCard], *, can_plan: bool, lane: ScrumTeam | None = None, ready_column: bool = True
+) -> SafeString:
     """The cards (`<li class="plan-card">`) of the candidates list (`lane` None: a Plan button each, for
     the team the keyboard form `#plan-kbd` has chosen) or of a team lane (a remove button each, through the
     form `#unplan-kbd`), built here rather than by the template engine: the page shows up to 500
     candidates (`CANDIDATES_MAX`), which the template language renders in hundreds of milliseconds (as
-    `backlog.views_rows` does for the Product Backlog page). Every value is escaped."""
+    `backlog.views_rows` does for the Product Backlog page). Every value is escaped. A ready PBI's
+    column gets the ready tick only when the Definition of Workflow has a ready column (`ready_column`):
+    without one, no PBI is told ready or not."""
     out: list[str] = []
     append = out.append
     for card in cards:
@@ -75,7 +79,7 @@ def card_rows_html(cards: list[PlanCard], *, can_plan: bool, lane: ScrumTeam | N
                 f"{escape(code)}</span>"
                 f'<span class="sq-name">{text}</span>'
             )
-        ready = " is-ready" if card.ready else ""
+        ready = " is-ready" if card.ready and ready_column else ""
         append("</span>")
         if lane is None:
             append(f'<span class="col-name small{ready}">{escape(card.column_name)}</span>')
@@ -114,7 +118,9 @@ def _context(
         "nexus": nexus,
         "plan": plan,
         "can_plan": can_plan,
-        "candidate_rows": card_rows_html(plan.candidates, can_plan=can_plan),
+        "candidate_rows": card_rows_html(
+            plan.candidates, can_plan=can_plan, ready_column=plan.has_ready_column
+        ),
         "error": error,
         "error_part": error_part,
         "notice": notice,

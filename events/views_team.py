@@ -12,7 +12,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -20,12 +22,13 @@ from django.views.decorators.vary import vary_on_headers
 from backlog.errors import DomainError
 from backlog.http import nexus_etag
 from backlog.models import Membership, Nexus, ProductBacklogItem, ScrumTeam, Source, Task, TeamColumn
-from backlog.selectors import nexus_get_for_user
+from backlog.selectors import nexus_change_seq, nexus_get_for_user
 from backlog.services.squares import team_item_move
 from backlog.services.tasks import task_create, task_update
 from events.models import Sprint
 from events.selectors import sprint_current_or_next
 from events.team_board import team_board_get
+from events.views_sprint_backlog import POLL_MS
 
 
 def _team(nexus: Nexus, team_slug: str) -> ScrumTeam:
@@ -35,9 +38,25 @@ def _team(nexus: Nexus, team_slug: str) -> ScrumTeam:
 def _render_board(
     request: HttpRequest, nexus: Nexus, sprint: Sprint, team: ScrumTeam, status: int = 200
 ) -> HttpResponse:
+    seq = nexus_change_seq(nexus_id=nexus.pk)  # read first: a change during the read shows next poll
+    board = team_board_get(team=team, sprint=sprint, user=request.user)
+    board.adding = _int(request.GET.get("add_task"))
+    # Each task's toggle URL, reversed once for the board (a page of 300 cards reversed it per task).
+    marker = 987654321
+    toggle = reverse("events:team-board-task-toggle", args=[nexus.slug, sprint.pk, team.slug, marker])
+    for column in board.columns:
+        for card in column.cards:
+            for task in card.tasks:
+                task.toggle_url = toggle.replace(str(marker), str(task.pk))  # type: ignore[attr-defined]
     context = {
         "nexus": nexus,
-        "board": team_board_get(team=team, sprint=sprint, user=request.user),
+        "board": board,
+        "seq": seq,
+        "poll_ms": POLL_MS,
+        # The CSRF field of the board's many small forms, rendered once (as `{% csrf_token %}` would).
+        "csrf_input": format_html(
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+        ),
         "teams": list(ScrumTeam.objects.filter(nexus=nexus).order_by("name")),
     }
     template = "events/team_board.html#board" if getattr(request, "htmx", False) else "events/team_board.html"

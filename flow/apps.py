@@ -25,6 +25,16 @@ class FlowConfig(AppConfig):
 
             return bench.run(ctx)
 
+        def bench_deps(ctx: Any) -> Any:
+            from flow import bench_deps
+
+            return bench_deps.run(ctx)
+
+        def bench_demo(ctx: Any) -> Any:
+            from flow import bench_demo
+
+            return bench_demo.run(ctx)
+
         extension_register(
             Extension(
                 app="flow",
@@ -38,7 +48,12 @@ class FlowConfig(AppConfig):
                 ),
                 # A deleted scope's flow settings (a Scrum Team's go with it) leave a tombstone for sync.
                 tombstones=(TombstoneSpec(FlowSettings, FLOW_SETTINGS_TOMBSTONE, lambda row: row.nexus_id),),
-                bench_rows=(BenchRows("flow", bench_flow, 50),),
+                bench_rows=(
+                    BenchRows("flow", bench_flow, 50),
+                    BenchRows("deps", bench_deps, 55),
+                    # The four writes on `make run`'s demo Nexus, through HTTP (flow/bench_demo.py).
+                    BenchRows("flow-demo", bench_demo, 56),
+                ),
                 nav=(NavEntry("Flow", "flow:flow", 40),),
                 checks=consistency.flow_checks(),
             )

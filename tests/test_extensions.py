@@ -53,6 +53,8 @@ def test_every_app_declares_what_it_adds():
         "events-pages",
         "team board",
         "flow",
+        "deps",
+        "flow-demo",
         "api",
     ]
 
@@ -143,6 +145,8 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "events-pages",
         "team board",
         "flow",
+        "deps",
+        "flow-demo",
         "integration",
         "api",
     ]

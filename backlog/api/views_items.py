@@ -11,7 +11,6 @@ from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -59,7 +58,13 @@ from nexus_site.api.base import (
 )
 from nexus_site.api.errors import FieldError, flatten
 from nexus_site.api.etag import etag, if_match_version, none_match
-from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
+from nexus_site.api.schema import (
+    ETAG_HEADER,
+    IF_MATCH,
+    error,
+    precondition,
+    retrieve_with_etag,
+)
 
 WARNING_HEADER = "X-Nexus-Warning"
 
@@ -88,9 +93,7 @@ WIP_CONFLICT = error(
         status_codes=["409"],
     ),
 )
-PRECONDITION = error(
-    "`If-Match` names another version than the item's (see `current_version`).", PRECONDITION_EXAMPLE
-)
+PRECONDITION = precondition("the item")
 ITEM_EXAMPLE = OpenApiExample(
     "A PBI",
     request_only=True,
@@ -123,11 +126,7 @@ WRITE_HEADERS = [
         "proper). Deleted items are in `items/deleted/`.",
         parameters=[ORDER_PARAM],
     ),
-    retrieve=extend_schema(
-        summary="Get a PBI (with its ETag)",
-        parameters=[IF_NONE_MATCH, ETAG_HEADER],
-        responses={200: ItemSerializer, 304: OpenApiResponse(description="Your copy is current.")},
-    ),
+    retrieve=retrieve_with_etag("a PBI", ItemSerializer),
     create=extend_schema(
         summary="Create a PBI",
         description="At the bottom of the Product Backlog unless `position` is `top` or `after` names the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,11 +26,15 @@ from backlog.services.squares import team_column_create, team_column_delete, tea
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
 from nexus_site.api.etag import etag, if_match_version, none_match
-from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
-
-PRECONDITION = error(
-    "`If-Match` names another version than the column's (see `current_version`).", PRECONDITION_EXAMPLE
+from nexus_site.api.schema import (
+    ETAG_HEADER,
+    IF_MATCH,
+    error,
+    precondition,
+    retrieve_with_etag,
 )
+
+PRECONDITION = precondition("the column")
 TEAM_COLUMN_IN_USE = error(
     "Work of the team is in the column, or the transition log names it: the team's history is never "
     "lost. Nothing was deleted.",
@@ -59,11 +63,7 @@ WHO = (
         "maps onto a state of the team square (`state`); a new team gets one column per state. With "
         "`updated_since`, in the sync order (updated_at, id) instead.",
     ),
-    retrieve=extend_schema(
-        summary="Get a column of a team's board (with its ETag)",
-        parameters=[IF_NONE_MATCH, ETAG_HEADER],
-        responses={200: TeamColumnSerializer, 304: OpenApiResponse(description="Your copy is current.")},
-    ),
+    retrieve=retrieve_with_etag("a column of a team's board", TeamColumnSerializer),
     create=extend_schema(
         summary="Add a column to a team's board",
         description=f"At `position` (0-based within the team; the columns from there on move one to the "

@@ -43,6 +43,7 @@ from backlog.services.items import (
     _clean_fields,
     _labels,
     _same,
+    creation_check,
     pbi_set_teams,
     pbi_transition,
 )
@@ -159,6 +160,7 @@ def _plan_creates(nexus: Nexus, entries: list[_Entry], errors: list[BulkItemErro
                 raise DomainError("The Nexus has no Definition of Workflow yet.", field="column")
             if any(t.pk not in now_teams for t in changes.teams or ()):
                 raise DomainError("That Scrum Team is not in this Nexus (any more).", field="teams")
+            creation_check(column=column, teams=list(changes.teams or ()))
         except DomainError as exc:
             errors.append(BulkItemError(entry.index, entry.external_id, exc.field, exc.message))
             continue

@@ -5,12 +5,14 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, Final
 
 from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
 
 from backlog.errors import DomainError, PreconditionFailed
 from backlog.models import Nexus, NexusChangeCounter, ScrumTeam, WipLimitKind, WorkflowColumn
@@ -234,3 +236,26 @@ def version_check(item: Any, expected_version: int | None, *, undone: str = "Not
             current_version=item.version,
             field="If-Match",
         )
+
+
+def positions_set(model: type[Any], columns: Sequence[Any], positions: dict[int, int]) -> None:
+    """Give each row of `model` (by id) in `positions` its new `position`, without ever colliding with
+    another row's position under a non-deferrable unique constraint on (owner, position): every moving
+    row first goes to a free position above all current and target ones, then to its target. Moved rows
+    get a new `updated_at` (sync clients see the new order), and the objects of `columns` (the rows as
+    loaded, locked by the caller) are updated to match. Two UPDATEs at most. Used for the Nexus's
+    columns (`backlog.services.workflow`) and a team's columns (`backlog.services.squares`)."""
+    current = {c.pk: c.position for c in columns}
+    moving = {pk: pos for pk, pos in positions.items() if pk is not None and pos != current.get(pk)}
+    if not moving:
+        return
+    base = max([*current.values(), *moving.values()]) + 1
+    now = timezone.now()
+    temporary = {pk: base + i for i, pk in enumerate(sorted(moving))}
+    for targets in (temporary, moving):
+        model.objects.filter(pk__in=list(targets)).update(
+            position=Case(*(When(pk=pk, then=Value(pos)) for pk, pos in targets.items())), updated_at=now
+        )
+    for column in columns:
+        if column.pk in moving:
+            column.position, column.updated_at = moving[column.pk], now

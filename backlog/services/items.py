@@ -126,6 +126,18 @@ def _labels(nexus: Nexus, names: Iterable[str]) -> list[Label]:
     return [existing[n] for n in wanted]
 
 
+def creation_check(*, column: WorkflowColumn, teams: Sequence[ScrumTeam]) -> None:
+    """Raise `Conflict` (409, field `column`) when a new PBI with `teams` would start in a finished
+    column: its new squares are not started, and a PBI enters the finished part only when every
+    square is filled (`backlog.services.squares.finish_refusal`). Used by every door that creates."""
+    if teams and column.category == ColumnCategory.DONE:
+        raise Conflict(
+            f"A PBI enters '{column.name}' only when every Scrum Team forecast on it is ready to "
+            "integrate or Done, and a new team's square is not started: create it in an earlier column.",
+            field="column",
+        )
+
+
 @retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_create(
@@ -159,12 +171,7 @@ def pbi_create(
             raise DomainError("The Nexus has no Definition of Workflow yet.", field="column")
     else:
         column = now_columns[column.pk]
-        if teams and column.category == ColumnCategory.DONE:
-            raise Conflict(
-                f"A PBI enters '{column.name}' only when every Scrum Team forecast on it is ready to "
-                "integrate or Done, and a new team's square is not started: create it in an earlier column.",
-                field="column",
-            )
+        creation_check(column=column, teams=teams)
     if after is not None:
         if after.backlog_id != backlog.pk:
             raise DomainError("The item named as 'after' belongs to another Nexus.", field="after")

@@ -34,7 +34,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from backlog.errors import Conflict, DomainError, NotAllowed, PreconditionFailed, WipLimitReached
@@ -59,6 +59,7 @@ from backlog.services.common import (
     nexus_lock,
     notify_item_event,
     notify_items_changed,
+    positions_set,
     version_check,
 )
 from backlog.services.log import _log_many, _row
@@ -470,21 +471,9 @@ def _check_order(order: list[TeamColumn]) -> None:
 
 
 def _place(columns: list[TeamColumn], order: list[TeamColumn]) -> None:
-    """Give the columns of `order` positions 0..n-1 without ever colliding under the unique
-    (team, position): moving ones first go above every current position. Two UPDATEs at most."""
-    moving = {c.pk: i for i, c in enumerate(order) if c.pk is not None and c.position != i}
-    if not moving:
-        return
-    base = max([c.position for c in columns] + list(moving.values())) + 1
-    now = timezone.now()
-    temporary = {pk: base + i for i, pk in enumerate(sorted(moving))}
-    for targets in (temporary, moving):
-        TeamColumn.objects.filter(pk__in=list(targets)).update(
-            position=Case(*(When(pk=pk, then=Value(pos)) for pk, pos in targets.items())), updated_at=now
-        )
-    for column in columns:
-        if column.pk in moving:
-            column.position, column.updated_at = moving[column.pk], now
+    """Give the columns of `order` positions 0..n-1 (`common.positions_set`; a column not saved yet,
+    without an id, is left alone)."""
+    positions_set(TeamColumn, columns, {c.pk: i for i, c in enumerate(order) if c.pk is not None})
 
 
 def _clean_column(

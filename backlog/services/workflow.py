@@ -20,8 +20,7 @@ Rules kept here:
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Case, Q, Value, When
-from django.utils import timezone
+from django.db.models import Q
 
 from backlog.errors import Conflict, DomainError
 from backlog.models import (
@@ -32,7 +31,7 @@ from backlog.models import (
     WipLimitKind,
     WorkflowColumn,
 )
-from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed
+from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed, positions_set
 
 #: At most this many columns in a Definition of Workflow (as `POST /nexuses/` accepts).
 MAX_COLUMNS = 30
@@ -45,24 +44,8 @@ def _lock_columns(nexus_id: int) -> list[WorkflowColumn]:
 
 
 def _place(columns: list[WorkflowColumn], positions: dict[int, int]) -> None:
-    """Give each column (by id) in `positions` its new position, without ever colliding with another
-    column's position under the non-deferrable unique constraint: first every moving column goes to a
-    free position above all current and target ones, then to its target. Moved columns get a new
-    `updated_at` (sync clients see the new order). Two UPDATEs at most."""
-    current = {c.pk: c.position for c in columns}
-    moving = {pk: pos for pk, pos in positions.items() if pos != current[pk]}
-    if not moving:
-        return
-    base = max([*current.values(), *moving.values()]) + 1
-    now = timezone.now()
-    temporary = {pk: base + i for i, pk in enumerate(sorted(moving))}
-    for targets in (temporary, moving):
-        WorkflowColumn.objects.filter(pk__in=list(targets)).update(
-            position=Case(*(When(pk=pk, then=Value(pos)) for pk, pos in targets.items())), updated_at=now
-        )
-    for column in columns:
-        if column.pk in moving:
-            column.position, column.updated_at = moving[column.pk], now
+    """Give each column (by id) in `positions` its new position (`common.positions_set`)."""
+    positions_set(WorkflowColumn, columns, positions)
 
 
 def _check_start_before_finish(order: list[WorkflowColumn]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import get_override, is_list_serializer, is_serializer
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 DESCRIPTION = """
@@ -174,6 +174,24 @@ ETAG_HEADER = OpenApiParameter(
     response=[200, 201],
     description='The item\'s version as a strong ETag, e.g. `"4"`; send it back in `If-Match`.',
 )
+
+
+def precondition(what: str) -> OpenApiResponse:
+    """The 412 response of a write with `If-Match` on a versioned row (`what`: "the item", ...)."""
+    return error(
+        f"`If-Match` names another version than {what}'s (see `current_version`).", PRECONDITION_EXAMPLE
+    )
+
+
+def retrieve_with_etag(what: str, serializer: Any) -> Any:
+    """The `extend_schema` of a versioned row's GET: its `ETag`, and 304 for `If-None-Match` with it."""
+    return extend_schema(
+        summary=f"Get {what} (with its ETag)",
+        parameters=[IF_NONE_MATCH, ETAG_HEADER],
+        responses={200: serializer, 304: OpenApiResponse(description="Your copy is current.")},
+    )
+
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from backlog.errors import Conflict
 from backlog.models import ProductBacklogItem, Transition, WipLimitKind, WorkflowColumn
 from backlog.services import ItemChanges
 from backlog.services.bulk import BulkUpsertFailed, pbi_bulk_upsert
@@ -122,3 +123,23 @@ def test_a_refused_column_change_refuses_the_whole_batch():
         pbi_bulk_upsert(nexus=nx, entries=_entries(nx, edited=True), actor=None)
     assert [(e.index, e.field) for e in refused.value.errors] == [(5, "column")]
     assert _state(nx) == before
+
+
+def test_a_new_item_with_teams_is_refused_in_the_finished_column_as_one_by_one():
+    """The finishing rule of the team squares holds for the bulk door too: a new PBI with teams would
+    start in the finished column with squares not started (as `pbi_create`: 409, field `column`)."""
+    nx = nexus_build()
+    teams = list(nx.teams.order_by("name"))[:1]
+    done = column(nx, "Done")
+    entries = [
+        ("EXT-ok", ItemChanges(fields={"title": "Fine"}, teams=teams)),
+        ("EXT-done", ItemChanges(fields={"title": "Done at birth"}, teams=teams, column=done)),
+        ("EXT-done-alone", ItemChanges(fields={"title": "Done, no team"}, column=done)),
+    ]
+    with pytest.raises(BulkUpsertFailed) as refused:
+        pbi_bulk_upsert(nexus=nx, entries=entries, actor=None)
+    assert [(e.index, e.field) for e in refused.value.errors] == [(1, "column")]
+    assert "every Scrum Team forecast on it" in refused.value.errors[0].message
+    assert not ProductBacklogItem.objects.filter(backlog__nexus=nx).exists()  # all or nothing
+    with pytest.raises(Conflict):
+        pbi_upsert(nexus=nx, external_id="EXT-one", changes=entries[1][1], actor=None)

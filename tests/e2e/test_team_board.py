@@ -3,20 +3,22 @@ by drag and drop and by keyboard, and sees the team square fill (ready to integr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from backlog.models import Role, TeamInvolvement
+from backlog.models import Role, TeamColumn, TeamInvolvement
 from backlog.services import pbi_create
-from backlog.services.squares import team_column_create
+from backlog.services.squares import team_column_create, team_item_move
 from backlog.services.tasks import task_create
 from events.services import sprint_plan
 from tests.events.sprint_helpers import sprint_build
 from tests.factories import member, nexus_build, team
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-results"
+SHOTS.mkdir(exist_ok=True)
 
 
 @pytest.mark.e2e
@@ -80,12 +82,78 @@ def test_move_work_on_the_team_board_and_see_the_square_fill(page: Page, live_se
     third.get_by_role("button", name="Move Ledger export on to In progress").click()
     expect(column("In progress").locator(".team-card", has_text="Ledger export")).to_be_visible()
     ledger = page.locator(".team-card", has_text="Ledger export")
-    ledger.locator("summary").click()
-    ledger.get_by_label("Task").fill("Map the ledger fields")
-    ledger.get_by_role("button", name="Add").click()
+    ledger.get_by_role("link", name="+ Add a task").click()
+    dialog = page.get_by_role("dialog", name="Add a task")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Ledger export")
+    dialog.get_by_label("Task").fill("Map the ledger fields")
+    dialog.get_by_label("Who").select_option(label="abe")
+    page.screenshot(path=str(SHOTS / "team-board-add-task.png"))
+    dialog.get_by_role("button", name="Add").click()
+    expect(dialog).to_be_hidden()
     expect(
         page.locator(".team-card", has_text="Ledger export").get_by_text("Map the ledger fields")
     ).to_be_visible()
+    expect(page.locator(".team-card", has_text="Ledger export").locator(".who")).to_have_text("abe")
 
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "team-board.png"), full_page=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_move_on_the_team_board_fills_the_square_on_the_sprint_backlog_and_the_board_is_live(
+    page: Page, browser: Browser, live_server
+):
+    """Issue: move a team's work on its board to "ready to integrate" and watch the square fill on the
+    Nexus Sprint Backlog open in a second browser context; and the team board itself shows, within 2 s,
+    a move made elsewhere (another Developer of the team, here through the service)."""
+    nexus = nexus_build(teams=2, slug="live-e2e")
+    a, b = team(nexus, "Team A"), team(nexus, "Team B")
+    member(nexus, Role.DEVELOPER, username="ada", team_obj=a)
+    member(nexus, Role.NIT_MEMBER, username="nina")
+    sprint = sprint_build(nexus, started=True, goal="Customers pay by invoice")
+    shared = pbi_create(nexus=nexus, title="Checkout API: invoice payment", actor=None)
+    alone = pbi_create(nexus=nexus, title="Invoice PDF template", actor=None)
+    sprint_plan(sprint=sprint, item=shared, teams=[a, b], actor=None)
+    sprint_plan(sprint=sprint, item=alone, teams=[a], actor=None)
+
+    # Nina (Nexus Integration Team) watches the Nexus Sprint Backlog in her own browser context.
+    other = browser.new_context(viewport={"width": 1280, "height": 800})
+    viewer = other.new_page()
+    viewer.goto(f"{live_server.url}/n/{nexus.slug}/sprint-backlog/")
+    viewer.fill("input[name=username]", "nina")
+    viewer.fill("input[name=password]", "pw")
+    viewer.click("button[type=submit]")
+    expect(viewer.get_by_role("heading", name="Nexus Sprint Backlog")).to_be_visible()
+    square = viewer.locator(".card", has_text="Checkout API: invoice payment").locator(".sq", has_text=a.code)
+    expect(square).to_have_class(re.compile(r"\bsq-not_started\b"))
+
+    # Ada moves Team A's work on it to "Ready to integrate" with the card's buttons.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/n/{nexus.slug}/teams/team-a/board/")
+    page.fill("input[name=username]", "ada")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="Team A board")).to_be_visible()
+    page.get_by_role("button", name="Move Checkout API: invoice payment on to In progress").click()
+    page.get_by_role("button", name="Move Checkout API: invoice payment on to Ready to integrate").click()
+    expect(
+        page.locator(".team-card", has_text="Checkout API: invoice payment").locator(".sq", has_text=a.code)
+    ).to_have_class(re.compile(r"\bsq-ready\b"))
+
+    # The square fills on Nina's page without a reload, within 2 s.
+    expect(square).to_have_class(re.compile(r"\bsq-ready\b"), timeout=2000)
+    expect(square).to_have_attribute("title", "Team A: ready to integrate")
+    viewer.screenshot(path=str(SHOTS / "sprint-backlog-after-team-board-move.png"))
+    other.close()
+
+    # Another Developer of Team A moves the other PBI (through the service): Ada's board shows it
+    # within 2 s, without a reload, and keeps her focus.
+    page.locator(".team-card", has_text="Checkout API: invoice payment").focus()
+    in_progress = TeamColumn.objects.get(team=a, state="in_progress")
+    team_item_move(item=alone, team=a, to_column=in_progress, actor=None)
+    moved = page.locator(
+        ".team-col", has=page.get_by_role("heading", name="In progress", exact=True)
+    ).locator(".team-card", has_text="Invoice PDF template")
+    expect(moved).to_be_visible(timeout=2000)
+    expect(page.locator(".team-card", has_text="Checkout API: invoice payment")).to_be_focused()

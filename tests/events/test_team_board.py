@@ -172,6 +172,25 @@ def test_tasks_are_added_and_ticked_off_on_the_board(client, setup):
     assert plain.status_code == 302
 
 
+def test_without_javascript_a_cards_link_opens_its_own_task_form(client, setup):
+    """With JavaScript, "+ Add a task" opens the board's one dialog; without it, the link reloads the
+    board with that card's own form (`?add_task=<id>`), which posts like the dialog does."""
+    client.force_login(setup["ada"])
+    page = client.get(_url(setup)).content.decode()
+    assert f'href="?add_task={setup["shared"].pk}#tcard-{setup["shared"].pk}"' in page
+    assert page.count('class="add-task"') == 0
+    assert page.count('id="task-dialog"') == 1
+    opened = client.get(_url(setup) + f"?add_task={setup['shared'].pk}").content.decode()
+    assert opened.count('<form class="add-task"') == 1
+    form = opened[opened.index('<form class="add-task"') :]
+    assert f'name="item" value="{setup["shared"].pk}"' in form[: form.index("</form>")]
+    # A stakeholder reads the board: no dialog, no link, whatever the query.
+    client.force_login(setup["stu"])
+    read = client.get(_url(setup) + f"?add_task={setup['shared'].pk}").content.decode()
+    assert "add-task" not in read
+    assert "task-dialog" not in read
+
+
 def test_the_board_costs_the_same_queries_for_2_or_30_cards(client, setup, django_assert_max_num_queries):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
