@@ -1,8 +1,8 @@
-"""A worker killed (SIGKILL) in the middle of a webhook delivery: the task was not acknowledged
-(`CELERY_TASK_ACKS_LATE`), so Redis gives it to another worker once the visibility timeout has passed
-(`CELERY_VISIBILITY_TIMEOUT`, 5 s here; workers look every `CELERY_RESTORE_INTERVAL` s); the
-delivery is made again with the same delivery id (at-least-once) and recorded as succeeded exactly
-once in the database.
+"""A worker killed (SIGKILL) in the middle of a webhook delivery, or of a flow recompute: the task was
+not acknowledged (`CELERY_TASK_ACKS_LATE`), so Redis gives it to another worker once the visibility
+timeout has passed (`CELERY_VISIBILITY_TIMEOUT`, 5 s here; workers look every
+`CELERY_RESTORE_INTERVAL` s). The delivery is made again with the same delivery id (at-least-once) and
+recorded as succeeded exactly once in the database; the recompute stores its figures once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 
 from backlog.models_api import DeliveryStatus, WebhookDelivery
+from backlog.services import pbi_create
 from backlog.services.webhooks import webhook_create
 from tests.factories import nexus_build
 from tests.reliability.server import Worker, app_env, free_port, manage
@@ -107,3 +108,61 @@ def test_a_delivery_killed_mid_way_runs_again_and_succeeds_once(redis, tmp_path)
     assert delivery.status == DeliveryStatus.SUCCEEDED
     assert delivery.attempts == 2  # the killed attempt and the one that succeeded
     assert receiver.ids == Counter({str(delivery.pk): 2})  # at-least-once, one stable delivery id
+
+
+REQUEST_RECOMPUTE = """
+from backlog.models import Nexus
+from flow.services import recompute_request
+assert recompute_request(nexus_id=Nexus.objects.get(slug="killed-flow").pk)
+"""
+
+
+def test_a_recompute_killed_mid_way_runs_again_and_stores_once(redis, tmp_path):  # noqa: F811
+    from flow.locks import RECOMPUTE_LOCK_CLASS
+    from flow.models import FlowSnapshot, FlowState, ItemFlow
+    from tests.reliability.test_deadlock_retry import _raw
+
+    nexus = nexus_build(slug="killed-flow", teams=2)
+    for i in range(5):
+        pbi_create(nexus=nexus, title=f"Item {i}", actor=None)
+    FlowSnapshot.objects.filter(nexus=nexus).delete()
+    ItemFlow.objects.filter(nexus=nexus).delete()
+    FlowState.objects.filter(nexus=nexus).update(computed_at=None, computed_on=None, pending_since=None)
+    env = {
+        **app_env(_test_database_url(), redis.url),
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_RESTORE_INTERVAL": "1",
+    }
+    holder = _raw()
+    holder.autocommit = True
+    holder.execute("SELECT pg_advisory_lock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus.pk])  # the job will wait
+    try:
+        with Worker(env, tmp_path, beat=False, name="first") as first:
+            made = manage(env, "shell", "-v", "0", "-c", REQUEST_RECOMPUTE)
+            assert made.returncode == 0, made.stderr
+
+            def waiting() -> bool:
+                row = holder.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND pid <> %s",
+                    [holder.info.backend_pid],
+                ).fetchone()
+                return bool(row and row[0])
+
+            assert _until(waiting, 60), (tmp_path / "first.log").read_text()[-3000:]
+            first.kill()  # in the middle of the recompute (waiting for the flow lock): never acknowledged
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus.pk])
+        killed = time.monotonic()
+        with Worker(env, tmp_path, beat=False, name="second"):
+
+            def stored() -> bool:
+                connection.close()
+                state = FlowState.objects.get(nexus=nexus)
+                return state.computed_at is not None and state.pending_since is None
+
+            assert _until(stored, 60), (tmp_path / "second.log").read_text()[-3000:]
+            print(f"recomputed again {time.monotonic() - killed:.1f} s after the kill")
+    finally:
+        holder.close()
+        connection.close()
+    assert FlowSnapshot.objects.filter(nexus=nexus).count() == 3  # the Nexus and its 2 teams, once each
+    assert ItemFlow.objects.filter(nexus=nexus).count() == 5
