@@ -8,7 +8,7 @@ class BacklogConfig(AppConfig):
     verbose_name = "Nexus and Product Backlog"
 
     def ready(self) -> None:
-        from backlog import demo
+        from backlog import consistency, demo
         from backlog.api import examples
         from backlog.services import tombstones, webhooks
         from backlog.signals import item_event
@@ -52,6 +52,7 @@ class BacklogConfig(AppConfig):
                     NavEntry("Home", "backlog:nexus-home", 10),
                     NavEntry("Product Backlog", "backlog:backlog-list", 20),
                 ),
+                checks=consistency.backlog_checks(),
             )
         )
         tombstones.receivers_connect()  # deletions of synced rows leave tombstones

@@ -11,8 +11,10 @@ from backlog.services.common import items_changed_batched
 from backlog.services.items import pbi_create
 from backlog.services.log import _log_many, _row
 from backlog.services.ordering import family_block, lock_backlog
+from nexus_site.db import retry_transient
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # one change counted, after every child's locks (`nexus_changed`)
 def pbi_split(
