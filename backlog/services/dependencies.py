@@ -449,7 +449,8 @@ def dependency_reopen(*, dependency: Dependency, actor: Actor, **kwargs: Any) ->
 def dependencies_on_item_deleted(*, item: ProductBacklogItem, actor: Actor, source: str, at: Any) -> int:
     """`pbi_delete`'s step (the item locked; inside its transaction): every live (open or resolved)
     dependency of the deleted PBI becomes `removed` (reason "PBI deleted"), with its log row, tombstone
-    and `dependency.removed` event. Takes the Nexus lock. Returns how many. The caller advances the change counter."""
+    and `dependency.removed` event. Takes the Nexus lock. Returns how many. The caller advances the
+    change counter."""
     live = Dependency.objects.filter(item_id=item.pk) | Dependency.objects.filter(depends_on_id=item.pk)
     live = live.exclude(status=DependencyStatus.REMOVED)
     # The lock first, always: a dependency being added now either committed before (and is read
