@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from backlog.models import Dependency, DependencyKind, DependencyStatus, FoundAt, ProductBacklogItem
@@ -20,6 +20,35 @@ STATUS_HELP = (
 EVENT_HELP = "The Nexus event: refinement, planning, daily_scrum, review or other"
 
 
+#: A dependency as the API answers it (the OpenAPI document's example; ids as in `backlog.api.examples`).
+EXAMPLE = {
+    "id": 31,
+    "item": 4711,
+    "depends_on": 4702,
+    "kind": "depends_on",
+    "status": "open",
+    "item_teams": [3],
+    "depends_on_teams": [4],
+    "found_by": "dev-core",
+    "found_by_name": "",
+    "found_at": "refinement",
+    "found_on": "2025-03-04T10:15:02.114233Z",
+    "note": "The formatter needs the new AST node first",
+    "resolved_at": None,
+    "removed_at": None,
+    "version": 1,
+    "created_at": "2025-03-04T10:15:02.114233Z",
+    "updated_at": "2025-03-04T10:15:02.114233Z",
+}
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Core waits on UI", value=EXAMPLE, response_only=True, status_codes=["200", "201", "202"]
+        )
+    ]
+)
 class DependencySerializer(serializers.ModelSerializer):
     """A dependency between two PBIs of the Nexus, with the Scrum Teams forecast on each side (their team
     squares, ids) as they are now. `found_by` is a username (null: the system, see `found_by_name`);
