@@ -23,7 +23,7 @@ Lock order: the Product Backlog, an item, the Nexus, then dependency rows, the c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -468,7 +468,7 @@ def dependencies_carry_on_split(
     *,
     item: ProductBacklogItem,
     children: Sequence[ProductBacklogItem],
-    carry: dict[int, Sequence[int]] | None,
+    carry: Mapping[int, Sequence[int]] | None,
     actor: Actor,
     source: str,
 ) -> list[Dependency]:

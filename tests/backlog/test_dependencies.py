@@ -262,6 +262,6 @@ def test_webhook_events_are_recorded(settings):
     dependency_remove(dependency=dep, actor=None)
     events = list(WebhookDelivery.objects.order_by("id").values_list("event", flat=True))
     assert events == ["dependency.created", "dependency.resolved", "dependency.removed"]
-    body = WebhookDelivery.objects.order_by("id").first().payload
+    body = WebhookDelivery.objects.order_by("id")[0].payload
     assert body["dependency"]["item"] == a.pk
     assert body["dependency"]["depends_on"] == b.pk

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -54,8 +55,8 @@ def test_concurrent_a_to_b_and_b_to_a_cannot_both_pass():
         b = pbi_create(nexus=nexus, title=f"B{round_}", actor=None)
         results = _at_once(
             [
-                lambda a=a, b=b: dependency_create(item=a, depends_on=b, actor=None),
-                lambda a=a, b=b: dependency_create(item=b, depends_on=a, actor=None),
+                partial(dependency_create, item=a, depends_on=b, actor=None),
+                partial(dependency_create, item=b, depends_on=a, actor=None),
             ]
         )
         landed = [r for r in results if isinstance(r, Dependency)]
@@ -74,8 +75,8 @@ def test_concurrent_create_and_delete_leave_no_open_dependency_on_a_deleted_pbi(
         b = pbi_create(nexus=nexus, title=f"B{round_}", actor=None)
         _at_once(
             [
-                lambda a=a, b=b: dependency_create(item=a, depends_on=b, actor=None),
-                lambda b=b: pbi_delete(item=b, actor=None),
+                partial(dependency_create, item=a, depends_on=b, actor=None),
+                partial(pbi_delete, item=b, actor=None),
             ]
         )
         assert not Dependency.objects.filter(depends_on=b, status=DependencyStatus.OPEN).exists()
