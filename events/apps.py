@@ -52,6 +52,9 @@ class EventsConfig(AppConfig):
                     NavEntry("Board", "events:board", 30),
                     NavEntry("Planning", "events:planning", 32),
                     NavEntry("Sprint Backlog", "events:sprint-backlog", 34),
+                    # Cross-Team Refinement and the Dependency board (issue 12).
+                    NavEntry("Refinement", "events:refinement", 31),
+                    NavEntry("Dependencies", "events:dependencies", 36),
                     # The team board (`events.views_team`): opens the user's own team's board.
                     NavEntry("Teams", "events:team-board-mine", 45),
                 ),

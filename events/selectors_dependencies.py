@@ -1,0 +1,334 @@
+"""Reads of the dependencies between PBIs for the Nexus event pages: dependencies judged by flow, the
+Dependency board (Scrum Teams x Sprints) and the Cross-Team Refinement board.
+
+Judged by flow (issue 12): each open dependency shows how long its dependent PBI has waited, its Work
+Item Age (calendar days since it started, inclusive, in the Nexus's time zone; None before it starts),
+against the Service Level Expectation (SLE) of the dependent's team when one team is forecast on it, else
+the Nexus's (`flow.selectors.sles_get`). A dependency is *late* when the PBI it waits on is planned in a
+later Sprint than the dependent (or in none while the dependent is planned, and it is not finished), or
+when the dependent's age is beyond the SLE (Kanban Guide for Scrum Teams: Work Item Age against SLE).
+Sprints live here in `events`, so the Sprint part of the judgement is here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import F, Q
+
+from backlog.models import (
+    ColumnCategory,
+    Dependency,
+    DependencyKind,
+    DependencyStatus,
+    Nexus,
+    ProductBacklogItem,
+    ScrumTeam,
+    TeamInvolvement,
+    WorkflowColumn,
+)
+from events.models import OPEN_STATES, Sprint, SprintItem, SprintState
+from flow.history import nexus_today
+from flow.selectors import SLE, age_band, sles_get
+
+#: Sprints the Dependency board shows: the current one and the next few.
+BOARD_SPRINTS = 4
+#: PBIs the Cross-Team Refinement board shows by default (the upper part of the Product Backlog).
+REFINEMENT_ROWS = 30
+REFINEMENT_MAX = 200
+
+
+@dataclass
+class JudgedDependency:
+    """An open dependency judged by flow. `age`: the dependent PBI's Work Item Age (calendar days; None
+    before it starts); `sle_days`: the SLE it is judged against (None: no SLE yet); `band`: "ok",
+    "watch", "late" or "" (`flow.selectors.age_band`); `item_sprint` / `depends_on_sprint`: the planned or
+    active Sprint of each PBI (None: in none); `late` and `reasons` (for people)."""
+
+    dependency: Dependency
+    item: ProductBacklogItem
+    depends_on: ProductBacklogItem
+    age: int | None
+    sle_days: int | None
+    band: str
+    item_sprint: Sprint | None
+    depends_on_sprint: Sprint | None
+    late: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+def _placement(nexus: Nexus, item_ids: set[int]) -> dict[int, Sprint]:
+    """The open (planned or active) Sprint of each of these PBIs that is in one. One query."""
+    rows = SprintItem.objects.filter(
+        sprint__nexus=nexus, sprint__state__in=OPEN_STATES, item_id__in=item_ids
+    ).select_related("sprint")
+    return {r.item_id: r.sprint for r in rows}
+
+
+def _late(j: JudgedDependency, finished: bool) -> None:
+    """Set `late` and `reasons` (see the module)."""
+    if j.dependency.kind == DependencyKind.DEPENDS_ON and not finished and j.item_sprint is not None:
+        if j.depends_on_sprint is None:
+            j.reasons.append(
+                f"#{j.depends_on.pk} is in no Sprint while #{j.item.pk} is in Sprint {j.item_sprint.number}"
+            )
+        elif j.depends_on_sprint.number > j.item_sprint.number:
+            j.reasons.append(
+                f"#{j.depends_on.pk} is planned in Sprint {j.depends_on_sprint.number}, after #{j.item.pk}'s "
+                f"Sprint {j.item_sprint.number}"
+            )
+    if j.band == "late":
+        j.reasons.append(f"#{j.item.pk} has waited {j.age} days, beyond the SLE of {j.sle_days} days")
+    j.late = bool(j.reasons)
+
+
+def dependencies_judged(
+    *, nexus: Nexus, today: date | None = None, dependencies: list[Dependency] | None = None
+) -> list[JudgedDependency]:
+    """Every open dependency of the Nexus (or those given, open ones with `item` and `depends_on`
+    loaded), judged by flow (see the module), by id. A fixed number of queries (six), whatever the
+    number of dependencies."""
+    today = today or nexus_today(nexus)
+    if dependencies is None:
+        dependencies = list(
+            Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
+            .select_related("item", "depends_on")
+            .order_by("pk")
+        )
+    ids = {d.item_id for d in dependencies} | {d.depends_on_id for d in dependencies}
+    if not ids:
+        return []
+    flow = dict(ProductBacklogItem.objects.filter(pk__in=ids).values_list("pk", "flow__started_on"))
+    done_columns = set(
+        WorkflowColumn.objects.filter(nexus=nexus, category=ColumnCategory.DONE).values_list("pk", flat=True)
+    )
+    teams: dict[int, list[int]] = {}
+    for item_id, team_id in TeamInvolvement.objects.filter(item_id__in=ids).values_list("item_id", "team_id"):
+        teams.setdefault(item_id, []).append(team_id)
+    sles, _settings = sles_get(nexus=nexus)
+    placed = _placement(nexus, ids)
+    out = []
+    for dep in dependencies:
+        started = flow.get(dep.item_id)
+        age = (today - started).days + 1 if started and dep.item.column_id not in done_columns else None
+        own = teams.get(dep.item_id, [])
+        sle: SLE = sles[None]
+        if len(own) == 1 and own[0] in sles and sles[own[0]].days is not None:
+            sle = sles[own[0]]
+        judged = JudgedDependency(
+            dependency=dep,
+            item=dep.item,
+            depends_on=dep.depends_on,
+            age=age,
+            sle_days=sle.days,
+            band=age_band(age, p50=sle.p50, sle=sle.days),
+            item_sprint=placed.get(dep.item_id),
+            depends_on_sprint=placed.get(dep.depends_on_id),
+        )
+        _late(judged, finished=dep.depends_on.column_id in done_columns)
+        out.append(judged)
+    return out
+
+
+# --- The Dependency board ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardCard:
+    """A PBI in a (team, Sprint) cell of the Dependency board: `dom_id` is unique on the page (a PBI
+    forecast for two teams has a card in each team's row)."""
+
+    item: ProductBacklogItem
+    team_id: int
+    sprint_id: int
+    dom_id: str
+
+
+@dataclass
+class BoardLine:
+    """A line of the board: from the dependent PBI's card to the card of the PBI it depends on."""
+
+    judged: JudgedDependency
+    from_id: str
+    to_id: str
+
+
+@dataclass
+class DependencyBoard:
+    """Scrum Teams (rows) x Sprints (columns: the current one and the next few); `cells[(team id, sprint
+    id)]` the cards; `lines` the open dependencies between cards on the board; `judged` every open
+    dependency (the text list equivalent of the lines, including those with an end off the board)."""
+
+    sprints: list[Sprint]
+    teams: list[ScrumTeam]
+    cells: dict[tuple[int, int], list[BoardCard]]
+    lines: list[BoardLine]
+    judged: list[JudgedDependency]
+    team: ScrumTeam | None = None
+
+    def rows(self) -> list[tuple[ScrumTeam, list[list[BoardCard]]]]:
+        """For the template: each team with its cards per Sprint, in the Sprints' order."""
+        return [(t, [self.cells.get((t.pk, s.pk), []) for s in self.sprints]) for t in self.teams]
+
+    @property
+    def late_count(self) -> int:
+        return sum(1 for j in self.judged if j.late)
+
+
+def board_sprints(*, nexus: Nexus, count: int = BOARD_SPRINTS) -> list[Sprint]:
+    """The active Sprint (if any) and the planned ones after it, by number, `count` at most. One query."""
+    return list(
+        Sprint.objects.filter(nexus=nexus, state__in=[SprintState.ACTIVE, SprintState.PLANNED]).order_by(
+            "number"
+        )[:count]
+    )
+
+
+def dependency_board_get(
+    *, nexus: Nexus, team: ScrumTeam | None = None, sprints: int = BOARD_SPRINTS, today: date | None = None
+) -> DependencyBoard:
+    """The Dependency board (see `DependencyBoard`); `team` keeps that team's row only (lines whose both
+    ends are in it; the text list keeps the dependencies touching the team). A fixed number of queries."""
+    shown = board_sprints(nexus=nexus, count=sprints)
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
+    if team is not None:
+        teams = [t for t in teams if t.pk == team.pk]
+    team_ids = {t.pk for t in teams}
+    scope = list(
+        SprintItem.objects.filter(sprint__in=shown, item__deleted_at__isnull=True)
+        .select_related("item")
+        .only("sprint_id", "item__id", "item__title", "item__external_id", "item__rank", "item__column_id")
+        .order_by("sprint__number", "item__rank")
+    )
+    item_ids = [r.item_id for r in scope]
+    squares: dict[int, list[int]] = {}
+    for item_id, team_id in (
+        TeamInvolvement.objects.filter(item_id__in=item_ids)
+        .order_by("team__name")
+        .values_list("item_id", "team_id")
+    ):
+        squares.setdefault(item_id, []).append(team_id)
+    cells: dict[tuple[int, int], list[BoardCard]] = {}
+    first_card: dict[int, str] = {}
+    for row in scope:
+        for team_id in squares.get(row.item_id, []):
+            if team_id not in team_ids:
+                continue
+            dom_id = f"dep-card-{row.item_id}-{team_id}"
+            cells.setdefault((team_id, row.sprint_id), []).append(
+                BoardCard(row.item, team_id, row.sprint_id, dom_id)
+            )
+            first_card.setdefault(row.item_id, dom_id)
+    open_deps = Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN).select_related(
+        "item", "depends_on"
+    )
+    if team is not None:
+        touching = TeamInvolvement.objects.filter(team=team).values("item_id")
+        open_deps = open_deps.filter(Q(item_id__in=touching) | Q(depends_on_id__in=touching))
+    judged = dependencies_judged(nexus=nexus, today=today, dependencies=list(open_deps.order_by("pk")))
+    lines = [
+        BoardLine(j, first_card[j.item.pk], first_card[j.depends_on.pk])
+        for j in judged
+        if j.item.pk in first_card and j.depends_on.pk in first_card
+    ]
+    return DependencyBoard(shown, teams, cells, lines, judged, team)
+
+
+# --- The Cross-Team Refinement board ----------------------------------------------------------------------
+
+
+@dataclass
+class RefinementRow:
+    """A PBI of the upper Product Backlog: `position` (1-based among the open PBIs shown), the ids of the
+    Scrum Teams forecast on it (`team_ids`), whether it is ready, and its open dependencies either way."""
+
+    item: ProductBacklogItem
+    position: int
+    team_ids: set[int]
+    ready: bool
+    depends_on: list[Dependency]
+    dependents: list[Dependency]
+
+    @property
+    def multi_team(self) -> bool:
+        return len(self.team_ids) > 1
+
+
+@dataclass
+class Refinement:
+    """The Cross-Team Refinement board: `rows` (the upper Product Backlog), `teams` (columns), the ready
+    column (None: the Definition of Workflow marks none), and over all the open PBIs of the Nexus the
+    count of ready PBIs needing one team and several (the Nexus's dependency risk)."""
+
+    rows: list[RefinementRow]
+    teams: list[ScrumTeam]
+    ready_column: WorkflowColumn | None
+    ready_one_team: int
+    ready_several_teams: int
+    ready_no_team: int
+    open_dependencies: int
+
+    def cells(self, row: RefinementRow) -> list[tuple[ScrumTeam, bool]]:
+        return [(t, t.pk in row.team_ids) for t in self.teams]
+
+
+def refinement_get(*, nexus: Nexus, limit: int = REFINEMENT_ROWS) -> Refinement:
+    """The Cross-Team Refinement board (see `Refinement`): the first `limit` PBIs of the Product Backlog
+    not yet started (the columns of category "not started"), in order. A fixed number of queries."""
+    columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
+    ready_pos = [c.position for c in columns if c.is_ready]
+    ready_column = next((c for c in columns if c.is_ready), None)
+    not_started = [c.pk for c in columns if c.category == ColumnCategory.NOT_STARTED]
+    ready_ids = {c.pk for c in columns if ready_pos and c.position >= min(ready_pos)} & set(not_started)
+    items = list(
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus, column_id__in=not_started)
+        .only("id", "title", "external_id", "rank", "column_id", "parent_id", "size", "version")
+        .order_by("rank")[:limit]
+    )
+    ids = [i.pk for i in items]
+    teams_of: dict[int, set[int]] = {i: set() for i in ids}
+    for item_id, team_id in TeamInvolvement.objects.filter(item_id__in=ids).values_list("item_id", "team_id"):
+        teams_of[item_id].add(team_id)
+    deps = list(
+        Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
+        .filter(Q(item_id__in=ids) | Q(depends_on_id__in=ids))
+        .select_related("item", "depends_on")
+        .order_by("pk")
+    )
+    rows = []
+    for n, item in enumerate(items, start=1):
+        rows.append(
+            RefinementRow(
+                item=item,
+                position=n,
+                team_ids=teams_of[item.pk],
+                ready=item.column_id in ready_ids,
+                depends_on=[d for d in deps if d.item_id == item.pk],
+                dependents=[d for d in deps if d.depends_on_id == item.pk],
+            )
+        )
+    # Over every ready, not started PBI of the Nexus: how many teams each needs (one query).
+    counts = {0: 0, 1: 0, 2: 0}
+    per_item = (
+        ProductBacklogItem.objects.alive()
+        .filter(backlog__nexus=nexus, column_id__in=ready_ids)
+        .annotate(n=F("pk"))
+        .values_list("pk", "involvements__team_id")
+    )
+    needs: dict[int, int] = {}
+    for pk, team_id in per_item:
+        needs[pk] = needs.get(pk, 0) + (1 if team_id is not None else 0)
+    for n in needs.values():
+        counts[min(n, 2)] += 1
+    open_count = Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN).count()
+    return Refinement(
+        rows=rows,
+        teams=list(ScrumTeam.objects.filter(nexus=nexus).order_by("name")),
+        ready_column=ready_column,
+        ready_one_team=counts[1],
+        ready_several_teams=counts[2],
+        ready_no_team=counts[0],
+        open_dependencies=open_count,
+    )
