@@ -34,6 +34,7 @@ from flow.selectors import SLE, age_band, sles_get
 
 #: Sprints the Dependency board shows: the current one and the next few.
 BOARD_SPRINTS = 4
+BOARD_SPRINTS_MAX = 8
 #: PBIs the Cross-Team Refinement board shows by default (the upper part of the Product Backlog).
 REFINEMENT_ROWS = 30
 REFINEMENT_MAX = 200

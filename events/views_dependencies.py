@@ -1,10 +1,11 @@
 """The Dependency board: Scrum Teams as rows, Sprints as columns (the current one and the next few), each
 PBI where it is planned (a card in each row of a team forecast on it), SVG lines from a dependent PBI to
 the PBI it depends on, red when the dependency is late (`events.selectors_dependencies`: the PBI waited
-on is planned in a later Sprint, or the dependent's Work Item Age is beyond the SLE); `?team=<slug>`
-keeps one team's row. The lines are drawn by `static/js/dependency_board.js` from the cards' places;
-their text list equivalent is under the board (with why each late one is late). Keyboard: every card is
-a link; focusing or clicking one highlights its whole chain. Read-only: every member reads."""
+on is planned in a later Sprint, or the dependent's Work Item Age is beyond the SLE). `?team=<slug>`
+keeps one team's row; `?sprints=` how many Sprints (1 to 8, default 4). The lines are drawn by
+`static/js/dependency_board.js` from the cards' places; their text list equivalent is under the board
+(with why each late one is late). Keyboard: every card is a link; focusing or clicking one highlights
+its whole chain. Read-only: every member reads."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from backlog.models import ScrumTeam
 from backlog.selectors import nexus_get_for_user
-from events.selectors_dependencies import dependency_board_get
+from events.selectors_dependencies import BOARD_SPRINTS, BOARD_SPRINTS_MAX, dependency_board_get
 
 
 @login_required
@@ -27,7 +28,9 @@ def dependency_board(request: HttpRequest, slug: str) -> HttpResponse:
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
     team = next((t for t in teams if t.slug == request.GET.get("team")), None)
-    board = dependency_board_get(nexus=nexus, team=team)
+    raw = request.GET.get("sprints", "")
+    count = max(1, min(int(raw), BOARD_SPRINTS_MAX)) if raw.isdigit() and len(raw) < 3 else BOARD_SPRINTS
+    board = dependency_board_get(nexus=nexus, team=team, sprints=count)
     lines = [
         {
             "from": line.from_id,

@@ -23,14 +23,25 @@
       const a = document.getElementById(line.from), b = document.getElementById(line.to);
       if (!a || !b) continue;
       const p = centre(a, box), q = centre(b, box);
-      // From the dependent card's left edge to the depended-on card's right edge (or the reverse when
-      // the depended-on card is to the right: a late dependency).
-      const leftToRight = q.x + q.w <= p.x;
-      const x1 = leftToRight ? p.x : p.x + p.w, y1 = p.y + p.h / 2;
-      const x2 = leftToRight ? q.x + q.w : q.x, y2 = q.y + q.h / 2;
-      const dx = Math.max(30, Math.abs(x2 - x1) / 2);
+      // Cards in the same Sprint: a bracket out of their right edges. Else from the facing edges: the
+      // dependent's left edge to the depended-on card's right edge (on time: it comes earlier), or the
+      // dependent's right edge to the later card's left edge (late).
+      let x1, x2, c1, c2;
+      const y1 = p.y + p.h / 2, y2 = q.y + q.h / 2;
+      if (Math.abs(p.x - q.x) < 8) {
+        x1 = p.x + p.w; x2 = q.x + q.w;
+        const out = Math.max(x1, x2) + 28 + Math.min(60, Math.abs(y2 - y1) / 4);
+        c1 = out; c2 = out;
+      } else if (q.x < p.x) {
+        x1 = p.x; x2 = q.x + q.w;
+        const dx = Math.max(30, (x1 - x2) / 2);
+        c1 = x1 - dx; c2 = x2 + dx;
+      } else {
+        x1 = p.x + p.w; x2 = q.x;
+        const dx = Math.max(30, (x2 - x1) / 2);
+        c1 = x1 + dx; c2 = x2 - dx;
+      }
       const path = document.createElementNS(NS, "path");
-      const c1 = leftToRight ? x1 - dx : x1 + dx, c2 = leftToRight ? x2 + dx : x2 - dx;
       path.setAttribute("d", `M${x1},${y1} C${c1},${y1} ${c2},${y2} ${x2},${y2}`);
       path.setAttribute("data-dependency", line.id);
       path.setAttribute("data-from", line.from);
