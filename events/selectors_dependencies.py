@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 
 from backlog.models import (
     ColumnCategory,
@@ -167,10 +167,16 @@ class DependencyBoard:
     lines: list[BoardLine]
     judged: list[JudgedDependency]
     team: ScrumTeam | None = None
+    others: dict[tuple[int, int], int] = field(default_factory=dict)
+    every_item: bool = False
 
-    def rows(self) -> list[tuple[ScrumTeam, list[list[BoardCard]]]]:
-        """For the template: each team with its cards per Sprint, in the Sprints' order."""
-        return [(t, [self.cells.get((t.pk, s.pk), []) for s in self.sprints]) for t in self.teams]
+    def rows(self) -> list[tuple[ScrumTeam, list[tuple[list[BoardCard], int]]]]:
+        """For the template: each team with, per Sprint in order, its cards and how many of its PBIs there
+        have no card."""
+        return [
+            (t, [(self.cells.get((t.pk, s.pk), []), self.others.get((t.pk, s.pk), 0)) for s in self.sprints])
+            for t in self.teams
+        ]
 
     @property
     def late_count(self) -> int:
@@ -187,18 +193,40 @@ def board_sprints(*, nexus: Nexus, count: int = BOARD_SPRINTS) -> list[Sprint]:
 
 
 def dependency_board_get(
-    *, nexus: Nexus, team: ScrumTeam | None = None, sprints: int = BOARD_SPRINTS, today: date | None = None
+    *,
+    nexus: Nexus,
+    team: ScrumTeam | None = None,
+    sprints: int = BOARD_SPRINTS,
+    today: date | None = None,
+    every_item: bool = False,
 ) -> DependencyBoard:
     """The Dependency board (see `DependencyBoard`); `team` keeps that team's row only (lines whose both
-    ends are in it; the text list keeps the dependencies touching the team). A fixed number of queries."""
+    ends are in it; the text list keeps the dependencies touching the team). Cards: the PBIs with an open
+    dependency (`every_item`: every PBI planned in the Sprints shown); `others[(team id, sprint id)]` counts
+    the PBIs of a cell without a card. A fixed number of queries."""
     shown = board_sprints(nexus=nexus, count=sprints)
     teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("name"))
     if team is not None:
         teams = [t for t in teams if t.pk == team.pk]
     team_ids = {t.pk for t in teams}
+    open_deps = Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
+    planned = SprintItem.objects.filter(sprint__in=shown, item__deleted_at__isnull=True)
+    if not every_item:
+        planned = planned.filter(
+            Q(item_id__in=open_deps.values("item_id")) | Q(item_id__in=open_deps.values("depends_on_id"))
+        )
+    totals: dict[tuple[int, int], int] = {}
+    for sprint_id, team_id, n in (
+        TeamInvolvement.objects.filter(
+            item__sprint_rows__sprint__in=shown, item__deleted_at__isnull=True, team_id__in=team_ids
+        )
+        .values_list("item__sprint_rows__sprint_id", "team_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        totals[(team_id, sprint_id)] = n
     scope = list(
-        SprintItem.objects.filter(sprint__in=shown, item__deleted_at__isnull=True)
-        .select_related("item")
+        planned.select_related("item")
         .only("sprint_id", "item__id", "item__title", "item__external_id", "item__rank", "item__column_id")
         .order_by("sprint__number", "item__rank")
     )
@@ -221,9 +249,7 @@ def dependency_board_get(
                 BoardCard(row.item, team_id, row.sprint_id, dom_id)
             )
             first_card.setdefault(row.item_id, dom_id)
-    open_deps = Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN).select_related(
-        "item", "depends_on"
-    )
+    open_deps = open_deps.select_related("item", "depends_on")
     if team is not None:
         touching = TeamInvolvement.objects.filter(team=team).values("item_id")
         open_deps = open_deps.filter(Q(item_id__in=touching) | Q(depends_on_id__in=touching))
@@ -233,7 +259,8 @@ def dependency_board_get(
         for j in judged
         if j.item.pk in first_card and j.depends_on.pk in first_card
     ]
-    return DependencyBoard(shown, teams, cells, lines, judged, team)
+    others = {key: n - len(cells.get(key, [])) for key, n in totals.items()}
+    return DependencyBoard(shown, teams, cells, lines, judged, team, others, every_item)
 
 
 # --- The Cross-Team Refinement board ----------------------------------------------------------------------
@@ -259,8 +286,9 @@ class RefinementRow:
 @dataclass
 class Refinement:
     """The Cross-Team Refinement board: `rows` (the upper Product Backlog), `teams` (columns), the ready
-    column (None: the Definition of Workflow marks none), and over all the open PBIs of the Nexus the
-    count of ready PBIs needing one team and several (the Nexus's dependency risk)."""
+    column (None: the Definition of Workflow marks none, and every PBI counts as ready), and over all the
+    open PBIs of the Nexus the count of ready PBIs needing one team and several (the Nexus's dependency
+    risk)."""
 
     rows: list[RefinementRow]
     teams: list[ScrumTeam]
@@ -281,7 +309,12 @@ def refinement_get(*, nexus: Nexus, limit: int = REFINEMENT_ROWS) -> Refinement:
     ready_pos = [c.position for c in columns if c.is_ready]
     ready_column = next((c for c in columns if c.is_ready), None)
     not_started = [c.pk for c in columns if c.category == ColumnCategory.NOT_STARTED]
-    ready_ids = {c.pk for c in columns if ready_pos and c.position >= min(ready_pos)} & set(not_started)
+    # As Nexus Sprint Planning counts readiness (`selectors_sprints._readiness`): the ready column and
+    # those after it; when the Definition of Workflow marks no column ready, every PBI counts as ready.
+    if ready_pos:
+        ready_ids = {c.pk for c in columns if c.position >= min(ready_pos)} & set(not_started)
+    else:
+        ready_ids = set(not_started)
     items = list(
         ProductBacklogItem.objects.alive()
         .filter(backlog__nexus=nexus, column_id__in=not_started)

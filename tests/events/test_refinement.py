@@ -205,3 +205,9 @@ def test_dependency_board_cells_lines_and_queries(client, po):
     assert len(ctx.captured_queries) == few
     filtered = client.get(url, {"team": ta.slug}).content.decode()
     assert f'id="dep-card-{b.pk}-{tb.pk}"' not in filtered
+    # By default only the PBIs with a dependency have a card; the others of a cell are counted.
+    lone = pbi_create(nexus=nexus, title="Alone", actor=None)
+    sprint_plan(sprint=Sprint.objects.get(nexus=nexus, number=2), item=lone, teams=[tb], actor=None)
+    assert f'id="dep-card-{lone.pk}-{tb.pk}"' not in client.get(url).content.decode()
+    assert "+ 1 other PBI without a dependency" in client.get(url).content.decode()
+    assert f'id="dep-card-{lone.pk}-{tb.pk}"' in client.get(url, {"all": "1"}).content.decode()
