@@ -32,6 +32,21 @@ from events.models import OPEN_STATES, Sprint, SprintItem, SprintState
 from flow.history import nexus_today
 from flow.selectors import SLE, age_band, sles_get
 
+#: The fields of a dependency and of its two PBIs the pages read (not the PBIs' descriptions).
+DEPENDENCY_FIELDS = (
+    "id",
+    "nexus_id",
+    "item_id",
+    "depends_on_id",
+    "kind",
+    "status",
+    "item__id",
+    "item__title",
+    "item__column_id",
+    "depends_on__id",
+    "depends_on__title",
+    "depends_on__column_id",
+)
 #: Sprints the Dependency board shows: the current one and the next few.
 BOARD_SPRINTS = 4
 BOARD_SPRINTS_MAX = 8
@@ -95,6 +110,7 @@ def dependencies_judged(
         dependencies = list(
             Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
             .select_related("item", "depends_on")
+            .only(*DEPENDENCY_FIELDS)
             .order_by("pk")
         )
     ids = {d.item_id for d in dependencies} | {d.depends_on_id for d in dependencies}
@@ -249,7 +265,7 @@ def dependency_board_get(
                 BoardCard(row.item, team_id, row.sprint_id, dom_id)
             )
             first_card.setdefault(row.item_id, dom_id)
-    open_deps = open_deps.select_related("item", "depends_on")
+    open_deps = open_deps.select_related("item", "depends_on").only(*DEPENDENCY_FIELDS)
     if team is not None:
         touching = TeamInvolvement.objects.filter(team=team).values("item_id")
         open_deps = open_deps.filter(Q(item_id__in=touching) | Q(depends_on_id__in=touching))
@@ -329,6 +345,7 @@ def refinement_get(*, nexus: Nexus, limit: int = REFINEMENT_ROWS) -> Refinement:
         Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
         .filter(Q(item_id__in=ids) | Q(depends_on_id__in=ids))
         .select_related("item", "depends_on")
+        .only(*DEPENDENCY_FIELDS)
         .order_by("pk")
     )
     rows = []
