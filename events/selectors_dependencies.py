@@ -95,7 +95,7 @@ def _late(j: JudgedDependency, finished: bool) -> None:
                 f"Sprint {j.item_sprint.number}"
             )
     if j.band == "late":
-        j.reasons.append(f"#{j.item.pk} has waited {j.age} days, beyond the SLE of {j.sle_days} days")
+        j.reasons.append(f"#{j.item.pk} has aged beyond the SLE")
     j.late = bool(j.reasons)
 
 
