@@ -41,7 +41,13 @@ from backlog.selectors import can_edit_items, nexus_get_for_user
 from backlog.services import involvement_add, involvement_remove, pbi_transition
 from backlog.services.dependencies import dependency_create, dependency_set_status
 from backlog.services.split import pbi_split
-from events.selectors_dependencies import REFINEMENT_MAX, REFINEMENT_ROWS, Refinement, refinement_get
+from events.selectors_dependencies import (
+    REFINEMENT_MAX,
+    REFINEMENT_ROWS,
+    Refinement,
+    RefinementRow,
+    refinement_get,
+)
 
 
 def rows_html(
@@ -173,12 +179,43 @@ def rows_html(
                     f"{base}{pk}/split/",
                     f'<label for="split-{pk}" class="small">One child per line, each small enough for one '
                     f'team in one Sprint</label><textarea id="split-{pk}" name="titles" rows="3"></textarea>'
-                    '<button type="submit" class="btn small">Split</button>',
+                    + carry_fields(row)
+                    + '<button type="submit" class="btn small">Split</button>',
                 )
                 + "</details></td>"
             )
         add("</tr>")
     return SafeString("".join(out))
+
+
+def carry_fields(row: RefinementRow) -> str:
+    """For each open dependency of the row's PBI, a field naming the children that carry it after a split
+    (`carry-<id>`: child numbers such as "1, 3"; empty: every child)."""
+    out = []
+    for dep in [*row.depends_on, *row.dependents]:
+        other = dep.depends_on if dep.item_id == row.item.pk else dep.item
+        out.append(
+            f'<label class="small carry" for="carry-{dep.pk}-{row.item.pk}">Children that carry the '
+            f"dependency on #{other.pk} {escape(truncate(other.title, 30))} (e.g. 1, 3; empty: all)</label>"
+            f'<input id="carry-{dep.pk}-{row.item.pk}" name="carry-{dep.pk}" inputmode="numeric" size="8">'
+        )
+    return "".join(out)
+
+
+def carry_choice(request: HttpRequest, count: int) -> dict[int, list[int]]:
+    """The children chosen per dependency in the split form (`carry-<id>` = "1, 3", 1-based), as
+    `pbi_split(dependencies=...)` takes them (0-based); fields left empty are left out (every child).
+    Raises `DomainError` naming the field for anything but child numbers from 1 to `count`."""
+    chosen: dict[int, list[int]] = {}
+    for name, raw in request.POST.items():
+        if not name.startswith("carry-") or not raw.strip():
+            continue
+        dep_id = name.removeprefix("carry-")
+        parts = [p.strip() for p in raw.replace(";", ",").split(",") if p.strip()]
+        if not dep_id.isdigit() or not all(p.isdigit() and 1 <= int(p) <= count for p in parts):
+            raise DomainError(f"Name children by their number, 1 to {count}, e.g. 1, 3.", field=name)
+        chosen[int(dep_id)] = [int(p) - 1 for p in parts]
+    return chosen
 
 
 def truncate(text: str, length: int = 40) -> str:
@@ -344,11 +381,15 @@ def refinement_dependency_status(request: HttpRequest, slug: str, dependency_id:
 @login_required
 @require_POST
 def refinement_split(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
-    """Split the PBI into children, one title per line (each open dependency goes to every child)."""
+    """Split the PBI into children, one title per line; each open dependency goes to the children named in
+    its `carry-<id>` field (1-based numbers), or to every child when it is left empty."""
 
     def write(nexus: Nexus) -> None:
         item = _item(nexus, item_id)
         titles = request.POST.get("titles", "").splitlines()
-        pbi_split(item=item, titles=titles, actor=request.user)
+        count = len([t for t in titles if t.strip()])
+        pbi_split(
+            item=item, titles=titles, actor=request.user, dependencies=carry_choice(request, count) or None
+        )
 
     return _write(request, slug, item_id, write)

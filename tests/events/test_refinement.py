@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from backlog.models import Dependency, Role, TeamInvolvement
+from backlog.models import Dependency, ProductBacklogItem, Role, TeamInvolvement
 from backlog.services import pbi_create, pbi_transition
 from backlog.services.dependencies import dependency_create
 from events.selectors_dependencies import dependencies_judged, dependency_board_get, refinement_get
@@ -148,6 +148,26 @@ def test_split_carries_the_dependency_and_stakeholders_only_read(client, po):
         _url("refinement-team", nexus, first.pk, teams(nexus)[0].pk), HTTP_HX_REQUEST="true"
     )
     assert refused.status_code == 403
+
+
+def test_split_lets_the_person_choose_the_children_of_each_dependency(client, po):
+    nexus, _user = po
+    first, second, third = items(nexus)[:3]
+    out = dependency_create(item=first, depends_on=second, actor=None)
+    inn = dependency_create(item=third, depends_on=first, actor=None)
+    page = client.get(_url("refinement", nexus)).content.decode()
+    assert f'name="carry-{out.pk}"' in page
+    url = _url("refinement-split", nexus, first.pk)
+    bad = client.post(url, {"titles": "A\nB", f"carry-{out.pk}": "3"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 400
+    assert "1 to 2" in bad.content.decode()
+    ok = client.post(
+        url, {"titles": "A\nB", f"carry-{out.pk}": "2", f"carry-{inn.pk}": ""}, HTTP_HX_REQUEST="true"
+    )
+    assert ok.status_code == 200
+    a, b = ProductBacklogItem.objects.filter(parent=first).order_by("rank")
+    live = set(Dependency.objects.filter(status="open").values_list("item_id", "depends_on_id"))
+    assert live == {(b.pk, second.pk), (third.pk, a.pk), (third.pk, b.pk)}
 
 
 def test_judged_late_by_sprint_and_by_sle(django_capture_on_commit_callbacks):
