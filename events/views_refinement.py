@@ -207,7 +207,8 @@ def carry_choice(request: HttpRequest, count: int) -> dict[int, list[int]]:
     `pbi_split(dependencies=...)` takes them (0-based); fields left empty are left out (every child).
     Raises `DomainError` naming the field for anything but child numbers from 1 to `count`."""
     chosen: dict[int, list[int]] = {}
-    for name, raw in request.POST.items():
+    for name in request.POST:
+        raw = request.POST.get(name, "")
         if not name.startswith("carry-") or not raw.strip():
             continue
         dep_id = name.removeprefix("carry-")
