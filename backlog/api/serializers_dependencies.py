@@ -118,7 +118,11 @@ class DependencyCreateSerializer(StrictSerializer):
 class DependencyUpdateSerializer(StrictSerializer):
     """Resolve, remove or reopen a dependency."""
 
-    status = StrictChoiceField(choices=DependencyStatus.choices, help_text=STATUS_HELP)
+    status = StrictChoiceField(
+        choices=DependencyStatus.choices,
+        required=False,
+        help_text=STATUS_HELP + ". Without it, nothing changes (the dependency as it is is answered)",
+    )
     event = StrictChoiceField(
         choices=FoundAt.choices, required=False, help_text=EVENT_HELP + " at which it happened (optional)"
     )

@@ -230,6 +230,8 @@ class DependencyViewSet(TombstonesMixin, NexusScopedViewSet):
         data = DependencyUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        if "status" not in values:  # nothing to change (PATCH sends only what changes)
+            return self._response(dependency)
         dependency = dependency_set_status(
             dependency=dependency,
             status=values["status"],

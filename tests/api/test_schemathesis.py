@@ -218,6 +218,12 @@ def _real_refs(case: Any, slug: str) -> None:
     if path_ext and isinstance(body.get("external_id"), str) and len(body["external_id"]) % 4 != 3:
         body["external_id"] = path_ext  # the body's, when sent, must be the path's
     refs(body)
+    # A dependency is between two PBIs (OpenAPI 3.0 cannot say that two properties differ).
+    item, other = body.get("item"), body.get("depends_on")
+    if isinstance(item, int) and item == other and not isinstance(item, bool):
+        ids = _ids("items", slug)
+        if item in ids:
+            body["depends_on"] = ids[(ids.index(item) + 1) % len(ids)]
     column = body.get("column")
     if move and isinstance(column, int) and not isinstance(column, bool) and column % 4 != 3:
         square = (case.path_parameters or {}).get("id") or 0
