@@ -109,6 +109,9 @@ def test_a_developer_of_neither_side_may_not_resolve(nx, api):
     bad = api("dev").patch(url, {"status": "gone"}, format="json")
     assert bad.status_code == 400
     assert error_fields(bad) == ["status"]
+    same = api("dev").patch(url, {}, format="json")  # nothing to change
+    assert same.status_code == 200
+    assert same.json()["status"] == "resolved"
 
 
 def test_idempotency_key_replays_the_creation(nx, api):
