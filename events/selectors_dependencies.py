@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from django.db.models import Count, F, Q
 
@@ -75,11 +76,14 @@ class JudgedDependency:
 
 
 def _placement(nexus: Nexus, item_ids: set[int]) -> dict[int, Sprint]:
-    """The open (planned or active) Sprint of each of these PBIs that is in one. One query."""
+    """The open (planned or active) Sprint of each of these PBIs that is in one. Two queries (the Sprints
+    once each, not once per PBI)."""
     rows = SprintItem.objects.filter(
         sprint__nexus=nexus, sprint__state__in=OPEN_STATES, item_id__in=item_ids
-    ).select_related("sprint")
-    return {r.item_id: r.sprint for r in rows}
+    ).values_list("item_id", "sprint_id")
+    pairs = list(rows)
+    sprints = {s.pk: s for s in Sprint.objects.filter(pk__in={sprint_id for _i, sprint_id in pairs})}
+    return {item_id: sprints[sprint_id] for item_id, sprint_id in pairs}
 
 
 def _late(j: JudgedDependency, finished: bool) -> None:
@@ -151,12 +155,19 @@ def dependencies_judged(
 # --- The Dependency board ---------------------------------------------------------------------------------
 
 
+class CardItem(NamedTuple):
+    """What a card shows of its PBI."""
+
+    pk: int
+    title: str
+
+
 @dataclass
 class BoardCard:
     """A PBI in a (team, Sprint) cell of the Dependency board: `dom_id` is unique on the page (a PBI
     forecast for two teams has a card in each team's row)."""
 
-    item: ProductBacklogItem
+    item: CardItem
     team_id: int
     sprint_id: int
     dom_id: str
@@ -242,11 +253,9 @@ def dependency_board_get(
     ):
         totals[(team_id, sprint_id)] = n
     scope = list(
-        planned.select_related("item")
-        .only("sprint_id", "item__id", "item__title", "item__external_id", "item__rank", "item__column_id")
-        .order_by("sprint__number", "item__rank")
+        planned.order_by("sprint__number", "item__rank").values_list("sprint_id", "item_id", "item__title")
     )
-    item_ids = [r.item_id for r in scope]
+    item_ids = [item_id for _s, item_id, _t in scope]
     squares: dict[int, list[int]] = {}
     for item_id, team_id in (
         TeamInvolvement.objects.filter(item_id__in=item_ids)
@@ -256,15 +265,14 @@ def dependency_board_get(
         squares.setdefault(item_id, []).append(team_id)
     cells: dict[tuple[int, int], list[BoardCard]] = {}
     first_card: dict[int, str] = {}
-    for row in scope:
-        for team_id in squares.get(row.item_id, []):
+    for sprint_id, item_id, title in scope:
+        item = CardItem(item_id, title)
+        for team_id in squares.get(item_id, []):
             if team_id not in team_ids:
                 continue
-            dom_id = f"dep-card-{row.item_id}-{team_id}"
-            cells.setdefault((team_id, row.sprint_id), []).append(
-                BoardCard(row.item, team_id, row.sprint_id, dom_id)
-            )
-            first_card.setdefault(row.item_id, dom_id)
+            dom_id = f"dep-card-{item_id}-{team_id}"
+            cells.setdefault((team_id, sprint_id), []).append(BoardCard(item, team_id, sprint_id, dom_id))
+            first_card.setdefault(item_id, dom_id)
     open_deps = open_deps.select_related("item", "depends_on").only(*DEPENDENCY_FIELDS)
     if team is not None:
         touching = TeamInvolvement.objects.filter(team=team).values("item_id")
