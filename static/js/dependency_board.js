@@ -7,6 +7,7 @@
   const wrap = document.getElementById("depboard-wrap");
   if (!data || !svg || !wrap) return;
   const lines = JSON.parse(data.textContent || "[]");
+  // Lines only (not the arrowheads' paths in <defs>) carry data-dependency.
   const NS = "http://www.w3.org/2000/svg";
 
   function centre(el, box) {
@@ -19,6 +20,24 @@
     svg.setAttribute("width", wrap.scrollWidth);
     svg.setAttribute("height", wrap.scrollHeight);
     svg.replaceChildren();
+    // Arrowheads at the end of each line: the PBI depended on (red for a late dependency).
+    const defs = document.createElementNS(NS, "defs");
+    for (const [id, colour] of [["dep-arrow", "#3b5bab"], ["dep-arrow-late", "#d32f2f"]]) {
+      const marker = document.createElementNS(NS, "marker");
+      marker.setAttribute("id", id);
+      marker.setAttribute("viewBox", "0 0 10 10");
+      marker.setAttribute("refX", "9");
+      marker.setAttribute("refY", "5");
+      marker.setAttribute("markerWidth", "7");
+      marker.setAttribute("markerHeight", "7");
+      marker.setAttribute("orient", "auto-start-reverse");
+      const tip = document.createElementNS(NS, "path");
+      tip.setAttribute("d", "M0,0 L10,5 L0,10 z");
+      tip.setAttribute("fill", colour);
+      marker.appendChild(tip);
+      defs.appendChild(marker);
+    }
+    svg.appendChild(defs);
     for (const line of lines) {
       const a = document.getElementById(line.from), b = document.getElementById(line.to);
       if (!a || !b) continue;
@@ -50,6 +69,7 @@
       if (line.late) cls.push("late");
       if (line.kind === "integrates_with") cls.push("integrates");
       if (cls.length) path.setAttribute("class", cls.join(" "));
+      if (line.kind !== "integrates_with") path.setAttribute("marker-end", `url(#${line.late ? "dep-arrow-late" : "dep-arrow"})`);
       svg.appendChild(path);
     }
   }

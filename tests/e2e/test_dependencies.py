@@ -89,7 +89,7 @@ def test_dependency_board_draws_lines_and_a_late_one_is_red(page: Page, live_ser
     page.set_viewport_size({"width": 1440, "height": 900})
     _login(page, f"{live_server.url}/n/{nexus.slug}/dependencies/", "ada")
     expect(page.get_by_role("heading", name="Dependency board")).to_be_visible()
-    lines = page.locator("#dep-lines path")
+    lines = page.locator("#dep-lines path[data-dependency]")
     expect(lines).to_have_count(2)
     red = page.locator(f'#dep-lines path[data-dependency="{late.pk}"]')
     expect(red).to_have_class("late")
