@@ -10,7 +10,7 @@ class BacklogConfig(AppConfig):
     def ready(self) -> None:
         from backlog import consistency, demo
         from backlog.api import examples
-        from backlog.services import tombstones, webhooks
+        from backlog.services import dependencies, tombstones, webhooks
         from backlog.signals import item_event
         from nexus_site.api.permissions import backlog_rules
         from nexus_site.extensions import BenchRows, DemoStep, Extension, NavEntry, extension_register
@@ -57,4 +57,5 @@ class BacklogConfig(AppConfig):
         )
         tombstones.receivers_connect()  # deletions of synced rows leave tombstones
         examples.install()  # examples of the API's bodies in the OpenAPI document
+        extension_register(dependencies.dependency_extension())  # dependencies between PBIs (issue 12)
         item_event.connect(webhooks.on_item_event, dispatch_uid="backlog.webhooks.on_item_event")

@@ -38,6 +38,7 @@ from backlog.services.common import (
     structure_check,
     version_check,
 )
+from backlog.services.dependencies import dependencies_on_item_deleted
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 from backlog.services.squares import finish_refusal, square_set
@@ -633,6 +634,8 @@ def pbi_delete(
             ),
         ]
     )
+    # Its dependencies are removed (tombstones for sync), under the Nexus lock (after the item's).
+    dependencies_on_item_deleted(item=locked, actor=actor, source=source, at=now)
     notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
     for child_id in orphaned:
