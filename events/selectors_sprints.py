@@ -25,6 +25,9 @@ from django.db.models import Count, Exists, Min, OuterRef, Q
 
 from backlog.models import (
     ColumnCategory,
+    Dependency,
+    DependencyKind,
+    DependencyStatus,
     Nexus,
     ProductBacklogItem,
     ScrumTeam,
@@ -250,10 +253,14 @@ class Planning:
     closed: list[Sprint]
     has_ready_column: bool
     scope_count: int = 0
+    #: (selected PBI, the PBI it waits on) for each open dependency of a PBI of the Sprint on work no
+    #: team selected: not in the Sprint, not in the active one, not finished (labels: external id or id).
+    waits_on_unselected: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
-        """Warnings, not refusals: teams above their 85th percentile, PBIs not ready."""
+        """Warnings, not refusals: teams above their 85th percentile, PBIs not ready, PBIs that depend
+        on work no team selected."""
         out = [
             f"{lane.team.name} has selected {lane.throughput.selected} PBIs, above its 85th percentile of "
             f"{lane.throughput.p85} per Sprint."
@@ -273,7 +280,47 @@ class Planning:
                 f"{len(not_ready)} selected PBI{'s are' if len(not_ready) != 1 else ' is'} not ready "
                 f"({names}{extra})."
             )
+        if self.waits_on_unselected:
+            pairs = self.waits_on_unselected
+            shown = ", ".join(f"{a} on {b}" for a, b in pairs[:5])
+            extra = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+            out.append(
+                f"{len(pairs)} selected PBI{'s depend' if len(pairs) != 1 else ' depends'} on work no team "
+                f"selected ({shown}{extra})."
+            )
         return out
+
+
+def _waits_on_unselected(*, sprint: Sprint, scope_ids: list[int]) -> list[tuple[str, str]]:
+    """The open dependencies of the Sprint's PBIs (`scope_ids`) on PBIs no team selected: a
+    `depends_on` edge whose target, and either side of an `integrates_with` pair (they integrate
+    together), is alive, not finished and in no planned or active Sprint. One query."""
+    if not scope_ids:
+        return []
+    selected = SprintItem.objects.filter(
+        item_id=OuterRef("pk"), sprint__state__in=[SprintState.PLANNED, SprintState.ACTIVE]
+    )
+    waiting = (
+        ProductBacklogItem.objects.alive()
+        .exclude(column__category=ColumnCategory.DONE)
+        .filter(~Exists(selected))
+        .values("pk")
+    )
+    scope = set(scope_ids)
+    rows = (
+        Dependency.objects.filter(status=DependencyStatus.OPEN)
+        .filter(
+            Q(item_id__in=scope_ids, depends_on_id__in=waiting)
+            | Q(kind=DependencyKind.INTEGRATES_WITH, depends_on_id__in=scope_ids, item_id__in=waiting)
+        )
+        .order_by("item__rank", "id")
+        .values_list("item_id", "item__external_id", "depends_on_id", "depends_on__external_id")
+    )
+    out = []
+    for item_id, item_ext, other_id, other_ext in rows:
+        a, b = (item_ext or str(item_id), other_ext or str(other_id))
+        out.append((a, b) if item_id in scope else (b, a))
+    return out
 
 
 def _readiness(columns: list[WorkflowColumn]) -> tuple[dict[int, bool], bool]:
@@ -393,6 +440,11 @@ def planning_get(*, nexus: Nexus, limit: int = CANDIDATES_DEFAULT) -> Planning:
         closed=closed,
         has_ready_column=has_ready,
         scope_count=len(scope_cards),
+        waits_on_unselected=(
+            _waits_on_unselected(sprint=sprint, scope_ids=[c.pk for c in scope_cards])
+            if sprint is not None
+            else []
+        ),
     )
 
 
