@@ -247,6 +247,12 @@ SPECTACULAR_SETTINGS = {
         "GoalClosedStatusEnum": [("achieved", "Achieved"), ("abandoned", "Abandoned")],
         "DeliveryStatusEnum": "backlog.models_api.DeliveryStatus",
         "WipLimitKindEnum": "backlog.models.WipLimitKind",
+        "DependencyStatusEnum": "backlog.models_dependency.DependencyStatus",
+        "DependencyKindEnum": "backlog.models_dependency.DependencyKind",
+        # The Nexus event at which something was found or changed (dependencies, Sprint scope).
+        "NexusEventEnum": "backlog.models_dependency.FoundAt",
+        # Flow: the level asked for and the basis of a team's figures.
+        "FlowLevelEnum": ["team", "nexus"],
     },
 }
 #: How long a POST's `Idempotency-Key` is remembered (seconds).
