@@ -9,7 +9,6 @@ class BacklogConfig(AppConfig):
 
     def ready(self) -> None:
         from backlog import demo
-        from backlog.api import examples
         from backlog.services import tombstones, webhooks
         from backlog.signals import item_event
         from nexus_site.api.permissions import backlog_rules
@@ -55,5 +54,4 @@ class BacklogConfig(AppConfig):
             )
         )
         tombstones.receivers_connect()  # deletions of synced rows leave tombstones
-        examples.install()  # examples of the API's bodies in the OpenAPI document
         item_event.connect(webhooks.on_item_event, dispatch_uid="backlog.webhooks.on_item_event")
