@@ -5,11 +5,11 @@ metric; see `flow.metrics`)."""
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from datetime import UTC, date, datetime
 
 from django.db import connection
-from django.db.models import F, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from backlog.models import Nexus, ScrumTeam, Transition, TransitionKind, WorkflowColumn
@@ -69,25 +69,32 @@ def load_events(
     by_name = {c.name: i for i, c in enumerate(columns)}
     qs = _column_changes(nexus, item_ids=item_ids, team=team, label=label, class_of_service=class_of_service)
     # PostgreSQL reduces the timestamps to dates in the time zone itself (`AT TIME ZONE`, the same IANA
-    # rules): no timestamp is parsed and converted in Python.
+    # rules): no timestamp is parsed and converted in Python. SQLite gives them as text (UTC), read as
+    # such (not through Django's converters), parsed by `datetime.fromisoformat`.
     in_sql = connection.vendor == "postgresql"
-    when = TruncDate("at", tzinfo=tz) if in_sql else F("at")
+    when = TruncDate("at", tzinfo=tz) if in_sql else Cast("at", TextField())
     rows = (
         qs.order_by("item_id", "at", "id")
         .annotate(when=when)
         .values_list("item_id", "when", "to_column_id", "to_name")
     )
+    sql, params = rows.query.sql_with_params()
     events = []
-    # a few items (the incremental update): one plain query; a whole Nexus: streamed in chunks
-    source = rows if item_ids is not None and len(item_ids) <= 100 else rows.iterator(chunk_size=5000)
     keys: dict[int, str] = {}
-    for seq, (item_id, at, col_id, name) in enumerate(source):
-        column = index.get(col_id) if col_id is not None else None
-        if column is None:
-            column = by_name.get(name)
-        key = keys.get(item_id)
-        if key is None:
-            key = keys[item_id] = str(item_id)
-        day = at if in_sql else at.astimezone(tz).date()
-        events.append(metrics.ItemEvent(item=key, day=day, column=column, seq=seq))
+    parse, utc = datetime.fromisoformat, UTC
+    event = metrics.ItemEvent
+    seq = 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):  # streamed: a large Nexus's log is not held twice
+            for item_id, at, col_id, name in chunk:
+                column = index.get(col_id) if col_id is not None else None
+                if column is None:
+                    column = by_name.get(name)
+                key = keys.get(item_id)
+                if key is None:
+                    key = keys[item_id] = str(item_id)
+                day = at if in_sql else parse(at).replace(tzinfo=utc).astimezone(tz).date()
+                events.append(event(key, day, column, seq))
+                seq += 1
     return events

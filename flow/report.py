@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from backlog.errors import DomainError
 from backlog.models import Nexus, ProductBacklogItem, ScrumTeam
 from backlog.selectors import workflow_columns
@@ -305,12 +307,15 @@ def flow_data_build(
         "throughput_history": list(result.daily_throughput),
         **_mc_detail(how, when),
     }
-    cols = wf.columns
-    days = [
-        DayRow(r.date, r.wip, r.wip_eod, r.throughput, list(map(r.cfd.__getitem__, cols)))
-        for r in result.daily
-    ]
-    detail.update(_series(days, len(wf.columns)))
+    series = result.series
+    detail.update(
+        {
+            "wip": series.wip.tolist(),
+            "wip_eod": series.wip_eod.tolist(),
+            "throughput": series.throughput.tolist(),
+            "cfd": series.cfd.tolist(),
+        }
+    )
     data = FlowData(
         nexus=nexus,
         team=team,
@@ -318,12 +323,12 @@ def flow_data_build(
         start=result.start,
         end=result.end,
         figures=figures,
-        days=days,
+        days=lambda: _days_of(result),  # made when read (a page of computed figures, CSV)
         detail=detail,
         computed_at=computed_at,
         stored=stored,
     )
-    weeks = data.weeks()
+    weeks = data._weeks = _weeks_of(result)
     figures["weeks_tail"] = [
         [w.start.isoformat(), w.throughput, w.complete, w.mean_wip, w.cfd] for w in weeks[-TABLE_WEEKS:]
     ]
@@ -331,14 +336,43 @@ def flow_data_build(
     return data
 
 
-def _series(days: list[DayRow], n_columns: int) -> dict[str, Any]:
-    """The daily series as arrays indexed by day (contiguous calendar days from the first day)."""
-    return {
-        "wip": [d.wip for d in days],
-        "wip_eod": [d.wip_eod for d in days],
-        "throughput": [d.throughput for d in days],
-        "cfd": [[d.cfd[k] for d in days] for k in range(n_columns)],
-    }
+def _days_of(result: metrics.FlowResult) -> list[DayRow]:
+    """The engine's daily series as `DayRow`s (from its arrays)."""
+    sr, base = result.series, result.start.toordinal()
+    return [
+        DayRow(date.fromordinal(base + i), w, e, t, list(cfd))
+        for i, (w, e, t, cfd) in enumerate(
+            zip(
+                sr.wip.tolist(),
+                sr.wip_eod.tolist(),
+                sr.throughput.tolist(),
+                zip(*sr.cfd.tolist(), strict=True),
+                strict=True,
+            )
+        )
+    ]
+
+
+def _weeks_of(result: metrics.FlowResult) -> list[WeekRow]:
+    """`FlowData.weeks` of an engine result, from its arrays: the same rows, summed by numpy."""
+    sr, n = result.series, len(result.series)
+    lead = result.start.weekday()
+    first_monday = result.start - timedelta(days=lead)
+    los = [max(w0, 0) for w0 in range(-lead, n, 7)]
+    his = [*los[1:], n]
+    throughput = np.add.reduceat(sr.throughput, los).tolist()
+    wip = np.add.reduceat(sr.wip, los).tolist()
+    cfd_last = sr.cfd[:, [hi - 1 for hi in his]].T.tolist()
+    return [
+        WeekRow(
+            start=first_monday + timedelta(days=7 * k),
+            throughput=throughput[k],
+            complete=his[k] - los[k] == 7,
+            mean_wip=round(wip[k] / (his[k] - los[k]), 2),
+            cfd=cfd_last[k],
+        )
+        for k in range(len(los))
+    ]
 
 
 def _aging_columns(ages: list[list[Any]], wf: metrics.Workflow) -> list[list[Any]]:
