@@ -5,7 +5,7 @@ metric; see `flow.metrics`)."""
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import QuerySet, TextField
@@ -84,6 +84,7 @@ def load_events(
     parse, utc = datetime.fromisoformat, UTC
     event = metrics.ItemEvent
     seq = 0
+    splits: dict[str, tuple[str | None, date, date]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):  # streamed: a large Nexus's log is not held twice
@@ -94,7 +95,35 @@ def load_events(
                 key = keys.get(item_id)
                 if key is None:
                     key = keys[item_id] = str(item_id)
-                day = at if in_sql else parse(at).replace(tzinfo=utc).astimezone(tz).date()
+                if in_sql:
+                    day = at
+                else:
+                    split = splits.get(at[:10])
+                    if split is None:
+                        split = splits[at[:10]] = _day_split(at, tz)
+                    if split[0] is None or len(at) not in (19, 26):
+                        day = parse(at).replace(tzinfo=utc).astimezone(tz).date()  # exactly, by zoneinfo
+                    else:
+                        day = split[1] if at < split[0] else split[2]
                 events.append(event(key, day, column, seq))
                 seq += 1
     return events
+
+
+def _day_split(at: str, tz: zoneinfo.ZoneInfo) -> tuple[str | None, date, date]:
+    """How the UTC day of the timestamp text `at` (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC, as SQLite holds
+    it) falls on calendar days in `tz`: (the UTC text from which it is the later day, the earlier day,
+    the later day). The first is None when the offset changes during that UTC day (a DST switch): the
+    timestamps of that day are converted one by one. So a log's timestamps are compared as text, not
+    each converted (the offset of a zone changes at most once in a day)."""
+    first = datetime.fromisoformat(at[:10]).replace(tzinfo=UTC)
+    last = first + timedelta(days=1, microseconds=-1)
+    offset = first.astimezone(tz).utcoffset()
+    if offset is None or last.astimezone(tz).utcoffset() != offset:
+        return None, first.date(), first.date()
+    before, after = (first + offset).date(), (last + offset).date()
+    if before == after:
+        return "~", before, before  # "~" sorts after every timestamp text: all are `before`
+    switch = datetime.combine(after, datetime.min.time()) - offset  # the later day's midnight, in UTC
+    text = switch.strftime("%Y-%m-%d %H:%M:%S") + (f".{switch.microsecond:06d}" if switch.microsecond else "")
+    return text, before, after

@@ -524,22 +524,27 @@ def compute_flow_of_items(
     start: date,
     end: date | None = None,
     history_days: int = 90,
+    milestone_ordinals: _Ints | None = None,
 ) -> FlowResult:
     """``compute_flow`` for items already replayed as of ``as_of`` (``ItemFlow`` as ``compute_flow`` or
     ``item_flow`` derive them, e.g. a subset of a wider result's ``items``): the same figures as
     ``compute_flow`` of those items' events, given the same ``start`` (which items alone do not tell:
     ``compute_flow``'s default is the first mapped event's day, or ``as_of`` with no item). ``end``
     defaults to ``as_of``. Used by the full recompute for each Scrum Team's scope, so that no item is
-    replayed twice. Raises ``ValueError`` when ``end < start`` or ``history_days < 1``."""
+    replayed twice; it passes the items' rows of the wider result's ``milestone_ordinals`` (items x
+    columns, date ordinals, 0 = None), made from ``items`` otherwise. Raises ``ValueError`` when
+    ``end < start`` or ``history_days < 1``."""
     if history_days < 1:
         raise ValueError("history_days must be at least 1")
     range_end = end if end is not None else as_of
     if range_end < start:
         raise ValueError(f"end {range_end} is before start {start}")
-    ordinals = [m.toordinal() if m is not None else 0 for it in items for m in it.milestones]
+    if milestone_ordinals is None:
+        ordinals = [m.toordinal() if m is not None else 0 for it in items for m in it.milestones]
+        milestone_ordinals = np.array(ordinals, dtype=np.int64)
     return _flow_result(
         list(items),
-        np.array(ordinals, dtype=np.int64),
+        milestone_ordinals,
         workflow,
         as_of=as_of,
         start=start,

@@ -150,19 +150,21 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
     del events
     teams_of = _teams_of(nexus)
     # Each Scrum Team's scope: the Nexus's items it is forecast to work on, replayed once for all.
-    per_team: dict[int, list[metrics.ItemFlow]] = defaultdict(list)
-    for it in result.items:
+    per_team: dict[int, list[int]] = defaultdict(list)  # team id -> indexes in result.items
+    for i, it in enumerate(result.items):
         for team_id in teams_of.get(it.key, ()):
-            per_team[team_id].append(it)
+            per_team[team_id].append(i)
     series: list[tuple[date, metrics.FlowSeries]] = [(result.start, result.series)]
     for team in teams:
-        team_items = per_team.pop(team.pk, [])
+        indexes = per_team.pop(team.pk, [])
+        team_items = [result.items[i] for i in indexes]
         team_result = metrics.compute_flow_of_items(
             team_items,
             workflow,
             as_of=as_of,
             start=min((first_day[it.key] for it in team_items), default=as_of),
             history_days=HISTORY_DAYS,
+            milestone_ordinals=result.milestone_ordinals[indexes],
         )
         series.append((team_result.start, team_result.series))
         scopes.append(

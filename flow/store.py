@@ -14,9 +14,9 @@ JSON columns (`cfd`, `milestones`, `teams`) are written as JSON text (cast to `j
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from datetime import date
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,8 @@ DayValues = tuple[int, int, int, list[int]]
 
 
 def _param(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, list) else value
+    """A value as written: a list (of ints and None: the only lists stored here) as its JSON text."""
+    return _list_text(value) if isinstance(value, list) else value
 
 
 def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -229,13 +230,14 @@ def series_store(*, scopes: dict[int, tuple[date, FlowSeries]]) -> int:
         have = stored[snap]
         base = start.toordinal()
         texts = _cfd_texts(series.cfd)
-        values = zip(
-            series.wip.tolist(), series.wip_eod.tolist(), series.throughput.tolist(), texts, strict=True
-        )
-        for i, row in enumerate(values):
+        wip, eod, thr = series.wip.tolist(), series.wip_eod.tolist(), series.throughput.tolist()
+        if not have:  # nothing stored (a new scope): every day is new
+            new.extend(zip(repeat(snap), _iso_days(base, len(wip)), wip, eod, thr, texts, strict=False))
+            continue
+        for i, row in enumerate(zip(wip, eod, thr, texts, strict=True)):
             old = have.pop(base + i, None)
             if old is None:
-                new.append((snap, date.fromordinal(base + i), *row))
+                new.append((snap, date.fromordinal(base + i).isoformat(), *row))
             elif old[1] != row:
                 changed.append((old[0], *row))
         gone.extend(pk for pk, _ in have.values())
@@ -245,9 +247,16 @@ def series_store(*, scopes: dict[int, tuple[date, FlowSeries]]) -> int:
     return len(gone) + len(new) + len(changed)
 
 
+def _iso_days(first: int, n: int) -> list[str]:
+    """The `n` days from date ordinal `first` as ISO text (`2001-10-10`), made by numpy."""
+    epoch = date(1970, 1, 1).toordinal()
+    days: list[str] = np.arange(first - epoch, first - epoch + n).astype("datetime64[D]").astype(str).tolist()
+    return days
+
+
 def _days_insert(rows: list[tuple[Any, ...]]) -> None:
-    """Insert daily rows (snapshot id, date, wip, wip_eod, throughput, CFD JSON text): one COPY of the
-    whole text on PostgreSQL (the values need no escaping), `executemany` in batches elsewhere."""
+    """Insert daily rows (snapshot id, ISO date text, wip, wip_eod, throughput, CFD JSON text): one COPY
+    of the whole text on PostgreSQL (the values need no escaping), `executemany` in batches elsewhere."""
     if not rows:
         return
     fields = ("snapshot_id", "date", *DAY_FIELDS)
@@ -259,13 +268,10 @@ def _days_insert(rows: list[tuple[Any, ...]]) -> None:
                 for i in range(0, len(rows), BATCH * 5):
                     copy.write(
                         "".join(
-                            f"{s}\t{d.isoformat()}\t{w}\t{e}\t{t}\t{c}\n"
-                            for s, d, w, e, t, c in rows[i : i + BATCH * 5]
+                            f"{s}\t{d}\t{w}\t{e}\t{t}\t{c}\n" for s, d, w, e, t, c in rows[i : i + BATCH * 5]
                         )
                     )
             return
         sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         for i in range(0, len(rows), BATCH * 5):
-            cursor.executemany(
-                sql, [(s, d.isoformat(), w, e, t, c) for s, d, w, e, t, c in rows[i : i + BATCH * 5]]
-            )
+            cursor.executemany(sql, rows[i : i + BATCH * 5])
