@@ -32,7 +32,7 @@ def _events(n: int = 60) -> list[metrics.ItemEvent]:
     out: list[metrics.ItemEvent] = []
     seq = 0
     for i in range(n):
-        path = [(0, 0), (1 + i % 4, 1), (3 + i % 5, 3 if i % 3 else 2)]
+        path: list[tuple[int, int | None]] = [(0, 0), (1 + i % 4, 1), (3 + i % 5, 3 if i % 3 else 2)]
         if i % 7 == 0:
             path.append((9 + i % 3, 1))  # moved back: in progress again
         if i % 11 == 0:
