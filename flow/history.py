@@ -80,7 +80,7 @@ def load_events(
     )
     sql, params = rows.query.sql_with_params()
     events = []
-    keys: dict[int, str] = {}
+    last_id, key = None, ""
     parse, utc = datetime.fromisoformat, UTC
     event = metrics.ItemEvent
     seq = 0
@@ -92,9 +92,8 @@ def load_events(
                 column = index.get(col_id) if col_id is not None else None
                 if column is None:
                     column = by_name.get(name)
-                key = keys.get(item_id)
-                if key is None:
-                    key = keys[item_id] = str(item_id)
+                if item_id != last_id:  # rows come item by item
+                    last_id, key = item_id, str(item_id)
                 if in_sql:
                     day = at
                 else:

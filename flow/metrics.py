@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -322,8 +323,7 @@ def item_flow(key: str, events: Iterable[ItemEvent], workflow: Workflow, *, as_o
     return ItemFlow(key, column, started, finished, cycle, tuple(ms))
 
 
-def _event_order(ev: ItemEvent) -> tuple[date, int]:
-    return ev.day, ev.seq
+_event_order = attrgetter("day", "seq")  # an event's place in its item's history (C, not a lambda)
 
 
 def _items_replay(
