@@ -31,6 +31,9 @@ class ItemFlowAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(FlowSnapshot)
 class FlowSnapshotAdmin(admin.ModelAdmin):
