@@ -4,7 +4,8 @@ The computation itself is `flow.metrics` and `flow.montecarlo` (pure functions),
 `flow_recompute` loads the log of one Nexus once, replays it as of today (calendar days in the Nexus's
 time zone) and stores, in one transaction, per-item dates (`ItemFlow`), and for the whole Nexus and for
 each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`), writing only the rows that
-differ from the stored ones (`flow.store`).
+differ from the stored ones (`flow.store`; a scope whose digest did not change is not even read). Each
+Scrum Team's scope is computed from the Nexus's replayed items (`metrics.compute_flow_of_items`).
 
 What runs when (the incremental issue):
 

@@ -8,6 +8,12 @@ the snapshots (`FlowSnapshot`, one per scope) are updated in place. A nightly re
 so writes one new daily row per scope, the figures, and nothing else. Everything runs in the caller's
 transaction.
 
+Before any row, digests: the full recompute keeps on each snapshot a digest of the daily rows it stored
+(`series_digest`) and on the Nexus's one a digest of the per-item rows (`items_digest`); a scope whose
+new digest equals the stored one is not read at all. The incremental update empties the digests of what
+it writes, so the next recompute compares those rows one by one. The recompute's daily series arrive as
+numpy arrays (`series_store`): no per-day objects, the CFD's JSON text made by one format per day.
+
 JSON columns (`cfd`, `milestones`, `teams`) are written as JSON text (cast to `jsonb` on PostgreSQL).
 """
 
