@@ -131,12 +131,25 @@ def items_store(*, nexus_id: int, rows: dict[int, ItemRow]) -> int:
         .iterator(chunk_size=5000)
     }
     gone = [pk for pk in stored if pk not in rows]
-    new = [(pk, nexus_id, *row) for pk, row in rows.items() if pk not in stored]
+    new = [(pk, nexus_id, *_item_text(row)) for pk, row in rows.items() if pk not in stored]
     changed = [(pk, *row) for pk, row in rows.items() if pk in stored and stored[pk] != _as_text(row)]
     rows_delete(ItemFlow, gone)
     rows_update(ItemFlow, ITEM_FIELDS, changed)
     rows_insert(ItemFlow, ("item_id", "nexus_id", *ITEM_FIELDS), new)
     return len(gone) + len(new) + len(changed)
+
+
+def _item_text(row: ItemRow) -> tuple[Any, ...]:
+    """An item row as written: dates as ISO text, lists as JSON text (no conversion per value later)."""
+    started, finished, cycle, milestones, first, teams = row
+    return (
+        started.isoformat() if started is not None else None,
+        finished.isoformat() if finished is not None else None,
+        cycle,
+        _list_text(milestones),
+        first.isoformat() if first is not None else None,
+        _list_text(teams),
+    )
 
 
 def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
