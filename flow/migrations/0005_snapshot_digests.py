@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('flow', '0004_itemflow_incremental'),
+        ("flow", "0004_itemflow_incremental"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='flowsnapshot',
-            name='days_digest',
-            field=models.CharField(blank=True, default='', help_text='digest of the daily rows last stored in full', max_length=64),
+            model_name="flowsnapshot",
+            name="days_digest",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="digest of the daily rows last stored in full",
+                max_length=64,
+            ),
         ),
         migrations.AddField(
-            model_name='flowsnapshot',
-            name='items_digest',
-            field=models.CharField(blank=True, default='', help_text="the Nexus's snapshot: digest of the per-item rows (ItemFlow) last stored in full", max_length=64),
+            model_name="flowsnapshot",
+            name="items_digest",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="the Nexus's snapshot: digest of the per-item rows (ItemFlow) last stored in full",
+                max_length=64,
+            ),
         ),
     ]
