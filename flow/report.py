@@ -330,11 +330,14 @@ def flow_data_build(
         computed_at=computed_at,
         stored=stored,
     )
-    weeks = data._weeks = _weeks_of(result)
+    weeks = _weeks_of(result)  # what `data.weeks()` gives, made from the arrays
     figures["weeks_tail"] = [
-        [w.start.isoformat(), w.throughput, w.complete, w.mean_wip, w.cfd] for w in weeks[-TABLE_WEEKS:]
+        [w.start.isoformat(), w.throughput, w.complete, w.mean_wip, w.cfd] for w in weeks.rows(-TABLE_WEEKS)
     ]
-    detail["weeks"] = [[w.start.isoformat(), w.throughput, w.complete] for w in weeks]
+    detail["weeks"] = [
+        [start, total, complete]
+        for start, total, complete in zip(weeks.starts, weeks.throughput, weeks.complete, strict=True)
+    ]
     return data
 
 
@@ -355,26 +358,43 @@ def _days_of(result: metrics.FlowResult) -> list[DayRow]:
     ]
 
 
-def _weeks_of(result: metrics.FlowResult) -> list[WeekRow]:
-    """`FlowData.weeks` of an engine result, from its arrays: the same rows, summed by numpy."""
-    sr, n = result.series, len(result.series)
-    lead = result.start.weekday()
-    first_monday = result.start - timedelta(days=lead)
-    los = [max(w0, 0) for w0 in range(-lead, n, 7)]
-    his = [*los[1:], n]
-    throughput = np.add.reduceat(sr.throughput, los).tolist()
-    wip = np.add.reduceat(sr.wip, los).tolist()
-    cfd_last = sr.cfd[:, [hi - 1 for hi in his]].T.tolist()
-    return [
-        WeekRow(
-            start=first_monday + timedelta(days=7 * k),
-            throughput=throughput[k],
-            complete=his[k] - los[k] == 7,
-            mean_wip=round(wip[k] / (his[k] - los[k]), 2),
-            cfd=cfd_last[k],
-        )
-        for k in range(len(los))
-    ]
+class _Weeks:
+    """`FlowData.weeks` of an engine result as columns made by numpy (week starts as ISO text, Throughput,
+    completeness), with `WeekRow`s made only for the weeks asked for (`rows`)."""
+
+    def __init__(self, result: metrics.FlowResult) -> None:
+        sr, n = result.series, len(result.series)
+        lead = result.start.weekday()
+        first_monday = result.start.toordinal() - lead
+        epoch = date(1970, 1, 1).toordinal()
+        self.series = sr
+        self.los = [max(w0, 0) for w0 in range(-lead, n, 7)]
+        self.his = [*self.los[1:], n]
+        mondays = np.arange(len(self.los), dtype=np.int64) * 7 + (first_monday - epoch)
+        self.starts: list[str] = mondays.astype("datetime64[D]").astype(str).tolist()
+        self.throughput: list[int] = np.add.reduceat(sr.throughput, self.los).tolist()
+        self.complete = [hi - lo == 7 for lo, hi in zip(self.los, self.his, strict=True)]
+
+    def rows(self, first: int = 0) -> list[WeekRow]:
+        """The `WeekRow`s of the weeks from index `first` on (negative: from the end)."""
+        picked = range(len(self.los))[first:]
+        los, his = [self.los[k] for k in picked], [self.his[k] for k in picked]
+        wip = [int(self.series.wip[lo:hi].sum()) for lo, hi in zip(los, his, strict=True)]
+        cfd = self.series.cfd[:, [hi - 1 for hi in his]].T.tolist()
+        return [
+            WeekRow(
+                start=date.fromisoformat(self.starts[k]),
+                throughput=self.throughput[k],
+                complete=self.complete[k],
+                mean_wip=round(wip[i] / (his[i] - los[i]), 2),
+                cfd=cfd[i],
+            )
+            for i, k in enumerate(picked)
+        ]
+
+
+def _weeks_of(result: metrics.FlowResult) -> _Weeks:
+    return _Weeks(result)
 
 
 def _aging_columns(ages: list[list[Any]], wf: metrics.Workflow) -> list[list[Any]]:
