@@ -18,9 +18,21 @@ class FlowStateAdmin(admin.ModelAdmin):
 
 @admin.register(ItemFlow)
 class ItemFlowAdmin(admin.ModelAdmin):
+    """Written by the recompute and the incremental update only: read-only here (a hand edit would
+    also outlive the next recompute, which skips items whose digest did not change)."""
+
     list_display = ("item", "nexus", "started_on", "finished_on", "cycle_time")
     list_filter = ("nexus",)
     raw_id_fields = ("item",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(FlowSnapshot)

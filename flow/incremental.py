@@ -291,6 +291,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     delete_before: list[tuple[int, date]] = []
     snap_updates: list[tuple[Any, ...]] = []
     for team, snap in snaps.items():
+        written = len(inserts) + len(updates)
         stored = rows.get(snap.pk, {})
         last = stored.get(snap.end)
         if last is None:
@@ -339,7 +340,11 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         if start > snap.start:
             delete_before.append((snap.pk, start))
         if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
-            snap_updates.append((snap.pk, as_of, start, as_of))
+            snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
+        elif team is None or len(inserts) + len(updates) > written:
+            # rows (or, for the Nexus, items) written: the digests of the last full recompute no longer
+            # say what is stored (`flow.services`: the next one compares these rows one by one)
+            snap_updates.append((snap.pk, snap.as_of, snap.start, snap.end, "", ""))
 
     # Write: the items, then the rows. A constant number of statements.
     gone = [pk for pk in old_rows if pk not in new_rows]
@@ -366,7 +371,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         FlowDay.objects.filter(cond)._raw_delete(FlowDay.objects.db)
     store.rows_update(FlowDay, store.DAY_FIELDS, updates)
     store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), inserts)
-    store.rows_update(FlowSnapshot, ("as_of", "start", "end"), snap_updates)
+    store.rows_update(FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), snap_updates)
     return APPLIED
 
 

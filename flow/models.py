@@ -118,6 +118,18 @@ class FlowSnapshot(models.Model):
     )
     figures = models.JSONField(default=dict)
     detail = models.TextField(default="{}", help_text="JSON text: per-item lists and histograms")
+    # Digests of what the last full recompute stored (`flow.store`): the next one compares digests
+    # before any row and skips an unchanged scope. An incremental update that writes a scope's rows
+    # (or the items) empties them, so that the next recompute compares those rows one by one.
+    days_digest = models.CharField(
+        max_length=64, blank=True, default="", help_text="digest of the daily rows last stored in full"
+    )
+    items_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="the Nexus's snapshot: digest of the per-item rows (ItemFlow) last stored in full",
+    )
 
     class Meta:
         constraints = [
