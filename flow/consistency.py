@@ -93,7 +93,7 @@ def figures_check(nexus: Nexus, repair: bool = False) -> CheckResult:
     as_of = state.computed_on if state and state.computed_on else nexus_today(nexus)
     lines, total = _differences(nexus, as_of)
     if lines and repair:
-        flow_recompute(nexus_id=nexus.pk)
+        flow_recompute(nexus_id=nexus.pk, trust_digests=False)  # rows changed by hand kept their digest
         result.repaired.append(f"flow figures recomputed ({total} PBI(s) disagreed before)")
         state = FlowState.objects.filter(nexus=nexus).first()
         lines, total = _differences(

@@ -101,7 +101,7 @@ def _summary(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
     }
 
 
-def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any]:
+def flow_recompute(*, nexus_id: int, as_of: date | None = None, trust_digests: bool = True) -> dict[str, Any]:
     """Recompute and store the flow figures of a Nexus and of each of its Scrum Teams as of `as_of`
     (default today in its time zone), over the days from each scope's first event to `as_of`.
 
@@ -111,7 +111,9 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     the first to commit, then loads the log as it is then: the job that stores last read the newest
     log (an older job can no longer overwrite newer figures). A change of the items never waits for
     it. Returns the per-Nexus summary (the figures of `flow_report` without the daily rows, plus
-    `timings`), or {} for a Nexus without columns.
+    `timings`), or {} for a Nexus without columns. A scope whose digest matches the stored one is not
+    read; `trust_digests=False` compares every stored row anyway (`check_nexus --repair-figures`: rows
+    changed by hand keep their digest).
     """
     t0 = time.perf_counter()
     nexus = Nexus.objects.get(pk=nexus_id)
@@ -119,14 +121,16 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None) -> dict[str, Any
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
     with flow_lock(nexus.pk, wait=True):
         nexus.refresh_from_db()  # its time zone and Sprint length as they are now
-        return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0)
+        return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0, trust_digests=trust_digests)
 
 
 #: Kept for callers of the old name; see `flow.locks`.
 RECOMPUTE_LOCK_CLASS = locks.RECOMPUTE_LOCK_CLASS
 
 
-def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[str, Any]:
+def _recompute_locked(
+    *, nexus: Nexus, as_of: date | None, t0: float, trust_digests: bool = True
+) -> dict[str, Any]:
     """`flow_recompute` under the Nexus's recompute lock: load the log, compute, store."""
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     if not columns:
@@ -205,6 +209,8 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
         snapshots, before = _snapshots_store(
             nexus=nexus, scopes=scopes, now=now, days_digests=days_digests, items_digest=items_digest
         )
+        if not trust_digests:
+            before = {}
         # Digests first: an unchanged scope (or set of items) is not read, let alone compared row by row.
         written = 0
         if before.get(snapshots[0].pk, ("", ""))[1] != items_digest:
