@@ -26,13 +26,14 @@ from backlog.services import goal_create, pbi_create, pbi_set_teams
 from backlog.services.squares import team_column_create
 from backlog.services.webhooks import webhook_create
 from flow.services import flow_settings_set
-from tests.api.helpers import base, error_fields
-from tests.factories import UserFactory
+from tests.api.helpers import base, error_fields, people
+from tests.factories import UserFactory, member
 
 #: `dev_other` is a Developer of another team (Team B) than `sm` and `dev` (Team A).
-ROLES = ["po", "sm", "dev", "dev_other", "nit", "stakeholder", "outsider", "admin"]
+#: `eat` is an Executive Action Team member: reads the Nexus like a Stakeholder, decides escalated issues.
+ROLES = ["po", "sm", "dev", "dev_other", "nit", "stakeholder", "eat", "outsider", "admin"]
 ALLOWED = {
-    "view": {"po", "sm", "dev", "dev_other", "nit", "stakeholder", "admin"},
+    "view": {"po", "sm", "dev", "dev_other", "nit", "stakeholder", "eat", "admin"},
     "edit": {"po", "sm", "dev", "dev_other", "nit", "admin"},
     # `selectors.can_create_items`, as on the backlog page: every member but Stakeholders.
     "create": {"po", "sm", "dev", "dev_other", "nit", "admin"},
@@ -46,7 +47,18 @@ ALLOWED = {
     "flow_settings": {"po", "nit", "admin"},
     # `events.services.can_plan_sprints`: the Product Owner and the Nexus Integration Team.
     "sprint_planning": {"po", "nit", "admin"},
+    # `integration.services_issues`: members but Stakeholders raise, change and resolve integration
+    # issues; the Product Owner, Scrum Masters and the NIT escalate and delete; the EAT decides.
+    "issues_raise": {"po", "sm", "dev", "dev_other", "nit", "eat", "admin"},
+    "issues_escalate": {"po", "sm", "nit", "admin"},
+    "issues_eat": {"eat", "admin"},
 }
+
+
+@pytest.fixture
+def who(nx):
+    """The conftest's people plus an Executive Action Team member (`eat`)."""
+    return {**people(nx), "eat": member(nx, Role.EAT_MEMBER, username=f"eat-{nx.slug}")}
 
 
 def _first(nx):
@@ -132,6 +144,25 @@ def _planned_item(nx):
     if not SprintItem.objects.filter(sprint=sprint, item=item).exists():
         sprint_plan(sprint=sprint, item=item, teams=[_team(nx, "Team A")], actor=None)
     return item
+
+
+def _issue(nx):
+    """An open level-1 integration issue of the Nexus (made on demand)."""
+    from integration.models_issues import IntegrationIssue
+    from integration.services_issues import issue_raise
+
+    return (
+        IntegrationIssue.objects.filter(nexus=nx, level=1, status="open").first()
+        or issue_raise(nexus=nx, actor=None, title="Build red").issue
+    )
+
+
+def _issue_l3(nx):
+    """An open integration issue escalated to the Executive Action Team (level 3)."""
+    from integration.services_issues import issue_escalate, issue_raise
+
+    issue = issue_raise(nexus=nx, actor=None, title="Needs budget", level=2).issue
+    return issue_escalate(issue=issue, actor=None)
 
 
 def _team(nx, name):
@@ -400,6 +431,46 @@ ACTIONS = [
     ),
     ("sprint scope log", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/scope-log/", None),
     ("sprints deleted", "view", "get", lambda nx: "/sprints/deleted/", None),
+    ("issues list", "view", "get", lambda nx: "/integration-issues/", None),
+    (
+        "issue raise",
+        "issues_raise",
+        "post",
+        lambda nx: "/integration-issues/",
+        lambda nx: {"title": "Flaky tests", "event": "daily_scrum"},
+    ),
+    ("issue get", "view", "get", lambda nx: f"/integration-issues/{_issue(nx).pk}/", None),
+    (
+        "issue patch",
+        "issues_raise",
+        "patch",
+        lambda nx: f"/integration-issues/{_issue(nx).pk}/",
+        lambda nx: {"title": "Renamed"},
+    ),
+    ("issue delete", "issues_escalate", "delete", lambda nx: f"/integration-issues/{_issue(nx).pk}/", None),
+    (
+        "issue escalate",
+        "issues_escalate",
+        "post",
+        lambda nx: f"/integration-issues/{_issue(nx).pk}/escalate/",
+        lambda nx: {"note": "Beyond us"},
+    ),
+    (
+        "issue resolve",
+        "issues_raise",
+        "post",
+        lambda nx: f"/integration-issues/{_issue(nx).pk}/resolve/",
+        lambda nx: {"resolution": "Fixed"},
+    ),
+    (
+        "issue decide",
+        "issues_eat",
+        "post",
+        lambda nx: f"/integration-issues/{_issue_l3(nx).pk}/decide/",
+        lambda nx: {"decision": "Fund it"},
+    ),
+    ("issue history", "view", "get", lambda nx: f"/integration-issues/{_issue(nx).pk}/history/", None),
+    ("issues deleted", "view", "get", lambda nx: "/integration-issues/deleted/", None),
 ]
 
 #: Operations outside the matrix, each tested on its own: the Nexus list and Nexus creation are not
