@@ -201,8 +201,10 @@ class IssueSerializer(serializers.ModelSerializer):
 class UsernameField(StrictCharField):
     """A username of this site (400 naming the field when there is none); null: nobody."""
 
-    def to_internal_value(self, data: Any) -> Any:
-        name = super().to_internal_value(data)
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        name = super().run_validation(data)
+        if name is None:
+            return None
         user = User.objects.filter(username=name).first()
         if user is None:
             raise serializers.ValidationError(f"No user {name!r}.")
