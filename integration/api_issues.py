@@ -270,6 +270,23 @@ class DecideSerializer(StrictSerializer):
     decision = StrictCharField(max_length=5000, help_text="What the Executive Action Team decided")
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Escalated to the Nexus",
+            value={
+                "id": 902,
+                "kind": "escalated",
+                "actor": "nit-anna",
+                "at": "2025-03-07T10:02:00.000000Z",
+                "level": 2,
+                "note": "Needs a change in Core's parser API.",
+                "data": {"from": 1, "to": 2},
+            },
+            response_only=True,
+        )
+    ]
+)
 class EntrySerializer(serializers.ModelSerializer):
     """A row of the issue's history (append-only): `kind` `raised`, `changed`, `escalated`, `decision`,
     `resolved`, `wont_fix`; who (`actor`, a username), when (`at`, UTC), the `level` after it, the `note`

@@ -36,6 +36,8 @@ from backlog.services.webhooks import webhook_create
 from events.models import Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
 from flow.models import FlowSettings
+from integration.models_issues import IntegrationIssue
+from integration.services_issues import issue_escalate, issue_raise, issue_resolve
 from flow.services import flow_settings_set
 from tests.factories import UserFactory, membership_add, nexus_build
 
@@ -60,6 +62,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "flow-settings": (FlowSettings, "nexus__slug"),
     "team-columns": (TeamColumn, "nexus__slug"),
     "sprints": (Sprint, "nexus__slug"),
+    "integration-issues": (IntegrationIssue, "nexus__slug"),
 }
 
 
@@ -109,6 +112,13 @@ def api_schema(live_server, settings) -> Any:
         planned = sprint_create(nexus=nexus, actor=None)
         for item in open_items[5 + 3 * n : 8 + 3 * n]:
             sprint_plan(sprint=planned, item=item, teams=teams[1:2], actor=None)
+    # Integration issues at every level, open and resolved, so that `{id}`s reach real rows.
+    for n in range(8):
+        issue = issue_raise(nexus=nexus, actor=owner, title=f"Issue {n}", teams=teams[:1]).issue
+        for _ in range(n % 3):
+            issue_escalate(issue=issue, actor=owner)
+        if n == 7:
+            issue_resolve(issue=issue, actor=owner, resolution="Gone")
     for i in range(USERS):  # users a generated `username` can name
         UserFactory.create(username=f"st-user-{i}")
     _token, key = token_create(user=owner, name="schemathesis")
