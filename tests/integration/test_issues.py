@@ -63,10 +63,21 @@ def test_raise_with_everything_and_history(nx, people):
     item = ProductBacklogItem.objects.filter(backlog__nexus=nx).first()
     before = _seq(nx)
     issue = _raise(
-        nx, people, description="Parser change", event="daily_scrum", team=team, teams=[team.pk], items=[item],
+        nx,
+        people,
+        description="Parser change",
+        event="daily_scrum",
+        team=team,
+        teams=[team.pk],
+        items=[item],
         owner=people["nit"],
     )
-    assert (issue.level, issue.status, issue.raised_by, issue.raised_by_team) == (1, "open", people["dev"], team)
+    assert (issue.level, issue.status, issue.raised_by, issue.raised_by_team) == (
+        1,
+        "open",
+        people["dev"],
+        team,
+    )
     assert list(issue.teams.all()) == [team] and list(issue.items.all()) == [item]
     assert _seq(nx) == before + 1
     assert list(issue.history.values_list("kind", "level", "actor__username")) == [("raised", 1, "i-dev")]

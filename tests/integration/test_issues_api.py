@@ -97,7 +97,10 @@ def test_escalate_to_the_top_then_409(nx, api):
     assert error_fields(r) == ["level"]
     assert "no level above" in r.json()["message"]
     # The EAT decides, a developer may not close it at level 3, the EAT does.
-    assert api("eat").post(url(nx, f"{issue.pk}/decide/"), {"decision": "Fund it"}, format="json").status_code == 200
+    assert (
+        api("eat").post(url(nx, f"{issue.pk}/decide/"), {"decision": "Fund it"}, format="json").status_code
+        == 200
+    )
     r = api("dev").post(url(nx, f"{issue.pk}/resolve/"), {"resolution": "x"}, format="json")
     assert r.status_code == 403
     r = api("eat").post(url(nx, f"{issue.pk}/resolve/"), {"resolution": "Funded"}, format="json")
@@ -108,7 +111,10 @@ def test_escalate_to_the_top_then_409(nx, api):
 
 def test_escalating_a_resolved_issue_is_409_naming_status(nx, api):
     issue = issue_raise(nexus=nx, actor=None, title="Build red").issue
-    assert api("dev").post(url(nx, f"{issue.pk}/resolve/"), {"resolution": "ok"}, format="json").status_code == 200
+    assert (
+        api("dev").post(url(nx, f"{issue.pk}/resolve/"), {"resolution": "ok"}, format="json").status_code
+        == 200
+    )
     r = api("nit").post(url(nx, f"{issue.pk}/escalate/"), {}, format="json")
     assert r.status_code == 409 and error_fields(r) == ["status"]
     r = api("dev").patch(url(nx, f"{issue.pk}/"), {"title": "x"}, format="json")

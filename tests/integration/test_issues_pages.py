@@ -1,0 +1,149 @@
+"""The integration issues page and the Executive Action Team page (`integration.views_issues`): who sees
+which forms, raising/escalating/resolving through the forms (htmx partial and plain), refusals shown in
+the page with their status and nothing saved, and SQL query counts that do not grow with the data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from backlog.models import Role, ScrumTeam
+from integration.bench_issues import eat_fixture
+from integration.models_issues import IntegrationIssue
+from integration.services_issues import issue_escalate, issue_raise, issue_wip_limit_set
+from tests.factories import member, nexus_build
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def nx():
+    return nexus_build(items=3)
+
+
+def _login(client, nexus, role, name, team=None):
+    user = member(nexus, role, username=name, team_obj=team)
+    client.force_login(user)
+    return user
+
+
+def test_page_shows_issues_with_ages_and_forms_by_role(client, nx):
+    t0 = timezone.now() - timedelta(days=9)
+    issue = issue_raise(nexus=nx, actor=None, title="Nightly build red", at=t0).issue
+    issue_escalate(issue=issue, actor=None, at=t0 + timedelta(days=4))
+    _login(client, nx, Role.STAKEHOLDER, "sh")
+    html = client.get(reverse("integration:issues", args=[nx.slug])).content.decode()
+    assert "Nightly build red" in html and "L1 4 d" in html and "L2 5 d" in html
+    assert "Raise an integration issue" not in html and "Escalate to L3" not in html
+    _login(client, nx, Role.NIT_MEMBER, "nit")
+    html = client.get(reverse("integration:issues", args=[nx.slug])).content.decode()
+    assert "Raise an integration issue" in html and "Escalate to L3" in html
+
+
+def test_raise_escalate_resolve_through_the_forms(client, nx):
+    team = ScrumTeam.objects.filter(nexus=nx).first()
+    _login(client, nx, Role.SCRUM_MASTER, "sm", team)
+    r = client.post(
+        reverse("integration:issue-raise", args=[nx.slug]),
+        {
+            "title": "Flaky search tests",
+            "event": "daily_scrum",
+            "level": "1",
+            "team": team.pk,
+            "teams": [team.pk],
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert r.status_code == 200 and "Issue raised." in r.content.decode()
+    assert 'id="issues-body"' in r.content.decode() and "<html" not in r.content.decode()
+    issue = IntegrationIssue.objects.get()
+    r = client.post(reverse("integration:issue-escalate", args=[nx.slug, issue.pk]), {"note": "Needs Core"})
+    assert r.status_code == 200 and "<html" in r.content.decode()
+    issue.refresh_from_db()
+    assert issue.level == 2
+    r = client.post(reverse("integration:issue-resolve", args=[nx.slug, issue.pk]), {"resolution": ""})
+    assert r.status_code == 400 and "resolution" in r.content.decode()
+    r = client.post(reverse("integration:issue-resolve", args=[nx.slug, issue.pk]), {"resolution": "Fixed"})
+    issue.refresh_from_db()
+    assert issue.status == "resolved"
+
+
+def test_refusals_are_shown_with_their_status(client, nx):
+    _login(client, nx, Role.NIT_MEMBER, "nit")
+    issue = issue_raise(nexus=nx, actor=None, title="Top", level=2).issue
+    issue_escalate(issue=issue, actor=None)
+    r = client.post(reverse("integration:issue-escalate", args=[nx.slug, issue.pk]), HTTP_HX_REQUEST="true")
+    assert r.status_code == 409 and "no level above" in r.content.decode()
+    r = client.post(
+        reverse("integration:issue-raise", args=[nx.slug]), {"title": " "}, HTTP_HX_REQUEST="true"
+    )
+    assert r.status_code == 400 and 'data-field="title"' in r.content.decode()
+    issue_wip_limit_set(nexus=nx, actor=None, limit=1, kind="hard")
+    r = client.post(
+        reverse("integration:issue-raise", args=[nx.slug]), {"title": "More"}, HTTP_HX_REQUEST="true"
+    )
+    assert r.status_code == 409 and "WIP limit" in r.content.decode()
+    assert IntegrationIssue.objects.count() == 1
+    _login(client, nx, Role.STAKEHOLDER, "sh")
+    r = client.post(reverse("integration:issue-raise", args=[nx.slug]), {"title": "Mine"})
+    assert r.status_code == 403 and IntegrationIssue.objects.count() == 1
+
+
+def test_eat_page_lists_my_nexuses_and_records_decisions(client, nx):
+    other = nexus_build()
+    mine = issue_raise(nexus=nx, actor=None, title="Needs budget", level=2).issue
+    issue_escalate(issue=mine, actor=None)
+    theirs = issue_raise(nexus=other, actor=None, title="Not yours", level=2).issue
+    issue_escalate(issue=theirs, actor=None)
+    _login(client, nx, Role.EAT_MEMBER, "eat")
+    html = client.get(reverse("integration:eat")).content.decode()
+    assert "Needs budget" in html and "Not yours" not in html
+    r = client.post(
+        reverse("integration:eat-decide", args=[mine.pk]), {"decision": "Fund it"}, HTTP_HX_REQUEST="true"
+    )
+    assert r.status_code == 200 and "Fund it" in r.content.decode()
+    assert (
+        client.post(reverse("integration:eat-decide", args=[theirs.pk]), {"decision": "x"}).status_code == 404
+    )
+    r = client.post(reverse("integration:eat-decide", args=[mine.pk]), {"decision": "Done", "close": "1"})
+    mine.refresh_from_db()
+    assert mine.status == "resolved" and mine.resolution == "Done"
+
+
+def _queries(client, url):
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_eat_page_queries_do_not_grow_with_issues_or_nexuses(client):
+    user = eat_fixture(nexuses=1, per_nexus=2, prefix="q-small")
+    client.force_login(user)
+    few = _queries(client, reverse("integration:eat"))
+    user = eat_fixture(nexuses=4, per_nexus=30, prefix="q-big")
+    client.force_login(user)
+    assert _queries(client, reverse("integration:eat")) == few
+
+
+def test_issues_page_queries_do_not_grow(client, nx):
+    team = ScrumTeam.objects.filter(nexus=nx).first()
+    _login(client, nx, Role.NIT_MEMBER, "nit")
+    issue_raise(nexus=nx, actor=None, title="One", teams=[team])
+    url = reverse("integration:issues", args=[nx.slug])
+    few = _queries(client, url)
+    for i in range(25):
+        issue = issue_raise(nexus=nx, actor=None, title=f"More {i}", teams=[team], team=team).issue
+        if i % 3:
+            issue_escalate(issue=issue, actor=None)
+    assert _queries(client, url) == few
