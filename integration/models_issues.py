@@ -37,7 +37,7 @@ class IssueLevel(models.IntegerChoices):
     """Where an impediment is being worked on (Scrum@Scale's escalation ladder)."""
 
     TEAM = 1, "Scrum Team"
-    NEXUS = 2, "Nexus (Nexus Integration Team, Scrum of Scrums)"
+    NEXUS = 2, "Nexus"  # the Nexus Integration Team, the Scrum of Scrums
     EAT = 3, "Executive Action Team"
 
 

@@ -103,11 +103,13 @@ def issues_page(request: HttpRequest, slug: str) -> HttpResponse:
     return _answer(request, nexus)
 
 
-def _write(request: HttpRequest, nexus: Nexus, run: Any, done: str) -> HttpResponse:
+def _write(request: HttpRequest, nexus: Nexus, run: Any, done: str, **on_error: Any) -> HttpResponse:
     try:
         result = run()
     except DomainError as exc:
-        return _answer(request, nexus, code=exc.status_code, error=str(exc), error_field=exc.field)
+        return _answer(
+            request, nexus, code=exc.status_code, error=str(exc), error_field=exc.field, **on_error
+        )
     warnings = getattr(result, "warnings", None) or []
     return _answer(request, nexus, notice=done, warnings=warnings)
 
@@ -130,7 +132,12 @@ def issue_raise_view(request: HttpRequest, slug: str) -> HttpResponse:
     raw_items = p.get("items", "").replace(",", " ").split()
     if any(not r.isdigit() for r in raw_items):
         return _answer(
-            request, nexus, code=400, error="PBIs are ids (numbers) separated by commas.", error_field="items"
+            request,
+            nexus,
+            code=400,
+            error="PBIs are ids (numbers) separated by commas.",
+            error_field="items",
+            raise_open=True,
         )
     team = _int(p.get("team"))
     level = _int(p.get("level")) or 1
@@ -141,7 +148,12 @@ def issue_raise_view(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if p.get("owner", "").strip() and owner is None:
         return _answer(
-            request, nexus, code=400, error=f"No user {p['owner'].strip()!r}.", error_field="owner"
+            request,
+            nexus,
+            code=400,
+            error=f"No user {p['owner'].strip()!r}.",
+            error_field="owner",
+            raise_open=True,
         )
     return _write(
         request,
@@ -159,6 +171,7 @@ def issue_raise_view(request: HttpRequest, slug: str) -> HttpResponse:
             level=level,
         ),
         "Issue raised.",
+        raise_open=True,
     )
 
 

@@ -36,9 +36,9 @@ from backlog.services.webhooks import webhook_create
 from events.models import Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
 from flow.models import FlowSettings
+from flow.services import flow_settings_set
 from integration.models_issues import IntegrationIssue
 from integration.services_issues import issue_escalate, issue_raise, issue_resolve
-from flow.services import flow_settings_set
 from tests.factories import UserFactory, membership_add, nexus_build
 
 MAX_EXAMPLES = 20

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -44,7 +45,7 @@ def nx():
 
 @pytest.fixture
 def people(nx):
-    team = ScrumTeam.objects.filter(nexus=nx).order_by("name").first()
+    team = ScrumTeam.objects.filter(nexus=nx).earliest("name")
     return {
         "dev": member(nx, Role.DEVELOPER, username="i-dev", team_obj=team),
         "nit": member(nx, Role.NIT_MEMBER, username="i-nit"),
@@ -59,8 +60,8 @@ def _raise(nx, people, **kw):
 
 
 def test_raise_with_everything_and_history(nx, people):
-    team = ScrumTeam.objects.filter(nexus=nx).order_by("name").first()
-    item = ProductBacklogItem.objects.filter(backlog__nexus=nx).first()
+    team = ScrumTeam.objects.filter(nexus=nx).earliest("name")
+    item = ProductBacklogItem.objects.filter(backlog__nexus=nx).earliest("id")
     before = _seq(nx)
     issue = _raise(
         nx,
@@ -78,7 +79,8 @@ def test_raise_with_everything_and_history(nx, people):
         people["dev"],
         team,
     )
-    assert list(issue.teams.all()) == [team] and list(issue.items.all()) == [item]
+    assert list(issue.teams.all()) == [team]
+    assert list(issue.items.all()) == [item]
     assert _seq(nx) == before + 1
     assert list(issue.history.values_list("kind", "level", "actor__username")) == [("raised", 1, "i-dev")]
 
@@ -89,14 +91,16 @@ def test_escalate_to_the_top_records_when_who_and_ages(nx, people):
     issue_escalate(issue=issue, actor=people["nit"], note="Needs Core", at=t0 + timedelta(days=3))
     issue_escalate(issue=issue, actor=people["nit"], at=t0 + timedelta(days=7))
     issue.refresh_from_db()
-    assert issue.level == 3 and issue.level_2_at == t0 + timedelta(days=3)
+    assert issue.level == 3
+    assert issue.level_2_at == t0 + timedelta(days=3)
     ages = level_ages(issue, now=t0 + timedelta(days=10))
     assert [(a.level, a.days, a.current) for a in ages] == [(1, 3, False), (2, 4, False), (3, 3, True)]
     esc = list(issue.history.filter(kind="escalated").values_list("actor__username", "data", "note"))
     assert esc == [("i-nit", {"from": 1, "to": 2}, "Needs Core"), ("i-nit", {"from": 2, "to": 3}, "")]
     with pytest.raises(Conflict) as exc:
         issue_escalate(issue=issue, actor=people["nit"])
-    assert exc.value.field == "level" and "no level above" in exc.value.message
+    assert exc.value.field == "level"
+    assert "no level above" in exc.value.message
     assert issue.history.count() == 3  # nothing half-saved
 
 
@@ -112,18 +116,19 @@ def test_a_closed_issue_is_not_escalated_or_changed(nx, people):
             call()
         assert exc.value.field == "status"
     issue.refresh_from_db()
-    assert issue.status == IssueStatus.RESOLVED and issue.closed_at is not None
+    assert issue.status == IssueStatus.RESOLVED
+    assert issue.closed_at is not None
     assert level_ages(issue)[-1].current
 
 
 def test_bad_input_names_the_field(nx, people):
     other = nexus_build()
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"title": "  "}, "title"),
         ({"title": "x" * 201}, "title"),
         ({"event": "party"}, "event"),
         ({"level": 3}, "level"),
-        ({"teams": [ScrumTeam.objects.filter(nexus=other).first().pk]}, "teams"),
+        ({"teams": [ScrumTeam.objects.filter(nexus=other).earliest("name").pk]}, "teams"),
         ({"items": [999_999]}, "items"),
     ]
     for kw, field in cases:
@@ -169,7 +174,7 @@ def test_update_logs_changed_fields_only(nx, people):
     issue = _raise(nx, people)
     issue_update(issue=issue, actor=people["dev"], title="Nightly build red")  # unchanged
     assert issue.history.count() == 1
-    team = ScrumTeam.objects.filter(nexus=nx).first()
+    team = ScrumTeam.objects.filter(nexus=nx).earliest("name")
     issue_update(issue=issue, actor=people["dev"], title="Build red", teams=[team])
     assert issue.history.last().data == {"fields": ["title", "teams"]}
     assert issue.version == 2
@@ -178,13 +183,15 @@ def test_update_logs_changed_fields_only(nx, people):
 def test_wip_limit_hard_refuses_soft_warns(nx, people):
     issue_wip_limit_set(nexus=nx, actor=people["nit"], limit=1, kind="hard")
     _raise(nx, people)
-    with pytest.raises(WipLimitReached) as exc:
+    with pytest.raises(WipLimitReached) as full:
         _raise(nx, people, title="Second")
-    assert exc.value.field == "limit" and exc.value.status_code == 409
+    assert full.value.field == "limit"
+    assert full.value.status_code == 409
     assert IntegrationIssue.objects.count() == 1
     issue_wip_limit_set(nexus=nx, actor=people["nit"], limit=1, kind="soft")
     raised = issue_raise(nexus=nx, actor=people["dev"], title="Second")
-    assert raised.warnings and "1 of 1" in raised.warnings[0]
+    assert raised.warnings
+    assert "1 of 1" in raised.warnings[0]
     with pytest.raises(NotAllowed):
         issue_wip_limit_set(nexus=nx, actor=people["dev"], limit=3)
     with pytest.raises(DomainError) as exc:
@@ -209,7 +216,8 @@ def test_webhook_events_of_every_transition(nx, people, settings):
         "integration_issue.escalated",
         "integration_issue.resolved",
     ]
-    assert rows[1][1]["from_level"] == 1 and rows[1][1]["integration_issue"]["level"] == 2
+    assert rows[1][1]["from_level"] == 1
+    assert rows[1][1]["integration_issue"]["level"] == 2
     assert rows[2][1]["integration_issue"]["status"] == "resolved"
 
 
@@ -265,7 +273,9 @@ def test_two_concurrent_raises_under_a_hard_limit_one_wins():
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert len(made) == 1 and len(refused) == 1 and refused[0].field == "limit"
+    assert len(made) == 1
+    assert len(refused) == 1
+    assert refused[0].field == "limit"
     assert IntegrationIssue.objects.filter(nexus=nexus).count() == 1
 
 
@@ -291,5 +301,6 @@ def test_two_concurrent_escalations_from_level_2_one_wins():
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert len(refused) == 1 and refused[0].field == "level"
+    assert len(refused) == 1
+    assert refused[0].field == "level"
     assert IntegrationIssueEntry.objects.filter(issue=issue, kind="escalated").count() == 1
