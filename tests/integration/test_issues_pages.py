@@ -162,3 +162,35 @@ def test_issues_page_queries_do_not_grow(client, nx):
         if i % 3:
             issue_escalate(issue=issue, actor=None)
     assert _queries(client, url) == few
+
+
+def test_demo_step_issues_at_every_level_and_the_eat_user(tmp_path, client):
+    """`load_demo` on a slice of the real history: open issues at levels 1, 2 and 3 with ages of days, a
+    resolved one, a decision, and the `eat` user (the demo password) who sees the level-3 ones; twice
+    changes nothing."""
+    import gzip
+    import itertools
+
+    from django.core.management import call_command
+
+    from backlog.demo import DATA_DIR
+    from backlog.models import Nexus
+
+    with gzip.open(DATA_DIR / "transitions.csv.gz", "rt", encoding="utf-8") as src:
+        lines = list(itertools.islice(src, 0, 1501))
+    path = tmp_path / "log.csv"
+    path.write_text("".join(lines), encoding="utf-8")
+    call_command("load_demo", "--file", str(path), "--slug", "demo-i")
+    call_command("load_demo", "--file", str(path), "--slug", "demo-i")
+    nexus = Nexus.objects.get(slug="demo-i")
+    rows = IntegrationIssue.objects.filter(nexus=nexus)
+    assert rows.count() == 7
+    assert set(rows.filter(status="open").values_list("level", flat=True)) == {1, 2, 3}
+    assert rows.filter(status="resolved").count() == 1
+    assert rows.exclude(decision="").count() == 1
+    oldest = rows.order_by("raised_at").first()
+    assert oldest is not None
+    assert (timezone.now() - oldest.raised_at).days >= 20
+    assert client.login(username="eat", password="demo")
+    html = client.get(reverse("integration:eat")).content.decode()
+    assert "No shared test machine for the Java 21 toolchain" in html
