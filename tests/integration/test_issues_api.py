@@ -221,3 +221,18 @@ def test_list_queries_do_not_grow(nx, api):
     with CaptureQueriesContext(connection) as many:
         assert len(client.get(url(nx)).json()["results"]) == 21
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_the_eat_role_through_the_membership_api(nx, api):
+    """The new role is accepted like the other roles without a team (and refused a team); the member reads
+    the Nexus like a Stakeholder: items are read, not changed."""
+    from tests.factories import UserFactory
+
+    UserFactory.create(username="erin")
+    r = api("admin").post(base(nx) + "/memberships/", {"username": "erin", "role": "eat_member"}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["role"] == "eat_member"
+    assert r.json()["team"] is None
+    item = ProductBacklogItem.objects.filter(backlog__nexus=nx).earliest("id")
+    assert api("eat").get(base(nx) + f"/items/{item.pk}/").status_code == 200
+    assert api("eat").patch(base(nx) + f"/items/{item.pk}/", {"title": "x"}, format="json").status_code == 403
