@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F, Prefetch, Q, QuerySet
@@ -31,7 +32,22 @@ class LevelAge:
         return f"{self.days} d" if self.days else f"{self.hours} h"
 
 
-def level_ages(issue: IntegrationIssue, now: datetime | None = None) -> list[LevelAge]:
+class HasLevelTimes(Protocol):
+    """What `level_ages` reads: an `IntegrationIssue`, or a row of its values with these names."""
+
+    @property
+    def level(self) -> int: ...
+    @property
+    def raised_at(self) -> datetime: ...
+    @property
+    def level_2_at(self) -> datetime | None: ...
+    @property
+    def level_3_at(self) -> datetime | None: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
+
+
+def level_ages(issue: HasLevelTimes, now: datetime | None = None) -> list[LevelAge]:
     """The issue's age at each level it reached, lowest first: from reaching the level (`raised_at` for
     the level it was raised at, then `level_2_at`, `level_3_at`) to reaching the next one, or to its
     closing (`closed_at`), or to `now` (default: now, UTC) while it is there and open. No query."""
@@ -91,14 +107,51 @@ def eat_nexuses(*, user: User | AnonymousUser) -> QuerySet[Nexus]:
     return Nexus.objects.filter(pk__in=ids).order_by("name")
 
 
+#: What the Executive Action Team page shows of an issue (`eat_issues` loads only these).
+EAT_FIELDS = (
+    "title",
+    "description",
+    "event",
+    "status",
+    "level",
+    "decision",
+    "raised_at",
+    "level_2_at",
+    "level_3_at",
+    "closed_at",
+    "nexus__name",
+    "nexus__slug",
+    "raised_by__username",
+    "raised_by_team__name",
+    "owner__username",
+)
+
+
 def eat_issues(*, user: User | AnonymousUser, include_closed: bool = False) -> QuerySet[IntegrationIssue]:
     """The impediments escalated to the Executive Action Team (level 3) in every Nexus `user` belongs to
     as its member: open ones, longest at level 3 first (`level_3_at`), then by id; with
-    `include_closed`, the closed ones after them, latest closed first. Four queries when evaluated."""
+    `include_closed`, the closed ones after them, latest closed first. With their Nexus and people (one
+    query when evaluated); their Scrum Teams: `issue_team_names` (prefetching would cost a queryset per
+    issue)."""
     rows = IntegrationIssue.objects.filter(level=IssueLevel.EAT, nexus__in=eat_nexuses(user=user))
     if not include_closed:
         rows = rows.filter(status=IssueStatus.OPEN)
-    return issues_with_relations(rows).order_by(F("closed_at").desc(nulls_first=True), "level_3_at", "id")
+    return (
+        rows.select_related("raised_by", "raised_by_team", "owner", "nexus")
+        .only(*EAT_FIELDS)
+        .order_by(F("closed_at").desc(nulls_first=True), "level_3_at", "id")
+    )
+
+
+def issue_team_names(issue_ids: list[int]) -> dict[int, list[str]]:
+    """`{issue id: [names of the Scrum Teams it concerns, by name]}` for these issues (one query)."""
+    through = IntegrationIssue.teams.through.objects.filter(integrationissue_id__in=issue_ids)
+    names: dict[int, list[str]] = {}
+    for issue_id, name in through.order_by("scrumteam__name").values_list(
+        "integrationissue_id", "scrumteam__name"
+    ):
+        names.setdefault(issue_id, []).append(name)
+    return names
 
 
 def issue_wip(nexus_id: int) -> tuple[int, IntegrationIssueWipLimit | None]:

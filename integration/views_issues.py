@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -24,6 +25,7 @@ from backlog.errors import DomainError
 from backlog.models import Nexus, ScrumTeam, WipLimitKind
 from backlog.selectors import nexus_get_for_user
 from integration import services_issues as svc
+from integration.eat_rows import eat_rows, eat_rows_html
 from integration.models_issues import IntegrationIssue, IssueEvent, IssueLevel, IssueStatus
 from integration.selectors_issues import eat_issues, eat_nexuses, issue_wip, level_ages, nexus_issues
 
@@ -248,11 +250,16 @@ def issue_wip_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _eat_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    issues = list(eat_issues(user=request.user))
+    issues = eat_rows(eat_issues(user=request.user))
     return {
-        "rows": _rows(issues),
+        "count": len(issues),
+        "rows_html": eat_rows_html(
+            issues,
+            csrf_token=get_token(request),
+            error=extra.get("error", ""),
+            error_issue=extra.get("error_issue"),
+        ),
         "nexuses": list(eat_nexuses(user=request.user)),
-        "is_eat": True,
         **extra,
     }
 

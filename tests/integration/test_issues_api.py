@@ -229,7 +229,8 @@ def test_the_eat_role_through_the_membership_api(nx, api):
     from tests.factories import UserFactory
 
     UserFactory.create(username="erin")
-    r = api("admin").post(base(nx) + "/memberships/", {"username": "erin", "role": "eat_member"}, format="json")
+    body = {"username": "erin", "role": "eat_member"}
+    r = api("admin").post(base(nx) + "/memberships/", body, format="json")
     assert r.status_code == 201, r.content
     assert r.json()["role"] == "eat_member"
     assert r.json()["team"] is None
