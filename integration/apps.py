@@ -14,6 +14,7 @@ class IntegrationConfig(AppConfig):
     verbose_name = "Integration"
 
     def ready(self) -> None:
+        from integration import admin_issues  # noqa: F401  (the admin of integration issues)
         from integration.models_issues import IntegrationIssue
         from integration.services_issues import (
             EAT_RULE,

@@ -194,3 +194,21 @@ def test_demo_step_issues_at_every_level_and_the_eat_user(tmp_path, client):
     assert client.login(username="eat", password="demo")
     html = client.get(reverse("integration:eat")).content.decode()
     assert "No shared test machine for the Java 21 toolchain" in html
+
+
+def test_admin_lists_issues_read_only_and_deletes_through_the_service(client, nx):
+    from django.contrib.auth.models import User
+
+    from backlog.models_api import Tombstone
+
+    issue = issue_raise(nexus=nx, actor=None, title="Admin sees me").issue
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    listing = client.get(reverse("admin:integration_integrationissue_changelist"))
+    assert listing.status_code == 200
+    assert "Admin sees me" in listing.content.decode()
+    page = client.get(reverse("admin:integration_integrationissue_change", args=[issue.pk]))
+    assert page.status_code == 200
+    assert "raised" in page.content.decode()
+    client.post(reverse("admin:integration_integrationissue_delete", args=[issue.pk]), {"post": "yes"})
+    assert not IntegrationIssue.objects.exists()
+    assert Tombstone.objects.filter(nexus_id=nx.pk, kind="integration_issue").count() == 1
