@@ -124,6 +124,13 @@ class Role(models.TextChoices):
     DEVELOPER = "developer", "Developer"
     NIT_MEMBER = "nit_member", "Nexus Integration Team member"
     STAKEHOLDER = "stakeholder", "Stakeholder"
+    # Scrum@Scale: decides the impediments escalated past the Nexus (the `integration` app's Executive
+    # Action Team page); otherwise reads the Nexus like a Stakeholder (`READ_ONLY_ROLES`).
+    EAT_MEMBER = "eat_member", "Executive Action Team member"
+
+
+#: Roles that read a Nexus's Product Backlog but never change it (`backlog.selectors.backlog_rights`).
+READ_ONLY_ROLES = frozenset({Role.STAKEHOLDER, Role.EAT_MEMBER})
 
 
 class Membership(models.Model):

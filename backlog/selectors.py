@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 
 from backlog.models import (
+    READ_ONLY_ROLES,
     ColumnCategory,
     GoalStatus,
     Label,
@@ -106,8 +107,8 @@ def can_create_items(*, user: AnyUser, nexus: Nexus) -> bool:
 
 
 def can_edit_items(*, user: AnyUser, nexus: Nexus) -> bool:
-    """Members other than Stakeholders may update Product Backlog Items and their state (who may create
-    them: `can_create_items`)."""
+    """Members other than Stakeholders (and Executive Action Team members, who read like them) may
+    update Product Backlog Items and their state (who may create them: `can_create_items`)."""
     return backlog_rights(user=user, nexus=nexus).can_edit
 
 
@@ -128,7 +129,7 @@ def backlog_rights(*, user: AnyUser, nexus: Nexus) -> BacklogRights:
     if getattr(user, "is_superuser", False):
         return BacklogRights(can_order=True, can_create=True, can_edit=True)
     roles = roles_of(user=user, nexus=nexus)
-    members = bool(roles - {Role.STAKEHOLDER})
+    members = bool(roles - READ_ONLY_ROLES)
     return BacklogRights(can_order=Role.PRODUCT_OWNER in roles, can_create=members, can_edit=members)
 
 

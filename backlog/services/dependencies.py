@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from backlog.errors import Conflict, DomainError, NotAllowed, PreconditionFailed
 from backlog.models import (
+    READ_ONLY_ROLES,
     Dependency,
     DependencyChange,
     DependencyChangeKind,
@@ -125,7 +126,7 @@ def dependency_add_refusal(*, actor: Actor, nexus_id: int) -> str | None:
     if actor.is_superuser:
         return None
     roles = set(Membership.objects.filter(nexus_id=nexus_id, user=actor).values_list("role", flat=True))
-    if roles - {Role.STAKEHOLDER}:
+    if roles - READ_ONLY_ROLES:  # Stakeholders and Executive Action Team members read
         return None
     if roles:
         return "Stakeholders see the dependencies; the Nexus's other members add them."

@@ -26,13 +26,14 @@ from backlog.services import goal_create, pbi_create, pbi_set_teams
 from backlog.services.team_columns import team_column_create
 from backlog.services.webhooks import webhook_create
 from flow.services import flow_settings_set
-from tests.api.helpers import base, error_fields
-from tests.factories import UserFactory
+from tests.api.helpers import base, error_fields, people
+from tests.factories import UserFactory, member
 
 #: `dev_other` is a Developer of another team (Team B) than `sm` and `dev` (Team A).
-ROLES = ["po", "sm", "dev", "dev_other", "nit", "stakeholder", "outsider", "admin"]
+#: `eat` is an Executive Action Team member: reads the Nexus like a Stakeholder, decides escalated issues.
+ROLES = ["po", "sm", "dev", "dev_other", "nit", "stakeholder", "eat", "outsider", "admin"]
 ALLOWED = {
-    "view": {"po", "sm", "dev", "dev_other", "nit", "stakeholder", "admin"},
+    "view": {"po", "sm", "dev", "dev_other", "nit", "stakeholder", "eat", "admin"},
     "edit": {"po", "sm", "dev", "dev_other", "nit", "admin"},
     # `selectors.can_create_items`, as on the backlog page: every member but Stakeholders.
     "create": {"po", "sm", "dev", "dev_other", "nit", "admin"},
@@ -49,7 +50,18 @@ ALLOWED = {
     # `dependencies.dependency_change_refusal`: a dependency of Team A's PBI on an unforecast PBI: the
     # Product Owner, the Nexus Integration Team and Team A's Developers (not its Scrum Master, not Team B).
     "dependency": {"po", "dev", "nit", "admin"},
+    # `integration.services_issues`: members but Stakeholders raise, change and resolve integration
+    # issues; the Product Owner, Scrum Masters and the NIT escalate and delete; the EAT decides.
+    "issues_raise": {"po", "sm", "dev", "dev_other", "nit", "eat", "admin"},
+    "issues_escalate": {"po", "sm", "nit", "admin"},
+    "issues_eat": {"eat", "admin"},
 }
+
+
+@pytest.fixture
+def who(nx):
+    """The conftest's people plus an Executive Action Team member (`eat`)."""
+    return {**people(nx), "eat": member(nx, Role.EAT_MEMBER, username=f"eat-{nx.slug}")}
 
 
 def _first(nx):
@@ -147,6 +159,25 @@ def _dependency(nx):
         pbi_set_teams(item=first, teams=[_team(nx, "Team A")], actor=None)
     live = Dependency.objects.filter(item=first, depends_on=last).exclude(status="removed").first()
     return live or dependency_create(item=first, depends_on=last, actor=None)
+
+
+def _issue(nx):
+    """An open level-1 integration issue of the Nexus (made on demand)."""
+    from integration.models_issues import IntegrationIssue
+    from integration.services_issues import issue_raise
+
+    return (
+        IntegrationIssue.objects.filter(nexus=nx, level=1, status="open").first()
+        or issue_raise(nexus=nx, actor=None, title="Build red").issue
+    )
+
+
+def _issue_l3(nx):
+    """An open integration issue escalated to the Executive Action Team (level 3)."""
+    from integration.services_issues import issue_escalate, issue_raise
+
+    issue = issue_raise(nexus=nx, actor=None, title="Needs budget", level=2).issue
+    return issue_escalate(issue=issue, actor=None)
 
 
 def _team(nx, name):
@@ -433,6 +464,46 @@ ACTIONS = [
     ),
     ("dependency delete", "dependency", "delete", lambda nx: f"/dependencies/{_dependency(nx).pk}/", None),
     ("dependencies deleted", "view", "get", lambda nx: "/dependencies/deleted/", None),
+    ("issues list", "view", "get", lambda nx: "/integration-issues/", None),
+    (
+        "issue raise",
+        "issues_raise",
+        "post",
+        lambda nx: "/integration-issues/",
+        lambda nx: {"title": "Flaky tests", "event": "daily_scrum"},
+    ),
+    ("issue get", "view", "get", lambda nx: f"/integration-issues/{_issue(nx).pk}/", None),
+    (
+        "issue patch",
+        "issues_raise",
+        "patch",
+        lambda nx: f"/integration-issues/{_issue(nx).pk}/",
+        lambda nx: {"title": "Renamed"},
+    ),
+    ("issue delete", "issues_escalate", "delete", lambda nx: f"/integration-issues/{_issue(nx).pk}/", None),
+    (
+        "issue escalate",
+        "issues_escalate",
+        "post",
+        lambda nx: f"/integration-issues/{_issue(nx).pk}/escalate/",
+        lambda nx: {"note": "Beyond us"},
+    ),
+    (
+        "issue resolve",
+        "issues_raise",
+        "post",
+        lambda nx: f"/integration-issues/{_issue(nx).pk}/resolve/",
+        lambda nx: {"resolution": "Fixed"},
+    ),
+    (
+        "issue decide",
+        "issues_eat",
+        "post",
+        lambda nx: f"/integration-issues/{_issue_l3(nx).pk}/decide/",
+        lambda nx: {"decision": "Fund it"},
+    ),
+    ("issue history", "view", "get", lambda nx: f"/integration-issues/{_issue(nx).pk}/history/", None),
+    ("issues deleted", "view", "get", lambda nx: "/integration-issues/deleted/", None),
 ]
 
 #: Operations outside the matrix, each tested on its own: the Nexus list and Nexus creation are not

@@ -40,6 +40,8 @@ from events.models import Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
 from flow.models import FlowSettings
 from flow.services import flow_settings_set
+from integration.models_issues import IntegrationIssue
+from integration.services_issues import issue_escalate, issue_raise, issue_resolve
 from tests.factories import UserFactory, membership_add, nexus_build
 
 MAX_EXAMPLES = 20
@@ -64,6 +66,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "team-columns": (TeamColumn, "nexus__slug"),
     "sprints": (Sprint, "nexus__slug"),
     "dependencies": (Dependency, "nexus__slug"),
+    "integration-issues": (IntegrationIssue, "nexus__slug"),
 }
 
 
@@ -118,6 +121,13 @@ def api_schema(live_server, settings) -> Any:
     for a, b in itertools.pairwise(chain):
         dependency_create(item=a, depends_on=b, actor=None)
     dependency_resolve(dependency=Dependency.objects.filter(nexus=nexus).earliest("id"), actor=None)
+    # Integration issues at every level, open and resolved, so that `{id}`s reach real rows.
+    for n in range(8):
+        issue = issue_raise(nexus=nexus, actor=owner, title=f"Issue {n}", teams=teams[:1]).issue
+        for _ in range(n % 3):
+            issue_escalate(issue=issue, actor=owner)
+        if n == 7:
+            issue_resolve(issue=issue, actor=owner, resolution="Gone")
     for i in range(USERS):  # users a generated `username` can name
         UserFactory.create(username=f"st-user-{i}")
     _token, key = token_create(user=owner, name="schemathesis")
