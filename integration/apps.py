@@ -1,6 +1,101 @@
+"""The Integrated Increment, the Definition of Done and integration issues (Nexus Guide). Sits above
+`events`: it may import `backlog`, `flow` and `events`; they never name it, so everything it adds to
+them (permission rules, tombstones, webhook events, the demo step, bench rows, page panels) is
+registered here through `nexus_site.extensions`."""
+
+from typing import Any
+
 from django.apps import AppConfig
+
+#: The tombstone kind of a removed Definition of Done criterion (`definition-of-done/deleted/`).
+CRITERION_TOMBSTONE = "done_criterion"
+#: The tombstone kind of a deleted Integrated Increment (`increments/deleted/`).
+INCREMENT_TOMBSTONE = "increment"
 
 
 class IntegrationConfig(AppConfig):
     name = "integration"
     verbose_name = "Integration"
+
+    def ready(self) -> None:
+        from integration.models import DoneCriterion, IntegratedIncrement
+        from integration.services_dod import DOD_EDIT_RULE, can_edit_nexus_dod
+        from integration.services_increments import (
+            INCREMENT_CONFIRM_RULE,
+            INCREMENT_MANAGE_RULE,
+            can_confirm,
+            can_manage_increments,
+        )
+        from nexus_site.extensions import (
+            BenchRows,
+            DemoStep,
+            Extension,
+            Panel,
+            PermissionRule,
+            TombstoneSpec,
+            WebhookEventType,
+            extension_register,
+        )
+
+        def demo_increments(ctx: Any) -> str:
+            from integration import demo
+
+            return demo.demo_step(ctx)
+
+        def bench_increments(ctx: Any) -> Any:
+            from integration import bench
+
+            return bench.run(ctx)
+
+        extension_register(
+            Extension(
+                app="integration",
+                rules=(
+                    PermissionRule(
+                        DOD_EDIT_RULE,
+                        lambda user, nexus: can_edit_nexus_dod(user=user, nexus=nexus),
+                        "The Nexus Integration Team owns the Nexus's Definition of Done; Scrum Teams add "
+                        "stricter criteria of their own.",
+                    ),
+                    PermissionRule(
+                        INCREMENT_MANAGE_RULE,
+                        lambda user, nexus: can_manage_increments(user=user, nexus=nexus),
+                        "Only the Product Owner and the Nexus Integration Team create, integrate, mark Done "
+                        "and release Integrated Increments.",
+                    ),
+                    PermissionRule(
+                        INCREMENT_CONFIRM_RULE,
+                        lambda user, nexus: can_confirm(user=user, nexus=nexus),
+                        "Developers, Scrum Masters, the Nexus Integration Team and the Product Owner confirm "
+                        "the Definition of Done; Stakeholders read it.",
+                    ),
+                ),
+                tombstones=(
+                    TombstoneSpec(DoneCriterion, CRITERION_TOMBSTONE, lambda row: row.nexus_id),
+                    TombstoneSpec(IntegratedIncrement, INCREMENT_TOMBSTONE, lambda row: row.nexus_id),
+                ),
+                webhook_events=(
+                    WebhookEventType("increment.done", "An Integrated Increment is Done"),
+                    WebhookEventType("increment.released", "An Integrated Increment is released"),
+                ),
+                panels=(
+                    # The Nexus home's health figure: Sprints with a Done Integrated Increment, streak.
+                    Panel(
+                        slot="home",
+                        name="increment-health",
+                        label="Integrated Increments",
+                        url_name="integration:health-panel",
+                    ),
+                    # The Nexus Sprint Backlog links its Sprint's Integrated Increments.
+                    Panel(
+                        slot="sprint-backlog",
+                        name="increments",
+                        label="Integrated Increments",
+                        url_name="integration:sprint-increments-panel",
+                    ),
+                ),
+                # After events' (20): Integrated Increments of the demo's closed Sprints.
+                demo_steps=(DemoStep("Definition of Done and Integrated Increments", demo_increments, 30),),
+                bench_rows=(BenchRows("increments", bench_increments, 40),),
+            )
+        )
