@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from backlog.api.urls import api_patterns, page_patterns
 from events.api_urls import api_patterns as events_api_patterns
 from flow.urls import api_patterns as flow_api_patterns
+from integration.api_urls import api_patterns as integration_api_patterns
 from nexus_site.api.errors import not_found as api_not_found
 from nexus_site.health import healthz, readyz
 
@@ -19,6 +20,7 @@ api_v1 = [
     *api_patterns,
     *flow_api_patterns,
     *events_api_patterns,
+    *integration_api_patterns,
 ]
 
 urlpatterns = [

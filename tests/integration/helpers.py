@@ -6,7 +6,7 @@ from typing import Any
 
 from backlog.models import Nexus, ProductBacklogItem, Role
 from events.models import Sprint
-from integration.models import IntegratedIncrement
+from integration.models import IncrementItem, IntegratedIncrement
 from integration.services_dod import criterion_add
 from integration.services_increments import increment_create, increment_integrate
 from tests.events.sprint_helpers import items, sprint_build, teams
@@ -23,7 +23,7 @@ def increment_build(
 ) -> tuple[IntegratedIncrement, list[ProductBacklogItem]]:
     """An open increment of a started Sprint with `n_items` PBIs (planned for the first team, squares
     filled, integrated)."""
-    scope = items(nexus)[:n_items]
+    scope = [i for i in items(nexus) if not IncrementItem.objects.filter(item=i).exists()][:n_items]
     sprint = sprint or sprint_build(nexus, planned=scope, started=True)
     increment = increment_create(sprint=sprint, actor=None, **kw)
     for item in scope:
