@@ -175,7 +175,7 @@ def _filled_item(nx):
 
 
 def _increment(nx, *, ready=False, done=False):
-    """An open Integrated Increment of the active Sprint (with a Nexus criterion and one PBI), or a Done one."""
+    """An open Integrated Increment of the active Sprint (a Nexus criterion; `ready`: a PBI, confirmed)."""
     from integration.models import IntegratedIncrement
     from integration.services_increments import (
         increment_confirm,
