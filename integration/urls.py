@@ -1,5 +1,33 @@
-from django.urls import URLPattern
+"""Pages of the integration app (namespace `integration`): the Definition of Done, a Sprint's Integrated
+Increments, the Integrated Increment page and its writes, the panels of the Nexus home and the Nexus
+Sprint Backlog."""
+
+from django.urls import path
+
+from integration import views
 
 app_name = "integration"
 
-urlpatterns: list[URLPattern] = []
+#: The address of an Integrated Increment (by its number in the Nexus).
+INC = "n/<slug:slug>/increments/<int:number>"
+
+urlpatterns = [
+    path("n/<slug:slug>/definition-of-done/", views.dod_page, name="dod"),
+    path("n/<slug:slug>/definition-of-done/add/", views.dod_add, name="dod-add"),
+    path("n/<slug:slug>/definition-of-done/<int:criterion_id>/remove/", views.dod_remove, name="dod-remove"),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/increments/", views.sprint_increments, name="sprint-increments"
+    ),
+    path("n/<slug:slug>/sprints/<int:sprint_id>/increments/new/", views.increment_new, name="increment-new"),
+    path(f"{INC}/", views.increment_page, name="increment"),
+    path(f"{INC}/integrate/", views.increment_integrate, name="increment-integrate"),
+    path(f"{INC}/confirm/", views.increment_confirm, name="increment-confirm"),
+    path(f"{INC}/done/", views.increment_done, name="increment-done"),
+    path(f"{INC}/release/", views.increment_release, name="increment-release"),
+    path("n/<slug:slug>/increments/health/", views.health_panel, name="health-panel"),
+    path(
+        "n/<slug:slug>/increments/sprint-panel/",
+        views.sprint_increments_panel,
+        name="sprint-increments-panel",
+    ),
+]
