@@ -30,6 +30,7 @@ class IntegrationConfig(AppConfig):
             BenchRows,
             DemoStep,
             Extension,
+            NavEntry,
             Panel,
             PermissionRule,
             TombstoneSpec,
@@ -78,6 +79,7 @@ class IntegrationConfig(AppConfig):
                     WebhookEventType("increment.done", "An Integrated Increment is Done"),
                     WebhookEventType("increment.released", "An Integrated Increment is released"),
                 ),
+                nav=(NavEntry("Definition of Done", "integration:dod", 50),),
                 panels=(
                     # The Nexus home's health figure: Sprints with a Done Integrated Increment, streak.
                     Panel(
