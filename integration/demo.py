@@ -74,7 +74,8 @@ def dod_demo(*, nexus: Nexus) -> str:
             .first()
         )
         criterion_add(nexus=nexus, text=TEAM_CRITERIA[team.name], team=team, actor=dev.user if dev else None)
-    return f"Definition of Done: {len(NEXUS_CRITERIA)} criteria of the Nexus{f', 1 of {team.name}' if team else ''}."
+    extra = f", 1 of {team.name}" if team else ""
+    return f"Definition of Done: {len(NEXUS_CRITERIA)} criteria of the Nexus{extra}."
 
 
 def _finished_at(nexus: Nexus, item_ids: list[int]) -> dict[int, datetime]:
