@@ -98,6 +98,6 @@ class IntegrationConfig(AppConfig):
                 ),
                 # After events' (20): Integrated Increments of the demo's closed Sprints.
                 demo_steps=(DemoStep("Definition of Done and Integrated Increments", demo_increments, 30),),
-                bench_rows=(BenchRows("increments", bench_increments, 40),),
+                bench_rows=(BenchRows("increments", bench_increments, 60),),
             )
         )

@@ -55,6 +55,7 @@ def test_every_app_declares_what_it_adds():
         "flow",
         "deps",
         "flow-demo",
+        "increments",
         "api",
     ]
 
@@ -147,6 +148,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "flow",
         "deps",
         "flow-demo",
+        "increments",
         "integration",
         "api",
     ]
