@@ -113,9 +113,14 @@ def increments_demo(*, nexus: Nexus) -> str:
         )
     }
     integrated = set(IncrementItem.objects.filter(increment__nexus=nexus).values_list("item_id", flat=True))
-    done_ids = {
-        s.pk: [i for i in snapshots.get(s.pk, {}).get("done", []) if i not in integrated] for s in sprints
-    }
+    # A PBI reopened and finished again is Done in several Sprints' snapshots: it belongs to the
+    # increment of the last one (its final finish, the one flow counts).
+    done_ids: dict[int, list[int]] = {s.pk: [] for s in sprints}
+    for s in reversed(sprints):
+        for i in snapshots.get(s.pk, {}).get("done", []):
+            if i not in integrated:
+                integrated.add(i)
+                done_ids[s.pk].append(i)
     all_ids = [i for ids in done_ids.values() for i in ids]
     finished = _finished_at(nexus, all_ids)
     live = set(
