@@ -127,7 +127,7 @@ def increments_demo(*, nexus: Nexus) -> str:
         Transition.objects.filter(item_id__in=all_ids).values_list("item_id", flat=True).distinct()
     )  # items still there (not deleted since)
     nit = _user("nit")
-    devs: dict[int, Any] = {
+    devs: dict[int | None, Any] = {
         m.team_id: m.user
         for m in Membership.objects.filter(nexus=nexus, role=Role.DEVELOPER)
         .select_related("user")
