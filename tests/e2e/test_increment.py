@@ -76,7 +76,7 @@ def _nexus():
 
 
 def test_confirm_criteria_mark_done_and_see_the_pbis_done(page: Page, live_server):
-    nexus, sprint = _nexus()
+    nexus, _sprint = _nexus()
     _login(page, live_server, "po-e2e", f"/n/{nexus.slug}/sprint-backlog/")
     panel = page.locator("#increments")
     expect(panel).to_contain_text("None yet.")

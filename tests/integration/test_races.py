@@ -41,7 +41,7 @@ def test_one_pbi_into_two_increments_at_once_one_wins():
     a, _ = increment_build(nexus, n_items=1)
     b = increment_create(sprint=a.sprint, actor=None)
     c = increment_create(sprint=a.sprint, actor=None)
-    item = [i for i in nexus.backlog.items.order_by("rank")][1]
+    item = list(nexus.backlog.items.order_by("rank"))[1]
 
     results, refused = _race(
         [
