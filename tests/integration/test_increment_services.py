@@ -132,6 +132,13 @@ def test_confirm_rules_and_done_ticks_squares_and_moves_into_finished_column():
         assert set(TeamInvolvement.objects.filter(item=item).values_list("status", flat=True)) == {
             TeamStatus.DONE
         }
+        for square in TeamInvolvement.objects.filter(item=item).select_related("team_column"):
+            assert square.team_column.state == TeamStatus.DONE  # the team's Done column of its board
+            ticked = Transition.objects.filter(item=item, kind=TransitionKind.TEAM_STATUS, team=square.team)
+            assert ticked.order_by("-at", "-id")[0].to_name == TeamStatus.DONE
+        assert Transition.objects.filter(
+            item=item, kind=TransitionKind.TEAM_COLUMN, team_status="done"
+        ).exists()
         move = Transition.objects.filter(item=item, kind=TransitionKind.COLUMN).order_by("-at")[0]
         assert move.to_column_id == done.pk
         assert move.source == Source.SYSTEM
