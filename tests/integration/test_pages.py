@@ -122,3 +122,27 @@ def test_panels_health_and_sprint(client, nx):
     assert reverse("integration:sprint-increments-panel", args=[nx.slug]) in sb
     panel = client.get(reverse("integration:sprint-increments-panel", args=[nx.slug])).content.decode()
     assert "Increment 1" in panel
+
+
+def test_dod_page_and_health_panel_queries_constant(client, nx):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integration.services_dod import criterion_add
+
+    p = people(nx)
+    dod_build(nx)
+    client.force_login(p["nit"])
+    urls = [reverse("integration:dod", args=[nx.slug]), reverse("integration:health-panel", args=[nx.slug])]
+    for url in urls:
+        client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        for url in urls:
+            client.get(url)
+    for i in range(6):
+        criterion_add(nexus=nx, text=f"More {i}", team=p["team_a"] if i % 2 else None, actor=None)
+    increment_build(nx, n_items=2)
+    with CaptureQueriesContext(connection) as more:
+        for url in urls:
+            client.get(url)
+    assert len(more) == len(few)
