@@ -133,6 +133,7 @@ def test_confirm_rules_and_done_ticks_squares_and_moves_into_finished_column():
             TeamStatus.DONE
         }
         for square in TeamInvolvement.objects.filter(item=item).select_related("team_column"):
+            assert square.team_column is not None
             assert square.team_column.state == TeamStatus.DONE  # the team's Done column of its board
             ticked = Transition.objects.filter(item=item, kind=TransitionKind.TEAM_STATUS, team=square.team)
             assert ticked.order_by("-at", "-id")[0].to_name == TeamStatus.DONE
