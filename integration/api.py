@@ -50,14 +50,13 @@ from integration.models import (
 )
 from integration.services_dod import criterion_add, criterion_remove, criterion_update
 from integration.services_increments import (
-    INCREMENT_CONFIRM_RULE,
-    INCREMENT_MANAGE_RULE,
     increment_confirm,
     increment_create,
     increment_done,
     increment_integrate,
     increment_release,
 )
+from integration.services_rules import INCREMENT_CONFIRM_RULE, INCREMENT_MANAGE_RULE
 from nexus_site.api.base import (
     PAGE_PARAMS,
     NexusScopedViewSet,

@@ -20,7 +20,7 @@ class IntegrationConfig(AppConfig):
     def ready(self) -> None:
         from integration.models import DoneCriterion, IntegratedIncrement
         from integration.services_dod import DOD_EDIT_RULE, can_edit_nexus_dod
-        from integration.services_increments import (
+        from integration.services_rules import (
             INCREMENT_CONFIRM_RULE,
             INCREMENT_MANAGE_RULE,
             can_confirm,

@@ -16,6 +16,7 @@ from integration.models import (
     IncrementState,
     IntegratedIncrement,
 )
+from integration.services_rules import confirm_refusal
 
 _LABELS = dict(TeamStatus.choices)
 
@@ -86,7 +87,6 @@ def increment_page_get(*, increment: IntegratedIncrement, user: Any) -> Incremen
     with their confirmations and whether `user` may confirm each (`confirm_refusal`), and, while it is
     open, the Sprint's PBIs that may be integrated (every square filled, in no increment). Eight
     queries."""
-    from integration.services_increments import confirm_refusal
 
     items = list(
         ProductBacklogItem.objects.filter(increment_row__increment=increment)
