@@ -14,9 +14,9 @@ Integrated Increment every Sprint; it may be delivered before the Sprint ends).
 - `increment_release`: a Done increment released to stakeholders on a date. Webhook
   `increment.released`.
 
-Who (`integration.services_rules`): the Product Owner and the Nexus Integration Team create, integrate, mark Done and release
-(`can_manage_increments`); Developers and Scrum Masters confirm the Nexus's criteria and their own
-team's (`confirm_refusal`); Stakeholders read. `actor=None` is the system (the demo).
+Who (`integration.services_rules`): the Product Owner and the Nexus Integration Team create, integrate,
+mark Done and release (`can_manage_increments`); Developers and Scrum Masters confirm the Nexus's
+criteria and their own team's (`confirm_refusal`); Stakeholders read. `actor=None` is the system (the demo).
 
 Lock order (as every item write): the items (by id), the Nexus (`nexus_lock`), the increment, the
 change counter last (`items_changed_batched`). Every write logs an `IncrementEvent` row.
