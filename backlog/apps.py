@@ -8,12 +8,16 @@ class BacklogConfig(AppConfig):
     verbose_name = "Nexus and Product Backlog"
 
     def ready(self) -> None:
-        from backlog import demo
-        from backlog.api import examples
-        from backlog.services import tombstones, webhooks
+        from backlog import consistency
+        from backlog.services import dependencies, tombstones, webhooks
         from backlog.signals import item_event
         from nexus_site.api.permissions import backlog_rules
         from nexus_site.extensions import BenchRows, DemoStep, Extension, NavEntry, extension_register
+
+        def demo_step(ctx: Any) -> Any:  # imported when the demo is loaded, not at every start-up
+            from backlog import demo
+
+            return demo.demo_step(ctx)
 
         def bench_backlog(ctx: Any) -> Any:
             from backlog import bench
@@ -41,7 +45,7 @@ class BacklogConfig(AppConfig):
                 rules=backlog_rules(),
                 tombstones=tombstones.backlog_tombstones(),
                 webhook_events=webhooks.backlog_webhook_events(),
-                demo_steps=(DemoStep("JDT history, users, Product Goal", demo.demo_step, 0),),
+                demo_steps=(DemoStep("JDT history, users, Product Goal", demo_step, 0),),
                 bench_rows=(
                     BenchRows("backlog", bench_backlog, 10),
                     BenchRows("counter", bench_counter, 15),
@@ -52,8 +56,9 @@ class BacklogConfig(AppConfig):
                     NavEntry("Home", "backlog:nexus-home", 10),
                     NavEntry("Product Backlog", "backlog:backlog-list", 20),
                 ),
+                checks=consistency.backlog_checks(),
             )
         )
         tombstones.receivers_connect()  # deletions of synced rows leave tombstones
-        examples.install()  # examples of the API's bodies in the OpenAPI document
+        extension_register(dependencies.dependency_extension())  # dependencies between PBIs (issue 12)
         item_event.connect(webhooks.on_item_event, dispatch_uid="backlog.webhooks.on_item_event")

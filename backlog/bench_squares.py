@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from backlog.models import ScrumTeam, TeamColumn, TeamInvolvement
 from backlog.services import pbi_create
-from backlog.services.squares import square_set, team_column_create, team_item_move
+from backlog.services.squares import square_set, team_item_move
+from backlog.services.team_columns import team_column_create
 from nexus_site.bench import BenchContext, Row, measure
 
 RUNS, WARMUP = 20, 2

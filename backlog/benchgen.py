@@ -28,7 +28,7 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.services import ColumnSpec, nexus_create
-from backlog.services.squares import team_columns_default
+from backlog.services.team_columns import team_columns_default
 
 COLUMNS = [
     ColumnSpec("Ready", ColumnCategory.NOT_STARTED, is_ready=True),

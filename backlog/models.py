@@ -512,4 +512,12 @@ from backlog.models_api import (  # noqa: E402, F401
     Webhook,
     WebhookDelivery,
 )
+from backlog.models_dependency import (  # noqa: E402, F401
+    Dependency,
+    DependencyChange,
+    DependencyChangeKind,
+    DependencyKind,
+    DependencyStatus,
+    FoundAt,
+)
 from backlog.models_team import Task, TeamColumn  # noqa: E402, F401

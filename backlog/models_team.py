@@ -4,7 +4,8 @@ columns, each mapped onto one of the four states of a team square) and the tasks
 The Kanban Guide for Scrum Teams leaves each team its own Definition of Workflow; inside a Nexus, the
 team's columns refine the team square of a PBI (Yeret, "Scaling Scrum with Nexus and Kanban"): empty =
 not started, half-filled = in progress, filled = ready to integrate, filled with a tick = Done. Writes go
-through `backlog.services.squares` (columns and moves) and `backlog.services.tasks` (tasks).
+through `backlog.services.team_columns` (columns), `backlog.services.squares` (moves) and
+`backlog.services.tasks` (tasks).
 Imported at the end of `backlog.models`; kept apart to keep that module small.
 """
 
@@ -24,7 +25,7 @@ class TeamColumn(models.Model):
 
     `state` is the team square's state while the team's work on a PBI is in this column (one of
     `TeamStatus`): along the positions the states never go back (not started, in progress, ready to
-    integrate, Done), and every state has at least one column (`backlog.services.squares`). `wip_limit`
+    integrate, Done), and every state has at least one column (`backlog.services.team_columns`). `wip_limit`
     caps the PBIs the team has in the column (optional); `wip_limit_kind` says whether a move past it is
     refused (hard) or warned (soft). `sle_days` is the team's own Service Level Expectation for the
     column's work, in calendar days (optional). `nexus` is the team's, kept on the row for the API's

@@ -30,6 +30,16 @@ class EventsConfig(AppConfig):
 
             return demo.demo_step(ctx)
 
+        def demo_dependencies(ctx: Any) -> str:
+            from events import demo_dependencies
+
+            return demo_dependencies.demo_dependencies(ctx)
+
+        def bench_dependencies(ctx: Any) -> Any:
+            from events import bench_dependencies
+
+            return bench_dependencies.run(ctx)
+
         def bench_events(ctx: Any) -> Any:
             from events import bench
 
@@ -52,6 +62,9 @@ class EventsConfig(AppConfig):
                     NavEntry("Board", "events:board", 30),
                     NavEntry("Planning", "events:planning", 32),
                     NavEntry("Sprint Backlog", "events:sprint-backlog", 34),
+                    # Cross-Team Refinement and the Dependency board (issue 12).
+                    NavEntry("Refinement", "events:refinement", 31),
+                    NavEntry("Dependencies", "events:dependencies", 36),
                     # The team board (`events.views_team`): opens the user's own team's board.
                     NavEntry("Teams", "events:team-board-mine", 45),
                 ),
@@ -81,12 +94,17 @@ class EventsConfig(AppConfig):
                     WebhookEventType("sprint.closed", "Sprint closed"),
                 ),
                 # After backlog's (0): the Sprints of the demo Nexus, from its real history.
-                demo_steps=(DemoStep("Sprints from the JDT history", demo_sprints, 20),),
+                demo_steps=(
+                    DemoStep("Sprints from the JDT history", demo_sprints, 20),
+                    # After the Sprints: dependencies among the current and next Sprint's PBIs.
+                    DemoStep("Dependencies between PBIs of the same area", demo_dependencies, 25),
+                ),
                 bench_rows=(
                     BenchRows("events", bench_events, 20),
                     # The Nexus Sprint Backlog and Nexus Sprint Planning pages (events/bench_pages.py).
                     BenchRows("events-pages", bench_pages, 21),
                     BenchRows("team board", bench_team_board, 25),
+                    BenchRows("dependencies", bench_dependencies, 26),
                 ),
             )
         )

@@ -56,7 +56,7 @@ def _board_row(client: Any, url: str, name: str) -> Row:
     return measure(name, get, runs=20)
 
 
-def _shared_sprint_row(ctx: BenchContext, client: Any) -> Row:
+def _shared_sprint_row(ctx: BenchContext, client: Any) -> Row | None:
     """The issue's case: an active Sprint of 300 in-progress PBIs shared by the teams (as the
     generator forecast them), and the board of the team with the most of them."""
     nexus = ctx.nexus
@@ -77,7 +77,9 @@ def _shared_sprint_row(ctx: BenchContext, client: Any) -> Row:
         .order_by("-n", "team_id")
         .first()
     )
-    assert busiest is not None
+    if busiest is None:  # no in-progress PBI with a team: nothing to show
+        _close_open(nexus)
+        return None
     team = ScrumTeam.objects.get(pk=busiest["team_id"])
     row = _board_row(
         client,
@@ -95,7 +97,8 @@ def run(ctx: BenchContext) -> list[Row]:
     client = bench_client(ctx)
     team = ScrumTeam.objects.filter(nexus=ctx.nexus).order_by("name").first()
     assert team is not None
-    rows = [_shared_sprint_row(ctx, client)]
+    shared = _shared_sprint_row(ctx, client)
+    rows = [shared] if shared is not None else []
     sprint_id, cards = _sprint_with_team_work(ctx, team)
     row = _board_row(
         client,

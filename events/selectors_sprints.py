@@ -4,27 +4,36 @@ Team's Throughput per Sprint over its recent closed Sprints; the team lanes of t
 planned) and the Nexus Sprint Backlog page's grouping and filters.
 
 Units: dates are calendar days in the Nexus's time zone; a Sprint's `start_date..end_date` is
-inclusive (the Sprint contract). Throughput per Sprint is counted from the Nexus columns (the flow
-engine's `flow.ItemFlow.finished_on`: the day an item entered the finished column of the Nexus's
-Definition of Workflow) for the items a team is forecast on (`backlog.TeamInvolvement`); team-level
-transitions do not exist yet, so the page says the figure comes from the Nexus columns.
+inclusive (the Sprint contract). Throughput per Sprint comes from the team-level flow
+(`flow.team_level`): for a team whose stored figures have the team basis (it has team-level history),
+the PBIs whose team square became filled (ready to integrate) or Done within the Sprint
+(`flow.ItemTeamFlow.finished_on`), its Sprints that ended before its first team-level row from the
+Nexus columns; for a team without team-level history (imported history), from the Nexus columns
+(`flow.ItemFlow.finished_on`: the day an item entered the finished column of the Nexus's Definition of
+Workflow) for the items the team is forecast on (`backlog.TeamInvolvement`). Each team's and each
+Sprint's `basis` says which, and the page labels it.
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Min, OuterRef, Q
 
 from backlog.models import (
     ColumnCategory,
+    Dependency,
+    DependencyKind,
+    DependencyStatus,
     Nexus,
     ProductBacklogItem,
     ScrumTeam,
     TeamInvolvement,
     TeamStatus,
+    Transition,
     WorkflowColumn,
 )
 from backlog.selectors import AnyUser
@@ -33,8 +42,9 @@ from events.services import can_plan_sprints as services_can_plan
 from events.sprint_selectors import _group, sprint_active
 from flow.history import nexus_today
 from flow.metrics import percentile
-from flow.models import ItemFlow
+from flow.models import FlowSnapshot, ItemFlow, ItemTeamFlow
 from flow.selectors import age_band, sles_get
+from flow.team_level import HISTORY_KINDS
 
 #: Closed Sprints whose Throughput the planning page shows (the most recent first).
 RECENT_SPRINTS = 6
@@ -58,22 +68,30 @@ def can_plan_sprints(*, user: AnyUser, nexus: Nexus) -> bool:
 
 @dataclass(frozen=True)
 class SprintCount:
-    """Items of one team finished within one closed Sprint (`number`, `start..end` inclusive)."""
+    """Items of one team finished within one closed Sprint (`number`, `start..end` inclusive), counted
+    from `basis`: "team" (its own flow) or "nexus" (the Nexus columns: a team without team-level
+    history, or a Sprint that ended before the team's team-level history began)."""
 
     number: int
     start: Any
     end: Any
     count: int
+    basis: str = "nexus"
 
 
 @dataclass
 class TeamThroughput:
     """A Scrum Team's Throughput per Sprint over the recent closed Sprints (`sprints`, the most recent
     first), its nearest-rank 50th and 85th percentiles (None without a closed Sprint; `flow.metrics.
-    percentile`), and how many PBIs it has selected in the Sprint being planned (`selected`)."""
+    percentile`), and how many PBIs it has selected in the Sprint being planned (`selected`).
+    `basis` is where the counts come from: "team" (the team's own flow: squares filled within the
+    Sprint) or "nexus" (the Nexus columns of its items, for a team without team-level history)."""
 
     team: ScrumTeam
     sprints: list[SprintCount] = field(default_factory=list)
+    basis: str = "nexus"
+    #: the first day of the team's team-level history (team basis only; calendar day, Nexus time zone)
+    own_since: Any = None
     selected: int = 0
     goal: str = ""
 
@@ -97,6 +115,12 @@ class TeamThroughput:
         return [(s, max(1, round(18 * s.count / top))) for s in reversed(self.sprints)]
 
     @property
+    def nexus_sprints(self) -> int:
+        """How many of the Sprints shown are counted from the Nexus columns although the team has
+        team-level history (they ended before it began)."""
+        return sum(1 for s in self.sprints if s.basis == "nexus") if self.basis == "team" else 0
+
+    @property
     def over_p85(self) -> bool:
         """The selection is above the 85th percentile of the team's Throughput (a warning, not a refusal)."""
         return self.p85 is not None and self.selected > self.p85
@@ -106,16 +130,49 @@ def team_throughput_get(
     *, nexus: Nexus, teams: list[ScrumTeam], recent: int = RECENT_SPRINTS
 ) -> tuple[list[Sprint], dict[int, TeamThroughput]]:
     """The last `recent` closed Sprints of the Nexus (the most recent first) and, per team id, the
-    items of that team (`TeamInvolvement`) whose `ItemFlow.finished_on` falls within each Sprint's
-    dates (inclusive). Source: the Nexus columns (see the module). Two queries, whatever the number of
-    Sprints, teams and items (counts per team and finish day, summed per Sprint here)."""
+    PBIs the team finished within each Sprint's dates (inclusive): from its own flow
+    (`ItemTeamFlow.finished_on`, the day its square became filled) for a team whose stored figures
+    have the team basis, else the items of that team (`TeamInvolvement`) whose `ItemFlow.finished_on`
+    (the Nexus columns) falls within them; see the module. A Sprint that ended before a team's first
+    team-level row is counted from the Nexus columns too (its `basis` says so): the team had no
+    history of its own then. At most five queries, whatever the number of Sprints, teams and items
+    (counts per team and finish day, summed per Sprint here)."""
     sprints = list(Sprint.objects.filter(nexus=nexus, state=SprintState.CLOSED).order_by("-number")[:recent])
     out = {t.pk: TeamThroughput(team=t) for t in teams}
+    own = set(
+        FlowSnapshot.objects.filter(nexus=nexus, team__isnull=False, basis="team").values_list(
+            "team_id", flat=True
+        )
+    )
+    for tt in out.values():
+        tt.basis = "team" if tt.team.pk in own else "nexus"
     if not sprints:
         return sprints, out
     first = min(s.start_date for s in sprints)
     last = max(s.end_date for s in sprints)
-    per_day: dict[int, dict[Any, int]] = defaultdict(dict)
+    per_day: dict[int, dict[Any, int]] = defaultdict(dict)  # the Nexus columns
+    own_day: dict[int, dict[Any, int]] = defaultdict(dict)  # the team-level flow
+    if own:
+        tz = zoneinfo.ZoneInfo(nexus.time_zone)
+        since = (
+            Transition.objects.filter(kind__in=HISTORY_KINDS, team_id__in=own)
+            .values_list("team_id")
+            .annotate(first=Min("at"))
+            .order_by()
+        )
+        for team_id, at in since:
+            out[team_id].own_since = at.astimezone(tz).date()
+    if own:  # the team-level flow: squares filled within the Sprint
+        team_rows = (
+            ItemTeamFlow.objects.filter(
+                nexus=nexus, team_id__in=own, finished_on__gte=first, finished_on__lte=last
+            )
+            .values_list("team_id", "finished_on")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for team_id, day, n in team_rows:
+            own_day[team_id][day] = n
     # From the finished items (index `itemflow_nexus_finished`) to their teams, not the other way.
     rows = (
         ItemFlow.objects.filter(
@@ -132,10 +189,13 @@ def team_throughput_get(
     for team_id, day, n in rows:
         per_day[team_id][day] = n
     for tt in out.values():
-        days = per_day.get(tt.team.pk, {})
         for s in sprints:
+            own_flow = tt.basis == "team" and (tt.own_since is None or s.end_date >= tt.own_since)
+            days = (own_day if own_flow else per_day).get(tt.team.pk, {})
             n = sum(c for d, c in days.items() if s.start_date <= d <= s.end_date)
-            tt.sprints.append(SprintCount(s.number, s.start_date, s.end_date, n))
+            tt.sprints.append(
+                SprintCount(s.number, s.start_date, s.end_date, n, "team" if own_flow else "nexus")
+            )
     return sprints, out
 
 
@@ -193,10 +253,14 @@ class Planning:
     closed: list[Sprint]
     has_ready_column: bool
     scope_count: int = 0
+    #: (selected PBI, the PBI it waits on) for each open dependency of a PBI of the Sprint on work no
+    #: team selected: not in the Sprint, not in the active one, not finished (labels: external id or id).
+    waits_on_unselected: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
-        """Warnings, not refusals: teams above their 85th percentile, PBIs not ready."""
+        """Warnings, not refusals: teams above their 85th percentile, PBIs not ready, PBIs that depend
+        on work no team selected."""
         out = [
             f"{lane.team.name} has selected {lane.throughput.selected} PBIs, above its 85th percentile of "
             f"{lane.throughput.p85} per Sprint."
@@ -216,7 +280,47 @@ class Planning:
                 f"{len(not_ready)} selected PBI{'s are' if len(not_ready) != 1 else ' is'} not ready "
                 f"({names}{extra})."
             )
+        if self.waits_on_unselected:
+            pairs = self.waits_on_unselected
+            shown = ", ".join(f"{a} on {b}" for a, b in pairs[:5])
+            extra = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+            out.append(
+                f"{len(pairs)} selected PBI{'s depend' if len(pairs) != 1 else ' depends'} on work no team "
+                f"selected ({shown}{extra})."
+            )
         return out
+
+
+def _waits_on_unselected(*, sprint: Sprint, scope_ids: list[int]) -> list[tuple[str, str]]:
+    """The open dependencies of the Sprint's PBIs (`scope_ids`) on PBIs no team selected: a
+    `depends_on` edge whose target, and either side of an `integrates_with` pair (they integrate
+    together), is alive, not finished and in no planned or active Sprint. One query."""
+    if not scope_ids:
+        return []
+    selected = SprintItem.objects.filter(
+        item_id=OuterRef("pk"), sprint__state__in=[SprintState.PLANNED, SprintState.ACTIVE]
+    )
+    waiting = (
+        ProductBacklogItem.objects.alive()
+        .exclude(column__category=ColumnCategory.DONE)
+        .filter(~Exists(selected))
+        .values("pk")
+    )
+    scope = set(scope_ids)
+    rows = (
+        Dependency.objects.filter(status=DependencyStatus.OPEN)
+        .filter(
+            Q(item_id__in=scope_ids, depends_on_id__in=waiting)
+            | Q(kind=DependencyKind.INTEGRATES_WITH, depends_on_id__in=scope_ids, item_id__in=waiting)
+        )
+        .order_by("item__rank", "id")
+        .values_list("item_id", "item__external_id", "depends_on_id", "depends_on__external_id")
+    )
+    out = []
+    for item_id, item_ext, other_id, other_ext in rows:
+        a, b = (item_ext or str(item_id), other_ext or str(other_id))
+        out.append((a, b) if item_id in scope else (b, a))
+    return out
 
 
 def _readiness(columns: list[WorkflowColumn]) -> tuple[dict[int, bool], bool]:
@@ -336,6 +440,11 @@ def planning_get(*, nexus: Nexus, limit: int = CANDIDATES_DEFAULT) -> Planning:
         closed=closed,
         has_ready_column=has_ready,
         scope_count=len(scope_cards),
+        waits_on_unselected=(
+            _waits_on_unselected(sprint=sprint, scope_ids=[c.pk for c in scope_cards])
+            if sprint is not None
+            else []
+        ),
     )
 
 

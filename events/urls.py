@@ -3,7 +3,14 @@ more" fragment, and the ready buffer panel of the Product Backlog page (Nexus Sp
 
 from django.urls import path
 
-from events import views, views_planning, views_sprint_backlog, views_team
+from events import (
+    views,
+    views_dependencies,
+    views_planning,
+    views_refinement,
+    views_sprint_backlog,
+    views_team,
+)
 
 app_name = "events"
 
@@ -21,6 +28,34 @@ urlpatterns = [
     path(f"{PLAN}/unplan/", views_planning.plan_remove, name="planning-remove"),
     path(f"{PLAN}/goals/", views_planning.goals_save, name="planning-goals"),
     path(f"{PLAN}/start/", views_planning.sprint_start_view, name="planning-start"),
+    # Cross-Team Refinement and the Dependency board (events/views_refinement.py, views_dependencies.py).
+    path("n/<slug:slug>/refinement/", views_refinement.refinement, name="refinement"),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/teams/<int:team_id>/",
+        views_refinement.refinement_team,
+        name="refinement-team",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/ready/",
+        views_refinement.refinement_ready,
+        name="refinement-ready",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/dependencies/",
+        views_refinement.refinement_dependency,
+        name="refinement-dependency",
+    ),
+    path(
+        "n/<slug:slug>/refinement/dependencies/<int:dependency_id>/status/",
+        views_refinement.refinement_dependency_status,
+        name="refinement-dependency-status",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/split/",
+        views_refinement.refinement_split,
+        name="refinement-split",
+    ),
+    path("n/<slug:slug>/dependencies/", views_dependencies.dependency_board, name="dependencies"),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
     # The team board (per Scrum Team and Sprint) and its writes.
     path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),

@@ -18,19 +18,31 @@ class FlowStateAdmin(admin.ModelAdmin):
 
 @admin.register(ItemFlow)
 class ItemFlowAdmin(admin.ModelAdmin):
+    """Written by the recompute and the incremental update only: read-only here (a hand edit would
+    also outlive the next recompute, which skips items whose digest did not change)."""
+
     list_display = ("item", "nexus", "started_on", "finished_on", "cycle_time")
     list_filter = ("nexus",)
     raw_id_fields = ("item",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(FlowSnapshot)
 class FlowSnapshotAdmin(admin.ModelAdmin):
     """Stored results are written by the recompute only: read-only here."""
 
-    list_display = ("nexus", "team", "as_of", "start", "end", "computed_at")
-    list_filter = ("nexus",)
+    list_display = ("nexus", "team", "basis", "as_of", "start", "end", "computed_at")
+    list_filter = ("nexus", "basis")
     exclude = ("detail",)
-    readonly_fields = ("nexus", "team", "as_of", "start", "end", "computed_at", "figures")
+    readonly_fields = ("nexus", "team", "basis", "as_of", "start", "end", "computed_at", "figures")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

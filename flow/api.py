@@ -55,6 +55,9 @@ class FlowAgeSerializer(serializers.Serializer):
 FLOW_EXAMPLE = {
     "nexus": "eclipse-jdt",
     "team": None,
+    "level": None,
+    "basis": "nexus",
+    "team_history": False,
     "label": None,
     "class_of_service": None,
     "as_of": "2026-11-21",
@@ -108,12 +111,60 @@ FLOW_EXAMPLE = {
 }
 
 
-@extend_schema_serializer(examples=[OpenApiExample("The demo Nexus", value=FLOW_EXAMPLE, response_only=True)])
+#: A team's own flow (`level=team`): the CFD's columns are the four square states.
+FLOW_TEAM_EXAMPLE = {
+    **FLOW_EXAMPLE,
+    "team": "jdt-core",
+    "level": "team",
+    "basis": "team",
+    "team_history": True,
+    "stored": True,
+    "finished_items": 14,
+    "cycle_time_percentiles": {"50": 3, "70": 5, "85": 8, "95": 12},
+    "mean_weekly_throughput": 3.5,
+    "complete_weeks": 4,
+    "mean_daily_wip": 6.2,
+    "wip_as_of": 7,
+    "daily": [
+        {
+            "date": "2026-11-21",
+            "wip": 7,
+            "wip_eod": 7,
+            "throughput": 1,
+            "cfd": {"Not started": 30, "In progress": 21, "Ready to integrate": 14, "Done": 9},
+        }
+    ],
+    "ages": [{"item": "eclipse-239030", "column": "In progress", "age": 4}],
+    "mc_how_many": {"50": 7, "70": 6, "85": 4, "95": 3},
+    "mc_when": {"50": "2027-03-01", "70": "2027-03-20", "85": "2027-04-09", "95": "2027-05-02"},
+}
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("The demo Nexus", value=FLOW_EXAMPLE, response_only=True),
+        OpenApiExample("A Scrum Team's own flow (level=team)", value=FLOW_TEAM_EXAMPLE, response_only=True),
+    ]
+)
 class FlowReportSerializer(serializers.Serializer):
     """Documentation of the response (the view returns the figures as computed)."""
 
     nexus = serializers.CharField()
     team = serializers.CharField(allow_null=True)
+    level = serializers.ChoiceField(
+        choices=["team", "nexus"], allow_null=True, help_text="the level asked for (`level`), or null"
+    )
+    basis = serializers.ChoiceField(
+        choices=["team", "nexus"],
+        help_text='what the figures come from: "team" = the Scrum Team\'s own team-level transitions '
+        "(started: its square first leaves not started; finished: the square first becomes ready to "
+        'integrate or Done; the CFD columns are the four square states); "nexus" = the Nexus columns '
+        "(of the team's items for a team). Kanban Guide for Scrum Teams; see `flow.team_level`",
+    )
+    team_history = serializers.BooleanField(
+        help_text="the Scrum Team has team-level history (square changes or moves on its board); without "
+        "it, `level=team` falls back to the Nexus columns (`basis` nexus). False for the Nexus"
+    )
     label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # a field, not Field.label
     class_of_service = serializers.CharField(allow_null=True)
     as_of = serializers.DateField()
@@ -199,8 +250,9 @@ def query_errors(form: FlowQueryForm) -> dict[str, list[ErrorDetail]]:
 
 BAD_QUERY = error(
     "A query parameter is refused (see `field`): not a calendar day YYYY-MM-DD, `from` after `to`, an "
-    "as-of date after today, an unknown Scrum Team or label, a number out of range, a parameter "
-    "without a value; or the figures cannot be computed (no days to show, no Definition of Workflow).",
+    "as-of date after today, an unknown Scrum Team or label, a `level` other than `team` or `nexus`, a "
+    "number out of range, a parameter without a value; or the figures cannot be computed (no days to "
+    "show, no Definition of Workflow).",
     OpenApiExample(
         "bad date",
         value={
@@ -208,6 +260,23 @@ BAD_QUERY = error(
             "code": "invalid",
             "message": "as_of: Enter a valid date.",
             "errors": [{"field": "as_of", "code": "invalid", "message": "Enter a valid date."}],
+        },
+        response_only=True,
+        status_codes=["400"],
+    ),
+    OpenApiExample(
+        "bad level",
+        value={
+            "status": 400,
+            "code": "invalid_choice",
+            "message": "level: Select a valid choice. squad is not one of the available choices.",
+            "errors": [
+                {
+                    "field": "level",
+                    "code": "invalid_choice",
+                    "message": "Select a valid choice. squad is not one of the available choices.",
+                }
+            ],
         },
         response_only=True,
         status_codes=["400"],
@@ -244,10 +313,25 @@ class FlowView(NexusScopedMixin, GenericAPIView):
             "query is computed from the transition log on request. Every member of the Nexus reads them; "
             "a Nexus you are not in is a 404. A refused query parameter (a bad date, `from` after `to`, "
             "an unknown Scrum Team or label, a number out of range, a parameter without a value) is a 400 "
-            "naming it in `field`."
+            "naming it in `field`. A Scrum Team's figures come at two levels (`level`): its own flow, "
+            "from its team-level transitions (the default when it has team-level history), or the Nexus "
+            "columns of the items it is forecast on (the default, and the fallback, without); `basis` "
+            "says which one the answer holds."
         ),
         parameters=[
             _text_param("team", "Scrum Team slug or name", 100),
+            _param(
+                "level",
+                OpenApiTypes.STR,
+                "with `team`: `team` = the team's own flow (its team-level transitions), `nexus` = the "
+                "Nexus columns of its items; default: `team` when the team has team-level history; "
+                "ignored without `team` (the Nexus has one level)",
+                enum=["team", "nexus"],
+                examples=[
+                    OpenApiExample("the team's own flow", value="team"),
+                    OpenApiExample("the Nexus columns of its items", value="nexus"),
+                ],
+            ),
             _text_param("label", "items with this label (name)", 60),
             _param(
                 "class_of_service",
@@ -281,6 +365,9 @@ class FlowView(NexusScopedMixin, GenericAPIView):
         body: dict[str, Any] = {
             "nexus": nexus.slug,
             "team": query.team.slug if query.team else None,
+            "level": query.level,
+            "basis": data.basis,
+            "team_history": data.team_history,
             "label": query.label,
             "class_of_service": query.class_of_service,
             "as_of": data.as_of,

@@ -9,7 +9,7 @@ class FlowConfig(AppConfig):
 
     def ready(self) -> None:
         from backlog.signals import items_changed
-        from flow import receivers, services
+        from flow import consistency, receivers, services
         from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
         from nexus_site.extensions import (
             BenchRows,
@@ -55,6 +55,7 @@ class FlowConfig(AppConfig):
                     BenchRows("flow-demo", bench_demo, 56),
                 ),
                 nav=(NavEntry("Flow", "flow:flow", 40),),
+                checks=consistency.flow_checks(),
             )
         )
         items_changed.connect(receivers.on_items_changed, dispatch_uid="flow.on_items_changed")

@@ -15,6 +15,7 @@ from flow.report import HISTORY_DAYS, MAX_MC_DAYS, MAX_MC_ITEMS, FlowQuery
 #: Query parameter names, shared by the page, the CSV downloads, the API and `flow_report` (`--as-of`...).
 QUERY_FIELDS = (
     "team",
+    "level",
     "label",
     "class_of_service",
     "as_of",
@@ -38,6 +39,13 @@ class FlowQueryForm(forms.Form):
     `as_of` <= today. Errors name the parameter (`from`, `to`... as given)."""
 
     team = forms.CharField(required=False, max_length=100, help_text="Scrum Team (slug or name)")
+    level = forms.ChoiceField(
+        required=False,
+        choices=[("", "Default"), ("team", "The team's own flow"), ("nexus", "Nexus columns of its items")],
+        help_text="a Scrum Team's figures from its own team-level transitions (`team`) or from the Nexus "
+        "columns of the items it is forecast on (`nexus`); default: its own flow when it has team-level "
+        "history (`flow.team_level`); the whole Nexus has one level (ignored there)",
+    )
     label = forms.CharField(required=False, max_length=60)
     class_of_service = forms.ChoiceField(required=False, choices=[("", "All"), *ClassOfService.choices])
     as_of = forms.DateField(required=False, input_formats=["%Y-%m-%d"], help_text="replay: as on that day")
@@ -110,6 +118,7 @@ class FlowQueryForm(forms.Form):
         d = self.cleaned_data
         return FlowQuery(
             team=d.get("team"),
+            level=d.get("level") or None,
             label=d.get("label"),
             class_of_service=d.get("class_of_service") or None,
             as_of=d.get("as_of"),

@@ -5,11 +5,11 @@ metric; see `flow.metrics`)."""
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import F, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from backlog.models import Nexus, ScrumTeam, Transition, TransitionKind, WorkflowColumn
@@ -69,25 +69,60 @@ def load_events(
     by_name = {c.name: i for i, c in enumerate(columns)}
     qs = _column_changes(nexus, item_ids=item_ids, team=team, label=label, class_of_service=class_of_service)
     # PostgreSQL reduces the timestamps to dates in the time zone itself (`AT TIME ZONE`, the same IANA
-    # rules): no timestamp is parsed and converted in Python.
+    # rules): no timestamp is parsed and converted in Python. SQLite gives them as text (UTC), read as
+    # such (not through Django's converters), parsed by `datetime.fromisoformat`.
     in_sql = connection.vendor == "postgresql"
-    when = TruncDate("at", tzinfo=tz) if in_sql else F("at")
+    when = TruncDate("at", tzinfo=tz) if in_sql else Cast("at", TextField())
     rows = (
         qs.order_by("item_id", "at", "id")
         .annotate(when=when)
         .values_list("item_id", "when", "to_column_id", "to_name")
     )
+    sql, params = rows.query.sql_with_params()
     events = []
-    # a few items (the incremental update): one plain query; a whole Nexus: streamed in chunks
-    source = rows if item_ids is not None and len(item_ids) <= 100 else rows.iterator(chunk_size=5000)
-    keys: dict[int, str] = {}
-    for seq, (item_id, at, col_id, name) in enumerate(source):
-        column = index.get(col_id) if col_id is not None else None
-        if column is None:
-            column = by_name.get(name)
-        key = keys.get(item_id)
-        if key is None:
-            key = keys[item_id] = str(item_id)
-        day = at if in_sql else at.astimezone(tz).date()
-        events.append(metrics.ItemEvent(item=key, day=day, column=column, seq=seq))
+    last_id, key = None, ""
+    parse, utc = datetime.fromisoformat, UTC
+    event = metrics.ItemEvent
+    seq = 0
+    splits: dict[str, tuple[str | None, date, date]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):  # streamed: a large Nexus's log is not held twice
+            for item_id, at, col_id, name in chunk:
+                column = index.get(col_id) if col_id is not None else None
+                if column is None:
+                    column = by_name.get(name)
+                if item_id != last_id:  # rows come item by item
+                    last_id, key = item_id, str(item_id)
+                if in_sql:
+                    day = at
+                else:
+                    split = splits.get(at[:10])
+                    if split is None:
+                        split = splits[at[:10]] = _day_split(at, tz)
+                    if split[0] is None or len(at) not in (19, 26):
+                        day = parse(at).replace(tzinfo=utc).astimezone(tz).date()  # exactly, by zoneinfo
+                    else:
+                        day = split[1] if at < split[0] else split[2]
+                events.append(event(key, day, column, seq))
+                seq += 1
     return events
+
+
+def _day_split(at: str, tz: zoneinfo.ZoneInfo) -> tuple[str | None, date, date]:
+    """How the UTC day of the timestamp text `at` (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC, as SQLite holds
+    it) falls on calendar days in `tz`: (the UTC text from which it is the later day, the earlier day,
+    the later day). The first is None when the offset changes during that UTC day (a DST switch): the
+    timestamps of that day are converted one by one. So a log's timestamps are compared as text, not
+    each converted (the offset of a zone changes at most once in a day)."""
+    first = datetime.fromisoformat(at[:10]).replace(tzinfo=UTC)
+    last = first + timedelta(days=1, microseconds=-1)
+    offset = first.astimezone(tz).utcoffset()
+    if offset is None or last.astimezone(tz).utcoffset() != offset:
+        return None, first.date(), first.date()
+    before, after = (first + offset).date(), (last + offset).date()
+    if before == after:
+        return "~", before, before  # "~" sorts after every timestamp text: all are `before`
+    switch = datetime.combine(after, datetime.min.time()) - offset  # the later day's midnight, in UTC
+    text = switch.strftime("%Y-%m-%d %H:%M:%S") + (f".{switch.microsecond:06d}" if switch.microsecond else "")
+    return text, before, after

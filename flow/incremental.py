@@ -15,14 +15,21 @@ a deletion or restore; `backlog.signals.items_changed` with `items`) does not re
   scope gets the missing days (the last day carried forward: nothing happened on them); a scope's first
   day moves when its earliest item joins or leaves it.
 
+A Scrum Team whose figures have the team basis (its own flow, `flow.team_level`) counts an item by its
+team square instead: the item's old part in that scope is its `ItemTeamFlow` row, its new part is
+computed from its team-level rows (`team_added`, `team_status`, `team_column`) over the four square
+states, with the same rules; a square change (or a move on the team's board) therefore updates the
+team's rows here. A team's first team-level row changes the basis of its figures: the full recompute's
+job (`FULL`).
+
 The result equals a full recompute as of the same day, row by row and item by item
 (`tests/flow/test_incremental.py`, a Hypothesis property test). The headline figures, percentiles and
 Monte Carlo forecasts of `FlowSnapshot.figures`/`detail` and `FlowState.summary` are not touched here:
 the figures are marked pending and the coalesced recompute job refreshes them after the response
 (`flow.services.recompute_request`). Whatever the incremental update cannot do alone it hands to that
 job by returning `FULL` (nothing stored yet, rows stored before milestones were kept, the Definition of
-Workflow or the time zone changed since, a new Scrum Team) or `BUSY` (a full recompute holds the
-Nexus's flow lock: the job queued after it will see the change).
+Workflow or the time zone changed since, a new Scrum Team, a team's first team-level row) or `BUSY` (a
+full recompute holds the Nexus's flow lock: the job queued after it will see the change).
 """
 
 from __future__ import annotations
@@ -33,13 +40,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 
 from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
-from flow import metrics, store
+from flow import metrics, store, team_level
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
-from flow.models import FlowDay, FlowSnapshot, ItemFlow
+from flow.models import FlowDay, FlowSnapshot, ItemFlow, ItemTeamFlow
 
 __all__ = ["APPLIED", "BUSY", "FULL", "UNCHANGED", "flow_apply"]
 
@@ -126,7 +133,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     snaps = {
         s.team_id: s
         for s in FlowSnapshot.objects.filter(nexus=nexus).only(
-            "id", "team", "as_of", "start", "end", "figures"
+            "id", "team", "as_of", "start", "end", "basis", "figures"
         )
     }
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
@@ -143,6 +150,10 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     ):
         return FULL  # the Definition of Workflow or the time zone changed: the full recompute's job
     n_cols = len(workflow.columns)
+    # The Scrum Teams whose figures are their own flow (`flow.team_level`): their part of an item is
+    # its team square's history, stored in `ItemTeamFlow`; the other teams' part is its `ItemFlow`.
+    own = {t for t, snap in snaps.items() if t is not None and snap.basis == team_level.BASIS_TEAM}
+    width = {t: len(team_level.TEAM_STATES) if t in own else n_cols for t in snaps}
 
     old_rows = {
         item_id: rest
@@ -177,11 +188,39 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
                 first,
                 teams_now.get(item_id, []),
             )
-    if new_rows == {k: tuple(v) for k, v in old_rows.items()}:
-        return UNCHANGED  # nothing flow reads changed (a team square, today)
+    # Team-level history: a team gaining its first square change changes basis (the full recompute's
+    # job); the team-basis scopes' parts of the items, before and after.
+    if team_level.teams_with_history(nexus, item_ids=ids) - own:
+        return FULL
+    old_team: dict[tuple[int, int], tuple[int, team_level.TeamItemRow]] = {}
+    new_team: dict[tuple[int, int], team_level.TeamItemRow] = {}
+    if own:
+        for pk, item_id, team_id, *team_values in ItemTeamFlow.objects.filter(
+            item_id__in=ids, team_id__in=own
+        ).values_list("id", "item_id", "team_id", *team_level.TEAM_ITEM_FIELDS):
+            old_team[(item_id, team_id)] = (pk, (*team_values,))
+        for team_id, evs in team_level.load_team_events(nexus, team_ids=sorted(own), item_ids=ids).items():
+            per_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
+            for ev in evs:
+                per_item[ev.item].append(ev)
+            for key, item_evs in per_item.items():
+                team_it = metrics.item_flow(key, item_evs, team_level.TEAM_WORKFLOW, as_of=as_of)
+                if team_it is not None:
+                    first_team = team_level.first_days(item_evs, as_of=as_of)[key]
+                    new_team[(int(key), team_id)] = team_level.team_item_row(team_it, first_team)
+    if new_rows == {k: tuple(v) for k, v in old_rows.items()} and new_team == {
+        k: v for k, (_, v) in old_team.items()
+    }:
+        return UNCHANGED  # nothing flow reads changed
 
     # The scopes concerned, and each changed item's part in them before and after.
     concerned: dict[int | None, _Scope] = {None: _Scope(n_cols)}
+
+    def scope_of(team: int | None) -> _Scope:
+        if team not in concerned:
+            concerned[team] = _Scope(width.get(team, n_cols))
+        return concerned[team]
+
     old_first: dict[int | None, list[date]] = defaultdict(list)
     new_first: dict[int | None, list[date]] = defaultdict(list)
     for item_id in ids:
@@ -189,18 +228,24 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         new = new_rows.get(item_id)
         old_it = _stored_item(tuple(old), workflow) if old is not None else None
         new_it = news[item_id]
-        old_scopes = [None, *old[5]] if old is not None else []
-        new_scopes = [None, *new[5]] if new is not None else []
+        old_scopes = [None, *(t for t in old[5] if t not in own)] if old is not None else []
+        new_scopes = [None, *(t for t in new[5] if t not in own)] if new is not None else []
         for team in old_scopes:
-            concerned.setdefault(team, _Scope(n_cols)).add(old_it, -1, workflow)
+            scope_of(team).add(old_it, -1, workflow)
             assert old is not None
             if old[4] is not None:
                 old_first[team].append(old[4])
         for team in new_scopes:
-            concerned.setdefault(team, _Scope(n_cols)).add(new_it, +1, workflow)
+            scope_of(team).add(new_it, +1, workflow)
             assert new is not None
             assert new[4] is not None
             new_first[team].append(new[4])
+    for (_, team), (_, team_row) in old_team.items():
+        scope_of(team).add(team_level.stored_item(team_row), -1, team_level.TEAM_WORKFLOW)
+        old_first[team].append(team_row[4])
+    for (_, team), team_row in new_team.items():
+        scope_of(team).add(team_level.stored_item(team_row), +1, team_level.TEAM_WORKFLOW)
+        new_first[team].append(team_row[4])
     if any(team not in snaps for team in concerned):
         return FULL  # a Scrum Team without stored figures yet
 
@@ -230,13 +275,23 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         for team, days in old_first.items()
         if snaps[team].start in days and snaps[team].start not in new_first.get(team, [])
     }
-    scanned = _first_days(nexus.pk, rescan, exclude=ids) if rescan else {}
+    rescan_nexus = {t for t in rescan if t not in own}
+    scanned = _first_days(nexus.pk, rescan_nexus, exclude=ids) if rescan_nexus else {}
+    if rescan - rescan_nexus:
+        scanned.update(
+            ItemTeamFlow.objects.filter(team_id__in=rescan - rescan_nexus)
+            .exclude(item_id__in=ids)
+            .values_list("team_id")
+            .annotate(first=Min("first_day"))
+            .order_by()
+        )
 
     updates: list[tuple[Any, ...]] = []
     inserts: list[tuple[Any, ...]] = []
     delete_before: list[tuple[int, date]] = []
     snap_updates: list[tuple[Any, ...]] = []
     for team, snap in snaps.items():
+        written = len(inserts) + len(updates)
         stored = rows.get(snap.pk, {})
         last = stored.get(snap.end)
         if last is None:
@@ -263,7 +318,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             day += timedelta(days=1)
         day = start
         while day < min(snap.start, as_of + timedelta(days=1)):
-            values[day] = [0] * (3 + n_cols)
+            values[day] = [0] * (3 + width[team])
             day += timedelta(days=1)
         if scope is not None:
             todo = sorted({*(d for d in stored if d >= start), *values})
@@ -285,7 +340,11 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         if start > snap.start:
             delete_before.append((snap.pk, start))
         if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
-            snap_updates.append((snap.pk, as_of, start, as_of))
+            snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
+        elif team is None or len(inserts) + len(updates) > written:
+            # rows (or, for the Nexus, items) written: the digests of the last full recompute no longer
+            # say what is stored (`flow.services`: the next one compares these rows one by one)
+            snap_updates.append((snap.pk, snap.as_of, snap.start, snap.end, "", ""))
 
     # Write: the items, then the rows. A constant number of statements.
     gone = [pk for pk in old_rows if pk not in new_rows]
@@ -294,6 +353,17 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     store.rows_delete(ItemFlow, gone)
     store.rows_update(ItemFlow, store.ITEM_FIELDS, [(pk, *new_rows[pk]) for pk in changed])
     store.rows_insert(ItemFlow, ("item_id", "nexus_id", *store.ITEM_FIELDS), added)
+    store.rows_delete(ItemTeamFlow, [pk for key, (pk, _) in old_team.items() if key not in new_team])
+    store.rows_update(
+        ItemTeamFlow,
+        team_level.TEAM_ITEM_FIELDS,
+        [(old_team[k][0], *v) for k, v in new_team.items() if k in old_team and old_team[k][1] != v],
+    )
+    store.rows_insert(
+        ItemTeamFlow,
+        ("item_id", "team_id", "nexus_id", *team_level.TEAM_ITEM_FIELDS),
+        [(k[0], k[1], nexus.pk, *v) for k, v in new_team.items() if k not in old_team],
+    )
     if delete_before:
         cond = Q()
         for pk, start in delete_before:
@@ -301,7 +371,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         FlowDay.objects.filter(cond)._raw_delete(FlowDay.objects.db)
     store.rows_update(FlowDay, store.DAY_FIELDS, updates)
     store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), inserts)
-    store.rows_update(FlowSnapshot, ("as_of", "start", "end"), snap_updates)
+    store.rows_update(FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), snap_updates)
     return APPLIED
 
 

@@ -16,30 +16,37 @@ Yeret). The Guide leaves the unit and the counting conventions to the team; this
 * the Cumulative Flow Diagram and nearest-rank percentiles (50/70/85/95) are this tool's choices;
 * as-of replay: only events up to the end of the as-of day exist.
 
-Every series is computed with difference arrays over days (O(items x columns + days x columns)).
+Every series is computed with difference arrays over days (O(items x columns + days x columns)), in
+numpy: the daily series are arrays (``FlowSeries``); the per-day row objects (``FlowResult.daily``) are
+made only when read.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from itertools import accumulate
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "PERCENTILES",
     "AgeRow",
     "DailyRow",
     "FlowResult",
+    "FlowSeries",
     "ItemEvent",
     "ItemFlow",
     "WeeklyRow",
     "Workflow",
     "compute_flow",
+    "compute_flow_of_items",
     "item_flow",
     "item_milestones",
     "percentile",
@@ -136,9 +143,41 @@ class AgeRow:
     age: int
 
 
+_Ints = npt.NDArray[np.int64]
+
+
+class FlowSeries:
+    """The daily series of a ``FlowResult`` as numpy int64 arrays, index ``i`` = day ``start + i``:
+    ``wip``, ``wip_eod``, ``throughput`` (length = days) and ``cfd`` (columns x days, one row per column
+    left to right). Equal when all arrays are equal. Read-only by convention (shared, never copied)."""
+
+    __slots__ = ("cfd", "throughput", "wip", "wip_eod")
+
+    def __init__(self, wip: _Ints, wip_eod: _Ints, throughput: _Ints, cfd: _Ints) -> None:
+        self.wip, self.wip_eod, self.throughput, self.cfd = wip, wip_eod, throughput, cfd
+
+    def __len__(self) -> int:
+        return len(self.wip)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FlowSeries):
+            return NotImplemented
+        return all(
+            np.array_equal(a, b)
+            for a, b in zip(
+                (self.wip, self.wip_eod, self.throughput, self.cfd),
+                (other.wip, other.wip_eod, other.throughput, other.cfd),
+                strict=True,
+            )
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class FlowResult:
-    """Everything ``compute_flow`` derives; see its docstring for the definitions."""
+    """Everything ``compute_flow`` derives; see its docstring for the definitions. The daily series is
+    ``series`` (arrays); ``daily`` is the same as ``DailyRow`` objects, made on first read."""
 
     as_of: date
     start: date
@@ -151,12 +190,36 @@ class FlowResult:
     complete_weeks: int
     mean_daily_wip: float
     wip_as_of: int
-    daily: list[DailyRow]
+    series: FlowSeries
     weekly: list[WeeklyRow]
     ages: list[AgeRow]
     items: list[ItemFlow]
     daily_throughput: list[int]
     history_start: date
+    #: ``items``' milestones as date ordinals, items x columns (0 = None): what stored rows are made of
+    milestone_ordinals: _Ints = field(repr=False, compare=False)
+    _daily: list[DailyRow] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def daily(self) -> list[DailyRow]:
+        """One ``DailyRow`` per day ``start..end`` (made from ``series`` on first read, then kept)."""
+        if self._daily is None:
+            sr, names, base = self.series, self.workflow.columns, self.start.toordinal()
+            rows = [
+                DailyRow(date.fromordinal(base + i), w, e, t, dict(zip(names, counts, strict=True)))
+                for i, (w, e, t, counts) in enumerate(
+                    zip(
+                        sr.wip.tolist(),
+                        sr.wip_eod.tolist(),
+                        sr.throughput.tolist(),
+                        zip(*sr.cfd.tolist(), strict=True),
+                        strict=True,
+                    )
+                )
+            ]
+            object.__setattr__(self, "_daily", rows)
+            return rows
+        return self._daily
 
     @property
     def in_progress(self) -> int:
@@ -166,7 +229,7 @@ class FlowResult:
     def day(self, d: date) -> DailyRow:
         """The series row for date ``d``; ``KeyError`` when ``d`` is outside ``start..end``."""
         i = (d - self.start).days
-        if not 0 <= i < len(self.daily):
+        if not 0 <= i < len(self.series):
             raise KeyError(d)
         return self.daily[i]
 
@@ -260,13 +323,129 @@ def item_flow(key: str, events: Iterable[ItemEvent], workflow: Workflow, *, as_o
     return ItemFlow(key, column, started, finished, cycle, tuple(ms))
 
 
-def _interval(diff: list[int], lo: int, hi: int, n: int) -> None:
-    """Add 1 on day indexes ``lo..hi`` (inclusive) of a length-``n`` series, clipped; ``diff`` has n+1."""
-    if hi < 0 or lo >= n or lo > hi:
-        return
-    diff[max(lo, 0)] += 1
-    if hi + 1 < n:
-        diff[hi + 1] -= 1
+_event_order = attrgetter("day", "seq")  # an event's place in its item's history (C, not a lambda)
+
+
+def _items_replay(
+    by_item: dict[str, list[ItemEvent]], workflow: Workflow
+) -> tuple[list[ItemFlow], list[int]]:
+    """Each item's ``ItemFlow`` (in the order of ``by_item``) and its milestones as date ordinals, one
+    flat list (``len(workflow.columns)`` per item, 0 for None)."""
+    n_cols = len(workflow.columns)
+    s_col, f_col = workflow.started, workflow.finished
+    items: list[ItemFlow] = []
+    ordinals: list[int] = []
+    for key, evs in by_item.items():
+        if len(evs) > 1:
+            evs.sort(key=_event_order)
+        ms = _milestones(evs, n_cols)
+        column = n_cols - 1
+        while ms[column] is None:  # the set milestones form a prefix; the current column is the last
+            column -= 1
+        started, finished = ms[s_col], ms[f_col]
+        cycle = (finished - started).days + 1 if started is not None and finished is not None else None
+        items.append(ItemFlow(key, column, started, finished, cycle, tuple(ms)))
+        ordinals.extend([m.toordinal() if m is not None else 0 for m in ms])
+    return items, ordinals
+
+
+def _intervals(lo: _Ints, hi: _Ints, n: int) -> _Ints:
+    """The series of a length-``n`` day range counting, on each day, the intervals ``lo[i]..hi[i]``
+    (day indexes, inclusive, clipped to the range; empty when ``lo > hi``)."""
+    keep = (hi >= 0) & (lo < n) & (lo <= hi)
+    lo, hi = lo[keep], hi[keep]
+    ends = hi + 1
+    diff = np.bincount(np.maximum(lo, 0), minlength=n)[:n] - np.bincount(ends[ends < n], minlength=n)[:n]
+    out: _Ints = np.cumsum(diff, dtype=np.int64)
+    return out
+
+
+def _flow_result(
+    items: list[ItemFlow],
+    ordinals: _Ints,
+    workflow: Workflow,
+    *,
+    as_of: date,
+    start: date,
+    end: date,
+    history_days: int,
+) -> FlowResult:
+    """The series and figures of ``items`` (``ordinals``: their milestones, items x columns, 0 = None)
+    over the days ``start..end`` (``end >= start``); see ``compute_flow``."""
+    n_cols = len(workflow.columns)
+    n = (end - start).days + 1
+    base = start.toordinal()
+    as_of_ord = as_of.toordinal()
+    ms = ordinals.reshape(len(items), n_cols)
+
+    # CFD: column k counts the items whose milestone for k is on or before the day.
+    idx = ms - base
+    valid = (ms > 0) & (idx < n)
+    flat = np.maximum(idx, 0) + (np.arange(n_cols, dtype=np.int64) * n)[None, :]
+    cfd = np.cumsum(
+        np.bincount(flat[valid], minlength=n_cols * n)[: n_cols * n].reshape(n_cols, n),
+        axis=1,
+        dtype=np.int64,
+    )
+
+    s_all, f_all = ms[:, workflow.started], ms[:, workflow.finished]
+    started = s_all > 0
+    done = started & (f_all > 0)
+    open_ = started & ~done
+    s, f = s_all[started] - base, f_all[started] - base
+    fin = f_all[started] > 0
+    far = np.int64(n + 1)
+    wip = _intervals(s, np.where(fin, f, far), n)
+    wip_eod = _intervals(s, np.where(fin, f - 1, far), n)
+    f_done = f_all[done] - base
+    in_range = (f_done >= 0) & (f_done < n)
+    throughput = np.bincount(f_done[in_range], minlength=n)[:n].astype(np.int64)
+    cycle_times: list[int] = ((f_all[done] - s_all[done] + 1)[in_range]).tolist()
+    hist_start = as_of - timedelta(days=history_days - 1)
+    h = f_all[done] - hist_start.toordinal()
+    history: list[int] = np.bincount(h[(h >= 0) & (h < history_days)], minlength=history_days).tolist()
+    wip_as_of = int(open_.sum()) + int((f_all[done] == as_of_ord).sum())
+
+    names = workflow.columns
+    open_idx = np.flatnonzero(open_).tolist()
+    ages_of = (as_of_ord - s_all[open_] + 1).tolist()
+    in_progress = sorted(
+        ((age, items[i].key, items[i].column) for i, age in zip(open_idx, ages_of, strict=True)),
+        key=lambda row: (-row[0], row[1]),
+    )
+
+    weekly: list[WeeklyRow] = []
+    lead = start.weekday()  # days of the first week that lie before the series
+    first_monday = start - timedelta(days=lead)
+    starts = list(range(-lead, n, 7))
+    sums = np.add.reduceat(throughput, [max(w0, 0) for w0 in starts]).tolist()
+    for w0, total in zip(starts, sums, strict=True):
+        weekly.append(WeeklyRow(first_monday + timedelta(days=w0 + lead), total, w0 >= 0 and w0 + 7 <= n))
+    complete = [w.throughput for w in weekly if w.complete]
+    mean_weekly = sum(complete) / len(complete) if complete else 0.0
+
+    return FlowResult(
+        as_of=as_of,
+        start=start,
+        end=end,
+        workflow=workflow,
+        items_total=len(items),
+        finished_items=len(cycle_times),
+        cycle_time_percentiles=(
+            {str(p): percentile(cycle_times, Fraction(p, 100)) for p in PERCENTILES} if cycle_times else None
+        ),
+        mean_weekly_throughput=mean_weekly,
+        complete_weeks=len(complete),
+        mean_daily_wip=int(wip.sum()) / n,
+        wip_as_of=wip_as_of,
+        series=FlowSeries(wip, wip_eod, throughput, cfd),
+        weekly=weekly,
+        ages=[AgeRow(key, names[col], age) for age, key, col in in_progress],
+        items=items,
+        daily_throughput=history,
+        history_start=hist_start,
+        milestone_ordinals=ms,
+    )
 
 
 def compute_flow(
@@ -299,8 +478,9 @@ def compute_flow(
     * ``daily_throughput`` = items finished per day on the ``history_days`` days ending at ``as_of`` (oldest
       first, zero days included), the Monte Carlo history; it starts on ``history_start``.
 
-    Events are grouped by ``item`` and ordered by ``(day, seq)``. Raises ``ValueError`` when ``end < start``,
-    ``history_days < 1`` or an event's column index is outside the workflow.
+    Events are grouped by ``item`` and ordered by ``(day, seq)``; ``items`` keep the order of each item's
+    first event. Raises ``ValueError`` when ``end < start``, ``history_days < 1`` or an event's column
+    index is outside the workflow.
     """
     if history_days < 1:
         raise ValueError("history_days must be at least 1")
@@ -308,111 +488,66 @@ def compute_flow(
     by_item: dict[str, list[ItemEvent]] = {}
     first_day: date | None = None
     for ev in events:
-        if ev.column is None or ev.day > as_of:
+        col = ev.column
+        if col is None or ev.day > as_of:
             continue
-        _check_column(ev.column, workflow)
-        by_item.setdefault(ev.item, []).append(ev)
+        if not 0 <= col < n_cols:
+            _check_column(col, workflow)
+        evs = by_item.get(ev.item)
+        if evs is None:
+            by_item[ev.item] = [ev]
+        else:
+            evs.append(ev)
         if first_day is None or ev.day < first_day:
             first_day = ev.day
     range_start = start if start is not None else (first_day if first_day is not None else as_of)
     range_end = end if end is not None else as_of
     if range_end < range_start:
         raise ValueError(f"end {range_end} is before start {range_start}")
-
-    n = (range_end - range_start).days + 1
-    base = range_start.toordinal()
-    wip_diff = [0] * (n + 1)
-    eod_diff = [0] * (n + 1)
-    cfd_diff = [[0] * (n + 1) for _ in range(n_cols)]
-    throughput = [0] * n
-    hist_start = as_of - timedelta(days=history_days - 1)
-    history = [0] * history_days
-    hist_base = hist_start.toordinal()
-    items: list[ItemFlow] = []
-    cycle_times: list[int] = []
-    in_progress: list[tuple[int, str, int]] = []
-    wip_as_of = 0
-    s_col, f_col = workflow.started, workflow.finished
-    far = n + 1
-
-    for key, evs in by_item.items():
-        evs.sort(key=lambda ev: (ev.day, ev.seq))
-        ms = _milestones(evs, n_cols)
-        column = max(k for k in range(n_cols) if ms[k] is not None)
-        started, finished = ms[s_col], ms[f_col]
-        cycle: int | None = None
-        for k in range(column + 1):
-            m = ms[k]
-            assert m is not None
-            i = m.toordinal() - base
-            if i < n:
-                cfd_diff[k][max(i, 0)] += 1
-        if started is not None:
-            s = started.toordinal() - base
-            if finished is None:
-                _interval(wip_diff, s, far, n)
-                _interval(eod_diff, s, far, n)
-                in_progress.append(((as_of - started).days + 1, key, column))
-                wip_as_of += 1
-            else:
-                f = finished.toordinal() - base
-                cycle = (finished - started).days + 1
-                _interval(wip_diff, s, f, n)
-                _interval(eod_diff, s, f - 1, n)
-                if 0 <= f < n:
-                    throughput[f] += 1
-                    cycle_times.append(cycle)
-                h = finished.toordinal() - hist_base
-                if h >= 0:
-                    history[h] += 1
-                if finished == as_of:
-                    wip_as_of += 1
-        items.append(ItemFlow(key, column, started, finished, cycle, tuple(ms)))
-
-    wip = list(accumulate(wip_diff[:n]))
-    wip_eod = list(accumulate(eod_diff[:n]))
-    cfd_cols = [list(accumulate(d[:n])) for d in cfd_diff]
-    names = workflow.columns
-    base_day = range_start.toordinal()
-    daily = [
-        DailyRow(date.fromordinal(base_day + i), w, e, t, dict(zip(names, counts, strict=True)))
-        for i, (w, e, t, counts) in enumerate(
-            zip(wip, wip_eod, throughput, zip(*cfd_cols, strict=True), strict=True)
-        )
-    ]
-
-    weekly: list[WeeklyRow] = []
-    first_monday = range_start - timedelta(days=range_start.weekday())
-    lead = range_start.weekday()  # days of the first week that lie before the series
-    for w0 in range(-lead, n, 7):
-        lo, hi = max(w0, 0), min(w0 + 7, n)
-        weekly.append(
-            WeeklyRow(
-                first_monday + timedelta(days=w0 + lead), sum(throughput[lo:hi]), lo == w0 and hi == w0 + 7
-            )
-        )
-    complete = [w.throughput for w in weekly if w.complete]
-    mean_weekly = sum(complete) / len(complete) if complete else 0.0
-
-    in_progress.sort(key=lambda row: (-row[0], row[1]))
-    return FlowResult(
+    items, ordinals = _items_replay(by_item, workflow)
+    return _flow_result(
+        items,
+        np.array(ordinals, dtype=np.int64),
+        workflow,
         as_of=as_of,
         start=range_start,
         end=range_end,
-        workflow=workflow,
-        items_total=len(items),
-        finished_items=len(cycle_times),
-        cycle_time_percentiles=(
-            {str(p): percentile(cycle_times, Fraction(p, 100)) for p in PERCENTILES} if cycle_times else None
-        ),
-        mean_weekly_throughput=mean_weekly,
-        complete_weeks=len(complete),
-        mean_daily_wip=sum(wip) / n,
-        wip_as_of=wip_as_of,
-        daily=daily,
-        weekly=weekly,
-        ages=[AgeRow(key, names[col], age) for age, key, col in in_progress],
-        items=items,
-        daily_throughput=history,
-        history_start=hist_start,
+        history_days=history_days,
+    )
+
+
+def compute_flow_of_items(
+    items: Sequence[ItemFlow],
+    workflow: Workflow,
+    *,
+    as_of: date,
+    start: date,
+    end: date | None = None,
+    history_days: int = 90,
+    milestone_ordinals: _Ints | None = None,
+) -> FlowResult:
+    """``compute_flow`` for items already replayed as of ``as_of`` (``ItemFlow`` as ``compute_flow`` or
+    ``item_flow`` derive them, e.g. a subset of a wider result's ``items``): the same figures as
+    ``compute_flow`` of those items' events, given the same ``start`` (which items alone do not tell:
+    ``compute_flow``'s default is the first mapped event's day, or ``as_of`` with no item). ``end``
+    defaults to ``as_of``. Used by the full recompute for each Scrum Team's scope, so that no item is
+    replayed twice; it passes the items' rows of the wider result's ``milestone_ordinals`` (items x
+    columns, date ordinals, 0 = None), made from ``items`` otherwise. Raises ``ValueError`` when
+    ``end < start`` or ``history_days < 1``."""
+    if history_days < 1:
+        raise ValueError("history_days must be at least 1")
+    range_end = end if end is not None else as_of
+    if range_end < start:
+        raise ValueError(f"end {range_end} is before start {start}")
+    if milestone_ordinals is None:
+        ordinals = [m.toordinal() if m is not None else 0 for it in items for m in it.milestones]
+        milestone_ordinals = np.array(ordinals, dtype=np.int64)
+    return _flow_result(
+        list(items),
+        milestone_ordinals,
+        workflow,
+        as_of=as_of,
+        start=start,
+        end=range_end,
+        history_days=history_days,
     )

@@ -63,6 +63,30 @@ class ItemFlow(models.Model):
         return f"{self.item_id}: {self.started_on} → {self.finished_on}"
 
 
+class ItemTeamFlow(models.Model):
+    """Per Product Backlog Item and Scrum Team whose figures have the team basis (`flow.team_level`):
+    the item's part in the team's own flow, as `ItemFlow` holds its part in the Nexus's: the days its
+    square started and finished (calendar days in the Nexus's time zone), one milestone per square
+    state (date ordinals) and the day of its first team-level row. Written by the full recompute,
+    replaced item by item by the incremental update (`flow.incremental`)."""
+
+    item = models.ForeignKey("backlog.ProductBacklogItem", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("backlog.ScrumTeam", on_delete=models.CASCADE, related_name="+")
+    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+")
+    started_on = models.DateField(null=True, blank=True)
+    finished_on = models.DateField(null=True, blank=True)
+    cycle_time = models.PositiveIntegerField(null=True, blank=True, help_text="calendar days, inclusive")
+    milestones = models.JSONField(default=list, help_text="one date ordinal (or null) per square state")
+    first_day = models.DateField(help_text="day of its first team-level row for the team")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "team"], name="itemteamflow_unique")]
+        indexes = [models.Index(fields=["team", "first_day"], name="itemteamflow_team_first_day")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}/{self.team_id}: {self.started_on} → {self.finished_on}"
+
+
 class FlowSnapshot(models.Model):
     """The stored flow figures of one scope: the whole Nexus (`team` empty) or one of its Scrum Teams
     (the items that team is forecast to work on), as of `as_of`, over the days `start..end`.
@@ -86,8 +110,26 @@ class FlowSnapshot(models.Model):
     start = models.DateField(help_text="first day of the daily series")
     end = models.DateField(help_text="last day of the daily series")
     computed_at = models.DateTimeField()
+    basis = models.CharField(
+        max_length=5,
+        default="nexus",
+        help_text='what a team\'s figures come from: "team" = its own team-level transitions (its square '
+        'states), "nexus" = the Nexus columns of the items it is forecast on (`flow.team_level`)',
+    )
     figures = models.JSONField(default=dict)
     detail = models.TextField(default="{}", help_text="JSON text: per-item lists and histograms")
+    # Digests of what the last full recompute stored (`flow.store`): the next one compares digests
+    # before any row and skips an unchanged scope. An incremental update that writes a scope's rows
+    # (or the items) empties them, so that the next recompute compares those rows one by one.
+    days_digest = models.CharField(
+        max_length=64, blank=True, default="", help_text="digest of the daily rows last stored in full"
+    )
+    items_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="the Nexus's snapshot: digest of the per-item rows (ItemFlow) last stored in full",
+    )
 
     class Meta:
         constraints = [

@@ -191,10 +191,11 @@ def forecast_how_many(
     (confidences in percent, in (0, 100]). Errors as ``simulate_how_many``, plus ``ValueError`` for a
     confidence outside (0, 100].
     """
-    totals = simulate_how_many(daily_throughput, days, trials=trials, seed=seed)
-    desc = sorted(totals, reverse=True)
-    at = {str(c): desc[_rank(c, trials) - 1] for c in confidences}
-    return HowManyForecast(days, trials, seed, at, histogram(totals))
+    totals = np.asarray(simulate_how_many(daily_throughput, days, trials=trials, seed=seed), dtype=np.int64)
+    asc = np.sort(totals)  # numpy on the trials: the same figures as sorting the list, in a fraction
+    at = {str(c): int(asc[trials - _rank(c, trials)]) for c in confidences}
+    values, counts = np.unique(totals, return_counts=True)
+    return HowManyForecast(days, trials, seed, at, dict(zip(values.tolist(), counts.tolist(), strict=True)))
 
 
 def forecast_when(
@@ -215,13 +216,15 @@ def forecast_when(
     for a confidence outside (0, 100].
     """
     days = simulate_when(daily_throughput, items, trials=trials, seed=seed, max_days=max_days)
-    never = sum(1 for d in days if d is None)
-    asc = sorted(d for d in days if d is not None)
+    finished = np.array([d for d in days if d is not None], dtype=np.int64)
+    never = trials - finished.size
+    asc = np.sort(finished)  # numpy on the trials: the same figures as sorting the list, in a fraction
     at: dict[str, date | None] = {}
     for c in confidences:
         k = _rank(c, trials)
-        at[str(c)] = start + timedelta(days=asc[k - 1]) if k <= len(asc) else None
-    hist = {start + timedelta(days=d): n for d, n in histogram(days).items()}
+        at[str(c)] = start + timedelta(days=int(asc[k - 1])) if k <= asc.size else None
+    values, counts = np.unique(finished, return_counts=True)
+    hist = {start + timedelta(days=d): n for d, n in zip(values.tolist(), counts.tolist(), strict=True)}
     return WhenForecast(items, start, trials, seed, at, hist, never)
 
 

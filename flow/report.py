@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from backlog.errors import DomainError
 from backlog.models import Nexus, ProductBacklogItem, ScrumTeam
@@ -74,6 +75,9 @@ class FlowQuery:
     for `DEFAULT_MC_ITEMS` items with `HISTORY_DAYS` days of history."""
 
     team: ScrumTeam | None = None
+    #: a Scrum Team's basis asked for: "team" (its own flow) or "nexus" (the Nexus columns of its
+    #: items); None = its own flow when it has team-level history (`flow.team_level`)
+    level: str | None = None
     label: str | None = None
     class_of_service: str | None = None
     as_of: date | None = None
@@ -183,6 +187,19 @@ class FlowData:
     def columns(self) -> list[str]:
         return list(self.figures["columns"])
 
+    @property
+    def basis(self) -> str:
+        """What a Scrum Team's figures come from: "team" (its own team-level transitions; the columns
+        are the four square states) or "nexus" (the Nexus columns of its items; always for the Nexus
+        itself). See `flow.team_level`."""
+        return str(self.figures.get("basis", "nexus"))
+
+    @property
+    def team_history(self) -> bool:
+        """Whether the Scrum Team has team-level history (square changes or moves on its board); False
+        for the Nexus."""
+        return bool(self.figures.get("team_history", self.basis == "team"))
+
     def weeks(self) -> list[WeekRow]:
         """The daily series summed per Monday-Sunday week (complete = all seven days in the series).
         Computed once per `FlowData` (the days are contiguous calendar days)."""
@@ -243,14 +260,14 @@ def flow_data_build(
     """Shape an engine result (and the Monte Carlo forecasts from its as-of date) into `FlowData`."""
     wf = result.workflow
     window_start = result.as_of - timedelta(days=SLE_WINDOW_DAYS - 1)
-    recent = Counter(
-        it.cycle_time
-        for it in result.items
-        if it.finished is not None
-        and it.cycle_time is not None
-        and window_start <= it.finished <= result.as_of
-    )
-    recent_hist = [[v, c] for v, c in sorted(recent.items())]
+    # The finished items' days and Cycle Times, from the milestones' array (numpy, no per-item loop).
+    ms = result.milestone_ordinals
+    started_on, finished_on = ms[:, wf.started], ms[:, wf.finished]
+    done = (started_on > 0) & (finished_on > 0)
+    cycle = finished_on - started_on + 1
+    in_window = done & (finished_on >= window_start.toordinal()) & (finished_on <= result.as_of.toordinal())
+    values, counts = np.unique(cycle[in_window], return_counts=True)
+    recent_hist = [[v, c] for v, c in zip(values.tolist(), counts.tolist(), strict=True)]
     how = montecarlo.forecast_how_many(result.daily_throughput, mc_days)
     when = montecarlo.forecast_when(result.daily_throughput, mc_items, result.as_of)
     pct = result.cycle_time_percentiles
@@ -275,22 +292,25 @@ def flow_data_build(
         "mc_trials": how.trials,
         "mc_seed": how.seed,
         "history_start": result.history_start.isoformat(),
-        "recent_finished": sum(recent.values()),
+        "recent_finished": int(in_window.sum()),
         "recent_cycle_times": recent_hist,
         "recent_percentiles": {k: percentile_of_histogram(recent_hist, int(k)) for k in PERCENTILE_KEYS},
         "sle_default_days": percentile_of_histogram(recent_hist, SLE_DEFAULT_PERCENT),
     }
     start_ord = result.start.toordinal()
-    scatter: list[list[Any]] = sorted(
-        (
-            [it.finished.toordinal() - start_ord, it.cycle_time, keys.get(it.key, it.key)]
-            for it in result.items
-            if it.finished is not None
-            and it.cycle_time is not None
-            and result.start <= it.finished <= result.end
-        ),
-        key=lambda p: (p[0], p[1]),
-    )
+    shown = np.flatnonzero(done & (finished_on >= start_ord) & (finished_on <= result.end.toordinal()))
+    offsets, cts = finished_on[shown] - start_ord, cycle[shown]
+    order = shown[np.lexsort((cts, offsets))]  # by day, then Cycle Time; ties in the items' order
+    items = result.items
+    scatter: list[list[Any]] = [
+        [off, ct, keys.get(items[i].key, items[i].key)]
+        for i, off, ct in zip(
+            order.tolist(),
+            (finished_on[order] - start_ord).tolist(),
+            cycle[order].tolist(),
+            strict=True,
+        )
+    ]
     col_index = {name: i for i, name in enumerate(wf.columns)}
     ages = [[keys.get(a.item, a.item), col_index[a.column], a.age] for a in result.ages]
     figures["oldest"] = ages[:TABLE_ITEMS]
@@ -305,12 +325,15 @@ def flow_data_build(
         "throughput_history": list(result.daily_throughput),
         **_mc_detail(how, when),
     }
-    cols = wf.columns
-    days = [
-        DayRow(r.date, r.wip, r.wip_eod, r.throughput, list(map(r.cfd.__getitem__, cols)))
-        for r in result.daily
-    ]
-    detail.update(_series(days, len(wf.columns)))
+    series = result.series
+    detail.update(
+        {
+            "wip": series.wip.tolist(),
+            "wip_eod": series.wip_eod.tolist(),
+            "throughput": series.throughput.tolist(),
+            "cfd": series.cfd.tolist(),
+        }
+    )
     data = FlowData(
         nexus=nexus,
         team=team,
@@ -318,27 +341,76 @@ def flow_data_build(
         start=result.start,
         end=result.end,
         figures=figures,
-        days=days,
+        days=lambda: _days_of(result),  # made when read (a page of computed figures, CSV)
         detail=detail,
         computed_at=computed_at,
         stored=stored,
     )
-    weeks = data.weeks()
+    weeks = _weeks_of(result)  # what `data.weeks()` gives, made from the arrays
     figures["weeks_tail"] = [
-        [w.start.isoformat(), w.throughput, w.complete, w.mean_wip, w.cfd] for w in weeks[-TABLE_WEEKS:]
+        [w.start.isoformat(), w.throughput, w.complete, w.mean_wip, w.cfd] for w in weeks.rows(-TABLE_WEEKS)
     ]
-    detail["weeks"] = [[w.start.isoformat(), w.throughput, w.complete] for w in weeks]
+    detail["weeks"] = [
+        [start, total, complete]
+        for start, total, complete in zip(weeks.starts, weeks.throughput, weeks.complete, strict=True)
+    ]
     return data
 
 
-def _series(days: list[DayRow], n_columns: int) -> dict[str, Any]:
-    """The daily series as arrays indexed by day (contiguous calendar days from the first day)."""
-    return {
-        "wip": [d.wip for d in days],
-        "wip_eod": [d.wip_eod for d in days],
-        "throughput": [d.throughput for d in days],
-        "cfd": [[d.cfd[k] for d in days] for k in range(n_columns)],
-    }
+def _days_of(result: metrics.FlowResult) -> list[DayRow]:
+    """The engine's daily series as `DayRow`s (from its arrays)."""
+    sr, base = result.series, result.start.toordinal()
+    return [
+        DayRow(date.fromordinal(base + i), w, e, t, list(cfd))
+        for i, (w, e, t, cfd) in enumerate(
+            zip(
+                sr.wip.tolist(),
+                sr.wip_eod.tolist(),
+                sr.throughput.tolist(),
+                zip(*sr.cfd.tolist(), strict=True),
+                strict=True,
+            )
+        )
+    ]
+
+
+class _Weeks:
+    """`FlowData.weeks` of an engine result as columns made by numpy (week starts as ISO text, Throughput,
+    completeness), with `WeekRow`s made only for the weeks asked for (`rows`)."""
+
+    def __init__(self, result: metrics.FlowResult) -> None:
+        sr, n = result.series, len(result.series)
+        lead = result.start.weekday()
+        first_monday = result.start.toordinal() - lead
+        epoch = date(1970, 1, 1).toordinal()
+        self.series = sr
+        self.los = [max(w0, 0) for w0 in range(-lead, n, 7)]
+        self.his = [*self.los[1:], n]
+        mondays = np.arange(len(self.los), dtype=np.int64) * 7 + (first_monday - epoch)
+        self.starts: list[str] = mondays.astype("datetime64[D]").astype(str).tolist()
+        self.throughput: list[int] = np.add.reduceat(sr.throughput, self.los).tolist()
+        self.complete = [hi - lo == 7 for lo, hi in zip(self.los, self.his, strict=True)]
+
+    def rows(self, first: int = 0) -> list[WeekRow]:
+        """The `WeekRow`s of the weeks from index `first` on (negative: from the end)."""
+        picked = range(len(self.los))[first:]
+        los, his = [self.los[k] for k in picked], [self.his[k] for k in picked]
+        wip = [int(self.series.wip[lo:hi].sum()) for lo, hi in zip(los, his, strict=True)]
+        cfd = self.series.cfd[:, [hi - 1 for hi in his]].T.tolist()
+        return [
+            WeekRow(
+                start=date.fromisoformat(self.starts[k]),
+                throughput=self.throughput[k],
+                complete=self.complete[k],
+                mean_wip=round(wip[i] / (his[i] - los[i]), 2),
+                cfd=cfd[i],
+            )
+            for i, k in enumerate(picked)
+        ]
+
+
+def _weeks_of(result: metrics.FlowResult) -> _Weeks:
+    return _Weeks(result)
 
 
 def _aging_columns(ages: list[list[Any]], wf: metrics.Workflow) -> list[list[Any]]:
@@ -385,15 +457,27 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
     columns = workflow_columns(nexus=nexus)
     if not columns:
         raise DomainError("The Nexus has no Definition of Workflow yet.", field="nexus")
+    from flow import team_level
+
     as_of = query.as_of or nexus_today(nexus)
-    events = load_events(
-        nexus, columns, team=query.team, label=query.label, class_of_service=query.class_of_service
-    )
+    history = query.team is not None and bool(team_level.teams_with_history(nexus, team_ids=[query.team.pk]))
+    own = history and query.level != team_level.BASIS_NEXUS
+    if own:
+        assert query.team is not None
+        events = team_level.load_team_events(
+            nexus, team_ids=[query.team.pk], label=query.label, class_of_service=query.class_of_service
+        ).get(query.team.pk, [])
+        workflow = team_level.TEAM_WORKFLOW
+    else:
+        events = load_events(
+            nexus, columns, team=query.team, label=query.label, class_of_service=query.class_of_service
+        )
+        workflow = workflow_of(columns)
     history_days = query.mc_history_days or HISTORY_DAYS
     try:
         result = metrics.compute_flow(
             events,
-            workflow_of(columns),
+            workflow,
             as_of=as_of,
             start=query.start,
             end=query.end,
@@ -401,7 +485,7 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
         )
     except ValueError as exc:
         raise DomainError(f"No days to show: {exc}.", field="to") from exc
-    return flow_data_build(
+    data = flow_data_build(
         nexus=nexus,
         team=query.team,
         result=result,
@@ -411,6 +495,9 @@ def flow_compute(*, nexus: Nexus, query: FlowQuery, keys: dict[str, str] | None 
         history_days=history_days,
         computed_at=timezone.now(),
     )
+    data.figures["basis"] = team_level.BASIS_TEAM if own else team_level.BASIS_NEXUS
+    data.figures["team_history"] = history
+    return data
 
 
 def report_dict(data: FlowData) -> dict[str, Any]:

@@ -125,10 +125,20 @@ def _from_snapshot(snap: FlowSnapshot) -> FlowData:
     )
 
 
+def _level_matches(snap: FlowSnapshot, level: str | None) -> bool:
+    """Whether the stored snapshot holds the level asked for: the default (its basis), the basis it
+    has, or the team level for a team without team-level history (which falls back to the Nexus
+    columns, as stored)."""
+    if level is None or snap.team_id is None or level == snap.basis:
+        return True
+    return level == "team" and not snap.figures.get("team_history", snap.basis == "team")
+
+
 def flow_data_get(*, nexus: Nexus, query: FlowQuery) -> FlowData:
     """The figures of `query`: read from the stored snapshot of the Nexus or of the team when the query
-    asks for what it holds (no label or class-of-service filter; as-of date, days and history window
-    left to their defaults or equal to the stored ones), re-running only the Monte Carlo forecasts when
+    asks for what it holds (no label or class-of-service filter; the level it holds, see
+    `_level_matches`; as-of date, days and history window left to their defaults or equal to the stored
+    ones), re-running only the Monte Carlo forecasts when
     other questions are asked. Otherwise computed on request from the transition log. Two queries
     when stored."""
     if not query.picks_items:
@@ -137,6 +147,7 @@ def flow_data_get(*, nexus: Nexus, query: FlowQuery) -> FlowData:
         )
         if snap is not None and (
             snap.figures.get("format") == SNAPSHOT_FORMAT
+            and _level_matches(snap, query.level)
             and query.as_of in (None, snap.as_of)
             and query.start in (None, snap.start)
             and query.end in (None, snap.end)

@@ -2,9 +2,13 @@
 
 The computation itself is `flow.metrics` and `flow.montecarlo` (pure functions), shaped by `flow.report`.
 `flow_recompute` loads the log of one Nexus once, replays it as of today (calendar days in the Nexus's
-time zone) and stores, in one transaction, per-item dates (`ItemFlow`), and for the whole Nexus and for
-each of its Scrum Teams a `FlowSnapshot` with its daily rows (`FlowDay`), writing only the rows that
-differ from the stored ones (`flow.store`).
+time zone) and stores, in one transaction, per-item dates (`ItemFlow`; `ItemTeamFlow` for the teams on
+the team basis), and for the whole Nexus and for each of its Scrum Teams a `FlowSnapshot` with its daily
+rows (`FlowDay`), writing only the rows that differ from the stored ones (`flow.store`; a scope whose
+digest did not change is not even read). A Scrum Team with team-level history gets its own flow
+(`flow.team_level`: its square states); one without gets the Nexus columns of the items it is forecast
+on, computed from the Nexus's replayed items (`metrics.compute_flow_of_items`); `FlowSnapshot.basis`
+says which.
 
 What runs when (the incremental issue):
 
@@ -29,7 +33,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -39,7 +43,7 @@ from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind
 from backlog.selectors import roles_of
 from backlog.services import nexus_update, team_update
 from backlog.services.common import nexus_changed, structure_check
-from flow import background, locks, metrics, store
+from flow import background, locks, metrics, store, team_level
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowSettings, FlowSnapshot, FlowState
@@ -68,21 +72,12 @@ def _teams_of(nexus: Nexus) -> dict[str, list[int]]:
         .order_by("item_id", "team_id")
         .values_list("item_id", "team_id")
     )
-    for item_id, team_id in rows.iterator(chunk_size=5000):
-        teams_of[str(item_id)].append(team_id)
+    sql, params = rows.query.sql_with_params()  # plain ints: read without the ORM's row machinery
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for item_id, team_id in cursor.fetchall():
+            teams_of[str(item_id)].append(team_id)
     return teams_of
-
-
-def _events_per_team(
-    events: list[metrics.ItemEvent], teams_of: dict[str, list[int]]
-) -> dict[int, list[metrics.ItemEvent]]:
-    """Split the Nexus's events by the Scrum Teams forecast to work on each item (an item of two teams
-    counts for both)."""
-    per_team: dict[int, list[metrics.ItemEvent]] = defaultdict(list)
-    for ev in events:
-        for team_id in teams_of.get(ev.item, ()):
-            per_team[team_id].append(ev)
-    return per_team
 
 
 def _summary(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
@@ -149,47 +144,88 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
     scopes: list[FlowData] = [
         flow_data_build(nexus=nexus, team=None, result=result, keys=keys, computed_at=now, stored=True, **mc)
     ]
-    teams_of = _teams_of(nexus)
-    per_team = _events_per_team(events, teams_of)
-    for team in teams:
-        team_result = metrics.compute_flow(
-            per_team.pop(team.pk, []), workflow, as_of=as_of, history_days=HISTORY_DAYS
-        )
-        scopes.append(
-            flow_data_build(
-                nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
-            )
-        )
     first_day: dict[str, date] = {}
     for ev in events:  # each item's first mapped day up to as_of
         if ev.column is not None and ev.day <= as_of:
             first = first_day.get(ev.item)
             if first is None or ev.day < first:
                 first_day[ev.item] = ev.day
-    item_rows: dict[int, store.ItemRow] = {
-        int(it.key): (
-            it.started,
-            it.finished,
-            it.cycle_time,
-            [m.toordinal() if m is not None else None for m in it.milestones],
-            first_day.get(it.key),
-            teams_of.get(it.key, []),
-        )
-        for it in result.items
-    }
     n_events = len(events)
-    del events, per_team
+    del events
+    teams_of = _teams_of(nexus)
+    own_flow = team_level.team_flows(nexus)  # the teams with team-level history: their own flow
+    team_items: dict[tuple[int, int], team_level.TeamItemRow] = {}
+    # Each Scrum Team's scope on the Nexus basis: the Nexus's items it is forecast to work on, replayed
+    # once for all.
+    per_team: dict[int, list[int]] = defaultdict(list)  # team id -> indexes in result.items
+    for i, it in enumerate(result.items):
+        for team_id in teams_of.get(it.key, ()):
+            per_team[team_id].append(i)
+    series: list[tuple[date, metrics.FlowSeries]] = [(result.start, result.series)]
+    for team in teams:
+        indexes = per_team.pop(team.pk, [])
+        own = own_flow.get(team.pk)
+        if own is not None:
+            team_result = metrics.compute_flow(
+                own, team_level.TEAM_WORKFLOW, as_of=as_of, history_days=HISTORY_DAYS
+            )
+            team_items.update(team_level.team_item_rows(team.pk, team_result, own))
+        else:
+            nexus_items = [result.items[i] for i in indexes]
+            team_result = metrics.compute_flow_of_items(
+                nexus_items,
+                workflow,
+                as_of=as_of,
+                start=min((first_day[it.key] for it in nexus_items), default=as_of),
+                history_days=HISTORY_DAYS,
+                milestone_ordinals=result.milestone_ordinals[indexes],
+            )
+        series.append((team_result.start, team_result.series))
+        data = flow_data_build(
+            nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
+        )
+        data.figures["basis"] = team_level.BASIS_TEAM if own is not None else team_level.BASIS_NEXUS
+        data.figures["team_history"] = own is not None
+        scopes.append(data)
+    days_digests = [store.series_digest(start, sr) for start, sr in series]
+    items_digest = store.items_digest(
+        ids=[int(it.key) for it in result.items],
+        milestones=result.milestone_ordinals,
+        first_days=[first_day[it.key].toordinal() for it in result.items],
+        teams=[teams_of.get(it.key, []) for it in result.items],
+        started=workflow.started,
+        finished=workflow.finished,
+    )
+    del per_team, own_flow
     t_compute = time.perf_counter()
 
     summary = _summary(scopes[0], result)
     with transaction.atomic():
         FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
-        written = store.items_store(nexus_id=nexus.pk, rows=item_rows)
-        snapshots = _snapshots_store(nexus=nexus, scopes=scopes, now=now)
-        written += store.days_store(
-            days={
-                snap.pk: {d.date: (d.wip, d.wip_eod, d.throughput, d.cfd) for d in data.days}
-                for snap, data in zip(snapshots, scopes, strict=True)
+        snapshots, before = _snapshots_store(
+            nexus=nexus, scopes=scopes, now=now, days_digests=days_digests, items_digest=items_digest
+        )
+        # Digests first: an unchanged scope (or set of items) is not read, let alone compared row by row.
+        written = 0
+        if before.get(snapshots[0].pk, ("", ""))[1] != items_digest:
+            item_rows: dict[int, store.ItemRow] = {
+                int(it.key): (
+                    it.started,
+                    it.finished,
+                    it.cycle_time,
+                    [m.toordinal() if m is not None else None for m in it.milestones],
+                    first_day.get(it.key),
+                    teams_of.get(it.key, []),
+                )
+                for it in result.items
+            }
+            written += store.items_store(nexus_id=nexus.pk, rows=item_rows)
+        written += team_level.team_items_store(nexus_id=nexus.pk, rows=team_items)
+        written += store.series_store(
+            scopes={
+                snap.pk: scope
+                for snap, scope, digest in zip(snapshots, series, days_digests, strict=True)
+                if before.get(snap.pk, ("", ""))[0] != digest
             }
         )
         FlowState.objects.filter(nexus=nexus).update(
@@ -219,25 +255,32 @@ def _recompute_locked(*, nexus: Nexus, as_of: date | None, t0: float) -> dict[st
     }
 
 
-def _snapshots_store(*, nexus: Nexus, scopes: list[FlowData], now: Any) -> list[FlowSnapshot]:
+def _snapshots_store(
+    *, nexus: Nexus, scopes: list[FlowData], now: Any, days_digests: list[str], items_digest: str
+) -> tuple[list[FlowSnapshot], dict[int, tuple[str, str]]]:
     """The scopes' `FlowSnapshot` rows, updated in place (their daily rows stay, to be compared) or
-    created; snapshots of scopes no longer computed are deleted. Returns them in the order of
-    `scopes`."""
+    created, with the digests of what this recompute stores (`items_digest` on the Nexus's);
+    snapshots of scopes no longer computed are deleted. Returns them in the order of `scopes`, and
+    the digests the kept ones had (snapshot id -> (days digest, items digest))."""
     have = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).defer("figures", "detail")}
+    before = {s.pk: (s.days_digest, s.items_digest) for s in have.values()}
     wanted = {data.team.pk if data.team else None for data in scopes}
     gone = [s.pk for team_id, s in have.items() if team_id not in wanted]
     if gone:
         FlowSnapshot.objects.filter(pk__in=gone).delete()
     out: list[FlowSnapshot] = []
     new: list[FlowSnapshot] = []
-    for data in scopes:
+    for data, digest in zip(scopes, days_digests, strict=True):
         values = {
             "as_of": data.as_of,
             "start": data.start,
             "end": data.end,
             "computed_at": now,
+            "basis": data.figures.get("basis", team_level.BASIS_NEXUS),
             "figures": data.figures,
             "detail": data.detail_json,
+            "days_digest": digest,
+            "items_digest": items_digest if data.team is None else "",
         }
         snap = have.get(data.team.pk if data.team else None)
         if snap is None:
@@ -249,13 +292,26 @@ def _snapshots_store(*, nexus: Nexus, scopes: list[FlowData], now: Any) -> list[
         out.append(snap)
     kept = [s for s in out if s.pk is not None]
     if kept:
-        FlowSnapshot.objects.bulk_update(kept, ["as_of", "start", "end", "computed_at", "figures", "detail"])
+        FlowSnapshot.objects.bulk_update(
+            kept,
+            [
+                "as_of",
+                "start",
+                "end",
+                "computed_at",
+                "basis",
+                "figures",
+                "detail",
+                "days_digest",
+                "items_digest",
+            ],
+        )
     if new:
         created = FlowSnapshot.objects.bulk_create(new)
         if any(s.pk is None for s in created):  # backends without RETURNING
             by_team = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).only("id", "team")}
             out = [by_team[data.team.pk if data.team else None] for data in scopes]
-    return out
+    return out, before
 
 
 def flow_recompute_logged(nexus_id: int) -> bool:

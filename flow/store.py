@@ -8,23 +8,41 @@ the snapshots (`FlowSnapshot`, one per scope) are updated in place. A nightly re
 so writes one new daily row per scope, the figures, and nothing else. Everything runs in the caller's
 transaction.
 
+Before any row, digests: the full recompute keeps on each snapshot a digest of the daily rows it stored
+(`series_digest`) and on the Nexus's one a digest of the per-item rows (`items_digest`); a scope whose
+new digest equals the stored one is not read at all. The incremental update empties the digests of what
+it writes, so the next recompute compares those rows one by one. The recompute's daily series arrive as
+numpy arrays (`series_store`): no per-day objects, the CFD's JSON text made by one format per day.
+
 JSON columns (`cfd`, `milestones`, `teams`) are written as JSON text (cast to `jsonb` on PostgreSQL).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 from django.db import connection, models
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
+from flow.metrics import FlowSeries
 from flow.models import FlowDay, ItemFlow
 
-__all__ = ["days_store", "items_store", "rows_delete", "rows_insert", "rows_update"]
+__all__ = [
+    "days_store",
+    "items_digest",
+    "items_store",
+    "rows_delete",
+    "rows_insert",
+    "rows_update",
+    "series_digest",
+    "series_store",
+]
 
 #: ItemFlow's stored columns besides `item_id` and `nexus_id`, in the order of an item row.
 ITEM_FIELDS = ("started_on", "finished_on", "cycle_time", "milestones", "first_day", "teams")
@@ -38,7 +56,8 @@ DayValues = tuple[int, int, int, list[int]]
 
 
 def _param(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, list) else value
+    """A value as written: a list (of ints and None: the only lists stored here) as its JSON text."""
+    return _list_text(value) if isinstance(value, list) else value
 
 
 def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -112,12 +131,25 @@ def items_store(*, nexus_id: int, rows: dict[int, ItemRow]) -> int:
         .iterator(chunk_size=5000)
     }
     gone = [pk for pk in stored if pk not in rows]
-    new = [(pk, nexus_id, *row) for pk, row in rows.items() if pk not in stored]
+    new = [(pk, nexus_id, *_item_text(row)) for pk, row in rows.items() if pk not in stored]
     changed = [(pk, *row) for pk, row in rows.items() if pk in stored and stored[pk] != _as_text(row)]
     rows_delete(ItemFlow, gone)
     rows_update(ItemFlow, ITEM_FIELDS, changed)
     rows_insert(ItemFlow, ("item_id", "nexus_id", *ITEM_FIELDS), new)
     return len(gone) + len(new) + len(changed)
+
+
+def _item_text(row: ItemRow) -> tuple[Any, ...]:
+    """An item row as written: dates as ISO text, lists as JSON text (no conversion per value later)."""
+    started, finished, cycle, milestones, first, teams = row
+    return (
+        started.isoformat() if started is not None else None,
+        finished.isoformat() if finished is not None else None,
+        cycle,
+        _list_text(milestones),
+        first.isoformat() if first is not None else None,
+        _list_text(teams),
+    )
 
 
 def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
@@ -144,3 +176,121 @@ def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
     rows_update(FlowDay, DAY_FIELDS, changed)
     rows_insert(FlowDay, ("snapshot_id", "date", *DAY_FIELDS), new)
     return len(gone) + len(new) + len(changed)
+
+
+def series_digest(start: date, series: FlowSeries) -> str:
+    """Digest (hex) of the daily rows a scope's series makes: its first day and every value. Equal
+    digests, equal rows."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"days1:{start.toordinal()}:{len(series)}:{series.cfd.shape[0]}:".encode())
+    for values in (series.wip, series.wip_eod, series.throughput, series.cfd):
+        h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def items_digest(
+    *,
+    ids: list[int],
+    milestones: Any,
+    first_days: list[int],
+    teams: list[list[int]],
+    started: int,
+    finished: int,
+) -> str:
+    """Digest (hex) of a Nexus's per-item rows, from what they are made of: the item ids, their
+    milestones (numpy array, items x columns, date ordinals, 0 = None: the started and finished dates
+    and the Cycle Time follow from them and the `started`/`finished` column indexes), first days (date
+    ordinals, 0 = None) and Scrum Teams, in the items' order."""
+    flat: list[int] = []
+    for team_ids in teams:
+        flat.append(len(team_ids))
+        flat.extend(team_ids)
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"items1:{started}:{finished}:{milestones.shape}:".encode())
+    for values in (ids, milestones, first_days, flat):
+        h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _cfd_texts(cfd: Any) -> list[str]:
+    """Each day's CFD counts as the JSON text `_list_text` gives (`[1, 2, 3]`), from the columns x days
+    array."""
+    pattern = "[" + ", ".join(["%d"] * cfd.shape[0]) + "]"
+    return [pattern % counts for counts in zip(*cfd.tolist(), strict=True)]
+
+
+def series_store(*, scopes: dict[int, tuple[date, FlowSeries]]) -> int:
+    """Make the daily rows of each snapshot (snapshot id -> (first day, series)) exactly the series'
+    days, writing only the difference with the stored rows (read in one query, as plain values).
+    Like `days_store`, for the full recompute's arrays: no per-day objects. Returns the number of rows
+    written."""
+    if not scopes:
+        return 0
+    pg = connection.vendor == "postgresql"
+    qn = connection.ops.quote_name
+    table = qn(FlowDay._meta.db_table)
+    marks = ", ".join(["%s"] * len(scopes))
+    stored: dict[int, dict[int, tuple[int, tuple[Any, ...]]]] = {pk: {} for pk in scopes}
+    cfd_sql = "cfd::text" if pg else "cfd"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, snapshot_id, date, wip, wip_eod, throughput, {cfd_sql} FROM {table} "
+            f"WHERE snapshot_id IN ({marks})",
+            list(scopes),
+        )
+        fromiso = date.fromisoformat
+        for pk, snap, day, wip, eod, thr, cfd in cursor.fetchall():
+            ordinal = fromiso(day).toordinal() if isinstance(day, str) else day.toordinal()
+            stored[snap][ordinal] = (pk, (wip, eod, thr, cfd))
+    gone: list[int] = []
+    changed: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    for snap, (start, series) in scopes.items():
+        have = stored[snap]
+        base = start.toordinal()
+        texts = _cfd_texts(series.cfd)
+        wip, eod, thr = series.wip.tolist(), series.wip_eod.tolist(), series.throughput.tolist()
+        if not have:  # nothing stored (a new scope): every day is new
+            new.extend(zip(repeat(snap), _iso_days(base, len(wip)), wip, eod, thr, texts, strict=False))
+            continue
+        for i, row in enumerate(zip(wip, eod, thr, texts, strict=True)):
+            old = have.pop(base + i, None)
+            if old is None:
+                new.append((snap, date.fromordinal(base + i).isoformat(), *row))
+            elif old[1] != row:
+                changed.append((old[0], *row))
+        gone.extend(pk for pk, _ in have.values())
+    rows_delete(FlowDay, gone)
+    rows_update(FlowDay, DAY_FIELDS, changed)  # the CFD as JSON text already (a str is passed as it is)
+    _days_insert(new)
+    return len(gone) + len(new) + len(changed)
+
+
+def _iso_days(first: int, n: int) -> list[str]:
+    """The `n` days from date ordinal `first` as ISO text (`2001-10-10`), made by numpy."""
+    epoch = date(1970, 1, 1).toordinal()
+    days: list[str] = np.arange(first - epoch, first - epoch + n).astype("datetime64[D]").astype(str).tolist()
+    return days
+
+
+def _days_insert(rows: list[tuple[Any, ...]]) -> None:
+    """Insert daily rows (snapshot id, ISO date text, wip, wip_eod, throughput, CFD JSON text): one COPY
+    of the whole text on PostgreSQL (the values need no escaping), `executemany` in batches elsewhere."""
+    if not rows:
+        return
+    fields = ("snapshot_id", "date", *DAY_FIELDS)
+    table = connection.ops.quote_name(FlowDay._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for i in range(0, len(rows), BATCH * 5):
+                    copy.write(
+                        "".join(
+                            f"{s}\t{d}\t{w}\t{e}\t{t}\t{c}\n" for s, d, w, e, t, c in rows[i : i + BATCH * 5]
+                        )
+                    )
+            return
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+        for i in range(0, len(rows), BATCH * 5):
+            cursor.executemany(sql, rows[i : i + BATCH * 5])

@@ -55,6 +55,7 @@ def flow_page(request: HttpRequest, slug: str) -> HttpResponse:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return render(request, "flow/flow.html", context, status=400)
     context.update(
+        levels=_level_links(request, page.data) if page.data.team is not None else [],
         page=page,
         data=page.data,
         tables=charts.page_tables(page.data),
@@ -63,6 +64,25 @@ def flow_page(request: HttpRequest, slug: str) -> HttpResponse:
         csv_tables=charts.CSV_TABLES,
     )
     return render(request, "flow/flow.html", context)
+
+
+def _level_links(request: HttpRequest, data: Any) -> list[dict[str, Any]]:
+    """The two levels of a Scrum Team's figures, as links keeping the other query parameters: its own
+    flow (`level=team`) and the Nexus columns of its items (`level=nexus`), the one shown marked
+    `current`; the team level is `disabled` without team-level history (the page falls back)."""
+    params: dict[str, str] = {k: str(v) for k, v in request.GET.items() if k != "level" and v}
+    out = []
+    for level, text in (("team", "Team's own flow"), ("nexus", "Nexus columns of its items")):
+        out.append(
+            {
+                "level": level,
+                "text": text,
+                "href": "?" + urlencode({**params, "level": level}),
+                "current": data.basis == level,
+                "disabled": level == "team" and not data.team_history,
+            }
+        )
+    return out
 
 
 @login_required

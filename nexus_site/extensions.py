@@ -23,6 +23,7 @@ An app declares, in one `Extension`:
 | `bench_rows`     | `run(ctx) -> list[Row]` for `make bench`, by `order` | `manage.py bench`               |
 | `nav`            | a Nexus page in the top navigation, by `order`       | `{% nexus_nav %}` (`base.html`) |
 | `panels`         | an htmx-loaded panel in a named slot of a page       | `{% panels slot nexus %}`       |
+| `checks`         | consistency checks of a Nexus's stored state         | `manage.py check_nexus`         |
 
 Lower apps never name upper ones: `backlog` reads this registry and never imports `flow`, `events` or
 `integration`; each of those registers here what it adds. Apps register in `INSTALLED_APPS` order
@@ -126,6 +127,29 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    """What a consistency check found: `mismatches` (one readable line each, naming the row and what
+    differs), `notes` (not failures: e.g. figures marked pending) and `repaired` (what a repair rewrote)."""
+
+    mismatches: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConsistencyCheck:
+    """A check of `manage.py check_nexus`: `run(nexus, repair: bool) -> CheckResult` compares what is
+    stored for one Nexus with what its transition log gives. It never changes history; with `repair`
+    True (only when `repair` names an option, `--repair-<repair>`, and the operator gave it) it may
+    rewrite derived rows (e.g. flow figures) and report them in `repaired`. Run by `order`."""
+
+    name: str
+    run: Callable[[Any, bool], CheckResult]
+    repair: str = ""
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class Extension:
     """Everything one app adds; see the module's table."""
 
@@ -137,6 +161,7 @@ class Extension:
     bench_rows: tuple[BenchRows, ...] = ()
     nav: tuple[NavEntry, ...] = ()
     panels: tuple[Panel, ...] = ()
+    checks: tuple[ConsistencyCheck, ...] = ()
 
 
 @dataclass
@@ -150,7 +175,7 @@ class _Registry:
 
 
 _registry = _Registry()
-_FIELDS = ("rules", "tombstones", "webhook_events", "demo_steps", "bench_rows", "nav", "panels")
+_FIELDS = ("rules", "tombstones", "webhook_events", "demo_steps", "bench_rows", "nav", "panels", "checks")
 
 
 def _check(ext: Extension) -> None:
@@ -256,3 +281,8 @@ def nav_entries() -> list[NavEntry]:
 def panels(slot: str) -> list[Panel]:
     """The panels registered for a page's `slot`, by `order`."""
     return sorted((p for ext in extensions() for p in ext.panels if p.slot == slot), key=lambda p: p.order)
+
+
+def consistency_checks() -> list[ConsistencyCheck]:
+    """Every app's consistency checks (`manage.py check_nexus`), by `order`."""
+    return sorted((c for ext in extensions() for c in ext.checks), key=lambda c: c.order)

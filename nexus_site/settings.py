@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a database outage or a conflict left after the retries is a 503, never a 500 (nexus_site.db).
+    "nexus_site.db.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,11 +93,26 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# A connection kept between requests (`CONN_MAX_AGE` seconds; 0 = one per request) is checked before
+# reuse, so after a database restart the next request opens a new one instead of failing
+# (`nexus_site.db`: requests during the outage answer 503, the app recovers without a restart).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A web request and the eager recompute may write at the same time: wait rather than fail.
+    # The embedded default under concurrent writers (web requests, the in-process recompute): WAL lets
+    # readers go on while one writes; a writer waits up to `timeout` seconds (the busy timeout) for
+    # the lock instead of failing with "database is locked"; IMMEDIATE takes the write lock at BEGIN,
+    # so two transactions never deadlock upgrading their read locks.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails a request within seconds (503) rather than hanging it.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite (the embedded default) cannot defer the Product Backlog's rank constraint nor treat NULL teams
 # as equal in the membership constraint. Migration backlog 0002 adds a plain unique rank index there,
@@ -169,13 +186,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
 }
 CELERY_TASK_PUBLISH_RETRY = False
-# Flow figures: every night all Nexuses are recomputed (idempotent); every hour those whose calendar day
-# has turned in their own time zone, or whose recompute was left pending while the broker was down.
-# Webhooks: every 5 minutes, re-queue deliveries whose retry is overdue (lost while the broker was down).
+# A task whose worker died mid-way (SIGKILL, a lost machine) is not acknowledged (ACKS_LATE): Redis
+# gives it to another worker after this many seconds (longer than any task runs).
+# Workers look for such tasks every CELERY_RESTORE_INTERVAL seconds (kombu's default sweep is about
+# 100 s: 10 s x a throttle of 10; one cheap Redis query per sweep here).
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env.int("CELERY_RESTORE_INTERVAL", default=10)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
+#: Seconds between the sweeps that pick up work left waiting in the database while Redis was away.
+SWEEP_SECONDS: float = env.float("SWEEP_SECONDS", default=10.0)
+# Flow figures: every night all Nexuses are recomputed (idempotent); every SWEEP_SECONDS those whose
+# calendar day has turned in their own time zone, or whose recompute was left pending while the broker
+# was down (cheap when none is). Webhooks: every SWEEP_SECONDS, re-queue deliveries never queued (the
+# broker was down) or whose retry is overdue (lost with a worker): so, within 30 s of Redis being back,
+# both run by themselves.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flow-recompute-all-nightly": {"task": "flow.recompute_all", "schedule": crontab(hour=1, minute=30)},
-    "flow-recompute-due-hourly": {"task": "flow.recompute_due", "schedule": crontab(minute=5)},
-    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": 300.0},
+    "flow-recompute-due": {"task": "flow.recompute_due", "schedule": SWEEP_SECONDS},
+    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": SWEEP_SECONDS},
     "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": crontab(minute=35)},
 }
 CELERY_TIMEZONE = "UTC"
@@ -219,6 +247,12 @@ SPECTACULAR_SETTINGS = {
         "GoalClosedStatusEnum": [("achieved", "Achieved"), ("abandoned", "Abandoned")],
         "DeliveryStatusEnum": "backlog.models_api.DeliveryStatus",
         "WipLimitKindEnum": "backlog.models.WipLimitKind",
+        "DependencyStatusEnum": "backlog.models_dependency.DependencyStatus",
+        "DependencyKindEnum": "backlog.models_dependency.DependencyKind",
+        # The Nexus event at which something was found or changed (dependencies, Sprint scope).
+        "NexusEventEnum": "backlog.models_dependency.FoundAt",
+        # Flow: the level asked for and the basis of a team's figures.
+        "FlowLevelEnum": ["team", "nexus"],
     },
 }
 #: How long a POST's `Idempotency-Key` is remembered (seconds).

@@ -16,6 +16,9 @@ from integration.api_urls import api_patterns as integration_api_patterns
 from nexus_site.api.errors import not_found as api_not_found
 from nexus_site.health import healthz, readyz
 
+#: A database fault met outside a view (a middleware) is a 503 too (`nexus_site.db`).
+handler500 = "nexus_site.db.server_error"
+
 api_v1 = [
     *api_patterns,
     *flow_api_patterns,

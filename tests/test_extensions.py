@@ -35,12 +35,14 @@ def test_every_app_declares_what_it_adds():
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
-    assert [n.label for n in extensions.nav_entries()][:6] == [
+    assert [n.label for n in extensions.nav_entries()][:8] == [
         "Home",
         "Product Backlog",
         "Board",
+        "Refinement",
         "Planning",
         "Sprint Backlog",
+        "Dependencies",
         "Flow",
     ]
     assert [p.name for p in extensions.panels("backlog-top")] == ["ready-buffer"]
@@ -52,6 +54,7 @@ def test_every_app_declares_what_it_adds():
         "events",
         "events-pages",
         "team board",
+        "dependencies",
         "flow",
         "deps",
         "flow-demo",
@@ -145,6 +148,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "events",
         "events-pages",
         "team board",
+        "dependencies",
         "flow",
         "deps",
         "flow-demo",

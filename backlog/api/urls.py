@@ -7,6 +7,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from backlog.api import views_html
+from backlog.api.views_dependencies import DependencyViewSet
 from backlog.api.views_items import ItemViewSet
 from backlog.api.views_log import InvolvementViewSet, TransitionViewSet
 from backlog.api.views_squares import TeamColumnViewSet
@@ -34,6 +35,7 @@ router.register(rf"{NEXUS}/involvements", InvolvementViewSet, basename="involvem
 router.register(rf"{NEXUS}/team-columns", TeamColumnViewSet, basename="team-column")
 router.register(rf"{NEXUS}/transitions", TransitionViewSet, basename="transition")
 router.register(rf"{NEXUS}/webhooks", WebhookViewSet, basename="webhook")
+router.register(rf"{NEXUS}/dependencies", DependencyViewSet, basename="dependency")
 
 api_patterns = router.urls
 

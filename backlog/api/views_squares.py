@@ -22,7 +22,7 @@ from backlog.api.serializers_squares import (
 )
 from backlog.models import TeamColumn
 from backlog.models_api import TombstoneKind
-from backlog.services.squares import team_column_create, team_column_delete, team_column_update
+from backlog.services.team_columns import team_column_create, team_column_delete, team_column_update
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
 from nexus_site.api.etag import etag, if_match_version, none_match

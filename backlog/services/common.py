@@ -244,7 +244,7 @@ def positions_set(model: type[Any], columns: Sequence[Any], positions: dict[int,
     row first goes to a free position above all current and target ones, then to its target. Moved rows
     get a new `updated_at` (sync clients see the new order), and the objects of `columns` (the rows as
     loaded, locked by the caller) are updated to match. Two UPDATEs at most. Used for the Nexus's
-    columns (`backlog.services.workflow`) and a team's columns (`backlog.services.squares`)."""
+    columns (`backlog.services.workflow`) and a team's columns (`backlog.services.team_columns`)."""
     current = {c.pk: c.position for c in columns}
     moving = {pk: pos for pk, pos in positions.items() if pk is not None and pos != current.get(pk)}
     if not moving:

@@ -38,10 +38,12 @@ from backlog.services.common import (
     structure_check,
     version_check,
 )
+from backlog.services.dependencies import dependencies_on_item_deleted
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
 from backlog.services.squares import finish_refusal, square_set
 from backlog.services.wip import wip_warnings
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -137,6 +139,7 @@ def creation_check(*, column: WorkflowColumn, teams: Sequence[ScrumTeam]) -> Non
         )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_create(
     *,
@@ -306,6 +309,7 @@ def _same(item: ProductBacklogItem, name: str, value: Any) -> bool:
     return bool(current == value)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # one change counted, after the locks of every part (`nexus_changed`)
 def pbi_update(
@@ -379,6 +383,7 @@ class TransitionResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_transition(
     *,
@@ -457,6 +462,7 @@ def _touch(item: ProductBacklogItem, at: datetime) -> None:
     item.save(update_fields=["version", "updated_at"])
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_set_teams(
     *, item: ProductBacklogItem, teams: Sequence[ScrumTeam], actor: Actor, source: str = Source.UI
@@ -497,6 +503,7 @@ def pbi_set_teams(
     return locked
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def involvement_add(
     *,
@@ -539,6 +546,7 @@ def involvement_add(
     return involvement
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def involvement_remove(*, involvement: TeamInvolvement, actor: Actor, source: str = Source.UI) -> None:
     """Take one Scrum Team off a PBI's forecast, its status with it, and log it (`team_removed`, with the
@@ -577,6 +585,7 @@ def involvement_set_status(
     return square_set(involvement=involvement, status=status, actor=actor, source=source).involvement
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_delete(
     *,
@@ -625,6 +634,8 @@ def pbi_delete(
             ),
         ]
     )
+    # Its dependencies are removed (tombstones for sync), under the Nexus lock (after the item's).
+    dependencies_on_item_deleted(item=locked, actor=actor, source=source, at=now)
     notify_items_changed(locked.backlog.nexus_id, items=[locked.pk])  # flow: this item
     notify_item_event(locked.backlog.nexus_id, locked.pk, "deleted")
     for child_id in orphaned:
@@ -632,6 +643,7 @@ def pbi_delete(
     return locked
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_restore(
     *,

@@ -37,7 +37,7 @@ from backlog.services.common import (
     notify_items_changed,
     structure_check,
 )
-from backlog.services.squares import team_columns_default
+from backlog.services.team_columns import team_columns_default
 
 TEAM_ROLES = {Role.DEVELOPER, Role.SCRUM_MASTER}
 

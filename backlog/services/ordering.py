@@ -35,6 +35,7 @@ from backlog.services.common import (
     notify_items_changed,
     version_check,
 )
+from nexus_site.db import retry_transient
 
 
 @dataclass(frozen=True)
@@ -414,6 +415,7 @@ def _placement(
     return named[0]
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # one change counted, after the family's row locks (`nexus_changed`)
 def pbi_move(

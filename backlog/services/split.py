@@ -8,11 +8,14 @@ from django.db import transaction
 from backlog.errors import DomainError
 from backlog.models import ColumnCategory, ProductBacklogItem, Source, TransitionKind
 from backlog.services.common import items_changed_batched
+from backlog.services.dependencies import dependencies_carry_on_split
 from backlog.services.items import pbi_create
 from backlog.services.log import _log_many, _row
 from backlog.services.ordering import family_block, lock_backlog
+from nexus_site.db import retry_transient
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # one change counted, after every child's locks (`nexus_changed`)
 def pbi_split(
@@ -21,13 +24,17 @@ def pbi_split(
     titles: list[str],
     actor: User | AnonymousUser | None,
     source: str = Source.UI,
+    dependencies: dict[int, list[int]] | None = None,
 ) -> list[ProductBacklogItem]:
     """Split `item` into children, one per title, placed directly under it (after its children that
     follow it already), in the given order. Each child has `item` as parent and takes its labels,
     class of service and forecast Scrum Teams; it starts in the parent's column when that is not
     started yet, else in the first column of the Definition of Workflow. Raises `DomainError`
     (field `titles`) for no title, more than 50, or a title the item service refuses, and (field
-    `item`) for a finished or deleted item. Logged: a `split` row per child on `item`, and each child's
+    `item`) for a finished or deleted item. Each open dependency of `item` is carried by the children
+    `dependencies` chooses for it (dependency id → 0-based indexes into `titles`' children; default:
+    all of them; `backlog.services.dependencies.dependencies_carry_on_split`, which raises `DomainError`
+    naming `dependencies` for a bad choice). Logged: a `split` row per child on `item`, and each child's
     creation (with `item` as its parent)."""
     names = [t.strip() for t in titles if t and t.strip()]
     if not names:
@@ -68,5 +75,8 @@ def pbi_split(
     _log_many(
         _row(item=current, kind=TransitionKind.SPLIT, actor=actor, source=source, at=c.created_at, child=c)
         for c in children
+    )
+    dependencies_carry_on_split(
+        item=current, children=children, carry=dependencies, actor=actor, source=source
     )
     return children

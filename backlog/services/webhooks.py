@@ -226,7 +226,8 @@ def item_payload(item: ProductBacklogItem) -> dict[str, Any]:
 
 def _dispatch(delivery_ids: Sequence[int]) -> None:
     """Hand deliveries to Celery once the surrounding transaction commits. If the broker is down they
-    stay pending with a due time, and `webhook_retry_due` sends them later."""
+    stay pending, due at once, and `webhook_retry_due` (every `SWEEP_SECONDS`) sends them when it is
+    back."""
     from backlog.tasks import deliver_webhook
 
     def send() -> None:
@@ -235,6 +236,11 @@ def _dispatch(delivery_ids: Sequence[int]) -> None:
                 deliver_webhook.delay(pk)
             except BrokerError as exc:
                 log.warning("Webhook delivery %s left pending: broker unreachable (%s)", pk, exc)
+                # Due for the periodic sweep at once (not after SWEEP_GRACE): it was never queued, so
+                # it runs within one sweep interval of the broker being back.
+                WebhookDelivery.objects.filter(pk=pk, status=DeliveryStatus.PENDING).update(
+                    next_attempt_at=timezone.now() - SWEEP_GRACE - timedelta(seconds=1)
+                )
 
     transaction.on_commit(send)
 

@@ -31,6 +31,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from backlog.models_api import IdempotencyRecord
 from nexus_site.api.errors import FieldError
+from nexus_site.db import retry_transient
 
 HEADER = "Idempotency-Key"
 KEPT_HEADERS = ("ETag", "Location")
@@ -80,6 +81,12 @@ class IdempotencyMixin:
         # the error again while parsing and answers 413.
         with contextlib.suppress(RequestDataTooBig):
             request.body  # noqa: B018
+        # The whole request is one transaction here, so a deadlock or serialization failure in it is
+        # retried here, as a whole (the services inside cannot retry within it: `nexus_site.db`).
+        return retry_transient(self._dispatch_atomic)(request, *args, **kwargs)
+
+    def _dispatch_atomic(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        self._idempotency_record = None
         with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
             record = self._idempotency_record

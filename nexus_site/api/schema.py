@@ -308,7 +308,13 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 def preprocess_endpoints(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list[Any]:
-    """Only the versioned API is documented (not the schema and docs views themselves)."""
+    """Only the versioned API is documented (not the schema and docs views themselves). Attaches the
+    examples of the bodies to their serializers first (`backlog.api.examples.install`, idempotent): done
+    here, when a schema is generated, rather than at start-up, so that a process that serves no schema
+    (a worker, a management command) does not import drf-spectacular and DRF's serializers for them."""
+    from backlog.api import examples
+
+    examples.install()
     return [e for e in endpoints if e[0].startswith("/api/v1/")]
 
 

@@ -23,7 +23,7 @@ from backlog.models import (
 )
 from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import goal_create, pbi_create, pbi_set_teams
-from backlog.services.squares import team_column_create
+from backlog.services.team_columns import team_column_create
 from backlog.services.webhooks import webhook_create
 from flow.services import flow_settings_set
 from tests.api.helpers import base, error_fields
@@ -54,6 +54,9 @@ ALLOWED = {
     # but Stakeholders confirms the Nexus's criteria.
     "increment_manage": {"po", "nit", "admin"},
     "increment_confirm": {"po", "sm", "dev", "dev_other", "nit", "admin"},
+    # `dependencies.dependency_change_refusal`: a dependency of Team A's PBI on an unforecast PBI: the
+    # Product Owner, the Nexus Integration Team and Team A's Developers (not its Scrum Master, not Team B).
+    "dependency": {"po", "dev", "nit", "admin"},
 }
 
 
@@ -140,6 +143,18 @@ def _planned_item(nx):
     if not SprintItem.objects.filter(sprint=sprint, item=item).exists():
         sprint_plan(sprint=sprint, item=item, teams=[_team(nx, "Team A")], actor=None)
     return item
+
+
+def _dependency(nx):
+    """An open dependency of the first PBI (Team A's) on the last one (no team)."""
+    from backlog.models import Dependency
+    from backlog.services.dependencies import dependency_create
+
+    first, last = _first(nx), _last(nx)
+    if not TeamInvolvement.objects.filter(item=first).exists():
+        pbi_set_teams(item=first, teams=[_team(nx, "Team A")], actor=None)
+    live = Dependency.objects.filter(item=first, depends_on=last).exclude(status="removed").first()
+    return live or dependency_create(item=first, depends_on=last, actor=None)
 
 
 def _team(nx, name):
@@ -532,6 +547,24 @@ ACTIONS = [
         None,
     ),
     ("increments deleted", "view", "get", lambda nx: "/increments/deleted/", None),
+    ("dependencies list", "view", "get", lambda nx: "/dependencies/", None),
+    (
+        "dependency create",
+        "create",
+        "post",
+        lambda nx: "/dependencies/",
+        lambda nx: {"item": _first(nx).pk, "depends_on": _last(nx).pk},
+    ),
+    ("dependency get", "view", "get", lambda nx: f"/dependencies/{_dependency(nx).pk}/", None),
+    (
+        "dependency patch",
+        "dependency",
+        "patch",
+        lambda nx: f"/dependencies/{_dependency(nx).pk}/",
+        lambda nx: {"status": "resolved"},
+    ),
+    ("dependency delete", "dependency", "delete", lambda nx: f"/dependencies/{_dependency(nx).pk}/", None),
+    ("dependencies deleted", "view", "get", lambda nx: "/dependencies/deleted/", None),
 ]
 
 #: Operations outside the matrix, each tested on its own: the Nexus list and Nexus creation are not

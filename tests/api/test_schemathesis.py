@@ -4,6 +4,7 @@ the document does not describe (status code, content type, headers, body schema)
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
 from backlog.models import (
+    Dependency,
     Label,
     Membership,
     ProductBacklogItem,
@@ -31,6 +33,7 @@ from backlog.models import (
 )
 from backlog.models_api import Webhook, WebhookDelivery
 from backlog.services import ItemChanges, goal_create, pbi_set_teams
+from backlog.services.dependencies import dependency_create, dependency_resolve
 from backlog.services.sync import pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
 from events.models import Sprint, SprintItem
@@ -65,6 +68,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "sprints": (Sprint, "nexus__slug"),
     "definition-of-done": (DoneCriterion, "nexus__slug"),
     "increments": (IntegratedIncrement, "nexus__slug"),
+    "dependencies": (Dependency, "nexus__slug"),
 }
 
 
@@ -123,6 +127,11 @@ def api_schema(live_server, settings) -> Any:
     squares_fill(open_items[1])
     increment_integrate(increment=first, item=open_items[1], actor=None)
     increment_create(sprint=active, actor=None, name="Second")
+    # Dependencies (a chain, one resolved), so that generated `{id}`s reach real rows.
+    chain = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[22:28])
+    for a, b in itertools.pairwise(chain):
+        dependency_create(item=a, depends_on=b, actor=None)
+    dependency_resolve(dependency=Dependency.objects.filter(nexus=nexus).earliest("id"), actor=None)
     for i in range(USERS):  # users a generated `username` can name
         UserFactory.create(username=f"st-user-{i}")
     _token, key = token_create(user=owner, name="schemathesis")
@@ -186,6 +195,7 @@ BODY_REFS = {
     "after": "items",
     "parent": "items",
     "item": "items",
+    "depends_on": "items",
     "column": "columns",
     "team": "teams",
     "sprint": "sprints",
@@ -224,6 +234,12 @@ def _real_refs(case: Any, slug: str) -> None:
     if path_ext and isinstance(body.get("external_id"), str) and len(body["external_id"]) % 4 != 3:
         body["external_id"] = path_ext  # the body's, when sent, must be the path's
     refs(body)
+    # A dependency is between two PBIs (OpenAPI 3.0 cannot say that two properties differ).
+    item, other = body.get("item"), body.get("depends_on")
+    if isinstance(item, int) and item == other and not isinstance(item, bool):
+        ids = _ids("items", slug)
+        if item in ids:
+            body["depends_on"] = ids[(ids.index(item) + 1) % len(ids)]
     column = body.get("column")
     if move and isinstance(column, int) and not isinstance(column, bool) and column % 4 != 3:
         square = (case.path_parameters or {}).get("id") or 0

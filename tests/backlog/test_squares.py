@@ -30,11 +30,9 @@ from backlog.services.squares import (
     DEFAULT_TEAM_COLUMNS,
     square_set,
     square_teams_for,
-    team_column_create,
-    team_column_delete,
-    team_column_update,
     team_item_move,
 )
+from backlog.services.team_columns import team_column_create, team_column_delete, team_column_update
 from tests.factories import column, member, nexus_build, team
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from backlog.models import Role, TeamColumn, TeamInvolvement
 from backlog.services import pbi_create
-from backlog.services.squares import team_column_create, team_item_move
+from backlog.services.squares import team_item_move
 from backlog.services.tasks import task_create
+from backlog.services.team_columns import team_column_create
 from events.services import sprint_plan
 from tests.events.sprint_helpers import sprint_build
 from tests.factories import member, nexus_build, team

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from backlog.models import ScrumTeam
 from backlog.services import nexus_create, pbi_create, team_create
 from nexus_site.bench import BenchContext
-from tests.factories import DEFAULT_COLUMNS
+from tests.factories import DEFAULT_COLUMNS, column
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +22,18 @@ def test_square_and_team_board_bench_rows(monkeypatch):
         team_create(nexus=nexus, name=name)
     for i in range(8):
         pbi_create(nexus=nexus, title=f"Ready {i}", actor=None)
+    atlas = ScrumTeam.objects.get(nexus=nexus, name="Atlas")
+    for i in range(3):  # in progress, Atlas's: the Sprint shared by the teams
+        pbi_create(
+            nexus=nexus, title=f"Doing {i}", actor=None, column=column(nexus, "In Progress"), teams=[atlas]
+        )
     ctx = BenchContext(nexus=nexus)
     rows = bench_squares.run(ctx)
     assert [r.runs for r in rows] == [20, 20]
     assert rows[0].queries is not None
     monkeypatch.setattr(bench_team, "SPRINT_ITEMS", 5)
-    (board,) = bench_team.run(ctx)
+    shared, board = bench_team.run(ctx)
+    assert "PBIs shared by the teams" in shared.name
+    assert shared.queries is not None
     assert "5 PBIs" in board.name
     assert board.queries is not None

@@ -1,17 +1,18 @@
 """The Nexus Sprint Planning page: candidates (ready first), team lanes, Throughput per Sprint from the
-Nexus columns with its 50th/85th percentiles, warnings (above the 85th percentile, not ready), the
-goals form, Start, who may plan (PO and NIT; others read, a write is a 403), bad input shown in the
-page (never a 500, nothing saved), constant queries."""
+team-level flow (the Nexus columns for a team without team-level history) with its 50th/85th
+percentiles, warnings (above the 85th percentile, not ready), the goals form, Start, who may plan (PO
+and NIT; others read, a write is a 403), bad input shown in the page (never a 500, nothing saved),
+constant queries."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.urls import reverse
 
-from backlog.models import ColumnCategory, ProductBacklogItem, Role, ScrumTeam, TeamInvolvement
+from backlog.models import ColumnCategory, ProductBacklogItem, Role, ScrumTeam, TeamInvolvement, Transition
 from backlog.services import ColumnSpec, membership_add, nexus_create, pbi_create, pbi_transition, team_create
 from events.models import Sprint, SprintItem, SprintState
 from events.selectors_sprints import planning_get, team_throughput_get
@@ -227,6 +228,71 @@ def test_throughput_per_sprint_from_the_nexus_columns_and_the_85th_percentile_wa
     assert "oldest first: 1, 3, 2, 2" in lane
     assert "from the Nexus columns" in page
     assert "No closed Sprint yet" not in page
+
+
+def test_throughput_per_sprint_from_the_team_level_flow_and_the_nexus_columns_as_fallback(
+    client, po, nexus, django_assert_max_num_queries
+):
+    """Atlas has team-level history: its Throughput per Sprint counts the PBIs whose Atlas square became
+    filled within each Sprint (`ItemTeamFlow`), not when they reached the Nexus's finished column.
+    Borealis has none: its counts come from the Nexus columns, labelled as such."""
+    from flow.models import FlowSnapshot, ItemTeamFlow
+    from flow.services import flow_recompute
+
+    atlas, borealis, _ = _teams(nexus)
+    _closed_sprints(nexus, [1, 3, 2, 2], atlas)  # the Nexus columns: 1, 3, 2, 2 (oldest first)
+    flow_recompute(nexus_id=nexus.pk)
+    _closed_sprints_more(nexus, [2, 0, 1, 0], borealis)
+    assert FlowSnapshot.objects.get(nexus=nexus, team=atlas).basis == "team"
+    assert FlowSnapshot.objects.get(nexus=nexus, team=borealis).basis == "nexus"
+    # Atlas's squares were filled on other days than the Nexus's finish: all in the two latest Sprints;
+    # its team-level history began with Sprint 3 (the Sprints before are counted from the Nexus columns,
+    # where all its items finished in Sprint 1)
+    sprints = list(Sprint.objects.filter(nexus=nexus).order_by("number"))
+    for k, row in enumerate(ItemTeamFlow.objects.filter(team=atlas).order_by("item_id")):
+        row.finished_on = sprints[2 + k % 2].start_date + timedelta(days=1)
+        row.save(update_fields=["finished_on"])
+        ItemFlow.objects.filter(item_id=row.item_id).update(finished_on=sprints[0].start_date)
+    first_team_row = datetime.combine(sprints[2].start_date, time(12), tzinfo=UTC)
+    Transition.objects.filter(team=atlas, kind__in=["team_status", "team_column"]).update(at=first_team_row)
+    _closed, tp = team_throughput_get(nexus=nexus, teams=_teams(nexus))
+    assert (tp[atlas.pk].basis, tp[borealis.pk].basis) == ("team", "nexus")
+    assert tp[atlas.pk].own_since == sprints[2].start_date
+    assert tp[atlas.pk].counts == [4, 4, 0, 8]  # the most recent first
+    assert [s.basis for s in tp[atlas.pk].sprints] == ["team", "team", "nexus", "nexus"]
+    assert (tp[atlas.pk].p50, tp[atlas.pk].p85) == (4, 8)
+    assert tp[borealis.pk].counts == [0, 1, 0, 2]  # the Nexus columns
+    assert {s.basis for s in tp[borealis.pk].sprints} == {"nexus"}
+    teams = _teams(nexus)
+    with django_assert_max_num_queries(5):
+        team_throughput_get(nexus=nexus, teams=teams)
+    sprint_create(nexus=nexus, actor=None)
+    page = client.get(_url("planning", nexus)).content.decode()
+    atlas_lane, borealis_lane = _lane(page, "Atlas"), _lane(page, "Borealis")
+    since = sprints[2].start_date.strftime("%-d %b")
+    label = f'Throughput per Sprint <span class="muted">(team\'s own flow; Nexus columns before {since})'
+    assert label in atlas_lane
+    assert 'data-basis="team"' in atlas_lane
+    assert "oldest first: 8, 0, 4, 4" in atlas_lane
+    assert "Sprint 1: 8 finished (Nexus columns)" in atlas_lane
+    assert "Sprint 4: 4 finished (team's own flow)" in atlas_lane
+    assert 'Throughput per Sprint <span class="muted">(Nexus columns)</span>' in borealis_lane
+    assert "has no team-level history" in borealis_lane
+    assert "oldest first: 2, 0, 1, 0" in borealis_lane
+
+
+def _closed_sprints_more(nexus, counts: list[int], team: ScrumTeam) -> None:
+    """PBIs of `team` finished within the closed Sprints `_closed_sprints` made (no team-level rows:
+    the items reach the finished column without their squares)."""
+    sprints = list(Sprint.objects.filter(nexus=nexus).order_by("number"))
+    for sprint, count in zip(sprints, counts, strict=True):
+        for k in range(count):
+            item = pbi_create(nexus=nexus, title=f"Other {sprint.number}-{k}", actor=None)
+            TeamInvolvement.objects.create(item=item, team=team)
+            ItemFlow.objects.update_or_create(
+                item=item,
+                defaults={"nexus": nexus, "started_on": sprint.start_date, "finished_on": sprint.start_date},
+            )
 
 
 def test_goals_form_saves_and_a_stale_form_shows_the_conflict(client, po, nexus):

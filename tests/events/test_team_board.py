@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from backlog.models import Role, Source, Task, TeamColumn, TeamInvolvement, Transition, TransitionKind
 from backlog.services import pbi_create
-from backlog.services.squares import team_column_create
+from backlog.services.team_columns import team_column_create
 from events.services import sprint_plan
 from tests.events.sprint_helpers import sprint_build
 from tests.factories import member, nexus_build, team

@@ -1,5 +1,6 @@
-"""`python manage.py flow_report --nexus SLUG [--team NAME] [--label VALUE] [--class-of-service COS]
-[--as-of DATE] [--from DATE] [--to DATE] [--mc-days N] [--mc-items N] [--mc-history-days N]`
+"""`python manage.py flow_report --nexus SLUG [--team NAME [--level team|nexus]] [--label VALUE]
+[--class-of-service COS] [--as-of DATE] [--from DATE] [--to DATE] [--mc-days N] [--mc-items N]
+[--mc-history-days N]`
 
 Prints the flow figures as JSON with exactly the keys of `flow.report.REPORT_KEYS`, computed from the
 transition log (replayed as of `--as-of`, default today in the Nexus's time zone). The REST API
@@ -21,6 +22,7 @@ from flow.report import flow_compute, report_dict
 #: Command option (dest) -> query parameter of `FlowQueryForm`.
 OPTIONS = {
     "team": "team",
+    "level": "level",
     "label": "label",
     "class_of_service": "class_of_service",
     "as_of": "as_of",
@@ -43,6 +45,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--nexus", required=True, help="slug of the Nexus")
         parser.add_argument("--team", help="only the items of this Scrum Team (name or slug)")
+        parser.add_argument(
+            "--level",
+            help="a team's figures from its own flow (team) or the Nexus columns of its items (nexus); "
+            "default: its own flow when it has team-level history (flow.team_level)",
+        )
         parser.add_argument("--label", help="only the items with this label")
         parser.add_argument(
             "--class-of-service", dest="class_of_service", help="standard, expedite, fixed_date or intangible"

@@ -1,0 +1,145 @@
+"""A real deadlock on PostgreSQL surfaces as a retry inside the write service, never as an error.
+
+Another transaction (a raw connection, as another process would be) takes the Nexus's change counter
+row, then wants the PBI's row; the service (`pbi_update`) takes the PBI's row, then wants the counter
+(`nexus_changed`): a lock cycle. The other transaction waits longer before checking for deadlocks
+(`deadlock_timeout`), so PostgreSQL aborts the service's transaction (40P01); `retry_transient` runs
+it again once the other one has committed, and both changes are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+
+from backlog.models import NexusChangeCounter, ProductBacklogItem, Transition
+from backlog.services import pbi_create, pbi_update
+from nexus_site import db
+from tests.api.helpers import token_client
+from tests.factories import column, nexus_build
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL deadlock"),
+]
+
+
+def _raw() -> psycopg.Connection[Any]:
+    s = connection.settings_dict
+    return psycopg.connect(
+        host=s["HOST"] or "127.0.0.1",
+        port=s["PORT"] or 5432,
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        dbname=s["NAME"],
+    )
+
+
+def _wait_for_a_lock_wait(other: psycopg.Connection[Any], timeout: float = 20) -> None:
+    """Until another backend of the test database waits for a lock (the writer waiting for the counter)."""
+    watcher = _raw()
+    watcher.autocommit = True
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> %s",
+                [other.info.backend_pid],
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.05)
+    finally:
+        watcher.close()
+    raise AssertionError("the writer never waited for the counter's lock")
+
+
+def _deadlock_against(
+    item: ProductBacklogItem, nexus_id: int, write: Any, caplog: Any
+) -> list[BaseException]:
+    """Run `write()` in a thread while another transaction makes a lock cycle with it (see the module);
+    returns what `write` raised."""
+    other = _raw()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with other.transaction():
+        other.execute("SET LOCAL deadlock_timeout = '10s'")  # the service detects the cycle first
+        other.execute("UPDATE backlog_nexuschangecounter SET seq = seq + 1 WHERE nexus_id = %s", [nexus_id])
+        thread = threading.Thread(target=run)
+        with caplog.at_level("WARNING", logger="nexus_site.db"):
+            thread.start()
+            _wait_for_a_lock_wait(other)  # the service holds the PBI's row and waits for the counter
+            # The cycle: PostgreSQL aborts the service's transaction after its deadlock_timeout (1 s).
+            other.execute("SELECT id FROM backlog_productbacklogitem WHERE id = %s FOR UPDATE", [item.pk])
+        # leaving the block commits; the service's second attempt then goes through
+    thread.join(timeout=30)
+    other.close()
+    assert not thread.is_alive()
+    assert any("deadlock detected" in r.getMessage() for r in caplog.records), "no deadlock was provoked"
+    return errors
+
+
+def test_a_deadlocked_service_runs_again_and_both_changes_are_kept(caplog):
+    nexus = nexus_build(slug="deadlock")
+    item = pbi_create(nexus=nexus, title="Before", actor=None)
+    assert NexusChangeCounter.objects.filter(nexus=nexus).exists()
+    seq = NexusChangeCounter.objects.get(nexus=nexus).seq
+
+    def write() -> None:
+        pbi_update(item=ProductBacklogItem.objects.get(pk=item.pk), actor=None, title="After")
+
+    assert _deadlock_against(item, nexus.pk, write, caplog) == []
+    item.refresh_from_db()
+    assert item.title == "After"
+    assert item.version == 2
+    assert NexusChangeCounter.objects.get(nexus=nexus).seq == seq + 2  # the other's and the service's
+
+
+def test_a_deadlocked_api_request_with_an_idempotency_key_is_retried_whole(caplog):
+    nexus = nexus_build(slug="deadlock-api")
+    item = pbi_create(nexus=nexus, title="Before", actor=None)
+    po = nexus.memberships.get(role="product_owner").user
+    client = token_client(po)
+    done = column(nexus, "In Progress")
+    answers: list[Any] = []
+
+    def write() -> None:
+        answers.append(
+            client.post(
+                f"/api/v1/nexuses/{nexus.slug}/items/{item.pk}/transition/",
+                {"column": done.pk},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY="deadlock-1",
+            )
+        )
+
+    assert _deadlock_against(item, nexus.pk, write, caplog) == []
+    assert answers[0].status_code == 200, answers[0].content
+    item.refresh_from_db()
+    assert item.column_id == done.pk
+    assert Transition.objects.filter(item=item, kind="column").count() == 2  # creation + this move, once
+
+
+def test_transient_errors_are_told_apart():
+    from django.db import OperationalError
+
+    deadlock = OperationalError("deadlock detected")
+    deadlock.__cause__ = psycopg.errors.DeadlockDetected("deadlock detected")
+    assert db.is_transient(deadlock)
+    assert db.is_transient(OperationalError("database is locked"))
+    assert not db.is_transient(OperationalError("connection refused"))
+    assert db.is_unavailable(OperationalError("connection refused"))
