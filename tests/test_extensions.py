@@ -58,6 +58,7 @@ def test_every_app_declares_what_it_adds():
         "flow",
         "deps",
         "flow-demo",
+        "increments",
         "integration-issues",
         "api",
     ]
@@ -152,6 +153,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "flow",
         "deps",
         "flow-demo",
+        "increments",
         "integration-issues",
         "integration",
         "api",

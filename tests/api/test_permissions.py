@@ -47,6 +47,14 @@ ALLOWED = {
     "flow_settings": {"po", "nit", "admin"},
     # `events.services.can_plan_sprints`: the Product Owner and the Nexus Integration Team.
     "sprint_planning": {"po", "nit", "admin"},
+    # `integration.services_dod.dod_refusal`: the Nexus Integration Team owns the Nexus's Definition of
+    # Done; a team's Developers and Scrum Master (and the NIT) write its stricter criteria (Team A's here).
+    "dod_edit": {"nit", "admin"},
+    "dod_team": {"sm", "dev", "nit", "admin"},
+    # `integration.services_increments`: the Product Owner and the NIT manage increments; every member
+    # but Stakeholders confirms the Nexus's criteria.
+    "increment_manage": {"po", "nit", "admin"},
+    "increment_confirm": {"po", "sm", "dev", "dev_other", "nit", "admin"},
     # `dependencies.dependency_change_refusal`: a dependency of Team A's PBI on an unforecast PBI: the
     # Product Owner, the Nexus Integration Team and Team A's Developers (not its Scrum Master, not Team B).
     "dependency": {"po", "dev", "nit", "admin"},
@@ -182,6 +190,60 @@ def _issue_l3(nx):
 
 def _team(nx, name):
     return ScrumTeam.objects.get(nexus=nx, name=name)
+
+
+def _criterion(nx, team_name=None):
+    """A criterion of the Nexus's Definition of Done (or of `team_name`'s), made on demand."""
+    from integration.models import DoneCriterion
+    from integration.services_dod import criterion_add
+
+    team = _team(nx, team_name) if team_name else None
+    return DoneCriterion.objects.filter(nexus=nx, team=team).first() or criterion_add(
+        nexus=nx, text=f"Tested ({team_name or 'Nexus'})", team=team, actor=None
+    )
+
+
+def _running_sprint(nx):
+    from events.models import Sprint, SprintState
+
+    return Sprint.objects.filter(nexus=nx, state=SprintState.ACTIVE).first() or _active_sprint(nx)
+
+
+def _filled_item(nx):
+    """The last PBI with Team A's square ready to integrate."""
+    from tests.factories import squares_fill
+
+    item = _last(nx)
+    if not TeamInvolvement.objects.filter(item=item).exists():
+        pbi_set_teams(item=item, teams=[_team(nx, "Team A")], actor=None)
+        squares_fill(item)
+    return item
+
+
+def _increment(nx, *, ready=False, done=False):
+    """An open Integrated Increment of the active Sprint (a Nexus criterion; `ready`: a PBI, confirmed)."""
+    from integration.models import IntegratedIncrement
+    from integration.services_increments import (
+        increment_confirm,
+        increment_create,
+        increment_done,
+        increment_integrate,
+    )
+
+    _criterion(nx)
+    row = IntegratedIncrement.objects.filter(nexus=nx).first()
+    if row is None:
+        row = increment_create(sprint=_running_sprint(nx), actor=None)
+    if (ready or done) and row.state == "open":
+        if not row.items.exists():
+            increment_integrate(increment=row, item=_filled_item(nx), actor=None)
+        confirmed = set(row.confirmations.values_list("criterion", flat=True))
+        for c in row.dod_version.criteria:
+            if c["id"] not in confirmed:
+                increment_confirm(increment=row, criterion=c["id"], actor=None)
+        if done:
+            increment_done(increment=row, actor=None)
+    return row
 
 
 def _column(nx, name):
@@ -446,6 +508,76 @@ ACTIONS = [
     ),
     ("sprint scope log", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/scope-log/", None),
     ("sprints deleted", "view", "get", lambda nx: "/sprints/deleted/", None),
+    ("dod list", "view", "get", lambda nx: "/definition-of-done/", None),
+    (
+        "dod create (Nexus)",
+        "dod_edit",
+        "post",
+        lambda nx: "/definition-of-done/",
+        lambda nx: {"text": "Tested"},
+    ),
+    (
+        "dod create (Team A)",
+        "dod_team",
+        "post",
+        lambda nx: "/definition-of-done/",
+        lambda nx: {"text": "Screen-reader checked", "team": _team(nx, "Team A").pk},
+    ),
+    ("dod get", "view", "get", lambda nx: f"/definition-of-done/{_criterion(nx).pk}/", None),
+    (
+        "dod patch (Team A)",
+        "dod_team",
+        "patch",
+        lambda nx: f"/definition-of-done/{_criterion(nx, 'Team A').pk}/",
+        lambda nx: {"text": "Stricter still"},
+    ),
+    (
+        "dod delete (Nexus)",
+        "dod_edit",
+        "delete",
+        lambda nx: f"/definition-of-done/{_criterion(nx).pk}/",
+        None,
+    ),
+    ("dod versions", "view", "get", lambda nx: "/definition-of-done/versions/", None),
+    ("dod deleted", "view", "get", lambda nx: "/definition-of-done/deleted/", None),
+    ("increments list", "view", "get", lambda nx: "/increments/", None),
+    (
+        "increment create",
+        "increment_manage",
+        "post",
+        lambda nx: "/increments/",
+        lambda nx: {"sprint": _running_sprint(nx).pk},
+    ),
+    ("increment get", "view", "get", lambda nx: f"/increments/{_increment(nx).pk}/", None),
+    (
+        "increment integrate",
+        "increment_manage",
+        "post",
+        lambda nx: f"/increments/{_increment(nx).pk}/integrate/",
+        lambda nx: {"item": _filled_item(nx).pk},
+    ),
+    (
+        "increment confirm",
+        "increment_confirm",
+        "post",
+        lambda nx: f"/increments/{_increment(nx).pk}/confirm/",
+        lambda nx: {"criterion": _criterion(nx).pk, "evidence_url": "https://ci.example.com/runs/1"},
+    ),
+    (
+        "increment done",
+        "increment_manage",
+        "post",
+        lambda nx: f"/increments/{_increment(nx, ready=True).pk}/done/",
+        None,
+    ),
+    (
+        "increment release",
+        "increment_manage",
+        "post",
+        lambda nx: f"/increments/{_increment(nx, done=True).pk}/release/",
+        None,
+    ),
+    ("increments deleted", "view", "get", lambda nx: "/increments/deleted/", None),
     ("dependencies list", "view", "get", lambda nx: "/dependencies/", None),
     (
         "dependency create",

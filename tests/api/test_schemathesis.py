@@ -40,9 +40,12 @@ from events.models import Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
 from flow.models import FlowSettings
 from flow.services import flow_settings_set
+from integration.models import DoneCriterion, IntegratedIncrement
 from integration.models_issues import IntegrationIssue
+from integration.services_dod import criterion_add
+from integration.services_increments import increment_create, increment_integrate
 from integration.services_issues import issue_escalate, issue_raise, issue_resolve
-from tests.factories import UserFactory, membership_add, nexus_build
+from tests.factories import UserFactory, membership_add, nexus_build, squares_fill
 
 MAX_EXAMPLES = 20
 EXTERNAL_IDS = 10
@@ -65,6 +68,8 @@ ROWS: dict[str, tuple[Any, str]] = {
     "flow-settings": (FlowSettings, "nexus__slug"),
     "team-columns": (TeamColumn, "nexus__slug"),
     "sprints": (Sprint, "nexus__slug"),
+    "definition-of-done": (DoneCriterion, "nexus__slug"),
+    "increments": (IntegratedIncrement, "nexus__slug"),
     "dependencies": (Dependency, "nexus__slug"),
     "integration-issues": (IntegrationIssue, "nexus__slug"),
 }
@@ -116,6 +121,15 @@ def api_schema(live_server, settings) -> Any:
         planned = sprint_create(nexus=nexus, actor=None)
         for item in open_items[5 + 3 * n : 8 + 3 * n]:
             sprint_plan(sprint=planned, item=item, teams=teams[1:2], actor=None)
+    # A Definition of Done (the Nexus's and a team's) and two Integrated Increments of the active
+    # Sprint, one with a PBI whose squares are filled, so that generated ids reach real rows.
+    for text in ("Code reviewed", "Integration tests green"):
+        criterion_add(nexus=nexus, text=text, actor=None)
+    criterion_add(nexus=nexus, text="Screen-reader checked", team=teams[0], actor=None)
+    first = increment_create(sprint=active, actor=None, name="First")
+    squares_fill(open_items[1])
+    increment_integrate(increment=first, item=open_items[1], actor=None)
+    increment_create(sprint=active, actor=None, name="Second")
     # Dependencies (a chain, one resolved), so that generated `{id}`s reach real rows.
     chain = list(ProductBacklogItem.objects.filter(backlog__nexus=nexus).order_by("rank")[22:28])
     for a, b in itertools.pairwise(chain):
@@ -194,6 +208,8 @@ BODY_REFS = {
     "depends_on": "items",
     "column": "columns",
     "team": "teams",
+    "sprint": "sprints",
+    "criterion": "definition-of-done",
 }
 
 
