@@ -90,6 +90,18 @@ def _conflict(description: str, message: str, field: str) -> Any:
 
 NOT_ALLOWED = error(
     "You may not write this criterion: a Scrum Team never removes or weakens the Nexus's (`team`).",
+    OpenApiExample(
+        "A team's Developer changing the Nexus's criterion",
+        value={
+            "status": 403,
+            "code": "permission_denied",
+            "message": "Only the Nexus Integration Team changes the Nexus's Definition of Done; a Scrum Team "
+            "adds stricter criteria of its own and never removes or weakens the Nexus's.",
+            "errors": [{"field": "team", "code": "permission_denied", "message": "..."}],
+        },
+        response_only=True,
+        status_codes=["403"],
+    ),
 )
 INCREMENT_CONFLICT = _conflict(
     "The increment is not in the state this needs (`state`), a criterion is unconfirmed (`criteria`), "

@@ -253,6 +253,9 @@ SPECTACULAR_SETTINGS = {
         "NexusEventEnum": "backlog.models_dependency.FoundAt",
         # Flow: the level asked for and the basis of a team's figures.
         "FlowLevelEnum": ["team", "nexus"],
+        # Integration issues: the event they were raised at and their escalation level (Scrum@Scale).
+        "IssueEventEnum": "integration.models_issues.IssueEvent",
+        "IssueLevelEnum": "integration.models_issues.IssueLevel",
     },
 }
 #: How long a POST's `Idempotency-Key` is remembered (seconds).
