@@ -7,7 +7,7 @@ Other apps add their API endpoints to `api_v1` (e.g. the flow figures), reusing 
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from backlog.api.urls import api_patterns, page_patterns
 from events.api_urls import api_patterns as events_api_patterns
@@ -31,7 +31,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include((page_patterns, "api-pages"))),
     path("", include("flow.urls")),
     path("", include("events.urls")),
