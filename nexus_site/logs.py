@@ -26,7 +26,16 @@ _SECRET = re.compile(
     r"|\b(?:Token|Bearer)\s+)"
     r"([^\s\"'&,;}]+)"
 )
-_SECRET_KEYS = {"authorization", "password", "token", "key", "secret", "cookie", "http_authorization", "http_cookie"}
+_SECRET_KEYS = {
+    "authorization",
+    "password",
+    "token",
+    "key",
+    "secret",
+    "cookie",
+    "http_authorization",
+    "http_cookie",
+}
 
 
 def redact(text: str) -> str:
@@ -66,7 +75,7 @@ class JsonFormatter(BaseJsonFormatter):
         kwargs.setdefault("timestamp", False)
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs)
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         from datetime import UTC, datetime
 
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")

@@ -13,8 +13,12 @@ class AxesBackend(AxesStandaloneBackend):
     """Axes' backend, except that a call without a request (the test client's `login()`, a script) is
     left to the next backend instead of raising: every log-in over HTTP has a request and is throttled."""
 
-    def authenticate(  # type: ignore[override]
-        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if request is None:
             return None

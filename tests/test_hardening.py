@@ -132,7 +132,7 @@ def test_default_rates_are_generous_and_documented_in_the_openapi(settings):
 def test_pages_send_a_strict_content_security_policy(settings):
     response = Client().get("/accounts/login/")
     policy = dict(
-        (part.strip().split(" ", 1) + [""])[:2] for part in response["Content-Security-Policy"].split(";")
+        ([*part.strip().split(" ", 1), ""])[:2] for part in response["Content-Security-Policy"].split(";")
     )
     assert policy["default-src"] == "'self'"
     assert policy["script-src"] == "'self'"
@@ -142,7 +142,8 @@ def test_pages_send_a_strict_content_security_policy(settings):
     assert policy["frame-ancestors"] == "'none'"
     assert "'unsafe-eval'" not in response["Content-Security-Policy"]
     assert "http" not in response["Content-Security-Policy"]  # no third-party origin
-    assert settings.SESSION_COOKIE_HTTPONLY and settings.CSRF_COOKIE_HTTPONLY
+    assert settings.SESSION_COOKIE_HTTPONLY
+    assert settings.CSRF_COOKIE_HTTPONLY
     assert settings.SESSION_COOKIE_SAMESITE == settings.CSRF_COOKIE_SAMESITE == "Lax"
 
 
@@ -199,7 +200,9 @@ def test_log_lines_are_json_with_the_request_id_and_never_a_token_or_password(js
     _, key = token_create(user=user, name="t")
     # A 404 under the API (logged by django.request), with the token.
     missing = Client().get(
-        "/api/v1/nexuses/no-such/items/", HTTP_AUTHORIZATION=f"Token {key}", HTTP_X_REQUEST_ID="req-404-abcdef"
+        "/api/v1/nexuses/no-such/items/",
+        HTTP_AUTHORIZATION=f"Token {key}",
+        HTTP_X_REQUEST_ID="req-404-abcdef",
     )
     assert missing.status_code == 404
     # A wrong password and a right one through the log-in form (axes logs the attempts).

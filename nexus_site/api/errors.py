@@ -137,7 +137,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     if isinstance(exc, exceptions.Throttled):
         # Whole seconds, rounded up (at least 1): a client that waits that long is let through.
-        headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+        wait = getattr(exc, "wait", None) or 1
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
     status_code = exc.status_code
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten(exc.detail)

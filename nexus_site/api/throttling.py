@@ -11,6 +11,8 @@ so with N web processes a client can make up to N times the rate.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
@@ -20,7 +22,7 @@ class _CurrentRates:
 
     def get_rate(self) -> str | None:
         """The scope's rate ("<n>/<second|minute|hour|day>") from the current settings, or None."""
-        rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES
+        rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
         return rates.get(self.scope or "")
 
 
