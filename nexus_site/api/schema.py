@@ -71,6 +71,7 @@ retried with exponential back-off (about 10 s, 40 s, 3 min, 11 min, 43 min) and 
 past the limit (by default 6,000 a minute per user, 120 a minute per address; the server's
 `API_THROTTLE_USER` / `API_THROTTLE_ANON`) any operation answers 429, code `throttled`, with
 `Retry-After: <seconds>` (and `retry_after` in the body): wait that long, then retry.
+
 **Request ids.** Every response carries `X-Request-ID` (yours if you sent a sane one: 8 to 64 letters,
 digits, `.`, `_`, `:`, `-`; else a new one): quote it when reporting a problem, it is in the server's logs.
 """
