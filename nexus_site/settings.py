@@ -6,6 +6,7 @@ eagerly in-process, DEBUG on. With `DEBUG` off, `SECRET_KEY` must be set or the 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "backlog",
     "flow",
     "events",
@@ -59,9 +62,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: a database outage or a conflict left after the retries is a 503, never a 500 (nexus_site.db).
+    # Outermost: every response (a 503 included) carries the request's id (`X-Request-ID`), and every
+    # log line of the request names it (nexus_site.logs).
+    "nexus_site.middleware.RequestIdMiddleware",
+    # Then: a database outage or a conflict left after the retries is a 503, never a 500 (nexus_site.db).
     "nexus_site.db.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last (as django-axes asks): turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "nexus_site.urls"
@@ -125,6 +134,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Log-in throttling (django-axes): AXES_FAILURE_LIMIT failed log-ins for one username from one address
+# lock that pair out for AXES_COOLOFF_MINUTES; the log-in page then shows
+# `registration/locked_out.html` (status 429). Axes' backend must come first; it ignores calls
+# without a request (the test client's `login()`, scripts), which go on to the model backend. API
+# tokens (nexus_site.api.auth) never pass through here: the API is throttled by DRF (REST_FRAMEWORK).
+AUTHENTICATION_BACKENDS = [
+    "nexus_site.security.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED: bool = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT: int = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# The client's address: REMOTE_ADDR, or behind a proxy (BEHIND_PROXY) the last X-Forwarded-For entry.
+AXES_CLIENT_IP_CALLABLE = "nexus_site.security.client_ip"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -158,6 +187,40 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Cookies: never readable by scripts (the session; the CSRF token travels in the page's hx-headers, so its
+# cookie need not be read either), sent on top-level navigation from elsewhere but not on cross-site
+# subrequests (Lax); HTTPS only when DEBUG is off (above).
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Content Security Policy (django-csp): the front-end is vendored under static/, so everything comes
+# from this origin. No inline script runs except with the response's nonce (none is needed today: the
+# inline <script type="application/json"> blocks are data, not code); no eval. Styles: <style> elements
+# and style sheets from this origin only (htmx's own indicator style is off: `htmx-config` in base.html,
+# its rules are in app.css); style="" attributes are allowed (style-src-attr 'unsafe-inline') because
+# the pages size bars and place markers with computed values (sparkline heights, meter positions), which
+# a style sheet cannot hold. `CSP_REPORT_ONLY` reports instead of enforcing (to try a change).
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-elem": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 # --- Celery: REDIS_URL set -> broker; unset -> tasks run eagerly in-process ---
 REDIS_URL: str | None = env.str("REDIS_URL", default=None) or None
@@ -226,6 +289,17 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "nexus_site.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttling: requests per client (a user, by their account; else the address), answered 429 with
+    # `Retry-After` in the error format. Generous defaults (a busy integration, a team at the board);
+    # set `API_THROTTLE_USER` / `API_THROTTLE_ANON` ("<n>/<second|minute|hour|day>"), "" for no limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "nexus_site.api.throttling.AnonRateThrottle",
+        "nexus_site.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="6000/minute") or None,
+        "anon": env.str("API_THROTTLE_ANON", default="120/minute") or None,
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nexus Flow API",
@@ -268,10 +342,26 @@ WEBHOOK_BACKOFF_BASE: int = env.int("WEBHOOK_BACKOFF_BASE", default=10)
 # Demo data: printed by `make run`, never used outside the demo loader.
 DEMO_PASSWORD: str = env.str("DEMO_PASSWORD", default="demo")
 
+# Logs on standard error: JSON lines (one object per line: time, level, logger, message, request_id...)
+# when LOG_JSON is on (the default with DEBUG off, as under gunicorn), plain text otherwise. Every line
+# written while a request is served carries its `request_id` (nexus_site.middleware, nexus_site.logs).
+LOG_JSON: bool = env.bool("LOG_JSON", default=not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "nexus_site.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "nexus_site.logs.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "json" if LOG_JSON else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes: failed log-ins and lockouts (WARNING) are kept, each successful one's bookkeeping not.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -5,9 +5,10 @@ the browsable docs at `/api/docs/` (Swagger UI, assets from drf-spectacular-side
 Other apps add their API endpoints to `api_v1` (e.g. the flow figures), reusing `nexus_site.api.base`.
 """
 
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from backlog.api.urls import api_patterns, page_patterns
 from events.api_urls import api_patterns as events_api_patterns
@@ -33,7 +34,15 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI's script is served as a file (the split view: no inline script under the Content
+    # Security Policy); it injects its own <style> element, allowed on this page only.
+    path(
+        "api/docs/",
+        csp_update({"style-src-elem": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path("", include((page_patterns, "api-pages"))),
     path("", include("flow.urls")),
     path("", include("events.urls")),

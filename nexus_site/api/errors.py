@@ -7,11 +7,13 @@
 (`updated_since`, `cursor`), a header (`If-Match`, `Idempotency-Key`) or `body` for the body as a
 whole. Domain errors from the services (`backlog.errors.DomainError`) keep their status code
 (400/403/409/412) and field; a version conflict adds `current_version`; a refused bulk upsert lists
-each refused entry with its `index` and `external_id`.
+each refused entry with its `index` and `external_id`. Too many requests (`nexus_site.api.throttling`)
+answer 429, code `throttled`, with `Retry-After` (whole seconds) and a `retry_after` field (the same).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
@@ -133,8 +135,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    if isinstance(exc, exceptions.Throttled):
+        # Whole seconds, rounded up (at least 1): a client that waits that long is let through.
+        wait = getattr(exc, "wait", None) or 1
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
     status_code = exc.status_code
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten(exc.detail)
@@ -151,8 +155,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc.detail, dict | list):
             errors = flatten(exc.detail)
             message = _summary(errors, message)
+    extra = {"retry_after": int(headers["Retry-After"])} if "Retry-After" in headers else {}
     set_rollback()
-    return Response(error_body(status_code, message, errors), status=status_code, headers=headers)
+    return Response(error_body(status_code, message, errors, **extra), status=status_code, headers=headers)
 
 
 class FieldError(exceptions.APIException):

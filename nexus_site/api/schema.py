@@ -66,6 +66,14 @@ HMAC-SHA256 of `<t>.<body>` (the timestamp, a dot, the raw body) with the webhoo
 body carries the delivery `id` (the same on a retry: de-duplicate on it) and the item with its
 `version` (deliveries can arrive out of order: keep the highest version). Failed deliveries are
 retried with exponential back-off (about 10 s, 40 s, 3 min, 11 min, 43 min) and logged.
+
+**Limits.** Requests are counted per user (per address without credentials) over a sliding window;
+past the limit (by default 6,000 a minute per user, 120 a minute per address; the server's
+`API_THROTTLE_USER` / `API_THROTTLE_ANON`) any operation answers 429, code `throttled`, with
+`Retry-After: <seconds>` (and `retry_after` in the body): wait that long, then retry.
+
+**Request ids.** Every response carries `X-Request-ID` (yours if you sent a sane one: 8 to 64 letters,
+digits, `.`, `_`, `:`, `-`; else a new one): quote it when reporting a problem, it is in the server's logs.
 """
 
 
@@ -88,6 +96,9 @@ class ErrorSerializer(serializers.Serializer):
     errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]  # a declared field, not .errors
     current_version = serializers.IntegerField(
         required=False, help_text="409/412 on a version conflict: the item's version now"
+    )
+    retry_after = serializers.IntegerField(
+        required=False, help_text="429: seconds to wait before trying again (as the `Retry-After` header)"
     )
 
 
@@ -318,10 +329,41 @@ def preprocess_endpoints(endpoints: list[tuple[str, str, str, Any]], **kwargs: A
     return [e for e in endpoints if e[0].startswith("/api/v1/")]
 
 
+THROTTLED_RESPONSE = {
+    "description": "Too many requests from you (`nexus_site.api.throttling`): wait `Retry-After` seconds.",
+    "headers": {
+        "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait."},
+        "X-Request-ID": {"schema": {"type": "string"}, "description": "The request's id, as in the logs."},
+    },
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"},
+            "examples": {
+                "throttled": {
+                    "value": {
+                        "status": 429,
+                        "code": "throttled",
+                        "message": "Request was throttled. Expected available in 12 seconds.",
+                        "errors": [],
+                        "retry_after": 12,
+                    }
+                }
+            },
+        }
+    },
+}
+
+
 def postprocess_schema(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
     """The description; request bodies refuse unknown fields (`additionalProperties: false`), as the
-    API does; constraints between fields become `anyOf` (`AutoSchema._map_serializer`)."""
+    API does; constraints between fields become `anyOf` (`AutoSchema._map_serializer`); every operation
+    can answer 429 (the `Throttled` response component)."""
     result["info"]["description"] = DESCRIPTION.strip()
+    result.setdefault("components", {}).setdefault("responses", {})["Throttled"] = THROTTLED_RESPONSE
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and "responses" in operation and method != "parameters":
+                operation["responses"]["429"] = {"$ref": "#/components/responses/Throttled"}
     for name, schema in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and schema.get("type") == "object":
             schema["additionalProperties"] = False

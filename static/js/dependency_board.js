@@ -1,6 +1,12 @@
 // The Dependency board (events/views_dependencies.py): draws one SVG path per dependency between the
 // cards of its two PBIs (class "late" for a late one: red), and highlights a PBI's whole chain (every
 // PBI it depends on or that depends on it, transitively) when its card is focused or clicked.
+// The team filter sends its form when changed (a listener here: the Content Security Policy allows no
+// inline on* handlers).
+for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+  select.addEventListener("change", () => select.form && select.form.submit());
+}
+
 (() => {
   const data = document.getElementById("dep-lines-data");
   const svg = document.getElementById("dep-lines");

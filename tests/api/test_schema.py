@@ -38,6 +38,8 @@ def test_every_operation_is_documented(schema):
         if method == "post":
             assert any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])), where
         for code, response in op["responses"].items():
+            if "$ref" in response:  # a shared response: 429 (components.responses.Throttled)
+                response = schema["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
             if code.startswith("4") and path.startswith("/api/v1/nexuses/{nexus_slug}"):
                 assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Error"), where
     assert schema["components"]["securitySchemes"]["tokenAuth"]["name"] == "Authorization"

@@ -87,6 +87,11 @@ def api_schema(live_server, settings) -> Any:
     Nexus's Product Owner (every operation can succeed) and the Nexus's slug for `{nexus_slug}`."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    # Thousands of requests with one token: the conformance, not the API's limit, is under test.
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": None, "anon": None},
+    }
     nexus = nexus_build(items=30)
     owner = UserFactory.create(username="st-admin", is_superuser=True)
     membership_add(nexus=nexus, user=owner, role=Role.NIT_MEMBER)

@@ -35,6 +35,11 @@ pytestmark = [
 def test_load_loses_nothing_and_check_nexus_passes(live_server, settings):
     # The coalesced recompute after the response, as in production (not inline in every write).
     settings.FLOW_RECOMPUTE_IN_THREAD = True
+    # One token for every client: no API throttle here (the load, not the limit, is under test).
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": None, "anon": None},
+    }
     nexus = nexus_build(slug="load")
     po = nexus.memberships.get(role="product_owner").user
     _, key = token_create(user=po, name="load")
