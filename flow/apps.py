@@ -13,6 +13,7 @@ class FlowConfig(AppConfig):
         from flow.models import FLOW_SETTINGS_TOMBSTONE, FlowSettings
         from nexus_site.extensions import (
             BenchRows,
+            DemoStep,
             Extension,
             NavEntry,
             PermissionRule,
@@ -29,6 +30,11 @@ class FlowConfig(AppConfig):
             from flow import bench_deps
 
             return bench_deps.run(ctx)
+
+        def demo_flow(ctx: Any) -> Any:
+            from flow import demo
+
+            return demo.demo_step(ctx)
 
         def bench_demo(ctx: Any) -> Any:
             from flow import bench_demo
@@ -55,6 +61,8 @@ class FlowConfig(AppConfig):
                     BenchRows("flow-demo", bench_demo, 56),
                 ),
                 nav=(NavEntry("Flow", "flow:flow", 40),),
+                # Last: the figures of the demo Nexus up to date once every other step has changed it.
+                demo_steps=(DemoStep("flow figures up to date", demo_flow, 1000),),
                 checks=consistency.flow_checks(),
             )
         )
