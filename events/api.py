@@ -23,7 +23,6 @@ from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -65,11 +64,11 @@ from nexus_site.api.base import (
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.etag import etag, if_match_version, not_modified
 from nexus_site.api.schema import (
     ETAG_HEADER,
     IF_MATCH,
-    error,
+    conflict,
     precondition,
     retrieve_with_etag,
 )
@@ -79,36 +78,19 @@ PLAN = SPRINT_PLANNING_RULE
 PRECONDITION = precondition("the Sprint")
 
 
-def _conflict(description: str, message: str, field: str) -> OpenApiResponse:
-    return error(
-        description,
-        OpenApiExample(
-            field,
-            value={
-                "status": 409,
-                "code": "conflict",
-                "message": message,
-                "errors": [{"field": field, "code": "conflict", "message": message}],
-            },
-            response_only=True,
-            status_codes=["409"],
-        ),
-    )
-
-
-OVERLAP = _conflict(
+OVERLAP = conflict(
     "The days overlap another Sprint (`start_date`), or the Sprint is closed (`sprint`) or started "
     "(`start_date`: a started Sprint keeps its start); or an `Idempotency-Key` in progress.",
     "2025-03-10 to 2025-03-23 overlaps Sprint 7 (2025-03-03 to 2025-03-16): the Sprints of a Nexus never "
     "overlap.",
     "start_date",
 )
-STATE_CONFLICT = _conflict(
+STATE_CONFLICT = conflict(
     "The Sprint is not in the state this needs, or another Sprint is active (`state`).",
     "Sprint 7 is active: a Nexus has one active Sprint. Close it first.",
     "state",
 )
-PLAN_CONFLICT = _conflict(
+PLAN_CONFLICT = conflict(
     "The Sprint is closed (`sprint`), or the PBI is Done or in another open Sprint (`item`).",
     "“Quick fix for sealed switches” is in Sprint 8 already: a PBI is in one open Sprint at a time.",
     "item",
@@ -257,8 +239,8 @@ class SprintViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         sprint = self.get_object()
-        if none_match(request, sprint.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(sprint.version)})
+        if (current := not_modified(request, sprint.version)) is not None:
+            return current
         response = Response(SprintSerializer(sprint).data)
         response["ETag"] = etag(sprint.version)
         return response

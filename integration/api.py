@@ -64,28 +64,11 @@ from nexus_site.api.base import (
     TombstonesMixin,
     tombstones_schema,
 )
-from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.etag import etag, if_match_version, not_modified
 from nexus_site.api.permissions import EDIT_ITEMS
-from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, error, precondition, retrieve_with_etag
+from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, error, precondition, retrieve_with_etag
 
 MANAGE = INCREMENT_MANAGE_RULE
-
-
-def _conflict(description: str, message: str, field: str) -> Any:
-    return error(
-        description,
-        OpenApiExample(
-            field,
-            value={
-                "status": 409,
-                "code": "conflict",
-                "message": message,
-                "errors": [{"field": field, "code": "conflict", "message": message}],
-            },
-            response_only=True,
-            status_codes=["409"],
-        ),
-    )
 
 
 NOT_ALLOWED = error(
@@ -103,7 +86,7 @@ NOT_ALLOWED = error(
         status_codes=["403"],
     ),
 )
-INCREMENT_CONFLICT = _conflict(
+INCREMENT_CONFLICT = conflict(
     "The increment is not in the state this needs (`state`), a criterion is unconfirmed (`criteria`), "
     "a criterion is confirmed already (`criterion`), a PBI's squares are not all filled or it is in "
     "another increment (`item`), or no PBI is integrated yet (`items`).",
@@ -199,8 +182,8 @@ class DoneCriterionViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         row = self.get_object()
-        if none_match(request, row.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(row.version)})
+        if (current := not_modified(request, row.version)) is not None:
+            return current
         return _respond(row, DoneCriterionSerializer(row).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -352,8 +335,8 @@ class IncrementViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         row = self.get_object()
-        if none_match(request, row.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(row.version)})
+        if (current := not_modified(request, row.version)) is not None:
+            return current
         return _respond(row, IncrementSerializer(row).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -22,7 +22,6 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -65,9 +64,9 @@ from nexus_site.api.base import (
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.etag import etag, if_match_version, not_modified
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictChoiceField, StrictSerializer
-from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, error, precondition, retrieve_with_etag
+from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
 
 PRECONDITION = precondition("the integration issue")
 
@@ -98,30 +97,13 @@ ISSUE_EXAMPLE = {
 }
 
 
-def _conflict(description: str, message: str, field: str) -> OpenApiResponse:
-    return error(
-        description,
-        OpenApiExample(
-            field,
-            value={
-                "status": 409,
-                "code": "conflict",
-                "message": message,
-                "errors": [{"field": field, "code": "conflict", "message": message}],
-            },
-            response_only=True,
-            status_codes=["409"],
-        ),
-    )
-
-
-STATE_CONFLICT = _conflict(
+STATE_CONFLICT = conflict(
     "The issue is resolved or closed as won't fix (`status`), or at the wrong level for this (`level`: "
     "escalating past level 3, a decision below it); or an `Idempotency-Key` in progress.",
     "“Nightly build red” is with the Executive Action Team already (level 3): there is no level above it.",
     "level",
 )
-WIP_CONFLICT = _conflict(
+WIP_CONFLICT = conflict(
     "The Nexus's hard WIP limit on open integration issues is full (`limit`).",
     "The Nexus is at its WIP limit on open integration issues (8 of 8). Resolve one first.",
     "limit",
@@ -415,8 +397,8 @@ class IntegrationIssueViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         issue = self.get_object()
-        if none_match(request, issue.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(issue.version)})
+        if (current := not_modified(request, issue.version)) is not None:
+            return current
         response = Response(IssueSerializer(issue).data)
         response["ETag"] = etag(issue.version)
         return response

@@ -38,7 +38,7 @@ from backlog.services.dependencies import (
 )
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import NexusScopedViewSet, StrictFilterSet, TombstonesMixin, tombstones_schema
-from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.etag import etag, if_match_version, not_modified
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, PRECONDITION_EXAMPLE, error
 
 PRECONDITION = error(
@@ -205,8 +205,8 @@ class DependencyViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         dependency = self.get_object()
-        if none_match(request, dependency.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(dependency.version)})
+        if (current := not_modified(request, dependency.version)) is not None:
+            return current
         return Response(DependencySerializer(dependency).data, headers={"ETag": etag(dependency.version)})
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

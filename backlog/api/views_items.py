@@ -57,7 +57,7 @@ from nexus_site.api.base import (
     updated_since_param,
 )
 from nexus_site.api.errors import FieldError, flatten
-from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.etag import etag, if_match_version, not_modified
 from nexus_site.api.schema import (
     ETAG_HEADER,
     IF_MATCH,
@@ -222,8 +222,8 @@ class ItemViewSet(NexusScopedViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         item = self.get_object()
-        if none_match(request, item.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(item.version)})
+        if (current := not_modified(request, item.version)) is not None:
+            return current
         response = Response(item_data(item))
         response["ETag"] = etag(item.version)
         return response

@@ -25,7 +25,7 @@ from backlog.models_api import TombstoneKind
 from backlog.services.team_columns import team_column_create, team_column_delete, team_column_update
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
-from nexus_site.api.etag import etag, if_match_version, none_match
+from nexus_site.api.etag import etag, if_match_version, not_modified
 from nexus_site.api.schema import (
     ETAG_HEADER,
     IF_MATCH,
@@ -141,8 +141,8 @@ class TeamColumnViewSet(
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         column = self.get_object()
-        if none_match(request, column.version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(column.version)})
+        if (current := not_modified(request, column.version)) is not None:
+            return current
         return self._response(column)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

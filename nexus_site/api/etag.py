@@ -9,7 +9,9 @@ whenever you edit from a copy you read earlier.
 
 from __future__ import annotations
 
+from rest_framework import status
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from nexus_site.api.errors import FieldError
 
@@ -51,3 +53,11 @@ def none_match(request: Request, version: int) -> bool:
         return False
     tags = [t.strip() for t in raw.split(",")]
     return "*" in tags or any(_parse(t) == version for t in tags)
+
+
+def not_modified(request: Request, version: int) -> Response | None:
+    """For the `GET` of a versioned row: a 304 (no body) with the row's `ETag` when `If-None-Match`
+    names `version` (the client's copy is current, `none_match`), else None: answer the row."""
+    if none_match(request, version):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(version)})
+    return None

@@ -187,6 +187,25 @@ ETAG_HEADER = OpenApiParameter(
 )
 
 
+def conflict(description: str, message: str, field: str) -> OpenApiResponse:
+    """A documented 409 (the request conflicts with the data as it is, `backlog.errors.Conflict`):
+    `description` for the response, one example whose `message` and `field` say why."""
+    return error(
+        description,
+        OpenApiExample(
+            field,
+            value={
+                "status": 409,
+                "code": "conflict",
+                "message": message,
+                "errors": [{"field": field, "code": "conflict", "message": message}],
+            },
+            response_only=True,
+            status_codes=["409"],
+        ),
+    )
+
+
 def precondition(what: str) -> OpenApiResponse:
     """The 412 response of a write with `If-Match` on a versioned row (`what`: "the item", ...)."""
     return error(
