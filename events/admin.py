@@ -132,10 +132,32 @@ class SprintAdmin(admin.ModelAdmin):
 
         return WithActor
 
+    fields = (
+        "nexus",
+        "number",
+        "state",
+        "start_date",
+        "end_date",
+        "goal",
+        "version",
+        "started_at",
+        "closed_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        """In reading order; a new Sprint shows only what `sprint_create` takes."""
+        if obj is None:
+            return ("nexus", "start_date", "end_date", "goal")
+        return self.fields
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         fixed = tuple(self.readonly_fields)
         if obj is None:
             return fixed
+        if obj.state == models.SprintState.CLOSED:  # history: nothing to edit (a save says why)
+            return ("nexus", "start_date", "end_date", "goal", *fixed)
         if obj.state != models.SprintState.PLANNED:  # started: the start is history
             fixed = ("start_date", *fixed)
         return ("nexus", *fixed)
