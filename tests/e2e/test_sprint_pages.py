@@ -327,7 +327,9 @@ def test_keyboard_only_planning(page: Page, live_server):
         f'.lane-list[data-lane="{ScrumTeam.objects.get(nexus=nexus, name="Search").pk}"]'
     )
     expect(search_lane.locator('.plan-card:has-text("SHOP-430")')).to_be_visible()
-    # And out again with its remove button.
+    # And out again with its remove button, once htmx has settled the swapped board (pressed while it
+    # was still settling, the chosen team was lost once in a CI run).
+    page.wait_for_function(HTMX_IDLE)
     search_lane.locator('.plan-card:has-text("SHOP-430") button').focus()
     page.keyboard.press("Enter")
     expect(page.locator('.candidates .plan-card:has-text("SHOP-430")')).to_be_visible()
