@@ -4,6 +4,10 @@ from django.apps import AppConfig
 
 #: The tombstone kind of a deleted Sprint (`GET .../sprints/deleted/`).
 SPRINT_TOMBSTONE = "sprint"
+#: The tombstone kinds of a deleted retrospective item and improvement action
+#: (`GET .../retrospectives/items/deleted/`, `.../retrospectives/actions/deleted/`).
+RETRO_ITEM_TOMBSTONE = "retro_item"
+RETRO_ACTION_TOMBSTONE = "retro_action"
 
 
 class EventsConfig(AppConfig):
@@ -105,6 +109,61 @@ class EventsConfig(AppConfig):
                     BenchRows("events-pages", bench_pages, 21),
                     BenchRows("team board", bench_team_board, 25),
                     BenchRows("dependencies", bench_dependencies, 26),
+                ),
+            )
+        )
+        self._register_retrospective()
+
+    def _register_retrospective(self) -> None:
+        """The Nexus Sprint Retrospective (`events.*retro*` modules): its page in the navigation, its
+        permission rule, tombstones, webhook events and demo step."""
+        from events.models import ImprovementAction, RetroItem
+        from events.services.retro import (
+            EVENT_AGREED,
+            EVENT_DONE,
+            EVENT_DROPPED,
+            RETRO_RULE,
+            can_record_retro,
+        )
+        from nexus_site.extensions import (
+            DemoStep,
+            Extension,
+            NavEntry,
+            PermissionRule,
+            TombstoneSpec,
+            WebhookEventType,
+            extension_register,
+        )
+
+        def demo_retrospective(ctx: Any) -> str:
+            from events import demo_retro
+
+            return demo_retro.demo_step(ctx)
+
+        extension_register(
+            Extension(
+                app="events",
+                nav=(NavEntry("Retrospective", "events:retrospective-latest", 38),),
+                rules=(
+                    PermissionRule(
+                        RETRO_RULE,
+                        lambda user, nexus: can_record_retro(user=user, nexus=nexus),
+                        "The Scrum Teams' representatives record the Nexus Sprint Retrospective and its "
+                        "improvement actions; Stakeholders read it.",
+                    ),
+                ),
+                tombstones=(
+                    TombstoneSpec(RetroItem, RETRO_ITEM_TOMBSTONE, lambda row: row.nexus_id),
+                    TombstoneSpec(ImprovementAction, RETRO_ACTION_TOMBSTONE, lambda row: row.nexus_id),
+                ),
+                webhook_events=(
+                    WebhookEventType(EVENT_AGREED, "Retrospective improvement action agreed"),
+                    WebhookEventType(EVENT_DONE, "Retrospective improvement action done"),
+                    WebhookEventType(EVENT_DROPPED, "Retrospective improvement action dropped"),
+                ),
+                # After integration's issues (40): the last closed Sprint's retrospective.
+                demo_steps=(
+                    DemoStep("Nexus Sprint Retrospective of the last closed Sprint", demo_retrospective, 45),
                 ),
             )
         )

@@ -204,3 +204,36 @@ class SprintSnapshot(models.Model):
         if self.pk is not None and not self._state.adding:
             raise ValueError("A Sprint snapshot is never rewritten.")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+# The Nexus Sprint Retrospective's items, improvement actions and their history (kept apart to keep this
+# module small).
+from events.models_retro import (  # noqa: E402
+    ActionChangeKind,
+    ActionKind,
+    ActionStatus,
+    ImprovementAction,
+    ImprovementActionChange,
+    RetroItem,
+    RetroPart,
+)
+
+__all__ = [
+    "OPEN_STATES",
+    "ActionChangeKind",
+    "ActionKind",
+    "ActionStatus",
+    "ImprovementAction",
+    "ImprovementActionChange",
+    "RetroItem",
+    "RetroPart",
+    "ScopeChangeKind",
+    "SnapshotKind",
+    "Sprint",
+    "SprintEvent",
+    "SprintItem",
+    "SprintScopeChange",
+    "SprintSnapshot",
+    "SprintState",
+    "SprintTeamGoal",
+]

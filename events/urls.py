@@ -8,6 +8,7 @@ from events import (
     views_dependencies,
     views_planning,
     views_refinement,
+    views_retro,
     views_sprint_backlog,
     views_team,
 )
@@ -16,6 +17,8 @@ app_name = "events"
 
 #: The address of a Sprint on the planning page.
 PLAN = "n/<slug:slug>/planning/<int:sprint_id>"
+#: The address of a Sprint's Nexus Sprint Retrospective.
+RETRO = "n/<slug:slug>/sprints/<int:sprint_id>/retrospective"
 
 urlpatterns = [
     path("n/<slug:slug>/board/", views.board, name="board"),
@@ -83,5 +86,24 @@ urlpatterns = [
         "n/<slug:slug>/sprints/<int:sprint_id>/teams/<slug:team_slug>/board/tasks/<int:task_id>/done/",
         views_team.team_board_task_toggle,
         name="team-board-task-toggle",
+    ),
+    # The Nexus Sprint Retrospective (events/views_retro.py).
+    path("n/<slug:slug>/retrospective/", views_retro.retrospective_latest, name="retrospective-latest"),
+    path(f"{RETRO}/", views_retro.retrospective, name="retrospective"),
+    path(f"{RETRO}/issues/", views_retro.retro_issue_add, name="retro-issue-add"),
+    path(f"{RETRO}/team-items/", views_retro.retro_team_item_add, name="retro-team-item-add"),
+    path(f"{RETRO}/items/<int:item_id>/delete/", views_retro.retro_item_delete, name="retro-item-delete"),
+    path(f"{RETRO}/actions/", views_retro.retro_action_agree, name="retro-action-agree"),
+    path(
+        f"{RETRO}/actions/<int:action_id>/status/",
+        views_retro.retro_action_status,
+        name="retro-action-status",
+    ),
+    path(f"{RETRO}/workflow/", views_retro.retro_column_add, name="retro-column-add"),
+    path(f"{RETRO}/workflow/<int:column_id>/", views_retro.retro_column_update, name="retro-column-update"),
+    path(
+        f"{RETRO}/workflow/<int:column_id>/delete/",
+        views_retro.retro_column_delete,
+        name="retro-column-delete",
     ),
 ]

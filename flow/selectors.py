@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import TextField
+from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from backlog.models import (
     Nexus,
 )
-from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState
+from flow.metrics import percentile
+from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow
 from flow.report import (
     SLE_DEFAULT_PERCENT,
     SNAPSHOT_FORMAT,
@@ -183,3 +185,80 @@ def flow_state_stamp(*, nexus_id: int) -> str:
     ETag (`backlog.http.nexus_etag(extra=)`). One query."""
     state = FlowState.objects.filter(nexus_id=nexus_id).values_list("computed_at", "pending_since").first()
     return "" if state is None else f"{state[0]}|{state[1]}"
+
+
+# --- A period's figures (a Sprint's, for the Nexus Sprint Retrospective) ------------------------------
+
+#: Aging items listed at most by `period_flow_get` (the count covers them all).
+AGING_LISTED = 10
+
+
+@dataclass(frozen=True)
+class AgingItem:
+    """A PBI in progress at the end of a period whose Work Item Age then was beyond the SLE: its id,
+    title and age (calendar days, inclusive)."""
+
+    item_id: int
+    title: str
+    age: int
+
+
+@dataclass(frozen=True)
+class PeriodFlow:
+    """The flow figures of the days `start..end` (calendar days in the Nexus's time zone, inclusive;
+    `end` is today for a period that has not ended), Kanban Guide for Scrum Teams definitions as in
+    `flow.metrics`, from the stored per-item dates (`ItemFlow`, the Nexus's Definition of Workflow):
+
+    - `throughput`: PBIs that finished (entered the finished column) in the period;
+    - `cycle_time_p50`, `cycle_time_p85`: nearest-rank percentiles of their Cycle Times (calendar days,
+      inclusive; None when none finished);
+    - `wip`: PBIs started and not finished at the end of `end`;
+    - `aging`: how many of those were older than the Nexus's Service Level Expectation (`sle`) at `end`,
+      and the oldest of them (`aging_items`, at most `AGING_LISTED`)."""
+
+    start: date
+    end: date
+    throughput: int
+    cycle_time_p50: int | None
+    cycle_time_p85: int | None
+    wip: int
+    aging: int
+    aging_items: list[AgingItem]
+    sle: SLE
+
+
+def period_flow_get(*, nexus: Nexus, start: date, end: date) -> PeriodFlow:
+    """The figures of `PeriodFlow` for `start..end` (see there). Four queries whatever the number of
+    PBIs (the Cycle Times of the period's finished items come as one list; aging is counted in SQL)."""
+    sle = sles_get(nexus=nexus)[0][None]
+    rows = ItemFlow.objects.filter(nexus=nexus, item__deleted_at__isnull=True)
+    finished = list(
+        rows.filter(finished_on__gte=start, finished_on__lte=end).values_list("cycle_time", flat=True)
+    )
+    cycle_times = [c for c in finished if c is not None]
+    in_progress = rows.filter(started_on__lte=end).filter(
+        Q(finished_on__isnull=True) | Q(finished_on__gt=end)
+    )
+    wip = in_progress.count()
+    aging_items: list[AgingItem] = []
+    aging = 0
+    if sle.days is not None:
+        # Age at `end` = end - started_on + 1 > SLE days  <=>  started_on < end - SLE days + 1.
+        late = in_progress.filter(started_on__lt=end - timedelta(days=sle.days - 1))
+        oldest = late.order_by("started_on", "item_id").values_list("item_id", "item__title", "started_on")
+        listed = list(oldest[:AGING_LISTED])
+        aging = late.count() if len(listed) == AGING_LISTED else len(listed)
+        aging_items = [
+            AgingItem(pk, title, (end - started).days + 1) for pk, title, started in listed if started
+        ]
+    return PeriodFlow(
+        start=start,
+        end=end,
+        throughput=len(finished),
+        cycle_time_p50=percentile(cycle_times, 0.5) if cycle_times else None,
+        cycle_time_p85=percentile(cycle_times, 0.85) if cycle_times else None,
+        wip=wip,
+        aging=aging,
+        aging_items=aging_items,
+        sle=sle,
+    )

@@ -90,6 +90,14 @@ class IntegrationConfig(AppConfig):
                         label="Integrated Increments",
                         url_name="integration:health-panel",
                     ),
+                    # The Nexus Sprint Retrospective (events): the Sprint's integration issues raised,
+                    # resolved, escalated and escaped (`?sprint=<id>`).
+                    Panel(
+                        slot="retrospective",
+                        name="retro-issues",
+                        label="Integration issues",
+                        url_name="integration:retro-issues-panel",
+                    ),
                     # The Nexus Sprint Backlog links its Sprint's Integrated Increments.
                     Panel(
                         slot="sprint-backlog",

@@ -159,3 +159,63 @@ def issue_wip(nexus_id: int) -> tuple[int, IntegrationIssueWipLimit | None]:
     Two queries."""
     count = IntegrationIssue.objects.filter(nexus_id=nexus_id, status=IssueStatus.OPEN).count()
     return count, IntegrationIssueWipLimit.objects.filter(nexus_id=nexus_id).first()
+
+
+#: Issues a Sprint panel lists at most (its counts cover them all).
+SPRINT_LISTED = 5
+
+
+@dataclass(frozen=True)
+class SprintIssues:
+    """A Sprint's integration issues, for its Nexus Sprint Retrospective (times are the Sprint's days in
+    the Nexus's time zone, from the start of its first to the end of its last; `until` is now for a
+    Sprint that has not ended):
+
+    - `raised`: issues raised during the Sprint, and how many of those were raised at level 1 and 2
+      (`raised_by_level`, by their current level);
+    - `resolved`: issues resolved or closed as won't fix during the Sprint (whenever raised);
+    - `escaped`: issues raised by the Sprint's end and still open at its end: they escaped the Sprint
+      unresolved, into the next one (`escaped_rows`: the oldest, at most `SPRINT_LISTED`);
+    - `escalated`: issues that reached the Executive Action Team (level 3) during the Sprint."""
+
+    raised: int
+    raised_by_level: dict[int, int]
+    resolved: int
+    escaped: int
+    escalated: int
+    escaped_rows: list[IntegrationIssue]
+
+
+def sprint_issues_get(*, nexus: Nexus, since: datetime, until: datetime) -> SprintIssues:
+    """The figures of `SprintIssues` for the times `since` (inclusive) to `until` (exclusive). Three
+    queries whatever the number of issues."""
+    from django.db.models import Count
+
+    rows = IntegrationIssue.objects.filter(nexus=nexus)
+    counts = rows.aggregate(
+        raised=Count("pk", filter=Q(raised_at__gte=since, raised_at__lt=until)),
+        resolved=Count("pk", filter=Q(closed_at__gte=since, closed_at__lt=until)),
+        escalated=Count("pk", filter=Q(level_3_at__gte=since, level_3_at__lt=until)),
+        escaped=Count(
+            "pk", filter=Q(raised_at__lt=until) & (Q(closed_at__isnull=True) | Q(closed_at__gte=until))
+        ),
+    )
+    by_level = dict(
+        rows.filter(raised_at__gte=since, raised_at__lt=until)
+        .values_list("level")
+        .annotate(n=Count("pk"))
+        .values_list("level", "n")
+    )
+    escaped_rows = list(
+        rows.filter(raised_at__lt=until)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=until))
+        .order_by("raised_at", "id")[:SPRINT_LISTED]
+    )
+    return SprintIssues(
+        raised=counts["raised"],
+        raised_by_level={int(k): int(v) for k, v in by_level.items()},
+        resolved=counts["resolved"],
+        escaped=counts["escaped"],
+        escalated=counts["escalated"],
+        escaped_rows=escaped_rows,
+    )

@@ -30,6 +30,7 @@ urlpatterns = [
         views.sprint_increments_panel,
         name="sprint-increments-panel",
     ),
+    path("n/<slug:slug>/issues/retrospective-panel/", views.retro_issues_panel, name="retro-issues-panel"),
     path("n/<slug:slug>/issues/", views_issues.issues_page, name="issues"),
     path("n/<slug:slug>/issues/raise/", views_issues.issue_raise_view, name="issue-raise"),
     path("n/<slug:slug>/issues/wip/", views_issues.issue_wip_view, name="issue-wip"),

@@ -288,3 +288,35 @@ def sprint_increments_panel(request: HttpRequest, slug: str) -> HttpResponse:
     sprint = selectors.panel_sprint(nexus=nexus)
     si = selectors.sprint_increments_get(nexus=nexus, sprint=sprint) if sprint is not None else None
     return render(request, "integration/_sprint_panel.html", {"nexus": nexus, "si": si})
+
+
+@login_required
+@require_GET
+def retro_issues_panel(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Nexus Sprint Retrospective's panel (`?sprint=<id>`, a started Sprint; else the Sprint
+    `/retrospective/` opens): the integration issues raised, resolved, escalated and escaped in it."""
+    import zoneinfo
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from events.selectors_retro import retro_sprint_default, retro_sprint_get
+    from integration.selectors_issues import sprint_issues_get
+
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    raw = request.GET.get("sprint", "")
+    if raw.isdigit() and len(raw) < 18:
+        sprint: Sprint | None = retro_sprint_get(nexus=nexus, sprint_id=int(raw))
+    else:
+        sprint = retro_sprint_default(nexus=nexus)
+    figures = None
+    if sprint is not None:
+        tz = zoneinfo.ZoneInfo(nexus.time_zone)
+        since = datetime.combine(sprint.start_date, time.min, tzinfo=tz)
+        until = min(
+            datetime.combine(sprint.end_date + timedelta(days=1), time.min, tzinfo=tz), timezone.now()
+        )
+        figures = sprint_issues_get(nexus=nexus, since=since, until=until)
+    return render(
+        request, "integration/_retro_panel.html", {"nexus": nexus, "sprint": sprint, "figures": figures}
+    )
