@@ -173,7 +173,7 @@ def test_actions_followed_across_sprints_with_history_and_webhooks(nx, people, s
     )
     assert rows == [("agreed", "", "open"), ("status", "open", "done")]
     with pytest.raises(ValueError, match="append-only"):
-        ImprovementActionChange.objects.filter(action=action).last().save()
+        ImprovementActionChange.objects.filter(action=action).latest("id").save()
     events = list(WebhookDelivery.objects.order_by("id").values_list("event", flat=True))
     assert events == [
         "retro_action.agreed",
