@@ -246,6 +246,27 @@ def _increment(nx, *, ready=False, done=False):
     return row
 
 
+def _retro_item(nx):
+    """A cross-team issue in the active Sprint's retrospective (made on demand)."""
+    from events.models import RetroItem
+    from events.services.retro import retro_item_add
+
+    return RetroItem.objects.filter(nexus=nx, part="cross_team").first() or retro_item_add(
+        sprint=_running_sprint(nx), actor=None, text="Build red"
+    )
+
+
+def _retro_action(nx):
+    """An open tracked improvement action agreed at the active Sprint's retrospective."""
+    from events.models import ImprovementAction
+    from events.services.retro import action_agree
+
+    owner = User.objects.get(username=f"po-{nx.slug}")
+    return ImprovementAction.objects.filter(nexus=nx, status="open").first() or action_agree(
+        sprint=_running_sprint(nx), actor=None, title="Build every merge", owner=owner
+    )
+
+
 def _column(nx, name):
     return WorkflowColumn.objects.get(nexus=nx, name=name)
 
@@ -636,6 +657,65 @@ ACTIONS = [
     ),
     ("issue history", "view", "get", lambda nx: f"/integration-issues/{_issue(nx).pk}/history/", None),
     ("issues deleted", "view", "get", lambda nx: "/integration-issues/deleted/", None),
+    # The Nexus Sprint Retrospective (`events.services.retro`): the representatives (members but
+    # Stakeholders) record cross-team issues and agree actions; Team A's items: its Developers and Scrum
+    # Master, the Product Owner and the NIT (the rule of the squares).
+    ("retro items list", "view", "get", lambda nx: "/retrospectives/items/", None),
+    (
+        "retro item create (cross-team)",
+        "edit",
+        "post",
+        lambda nx: "/retrospectives/items/",
+        lambda nx: {"sprint": _running_sprint(nx).pk, "text": "Build red"},
+    ),
+    (
+        "retro item create (Team A)",
+        "squares",
+        "post",
+        lambda nx: "/retrospectives/items/",
+        lambda nx: {"sprint": _running_sprint(nx).pk, "text": "Late merge", "team": _team(nx, "Team A").pk},
+    ),
+    ("retro item get", "view", "get", lambda nx: f"/retrospectives/items/{_retro_item(nx).pk}/", None),
+    (
+        "retro item patch",
+        "edit",
+        "patch",
+        lambda nx: f"/retrospectives/items/{_retro_item(nx).pk}/",
+        lambda nx: {"text": "Build red for days"},
+    ),
+    ("retro item delete", "edit", "delete", lambda nx: f"/retrospectives/items/{_retro_item(nx).pk}/", None),
+    ("retro items deleted", "view", "get", lambda nx: "/retrospectives/items/deleted/", None),
+    ("retro actions list", "view", "get", lambda nx: "/retrospectives/actions/", None),
+    (
+        "retro action agree",
+        "edit",
+        "post",
+        lambda nx: "/retrospectives/actions/",
+        lambda nx: {"sprint": _running_sprint(nx).pk, "title": "Pair on APIs", "owner": f"po-{nx.slug}"},
+    ),
+    ("retro action get", "view", "get", lambda nx: f"/retrospectives/actions/{_retro_action(nx).pk}/", None),
+    (
+        "retro action patch",
+        "edit",
+        "patch",
+        lambda nx: f"/retrospectives/actions/{_retro_action(nx).pk}/",
+        lambda nx: {"title": "Build every merge, not nightly"},
+    ),
+    (
+        "retro action status",
+        "edit",
+        "post",
+        lambda nx: f"/retrospectives/actions/{_retro_action(nx).pk}/status/",
+        lambda nx: {"status": "done"},
+    ),
+    (
+        "retro action history",
+        "view",
+        "get",
+        lambda nx: f"/retrospectives/actions/{_retro_action(nx).pk}/history/",
+        None,
+    ),
+    ("retro actions deleted", "view", "get", lambda nx: "/retrospectives/actions/deleted/", None),
 ]
 
 #: Operations outside the matrix, each tested on its own: the Nexus list and Nexus creation are not

@@ -36,8 +36,9 @@ from backlog.services import ItemChanges, goal_create, pbi_set_teams
 from backlog.services.dependencies import dependency_create, dependency_resolve
 from backlog.services.sync import pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
-from events.models import Sprint, SprintItem
+from events.models import ImprovementAction, RetroItem, Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
+from events.services.retro import action_agree, action_set_status, retro_item_add
 from flow.models import FlowSettings
 from flow.services import flow_settings_set
 from integration.models import DoneCriterion, IntegratedIncrement
@@ -72,6 +73,8 @@ ROWS: dict[str, tuple[Any, str]] = {
     "increments": (IntegratedIncrement, "nexus__slug"),
     "dependencies": (Dependency, "nexus__slug"),
     "integration-issues": (IntegrationIssue, "nexus__slug"),
+    "retrospectives/items": (RetroItem, "nexus__slug"),
+    "retrospectives/actions": (ImprovementAction, "nexus__slug"),
 }
 
 
@@ -147,6 +150,14 @@ def api_schema(live_server, settings) -> Any:
             issue_escalate(issue=issue, actor=owner)
         if n == 7:
             issue_resolve(issue=issue, actor=owner, resolution="Gone")
+    # Retrospectives of the closed and the active Sprint: cross-team issues, team items, actions (one
+    # done), so that `{id}`s reach real rows.
+    for sprint in (closed, active):
+        ct = retro_item_add(sprint=sprint, actor=owner, text=f"Build red in {sprint.number}")
+        retro_item_add(sprint=sprint, actor=owner, text="Late merge", team=teams[0], cross_team_issue=ct)
+        action = action_agree(sprint=sprint, actor=owner, title="Build every merge", owner=owner)
+        action_agree(sprint=sprint, actor=owner, title="Pair on APIs", owner=owner, cross_team_issue=ct)
+    action_set_status(action=action, actor=owner, status="done")
     for i in range(USERS):  # users a generated `username` can name
         UserFactory.create(username=f"st-user-{i}")
     _token, key = token_create(user=owner, name="schemathesis")
@@ -184,6 +195,8 @@ def _real_ids(case: Any, slug: str) -> None:
     if not isinstance(generated, int) or generated % 4 == 3:
         return
     parts = case.operation.path.split("/")
+    if len(parts) > 6 and parts[5] == "retrospectives":  # two resources under one prefix
+        parts[5] = f"retrospectives/{parts[6]}"
     if len(parts) <= 5 or parts[5] not in ROWS:
         return
     ids = _ids(parts[5], slug)
@@ -215,6 +228,7 @@ BODY_REFS = {
     "team": "teams",
     "sprint": "sprints",
     "criterion": "definition-of-done",
+    "cross_team_issue": "retrospectives/items",
 }
 
 
@@ -262,6 +276,8 @@ def _real_refs(case: Any, slug: str) -> None:
         board = list(TeamColumn.objects.filter(team_id=team_id).order_by("id").values_list("id", flat=True))
         if board:
             body["column"] = board[column % len(board)]
+    if isinstance(body.get("owner"), str) and not kept(body["owner"]):
+        body["owner"] = "st-admin"  # a member (an action's owner must be one)
     if isinstance(body.get("username"), str) and not kept(body["username"]):
         body["username"] = f"st-user-{zlib.crc32(body['username'].encode('utf-8', 'surrogatepass')) % USERS}"
     for item in body.get("items") or ():
