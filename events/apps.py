@@ -143,7 +143,8 @@ class EventsConfig(AppConfig):
         extension_register(
             Extension(
                 app="events",
-                nav=(NavEntry("Retrospective", "events:retrospective-latest", 38),),
+                # After "Teams" (45): the event that inspects the way of working.
+                nav=(NavEntry("Retrospective", "events:retrospective-latest", 46),),
                 rules=(
                     PermissionRule(
                         RETRO_RULE,

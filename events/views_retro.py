@@ -283,7 +283,8 @@ def retro_column_update(request: HttpRequest, slug: str, sprint_id: int, column_
             wip_limit_kind=post.get("wip_limit_kind", UNSET),
         )
 
-    return _write(request, nexus, sprint, "workflow", run, f"Column “{column.name}” saved.")
+    saved = (request.POST.get("name") or column.name).strip()
+    return _write(request, nexus, sprint, "workflow", run, f"Column “{saved}” saved.")
 
 
 @login_required
