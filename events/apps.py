@@ -126,6 +126,7 @@ class EventsConfig(AppConfig):
             can_record_retro,
         )
         from nexus_site.extensions import (
+            BenchRows,
             DemoStep,
             Extension,
             NavEntry,
@@ -139,6 +140,11 @@ class EventsConfig(AppConfig):
             from events import demo_retro
 
             return demo_retro.demo_step(ctx)
+
+        def bench_retrospective(ctx: Any) -> Any:
+            from events import bench_retro
+
+            return bench_retro.run(ctx)
 
         extension_register(
             Extension(
@@ -166,5 +172,7 @@ class EventsConfig(AppConfig):
                 demo_steps=(
                     DemoStep("Nexus Sprint Retrospective of the last closed Sprint", demo_retrospective, 45),
                 ),
+                # After the Sprint pages (21), which leave closed Sprints behind.
+                bench_rows=(BenchRows("retrospective", bench_retrospective, 27),),
             )
         )
