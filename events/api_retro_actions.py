@@ -9,7 +9,13 @@ from typing import Any, ClassVar
 import django_filters
 from django.db.models import QuerySet
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -143,19 +149,25 @@ class StatusSerializer(StrictSerializer):
     ]
 )
 class ActionChangeSerializer(serializers.ModelSerializer):
-    """A row of the action's history (append-only): `kind` `agreed`, `status` (`from_status` →
-    `to_status`) or `owner` (`note`: old → new username); at the retrospective of `sprint` (id, or null),
-    who (`actor`), when (`at`, UTC)."""
+    """A row of the action's history (append-only): `kind` `agreed` (`from_status` null), `status`
+    (`from_status` → `to_status`) or `owner` (`note`: old → new username); at the retrospective of
+    `sprint` (id, or null), who (`actor`), when (`at`, UTC)."""
 
     actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     kind = serializers.ChoiceField(choices=ActionChangeKind.choices, read_only=True)
+    from_status = serializers.SerializerMethodField()
 
     class Meta:
         model = ImprovementActionChange
         fields = ["id", "kind", "from_status", "to_status", "sprint", "actor", "at", "note"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=ActionStatus.choices, allow_null=True))
+    def get_from_status(self, row: ImprovementActionChange) -> str | None:
+        """The status before the change; null for `agreed` (it had none)."""
+        return row.from_status or None
 
 
 class ActionFilter(StrictFilterSet):

@@ -154,7 +154,7 @@ def test_agree_follow_and_history_of_actions(nx, sprint, api, who):
     assert error_fields(r) == ["status"]
     hist = api("stakeholder").get(actions_url(nx, path + "history/")).json()["results"]
     assert [(h["kind"], h["from_status"], h["to_status"]) for h in hist] == [
-        ("agreed", "", "open"),
+        ("agreed", None, "open"),
         ("status", "open", "done"),
     ]
     r = api("dev").patch(
