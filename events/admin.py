@@ -207,3 +207,7 @@ class SprintSnapshotAdmin(ReadOnlyAdmin):
     list_display = ("sprint", "kind", "taken_at")
     list_filter = ("kind", "sprint__nexus")
     list_select_related = ("sprint",)
+
+
+# The Nexus Sprint Retrospective's items and actions (read-only; `events/admin_retro.py`).
+from events import admin_retro  # noqa: E402, F401

@@ -259,3 +259,27 @@ def test_page_queries_do_not_grow(client, nx):
         assert client.get(_url(nx, sprint)).status_code == 200
     assert len(large) == len(small), [q["sql"][:120] for q in large.captured_queries]
     assert len(small) <= 25
+
+
+def test_admin_reads_items_and_actions_and_deletes_items_through_the_service(client, nx, sprint):
+    from backlog.models_api import Tombstone
+    from tests.factories import UserFactory
+
+    item = retro_item_add(sprint=sprint, actor=None, text="Build red")
+    action = action_agree(
+        sprint=sprint, actor=None, title="Build every merge", owner=nx.memberships.first().user
+    )
+    client.force_login(UserFactory.create(username="root", is_superuser=True, is_staff=True))
+    assert client.get(reverse("admin:events_retroitem_changelist")).status_code == 200
+    page = client.get(reverse("admin:events_improvementaction_change", args=[action.pk]))
+    assert page.status_code == 200
+    assert "agreed" in page.content.decode().lower()
+    assert (
+        client.post(
+            reverse("admin:events_improvementaction_delete", args=[action.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    r = client.post(reverse("admin:events_retroitem_delete", args=[item.pk]), {"post": "yes"})
+    assert r.status_code == 302
+    assert Tombstone.objects.filter(kind="retro_item", object_id=item.pk).exists()
