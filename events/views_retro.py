@@ -35,6 +35,9 @@ from events.services import retro as svc
 TEMPLATE = "events/retrospective.html"
 #: The page's parts, each an htmx partial of the template (`#<part>`).
 PARTS = ("carried", "part1", "part2", "part3", "workflow")
+#: The event a write to a part sends (`HX-Trigger`) so that the parts showing what it changed reload
+#: themselves: a cross-team issue is offered in parts 2 and 3; part 1 counts the team items linked to it.
+REFRESHES = {"part1": "retro-issues-changed", "part2": "retro-links-changed"}
 
 
 def can_change_workflow(*, user: Any, nexus: Nexus) -> bool:
@@ -96,7 +99,10 @@ def _write(
             error_part=part,
             form=request.POST.dict(),
         )
-    return _answer(request, nexus, sprint, part=part, notice=done, notice_part=part)
+    response = _answer(request, nexus, sprint, part=part, notice=done, notice_part=part)
+    if part in REFRESHES:
+        response["HX-Trigger"] = REFRESHES[part]
+    return response
 
 
 def _int(raw: str | None) -> int | None:

@@ -63,14 +63,15 @@ def test_record_each_part_and_agree_an_action(page: Page, live_server):
     expect(page.locator("#retro-part1")).to_contain_text("Cross-team issue recorded.")
     expect(page.locator("#retro-part1")).to_contain_text("Nightly build red for three days")
 
-    # Part 2: Team A's item, linked to the cross-team issue (the part re-reads the issues on each load).
-    page.reload()
+    # Part 2: Team A's item, linked to the new cross-team issue (parts 2 and 3 reloaded themselves).
+    expect(page.locator("#ti-ct")).to_contain_text("Nightly build red for three days")
     page.select_option("#ti-team", str(team(nexus, "Team A").pk))
     page.fill("#ti-text", "We merged the parser change on the last day")
     page.select_option("#ti-ct", str(RetroItem.objects.get(part="cross_team").pk))
     page.locator("#retro-part2").get_by_role("button", name="Record").click()
     expect(page.locator("#retro-part2")).to_contain_text("Team item recorded.")
     expect(page.locator(f"#team-{team(nexus, 'Team A').pk}")).to_contain_text("cross-team issue")
+    expect(page.locator("#retro-part1")).to_contain_text("1 team item linked: Team A")  # part 1 reloaded
 
     # Part 3: an action with its owner, tracked until done.
     page.fill("#ac-title", "Run the integration build on every merge")
