@@ -29,6 +29,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from backlog.errors import Conflict, DomainError, NotAllowed, PreconditionFailed
@@ -314,6 +315,12 @@ def retro_item_delete(*, item: RetroItem, actor: Actor, expected_version: int | 
     _item_refusal(item, actor)
     _check_version(item, expected_version, "retrospective item")
     nexus_id = item.nexus_id
+    # The rows that named it lose the link: a write of theirs (version, `updated_at`) for sync clients.
+    now = timezone.now()
+    for model in (RetroItem, ImprovementAction):
+        model.objects.filter(cross_team_issue=item).update(
+            cross_team_issue=None, version=F("version") + 1, updated_at=now
+        )
     item.delete()
     nexus_changed(nexus_id)
 

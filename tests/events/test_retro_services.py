@@ -194,9 +194,16 @@ def test_update_and_delete_items_and_owner_history(nx, sprint, people):
     with pytest.raises(DomainError) as exc:
         retro_item_update(item=issue, actor=None, cross_team_issue=issue)
     assert exc.value.field == "cross_team_issue"
+    action = action_agree(
+        sprint=sprint, actor=None, title="Build on merge", owner=people["nit"], cross_team_issue=issue
+    )
+    stamp = item.updated_at
     retro_item_delete(item=issue, actor=people["nit"])
     item.refresh_from_db()
+    action.refresh_from_db()
     assert item.cross_team_issue_id is None
+    assert (item.version, action.version, action.cross_team_issue_id) == (3, 2, None)  # sync sees them
+    assert item.updated_at > stamp
     action = action_agree(sprint=sprint, actor=None, title="x", owner=people["nit"])
     action = action_update(action=action, actor=None, owner=people["dev_a"], title="y")
     assert (action.title, action.owner_id) == ("y", people["dev_a"].pk)
