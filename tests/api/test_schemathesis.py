@@ -269,6 +269,14 @@ def _real_refs(case: Any, slug: str) -> None:
         ids = _ids("items", slug)
         if item in ids:
             body["depends_on"] = ids[(ids.index(item) + 1) % len(ids)]
+    # A retrospective's link names a cross-team issue of the same Sprint (a team item or another
+    # Sprint's issue is refused with a 400): pick one of the body's Sprint (the `sprint` kept as
+    # generated, one in four, leaves the unknown rows to refuse).
+    link, sprint = body.get("cross_team_issue"), body.get("sprint")
+    if isinstance(link, int) and not isinstance(link, bool) and isinstance(sprint, int):
+        issues = RetroItem.objects.filter(sprint_id=sprint, part="cross_team").order_by("id")
+        ids = list(issues.values_list("id", flat=True))
+        body["cross_team_issue"] = ids[link % len(ids)] if ids else None
     column = body.get("column")
     if move and isinstance(column, int) and not isinstance(column, bool) and column % 4 != 3:
         square = (case.path_parameters or {}).get("id") or 0
@@ -276,8 +284,8 @@ def _real_refs(case: Any, slug: str) -> None:
         board = list(TeamColumn.objects.filter(team_id=team_id).order_by("id").values_list("id", flat=True))
         if board:
             body["column"] = board[column % len(board)]
-    if isinstance(body.get("owner"), str) and not kept(body["owner"]):
-        body["owner"] = "st-admin"  # a member (an action's owner must be one)
+    if isinstance(body.get("owner"), str):
+        body["owner"] = "st-admin"  # a member (an action's owner must be one; others: tests/events)
     if isinstance(body.get("username"), str) and not kept(body["username"]):
         body["username"] = f"st-user-{zlib.crc32(body['username'].encode('utf-8', 'surrogatepass')) % USERS}"
     for item in body.get("items") or ():
