@@ -24,12 +24,13 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed
 
-## make run: SQLite + eager Celery, demo data loaded once, served on 127.0.0.1:$(PORT)
+## make run: SQLite + eager Celery, demo data loaded once, served on 127.0.0.1:$(PORT) by gunicorn
+## (WEB_CONCURRENCY processes x WEB_THREADS threads, nexus_site/gunicorn_conf.py; static files by WhiteNoise).
 run: install
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py load_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (log in as po / $${DEMO_PASSWORD:-demo})"
-	$(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
+	exec $(BIN)/gunicorn -c nexus_site/gunicorn_conf.py --bind 127.0.0.1:$(PORT) nexus_site.wsgi
 
 lint: install
 	$(BIN)/ruff check .
