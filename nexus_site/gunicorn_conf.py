@@ -26,3 +26,6 @@ graceful_timeout = 10
 #: Access log to standard output when ACCESS_LOG=1 (off by default: 200 viewers polling fill a screen).
 accesslog = "-" if os.environ.get("ACCESS_LOG", "") in ("1", "true", "yes") else None
 proc_name = "nexus-flow"
+#: No control socket (gunicorn 27 puts one at ~/.gunicorn/gunicorn.ctl, which a second server on the same
+#: machine, another checkout's or a test's, would share).
+control_socket_disable = True
