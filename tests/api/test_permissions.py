@@ -596,6 +596,27 @@ ACTIONS = [
     ),
     ("dependency delete", "dependency", "delete", lambda nx: f"/dependencies/{_dependency(nx).pk}/", None),
     ("dependencies deleted", "view", "get", lambda nx: "/dependencies/deleted/", None),
+    (
+        "suggested dependencies list",
+        "view",
+        "get",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/",
+        None,
+    ),
+    (
+        "suggested dependency confirm",
+        "create",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/confirm/",
+        lambda nx: {"found_at": "planning"},
+    ),
+    (
+        "suggested dependency dismiss",
+        "create",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/dismiss/",
+        None,
+    ),
     ("issues list", "view", "get", lambda nx: "/integration-issues/", None),
     (
         "issue raise",
