@@ -136,7 +136,7 @@ def dependencies_judged(
     placed = _placement(nexus, Q(item_id__in=either))
     out = []
     for dep in rows:
-        started = dep.started_on  # type: ignore[attr-defined]
+        started = dep.started_on
         age = (today - started).days + 1 if started and dep.item.column_id not in done_columns else None
         own = teams.get(dep.item_id, [])
         sle: SLE = sles[None]

@@ -9,6 +9,7 @@ from events import (
     views_planning,
     views_refinement,
     views_sprint_backlog,
+    views_suggestions,
     views_team,
 )
 
@@ -54,6 +55,21 @@ urlpatterns = [
         "n/<slug:slug>/refinement/<int:item_id>/split/",
         views_refinement.refinement_split,
         name="refinement-split",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/",
+        views_suggestions.refinement_suggestions,
+        name="refinement-suggestions",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/<int:other_id>/confirm/",
+        views_suggestions.refinement_suggestion_confirm,
+        name="refinement-suggestion-confirm",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/<int:other_id>/dismiss/",
+        views_suggestions.refinement_suggestion_dismiss,
+        name="refinement-suggestion-dismiss",
     ),
     path("n/<slug:slug>/dependencies/", views_dependencies.dependency_board, name="dependencies"),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
