@@ -6,6 +6,7 @@ from django.urls import path
 from events import (
     views,
     views_dependencies,
+    views_dependency_reads,
     views_planning,
     views_refinement,
     views_sprint_backlog,
@@ -72,6 +73,16 @@ urlpatterns = [
         name="refinement-suggestion-dismiss",
     ),
     path("n/<slug:slug>/dependencies/", views_dependencies.dependency_board, name="dependencies"),
+    path(
+        "n/<slug:slug>/dependencies/matrix/",
+        views_dependency_reads.dependency_matrix,
+        name="dependency-matrix",
+    ),
+    path(
+        "n/<slug:slug>/dependencies/forecast/",
+        views_dependency_reads.dependency_forecast,
+        name="dependency-forecast",
+    ),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
     # The team board (per Scrum Team and Sprint) and its writes.
     path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),
