@@ -129,13 +129,11 @@ def dependency_forecast_get(
     history_days: int = HISTORY_DAYS,
 ) -> ScopeForecast:
     """The dependency-aware forecast of the PBIs `item_ids` of the Nexus, all of them finished (see the
-    module). Raises `DomainError` naming `items` for no id, more than `FORECAST_MAX_ITEMS`, or an id
-    that is not a live PBI of the Nexus. A fixed number of queries (eight when computed, two when
-    cached), whatever the number of PBIs; the simulation costs about 0.1 s for 100 PBIs at 10,000
-    trials."""
+    module); no id: no forecast, with the reason. Raises `DomainError` naming `items` for more than
+    `FORECAST_MAX_ITEMS` ids, or an id that is not a live PBI of the Nexus. A fixed number of queries
+    (eight when computed, two when cached), whatever the number of PBIs; the simulation costs about
+    0.1 s for 100 PBIs at 10,000 trials."""
     ids = list(dict.fromkeys(int(i) for i in item_ids))
-    if not ids:
-        raise DomainError("Name at least one PBI to forecast.", field="items")
     if len(ids) > FORECAST_MAX_ITEMS:
         raise DomainError(f"Forecast at most {FORECAST_MAX_ITEMS} PBIs at a time.", field="items")
     seq = NexusChangeCounter.objects.filter(nexus=nexus).values_list("seq", flat=True).first() or 0
@@ -218,7 +216,9 @@ def _compute(
             chain=(),
             titles=titles,
             teams={},
-            reason="Every PBI asked about is finished, or its Scrum Teams have all finished their part.",
+            reason="Every PBI asked about is finished, or its Scrum Teams have all finished their part."
+            if ids
+            else "No PBI to forecast.",
         )
     keep = cast(set[int], dependency_closure(targets, edges))
     titles.update(

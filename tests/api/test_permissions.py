@@ -617,6 +617,15 @@ ACTIONS = [
         lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/dismiss/",
         None,
     ),
+    ("dependency matrix", "view", "get", lambda nx: "/dependency-matrix/", None),
+    # A GET's body is its query string: `?item=<the first PBI>`.
+    (
+        "dependency forecast",
+        "view",
+        "get",
+        lambda nx: "/dependency-forecast/",
+        lambda nx: {"item": _first(nx).pk},
+    ),
     ("issues list", "view", "get", lambda nx: "/integration-issues/", None),
     (
         "issue raise",

@@ -225,9 +225,14 @@ def test_writes_never_rebuild_the_index_the_next_read_does_once(monkeypatch) -> 
     nexus = nexus_build()
     _build(nexus, 2)
     before = suggestion_index_get(nexus_id=nexus.pk)
-    builds = []
+    builds: list[tuple] = []
     real = suggestion_cache._build_and_store
-    monkeypatch.setattr(suggestion_cache, "_build_and_store", lambda *a: builds.append(a) or real(*a))
+
+    def counted(*args):
+        builds.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(suggestion_cache, "_build_and_store", counted)
     for i in range(3):
         pbi_create(nexus=nexus, title=f"Checkout step export again {i}", actor=None)
     assert builds == []
