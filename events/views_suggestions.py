@@ -12,6 +12,8 @@ it (never suggested again: `suggestion_dismiss`). Doors only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -35,7 +37,9 @@ CONFIRM_CHOICES = (
 )
 
 
-def _list_context(request: HttpRequest, nexus: Nexus, item: ProductBacklogItem, done: str = "") -> dict:
+def _list_context(
+    request: HttpRequest, nexus: Nexus, item: ProductBacklogItem, done: str = ""
+) -> dict[str, Any]:
     return {
         "nexus": nexus,
         "item": item,
