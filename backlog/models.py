@@ -526,5 +526,6 @@ from backlog.models_dependency import (  # noqa: E402, F401
     DependencyKind,
     DependencyStatus,
     FoundAt,
+    SuggestionDismissal,
 )
 from backlog.models_team import Task, TeamColumn  # noqa: E402, F401

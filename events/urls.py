@@ -6,9 +6,11 @@ from django.urls import path
 from events import (
     views,
     views_dependencies,
+    views_dependency_reads,
     views_planning,
     views_refinement,
     views_sprint_backlog,
+    views_suggestions,
     views_team,
 )
 
@@ -55,7 +57,32 @@ urlpatterns = [
         views_refinement.refinement_split,
         name="refinement-split",
     ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/",
+        views_suggestions.refinement_suggestions,
+        name="refinement-suggestions",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/<int:other_id>/confirm/",
+        views_suggestions.refinement_suggestion_confirm,
+        name="refinement-suggestion-confirm",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/<int:other_id>/dismiss/",
+        views_suggestions.refinement_suggestion_dismiss,
+        name="refinement-suggestion-dismiss",
+    ),
     path("n/<slug:slug>/dependencies/", views_dependencies.dependency_board, name="dependencies"),
+    path(
+        "n/<slug:slug>/dependencies/matrix/",
+        views_dependency_reads.dependency_matrix,
+        name="dependency-matrix",
+    ),
+    path(
+        "n/<slug:slug>/dependencies/forecast/",
+        views_dependency_reads.dependency_forecast,
+        name="dependency-forecast",
+    ),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
     # The team board (per Scrum Team and Sprint) and its writes.
     path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),

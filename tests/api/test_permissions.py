@@ -596,6 +596,36 @@ ACTIONS = [
     ),
     ("dependency delete", "dependency", "delete", lambda nx: f"/dependencies/{_dependency(nx).pk}/", None),
     ("dependencies deleted", "view", "get", lambda nx: "/dependencies/deleted/", None),
+    (
+        "suggested dependencies list",
+        "view",
+        "get",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/",
+        None,
+    ),
+    (
+        "suggested dependency confirm",
+        "create",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/confirm/",
+        lambda nx: {"found_at": "planning"},
+    ),
+    (
+        "suggested dependency dismiss",
+        "create",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/dismiss/",
+        None,
+    ),
+    ("dependency matrix", "view", "get", lambda nx: "/dependency-matrix/", None),
+    # A GET's body is its query string: `?item=<the first PBI>`.
+    (
+        "dependency forecast",
+        "view",
+        "get",
+        lambda nx: "/dependency-forecast/",
+        lambda nx: {"item": _first(nx).pk},
+    ),
     ("issues list", "view", "get", lambda nx: "/integration-issues/", None),
     (
         "issue raise",

@@ -180,10 +180,14 @@ def _real_ids(case: Any, slug: str) -> None:
     ext = params.get("external_id")
     if isinstance(ext, str) and zlib.crc32(ext.encode("utf-8", "surrogatepass")) % 4 != 3:
         params["external_id"] = f"EXT-{zlib.crc32(ext.encode('utf-8', 'surrogatepass')) % EXTERNAL_IDS}"
+    parts = case.operation.path.split("/")
+    on_item = params.get("item_id")
+    if isinstance(on_item, int) and parts[5:6] == ["items"] and on_item % 4 != 3:
+        items = _ids("items", slug)  # `items/{item_id}/suggested-dependencies/`: a real PBI
+        params["item_id"] = items[on_item % len(items)] if items else on_item
     generated = params.get("id")
     if not isinstance(generated, int) or generated % 4 == 3:
         return
-    parts = case.operation.path.split("/")
     if len(parts) <= 5 or parts[5] not in ROWS:
         return
     ids = _ids(parts[5], slug)
