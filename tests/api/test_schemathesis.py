@@ -222,6 +222,7 @@ BODY_REFS = {
     "team": "teams",
     "sprint": "sprints",
     "criterion": "definition-of-done",
+    "product_goal": "goals",
 }
 
 
