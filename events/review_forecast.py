@@ -119,7 +119,8 @@ def goal_forecast_compute(*, nexus: Nexus, goal: ProductGoal | None, seq: int = 
         return GoalForecast(
             len(targets),
             today,
-            reason=f"No Throughput: no Scrum Team finished a PBI in the last {WINDOW_DAYS} days.",
+            reason=f"no Scrum Team finished a PBI in the last {WINDOW_DAYS} days: there is no Throughput to "
+            "resample.",
             seq=seq,
         )
     # The teams work their open Sprints' PBIs first (active, then planned), then the Product Backlog in

@@ -88,7 +88,7 @@ def test_the_page_shows_goals_done_progress_panel_and_notes(client):
     assert "The form" in page
     assert "2 done, 2 not done" in page  # Team A
     assert "<strong>2</strong> of 4 linked PBIs done (50 %)" in page
-    assert "Cannot forecast: No Throughput" in page  # no PBI finished before today
+    assert "Cannot forecast.</strong> No Scrum Team finished a PBI" in page  # none finished before today
     assert "Feedback 1" in page
     assert page.count(">Make a PBI</button>") == 2
     # integration's panel, loaded by htmx with the Sprint (this app never names it)
