@@ -7,8 +7,8 @@
   among them.
 - **A review.** The last closed Sprint's Nexus Sprint Review has a few stakeholder notes recorded by the
   Product Owner during the event (timed on the Sprint's last day): one made into a new PBI
-  (`review_note_to_pbi`), one linked to a PBI of the Sprint that it changed (`review_note_link`), two
-  still open.
+  (`review_note_to_pbi`), one linked to an unfinished PBI of the Sprint about search that it changed
+  (`review_note_link`: its description gains the request), two still open.
 
 Idempotent: a goal with linked PBIs and a Sprint with notes are left as they are.
 """
@@ -95,13 +95,14 @@ def _review(nexus: Nexus) -> str:
     po = User.objects.filter(username="po").first()
     tz = zoneinfo.ZoneInfo(nexus.time_zone)
     at = datetime.combine(sprint.end_date, time(14, 0), tzinfo=tz)
-    linked_to = (
+    # The feedback on search goes to an unfinished PBI of the Sprint about search (else any unfinished one).
+    unfinished = (
         ProductBacklogItem.objects.alive()
         .filter(sprint_rows__sprint=sprint)
         .exclude(column__category=ColumnCategory.DONE)
         .order_by("rank")
-        .first()
     )
+    linked_to = unfinished.filter(title__icontains="search").first() or unfinished.first()
     made = 0
     for k, (text, who, fate) in enumerate(NOTES):
         when = at + timedelta(minutes=7 * k)

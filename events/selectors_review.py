@@ -13,6 +13,7 @@ of PBIs, teams or notes (a test asserts it). The Integrated Increments are not r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db.models import Count, Q
 
@@ -28,19 +29,34 @@ from events.models import (
     SprintTeamGoal,
 )
 from events.services.review import can_add_review_notes
+from flow.history import nexus_today
 
 #: Sprints offered in the page's Sprint switcher (the most recent first).
 SPRINTS_LISTED = 12
 
 
+#: The active Sprint's review is the one the page opens on from this many days before its last day (the
+#: Nexus Sprint Review is held at the end of the Sprint); before that, the latest closed Sprint's.
+REVIEW_DAYS = 2
+
+
 def review_sprint_latest(*, nexus: Nexus) -> Sprint | None:
-    """The Sprint whose review the Nexus's review page opens on: the active one, else the latest closed
-    one; None when no Sprint has started (one query)."""
-    return (
+    """The Sprint whose review the Nexus's review page opens on: the active Sprint from `REVIEW_DAYS`
+    days before its last day (calendar days in the Nexus's time zone) or when it has notes already;
+    otherwise the latest closed Sprint, else the active one; None when no Sprint has started (at most
+    two queries)."""
+    recent = list(
         Sprint.objects.filter(nexus=nexus, state__in=[SprintState.ACTIVE, SprintState.CLOSED])
-        .order_by("-number")
-        .first()
+        .annotate(n_notes=Count("review_notes"))
+        .order_by("-number")[:2]
     )
+    if not recent:
+        return None
+    latest = recent[0]
+    if latest.state != SprintState.ACTIVE or len(recent) == 1:
+        return latest
+    review_time = nexus_today(nexus) >= latest.end_date - timedelta(days=REVIEW_DAYS)
+    return latest if review_time or latest.n_notes else recent[1]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The Nexus Sprint Review page (Nexus Guide: the Nexus Sprint Review replaces the individual Scrum Team
 Sprint Reviews; the Nexus presents the Integrated Increment to stakeholders, who give feedback that may
 change the Product Backlog): `/n/<slug>/sprints/<id>/review/`, and `/n/<slug>/review/` for the latest
-active or closed Sprint.
+closed Sprint, or the active one at its end (`review_sprint_latest`).
 
 It shows the Sprint's Integrated Increments and their Definition of Done (a panel `integration`
 registers for the slot `review`: this app never names it), the Nexus Sprint Goal and each Scrum Team's
@@ -85,8 +85,8 @@ def _back(nexus: Nexus, sprint: Sprint) -> HttpResponse:
 @login_required
 @require_GET
 def review_latest(request: HttpRequest, slug: str) -> HttpResponse:
-    """To the review of the active Sprint, else the latest closed one; a page saying so when no Sprint
-    has started."""
+    """To the review of the latest closed Sprint, or of the active one at its end
+    (`events.selectors_review.review_sprint_latest`); a page saying so when no Sprint has started."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     sprint = review_sprint_latest(nexus=nexus)
     if sprint is None:

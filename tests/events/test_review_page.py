@@ -262,3 +262,16 @@ def test_constant_queries_with_small_and_large_reviews(client, django_assert_max
     assert max(max(c) for c in counts) <= 22, counts  # today: 16 cold (forecast read), 14 warm, 13 the part
     with django_assert_max_num_queries(counts[0][1]):
         client.get(url)
+
+
+def test_latest_is_the_closed_sprint_until_the_active_one_ends():
+    from events.selectors_review import review_sprint_latest
+
+    nexus = nexus_build(items=4)
+    first = sprint_build(nexus, planned=items(nexus)[:1], started=True)
+    sprint_close(sprint=first, actor=None, destinations={items(nexus)[0].pk: "backlog"})
+    today = nexus_today(nexus)
+    current = sprint_build(nexus, start=today, started=True)
+    assert review_sprint_latest(nexus=nexus) == first  # day 1 of the active Sprint: last Sprint's review
+    review_note_add(sprint=current, text="Early feedback", actor=None)
+    assert review_sprint_latest(nexus=nexus) == current  # it has notes: its review is under way
