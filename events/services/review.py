@@ -284,8 +284,9 @@ def review_note_link(
         fields["title"] = title
     if not isinstance(description, Unset):
         fields["description"] = description
+    before = (ProductBacklogItem.objects.filter(pk=item.pk).values(*fields).first() or {}) if fields else {}
     result = pbi_update(item=item, actor=actor, expected_version=item_version, source=Source.UI, **fields)
-    changed = [f for f in fields if result.changed] if fields else []
+    changed = [f for f in fields if getattr(result.item, f) != before.get(f)]
     now = at or timezone.now()
     note.outcome, note.item, note.acted_at = NoteOutcome.CHANGED_PBI, result.item, now
     _save(note, ["outcome", "item", "acted_at"])
