@@ -173,10 +173,7 @@ def review_increments_get(*, sprint: Sprint) -> list[ReviewIncrement]:
         .annotate(n_items=Count("items", distinct=True), n_confirmed=Count("confirmations", distinct=True))
         .order_by("number")
     )
-    return [
-        ReviewIncrement(r, r.n_items, len(r.dod_version.criteria or []), r.n_confirmed)
-        for r in rows
-    ]
+    return [ReviewIncrement(r, r.n_items, len(r.dod_version.criteria or []), r.n_confirmed) for r in rows]
 
 
 def panel_sprint(*, nexus: Nexus) -> Sprint | None:

@@ -65,4 +65,5 @@ def test_add_a_note_and_make_it_a_pbi(page: Page, live_server):
 
     saved = ReviewNote.objects.get(sprint=sprint)
     assert saved.outcome == NoteOutcome.NEW_PBI
+    assert saved.item_id is not None
     assert ProductBacklogItem.objects.get(pk=saved.item_id).title == "Save the card for the next payment"

@@ -94,6 +94,7 @@ def test_to_pbi_goes_through_the_creation_service_and_its_rule(nx, sprint):
     assert ProductBacklogItem.objects.count() == before
     note = review_note_to_pbi(note=note, actor=dev)
     item = note.item
+    assert item is not None
     assert note.outcome == NoteOutcome.NEW_PBI
     assert note.acted_at is not None
     assert item.title == "Add a default case"
@@ -104,6 +105,7 @@ def test_to_pbi_goes_through_the_creation_service_and_its_rule(nx, sprint):
     assert again.value.field == "outcome"
     assert ProductBacklogItem.objects.count() == before + 1
     entry = ReviewNoteEntry.objects.filter(note=note).last()
+    assert entry is not None
     assert (entry.kind, entry.data["item"]) == ("new_pbi", item.pk)
 
 
@@ -130,7 +132,9 @@ def test_link_changes_the_pbi_through_the_update_service(nx, sprint):
     )
     target.refresh_from_db()
     assert (note.outcome, note.item_id, target.description) == ("changed_pbi", target.pk, "Also records")
-    assert ReviewNoteEntry.objects.filter(note=note).last().data == {
+    linked = ReviewNoteEntry.objects.filter(note=note).last()
+    assert linked is not None
+    assert linked.data == {
         "item": target.pk,
         "fields": ["description"],
     }
@@ -163,7 +167,9 @@ def test_a_closed_sprint_is_reviewed_and_webhooks_fire(nx, sprint):
     review_note_to_pbi(note=note, actor=None)
     events = list(WebhookDelivery.objects.order_by("id").values_list("event", flat=True))
     assert events == ["review_note.added", "review_note.acted"]
-    assert WebhookDelivery.objects.order_by("id").last().payload["review_note"]["outcome"] == "new_pbi"
+    last = WebhookDelivery.objects.order_by("id").last()
+    assert last is not None
+    assert last.payload["review_note"]["outcome"] == "new_pbi"
 
 
 def test_product_goal_link_through_the_update_service(nx):
