@@ -204,3 +204,29 @@ class SprintSnapshot(models.Model):
         if self.pk is not None and not self._state.adding:
             raise ValueError("A Sprint snapshot is never rewritten.")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+# The Nexus Sprint Review's stakeholder notes (kept apart to keep this module small).
+from events.models_review import (  # noqa: E402
+    NoteOutcome,
+    ReviewNote,
+    ReviewNoteEntry,
+    ReviewNoteEntryKind,
+)
+
+__all__ = [
+    "OPEN_STATES",
+    "NoteOutcome",
+    "ReviewNote",
+    "ReviewNoteEntry",
+    "ReviewNoteEntryKind",
+    "ScopeChangeKind",
+    "SnapshotKind",
+    "Sprint",
+    "SprintEvent",
+    "SprintItem",
+    "SprintScopeChange",
+    "SprintSnapshot",
+    "SprintState",
+    "SprintTeamGoal",
+]

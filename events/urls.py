@@ -9,6 +9,7 @@ from events import (
     views_dependency_reads,
     views_planning,
     views_refinement,
+    views_review,
     views_sprint_backlog,
     views_suggestions,
     views_team,
@@ -84,6 +85,24 @@ urlpatterns = [
         name="dependency-forecast",
     ),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
+    # The Nexus Sprint Review (events/views_review.py): a Sprint's review and its stakeholder notes.
+    path("n/<slug:slug>/review/", views_review.review_latest, name="review-latest"),
+    path("n/<slug:slug>/sprints/<int:sprint_id>/review/", views_review.review, name="review"),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/review/notes/",
+        views_review.review_note_add_view,
+        name="review-note-add",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/review/notes/<int:note_id>/pbi/",
+        views_review.review_note_pbi_view,
+        name="review-note-pbi",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/review/notes/<int:note_id>/link/",
+        views_review.review_note_link_view,
+        name="review-note-link",
+    ),
     # The team board (per Scrum Team and Sprint) and its writes.
     path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),
     path(

@@ -36,8 +36,9 @@ from backlog.services import ItemChanges, goal_create, pbi_set_teams
 from backlog.services.dependencies import dependency_create, dependency_resolve
 from backlog.services.sync import pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
-from events.models import Sprint, SprintItem
+from events.models import ReviewNote, Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
+from events.services.review import review_note_add, review_note_to_pbi
 from flow.models import FlowSettings
 from flow.services import flow_settings_set
 from integration.models import DoneCriterion, IntegratedIncrement
@@ -72,6 +73,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "increments": (IntegratedIncrement, "nexus__slug"),
     "dependencies": (Dependency, "nexus__slug"),
     "integration-issues": (IntegrationIssue, "nexus__slug"),
+    "reviews": (ReviewNote, "nexus__slug"),
 }
 
 
@@ -147,6 +149,11 @@ def api_schema(live_server, settings) -> Any:
             issue_escalate(issue=issue, actor=owner)
         if n == 7:
             issue_resolve(issue=issue, actor=owner, resolution="Gone")
+    # Stakeholder notes of the closed and the active Sprint's reviews, open and acted on.
+    for n, sprint in enumerate((closed, active, active, active)):
+        note = review_note_add(sprint=sprint, text=f"Feedback {n}", stakeholder="Ops", actor=owner)
+        if n == 1:
+            review_note_to_pbi(note=note, actor=owner)
     for i in range(USERS):  # users a generated `username` can name
         UserFactory.create(username=f"st-user-{i}")
     _token, key = token_create(user=owner, name="schemathesis")
@@ -219,6 +226,7 @@ BODY_REFS = {
     "team": "teams",
     "sprint": "sprints",
     "criterion": "definition-of-done",
+    "product_goal": "goals",
 }
 
 
