@@ -206,6 +206,7 @@ class SprintSnapshot(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
+# The Nexus Sprint Review's stakeholder notes (kept apart to keep this module small).
 # The Nexus Sprint Retrospective's items, improvement actions and their history (kept apart to keep this
 # module small).
 from events.models_retro import (  # noqa: E402
@@ -217,6 +218,12 @@ from events.models_retro import (  # noqa: E402
     RetroItem,
     RetroPart,
 )
+from events.models_review import (  # noqa: E402
+    NoteOutcome,
+    ReviewNote,
+    ReviewNoteEntry,
+    ReviewNoteEntryKind,
+)
 
 __all__ = [
     "OPEN_STATES",
@@ -225,8 +232,12 @@ __all__ = [
     "ActionStatus",
     "ImprovementAction",
     "ImprovementActionChange",
+    "NoteOutcome",
     "RetroItem",
     "RetroPart",
+    "ReviewNote",
+    "ReviewNoteEntry",
+    "ReviewNoteEntryKind",
     "ScopeChangeKind",
     "SnapshotKind",
     "Sprint",

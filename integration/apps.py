@@ -98,6 +98,13 @@ class IntegrationConfig(AppConfig):
                         label="Integration issues",
                         url_name="integration:retro-issues-panel",
                     ),
+                    # The Nexus Sprint Review: the Sprint's Integrated Increments and their DoD state.
+                    Panel(
+                        slot="review",
+                        name="review-increments",
+                        label="Integrated Increments",
+                        url_name="integration:review-panel",
+                    ),
                     # The Nexus Sprint Backlog links its Sprint's Integrated Increments.
                     Panel(
                         slot="sprint-backlog",

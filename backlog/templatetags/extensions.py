@@ -4,8 +4,7 @@ and `base.html` name no upper app's URL or template:
 - `{% nexus_nav nexus %}`: the top navigation of a Nexus's pages (`Extension(nav=...)`), the current
   page marked with `aria-current="page"`.
 - `{% panels "backlog-top" nexus %}`: the panels declared for that slot of a page
-  (`Extension(panels=...)`), each a `<section>` that htmx loads on load and on its `refresh_on` events;
-  `{% panels "retrospective" nexus sprint=sprint.pk %}` adds `?sprint=<id>` to each panel's URL.
+  (`Extension(panels=...)`), each a `<section>` that htmx loads on load and on its `refresh_on` events.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ def nexus_nav(context: dict[str, Any], nexus: Any) -> SafeString:
 @register.simple_tag
 def panels(slot: str, nexus: Any, **params: Any) -> SafeString:
     """The panels of `slot` for this Nexus, each loaded by htmx from its app's URL; `params` (e.g.
-    `sprint=sprint.pk` on a Sprint's page) go into each URL's query string."""
+    `sprint=sprint.pk` on the Nexus Sprint Review page) are added to that URL's query string."""
     out = []
     query = ("?" + urlencode(params)) if params else ""
     for panel in extensions.panels(slot):

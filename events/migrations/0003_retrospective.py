@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("backlog", "0015_role_eat_member"),
-        ("events", "0001_sprints"),
+        ("events", "0002_review"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
