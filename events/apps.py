@@ -175,7 +175,7 @@ class EventsConfig(AppConfig):
             Extension(
                 app="events",
                 # After "Teams" (45): the event that inspects the way of working.
-                nav=(NavEntry("Retrospective", "events:retrospective-latest", 46),),
+                nav=(NavEntry("Retrospective", "events:retrospective-latest", 39),),
                 rules=(
                     PermissionRule(
                         RETRO_RULE,

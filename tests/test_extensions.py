@@ -35,7 +35,7 @@ def test_every_app_declares_what_it_adds():
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
-    assert [n.label for n in extensions.nav_entries()][:9] == [
+    assert [n.label for n in extensions.nav_entries()][:10] == [
         "Home",
         "Product Backlog",
         "Board",
@@ -44,6 +44,7 @@ def test_every_app_declares_what_it_adds():
         "Sprint Backlog",
         "Dependencies",
         "Review",
+        "Retrospective",
         "Flow",
     ]
     assert [p.name for p in extensions.panels("backlog-top")] == ["ready-buffer"]
