@@ -264,10 +264,12 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     for pk, lo in read_from.items():
         cond |= Q(snapshot_id=pk, date__gte=lo)
     rows: dict[int, dict[date, tuple[int, list[int]]]] = defaultdict(dict)
+    # The CFD read as its JSON text and split here: a back-move reads a few thousand rows, and
+    # decoding each through the JSON field cost more than the rest of the update.
     for pk, snap_id, day, wip, eod, thr, cfd in FlowDay.objects.filter(cond).values_list(
-        "id", "snapshot_id", "date", *store.DAY_FIELDS
+        "id", "snapshot_id", "date", "wip", "wip_eod", "throughput", store.json_text("cfd")
     ):
-        rows[snap_id][day] = (pk, [wip, eod, thr, *cfd])
+        rows[snap_id][day] = (pk, [wip, eod, thr, *store.int_list(cfd)])
 
     # Scopes whose earliest item left: their new first day, from the stored items. One query at most.
     rescan = {
