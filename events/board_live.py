@@ -1,0 +1,90 @@
+"""The live Nexus board: the cheap "changed since?" answer and the board rendered once per change.
+
+Every write to a Nexus's data advances its change counter (`backlog.services.common.nexus_changed`,
+in commit order). An open board polls `board_version_etag` (one query: may the user see the Nexus, and
+its counter) with the ETag it holds; while they match the answer is an empty 304. When they differ it
+fetches the board again with its filters, and `board_html` serves the board rendered once per (counter,
+day, filters) from the shared cache (`django.core.cache.caches["default"]`: every viewer and every worker
+process share one rendering; a key never needs invalidating, since a change gives a new counter). The
+ETag also carries the hour (UTC), so ages in days move on without a write; a full flow recompute that
+changes a stored start day shows at the next change or hour."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.core.cache import caches
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from backlog.models import Nexus
+from backlog.selectors import nexus_change_seq, nexus_change_seq_for_user
+from events.board import board_get
+from events.board_asof import board_asof_get
+from events.board_filters import LANES, BoardFilters
+from events.board_lanes import board_lanes
+from events.board_panels import board_panels_get, board_state_get
+from events.services.board import TIMEBOX_MINUTES
+from flow.history import nexus_today
+
+#: How long a rendering stays in the cache, in seconds (a newer counter makes it unused sooner).
+CACHE_SECONDS = 15 * 60
+
+
+def board_etag(seq: int) -> str:
+    """The ETag of the board at the change counter `seq`: the counter and the hour (UTC)."""
+    return f'"board-{seq}-{timezone.now():%Y%m%d%H}"'
+
+
+def board_version_etag(*, user: object, slug: str) -> str | None:
+    """The current ETag of the board of the Nexus `slug` for `user`, None when they may not see it (a
+    404). One query."""
+    found = nexus_change_seq_for_user(user=user, slug=slug)  # type: ignore[arg-type]
+    return None if found is None else board_etag(found[1])
+
+
+def _cache_key(nexus: Nexus, seq: int, today: date, filters: BoardFilters) -> str:
+    return f"events:board:{nexus.pk}:{seq}:{today.isoformat()}:{filters.key()}"
+
+
+def board_render(*, nexus: Nexus, filters: BoardFilters, today: date | None = None) -> str:
+    """The live part of the board page (`events/board.html#live`) for `filters`, rendered now (no cache).
+    A fixed number of queries."""
+    today = today or nexus_today(nexus)
+    state = board_state_get(nexus=nexus)
+    if filters.as_of is not None:
+        board = board_asof_get(nexus=nexus, day=filters.as_of, filters=filters)
+    else:
+        board = board_get(nexus=nexus, today=today, filters=filters, badges=True)
+    walk_id = state.walk_item_id if state and filters.as_of is None else None
+    for card in board.cards():
+        card.walk = card.item.pk == walk_id
+    panels = board_panels_get(nexus=nexus, board=board, state=state, today=today)
+    context = {
+        "nexus": nexus,
+        "board": board,
+        "filters": filters,
+        "lanes": board_lanes(board, filters.lanes),
+        "lane_names": LANES,
+        "panels": panels,
+        "state": state,
+        "walk_id": walk_id,
+        "timebox_minutes": TIMEBOX_MINUTES,
+        "live": filters.as_of is None,
+    }
+    return render_to_string("events/board.html#live", context)
+
+
+def board_html(*, nexus: Nexus, filters: BoardFilters) -> tuple[str, str]:
+    """(The live part of the board for `filters`, its ETag): from the shared cache when this counter,
+    day and filter set were rendered already, else rendered and stored. The counter is read first, so a
+    write landing during the rendering gives a newer counter, which the next poll sees."""
+    seq = nexus_change_seq(nexus_id=nexus.pk)
+    today = nexus_today(nexus)
+    key = _cache_key(nexus, seq, today, filters)
+    cache = caches["default"]
+    html = cache.get(key)
+    if html is None:
+        html = board_render(nexus=nexus, filters=filters, today=today)
+        cache.set(key, html, CACHE_SECONDS)
+    return html, board_etag(seq)
