@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
+from django.utils.safestring import SafeString
 
 from backlog.models import (
     ColumnCategory,
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 #: finished columns show the `DONE_CAP` most recently finished.
 CARD_PAGE = 50
 DONE_CAP = 25
+#: Cards a column in progress shows at most (a Nexus's WIP is far below; a column past it says how many
+#: more it has and that a filter by Scrum Team or label shows them).
+FULL_CAP = 400
 
 
 # --- The board ------------------------------------------------------------------------------------------
@@ -76,6 +80,13 @@ class Card:
     extra: list[tuple[str, int]] = field(default_factory=list)
     #: The card the walk of the board is on.
     walk: bool = False
+
+    @property
+    def html(self) -> SafeString:
+        """The card's HTML (`events.board_cards.card_html`)."""
+        from events.board_cards import card_html
+
+        return card_html(self)
 
 
 @dataclass
@@ -369,7 +380,11 @@ def board_get(
     )
     if full_ids:
         ids += list(
-            alive.filter(column_id__in=full_ids).order_by("column_id", "rank").values_list("pk", flat=True)
+            alive.filter(column_id__in=full_ids)
+            .annotate(pos=Window(RowNumber(), partition_by=[F("column_id")], order_by=F("rank").asc()))
+            .filter(pos__lte=FULL_CAP)
+            .order_by("column_id", "rank")
+            .values_list("pk", flat=True)
         )
     if done:
         # Finished on one of the last 30 days (calendar days in the Nexus's time zone): the day the

@@ -1,19 +1,23 @@
 """The live Nexus board: the cheap "changed since?" answer and the board rendered once per change.
 
 Every write to a Nexus's data advances its change counter (`backlog.services.common.nexus_changed`,
-in commit order). An open board polls `board_version_etag` (one query: may the user see the Nexus, and
-its counter) with the ETag it holds; while they match the answer is an empty 304. When they differ it
-fetches the board again with its filters, and `board_html` serves the board rendered once per (counter,
-day, filters) from the shared cache (`django.core.cache.caches["default"]`: every viewer and every worker
-process share one rendering; a key never needs invalidating, since a change gives a new counter). The
-ETag also carries the hour (UTC), so ages in days move on without a write; a full flow recompute that
-changes a stored start day shows at the next change or hour."""
+in commit order). An open board polls `board_version_etag` (one query: the counter; whether the
+session may see the Nexus is remembered for a minute) with the ETag it holds; while they match the
+answer is an empty 304. When they differ it fetches the board again with its filters, and
+`board_html` serves the board rendered once per (counter, day, filters) from the shared cache
+(`django.core.cache.caches["default"]`: every viewer and every worker process share one rendering; a key
+never needs invalidating, since a change gives a new counter). The ETag also carries the hour (UTC), so
+ages in days move on without a write; a full flow recompute that changes a stored start day shows at the
+next change or hour."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
+from django.conf import settings
 from django.core.cache import caches
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -27,6 +31,8 @@ from events.board_panels import board_panels_get, board_state_get
 from events.services.board import TIMEBOX_MINUTES
 from flow.history import nexus_today
 
+#: How long the version answer trusts that a session may see a Nexus, in seconds.
+ACCESS_SECONDS = 60
 #: How long a rendering stays in the cache, in seconds (a newer counter makes it unused sooner).
 CACHE_SECONDS = 15 * 60
 
@@ -36,11 +42,27 @@ def board_etag(seq: int) -> str:
     return f'"board-{seq}-{timezone.now():%Y%m%d%H}"'
 
 
-def board_version_etag(*, user: object, slug: str) -> str | None:
-    """The current ETag of the board of the Nexus `slug` for `user`, None when they may not see it (a
-    404). One query."""
-    found = nexus_change_seq_for_user(user=user, slug=slug)  # type: ignore[arg-type]
-    return None if found is None else board_etag(found[1])
+def board_version_etag(*, request: HttpRequest, slug: str) -> str | None:
+    """The current ETag of the board of the Nexus `slug` for the request's user, None when they may not
+    see it (a 404). Who may see which Nexus is remembered in the shared cache for `ACCESS_SECONDS` per
+    session cookie: a poll then costs one cache read and one query (the counter), without loading the
+    session and the user (two queries, most of a poll's time). What a stale entry can give away after a
+    logout or a removed membership is that counter, for at most `ACCESS_SECONDS`; the board itself is
+    always checked in full."""
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    key = ""
+    if cookie:
+        digest = hashlib.sha256(f"{cookie}\x1f{slug}".encode()).hexdigest()[:32]
+        key = f"events:board-access:{digest}"
+        nexus_id = caches["default"].get(key)
+        if nexus_id is not None:
+            return board_etag(nexus_change_seq(nexus_id=nexus_id))
+    found = nexus_change_seq_for_user(user=request.user, slug=slug)
+    if found is None:
+        return None
+    if key:
+        caches["default"].set(key, found[0], ACCESS_SECONDS)
+    return board_etag(found[1])
 
 
 def _cache_key(nexus: Nexus, seq: int, today: date, filters: BoardFilters) -> str:

@@ -13,7 +13,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from backlog.errors import DomainError
+from backlog.errors import DomainError, NotAllowed
 from backlog.models import (
     DependencyKind,
     FoundAt,
@@ -26,7 +26,7 @@ from backlog.models import (
 from backlog.selectors import can_edit_items, nexus_get_for_user, workflow_columns
 from backlog.services import involvement_set_status, pbi_transition, pbi_update
 from backlog.services.dependencies import dependency_create
-from events.board_filters import LANES, board_filters_parse
+from events.board_filters import LANES, BoardFilters, board_filters_parse
 from events.board_live import board_html, board_version_etag
 from events.board_panels import board_state_get, walk_order, walk_step
 from events.services.board import board_can_drive, board_walk_set, daily_scrum_start
@@ -50,10 +50,13 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
     the board of a past day (read-only). With `?live=1` (the page's refresh) the live part alone, with
     its ETag (304 when the browser holds it). Bad parameters: a 400 naming the parameter."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
+    error: DomainError | None = None
     try:
         filters = board_filters_parse(query=request.GET, nexus=nexus)
-    except DomainError as error:
-        return render(request, "events/board.html#error", {"error": error}, status=400)
+    except DomainError as exc:
+        if request.GET.get("live") == "1":
+            return render(request, "events/board.html#error", {"error": exc}, status=400)
+        error, filters = exc, BoardFilters()  # the page, unfiltered, saying what was wrong
     html, etag = board_html(nexus=nexus, filters=filters)
     if request.GET.get("live") == "1":
         if request.headers.get("If-None-Match") == etag:
@@ -72,19 +75,21 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
         "teams": list(nexus.teams.order_by("name")),
         "labels": list(nexus.labels.order_by("name")),
         "can_drive": board_can_drive(user=request.user, nexus=nexus),
+        "error": error,
         "live_query": filters.query(live="1"),
         "wall_query": filters.query(wall="1"),
         "unwall_query": filters.query(wall=""),
     }
-    return render(request, "events/board.html", context)
+    return render(request, "events/board.html", context, status=400 if error else 200)
 
 
 @require_GET
 def board_version(request: HttpRequest, slug: str) -> HttpResponse:
     """ "Changed since?": 304 (empty) when the `If-None-Match` ETag is the board's current one, else 204
-    (empty) with the new `ETag`; the page then fetches the board again. One query; 404 for a Nexus the
-    user may not see (or when logged out: the page's poll stops rather than redirecting)."""
-    etag = board_version_etag(user=request.user, slug=slug)
+    (empty) with the new `ETag`; the page then fetches the board again. One query (the counter) once
+    the session's access is remembered (`board_version_etag`); 404 for a Nexus the user may not see (or
+    when logged out: the page's poll backs off rather than following a redirect)."""
+    etag = board_version_etag(request=request, slug=slug)
     if etag is None:
         raise Http404
     response = (
@@ -181,7 +186,7 @@ def board_card_action(request: HttpRequest, slug: str, item_id: int, action: str
     done = ""
     try:
         if action in ("move", "block", "unblock") and not can_edit_items(user=request.user, nexus=nexus):
-            raise DomainError("Stakeholders see the board; members of the Nexus change it.", field="item")
+            raise NotAllowed("Stakeholders see the board; members of the Nexus change it.", field="item")
         if action == "move":
             raw = p.get("column", "")
             column = (

@@ -79,7 +79,7 @@ def test_version_is_404_for_a_nexus_the_user_may_not_see_and_when_logged_out(cli
 def test_version_costs_one_query_after_the_session(client, dev, nexus, django_assert_max_num_queries):
     url = reverse("events:board-version", args=[nexus.slug])
     client.get(url)
-    with django_assert_max_num_queries(3):  # session, user, the counter
+    with django_assert_max_num_queries(1):  # the counter: the session's access is remembered
         assert client.get(url).status_code == 204
 
 
@@ -151,7 +151,22 @@ def test_filters_and_swimlanes_are_kept_in_the_url(client, dev, nexus):
 def test_bad_parameters_are_a_400_naming_the_field(client, dev, nexus, query, field):
     response = client.get(reverse("events:board", args=[nexus.slug]), query)
     assert response.status_code == 400
-    assert f"({field})" in response.content.decode()
+    page = response.content.decode()
+    assert f"({field})" in page
+    assert "The board below is unfiltered." in page  # the page, saying what was wrong
+    live = client.get(reverse("events:board", args=[nexus.slug]), {**query, "live": "1"})
+    assert live.status_code == 400
+    assert f"({field})" in live.content.decode()
+
+
+def test_stakeholders_read_the_board_but_do_not_change_it(client, nexus):
+    (item,) = _started(nexus, 1)
+    client.force_login(member(nexus, Role.STAKEHOLDER, username="looker"))
+    url = reverse("events:board-card-action", args=[nexus.slug, item.pk, "block"])
+    response = client.post(url, {"reason": "mine"})
+    assert response.status_code == 403
+    assert "Stakeholders see the board" in response.content.decode()
+    assert client.post(reverse("events:board-timer", args=[nexus.slug])).status_code == 403
 
 
 def test_cards_show_blocked_reason_dependency_badges_and_the_panels(client, dev, nexus):
