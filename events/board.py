@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
 from django.utils.safestring import SafeString
 
@@ -194,6 +196,14 @@ CARD_FIELDS = (
 )
 
 
+def ids_in(field: str, ids: list[int]) -> Q:
+    """`field IN ids` as one array parameter on PostgreSQL (`= ANY(%s)`): Django resolves each element of
+    an IN list on its own, which for a board's 700 ids cost more than the query (a plain IN elsewhere)."""
+    if connection.vendor != "postgresql" or len(ids) < 50:
+        return Q(**{f"{field}__in": ids})
+    return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))})
+
+
 def _cards_qs(nexus: Nexus) -> QuerySet[ProductBacklogItem]:
     """Alive items of the Nexus with only what a card shows, their flow dates joined in."""
     return (
@@ -266,7 +276,7 @@ class _CardMaker:
 
     def cards(self, items: list[ProductBacklogItem]) -> list[Card]:
         rows = (
-            TeamInvolvement.objects.filter(item_id__in=[i.pk for i in items])
+            TeamInvolvement.objects.filter(ids_in("item_id", [i.pk for i in items]))
             .order_by("team__name")
             .values_list("item_id", "team_id", "status")
         )
@@ -417,7 +427,7 @@ def board_get(
             .order_by("column_id", "-done_on", "-updated_at", "-id")
             .values_list("pk", flat=True)
         )
-    by_id = {item.pk: item for item in _cards_qs(nexus).filter(pk__in=ids)}
+    by_id = {item.pk: item for item in _cards_qs(nexus).filter(ids_in("pk", ids))}
     items = [by_id[pk] for pk in ids if pk in by_id]
     maker = _CardMaker(nexus=nexus, today=today, sles=sles)
     cards = maker.cards(items)
