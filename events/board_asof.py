@@ -2,8 +2,11 @@
 (`backlog.models.Transition`): each PBI's column, team squares (`team_added`, `team_removed`,
 `team_status`) and blocked flag with its reason (`blocked`, `unblocked`) as they were, PBIs deleted by then
 left out and PBIs created later absent. Work Item Age is counted to that day from the PBI's first entry into
-the start column (or one after it) and judged against today's SLEs. Read-only: the page shows it labelled
-and offers no action. Labels are not in the log: a label filter uses the PBIs' labels as they are now."""
+the start column (or one after it) and judged against today's SLEs. A PBI whose Scrum Teams came
+with an import that logged none (the demo's JDT history) shows today's teams, each square read from the
+PBI's column on that day (finished: Done; started: in progress; else not started). Read-only: the page
+shows it labelled and offers no action. Labels are not in the log: a label filter uses the PBIs' labels
+as they are now."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from backlog.models import (
     Nexus,
     ProductBacklogItem,
     ScrumTeam,
+    TeamInvolvement,
     TeamStatus,
     Transition,
     TransitionKind,
@@ -29,6 +33,7 @@ from events.board import (
     Card,
     Square,
     columns_in_progress,
+    ids_in,
 )
 from events.board_filters import BoardFilters
 from flow.history import workflow_of
@@ -48,7 +53,17 @@ KINDS = (
 
 
 class _Past:
-    __slots__ = ("blocked", "column", "deleted", "finished", "moved", "reason", "started", "teams")
+    __slots__ = (
+        "blocked",
+        "column",
+        "deleted",
+        "finished",
+        "moved",
+        "reason",
+        "started",
+        "team_logged",
+        "teams",
+    )
 
     def __init__(self) -> None:
         self.column: int | None = None
@@ -59,6 +74,7 @@ class _Past:
         self.started: date | None = None
         self.finished: date | None = None
         self.moved: datetime | None = None
+        self.team_logged = False
 
 
 def board_asof_get(*, nexus: Nexus, day: date, filters: BoardFilters | None = None) -> Board:
@@ -94,10 +110,13 @@ def board_asof_get(*, nexus: Nexus, day: date, filters: BoardFilters | None = No
                 p.finished = on if index[col] >= wf.finished else None
         elif kind == TransitionKind.TEAM_ADDED and team_id:
             p.teams[team_id] = team_status or TeamStatus.NOT_STARTED
+            p.team_logged = True
         elif kind == TransitionKind.TEAM_REMOVED and team_id:
             p.teams.pop(team_id, None)
+            p.team_logged = True
         elif kind == TransitionKind.TEAM_STATUS and team_id:
             p.teams[team_id] = team_status or p.teams.get(team_id, TeamStatus.NOT_STARTED)
+            p.team_logged = True
         elif kind == TransitionKind.BLOCKED:
             p.blocked, p.reason = True, reason
         elif kind == TransitionKind.UNBLOCKED:
@@ -107,6 +126,22 @@ def board_asof_get(*, nexus: Nexus, day: date, filters: BoardFilters | None = No
         elif kind == TransitionKind.RESTORED:
             p.deleted = False
     present = {i: p for i, p in past.items() if not p.deleted and p.column is not None}
+    # PBIs whose teams were imported without a log of them: today's teams, their squares read from the
+    # column of that day (finished: Done; started: in progress; else not started).
+    unlogged = [i for i, p in present.items() if not p.team_logged]
+    if unlogged:
+        rows_inv = TeamInvolvement.objects.filter(ids_in("item_id", unlogged)).values_list(
+            "item_id", "team_id"
+        )
+        for item_id, team_id in rows_inv:
+            p = present[item_id]
+            p.teams[team_id] = (
+                TeamStatus.DONE
+                if p.finished
+                else TeamStatus.IN_PROGRESS
+                if p.started
+                else TeamStatus.NOT_STARTED
+            )
     if filters is not None and filters.teams:
         wanted = set(filters.teams)
         present = {i: p for i, p in present.items() if wanted & set(p.teams)}
