@@ -1,7 +1,5 @@
-"""Reads of the Nexus board (the Nexus Daily Scrum's page): Product Backlog items joined with their
-stored flow dates (`flow.models.ItemFlow`), team squares, Work Item Age against the Service Level
-Expectation (`flow.selectors.sles_get`, `age_band`) and WIP against the limits of the Definition of
-Workflow (Kanban Guide for Scrum Teams)."""
+"""Reads of the Nexus event pages: the Nexus board (`events.board` and its `board_*` modules,
+re-exported here), the ready buffer of Nexus Sprint Planning, and the Sprints (`events.sprint_selectors`)."""
 
 from __future__ import annotations
 

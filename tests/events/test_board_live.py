@@ -265,3 +265,15 @@ def test_actions_from_the_board_go_through_the_services(client, dev, nexus):
     assert dep.found_at == "daily_scrum"
     assert client.post(url("dependency"), {"depends_on": "nope"}).status_code == 400
     assert client.post(url("fly")).status_code == 404
+
+
+def test_as_of_shows_imported_teams_with_squares_from_that_days_column(nexus):
+    from events.board_asof import board_asof_get
+
+    (item,) = _started(nexus, 1)
+    Transition.objects.filter(item=item).update(at=timezone.now() - timedelta(days=10))
+    Transition.objects.filter(item=item, kind__in=["team_added", "team_status"]).delete()  # as an import
+    board = board_asof_get(nexus=nexus, day=(timezone.now() - timedelta(days=5)).date())
+    (card,) = [c for c in board.cards() if c.item.pk == item.pk]
+    assert [(sq.name, sq.status) for sq in card.squares] == [("Team A", "in_progress")]
+    assert card.age == 6
