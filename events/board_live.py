@@ -13,6 +13,7 @@ next change or hour."""
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import date
 
 from django.conf import settings
@@ -33,6 +34,9 @@ from flow.history import nexus_today
 
 #: How long the version answer trusts that a session may see a Nexus, in seconds.
 ACCESS_SECONDS = 60
+#: How long a viewer waits for another's rendering of the same board, and how long the lock lives (s).
+RENDER_WAIT = 1.5
+RENDER_LOCK_SECONDS = 5
 #: How long a rendering stays in the cache, in seconds (a newer counter makes it unused sooner).
 CACHE_SECONDS = 15 * 60
 
@@ -107,6 +111,15 @@ def board_html(*, nexus: Nexus, filters: BoardFilters) -> tuple[str, str]:
     cache = caches["default"]
     html = cache.get(key)
     if html is None:
-        html = board_render(nexus=nexus, filters=filters, today=today)
-        cache.set(key, html, CACHE_SECONDS)
+        # One rendering per key: every open board asks within two seconds of a change; the first takes
+        # the lock and renders, the others (other threads, workers) wait for its result, up to
+        # `RENDER_WAIT` seconds, then render themselves (a crashed renderer never blocks the board).
+        if not cache.add(f"{key}:lock", 1, RENDER_LOCK_SECONDS):
+            deadline = time.monotonic() + RENDER_WAIT
+            while html is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                html = cache.get(key)
+        if html is None:
+            html = board_render(nexus=nexus, filters=filters, today=today)
+            cache.set(key, html, CACHE_SECONDS)
     return html, board_etag(seq)

@@ -277,3 +277,28 @@ def test_as_of_shows_imported_teams_with_squares_from_that_days_column(nexus):
     (card,) = [c for c in board.cards() if c.item.pk == item.pk]
     assert [(sq.name, sq.status) for sq in card.squares] == [("Team A", "in_progress")]
     assert card.age == 6
+
+
+def test_a_board_is_rendered_once_while_others_wait_for_it(nexus, monkeypatch):
+    """The viewers that ask while the board is being rendered wait for that rendering, not render it too."""
+    import threading
+
+    from events import board_live
+    from events.board_filters import BoardFilters
+
+    calls = []
+    monkeypatch.setattr(board_live, "board_render", lambda **kw: calls.append(1) or "<div>board</div>")
+    filters = BoardFilters()
+    seq_key = board_live._cache_key(
+        nexus, board_live.nexus_change_seq(nexus_id=nexus.pk), board_live.nexus_today(nexus), filters
+    )
+    cache = caches["default"]
+    cache.add(f"{seq_key}:lock", 1, 5)  # another worker is rendering it
+    threading.Timer(0.1, lambda: cache.set(seq_key, "<div>theirs</div>", 60)).start()
+    html, _etag = board_live.board_html(nexus=nexus, filters=filters)
+    assert html == "<div>theirs</div>"
+    assert calls == []
+    cache.clear()
+    html, _etag = board_live.board_html(nexus=nexus, filters=filters)  # nobody rendering: render it
+    assert html == "<div>board</div>"
+    assert calls == [1]
