@@ -286,8 +286,13 @@ def test_a_board_is_rendered_once_while_others_wait_for_it(nexus, monkeypatch):
     from events import board_live
     from events.board_filters import BoardFilters
 
-    calls = []
-    monkeypatch.setattr(board_live, "board_render", lambda **kw: calls.append(1) or "<div>board</div>")
+    calls: list[int] = []
+
+    def render(**kw: object) -> str:
+        calls.append(1)
+        return "<div>board</div>"
+
+    monkeypatch.setattr(board_live, "board_render", render)
     filters = BoardFilters()
     seq_key = board_live._cache_key(
         nexus, board_live.nexus_change_seq(nexus_id=nexus.pk), board_live.nexus_today(nexus), filters
