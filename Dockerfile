@@ -8,4 +8,4 @@ COPY . .
 RUN useradd --create-home nexus && chown -R nexus /app
 USER nexus
 EXPOSE 8000
-CMD ["gunicorn", "nexus_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "-c", "nexus_site/gunicorn_conf.py", "--bind", "0.0.0.0:8000", "nexus_site.wsgi"]

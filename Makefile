@@ -13,7 +13,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexus_bench
 # test database (test_nexus_gw0...) and Redis database (REDIS_URL's number + 1, + 2...).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test lint typecheck pytest smoke compose-check browser bench walkthrough clean
+.PHONY: install run test lint typecheck pytest smoke compose-check browser bench loadtest walkthrough clean
 
 $(VENV)/.installed: requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed (Django 5.2 LTS)"'
@@ -24,12 +24,13 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed
 
-## make run: SQLite + eager Celery, demo data loaded once, served on 127.0.0.1:$(PORT)
+## make run: SQLite + eager Celery, demo data loaded once, served on 127.0.0.1:$(PORT) by gunicorn
+## (WEB_CONCURRENCY processes x WEB_THREADS threads, nexus_site/gunicorn_conf.py; static files by WhiteNoise).
 run: install
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py load_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (log in as po / $${DEMO_PASSWORD:-demo})"
-	$(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
+	exec $(BIN)/gunicorn -c nexus_site/gunicorn_conf.py --bind 127.0.0.1:$(PORT) nexus_site.wsgi
 
 lint: install
 	$(BIN)/ruff check .
@@ -76,8 +77,16 @@ bench: install
 	  RELIABILITY_SQLITE_SECONDS=30 $(BIN)/pytest -q -s -p no:logging \
 	  tests/reliability/test_load.py tests/reliability/test_sqlite_writers.py
 
+## make loadtest: against the server `make run` serves (start it first, same DATABASE_URL): 200 viewers
+## poll the demo board every 2 s while 5 writers rename its cards for 60 s (../shared/tools/boardload.py;
+## LOADTEST_ARGS='--viewers 50 --duration 20' to change); prints latency, errors and how fast every
+## change reached every viewer; the whole report in loadtest-out/boardload.json.
+loadtest: install
+	@mkdir -p loadtest-out
+	$(BIN)/python -m nexus_site.loadtest --base http://127.0.0.1:$(PORT) --json loadtest-out/boardload.json $(LOADTEST_ARGS)
+
 walkthrough: install
 	$(BIN)/python ../shared/tools/walkthrough.py --base http://127.0.0.1:$(PORT) --user po --password $${DEMO_PASSWORD:-demo} --out walk-out
 
 clean:
-	rm -rf $(VENV) staticfiles .smoke.sqlite3 test-results
+	rm -rf $(VENV) staticfiles .smoke.sqlite3 test-results var loadtest-out

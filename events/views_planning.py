@@ -49,12 +49,23 @@ def _limit(request: HttpRequest) -> int:
     return max(1, min(int(raw), CANDIDATES_MAX)) if raw.isdigit() else CANDIDATES_DEFAULT
 
 
+def _chosen_team(request: HttpRequest) -> int | None:
+    raw = request.POST.get("team", "") or request.GET.get("team", "")
+    return int(raw) if raw.isdigit() else None
+
+
 def card_rows_html(
-    cards: list[PlanCard], *, can_plan: bool, lane: ScrumTeam | None = None, ready_column: bool = True
+    cards: list[PlanCard],
+    *,
+    can_plan: bool,
+    lane: ScrumTeam | None = None,
+    ready_column: bool = True,
+    unplan_url: str = "",
 ) -> SafeString:
     """The cards (`<li class="plan-card">`) of the candidates list (`lane` None: a Plan button each, for
-    the team the keyboard form `#plan-kbd` has chosen) or of a team lane (a remove button each, through the
-    form `#unplan-kbd`), built here rather than by the template engine: the page shows up to 500
+    the team the keyboard form `#plan-kbd` has chosen) or of a team lane (a remove button each, submitting
+    the same form to `unplan_url` through `formaction`, so the chosen team travels with it with or without
+    htmx), built here rather than by the template engine: the page shows up to 500
     candidates (`CANDIDATES_MAX`), which the template language renders in hundreds of milliseconds (as
     `backlog.views_rows` does for the Product Backlog page). Every value is escaped. A ready PBI's
     column gets the ready tick only when the Definition of Workflow has a ready column (`ready_column`):
@@ -88,8 +99,9 @@ def card_rows_html(
         if can_plan and lane is not None:
             who = escape(lane.name)
             append(
-                f'<button type="submit" class="icon-btn" form="unplan-kbd" name="take" '
-                f'value="{card.pk}-{lane.pk}" aria-label="Take {ext} out of {who}\'s lane" '
+                f'<button type="submit" class="icon-btn" form="plan-kbd" '
+                f'formaction="{escape(unplan_url)}" name="take" value="{card.pk}-{lane.pk}" '
+                f'aria-label="Take {ext} out of {who}\'s lane" '
                 f'title="Take out of this lane">{REMOVE_MARK}</button>'
             )
         elif can_plan:
@@ -112,8 +124,9 @@ def _context(
 ) -> dict[str, Any]:
     plan = planning_get(nexus=nexus, limit=_limit(request))
     can_plan = can_plan_sprints(user=request.user, nexus=nexus)
+    unplan_url = reverse("events:planning-remove", args=[nexus.slug, plan.sprint.pk]) if plan.sprint else ""
     for lane in plan.lanes:
-        lane.cards_html = card_rows_html(lane.cards, can_plan=can_plan, lane=lane.team)
+        lane.cards_html = card_rows_html(lane.cards, can_plan=can_plan, lane=lane.team, unplan_url=unplan_url)
     return {
         "nexus": nexus,
         "plan": plan,
@@ -126,8 +139,9 @@ def _context(
         "notice": notice,
         "goal_max": GOAL_MAX,
         "limit": _limit(request),
-        # The team the keyboard form had chosen, kept after a plan.
-        "plan_team": int(request.POST["team"]) if request.POST.get("team", "").isdigit() else None,
+        # The team the keyboard form had chosen, kept after a plan or a take-out (posted with htmx;
+        # `?team=` after the redirect of a plain form post).
+        "plan_team": _chosen_team(request),
         **extra,
     }
 
@@ -151,7 +165,9 @@ def _answer(
     message = error.message if error is not None else ""
     if not request.headers.get("HX-Request"):
         if error is None:
-            return redirect("events:planning", slug=nexus.slug)
+            url = reverse("events:planning", args=[nexus.slug])
+            team = _chosen_team(request)
+            return redirect(f"{url}?team={team}" if team is not None else url)
         context = _context(request, nexus, error=message, error_part=part, notice=notice)
         return render(request, "events/planning.html", context, status=status)
     context = _context(request, nexus, error=message, error_part=part, notice=notice)

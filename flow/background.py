@@ -7,6 +7,13 @@ after the request that asked for it (a burst of changes, such as dragging cards 
 Scrum, makes one recompute). On by default when Celery is eager (setting `FLOW_RECOMPUTE_IN_THREAD`),
 never inside a test unless a test sets it, and never from inside a transaction (the thread could not
 see what it has not committed).
+
+Several processes (`make run` serves with gunicorn workers) each have their own thread. The request is
+claimed in the database (`FlowState.enqueued_at`, one `UPDATE ... WHERE enqueued_at IS NULL`), so one
+process schedules it; the recompute and the incremental updates of every process take the Nexus's flow
+lock (`flow.locks`: a file lock across processes on SQLite), so two never write the figures at once and
+the one that stores last read the newest log. A claim older than `CLAIM_LOST_AFTER` is taken over by the
+next change (its process stopped before running it).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, connections
@@ -23,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a requested recompute waits for the requests of the same burst.
 DELAY = 1.0
+#: A claimed recompute not started after this long was lost with its process (see the module docstring).
+CLAIM_LOST_AFTER = timedelta(minutes=5)
 
 _pending: set[int] = set()
 _running = 0

@@ -382,7 +382,13 @@ def recompute_request(*, nexus_id: int) -> bool:
     now = timezone.now()
     state, _ = FlowState.objects.get_or_create(nexus_id=nexus_id)
     FlowState.objects.filter(pk=state.pk, pending_since__isnull=True).update(pending_since=now)
-    claimed = FlowState.objects.filter(Q(pk=state.pk) & Q(enqueued_at__isnull=True)).update(enqueued_at=now)
+    free = Q(enqueued_at__isnull=True)
+    if background.in_thread():
+        # Several web processes (gunicorn workers) share the claim: one of them runs the job in its
+        # thread a second later. A claim older than that process could take was lost with it (a
+        # worker restarted or stopped): take it over.
+        free |= Q(enqueued_at__lt=now - background.CLAIM_LOST_AFTER)
+    claimed = FlowState.objects.filter(Q(pk=state.pk) & free).update(enqueued_at=now)
     if not claimed:
         return False
     try:

@@ -39,6 +39,15 @@ def delete_output_dir() -> None:
     browser tests had just written (board*.png, flow*.png)."""
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_shared_cache() -> None:
+    """The cache is shared and outlives a run (Redis, or files): start each session with it empty, as
+    the per-process memory cache was (throttle counters of an earlier run within the minute)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tasks run inline unless the test is marked `worker` (which starts a real worker via Redis)."""

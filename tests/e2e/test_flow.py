@@ -58,9 +58,8 @@ def _history(tmp_path: Path) -> Nexus:
 
 
 def _drawn(page: Page) -> list[list]:
-    page.wait_for_function(
-        f"document.querySelectorAll('canvas[data-drawn=\"1\"]').length === {len(CHARTS)}", timeout=15_000
-    )
+    # A locator, not `wait_for_function`: the Content Security Policy refuses its string predicate.
+    expect(page.locator('canvas[data-drawn="1"]')).to_have_count(len(CHARTS), timeout=15_000)
     return page.evaluate(DRAWN_JS, CHARTS)
 
 

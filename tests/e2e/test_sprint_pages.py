@@ -159,14 +159,20 @@ def _login(page: Page, live_server, username: str, path: str) -> None:
     page.click("button[type=submit]")
 
 
-#: True once htmx has nothing in flight: no request, swap or settle (htmx's classes during each).
-HTMX_IDLE = "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+#: What htmx marks while something is in flight: a request, a swap or a settle.
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling"
+
+
+def _htmx_idle(page: Page) -> None:
+    """Wait until htmx has nothing in flight. A locator, not `wait_for_function`: the page's Content
+    Security Policy (no 'unsafe-eval') refuses the string predicate Playwright evaluates while polling."""
+    expect(page.locator(HTMX_BUSY)).to_have_count(0)
 
 
 def _drag(page: Page, source, target) -> None:
     """A mouse drag in small steps (what Sortable needs to see a drag start and a list change), once
     the previous drop's swap has settled (boxes measured mid-swap move under the mouse)."""
-    page.wait_for_function(HTMX_IDLE)
+    _htmx_idle(page)
     source.scroll_into_view_if_needed()
     box = source.bounding_box()
     dest = target.bounding_box()
@@ -293,7 +299,7 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
 
     viewer.select_option("#sb-team", label="Checkout")
     expect(viewer.locator(".sb-count")).to_contain_text("filtered")
-    viewer.wait_for_function(HTMX_IDLE)  # the filter's swap settled: it restores the scroll it saw
+    _htmx_idle(viewer)  # the filter's swap settled: it restores the scroll it saw
     viewer.evaluate("window.scrollTo(0, 120)")
     scroll = viewer.evaluate("window.scrollY")
     square = viewer.locator('.card:has-text("SHOP-418") .sq', has_text=checkout.code)
@@ -329,7 +335,7 @@ def test_keyboard_only_planning(page: Page, live_server):
     expect(search_lane.locator('.plan-card:has-text("SHOP-430")')).to_be_visible()
     # And out again with its remove button, once htmx has settled the swapped board (pressed while it
     # was still settling, the chosen team was lost once in a CI run).
-    page.wait_for_function(HTMX_IDLE)
+    _htmx_idle(page)
     search_lane.locator('.plan-card:has-text("SHOP-430") button').focus()
     page.keyboard.press("Enter")
     expect(page.locator('.candidates .plan-card:has-text("SHOP-430")')).to_be_visible()

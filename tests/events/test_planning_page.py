@@ -162,8 +162,20 @@ def test_plain_form_posts_work_without_javascript(client, po, nexus):
     item = _items(nexus, "Ready")[1]
     response = client.post(_url("planning-add", nexus, sprint.pk), {"item": item.pk, "team": atlas.pk})
     assert response.status_code == 302
-    assert response["Location"] == _url("planning", nexus)
+    # The team chosen stays chosen after the redirect.
+    assert response["Location"] == f"{_url('planning', nexus)}?team={atlas.pk}"
     assert SprintItem.objects.filter(sprint=sprint, item=item).exists()
+    # The lane card's remove button submits the keyboard form (its select: the team chosen) to the
+    # take-out address, so a plain post keeps the chosen team too (the one chosen, not the lane's).
+    borealis = _teams(nexus)[1]
+    page = client.get(f"{_url('planning', nexus)}?team={borealis.pk}").content.decode()
+    assert f'<option value="{borealis.pk}" selected>' in page
+    remove = _url("planning-remove", nexus, sprint.pk)
+    assert f'form="plan-kbd" formaction="{remove}" name="take" value="{item.pk}-{atlas.pk}"' in page
+    response = client.post(remove, {"take": f"{item.pk}-{atlas.pk}", "team": borealis.pk})
+    assert response.status_code == 302
+    assert response["Location"] == f"{_url('planning', nexus)}?team={borealis.pk}"
+    assert not SprintItem.objects.filter(sprint=sprint, item=item).exists()
     # A refused one: the whole page with the message, the status of the error.
     response = client.post(_url("planning-add", nexus, sprint.pk), {"item": "", "team": atlas.pk})
     assert response.status_code == 400

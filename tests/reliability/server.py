@@ -1,5 +1,6 @@
-"""Start the app in a process of its own (`manage.py runserver --noreload`, as `make run` does) on a free
-port of 127.0.0.1, against a database URL of the test's choosing, and stop it by its process id."""
+"""Start the app in processes of its own (gunicorn with `nexus_site/gunicorn_conf.py`, as `make run` does:
+two gthread workers unless `WEB_CONCURRENCY` says otherwise) on a free port of 127.0.0.1, against a
+database URL of the test's choosing, and stop it by its process id."""
 
 from __future__ import annotations
 
@@ -51,10 +52,12 @@ class Server:
 
     def __enter__(self) -> str:
         self.log = self.log_path.open("wb")
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        bind = f"127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            [gunicorn, "-c", "nexus_site/gunicorn_conf.py", "--bind", bind, "nexus_site.wsgi"],
             cwd=ROOT,
-            env=self.env,
+            env={"WEB_CONCURRENCY": "2", **self.env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -4,7 +4,7 @@ deliveries wait in the database, then run by themselves within 30 s of Redis bei
 sweeps every `SWEEP_SECONDS`), each delivery once per delivery id.
 
 Everything runs in processes of its own against the test database: a private `redis-server` the test
-stops and starts again on the same port, the app (`runserver`) and a Celery worker with its beat.
+stops and starts again on the same port, the app (gunicorn, as `make run`) and a Celery worker with its beat.
 """
 
 from __future__ import annotations
