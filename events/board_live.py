@@ -114,7 +114,9 @@ def board_html(*, nexus: Nexus, filters: BoardFilters) -> tuple[str, str]:
         # One rendering per key: every open board asks within two seconds of a change; the first takes
         # the lock and renders, the others (other threads, workers) wait for its result, up to
         # `RENDER_WAIT` seconds, then render themselves (a crashed renderer never blocks the board).
-        if not cache.add(f"{key}:lock", 1, RENDER_LOCK_SECONDS):
+        lock = f"{key}:lock"
+        # (A cache that is down answers `add` False and `get` None: render at once, never wait.)
+        if not cache.add(lock, 1, RENDER_LOCK_SECONDS) and cache.get(lock) is not None:
             deadline = time.monotonic() + RENDER_WAIT
             while html is None and time.monotonic() < deadline:
                 time.sleep(0.02)

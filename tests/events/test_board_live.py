@@ -307,3 +307,20 @@ def test_a_board_is_rendered_once_while_others_wait_for_it(nexus, monkeypatch):
     html, _etag = board_live.board_html(nexus=nexus, filters=filters)  # nobody rendering: render it
     assert html == "<div>board</div>"
     assert calls == [1]
+
+
+def test_a_cache_that_is_down_never_makes_the_board_wait(nexus, monkeypatch):
+    """The shared cache down (`add` False, `get` None, as `nexus_site.cache` degrades): the board is
+    rendered at once, not after waiting for a rendering nobody does."""
+    import time
+
+    from events import board_live
+    from events.board_filters import BoardFilters
+
+    cache = caches["default"]
+    monkeypatch.setattr(cache, "add", lambda *a, **k: False)
+    monkeypatch.setattr(cache, "get", lambda *a, **k: None)
+    started = time.monotonic()
+    html, _etag = board_live.board_html(nexus=nexus, filters=BoardFilters())
+    assert time.monotonic() - started < board_live.RENDER_WAIT
+    assert 'class="live"' in html
