@@ -7,7 +7,7 @@ an upper app registers), all through the same services as every other door."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
@@ -85,18 +85,24 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def board_version(request: HttpRequest, slug: str) -> HttpResponse:
-    """ "Changed since?": 304 (empty) when the `If-None-Match` ETag is the board's current one, else 204
-    (empty) with the new `ETag`; the page then fetches the board again. One query (the counter) once
-    the session's access is remembered (`board_version_etag`); 404 for a Nexus the user may not see (or
-    when logged out: the page's poll backs off rather than following a redirect)."""
+    """ "Changed since?": an empty 304 when the `If-None-Match` ETag is the board's current one (nothing
+    changed), else 200 with the new `ETag` and a small JSON body `{"etag": ..., "seq": N}` (the change
+    counter); the page then fetches the board again. `?since=N` asks by counter instead: an empty 204
+    when nothing changed since N. One query (the counter) once the session's access is remembered
+    (`board_version_etag`); 404 for a Nexus the user may not see (or when logged out: the page's poll
+    backs off rather than following a redirect)."""
     etag = board_version_etag(request=request, slug=slug)
     if etag is None:
         raise Http404
-    response = (
-        HttpResponseNotModified()
-        if request.headers.get("If-None-Match") == etag
-        else HttpResponse(status=204)
-    )
+    seq = int(etag.strip('"').split("-")[1])
+    since = request.GET.get("since", "")
+    response: HttpResponse
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponseNotModified()
+    elif since.isdigit() and seq <= int(since):
+        response = HttpResponse(status=204)
+    else:
+        response = JsonResponse({"etag": etag, "seq": seq})
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response

@@ -1,7 +1,7 @@
 /* The live Nexus board (templates/events/board.html, events/views_board.py).
  *
  * Polls the "changed since?" answer (`board/version/`, If-None-Match with the ETag of the board shown):
- * 304 = nothing changed; 204 with a new ETag = fetch the live part again (same filters: its URL carries
+ * 304 = nothing changed; 200 with a new ETag = fetch the live part again (same filters: its URL carries
  * them) and swap it in, keeping the window's and every column's scroll position, the open/closed side
  * panels and the card panel (outside the swapped part). Every 1.2 to 1.8 s (jitter), so a change shows
  * within 2 s; slower (10 s) while the tab is hidden; on an error, exponential backoff with full jitter up
@@ -104,8 +104,8 @@
       cache: "no-store",
     })
       .then(function (r) {
-        if (r.status === 304) return;
-        if (r.status === 204 || r.status === 200) {
+        if (r.status === 304 || r.status === 204) return; // nothing changed
+        if (r.status === 200) {
           var tag = r.headers.get("ETag");
           if (tag && tag !== etag) return refresh();
           return;

@@ -54,17 +54,23 @@ def _cards(html: str) -> list[int]:
     return [int(pk) for pk in re.findall(r'<li class="card[^"]*" data-item="(\d+)"', html)]
 
 
-def test_version_answers_304_until_something_changes_then_204_with_a_new_etag(client, dev, nexus):
+def test_version_answers_304_until_something_changes_then_200_with_a_new_etag(client, dev, nexus):
     url = reverse("events:board-version", args=[nexus.slug])
     first = client.get(url)
-    assert first.status_code == 204
-    assert first.content == b""
+    assert first.status_code == 200
     etag = first["ETag"]
-    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    seq = first.json()["seq"]
+    assert first.json()["etag"] == etag
+    unchanged = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert client.get(url, {"since": seq}).status_code == 204  # by counter: nothing changed
     pbi_create(nexus=nexus, title="New", actor=None)
     changed = client.get(url, HTTP_IF_NONE_MATCH=etag)
-    assert changed.status_code == 204
+    assert changed.status_code == 200
     assert changed["ETag"] != etag
+    assert changed.json()["seq"] == seq + 1
+    assert client.get(url, {"since": seq}).status_code == 200
     assert "Last-Modified" not in changed
 
 
@@ -80,7 +86,7 @@ def test_version_costs_one_query_after_the_session(client, dev, nexus, django_as
     url = reverse("events:board-version", args=[nexus.slug])
     client.get(url)
     with django_assert_max_num_queries(1):  # the counter: the session's access is remembered
-        assert client.get(url).status_code == 204
+        assert client.get(url).status_code == 200
 
 
 def test_the_live_part_is_rendered_once_per_change_and_served_from_the_cache(
