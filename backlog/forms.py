@@ -8,7 +8,15 @@ from typing import Any, cast
 from django import forms
 
 from backlog.errors import DomainError
-from backlog.models import ClassOfService, Nexus, ProductBacklogItem, ScrumTeam, WorkflowColumn
+from backlog.models import (
+    ClassOfService,
+    GoalStatus,
+    Nexus,
+    ProductBacklogItem,
+    ProductGoal,
+    ScrumTeam,
+    WorkflowColumn,
+)
 from backlog.selectors import BacklogFilters
 
 #: A position past every item: "move to the bottom".
@@ -130,6 +138,13 @@ class PBIEditForm(forms.Form):
         required=False, widget=forms.CheckboxSelectMultiple, label="Forecast Scrum Teams"
     )
     column = forms.TypedChoiceField(coerce=int, label="Column (Definition of Workflow)")
+    product_goal = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        label="Product Goal",
+        help_text="Link it to the Product Goal it serves (progress and forecast on the Nexus Sprint Review)",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     #: Fields compared field by field when a save conflicts.
@@ -157,6 +172,14 @@ class PBIEditForm(forms.Form):
         cast(forms.ChoiceField, self.fields["column"]).choices = [
             (pk, c.name) for pk, c in self.columns_by_pk.items()
         ]
+        self.goals_by_pk = {g.pk: g for g in ProductGoal.objects.filter(backlog__nexus=nexus)}
+        cast(forms.ChoiceField, self.fields["product_goal"]).choices = [
+            ("", "None"),
+            *(
+                (pk, g.text[:80] if g.status == GoalStatus.ACTIVE else f"{g.text[:60]} ({g.status})")
+                for pk, g in self.goals_by_pk.items()
+            ),
+        ]
 
     @staticmethod
     def initial_for(item: ProductBacklogItem) -> dict[str, Any]:
@@ -171,6 +194,7 @@ class PBIEditForm(forms.Form):
             "labels": ", ".join(lab.name for lab in item.labels.all()),
             "teams": [str(inv.team_id) for inv in item.involvements.all()],
             "column": item.column_id,
+            "product_goal": item.product_goal_id,
             "version": item.version,
         }
 
@@ -184,7 +208,11 @@ class PBIEditForm(forms.Form):
 
     def item_fields(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {name: data[name] for name in self.COMPARED if name != "labels"}
+        fields = {name: data[name] for name in self.COMPARED if name != "labels"}
+        if "product_goal" in data:
+            goal_id = data["product_goal"]
+            fields["product_goal"] = None if goal_id is None else self.goals_by_pk.get(goal_id)
+        return fields
 
     def label_names(self) -> list[str]:
         return _label_names(self.cleaned_data.get("labels") or "")

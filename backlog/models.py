@@ -304,8 +304,10 @@ class ProductBacklogItem(models.Model):
     `rank` orders the Product Backlog (ascending = higher in the backlog); ranks are sparse and unique
     per backlog, so a move writes one row. `version` increases on every write, for optimistic
     concurrency (API `ETag`/`If-Match`, edit forms). `external_id` is unique per Nexus when set
-    (imports and sync). `column` is the Definition of Workflow column the item is in now; its history
-    is in `Transition`. `size` is in whatever unit the Nexus chooses (points, days...).
+    (imports and sync). `product_goal` links it to a Product Goal of its Product Backlog (progress
+    toward the goal and its forecast on the Nexus Sprint Review page). `column` is the Definition of
+    Workflow column the item is in now; its history is in `Transition`. `size` is in whatever unit the
+    Nexus chooses (points, days...).
     """
 
     backlog = models.ForeignKey(ProductBacklog, on_delete=models.CASCADE, related_name="items")
@@ -328,6 +330,14 @@ class ProductBacklogItem(models.Model):
     column = models.ForeignKey(WorkflowColumn, on_delete=models.PROTECT, related_name="items")
     teams: models.ManyToManyField[ScrumTeam, TeamInvolvement] = models.ManyToManyField(
         ScrumTeam, through="TeamInvolvement", related_name="items"
+    )
+    product_goal = models.ForeignKey(
+        ProductGoal,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        help_text="The Product Goal this PBI serves (the Nexus's own goals only); null: none",
     )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(help_text=UPDATED_AT_HELP)
@@ -526,5 +536,6 @@ from backlog.models_dependency import (  # noqa: E402, F401
     DependencyKind,
     DependencyStatus,
     FoundAt,
+    SuggestionDismissal,
 )
 from backlog.models_team import Task, TeamColumn  # noqa: E402, F401

@@ -149,3 +149,33 @@ class DependencyChange(models.Model):
         if self.pk is not None and not self._state.adding:
             raise ValueError("The dependency log is append-only: rows are never changed.")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class SuggestionDismissal(models.Model):
+    """A pair of PBIs a person said do not depend on each other: never suggested again
+    (`backlog.suggestions.selectors`). Unordered: stored with the smaller id as `item_low`. `dismissed_by`
+    is the person (None for the system, or once the account is gone); `dismissed_at` when (UTC).
+    Written by `backlog.services.suggestions.suggestion_dismiss` only; deleting either PBI deletes it."""
+
+    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+")
+    item_low = models.ForeignKey("backlog.ProductBacklogItem", on_delete=models.CASCADE, related_name="+")
+    item_high = models.ForeignKey("backlog.ProductBacklogItem", on_delete=models.CASCADE, related_name="+")
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dismissed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["nexus", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item_low", "item_high"], name="suggestion_dismissal_unique"),
+            models.CheckConstraint(
+                condition=Q(item_low__lt=F("item_high")), name="suggestion_dismissal_ordered"
+            ),
+        ]
+        # The suggestions of one PBI read the pairs on either side: `item_low` is the unique constraint's
+        # leading column; this one serves `item_high`.
+        indexes = [models.Index(fields=["item_high"], name="suggestion_dismissal_high")]
+
+    def __str__(self) -> str:
+        return f"{self.item_low_id} / {self.item_high_id} dismissed"

@@ -4,6 +4,8 @@ from django.apps import AppConfig
 
 #: The tombstone kind of a deleted Sprint (`GET .../sprints/deleted/`).
 SPRINT_TOMBSTONE = "sprint"
+#: The tombstone kind of a deleted review note (`GET .../reviews/deleted/`).
+REVIEW_NOTE_TOMBSTONE = "review_note"
 
 
 class EventsConfig(AppConfig):
@@ -11,8 +13,9 @@ class EventsConfig(AppConfig):
     verbose_name = "Nexus events"
 
     def ready(self) -> None:
-        from events.models import Sprint
+        from events.models import ReviewNote, Sprint
         from events.services import SPRINT_PLANNING_RULE, can_plan_sprints
+        from events.services.review import EVENT_NOTE_ACTED, EVENT_NOTE_ADDED
         from nexus_site.extensions import (
             BenchRows,
             DemoStep,
@@ -55,6 +58,16 @@ class EventsConfig(AppConfig):
 
             return bench_board.run(ctx)
 
+        def demo_review(ctx: Any) -> str:
+            from events import demo_review
+
+            return demo_review.demo_review(ctx)
+
+        def bench_review(ctx: Any) -> Any:
+            from events import bench_review
+
+            return bench_review.run(ctx)
+
         def bench_team_board(ctx: Any) -> Any:
             from events import bench_team
 
@@ -72,6 +85,8 @@ class EventsConfig(AppConfig):
                     NavEntry("Dependencies", "events:dependencies", 36),
                     # The team board (`events.views_team`): opens the user's own team's board.
                     NavEntry("Teams", "events:team-board-mine", 45),
+                    # The Nexus Sprint Review (events/views_review.py): the latest active or closed Sprint.
+                    NavEntry("Review", "events:review-latest", 38),
                 ),
                 # Nexus Sprint Planning's ready buffer, on the Product Backlog page.
                 panels=(
@@ -92,17 +107,25 @@ class EventsConfig(AppConfig):
                     ),
                 ),
                 # A deleted (planned) Sprint leaves a tombstone for sync (`sprints/deleted/`).
-                tombstones=(TombstoneSpec(Sprint, SPRINT_TOMBSTONE, lambda row: row.nexus_id),),
+                tombstones=(
+                    TombstoneSpec(Sprint, SPRINT_TOMBSTONE, lambda row: row.nexus_id),
+                    # A deleted review note (`reviews/deleted/`).
+                    TombstoneSpec(ReviewNote, REVIEW_NOTE_TOMBSTONE, lambda row: row.nexus_id),
+                ),
                 webhook_events=(
                     WebhookEventType("sprint.planned", "A PBI planned into a Sprint"),
                     WebhookEventType("sprint.started", "Sprint started"),
                     WebhookEventType("sprint.closed", "Sprint closed"),
+                    WebhookEventType(EVENT_NOTE_ADDED, "Stakeholder feedback recorded at a Sprint Review"),
+                    WebhookEventType(EVENT_NOTE_ACTED, "Review feedback made into a PBI or linked to one"),
                 ),
                 # After backlog's (0): the Sprints of the demo Nexus, from its real history.
                 demo_steps=(
                     DemoStep("Sprints from the JDT history", demo_sprints, 20),
                     # After the Sprints: dependencies among the current and next Sprint's PBIs.
                     DemoStep("Dependencies between PBIs of the same area", demo_dependencies, 25),
+                    # PBIs linked to the Product Goal; the last closed Sprint's review notes.
+                    DemoStep("Product Goal links and a Nexus Sprint Review", demo_review, 27),
                 ),
                 bench_rows=(
                     BenchRows("events", bench_events, 20),
@@ -112,6 +135,8 @@ class EventsConfig(AppConfig):
                     # The live Nexus board: rendered, cached, and its "changed since?" answer (issue 16).
                     BenchRows("live board", bench_board, 22),
                     BenchRows("dependencies", bench_dependencies, 26),
+                    # The Nexus Sprint Review page with the Product Goal's forecast (events/bench_review.py).
+                    BenchRows("review", bench_review, 27),
                 ),
             )
         )

@@ -225,3 +225,30 @@ class BoardState(models.Model):
 
     def __str__(self) -> str:
         return f"board of {self.nexus_id}"
+
+
+# The Nexus Sprint Review's stakeholder notes (kept apart to keep this module small).
+from events.models_review import (  # noqa: E402
+    NoteOutcome,
+    ReviewNote,
+    ReviewNoteEntry,
+    ReviewNoteEntryKind,
+)
+
+__all__ = [
+    "OPEN_STATES",
+    "BoardState",
+    "NoteOutcome",
+    "ReviewNote",
+    "ReviewNoteEntry",
+    "ReviewNoteEntryKind",
+    "ScopeChangeKind",
+    "SnapshotKind",
+    "Sprint",
+    "SprintEvent",
+    "SprintItem",
+    "SprintScopeChange",
+    "SprintSnapshot",
+    "SprintState",
+    "SprintTeamGoal",
+]

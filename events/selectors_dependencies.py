@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 
 from backlog.models import (
     ColumnCategory,
@@ -75,11 +75,11 @@ class JudgedDependency:
     reasons: list[str] = field(default_factory=list)
 
 
-def _placement(nexus: Nexus, item_ids: set[int]) -> dict[int, Sprint]:
-    """The open (planned or active) Sprint of each of these PBIs that is in one. Two queries (the Sprints
-    once each, not once per PBI)."""
+def _placement(nexus: Nexus, item_ids: Q) -> dict[int, Sprint]:
+    """The open (planned or active) Sprint of each PBI matched by `item_ids` (a condition on `item_id`)
+    that is in one. Two queries (the Sprints once each, not once per PBI)."""
     rows = SprintItem.objects.filter(
-        sprint__nexus=nexus, sprint__state__in=OPEN_STATES, item_id__in=item_ids
+        item_ids, sprint__nexus=nexus, sprint__state__in=OPEN_STATES
     ).values_list("item_id", "sprint_id")
     pairs = list(rows)
     sprints = {s.pk: s for s in Sprint.objects.filter(pk__in={sprint_id for _i, sprint_id in pairs})}
@@ -104,34 +104,39 @@ def _late(j: JudgedDependency, finished: bool) -> None:
 
 
 def dependencies_judged(
-    *, nexus: Nexus, today: date | None = None, dependencies: list[Dependency] | None = None
+    *, nexus: Nexus, today: date | None = None, dependencies: QuerySet[Dependency] | None = None
 ) -> list[JudgedDependency]:
-    """Every open dependency of the Nexus (or those given, open ones with `item` and `depends_on`
-    loaded), judged by flow (see the module), by id. A fixed number of queries (six), whatever the
-    number of dependencies."""
+    """Every open dependency of the Nexus (or those of the queryset `dependencies`, open ones of the
+    Nexus), judged by flow (see the module), by id. A fixed number of queries (eight), whatever the
+    number of dependencies: the PBIs at either end are read through subqueries of `dependencies`, never
+    as lists of ids sent to the database (300 dependencies would send some 600 ids four times)."""
     today = today or nexus_today(nexus)
     if dependencies is None:
-        dependencies = list(
-            Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
-            .select_related("item", "depends_on")
-            .only(*DEPENDENCY_FIELDS)
-            .order_by("pk")
-        )
-    ids = {d.item_id for d in dependencies} | {d.depends_on_id for d in dependencies}
-    if not ids:
+        dependencies = Dependency.objects.filter(nexus=nexus, status=DependencyStatus.OPEN)
+    dependencies = (
+        dependencies.select_related("item", "depends_on")
+        .only(*DEPENDENCY_FIELDS)
+        .annotate(started_on=F("item__flow__started_on"))
+        .order_by("pk")
+    )
+    rows = list(dependencies)
+    if not rows:
         return []
-    flow = dict(ProductBacklogItem.objects.filter(pk__in=ids).values_list("pk", "flow__started_on"))
+    ends = dependencies.order_by().values("item_id")
+    either = ends.union(dependencies.order_by().values("depends_on_id"))
     done_columns = set(
         WorkflowColumn.objects.filter(nexus=nexus, category=ColumnCategory.DONE).values_list("pk", flat=True)
     )
     teams: dict[int, list[int]] = {}
-    for item_id, team_id in TeamInvolvement.objects.filter(item_id__in=ids).values_list("item_id", "team_id"):
+    for item_id, team_id in TeamInvolvement.objects.filter(item_id__in=ends).values_list(
+        "item_id", "team_id"
+    ):
         teams.setdefault(item_id, []).append(team_id)
     sles, _settings = sles_get(nexus=nexus)
-    placed = _placement(nexus, ids)
+    placed = _placement(nexus, Q(item_id__in=either))
     out = []
-    for dep in dependencies:
-        started = flow.get(dep.item_id)
+    for dep in rows:
+        started = dep.started_on
         age = (today - started).days + 1 if started and dep.item.column_id not in done_columns else None
         own = teams.get(dep.item_id, [])
         sle: SLE = sles[None]
@@ -255,10 +260,9 @@ def dependency_board_get(
     scope = list(
         planned.order_by("sprint__number", "item__rank").values_list("sprint_id", "item_id", "item__title")
     )
-    item_ids = [item_id for _s, item_id, _t in scope]
     squares: dict[int, list[int]] = {}
     for item_id, team_id in (
-        TeamInvolvement.objects.filter(item_id__in=item_ids)
+        TeamInvolvement.objects.filter(item_id__in=planned.values("item_id"))
         .order_by("team__name")
         .values_list("item_id", "team_id")
     ):
@@ -273,11 +277,10 @@ def dependency_board_get(
             dom_id = f"dep-card-{item_id}-{team_id}"
             cells.setdefault((team_id, sprint_id), []).append(BoardCard(item, team_id, sprint_id, dom_id))
             first_card.setdefault(item_id, dom_id)
-    open_deps = open_deps.select_related("item", "depends_on").only(*DEPENDENCY_FIELDS)
     if team is not None:
         touching = TeamInvolvement.objects.filter(team=team).values("item_id")
         open_deps = open_deps.filter(Q(item_id__in=touching) | Q(depends_on_id__in=touching))
-    judged = dependencies_judged(nexus=nexus, today=today, dependencies=list(open_deps.order_by("pk")))
+    judged = dependencies_judged(nexus=nexus, today=today, dependencies=open_deps)
     lines = [
         BoardLine(j, first_card[j.item.pk], first_card[j.depends_on.pk])
         for j in judged

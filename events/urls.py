@@ -7,9 +7,12 @@ from events import (
     views,
     views_board,
     views_dependencies,
+    views_dependency_reads,
     views_planning,
     views_refinement,
+    views_review,
     views_sprint_backlog,
+    views_suggestions,
     views_team,
 )
 
@@ -65,8 +68,51 @@ urlpatterns = [
         views_refinement.refinement_split,
         name="refinement-split",
     ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/",
+        views_suggestions.refinement_suggestions,
+        name="refinement-suggestions",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/<int:other_id>/confirm/",
+        views_suggestions.refinement_suggestion_confirm,
+        name="refinement-suggestion-confirm",
+    ),
+    path(
+        "n/<slug:slug>/refinement/<int:item_id>/suggestions/<int:other_id>/dismiss/",
+        views_suggestions.refinement_suggestion_dismiss,
+        name="refinement-suggestion-dismiss",
+    ),
     path("n/<slug:slug>/dependencies/", views_dependencies.dependency_board, name="dependencies"),
+    path(
+        "n/<slug:slug>/dependencies/matrix/",
+        views_dependency_reads.dependency_matrix,
+        name="dependency-matrix",
+    ),
+    path(
+        "n/<slug:slug>/dependencies/forecast/",
+        views_dependency_reads.dependency_forecast,
+        name="dependency-forecast",
+    ),
     path("n/<slug:slug>/sprint-backlog/", views_sprint_backlog.sprint_backlog, name="sprint-backlog"),
+    # The Nexus Sprint Review (events/views_review.py): a Sprint's review and its stakeholder notes.
+    path("n/<slug:slug>/review/", views_review.review_latest, name="review-latest"),
+    path("n/<slug:slug>/sprints/<int:sprint_id>/review/", views_review.review, name="review"),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/review/notes/",
+        views_review.review_note_add_view,
+        name="review-note-add",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/review/notes/<int:note_id>/pbi/",
+        views_review.review_note_pbi_view,
+        name="review-note-pbi",
+    ),
+    path(
+        "n/<slug:slug>/sprints/<int:sprint_id>/review/notes/<int:note_id>/link/",
+        views_review.review_note_link_view,
+        name="review-note-link",
+    ),
     # The team board (per Scrum Team and Sprint) and its writes.
     path("n/<slug:slug>/team-board/", views_team.team_board_mine, name="team-board-mine"),
     path(

@@ -16,6 +16,7 @@ from html import escape
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 
@@ -65,9 +66,10 @@ def _sprint(sprint: Sprint | None) -> str:
     return f"Sprint {sprint.number}" if sprint is not None else "no Sprint"
 
 
-def list_html(judged: list[JudgedDependency]) -> SafeString:
+def list_html(judged: list[JudgedDependency], forecast_url: str = "") -> SafeString:
     """The text list equivalent of the lines (`<li>` each): who waits on whom, their Sprints, the
-    waiting time against the SLE, and why a late one is late."""
+    waiting time against the SLE, why a late one is late, and (with `forecast_url`) a link to the
+    dependent PBI's forecast with its dependencies."""
     out: list[str] = []
     for j in judged:
         verb = "depends on" if j.dependency.kind == DependencyKind.DEPENDS_ON else "integrates with"
@@ -84,7 +86,13 @@ def list_html(judged: list[JudgedDependency]) -> SafeString:
             f'<span class="ext">#{j.item.pk}</span> {_cut(j.item.title)} {verb} '
             f'<span class="ext">#{j.depends_on.pk}</span> {_cut(j.depends_on.title)} '
             f'<span class="why">— {_sprint(j.item_sprint)} ← {_sprint(j.depends_on_sprint)}; '
-            f"{wait}{why}</span></li>"
+            f"{wait}{why}</span>"
+            + (
+                f' <a class="small" href="{forecast_url}?item={j.item.pk}">forecast</a>'
+                if forecast_url
+                else ""
+            )
+            + "</li>"
         )
     return SafeString("".join(out))
 
@@ -121,6 +129,6 @@ def dependency_board(request: HttpRequest, slug: str) -> HttpResponse:
             "team": team,
             "lines_json": json.dumps(lines),
             "rows_html": board_rows_html(board, late_items),
-            "list_html": list_html(board.judged),
+            "list_html": list_html(board.judged, reverse("events:dependency-forecast", args=[nexus.slug])),
         },
     )

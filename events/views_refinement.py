@@ -59,10 +59,14 @@ def rows_html(
     limit: int,
     error: str,
     error_item: int | None,
+    suggest: tuple[int, str] | None = None,
 ) -> SafeString:
     """The rows (`<tr>`) of the board, built here rather than by the template engine: 100 rows of nine
-    teams are some 1,000 small forms, which the template language renders in hundreds of milliseconds (as
-    `views_planning.card_rows_html` does for the planning page). Every value is escaped."""
+        teams are some 1,000 small forms, which the template language renders in hundreds of milliseconds (as
+        `views_planning.card_rows_html` does for the planning page). Every value is escaped. Each row has a
+    "Suggested dependencies" disclosure whose list htmx loads when it is opened (`refinement_suggestions`:
+    no query per row here); `suggest` = (PBI id, its list's HTML) renders that one open, after a confirm or
+    a dismiss."""
     base = reverse("events:refinement", args=[nexus.slug])
     hidden = (
         f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(csrf)}">'
@@ -171,6 +175,18 @@ def rows_html(
                     "dep-add",
                 )
             )
+        if suggest is not None and suggest[0] == pk:
+            add(
+                f'<details class="suggest" id="suggest-{pk}" open><summary>Suggested dependencies</summary>'
+                f'<div class="suggest-body">{suggest[1]}</div></details>'
+            )
+        else:
+            add(
+                f'<details class="suggest" id="suggest-{pk}"><summary>Suggested dependencies</summary>'
+                f'<div class="suggest-body" hx-get="{base}{pk}/suggestions/" '
+                'hx-trigger="toggle once from:closest details" hx-swap="innerHTML">'
+                '<span class="muted small">Loading…</span></div></details>'
+            )
         add("</td>")
         if can_edit:
             add(
@@ -230,7 +246,12 @@ def _limit(request: HttpRequest) -> int:
 
 
 def _context(
-    request: HttpRequest, nexus: Nexus, *, error: str = "", error_item: int | None = None
+    request: HttpRequest,
+    nexus: Nexus,
+    *,
+    error: str = "",
+    error_item: int | None = None,
+    suggest: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
     board = refinement_get(nexus=nexus, limit=_limit(request))
     can_edit = can_edit_items(user=request.user, nexus=nexus)
@@ -242,6 +263,7 @@ def _context(
         limit=_limit(request),
         error=error,
         error_item=error_item,
+        suggest=suggest,
     )
     return {
         "nexus": nexus,
@@ -263,13 +285,18 @@ def refinement(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "events/refinement.html", _context(request, nexus))
 
 
-def _answer(
-    request: HttpRequest, nexus: Nexus, *, error: DomainError | None = None, item: int | None = None
+def board_answer(
+    request: HttpRequest,
+    nexus: Nexus,
+    *,
+    error: DomainError | None = None,
+    item: int | None = None,
+    suggest: tuple[int, str] | None = None,
 ) -> HttpResponse:
     """The board part (htmx) or, for a plain form post, a redirect (success) or the whole page with the
-    message (refused), with the error's status."""
+    message (refused), with the error's status. `suggest`: a row whose suggestions show open."""
     status = error.status_code if error is not None else 200
-    context = _context(request, nexus, error=error.message if error else "", error_item=item)
+    context = _context(request, nexus, error=error.message if error else "", error_item=item, suggest=suggest)
     if not request.headers.get("HX-Request"):
         if error is None:
             return redirect("events:refinement", slug=nexus.slug)
@@ -277,7 +304,8 @@ def _answer(
     return render(request, "events/refinement.html#board", context, status=status)
 
 
-def _guard(request: HttpRequest, slug: str) -> Nexus:
+def editor_guard(request: HttpRequest, slug: str) -> Nexus:
+    """The Nexus, if the user may change the board (`can_edit_items`); `NotAllowed` (403) otherwise."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     if not can_edit_items(user=request.user, nexus=nexus):
         raise NotAllowed(
@@ -286,22 +314,23 @@ def _guard(request: HttpRequest, slug: str) -> Nexus:
     return nexus
 
 
-def _item(nexus: Nexus, item_id: int) -> ProductBacklogItem:
+def live_item(nexus: Nexus, item_id: int) -> ProductBacklogItem:
+    """The Nexus's PBI `item_id`, not deleted; 404 otherwise."""
     return get_object_or_404(ProductBacklogItem.objects.alive(), backlog__nexus=nexus, pk=item_id)
 
 
 def _write(request: HttpRequest, slug: str, item_id: int | None, write: Any) -> HttpResponse:
     """Run `write(nexus)` and answer the board; a `DomainError` answers its status with the message."""
     try:
-        nexus = _guard(request, slug)
+        nexus = editor_guard(request, slug)
     except NotAllowed as exc:
         nexus = nexus_get_for_user(user=request.user, slug=slug)
-        return _answer(request, nexus, error=exc, item=item_id)
+        return board_answer(request, nexus, error=exc, item=item_id)
     try:
         write(nexus)
     except DomainError as exc:
-        return _answer(request, nexus, error=exc, item=item_id)
-    return _answer(request, nexus)
+        return board_answer(request, nexus, error=exc, item=item_id)
+    return board_answer(request, nexus)
 
 
 @login_required
@@ -310,7 +339,7 @@ def refinement_team(request: HttpRequest, slug: str, item_id: int, team_id: int)
     """Toggle whether the PBI will need the Scrum Team (its team square): add it, or take it off."""
 
     def write(nexus: Nexus) -> None:
-        item = _item(nexus, item_id)
+        item = live_item(nexus, item_id)
         team = get_object_or_404(ScrumTeam, nexus=nexus, pk=team_id)
         square = TeamInvolvement.objects.filter(item=item, team=team).first()
         if square is None:
@@ -327,7 +356,7 @@ def refinement_ready(request: HttpRequest, slug: str, item_id: int) -> HttpRespo
     """Mark the PBI ready: move it into the Definition of Workflow's ready column."""
 
     def write(nexus: Nexus) -> None:
-        item = _item(nexus, item_id)
+        item = live_item(nexus, item_id)
         board = refinement_get(nexus=nexus, limit=1)
         if board.ready_column is None:
             raise DomainError("The Definition of Workflow marks no column ready.", field="column")
@@ -349,7 +378,7 @@ def refinement_dependency(request: HttpRequest, slug: str, item_id: int) -> Http
     """Add a dependency of the PBI (`depends_on`: a PBI id, `kind`), found at Cross-Team Refinement."""
 
     def write(nexus: Nexus) -> None:
-        item = _item(nexus, item_id)
+        item = live_item(nexus, item_id)
         other_id = _posted_id(request, "depends_on", "the PBI it depends on")
         other = ProductBacklogItem.objects.filter(backlog__nexus=nexus, pk=other_id).first()
         if other is None:
@@ -386,7 +415,7 @@ def refinement_split(request: HttpRequest, slug: str, item_id: int) -> HttpRespo
     its `carry-<id>` field (1-based numbers), or to every child when it is left empty."""
 
     def write(nexus: Nexus) -> None:
-        item = _item(nexus, item_id)
+        item = live_item(nexus, item_id)
         titles = request.POST.get("titles", "").splitlines()
         count = len([t for t in titles if t.strip()])
         pbi_split(

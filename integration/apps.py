@@ -90,6 +90,13 @@ class IntegrationConfig(AppConfig):
                         label="Integrated Increments",
                         url_name="integration:health-panel",
                     ),
+                    # The Nexus Sprint Review: the Sprint's Integrated Increments and their DoD state.
+                    Panel(
+                        slot="review",
+                        name="review-increments",
+                        label="Integrated Increments",
+                        url_name="integration:review-panel",
+                    ),
                     # The Nexus Sprint Backlog links its Sprint's Integrated Increments.
                     Panel(
                         slot="sprint-backlog",

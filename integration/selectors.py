@@ -151,6 +151,31 @@ def sprint_increments_get(*, nexus: Nexus, sprint: Sprint) -> SprintIncrements:
     return SprintIncrements(sprint, rows, {r.pk: r.n_items for r in rows})
 
 
+@dataclass
+class ReviewIncrement:
+    """An Integrated Increment on the Nexus Sprint Review: its PBIs, and its Definition of Done version
+    with how many of that version's criteria are confirmed."""
+
+    increment: IntegratedIncrement
+    n_items: int
+    criteria: int
+    confirmed: int
+
+
+def review_increments_get(*, sprint: Sprint) -> list[ReviewIncrement]:
+    """The Sprint's Integrated Increments (by number) with their PBI count and Definition of Done
+    state (criteria of their version, confirmed so far). One query."""
+    from django.db.models import Count
+
+    rows = (
+        IntegratedIncrement.objects.filter(sprint=sprint)
+        .select_related("dod_version")
+        .annotate(n_items=Count("items", distinct=True), n_confirmed=Count("confirmations", distinct=True))
+        .order_by("number")
+    )
+    return [ReviewIncrement(r, r.n_items, len(r.dod_version.criteria or []), r.n_confirmed) for r in rows]
+
+
 def panel_sprint(*, nexus: Nexus) -> Sprint | None:
     """The Sprint the Nexus Sprint Backlog panel speaks of: the active one, else the last closed."""
     return (

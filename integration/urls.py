@@ -25,6 +25,7 @@ urlpatterns = [
     path(f"{INC}/done/", views.increment_done, name="increment-done"),
     path(f"{INC}/release/", views.increment_release, name="increment-release"),
     path("n/<slug:slug>/increments/health/", views.health_panel, name="health-panel"),
+    path("n/<slug:slug>/increments/review-panel/", views.review_panel, name="review-panel"),
     path(
         "n/<slug:slug>/increments/sprint-panel/",
         views.sprint_increments_panel,

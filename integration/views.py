@@ -288,3 +288,17 @@ def sprint_increments_panel(request: HttpRequest, slug: str) -> HttpResponse:
     sprint = selectors.panel_sprint(nexus=nexus)
     si = selectors.sprint_increments_get(nexus=nexus, sprint=sprint) if sprint is not None else None
     return render(request, "integration/_sprint_panel.html", {"nexus": nexus, "si": si})
+
+
+@login_required
+@require_GET
+def review_panel(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Nexus Sprint Review's panel (slot `review`): the Sprint `?sprint=<id>`'s Integrated
+    Increments and their Definition of Done state. An unknown or missing Sprint: 404."""
+    nexus = nexus_get_for_user(user=request.user, slug=slug)
+    raw = request.GET.get("sprint", "")
+    sprint = get_object_or_404(Sprint, nexus=nexus, pk=int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    if sprint is None:
+        return render(request, "integration/_review_panel.html", {"nexus": nexus, "sprint": None}, status=404)
+    rows = selectors.review_increments_get(sprint=sprint)
+    return render(request, "integration/_review_panel.html", {"nexus": nexus, "sprint": sprint, "rows": rows})

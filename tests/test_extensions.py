@@ -35,7 +35,7 @@ def test_every_app_declares_what_it_adds():
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
-    assert [n.label for n in extensions.nav_entries()][:8] == [
+    assert [n.label for n in extensions.nav_entries()][:9] == [
         "Home",
         "Product Backlog",
         "Board",
@@ -43,9 +43,11 @@ def test_every_app_declares_what_it_adds():
         "Planning",
         "Sprint Backlog",
         "Dependencies",
+        "Review",
         "Flow",
     ]
     assert [p.name for p in extensions.panels("backlog-top")] == ["ready-buffer"]
+    assert [p.name for p in extensions.panels("review")] == ["review-increments"]
     assert extensions.demo_steps()[0].order == 0
     assert [b.name for b in extensions.bench_rows()] == [
         "backlog",
@@ -56,6 +58,7 @@ def test_every_app_declares_what_it_adds():
         "live board",
         "team board",
         "dependencies",
+        "review",
         "flow",
         "deps",
         "flow-demo",
@@ -152,6 +155,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "live board",
         "team board",
         "dependencies",
+        "review",
         "flow",
         "deps",
         "flow-demo",

@@ -95,6 +95,7 @@ ITEM = {
     "description": "When a switch over a sealed interface misses a permitted type, offer to add it.",
     "acceptance_criteria": "The quick fix adds one case per missing type, in declaration order.",
     "parent": None,
+    "product_goal": 2,
     "size": 5.0,
     "labels": ["editor", "java21"],
     "class_of_service": "standard",

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from backlog.models import (
     ClassOfService,
     ProductBacklogItem,
+    ProductGoal,
     ScrumTeam,
     TeamInvolvement,
     TeamStatus,
@@ -51,6 +52,7 @@ class ItemSerializer(serializers.ModelSerializer):
     `rank` orders the Product Backlog (smaller = higher; sparse, so compare, do not count).
     `version` increases with every change and is the item's `ETag`. `column` is the id of its
     Definition of Workflow column, `teams` the Scrum Teams forecast with their status, `labels` names.
+    `product_goal` is the id of the Product Goal it serves (`goals/`), or null.
     `size` is in the unit the Nexus chooses. Times are ISO-8601 UTC with microseconds."""
 
     labels: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
@@ -68,6 +70,7 @@ class ItemSerializer(serializers.ModelSerializer):
             "description",
             "acceptance_criteria",
             "parent",
+            "product_goal",
             "size",
             "labels",
             "class_of_service",
@@ -102,6 +105,7 @@ class ItemSerializer(serializers.ModelSerializer):
             "description": item.description,
             "acceptance_criteria": item.acceptance_criteria,
             "parent": item.parent_id,
+            "product_goal": item.product_goal_id,
             "size": None if item.size is None else _SIZE.to_representation(item.size),
             "labels": labels,
             "class_of_service": item.class_of_service,
@@ -296,8 +300,9 @@ def item_changes(validated: Any) -> ItemChanges:
 class ItemWriteSerializer(StrictSerializer):
     """The writable fields of a PBI. Send only what changes: fields you leave out keep their value.
     `labels` and `teams` are whole sets (kept teams keep their status). `column` moves the item
-    through the Definition of Workflow (logged; WIP limits apply). `parent`, `column` and `teams` are
-    ids within the Nexus."""
+    through the Definition of Workflow (logged; WIP limits apply). `parent`, `product_goal`, `column` and
+    `teams` are ids within the Nexus (another Nexus's id: 400 naming the field; a goal achieved or
+    abandoned: 400 naming `product_goal`)."""
 
     title = StrictCharField(max_length=300, required=False)
     description = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=100_000, required=False)
@@ -306,6 +311,13 @@ class ItemWriteSerializer(StrictSerializer):
     )
     parent = NexusRefField(  # type: ignore[assignment]  # a declared field, not Field.parent
         model=ProductBacklogItem, scope="backlog__nexus", alive=True, allow_null=True, required=False
+    )
+    product_goal = NexusRefField(
+        model=ProductGoal,
+        scope="backlog__nexus",
+        allow_null=True,
+        required=False,
+        help_text="The id of the Product Goal it serves (the active one of this Nexus), or null to unlink",
     )
     size = StrictDecimalField(max_digits=7, decimal_places=2, min_value=0, allow_null=True, required=False)
     labels = serializers.ListField(child=StrictCharField(max_length=60), max_length=50, required=False)

@@ -18,6 +18,7 @@ from backlog.api.views_structure import (
     ProductGoalViewSet,
     ScrumTeamViewSet,
 )
+from backlog.api.views_suggestions import SuggestedDependencyViewSet
 from backlog.api.views_webhooks import WebhookViewSet
 from backlog.api.views_workflow import WorkflowColumnViewSet
 
@@ -36,6 +37,11 @@ router.register(rf"{NEXUS}/team-columns", TeamColumnViewSet, basename="team-colu
 router.register(rf"{NEXUS}/transitions", TransitionViewSet, basename="transition")
 router.register(rf"{NEXUS}/webhooks", WebhookViewSet, basename="webhook")
 router.register(rf"{NEXUS}/dependencies", DependencyViewSet, basename="dependency")
+router.register(
+    rf"{NEXUS}/items/(?P<item_id>[0-9]{{1,18}})/suggested-dependencies",
+    SuggestedDependencyViewSet,
+    basename="suggested-dependency",
+)
 
 api_patterns = router.urls
 

@@ -19,10 +19,12 @@ from backlog.errors import Conflict, DomainError, VersionConflict
 from backlog.models import (
     ClassOfService,
     ColumnCategory,
+    GoalStatus,
     Label,
     Nexus,
     ProductBacklog,
     ProductBacklogItem,
+    ProductGoal,
     ScrumTeam,
     Source,
     TeamInvolvement,
@@ -57,6 +59,7 @@ EDITABLE_FIELDS = {
     "blocked_reason",
     "external_id",
     "parent",
+    "product_goal",
 }
 
 
@@ -109,6 +112,15 @@ def _clean_fields(
                 if node.pk == item.pk:
                     raise DomainError("An item cannot be its own ancestor.", field="parent")
                 node = node.parent
+    if values.get("product_goal") is not None:
+        goal = values["product_goal"]
+        if not isinstance(goal, ProductGoal) or goal.backlog_id != backlog.pk:
+            raise DomainError("The Product Goal belongs to another Nexus.", field="product_goal")
+        if goal.status != GoalStatus.ACTIVE and (item is None or item.product_goal_id != goal.pk):
+            raise DomainError(
+                f"That Product Goal is {goal.get_status_display().lower()}: link PBIs to the active one.",
+                field="product_goal",
+            )
     blocked = values.get("is_blocked", item.is_blocked if item else False)
     if not blocked:
         values["blocked_reason"] = ""
@@ -271,7 +283,8 @@ def _pbi_update_fields(
 class ItemChanges:
     """What a client asks to change on a PBI; `None` leaves that part as it is.
 
-    `fields`: any of `EDITABLE_FIELDS` (`parent` as a `ProductBacklogItem` or None). `labels`: label
+    `fields`: any of `EDITABLE_FIELDS` (`parent` as a `ProductBacklogItem` or None, `product_goal` as a
+    `ProductGoal` of the item's Product Backlog or None). `labels`: label
     names (the whole set). `teams`: the Scrum Teams forecast (the whole set; kept teams keep their
     status). `column`: the Definition of Workflow column (a change is a logged transition)."""
 
@@ -294,8 +307,8 @@ class WriteResult:
 
 def _same(item: ProductBacklogItem, name: str, value: Any) -> bool:
     """Whether `value` equals the item's current `name` (after the normalisation the services do)."""
-    if name == "parent":
-        return item.parent_id == (value.pk if value is not None else None)
+    if name in ("parent", "product_goal"):
+        return bool(getattr(item, f"{name}_id") == (value.pk if value is not None else None))
     current = getattr(item, name)
     if name == "size":
         if value is None or current is None:
@@ -373,6 +386,24 @@ def pbi_update(
         locked, result.warnings, result.changed = moved.item, moved.warnings, True
     result.item = locked
     return result
+
+
+def pbi_product_goal_set(
+    *,
+    item: ProductBacklogItem,
+    goal: ProductGoal | None,
+    actor: Actor,
+    expected_version: int | None = None,
+    source: str = Source.UI,
+) -> WriteResult:
+    """Link the PBI to `goal` (a Product Goal of its Product Backlog), or unlink it with None: through
+    `pbi_update`, the one update service (same locks, version and events). Linking to the active goal
+    only (a PBI keeps the link it has to a goal since achieved or abandoned). Raises `DomainError`
+    naming `product_goal` (another Nexus's goal, a closed one), `PreconditionFailed` (412) with a stale
+    `expected_version`. Changing nothing keeps the version."""
+    return pbi_update(
+        item=item, actor=actor, expected_version=expected_version, source=source, product_goal=goal
+    )
 
 
 @dataclass

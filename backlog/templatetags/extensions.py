@@ -10,6 +10,7 @@ and `base.html` name no upper app's URL or template:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
@@ -35,9 +36,11 @@ def nexus_nav(context: dict[str, Any], nexus: Any) -> SafeString:
 
 
 @register.simple_tag
-def panels(slot: str, nexus: Any) -> SafeString:
-    """The panels of `slot` for this Nexus, each loaded by htmx from its app's URL."""
+def panels(slot: str, nexus: Any, **params: Any) -> SafeString:
+    """The panels of `slot` for this Nexus, each loaded by htmx from its app's URL; `params` (e.g.
+    `sprint=sprint.pk` on the Nexus Sprint Review page) are added to that URL's query string."""
     out = []
+    query = ("?" + urlencode(params)) if params else ""
     for panel in extensions.panels(slot):
         trigger = "load" + (f", {panel.refresh_on}" if panel.refresh_on else "")
         out.append(
@@ -47,7 +50,7 @@ def panels(slot: str, nexus: Any) -> SafeString:
                 '<p class="muted small">Loading…</p></section>',
                 name=panel.name,
                 label=panel.label,
-                url=reverse(panel.url_name, args=[nexus.slug]),
+                url=reverse(panel.url_name, args=[nexus.slug]) + query,
                 trigger=trigger,
             )
         )

@@ -209,6 +209,17 @@ def _running_sprint(nx):
     return Sprint.objects.filter(nexus=nx, state=SprintState.ACTIVE).first() or _active_sprint(nx)
 
 
+def _review_note(nx):
+    """An open stakeholder note of the running Sprint's review (made on demand)."""
+    from events.models import ReviewNote
+    from events.services.review import review_note_add
+
+    sprint = _running_sprint(nx)
+    return ReviewNote.objects.filter(sprint=sprint, outcome="open").first() or review_note_add(
+        sprint=sprint, text="Search is slow", actor=None
+    )
+
+
 def _filled_item(nx):
     """The last PBI with Team A's square ready to integrate."""
     from tests.factories import squares_fill
@@ -596,6 +607,36 @@ ACTIONS = [
     ),
     ("dependency delete", "dependency", "delete", lambda nx: f"/dependencies/{_dependency(nx).pk}/", None),
     ("dependencies deleted", "view", "get", lambda nx: "/dependencies/deleted/", None),
+    (
+        "suggested dependencies list",
+        "view",
+        "get",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/",
+        None,
+    ),
+    (
+        "suggested dependency confirm",
+        "create",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/confirm/",
+        lambda nx: {"found_at": "planning"},
+    ),
+    (
+        "suggested dependency dismiss",
+        "create",
+        "post",
+        lambda nx: f"/items/{_first(nx).pk}/suggested-dependencies/{_last(nx).pk}/dismiss/",
+        None,
+    ),
+    ("dependency matrix", "view", "get", lambda nx: "/dependency-matrix/", None),
+    # A GET's body is its query string: `?item=<the first PBI>`.
+    (
+        "dependency forecast",
+        "view",
+        "get",
+        lambda nx: "/dependency-forecast/",
+        lambda nx: {"item": _first(nx).pk},
+    ),
     ("issues list", "view", "get", lambda nx: "/integration-issues/", None),
     (
         "issue raise",
@@ -636,6 +677,41 @@ ACTIONS = [
     ),
     ("issue history", "view", "get", lambda nx: f"/integration-issues/{_issue(nx).pk}/history/", None),
     ("issues deleted", "view", "get", lambda nx: "/integration-issues/deleted/", None),
+    # The Nexus Sprint Review's notes (`events.api_review`): every member records feedback; members but
+    # Stakeholders correct and link; `can_create_items` makes a PBI; the PO and the NIT delete.
+    ("reviews list", "view", "get", lambda nx: "/reviews/", None),
+    (
+        "review note create",
+        "view",
+        "post",
+        lambda nx: "/reviews/",
+        lambda nx: {"sprint": _running_sprint(nx).pk, "text": "Love the new search", "stakeholder": "Ops"},
+    ),
+    ("review note get", "view", "get", lambda nx: f"/reviews/{_review_note(nx).pk}/", None),
+    (
+        "review note patch",
+        "edit",
+        "patch",
+        lambda nx: f"/reviews/{_review_note(nx).pk}/",
+        lambda nx: {"stakeholder": "Eclipse PMC"},
+    ),
+    ("review note delete", "sprint_planning", "delete", lambda nx: f"/reviews/{_review_note(nx).pk}/", None),
+    (
+        "review note to-pbi",
+        "create",
+        "post",
+        lambda nx: f"/reviews/{_review_note(nx).pk}/to-pbi/",
+        lambda nx: {"title": "Faster search"},
+    ),
+    (
+        "review note link",
+        "edit",
+        "post",
+        lambda nx: f"/reviews/{_review_note(nx).pk}/link/",
+        lambda nx: {"item": _first(nx).pk, "title": "Faster search, with records"},
+    ),
+    ("review note history", "view", "get", lambda nx: f"/reviews/{_review_note(nx).pk}/history/", None),
+    ("reviews deleted", "view", "get", lambda nx: "/reviews/deleted/", None),
 ]
 
 #: Operations outside the matrix, each tested on its own: the Nexus list and Nexus creation are not

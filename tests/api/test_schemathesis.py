@@ -36,8 +36,9 @@ from backlog.services import ItemChanges, goal_create, pbi_set_teams
 from backlog.services.dependencies import dependency_create, dependency_resolve
 from backlog.services.sync import pbi_upsert, token_create
 from backlog.services.webhooks import webhook_create
-from events.models import Sprint, SprintItem
+from events.models import ReviewNote, Sprint, SprintItem
 from events.services import sprint_close, sprint_create, sprint_plan, sprint_start
+from events.services.review import review_note_add, review_note_to_pbi
 from flow.models import FlowSettings
 from flow.services import flow_settings_set
 from integration.models import DoneCriterion, IntegratedIncrement
@@ -72,6 +73,7 @@ ROWS: dict[str, tuple[Any, str]] = {
     "increments": (IntegratedIncrement, "nexus__slug"),
     "dependencies": (Dependency, "nexus__slug"),
     "integration-issues": (IntegrationIssue, "nexus__slug"),
+    "reviews": (ReviewNote, "nexus__slug"),
 }
 
 
@@ -147,6 +149,11 @@ def api_schema(live_server, settings) -> Any:
             issue_escalate(issue=issue, actor=owner)
         if n == 7:
             issue_resolve(issue=issue, actor=owner, resolution="Gone")
+    # Stakeholder notes of the closed and the active Sprint's reviews, open and acted on.
+    for n, sprint in enumerate((closed, active, active, active)):
+        note = review_note_add(sprint=sprint, text=f"Feedback {n}", stakeholder="Ops", actor=owner)
+        if n == 1:
+            review_note_to_pbi(note=note, actor=owner)
     for i in range(USERS):  # users a generated `username` can name
         UserFactory.create(username=f"st-user-{i}")
     _token, key = token_create(user=owner, name="schemathesis")
@@ -180,10 +187,14 @@ def _real_ids(case: Any, slug: str) -> None:
     ext = params.get("external_id")
     if isinstance(ext, str) and zlib.crc32(ext.encode("utf-8", "surrogatepass")) % 4 != 3:
         params["external_id"] = f"EXT-{zlib.crc32(ext.encode('utf-8', 'surrogatepass')) % EXTERNAL_IDS}"
+    parts = case.operation.path.split("/")
+    on_item = params.get("item_id")
+    if isinstance(on_item, int) and parts[5:6] == ["items"] and on_item % 4 != 3:
+        items = _ids("items", slug)  # `items/{item_id}/suggested-dependencies/`: a real PBI
+        params["item_id"] = items[on_item % len(items)] if items else on_item
     generated = params.get("id")
     if not isinstance(generated, int) or generated % 4 == 3:
         return
-    parts = case.operation.path.split("/")
     if len(parts) <= 5 or parts[5] not in ROWS:
         return
     ids = _ids(parts[5], slug)
@@ -215,6 +226,7 @@ BODY_REFS = {
     "team": "teams",
     "sprint": "sprints",
     "criterion": "definition-of-done",
+    "product_goal": "goals",
 }
 
 

@@ -17,6 +17,7 @@ from backlog.suggestions import (
     suggestion_rows,
     suggestions_for,
 )
+from backlog.suggestions import index as suggestion_cache
 from backlog.tasks import suggestions_rebuild
 from tests.factories import column, nexus_build, squares_fill, team
 
@@ -117,7 +118,7 @@ def test_limit_keeps_the_best_in_order() -> None:
 @pytest.fixture
 def _no_cached_index() -> None:
     cache.clear()
-    suggestions._local.clear()
+    suggestion_cache._local.clear()
 
 
 def _build(nexus, n: int) -> list:
@@ -181,7 +182,7 @@ def test_index_cached_per_change_counter_and_rebuilt_after_a_change() -> None:
         assert suggestion_index_get(nexus_id=nexus.pk) is index
     assert len(again.captured_queries) == 1  # the change counter only
     # Another process (a cold one) finds it in the Django cache.
-    suggestions._local.clear()
+    suggestion_cache._local.clear()
     assert suggestion_index_get(nexus_id=nexus.pk).stamp == index.stamp  # type: ignore[union-attr]
 
     new = pbi_create(nexus=nexus, title="Checkout step export by PayPal", actor=None)
@@ -209,8 +210,8 @@ def test_an_index_of_another_nexus_with_the_same_id_is_never_used() -> None:
     assert index.stamp is not None
     forged = suggestion_index_build([SuggestionRow(1, "Other Nexus")])
     forged.stamp = (nexus.pk, "1999-01-01T00:00:00+00:00", index.stamp[2])
-    suggestions._local[nexus.pk] = forged
-    cache.delete(suggestions.CACHE_KEY.format(nexus_id=nexus.pk))
+    suggestion_cache._local[nexus.pk] = forged
+    cache.delete(suggestion_cache.CACHE_KEY.format(nexus_id=nexus.pk))
     got = suggestion_index_get(nexus_id=nexus.pk)
     assert got is not None
     assert got is not forged
@@ -219,15 +220,27 @@ def test_an_index_of_another_nexus_with_the_same_id_is_never_used() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("_no_cached_index")
-def test_the_items_changed_receiver_queues_a_rebuild() -> None:
+def test_writes_never_rebuild_the_index_the_next_read_does_once(monkeypatch) -> None:
+    """Coalesced: a burst of writes builds nothing; the first read after it builds once (eager Celery)."""
     nexus = nexus_build()
     _build(nexus, 2)
     before = suggestion_index_get(nexus_id=nexus.pk)
-    pbi_create(nexus=nexus, title="Checkout step export again", actor=None)
-    suggestions.suggestions_on_items_changed(None, nexus_id=nexus.pk, flow=True)  # eager Celery: inline
+    builds: list[tuple] = []
+    real = suggestion_cache._build_and_store
+
+    def counted(*args):
+        builds.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(suggestion_cache, "_build_and_store", counted)
+    for i in range(3):
+        pbi_create(nexus=nexus, title=f"Checkout step export again {i}", actor=None)
+    assert builds == []
+    index = suggestion_index_get(nexus_id=nexus.pk)
+    assert len(builds) == 1
     with CaptureQueriesContext(connection) as after:
-        index = suggestion_index_get(nexus_id=nexus.pk)
+        assert suggestion_index_get(nexus_id=nexus.pk) is index
     assert len(after.captured_queries) == 1  # already fresh
     assert index is not None
     assert before is not None
-    assert len(index) == len(before) + 1
+    assert len(index) == len(before) + 3

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backlog', '0015_role_eat_member'),
-        ('events', '0001_sprints'),
+        ('events', '0002_review'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

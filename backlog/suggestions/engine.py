@@ -1,71 +1,32 @@
-"""Suggested dependencies (issue 12): for a PBI, the other open PBIs most likely to touch the same area,
-each with why, for a person to confirm (it becomes a dependency) or dismiss (never suggested again).
-
-Method (a content-based recommender over the Nexus's Product Backlog; scikit-learn, no model download,
-pure Python and numpy over rows, so SQLite and PostgreSQL alike):
-
-* **Text**: TF-IDF (scikit-learn ``TfidfVectorizer``: English stop words removed, sublinear term
-  frequency, L2-normalised rows) of the title (counted twice: the title names the area), description
-  and acceptance criteria; the similarity of two PBIs is the cosine of their vectors, in [0, 1]
-  (Manning, Raghavan, Schütze, "Introduction to Information Retrieval", ch. 6). The neighbours of one
-  PBI are found by brute force through the transposed matrix (an inverted index: only the PBIs that
-  share a term with it are touched), what ``sklearn.neighbors.NearestNeighbors(metric="cosine",
-  algorithm="brute")`` does, without its per-call overhead.
-* **Same parent**: both were split from the same PBI.
-* **Shared labels**, weighted by how specific each label is: ``log(n / df) / log(n)`` for a label on
-  ``df`` of the ``n`` PBIs (1 for a label on one other PBI, 0 for a label on every PBI), summed, at most 1.
-* **Teams often involved together**: for a team of this PBI and another team of the candidate, the
-  share of the smaller team's PBIs (all live PBIs, finished ones included) that involve both; the
-  largest over the pairs, in [0, 1]. Dependencies are between teams, so a team shared by both PBIs
-  does not count.
-
-``score = 0.6 text + 0.2 same parent + 0.1 labels + 0.1 teams`` (weights chosen so that text leads and
-the structure breaks ties; a heuristic, documented as such). A candidate needs some evidence of its own
-(a shared term, the same parent or a shared label) and ``score >= min_score``; the PBI itself, its
-parent and children, closed PBIs and the dismissed pairs are never suggested.
-
-The index of a Nexus is built from rows (``suggestion_rows``: four queries whatever the size), cached
-per Nexus and stamped with its change counter (``NexusChangeCounter.seq``): a process keeps the newest
-index it has seen, the Django cache shares it between processes, and a Celery task
-(``backlog.tasks.suggestions_rebuild``) rebuilds it after changes (run inline when Celery is eager,
-as under ``make run``).
-"""
+"""The engine of the suggested dependencies: pure functions over rows, no database (see
+``backlog.suggestions`` for the method, its weights and its sources)."""
 
 from __future__ import annotations
 
 import math
-import threading
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
-from django.core.cache import cache
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, TeamInvolvement
-
 __all__ = [
-    "NexusRows",
+    "DEFAULT_LIMIT",
+    "DEFAULT_MIN_SCORE",
     "Suggestion",
     "SuggestionIndex",
     "SuggestionRow",
     "suggestion_index_build",
-    "suggestion_index_get",
-    "suggestion_index_rebuild",
-    "suggestion_rows",
     "suggestions_for",
-    "suggestions_on_items_changed",
 ]
 
 W_TEXT, W_PARENT, W_LABELS, W_TEAMS = 0.6, 0.2, 0.1, 0.1
 DEFAULT_LIMIT = 10
 DEFAULT_MIN_SCORE = 0.1
-CACHE_KEY = "backlog:suggestions:v1:{nexus_id}"
-CACHE_TIMEOUT = 7 * 24 * 3600  # seconds; a newer change counter replaces it earlier
 _TERMS_SHOWN = 5
 _LABEL_SHOWN = 0.2  # a shared label is named in `why` when at least this specific (see the module)
 
@@ -153,8 +114,6 @@ def suggestion_index_build(
     ``rows`` (the finished ones), counted in "teams often involved together" only. ``other_titles``:
     titles of PBIs not in ``rows`` that ``why`` may name (a finished parent). Raises ``ValueError`` for
     a duplicate id. Work: one TF-IDF fit over the rows (0.2 to 0.3 s for 10,000 PBI titles)."""
-    import time
-
     started = time.perf_counter()
     ids = np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows))
     pos = {int(i): k for k, i in enumerate(ids.tolist())}
@@ -356,167 +315,3 @@ def _explain(
         shared_labels=labels,
         teams_together=together,
     )
-
-
-# --- Rows from the database, and the cached index per Nexus ------------------------------------------
-
-
-def _stamp(nexus_id: int) -> tuple[int, str, int] | None:
-    """(Nexus id, creation time, change counter), or None for a missing Nexus. One query. The creation
-    time tells a Nexus from an earlier one that had the same id (SQLite reuses ids)."""
-    row = Nexus.objects.filter(pk=nexus_id).values_list("created_at", "change_counter__seq").first()
-    if row is None:
-        return None
-    return (nexus_id, row[0].isoformat(), int(row[1] or 0))
-
-
-@dataclass(frozen=True, slots=True)
-class NexusRows:
-    """What ``suggestion_rows`` loads: ``rows`` (the open live PBIs, in Product Backlog order),
-    ``team_names`` (team id -> name), ``other_involvements`` (the team ids of each other live PBI: the
-    finished ones), ``other_titles`` (titles of the parents that are not among ``rows``)."""
-
-    rows: list[SuggestionRow]
-    team_names: dict[int, str]
-    other_involvements: list[tuple[int, ...]]
-    other_titles: dict[int, str]
-
-    def build(self) -> SuggestionIndex:
-        """``suggestion_index_build`` over these rows."""
-        return suggestion_index_build(
-            self.rows,
-            team_names=self.team_names,
-            other_involvements=self.other_involvements,
-            other_titles=self.other_titles,
-        )
-
-
-def suggestion_rows(*, nexus_id: int) -> NexusRows:
-    """The rows of a Nexus for its index (``NexusRows``). Four queries, whatever the number of PBIs."""
-    live = ProductBacklogItem.objects.alive().filter(backlog__nexus_id=nexus_id)
-    open_ids = live.open().values("pk")
-    items = list(
-        live.open()
-        .order_by("rank")
-        .values_list("id", "title", "description", "acceptance_criteria", "parent_id", "parent__title")
-    )
-    labels: dict[int, list[str]] = {}
-    through = ProductBacklogItem.labels.through
-    for item_id, name in through.objects.filter(productbacklogitem_id__in=open_ids).values_list(
-        "productbacklogitem_id", "label__name"
-    ):
-        labels.setdefault(item_id, []).append(name)
-    teams: dict[int, list[int]] = {}
-    for item_id, team_id in (
-        TeamInvolvement.objects.filter(item__in=live).order_by().values_list("item_id", "team_id")
-    ):
-        teams.setdefault(item_id, []).append(team_id)
-    names = dict(ScrumTeam.objects.filter(nexus_id=nexus_id).order_by().values_list("id", "name"))
-    rows = [
-        SuggestionRow(
-            id=pk,
-            title=title,
-            description=description,
-            acceptance_criteria=criteria,
-            labels=tuple(sorted(labels.get(pk, ()))),
-            parent_id=parent_id,
-            team_ids=tuple(sorted(teams.pop(pk, ()))),
-        )
-        for pk, title, description, criteria, parent_id, _ in items
-    ]
-    parents = {parent_id: title for *_, parent_id, title in items if parent_id is not None}
-    return NexusRows(rows, names, [tuple(ts) for ts in teams.values()], parents)
-
-
-# The newest index this process has seen, per Nexus: a hit costs no unpickling.
-_local: dict[int, SuggestionIndex] = {}
-_local_lock = threading.Lock()
-_LOCAL_MAX = 32
-
-
-def _remember(index: SuggestionIndex) -> None:
-    assert index.stamp is not None
-    with _local_lock:
-        _local.pop(index.stamp[0], None)
-        _local[index.stamp[0]] = index
-        while len(_local) > _LOCAL_MAX:
-            _local.pop(next(iter(_local)))
-
-
-def suggestion_index_rebuild(*, nexus_id: int, force: bool = False) -> SuggestionIndex | None:
-    """Build the Nexus's index from the database and store it (this process and the Django cache),
-    stamped with the change counter read before the rows (so it is never newer than its stamp says).
-    Skipped (the stored one returned) when an index for the current counter is already stored, unless
-    ``force``. None for a missing Nexus. Five queries when it builds, one when it skips."""
-    stamp = _stamp(nexus_id)
-    if stamp is None:
-        return None
-    if not force:
-        have = _stored(nexus_id)
-        if have is not None and have.stamp == stamp:
-            return have
-    return _build_and_store(nexus_id, stamp)
-
-
-def _build_and_store(nexus_id: int, stamp: tuple[int, str, int]) -> SuggestionIndex:
-    index = suggestion_rows(nexus_id=nexus_id).build()
-    index.stamp = stamp
-    cache.set(CACHE_KEY.format(nexus_id=nexus_id), index, CACHE_TIMEOUT)
-    _remember(index)
-    return index
-
-
-def _stored(nexus_id: int) -> SuggestionIndex | None:
-    """The newest index stored for the Nexus: this process's, else the Django cache's."""
-    mine = _local.get(nexus_id)
-    shared = cache.get(CACHE_KEY.format(nexus_id=nexus_id))
-    candidates = [i for i in (mine, shared) if isinstance(i, SuggestionIndex) and i.stamp is not None]
-    if not candidates:
-        return None
-    best = max(candidates, key=lambda i: (i.stamp[1], i.stamp[2]))  # type: ignore[index]
-    if best is not mine:
-        _remember(best)
-    return best
-
-
-def _workers_share_the_cache() -> bool:
-    """Whether a Celery worker's rebuild reaches this process: Celery eager (same process), or a
-    cache shared between processes (not the default per-process memory cache)."""
-    from nexus_site.celery import app
-
-    backend = str(settings.CACHES.get("default", {}).get("BACKEND", "")).lower()
-    return bool(app.conf.task_always_eager) or not any(k in backend for k in ("locmem", "dummy"))
-
-
-def suggestion_index_get(*, nexus_id: int, stale_ok: bool = True) -> SuggestionIndex | None:
-    """The Nexus's index for its current state. One query (the change counter) when this process has
-    it. When the Nexus changed since: with ``stale_ok`` and an older index of the same Nexus at hand,
-    returns that and queues ``backlog.tasks.suggestions_rebuild`` once per change counter (Celery
-    eager, as under ``make run``, runs it inline: the fresh index is returned); otherwise builds it
-    now. None for a missing Nexus."""
-    stamp = _stamp(nexus_id)
-    if stamp is None:
-        return None
-    mine = _local.get(nexus_id)
-    if mine is not None and mine.stamp == stamp:
-        return mine
-    have = _stored(nexus_id)
-    if have is not None and have.stamp == stamp:
-        return have
-    same_nexus = have is not None and have.stamp is not None and have.stamp[1] == stamp[1]
-    if stale_ok and same_nexus and _workers_share_the_cache():
-        from backlog.tasks import suggestions_rebuild
-
-        if cache.add(f"{CACHE_KEY.format(nexus_id=nexus_id)}:queued:{stamp[2]}", 1, 600):
-            suggestions_rebuild.delay(nexus_id)
-        fresh = _local.get(nexus_id)
-        return fresh if fresh is not None and fresh.stamp == stamp else have
-    return _build_and_store(nexus_id, stamp)
-
-
-def suggestions_on_items_changed(sender: object, *, nexus_id: int, **kwargs: object) -> None:
-    """Receiver for ``backlog.signals.items_changed`` (sent on commit): queue a rebuild of the Nexus's
-    index, so the next reader finds it fresh. Optional: ``suggestion_index_get`` notices changes too."""
-    from backlog.tasks import suggestions_rebuild
-
-    suggestions_rebuild.delay(nexus_id)
