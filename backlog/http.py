@@ -18,7 +18,7 @@ No ETag (the page is rendered as usual) when the user may not see the Nexus (the
 the ETag would tell whether the Nexus exists) or has messages waiting (`django.contrib.messages`: a
 304 would keep them from being shown). Responses carry `Cache-Control: private, no-cache`: a browser
 may keep the page but asks every time. One query (`nexus_change_seq_for_user`) before the view.
-Other apps' pages (the board in `events`) use the same decorator.
+Other apps' pages use the same decorator.
 """
 
 from __future__ import annotations

@@ -57,6 +57,11 @@ class EventsConfig(AppConfig):
 
             return bench_pages.run(ctx)
 
+        def bench_board(ctx: Any) -> Any:
+            from events import bench_board
+
+            return bench_board.run(ctx)
+
         def demo_review(ctx: Any) -> str:
             from events import demo_review
 
@@ -131,6 +136,8 @@ class EventsConfig(AppConfig):
                     # The Nexus Sprint Backlog and Nexus Sprint Planning pages (events/bench_pages.py).
                     BenchRows("events-pages", bench_pages, 21),
                     BenchRows("team board", bench_team_board, 25),
+                    # The live Nexus board: rendered, cached, and its "changed since?" answer (issue 16).
+                    BenchRows("live board", bench_board, 22),
                     BenchRows("dependencies", bench_dependencies, 26),
                     # The Nexus Sprint Review page with the Product Goal's forecast (events/bench_review.py).
                     BenchRows("review", bench_review, 27),

@@ -206,6 +206,27 @@ class SprintSnapshot(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
+class BoardState(models.Model):
+    """The Nexus board's shared state during the Nexus Daily Scrum, one row per Nexus: when its 15-minute
+    timebox timer was last started (`daily_scrum_started_at`: the start of the last Nexus Daily Scrum, for
+    "dependencies found since the last Nexus Daily Scrum"), by whom, and the card the walk of the board is
+    on (`walk_item`, None: no walk; every viewer's board highlights it). Written by
+    `events.services.board` (each write advances the Nexus's change counter, so open boards show it)."""
+
+    nexus = models.OneToOneField("backlog.Nexus", on_delete=models.CASCADE, related_name="board_state")
+    daily_scrum_started_at = models.DateTimeField(null=True, blank=True, help_text="Timer last started (UTC)")
+    daily_scrum_started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    walk_item = models.ForeignKey(
+        "backlog.ProductBacklogItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"board of {self.nexus_id}"
+
+
 # The Nexus Sprint Review's stakeholder notes (kept apart to keep this module small).
 # The Nexus Sprint Retrospective's items, improvement actions and their history (kept apart to keep this
 # module small).
@@ -230,6 +251,7 @@ __all__ = [
     "ActionChangeKind",
     "ActionKind",
     "ActionStatus",
+    "BoardState",
     "ImprovementAction",
     "ImprovementActionChange",
     "NoteOutcome",

@@ -104,7 +104,7 @@ def sprint_rows(
 ) -> list[SprintRow]:
     """`SprintRow`s of these PBIs of the Sprint (each annotated with `started_on` and `finished_on`, its
     `ItemFlow` dates, as `sprint_items` loads them), in the order given. A fixed number of queries."""
-    from events.selectors import _CardMaker
+    from events.board import _CardMaker
     from flow.selectors import sles_get
 
     nexus = sprint.nexus

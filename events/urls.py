@@ -5,6 +5,7 @@ from django.urls import path
 
 from events import (
     views,
+    views_board,
     views_dependencies,
     views_dependency_reads,
     views_planning,
@@ -24,7 +25,16 @@ PLAN = "n/<slug:slug>/planning/<int:sprint_id>"
 RETRO = "n/<slug:slug>/sprints/<int:sprint_id>/retrospective"
 
 urlpatterns = [
-    path("n/<slug:slug>/board/", views.board, name="board"),
+    path("n/<slug:slug>/board/", views_board.board, name="board"),
+    path("n/<slug:slug>/board/version/", views_board.board_version, name="board-version"),
+    path("n/<slug:slug>/board/timer/", views_board.board_timer, name="board-timer"),
+    path("n/<slug:slug>/board/walk/", views_board.board_walk, name="board-walk"),
+    path("n/<slug:slug>/board/items/<int:item_id>/", views_board.board_card, name="board-card"),
+    path(
+        "n/<slug:slug>/board/items/<int:item_id>/<slug:action>/",
+        views_board.board_card_action,
+        name="board-card-action",
+    ),
     path("n/<slug:slug>/board/columns/<int:column_id>/cards/", views.board_cards, name="board-cards"),
     path("n/<slug:slug>/ready-buffer/", views.ready_buffer, name="ready-buffer"),
     # Nexus Sprint Planning and the Nexus Sprint Backlog (events/views_planning.py, views_sprint_backlog.py).

@@ -13,18 +13,8 @@ from django_htmx.middleware import HtmxDetails
 from backlog.http import nexus_etag
 from backlog.models import ColumnCategory, WorkflowColumn
 from backlog.selectors import nexus_get_for_user
-from events.selectors import HEALTHY, board_cards_get, board_get, ready_buffer_get
+from events.selectors import HEALTHY, board_cards_get, ready_buffer_get
 from flow.selectors import flow_state_stamp
-
-
-@login_required
-@require_GET
-@nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
-def board(request: HttpRequest, slug: str) -> HttpResponse:
-    """The Nexus board: one column per Definition of Workflow column; cards with team squares and
-    Work Item Age; WIP of the Nexus and of each Scrum Team against their limits."""
-    nexus = nexus_get_for_user(user=request.user, slug=slug)
-    return render(request, "events/board.html", {"nexus": nexus, "board": board_get(nexus=nexus)})
 
 
 class HtmxHttpRequest(HttpRequest):

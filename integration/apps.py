@@ -123,6 +123,7 @@ class IntegrationConfig(AppConfig):
     def _register_issues(self) -> None:
         """Integration issues and their escalation to the Executive Action Team (`*_issues` modules)."""
         from integration import admin_issues  # noqa: F401  (the admin of integration issues)
+        from integration.board import board_issue_counts, board_issue_panel, board_raise_url
         from integration.models_issues import IntegrationIssue
         from integration.services_issues import (
             EAT_RULE,
@@ -137,6 +138,7 @@ class IntegrationConfig(AppConfig):
         )
         from nexus_site.extensions import (
             BenchRows,
+            BoardProvider,
             DemoStep,
             Extension,
             NavEntry,
@@ -160,6 +162,19 @@ class IntegrationConfig(AppConfig):
             Extension(
                 app="integration",
                 nav=(NavEntry("Issues", "integration:issues", 55),),
+                # The Nexus board (events): open issues on each card, their side panel, "raise" on a card.
+                board=(
+                    BoardProvider(
+                        name="integration-issues",
+                        label="Open integration issues",
+                        badge="open integration issues",
+                        card_counts=board_issue_counts,
+                        panel=board_issue_panel,
+                        action="Raise an integration issue",
+                        card_action=board_raise_url,
+                        order=50,
+                    ),
+                ),
                 rules=(
                     PermissionRule(
                         RAISE_RULE,

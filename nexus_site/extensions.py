@@ -24,6 +24,7 @@ An app declares, in one `Extension`:
 | `nav`            | a Nexus page in the top navigation, by `order`       | `{% nexus_nav %}` (`base.html`) |
 | `panels`         | an htmx-loaded panel in a named slot of a page       | `{% panels slot nexus %}`       |
 | `checks`         | consistency checks of a Nexus's stored state         | `manage.py check_nexus`         |
+| `board`          | card badges, a side panel and a card action of the Nexus board | `events.board`        |
 
 Lower apps never name upper ones: `backlog` reads this registry and never imports `flow`, `events` or
 `integration`; each of those registers here what it adds. Apps register in `INSTALLED_APPS` order
@@ -150,6 +151,38 @@ class ConsistencyCheck:
 
 
 @dataclass(frozen=True)
+class BoardPanelRow:
+    """A line of a board side panel: `text`, `url` (may be ""), `age_days` (calendar days, None: not
+    shown), `level` (a short badge, may be "")."""
+
+    text: str
+    url: str = ""
+    age_days: int | None = None
+    level: str = ""
+
+
+@dataclass(frozen=True)
+class BoardProvider:
+    """What an upper app adds to the Nexus board (`events`), which never imports it:
+
+    - `card_counts(nexus, item_ids) -> {item_id: n}`: a number shown on each card as a badge labelled
+      `badge` (e.g. open integration issues); a fixed number of queries for all the cards at once;
+    - `panel(nexus, today) -> list[BoardPanelRow]`: the side panel titled `label`;
+    - `card_action(nexus_slug, item_id) -> str`: the URL of the card action named `action` (e.g. raise an
+      integration issue on the PBI), "" for none.
+    """
+
+    name: str
+    label: str
+    badge: str
+    card_counts: Callable[[Any, list[int]], dict[int, int]]
+    panel: Callable[[Any, Any], list[BoardPanelRow]]
+    action: str = ""
+    card_action: Callable[[str, int], str] | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class Extension:
     """Everything one app adds; see the module's table."""
 
@@ -162,6 +195,7 @@ class Extension:
     nav: tuple[NavEntry, ...] = ()
     panels: tuple[Panel, ...] = ()
     checks: tuple[ConsistencyCheck, ...] = ()
+    board: tuple[BoardProvider, ...] = ()
 
 
 @dataclass
@@ -175,7 +209,17 @@ class _Registry:
 
 
 _registry = _Registry()
-_FIELDS = ("rules", "tombstones", "webhook_events", "demo_steps", "bench_rows", "nav", "panels", "checks")
+_FIELDS = (
+    "rules",
+    "tombstones",
+    "webhook_events",
+    "demo_steps",
+    "bench_rows",
+    "nav",
+    "panels",
+    "checks",
+    "board",
+)
 
 
 def _check(ext: Extension) -> None:
@@ -286,3 +330,8 @@ def panels(slot: str) -> list[Panel]:
 def consistency_checks() -> list[ConsistencyCheck]:
     """Every app's consistency checks (`manage.py check_nexus`), by `order`."""
     return sorted((c for ext in extensions() for c in ext.checks), key=lambda c: c.order)
+
+
+def board_providers() -> list[BoardProvider]:
+    """What upper apps add to the Nexus board (card badges, side panels, card actions), by `order`."""
+    return sorted((b for ext in extensions() for b in ext.board), key=lambda b: b.order)
