@@ -53,4 +53,4 @@ def board_issue_panel(nexus: Nexus, today: date | None = None) -> list[BoardPane
 
 def board_raise_url(slug: str, item_id: int) -> str:
     """The issues page with its raise form filled with the PBI `item_id`."""
-    return reverse("integration:issues", args=[slug]) + f"?items={item_id}#raise"
+    return reverse("integration:issues", args=[slug]) + f"?raise_pbi={item_id}#raise"

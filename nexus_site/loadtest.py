@@ -1,7 +1,12 @@
 """The board load run (`make loadtest`): N viewers poll a Nexus board while W writers rename its cards.
 
     python -m nexus_site.loadtest [--base http://127.0.0.1:8000] [--nexus eclipse-jdt] [--viewers 200]
-        [--writers 5] [--interval 2] [--duration 60] [--json OUT.json] [--poll-path PATH] [--user po]
+        [--writers 5] [--interval 2] [--duration 60] [--json OUT.json] [--full-page] [--user po]
+
+By default the viewers do what an open board does in a browser (`static/js/board.js`): poll the
+"changed since?" answer (`board/version/`, conditional: 304 while nothing changed) and, on a change,
+fetch the board's live part (`board/?live=1`, the part the page swaps in). `--full-page` polls the
+whole board page instead (what a board without the live script would cost).
 
 Runs `../shared/tools/boardload.py` (or `BOARDLOAD`; it needs aiohttp, a dev requirement) against a
 server that is already serving (`make run`, or gunicorn on PostgreSQL + Redis) and whose database this
@@ -72,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--writers", type=int, default=5)
     p.add_argument("--interval", type=float, default=2.0)
     p.add_argument("--duration", type=float, default=60.0)
-    p.add_argument("--poll-path", help="a light 'changed since?' path (the board is fetched on change)")
+    p.add_argument(
+        "--full-page",
+        action="store_true",
+        help="poll the whole board page (default: the 'changed since?' answer, then the live part)",
+    )
     p.add_argument("--json", help="write the whole report here")
     a = p.parse_args(argv)
     if not TOOL.exists():
@@ -84,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "--base",
         a.base,
         "--board",
-        f"/n/{a.nexus}/board/",
+        f"/n/{a.nexus}/board/" if a.full_page else f"/n/{a.nexus}/board/?live=1",
         "--login-user",
         a.user,
         "--login-password",
@@ -106,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         "1",
     ]
-    if a.poll_path:
-        command += ["--poll-path", a.poll_path]
+    if not a.full_page:
+        command += ["--poll-path", f"/n/{a.nexus}/board/version/"]
     if a.json:
         command += ["--json", a.json]
     try:

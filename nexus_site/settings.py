@@ -361,6 +361,9 @@ SPECTACULAR_SETTINGS = {
         # Integration issues: the event they were raised at and their escalation level (Scrum@Scale).
         "IssueEventEnum": "integration.models_issues.IssueEvent",
         "IssueLevelEnum": "integration.models_issues.IssueLevel",
+        # The Nexus Sprint Retrospective's improvement actions: what each becomes, and its status.
+        "ImprovementActionKindEnum": "events.models_retro.ActionKind",
+        "ImprovementActionStatusEnum": "events.models_retro.ActionStatus",
     },
 }
 #: How long a POST's `Idempotency-Key` is remembered (seconds).

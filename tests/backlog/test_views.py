@@ -67,7 +67,8 @@ def test_query_count_does_not_grow_with_items(client, django_assert_max_num_quer
     url = reverse(name, args=[nexus.slug])
     _fill(nexus, 3)
     # 14, and one for a page's ETag (change counter); the board's ETag also reads the flow figures' stamp.
-    with django_assert_max_num_queries(16 if name == "events:board" else 15) as small:
+    # The live board (issue 16) reads more: its state, badges, side panels and filters (25).
+    with django_assert_max_num_queries(25 if name == "events:board" else 15) as small:
         assert client.get(url).status_code == 200
     _fill(nexus, 30)
     with django_assert_max_num_queries(len(small.captured_queries)):

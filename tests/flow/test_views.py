@@ -235,7 +235,10 @@ def test_board_query_count_stays_constant(client, viewer, example, tmp_path, dja
     doing = WorkflowColumn.objects.get(nexus=example, name="Doing")
     more = reverse("events:board-cards", args=[example.slug, doing.pk])
     hx = {"HTTP_HX_REQUEST": "true"}
-    with django_assert_max_num_queries(16) as small:
+    # 25 since the live board (issue 16): its state (timer, walk), dependency badges, integration
+    # issues per card (a provider), the side panels (aging, issues, dependencies found, Sprint Goal),
+    # the filters' teams and labels; the point is below: no more with more items.
+    with django_assert_max_num_queries(25) as small:
         assert client.get(url).status_code == 200
     with django_assert_max_num_queries(12) as small_more:
         assert client.get(more, {"after": -(2**62)}, **hx).status_code == 200

@@ -36,7 +36,11 @@ def test_open_issues_show_on_cards_in_the_panel_and_a_raise_reaches_open_boards(
     assert "L2 Nexus" in page
 
     panel = client.get(reverse("events:board-card", args=[nexus.slug, item.pk])).content.decode()
-    raise_url = reverse("integration:issues", args=[nexus.slug]) + f"?items={item.pk}#raise"
+    raise_url = reverse("integration:issues", args=[nexus.slug]) + f"?raise_pbi={item.pk}#raise"
     assert f'href="{raise_url}"' in panel
     form = client.get(raise_url.split("#")[0]).content.decode()
     assert f'value="{item.pk}"' in form
+    assert '<details class="panel raise-form" id="raise" open>' in form
+    # Without it, the raise form stays folded (the issues list comes first).
+    plain = client.get(reverse("integration:issues", args=[nexus.slug])).content.decode()
+    assert '<details class="panel raise-form" id="raise" >' in plain
