@@ -8,7 +8,8 @@ Integrated Increment every Sprint; it may be delivered before the Sprint ends).
 - `increment_confirm`: a criterion of its version confirmed (who, when, an optional evidence link);
   confirming twice is refused (409).
 - `increment_done`: only when every criterion is confirmed (409 naming the others); then each of its
-  PBIs gets its squares ticked (Done, with `square_set`'s log rows, in bulk: `_squares_tick`) and
+  PBIs gets its squares ticked (Done, with `square_set`'s log rows, in bulk: backlog's
+  `squares_done_bulk`) and
   enters the Nexus's finished column through the one move service (`pbi_transition`, source
   `system`, logged), so flow metrics and the increment agree. Webhook `increment.done`.
 - `increment_release`: a Done increment released to stakeholders on a date. Webhook
@@ -37,11 +38,8 @@ from backlog.models import (
     Nexus,
     ProductBacklogItem,
     Source,
-    TeamColumn,
     TeamInvolvement,
     TeamStatus,
-    Transition,
-    TransitionKind,
     WorkflowColumn,
 )
 from backlog.services import pbi_transition
@@ -53,7 +51,7 @@ from backlog.services.common import (
     notify_items_changed,
     version_check,
 )
-from backlog.services.squares import FILLED
+from backlog.services.squares import FILLED, squares_done_bulk
 from backlog.services.webhooks import webhook_event_record
 from events.models import Sprint, SprintState
 from flow.history import nexus_today
@@ -280,60 +278,6 @@ def unconfirmed(increment: IntegratedIncrement) -> list[dict[str, Any]]:
     return [c for c in increment.dod_version.criteria if c["id"] not in confirmed]
 
 
-def _squares_tick(squares: list[TeamInvolvement], now: Any) -> None:
-    """Tick the locked `squares` (Done) in bulk, as `backlog.services.squares.square_set` would one by
-    one (one call per square took seconds for an increment of 300 PBIs): each team's work moves to the
-    first column of its board in the Done state (unless it is in one), with the same typed log rows
-    (`team_status`, and `team_column` when the column changes; source `system`). Two queries and one
-    UPDATE per team."""
-    if not squares:
-        return
-    first_done: dict[int, TeamColumn] = {}
-    for column in TeamColumn.objects.filter(
-        team_id__in={sq.team_id for sq in squares}, state=TeamStatus.DONE
-    ).order_by("team_id", "position"):
-        first_done.setdefault(column.team_id, column)
-    rows = []
-    for sq in squares:
-        current = sq.team_column
-        to = (
-            current
-            if current is not None and current.state == TeamStatus.DONE
-            else first_done.get(sq.team_id)
-        )
-        common: dict[str, Any] = {"item_id": sq.item_id, "at": now, "actor": None, "source": Source.SYSTEM}
-        rows.append(
-            Transition(
-                kind=TransitionKind.TEAM_STATUS,
-                team_id=sq.team_id,
-                from_name=sq.status,
-                to_name=TeamStatus.DONE,
-                **common,
-            )
-        )
-        if to is not None and to.pk != sq.team_column_id:
-            rows.append(
-                Transition(
-                    kind=TransitionKind.TEAM_COLUMN,
-                    team_id=sq.team_id,
-                    from_team_column=current,
-                    to_team_column=to,
-                    from_name=current.name if current is not None else "",
-                    to_name=to.name,
-                    team_status=TeamStatus.DONE,
-                    **common,
-                )
-            )
-            sq.team_column = to
-        sq.status = TeamStatus.DONE
-    Transition.objects.bulk_create(rows, batch_size=500)
-    by_column: dict[int | None, list[int]] = {}
-    for sq in squares:
-        by_column.setdefault(sq.team_column_id, []).append(sq.pk)
-    for column_id, ids in by_column.items():  # one UPDATE per team column (a few), not a CASE per row
-        TeamInvolvement.objects.filter(pk__in=ids).update(status=TeamStatus.DONE, team_column_id=column_id)
-
-
 @transaction.atomic
 @items_changed_batched()
 def increment_done(
@@ -341,7 +285,7 @@ def increment_done(
 ) -> IntegratedIncrement:
     """Mark the increment Done: every criterion of its version must be confirmed (else `Conflict`,
     409, `criteria`, naming them) and it must hold a PBI (`Conflict`, `items`). Then each PBI's squares
-    are ticked (Done, source `system`, logged as `square_set` logs; `_squares_tick`) and the PBI enters
+    are ticked (Done, source `system`, logged as `square_set` logs; `squares_done_bulk`) and the PBI enters
     the Nexus's finished column
     (`pbi_transition`, source `system`, logged) unless it is there or past it already: flow metrics and
     the increment agree. Webhook `increment.done`. Raises `NotAllowed` (403), `Conflict` (`state`:
@@ -394,7 +338,7 @@ def increment_done(
         )
     finish = WorkflowColumn.objects.filter(nexus=nexus, is_finish=True).first()
     now = timezone.now()
-    _squares_tick(squares, now)
+    squares_done_bulk(squares=squares, at=now)
     if finish is not None:
         for item in items:
             if item.column.position < finish.position:

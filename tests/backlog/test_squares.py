@@ -30,6 +30,7 @@ from backlog.services.squares import (
     DEFAULT_TEAM_COLUMNS,
     square_set,
     square_teams_for,
+    squares_done_bulk,
     team_item_move,
 )
 from backlog.services.team_columns import team_column_create, team_column_delete, team_column_update
@@ -273,6 +274,44 @@ def test_set_status_goes_to_the_first_column_of_the_state_and_stays_in_one_of_it
         review,
         rows,
     )
+
+
+def test_squares_done_bulk_logs_as_square_set_and_keeps_a_done_column(nexus):
+    """The bulk tick (an Integrated Increment marked Done) writes what `square_set` writes one by one:
+    the square Done in the first Done column of its team's board, a `team_status` row and, when the
+    column changes, a `team_column` row, source `system`; a square already in a Done column stays in it."""
+    from django.utils import timezone
+
+    a = team(nexus, "Team A")
+    later_done = team_column_create(team=a, name="Shipped", state="done", actor=None)
+    one, two = _item(nexus, "Team A", "Team B", title="One"), _item(nexus, "Team A", title="Two")
+    for item, name in ((one, "Team A"), (one, "Team B"), (two, "Team A")):
+        involvement_set_status(involvement=_square(item, name), status="ready", actor=None)
+    team_item_move(item=two, team=a, to_column=later_done, actor=None)
+    before = Transition.objects.count()
+    squares = list(
+        TeamInvolvement.objects.filter(item__in=[one, two])
+        .select_related("team_column")
+        .order_by("item_id", "team__name")
+    )
+    at = timezone.now()
+    squares_done_bulk(squares=squares, at=at)
+    assert {(sq.item_id, sq.team.name, sq.status) for sq in TeamInvolvement.objects.all()} == {
+        (one.pk, "Team A", "done"),
+        (one.pk, "Team B", "done"),
+        (two.pk, "Team A", "done"),
+    }
+    assert _square(one, "Team A").team_column == _col(nexus, "Team A", "done")
+    assert _square(one, "Team B").team_column == _col(nexus, "Team B", "done")
+    assert _square(two, "Team A").team_column == later_done  # already in a Done column: stays
+    rows = Transition.objects.order_by("pk")[before:]
+    assert [(r.item_id, r.kind, r.to_name, r.source, r.at) for r in rows] == [
+        (one.pk, TransitionKind.TEAM_STATUS, "done", Source.SYSTEM, at),
+        (one.pk, TransitionKind.TEAM_COLUMN, _col(nexus, "Team A", "done").name, Source.SYSTEM, at),
+        (one.pk, TransitionKind.TEAM_STATUS, "done", Source.SYSTEM, at),
+        (one.pk, TransitionKind.TEAM_COLUMN, _col(nexus, "Team B", "done").name, Source.SYSTEM, at),
+        (two.pk, TransitionKind.TEAM_STATUS, "done", Source.SYSTEM, at),
+    ]
 
 
 def test_a_team_column_wip_limit(nexus):
