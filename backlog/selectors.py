@@ -95,6 +95,17 @@ def can_order_backlog(*, user: AnyUser, nexus: Nexus) -> bool:
     return backlog_rights(user=user, nexus=nexus).can_order
 
 
+def can_change_workflow(*, user: AnyUser, nexus: Nexus) -> bool:
+    """Who changes the Nexus's Definition of Workflow (its columns, their kind and WIP limits): the
+    Nexus Integration Team, accountable for how the Nexus works (Nexus Guide; it inspects it at the
+    Nexus Sprint Retrospective), and superusers. The one rule for every door: the Retrospective page's
+    editor and the API's `columns/` writes (the Django admin is for administrators anyway). One query
+    (none for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return Role.NIT_MEMBER in roles_of(user=user, nexus=nexus)
+
+
 def can_create_items(*, user: AnyUser, nexus: Nexus) -> bool:
     """Who may add Product Backlog Items to the Nexus: every member but Stakeholders (the Product
     Owner, Scrum Masters, Developers and the Nexus Integration Team), and superusers. As in Jira and

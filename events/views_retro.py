@@ -24,8 +24,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from backlog.errors import DomainError, NotAllowed
-from backlog.models import ColumnCategory, Nexus, Role, ScrumTeam, WipLimitKind, WorkflowColumn
-from backlog.selectors import backlog_rights, nexus_get_for_user, roles_of
+from backlog.models import ColumnCategory, Nexus, ScrumTeam, WipLimitKind, WorkflowColumn
+from backlog.selectors import backlog_rights, can_change_workflow, nexus_get_for_user
 from backlog.services.common import UNSET
 from backlog.services.workflow import column_create, column_delete, column_update
 from events.models import ActionKind, ActionStatus, ImprovementAction, RetroItem, Sprint
@@ -38,15 +38,6 @@ PARTS = ("carried", "part1", "part2", "part3", "workflow")
 #: The event a write to a part sends (`HX-Trigger`) so that the parts showing what it changed reload
 #: themselves: a cross-team issue is offered in parts 2 and 3; part 1 counts the team items linked to it.
 REFRESHES = {"part1": "retro-issues-changed", "part2": "retro-links-changed"}
-
-
-def can_change_workflow(*, user: Any, nexus: Nexus) -> bool:
-    """Nexus Integration Team members (and superusers) change the Definition of Workflow from the
-    retrospective page (the Nexus Integration Team is accountable for the Nexus's way of working); the
-    admin and the API's `columns/` stay for administrators. One query (none for a superuser)."""
-    if getattr(user, "is_superuser", False):
-        return True
-    return Role.NIT_MEMBER in roles_of(user=user, nexus=nexus)
 
 
 def _context(request: HttpRequest, nexus: Nexus, sprint: Sprint, **extra: Any) -> dict[str, Any]:

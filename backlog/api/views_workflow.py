@@ -99,9 +99,9 @@ class WorkflowColumnViewSet(
     sync_field = "updated_at"
     tombstone_kind = TombstoneKind.COLUMN
     rules: ClassVar[dict[str, str]] = {
-        "create": perms.ADMIN,
-        "partial_update": perms.ADMIN,
-        "destroy": perms.ADMIN,
+        "create": perms.WORKFLOW,
+        "partial_update": perms.WORKFLOW,
+        "destroy": perms.WORKFLOW,
     }
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 

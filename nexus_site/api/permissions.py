@@ -10,7 +10,9 @@ another Nexus's data is invisible (404), never forbidden. Then each action needs
 | `create_items`  | members except Stakeholders: add PBIs (POST, upserts)    | `selectors.can_create_items`  |
 | `product_owner` | the Product Owner (and superusers): order, goal, hooks   | `selectors.can_order_backlog` |
 | `admin`         | superusers: the Nexus's structure (the Nexus itself, its | `user.is_superuser`           |
-|                 | teams, memberships and Definition of Workflow)           |                               |
+|                 | teams and memberships)                                   |                               |
+| `workflow`      | the Nexus Integration Team (and superusers): the         | `selectors.`                  |
+|                 | Definition of Workflow's columns                         | `can_change_workflow`         |
 | `squares`       | members except Stakeholders: team squares, team boards   | `selectors.can_edit_items`    |
 |                 | and team columns; the service then lets Developers and   | + `squares.square_refusal`    |
 |                 | Scrum Masters change only their own team's (403)         |   (per team, in the service)  |
@@ -36,6 +38,7 @@ from nexus_site.extensions import PermissionRule
 VIEW, EDIT_ITEMS, PRODUCT_OWNER, ADMIN = "view", "edit_items", "product_owner", "admin"
 CREATE_ITEMS = "create_items"
 SQUARES = "squares"
+WORKFLOW = "workflow"
 
 
 def backlog_rules() -> tuple[PermissionRule, ...]:
@@ -65,10 +68,15 @@ def backlog_rules() -> tuple[PermissionRule, ...]:
             "own team's; the Product Owner and the Nexus Integration Team any team's).",
         ),
         PermissionRule(
+            WORKFLOW,
+            lambda user, nexus: selectors.can_change_workflow(user=user, nexus=nexus),
+            "Only the Nexus Integration Team (or an administrator) changes the Definition of Workflow.",
+        ),
+        PermissionRule(
             ADMIN,
             lambda user, nexus: bool(getattr(user, "is_superuser", False)),
-            "Only an administrator changes the Nexus's structure: the Nexus itself, its Scrum Teams, "
-            "memberships and Definition of Workflow (as in the Django admin).",
+            "Only an administrator changes the Nexus's structure: the Nexus itself, its Scrum Teams and "
+            "memberships (as in the Django admin).",
         ),
     )
 

@@ -44,6 +44,8 @@ ALLOWED = {
     "squares_b": {"po", "dev_other", "nit", "admin"},
     "po": {"po", "admin"},
     "admin": {"admin"},
+    # `selectors.can_change_workflow`: the Nexus Integration Team changes the Definition of Workflow.
+    "workflow": {"nit", "admin"},
     "flow_settings": {"po", "nit", "admin"},
     # `events.services.can_plan_sprints`: the Product Owner and the Nexus Integration Team.
     "sprint_planning": {"po", "nit", "admin"},
@@ -381,19 +383,19 @@ ACTIONS = [
     ("columns list", "view", "get", lambda nx: "/columns/", None),
     (
         "column create",
-        "admin",
+        "workflow",
         "post",
         lambda nx: "/columns/",
         lambda nx: {"name": "QA", "category": "in_progress"},
     ),
     (
         "column patch",
-        "admin",
+        "workflow",
         "patch",
         lambda nx: f"/columns/{_column(nx, 'Review').pk}/",
         lambda nx: {"wip_limit": 5},
     ),
-    ("column delete", "admin", "delete", lambda nx: f"/columns/{_column(nx, 'Review').pk}/", None),
+    ("column delete", "workflow", "delete", lambda nx: f"/columns/{_column(nx, 'Review').pk}/", None),
     ("columns deleted", "view", "get", lambda nx: "/columns/deleted/", None),
     ("labels list", "view", "get", lambda nx: "/labels/", None),
     ("labels deleted", "view", "get", lambda nx: "/labels/deleted/", None),
