@@ -35,6 +35,7 @@ from events.selectors_retro import actions_qs
 from events.services.retro import RETRO_RULE, action_agree, action_set_status, action_update
 from nexus_site.api.base import (
     PAGE_PARAMS,
+    HistoryOrderingMixin,
     NexusScopedViewSet,
     StrictFilterSet,
     TombstonesMixin,
@@ -232,7 +233,7 @@ def _action_response(request: Request, action: ImprovementAction, *, code: int =
     ),
     deleted=tombstones_schema("improvement actions", "Only the admin deletes them (drop one instead)."),
 )
-class ImprovementActionViewSet(TombstonesMixin, NexusScopedViewSet):
+class ImprovementActionViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/retrospectives/actions/`."""
 
     model = ImprovementAction
@@ -252,15 +253,6 @@ class ImprovementActionViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def base_queryset(self) -> QuerySet[ImprovementAction]:
         return actions_qs(nexus=self.nexus)
-
-    def ordering_keys(self) -> list[tuple[str, str]]:
-        if self.action == "deleted":
-            return super().ordering_keys()
-        if self.action == "history":
-            return [("at", "datetime"), ("id", "int")]
-        if self.sync_requested():
-            return [("updated_at", "datetime"), ("id", "int")]
-        return [("id", "int")]
 
     def _action(self) -> ImprovementAction:
         return ImprovementAction.objects.select_related("nexus", "sprint").get(pk=self.get_object().pk)

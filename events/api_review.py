@@ -41,6 +41,7 @@ from events.services.review import (
 )
 from nexus_site.api.base import (
     PAGE_PARAMS,
+    HistoryOrderingMixin,
     NexusScopedViewSet,
     StrictFilterSet,
     TombstonesMixin,
@@ -257,7 +258,7 @@ def _response(request: Request, note: ReviewNote, *, code: int = 200) -> Respons
     ),
     deleted=tombstones_schema("review notes"),
 )
-class ReviewNoteViewSet(TombstonesMixin, NexusScopedViewSet):
+class ReviewNoteViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/reviews/`."""
 
     model = ReviewNote
@@ -279,15 +280,6 @@ class ReviewNoteViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def base_queryset(self) -> QuerySet[ReviewNote]:
         return ReviewNote.objects.filter(nexus=self.nexus).select_related("author")
-
-    def ordering_keys(self) -> list[tuple[str, str]]:
-        if self.action == "deleted":
-            return super().ordering_keys()
-        if self.action == "history":
-            return [("at", "datetime"), ("id", "int")]
-        if self.sync_requested():
-            return [("updated_at", "datetime"), ("id", "int")]
-        return [("id", "int")]
 
     def _note(self) -> ReviewNote:
         return ReviewNote.objects.select_related("nexus", "sprint").get(pk=self.get_object().pk)

@@ -57,6 +57,7 @@ from integration.services_issues import (
 )
 from nexus_site.api.base import (
     PAGE_PARAMS,
+    HistoryOrderingMixin,
     NexusScopedViewSet,
     StrictFilterSet,
     TombstonesMixin,
@@ -355,7 +356,7 @@ def _response(request: Request, issue: IntegrationIssue, *, code: int = 200) -> 
     ),
     deleted=tombstones_schema("integration issues"),
 )
-class IntegrationIssueViewSet(TombstonesMixin, NexusScopedViewSet):
+class IntegrationIssueViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/integration-issues/`."""
 
     model = IntegrationIssue
@@ -378,15 +379,6 @@ class IntegrationIssueViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def base_queryset(self) -> QuerySet[IntegrationIssue]:
         return issues_with_relations(IntegrationIssue.objects.filter(nexus=self.nexus))
-
-    def ordering_keys(self) -> list[tuple[str, str]]:
-        if self.action == "deleted":
-            return super().ordering_keys()
-        if self.action == "history":
-            return [("at", "datetime"), ("id", "int")]
-        if self.sync_requested():
-            return [("updated_at", "datetime"), ("id", "int")]
-        return [("id", "int")]
 
     def _issue(self) -> IntegrationIssue:
         return IntegrationIssue.objects.select_related("nexus").get(pk=self.get_object().pk)

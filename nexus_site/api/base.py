@@ -276,6 +276,23 @@ def tombstones_schema(plural: str, note: str = "", *, role: str = "") -> Any:
     )
 
 
+class HistoryOrderingMixin:
+    """The keyset order of a resource that keeps a typed history (a `history/` action) and tombstones:
+    its list by `id` (the order rows were created), by `(sync_field, id)` when a client syncs
+    (`?updated_since=`), its history rows by `(at, id)`, its tombstones by `TombstonesMixin`'s order.
+    Put it before `TombstonesMixin` among the bases."""
+
+    def ordering_keys(self) -> list[tuple[str, str]]:
+        action = getattr(self, "action", None)
+        if action == "deleted":
+            return super().ordering_keys()  # type: ignore[misc]
+        if action == "history":
+            return [("at", "datetime"), ("id", "int")]
+        if self.sync_requested():  # type: ignore[attr-defined]
+            return [(self.sync_field, "datetime"), ("id", "int")]  # type: ignore[attr-defined]
+        return [("id", "int")]
+
+
 class TombstonesMixin(NexusScopedViewSet):
     """Adds `GET {resource}/deleted/?since=<ISO-8601>` (alias `updated_since`): the resource's rows of
     this Nexus deleted at or after that time, as `{"next", "results": [{"id", "deleted_at"}]}`, keyset
