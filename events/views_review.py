@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from backlog.errors import DomainError
+from backlog.http import nexus_etag
 from backlog.models import Nexus, ProductBacklogItem
 from backlog.selectors import nexus_change_seq, nexus_get_for_user
 from events.forms_review import NoteForm, NoteLinkForm, NotePbiForm
@@ -34,6 +35,7 @@ from events.models import ReviewNote, Sprint, SprintState
 from events.review_forecast import goal_forecast_get
 from events.selectors_review import review_get, review_sprint_latest
 from events.services.review import review_note_add, review_note_link, review_note_to_pbi
+from flow.selectors import flow_state_stamp
 
 TEMPLATE = "events/review.html"
 
@@ -97,9 +99,11 @@ def review_latest(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
+@nexus_etag(extra=lambda request, nexus_id: flow_state_stamp(nexus_id=nexus_id))
 def review(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
     """The review page of a Sprint (with htmx, the `notes` part). A planned Sprint has no review yet
-    (404: its review comes at its end)."""
+    (404: its review comes at its end). Its ETag follows the Nexus's change counter and its flow
+    figures (the forecast reads them), so an unchanged page answers 304."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     sprint = _sprint(nexus, sprint_id)
     if sprint.state == SprintState.PLANNED:

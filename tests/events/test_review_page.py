@@ -172,6 +172,21 @@ def test_no_goal_and_nothing_linked_are_reasons_too():
     assert "No PBI is linked" in str(goal_forecast_compute(nexus=nexus, goal=goal).reason)
 
 
+def test_an_unchanged_review_answers_304_and_a_new_note_changes_it(client):
+    nexus = nexus_build(items=4)
+    sprint, _goal = _reviewed(nexus, notes=1)
+    client.force_login(member(nexus, Role.NIT_MEMBER, username="nia"))
+    client.get(_url(nexus, sprint))  # the first page sets the CSRF cookie, which the ETag covers
+    first = client.get(_url(nexus, sprint))
+    assert first.status_code == 200
+    tag = first["ETag"]
+    assert client.get(_url(nexus, sprint), HTTP_IF_NONE_MATCH=tag).status_code == 304
+    review_note_add(sprint=sprint, text="One more", stakeholder="Ops", actor=None)
+    again = client.get(_url(nexus, sprint), HTTP_IF_NONE_MATCH=tag)
+    assert again.status_code == 200
+    assert "One more" in again.content.decode()
+
+
 def test_add_a_note_and_errors_in_the_page(client):
     nexus = nexus_build(items=4)
     sprint, _goal = _reviewed(nexus, notes=0)
