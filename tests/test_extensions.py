@@ -31,7 +31,7 @@ def test_every_app_declares_what_it_adds():
 
     apps = {ext.app: ext for ext in extensions.extensions()}
     assert list(apps)[:3] == ["backlog", "flow", "events"]  # INSTALLED_APPS order: backlog first
-    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin", "squares"}
+    backlog_rules = {"view", "edit_items", "create_items", "product_owner", "admin", "squares", "workflow"}
     assert {r.name for r in apps["backlog"].rules} == backlog_rules
     assert [r.name for r in apps["flow"].rules] == ["flow_settings"]
     assert [t.kind for t in apps["flow"].tombstones] == ["flow_settings"]
