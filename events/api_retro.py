@@ -27,8 +27,14 @@ from events.apps import RETRO_ITEM_TOMBSTONE
 from events.models import RetroItem, RetroPart, Sprint
 from events.selectors_retro import retro_items_qs
 from events.services.retro import RETRO_RULE, retro_item_add, retro_item_delete, retro_item_update
-from nexus_site.api.base import NexusScopedViewSet, StrictFilterSet, TombstonesMixin, tombstones_schema
-from nexus_site.api.etag import etag, if_match_version, not_modified
+from nexus_site.api.base import (
+    NexusScopedViewSet,
+    StrictFilterSet,
+    TombstonesMixin,
+    VersionedReadMixin,
+    tombstones_schema,
+)
+from nexus_site.api.etag import etag, if_match_version
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictSerializer
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
 
@@ -213,7 +219,7 @@ def _item_response(request: Request, item: RetroItem, *, code: int = 200) -> Res
     ),
     deleted=tombstones_schema("retrospective items"),
 )
-class RetroItemViewSet(TombstonesMixin, NexusScopedViewSet):
+class RetroItemViewSet(VersionedReadMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/retrospectives/items/`."""
 
     model = RetroItem
@@ -238,16 +244,6 @@ class RetroItemViewSet(TombstonesMixin, NexusScopedViewSet):
 
     def _item(self) -> RetroItem:
         return RetroItem.objects.select_related("nexus", "sprint", "team").get(pk=self.get_object().pk)
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(RetroItemSerializer(page, many=True).data)
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        item = self.get_object()
-        if (current := not_modified(request, item.version)) is not None:
-            return current
-        return _item_response(request, item)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = RetroItemCreateSerializer(data=request.data, context=self.get_serializer_context())

@@ -40,10 +40,11 @@ from nexus_site.api.base import (
     StrictFilterSet,
     TombstonesMixin,
     UpdatedSinceFilter,
+    VersionedReadMixin,
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version, not_modified
+from nexus_site.api.etag import etag, if_match_version
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictChoiceField, StrictSerializer
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, retrieve_with_etag
 
@@ -233,7 +234,7 @@ def _action_response(request: Request, action: ImprovementAction, *, code: int =
     ),
     deleted=tombstones_schema("improvement actions", "Only the admin deletes them (drop one instead)."),
 )
-class ImprovementActionViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
+class ImprovementActionViewSet(VersionedReadMixin, HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/retrospectives/actions/`."""
 
     model = ImprovementAction
@@ -256,18 +257,6 @@ class ImprovementActionViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScope
 
     def _action(self) -> ImprovementAction:
         return ImprovementAction.objects.select_related("nexus", "sprint").get(pk=self.get_object().pk)
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(ActionSerializer(page, many=True).data)
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        row = self.get_object()
-        if (current := not_modified(request, row.version)) is not None:
-            return current
-        response = Response(ActionSerializer(row).data)
-        response["ETag"] = etag(row.version)
-        return response
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from backlog.models import Source

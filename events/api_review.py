@@ -46,10 +46,11 @@ from nexus_site.api.base import (
     StrictFilterSet,
     TombstonesMixin,
     UpdatedSinceFilter,
+    VersionedReadMixin,
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version, not_modified
+from nexus_site.api.etag import etag, if_match_version
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictIntegerField, StrictSerializer
 from nexus_site.api.permissions import CREATE_ITEMS, EDIT_ITEMS, VIEW
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
@@ -258,7 +259,7 @@ def _response(request: Request, note: ReviewNote, *, code: int = 200) -> Respons
     ),
     deleted=tombstones_schema("review notes"),
 )
-class ReviewNoteViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
+class ReviewNoteViewSet(VersionedReadMixin, HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/reviews/`."""
 
     model = ReviewNote
@@ -283,18 +284,6 @@ class ReviewNoteViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSe
 
     def _note(self) -> ReviewNote:
         return ReviewNote.objects.select_related("nexus", "sprint").get(pk=self.get_object().pk)
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(ReviewNoteSerializer(page, many=True).data)
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        note = self.get_object()
-        if (current := not_modified(request, note.version)) is not None:
-            return current
-        response = Response(ReviewNoteSerializer(note).data)
-        response["ETag"] = etag(note.version)
-        return response
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = NoteCreateSerializer(data=request.data, context=self.get_serializer_context())

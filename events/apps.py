@@ -181,7 +181,7 @@ class EventsConfig(AppConfig):
         extension_register(
             Extension(
                 app="events",
-                # After "Teams" (45): the event that inspects the way of working.
+                # Right after "Review" (38): the Nexus events in the order they happen.
                 nav=(NavEntry("Retrospective", "events:retrospective-latest", 39),),
                 rules=(
                     PermissionRule(

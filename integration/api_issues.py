@@ -62,10 +62,11 @@ from nexus_site.api.base import (
     StrictFilterSet,
     TombstonesMixin,
     UpdatedSinceFilter,
+    VersionedReadMixin,
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version, not_modified
+from nexus_site.api.etag import etag, if_match_version
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictChoiceField, StrictSerializer
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
 
@@ -356,7 +357,7 @@ def _response(request: Request, issue: IntegrationIssue, *, code: int = 200) -> 
     ),
     deleted=tombstones_schema("integration issues"),
 )
-class IntegrationIssueViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
+class IntegrationIssueViewSet(VersionedReadMixin, HistoryOrderingMixin, TombstonesMixin, NexusScopedViewSet):
     """`/api/v1/nexuses/{nexus_slug}/integration-issues/`."""
 
     model = IntegrationIssue
@@ -382,18 +383,6 @@ class IntegrationIssueViewSet(HistoryOrderingMixin, TombstonesMixin, NexusScoped
 
     def _issue(self) -> IntegrationIssue:
         return IntegrationIssue.objects.select_related("nexus").get(pk=self.get_object().pk)
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(IssueSerializer(page, many=True).data)
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        issue = self.get_object()
-        if (current := not_modified(request, issue.version)) is not None:
-            return current
-        response = Response(IssueSerializer(issue).data)
-        response["ETag"] = etag(issue.version)
-        return response
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = IssueCreateSerializer(data=request.data, context=self.get_serializer_context())

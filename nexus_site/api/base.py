@@ -26,7 +26,7 @@ from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.filters import BaseFilterBackend
@@ -39,6 +39,7 @@ from backlog import selectors
 from backlog.models import Nexus
 from backlog.models_api import Tombstone
 from nexus_site.api.errors import FieldError
+from nexus_site.api.etag import etag, not_modified
 from nexus_site.api.idempotency import IdempotencyMixin
 from nexus_site.api.permissions import NexusRolePermission
 
@@ -274,6 +275,19 @@ def tombstones_schema(plural: str, note: str = "", *, role: str = "") -> Any:
         description=f"{plural[:1].upper()}{plural[1:]} deleted at or after `since` (all without it), ordered "
         f"by (deleted_at, id); `id` is the deleted row's id: remove it from your copy. {note}".strip(),
     )
+
+
+class VersionedReadMixin(mixins.ListModelMixin):
+    """The reads of a versioned resource (rows with a `version`): the list (DRF's, in the viewset's
+    keyset pages, rendered by `serializer_class`) and `retrieve` answering `If-None-Match` with an
+    empty 304 while the row's `version` is the one named, else 200 with the row and its `ETag`
+    (`nexus_site.api.etag`; the writes check `If-Match` against the same version)."""
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        row = self.get_object()  # type: ignore[attr-defined]
+        if (current := not_modified(request, row.version)) is not None:
+            return current
+        return Response(self.get_serializer(row).data, headers={"ETag": etag(row.version)})  # type: ignore[attr-defined]
 
 
 class HistoryOrderingMixin:
