@@ -86,18 +86,23 @@ class _Scope:
         return min(days) if days else None
 
     def deltas(self, days: list[date]) -> dict[date, list[int]]:
-        """The change of each series on each of `days` (sorted), for the days where one changes."""
+        """The change of each series on each of `days` (sorted), for the days where one changes.
+
+        The change is constant between two step days: one pass over the days and the steps merged
+        (a back-move changes every day since the item started, a few thousand of them)."""
         out: dict[date, list[int]] = {}
-        ordered = [sorted((d, v) for d, v in steps.items() if v) for steps in self.steps]
-        pos = [0] * len(ordered)
-        run = [0] * len(ordered)
+        steps = sorted((d, i, v) for i, series in enumerate(self.steps) for d, v in series.items() if v)
+        n, k = len(steps), 0
+        run = [0] * len(self.steps)
+        current: list[int] | None = None
         for day in days:
-            for i, seq in enumerate(ordered):
-                while pos[i] < len(seq) and seq[pos[i]][0] <= day:
-                    run[i] += seq[pos[i]][1]
-                    pos[i] += 1
-            if any(run):
-                out[day] = list(run)
+            if k < n and steps[k][0] <= day:
+                while k < n and steps[k][0] <= day:
+                    run[steps[k][1]] += steps[k][2]
+                    k += 1
+                current = list(run) if any(run) else None
+            if current is not None:
+                out[day] = current  # shared between days: read, never changed, by the caller
         return out
 
 
@@ -133,7 +138,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     snaps = {
         s.team_id: s
         for s in FlowSnapshot.objects.filter(nexus=nexus).only(
-            "id", "team", "as_of", "start", "end", "basis", "figures"
+            "id", "team", "as_of", "start", "end", "basis", "figures", "days_digest", "items_digest"
         )
     }
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
@@ -189,17 +194,21 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
                 teams_now.get(item_id, []),
             )
     # Team-level history: a team gaining its first square change changes basis (the full recompute's
-    # job); the team-basis scopes' parts of the items, before and after.
-    if team_level.teams_with_history(nexus, item_ids=ids) - own:
+    # job); the team-basis scopes' parts of the items, before and after. Only the teams with
+    # team-level rows in the items' log can have a part (`ItemTeamFlow` rows are made from those
+    # rows): a column change of items no team-basis team has touched reads nothing more.
+    with_history, with_rows = team_level.item_team_rows(ids)
+    if with_history - own:
         return FULL
     old_team: dict[tuple[int, int], tuple[int, team_level.TeamItemRow]] = {}
     new_team: dict[tuple[int, int], team_level.TeamItemRow] = {}
-    if own:
+    if with_rows & own:
         for pk, item_id, team_id, *team_values in ItemTeamFlow.objects.filter(
-            item_id__in=ids, team_id__in=own
+            item_id__in=ids, team_id__in=with_rows & own
         ).values_list("id", "item_id", "team_id", *team_level.TEAM_ITEM_FIELDS):
             old_team[(item_id, team_id)] = (pk, (*team_values,))
-        for team_id, evs in team_level.load_team_events(nexus, team_ids=sorted(own), item_ids=ids).items():
+        team_ids = sorted(with_rows & own)
+        for team_id, evs in team_level.load_team_events(nexus, team_ids=team_ids, item_ids=ids).items():
             per_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
             for ev in evs:
                 per_item[ev.item].append(ev)
@@ -326,10 +335,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             todo = sorted({*(d for d in stored if d >= start), *values})
             for day, delta in scope.deltas(todo).items():
                 current = values.get(day)
-                if current is None:
-                    current = values[day] = list(stored[day][1])
-                for i, v in enumerate(delta):
-                    current[i] += v
+                values[day] = [a + b for a, b in zip(current or stored[day][1], delta, strict=True)]
         for day, vals in values.items():
             if day < start:
                 continue  # before the scope's (new) first day: no row
@@ -343,9 +349,12 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             delete_before.append((snap.pk, start))
         if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
             snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
-        elif team is None or len(inserts) + len(updates) > written:
+        elif (team is None or len(inserts) + len(updates) > written) and (
+            snap.days_digest or snap.items_digest
+        ):
             # rows (or, for the Nexus, items) written: the digests of the last full recompute no longer
-            # say what is stored (`flow.services`: the next one compares these rows one by one)
+            # say what is stored (`flow.services`: the next one compares these rows one by one); once
+            # cleared, they stay so until that recompute
             snap_updates.append((snap.pk, snap.as_of, snap.start, snap.end, "", ""))
 
     # Write: the items, then the rows. A constant number of statements.

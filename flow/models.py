@@ -40,7 +40,8 @@ class ItemFlow(models.Model):
     item = models.OneToOneField(
         "backlog.ProductBacklogItem", on_delete=models.CASCADE, primary_key=True, related_name="flow"
     )
-    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the two below lead with it (each index is one more write per row stored)
+    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+", db_index=False)
     started_on = models.DateField(null=True, blank=True)
     finished_on = models.DateField(null=True, blank=True)
     cycle_time = models.PositiveIntegerField(null=True, blank=True, help_text="calendar days, inclusive")
@@ -70,8 +71,11 @@ class ItemTeamFlow(models.Model):
     state (date ordinals) and the day of its first team-level row. Written by the full recompute,
     replaced item by item by the incremental update (`flow.incremental`)."""
 
-    item = models.ForeignKey("backlog.ProductBacklogItem", on_delete=models.CASCADE, related_name="+")
-    team = models.ForeignKey("backlog.ScrumTeam", on_delete=models.CASCADE, related_name="+")
+    # item and team: no index of their own, the unique constraint and the index below lead with them
+    item = models.ForeignKey(
+        "backlog.ProductBacklogItem", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    team = models.ForeignKey("backlog.ScrumTeam", on_delete=models.CASCADE, related_name="+", db_index=False)
     nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+")
     started_on = models.DateField(null=True, blank=True)
     finished_on = models.DateField(null=True, blank=True)
@@ -152,7 +156,8 @@ class FlowDay(models.Model):
     their start and finish days, end-of-day WIP, Throughput, and the Cumulative Flow Diagram counts
     (`cfd`: one count per column of `snapshot.figures["columns"]`, left to right)."""
 
-    snapshot = models.ForeignKey(FlowSnapshot, on_delete=models.CASCADE, related_name="days")
+    # no index of its own: the unique constraint (snapshot, date) leads with it
+    snapshot = models.ForeignKey(FlowSnapshot, on_delete=models.CASCADE, related_name="days", db_index=False)
     date = models.DateField()
     wip = models.PositiveIntegerField()
     wip_eod = models.PositiveIntegerField()

@@ -55,6 +55,7 @@ __all__ = [
     "HISTORY_KINDS",
     "TEAM_STATES",
     "TEAM_WORKFLOW",
+    "item_team_rows",
     "load_team_events",
     "teams_with_history",
 ]
@@ -96,6 +97,20 @@ def teams_with_history(
     if team_ids is not None:
         qs = qs.filter(team_id__in=team_ids)
     return set(qs.order_by().values_list("team_id", flat=True).distinct())
+
+
+def item_team_rows(item_ids: list[int]) -> tuple[set[int], set[int]]:
+    """Of the Scrum Teams named by team-level rows in the log of the items `item_ids` (deleted items
+    included): (the teams with a `team_status` or `team_column` row, as `teams_with_history`; the teams
+    with any team-level row, `team_added` included: the only teams that can have a part of these items
+    in their own flow, `ItemTeamFlow`). One query."""
+    pairs = set(
+        Transition.objects.filter(kind__in=_EVENT_KINDS, item_id__in=item_ids, team__isnull=False)
+        .order_by()
+        .values_list("team_id", "kind")
+        .distinct()
+    )
+    return {t for t, kind in pairs if kind in HISTORY_KINDS}, {t for t, _ in pairs}
 
 
 def load_team_events(

@@ -29,3 +29,13 @@ proc_name = "nexus-flow"
 #: No control socket (gunicorn 27 puts one at ~/.gunicorn/gunicorn.ctl, which a second server on the same
 #: machine, another checkout's or a test's, would share).
 control_socket_disable = True
+
+
+def post_worker_init(worker: object) -> None:
+    """Once a worker has loaded the app: its start-up objects (modules, URL patterns, templates) are
+    moved out of the cyclic garbage collector's sight (`gc.freeze`), so a full collection, which would
+    otherwise walk them all, costs a request a fraction of a millisecond instead of 25 ms or more."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
