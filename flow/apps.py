@@ -41,6 +41,11 @@ class FlowConfig(AppConfig):
 
             return bench_demo.run(ctx)
 
+        def bench_baseline(ctx: Any) -> Any:
+            from flow import bench_baseline
+
+            return bench_baseline.run(ctx)
+
         extension_register(
             Extension(
                 app="flow",
@@ -59,6 +64,8 @@ class FlowConfig(AppConfig):
                     BenchRows("deps", bench_deps, 55),
                     # The four writes on `make run`'s demo Nexus, through HTTP (flow/bench_demo.py).
                     BenchRows("flow-demo", bench_demo, 56),
+                    # The JDT recompute as a process, this code against an older commit (bench_baseline.py).
+                    BenchRows("flow-baseline", bench_baseline, 57),
                 ),
                 nav=(NavEntry("Flow", "flow:flow", 40),),
                 # Last: the figures of the demo Nexus up to date once every other step has changed it.

@@ -64,6 +64,7 @@ def test_every_app_declares_what_it_adds():
         "flow",
         "deps",
         "flow-demo",
+        "flow-baseline",
         "increments",
         "integration-issues",
         "api",
@@ -162,6 +163,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "flow",
         "deps",
         "flow-demo",
+        "flow-baseline",
         "increments",
         "integration",  # this test's group: order 60 as "increments", declared after it
         "integration-issues",
