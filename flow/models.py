@@ -37,11 +37,20 @@ class ItemFlow(models.Model):
     Age is derived at display time: today - started_on + 1 (calendar days, inclusive), for items
     started and not finished."""
 
+    # No foreign-key constraints in the database: the rows are derived (a recompute rewrites them and
+    # deletes those of items it no longer sees), deleted with their item or Nexus by the ORM's cascade,
+    # and the check of each row a recompute into an empty store writes cost more than its COPY.
     item = models.OneToOneField(
-        "backlog.ProductBacklogItem", on_delete=models.CASCADE, primary_key=True, related_name="flow"
+        "backlog.ProductBacklogItem",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="flow",
+        db_constraint=False,
     )
     # no index of its own: the two below lead with it (each index is one more write per row stored)
-    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+", db_index=False)
+    nexus = models.ForeignKey(
+        "backlog.Nexus", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     started_on = models.DateField(null=True, blank=True)
     finished_on = models.DateField(null=True, blank=True)
     cycle_time = models.PositiveIntegerField(null=True, blank=True, help_text="calendar days, inclusive")
@@ -156,8 +165,13 @@ class FlowDay(models.Model):
     their start and finish days, end-of-day WIP, Throughput, and the Cumulative Flow Diagram counts
     (`cfd`: one count per column of `snapshot.figures["columns"]`, left to right)."""
 
-    # no index of its own: the unique constraint (snapshot, date) leads with it
-    snapshot = models.ForeignKey(FlowSnapshot, on_delete=models.CASCADE, related_name="days", db_index=False)
+    # No index of its own: the unique constraint (snapshot, date) leads with it. No foreign-key
+    # constraint in the database either: the rows are derived (a recompute rewrites them), deleted with
+    # their snapshot by the ORM's cascade, and the check of each of the tens of thousands a recompute
+    # into an empty store writes cost 0.2 s at commit.
+    snapshot = models.ForeignKey(
+        FlowSnapshot, on_delete=models.CASCADE, related_name="days", db_index=False, db_constraint=False
+    )
     date = models.DateField()
     wip = models.PositiveIntegerField()
     wip_eod = models.PositiveIntegerField()

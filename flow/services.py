@@ -214,16 +214,17 @@ def _recompute_locked(
         # Digests first: an unchanged scope (or set of items) is not read, let alone compared row by row.
         written = 0
         if before.get(snapshots[0].pk, ("", ""))[1] != items_digest:
+            # the milestones from the result's array of ordinals (0 = none), not date by date
             item_rows: dict[int, store.ItemRow] = {
                 int(it.key): (
                     it.started,
                     it.finished,
                     it.cycle_time,
-                    [m.toordinal() if m is not None else None for m in it.milestones],
+                    [o or None for o in ordinals],
                     first_day.get(it.key),
                     teams_of.get(it.key, []),
                 )
-                for it in result.items
+                for it, ordinals in zip(result.items, result.milestone_ordinals.tolist(), strict=True)
             }
             written += store.items_store(nexus_id=nexus.pk, rows=item_rows)
         written += team_level.team_items_store(nexus_id=nexus.pk, rows=team_items)
@@ -261,6 +262,20 @@ def _recompute_locked(
     }
 
 
+#: The columns of a `FlowSnapshot` each recompute writes.
+SNAPSHOT_FIELDS = (
+    "as_of",
+    "start",
+    "end",
+    "computed_at",
+    "basis",
+    "figures",
+    "detail",
+    "days_digest",
+    "items_digest",
+)
+
+
 def _snapshots_store(
     *, nexus: Nexus, scopes: list[FlowData], now: Any, days_digests: list[str], items_digest: str
 ) -> tuple[list[FlowSnapshot], dict[int, tuple[str, str]]]:
@@ -296,27 +311,24 @@ def _snapshots_store(
             for name, value in values.items():
                 setattr(snap, name, value)
         out.append(snap)
-    kept = [s for s in out if s.pk is not None]
-    if kept:
-        FlowSnapshot.objects.bulk_update(
-            kept,
-            [
-                "as_of",
-                "start",
-                "end",
-                "computed_at",
-                "basis",
-                "figures",
-                "detail",
-                "days_digest",
-                "items_digest",
-            ],
-        )
+    # The figures and the detail run to megabytes of JSON: written one row per statement with their
+    # parameters bound apart (`store.rows_update_each`), which the ORM's `bulk_update` quoted into one
+    # statement's text (longer than the statement took). New snapshots are created light first, for
+    # their ids.
     if new:
-        created = FlowSnapshot.objects.bulk_create(new)
-        if any(s.pk is None for s in created):  # backends without RETURNING
-            by_team = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).only("id", "team")}
-            out = [by_team[data.team.pk if data.team else None] for data in scopes]
+        heavy = [(s.figures, s.detail) for s in new]
+        for s in new:
+            s.figures, s.detail = {}, ""
+        FlowSnapshot.objects.bulk_create(new)
+        for s, (figures, detail) in zip(new, heavy, strict=True):
+            s.figures, s.detail = figures, detail
+        if any(s.pk is None for s in new):  # backends without RETURNING
+            by_team = {s.team_id: s.pk for s in FlowSnapshot.objects.filter(nexus=nexus).only("id", "team")}
+            for s in new:
+                s.pk = by_team[s.team_id]
+    store.rows_update_each(
+        FlowSnapshot, SNAPSHOT_FIELDS, [(s.pk, *(getattr(s, f) for f in SNAPSHOT_FIELDS)) for s in out]
+    )
     return out, before
 
 

@@ -16,6 +16,25 @@ def _fillfactor(value: int):
     return run
 
 
+def _compression(method: str):
+    """On PostgreSQL built with lz4, the snapshots' detail (JSON text, hundreds of KB per scope) is
+    compressed with lz4 rather than pglz: storing the JDT Nexus's seven took 25 ms with pglz, 6 ms."""
+
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND %s = ANY(enumvals)",
+                [method],
+            )
+            if cursor.fetchone() is None:
+                return  # a server built without it keeps its default
+        schema_editor.execute(f"ALTER TABLE flow_flowsnapshot ALTER COLUMN detail SET COMPRESSION {method}")
+
+    return run
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("backlog", "0017_pbi_product_goal"),
@@ -27,6 +46,7 @@ class Migration(migrations.Migration):
             model_name="flowday",
             name="snapshot",
             field=models.ForeignKey(
+                db_constraint=False,
                 db_index=False,
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="days",
@@ -37,6 +57,7 @@ class Migration(migrations.Migration):
             model_name="itemflow",
             name="nexus",
             field=models.ForeignKey(
+                db_constraint=False,
                 db_index=False,
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="+",
@@ -63,5 +84,18 @@ class Migration(migrations.Migration):
                 to="backlog.scrumteam",
             ),
         ),
+        migrations.AlterField(
+            model_name="itemflow",
+            name="item",
+            field=models.OneToOneField(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                primary_key=True,
+                related_name="flow",
+                serialize=False,
+                to="backlog.productbacklogitem",
+            ),
+        ),
         migrations.RunPython(_fillfactor(80), _fillfactor(100)),
+        migrations.RunPython(_compression("lz4"), _compression("pglz")),
     ]
