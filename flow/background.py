@@ -76,7 +76,7 @@ def _run() -> None:
             _running += 1
         try:
             for nexus_id in ids:
-                flow_recompute_logged(nexus_id)
+                flow_recompute_logged(nexus_id, job=True)
         finally:
             connections.close_all()
             with _cond:

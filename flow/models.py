@@ -25,6 +25,9 @@ class FlowState(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    #: Whether a change since the last full recompute was not applied by the incremental update, so
+    #: the next job must be the full recompute rather than a refresh of the summaries (`flow.refresh`).
+    full_needed = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"Flow state of {self.nexus_id}"

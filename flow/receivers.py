@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from flow.incremental import UNCHANGED, flow_apply
+from flow.incremental import APPLIED, UNCHANGED, flow_apply
 from flow.services import recompute_request
 
 log = logging.getLogger(__name__)
@@ -21,10 +21,14 @@ def on_items_changed(
 ) -> None:
     if not flow:
         return
+    outcome = None
     if items is not None:
         try:
-            if flow_apply(nexus_id=nexus_id, item_ids=items) == UNCHANGED:
+            outcome = flow_apply(nexus_id=nexus_id, item_ids=items)
+            if outcome == UNCHANGED:
                 return  # nothing flow reads changed (a team square): no figure to refresh
         except Exception:  # the change stands; the recompute requested below repairs the figures
             log.exception("Incremental flow update of Nexus %s failed", nexus_id)
-    recompute_request(nexus_id=nexus_id)
+    # Applied: the job may refresh the summaries from the stored rows; anything else needs the full
+    # recompute (a change naming no items, one the incremental update handed over, a failure).
+    recompute_request(nexus_id=nexus_id, full=outcome != APPLIED)

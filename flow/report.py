@@ -525,3 +525,24 @@ def report_dict(data: FlowData) -> dict[str, Any]:
         "mc_how_many": f["mc_how_many"],
         "mc_when": f["mc_when"],
     }
+
+
+def summary_of(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
+    """The per-Nexus summary kept in `FlowState.summary` (small; read by the board and the worker test)."""
+    f = data.figures
+    return {
+        "as_of": data.as_of.isoformat(),
+        "items": f["items_total"],
+        "finished_items": f["finished_items"],
+        "cycle_time_percentiles": result.cycle_time_percentiles,
+        "mean_weekly_throughput": f["mean_weekly_throughput"],
+        "complete_weeks": f["complete_weeks"],
+        "mean_daily_wip": f["mean_daily_wip"],
+        "wip_as_of": f["wip_as_of"],
+        "recent_percentiles": f["recent_percentiles"],
+        "sle_default_days": f["sle_default_days"],
+        "oldest": [
+            {"item": key, "column": data.columns[col], "age": age}
+            for key, col, age in data.figures["oldest"][:10]
+        ],
+    }

@@ -47,7 +47,7 @@ from flow import background, locks, metrics, store, team_level
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowSettings, FlowSnapshot, FlowState
-from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys
+from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys, summary_of
 
 __all__ = [
     "flow_recompute",
@@ -56,6 +56,7 @@ __all__ = [
     "flow_settings_set",
     "load_events",
     "nexus_today",
+    "recompute_job",
     "recompute_request",
     "workflow_of",
 ]
@@ -80,27 +81,6 @@ def _teams_of(nexus: Nexus) -> dict[str, list[int]]:
     return teams_of
 
 
-def _summary(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
-    """The per-Nexus summary kept in `FlowState.summary` (small; read by the board and the worker test)."""
-    f = data.figures
-    return {
-        "as_of": data.as_of.isoformat(),
-        "items": f["items_total"],
-        "finished_items": f["finished_items"],
-        "cycle_time_percentiles": result.cycle_time_percentiles,
-        "mean_weekly_throughput": f["mean_weekly_throughput"],
-        "complete_weeks": f["complete_weeks"],
-        "mean_daily_wip": f["mean_daily_wip"],
-        "wip_as_of": f["wip_as_of"],
-        "recent_percentiles": f["recent_percentiles"],
-        "sle_default_days": f["sle_default_days"],
-        "oldest": [
-            {"item": key, "column": data.columns[col], "age": age}
-            for key, col, age in data.figures["oldest"][:10]
-        ],
-    }
-
-
 def flow_recompute(*, nexus_id: int, as_of: date | None = None, trust_digests: bool = True) -> dict[str, Any]:
     """Recompute and store the flow figures of a Nexus and of each of its Scrum Teams as of `as_of`
     (default today in its time zone), over the days from each scope's first event to `as_of`.
@@ -118,7 +98,7 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None, trust_digests: b
     t0 = time.perf_counter()
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
-    FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None)
+    FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None, full_needed=False)
     with flow_lock(nexus.pk, wait=True):
         nexus.refresh_from_db()  # its time zone and Sprint length as they are now
         return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0, trust_digests=trust_digests)
@@ -203,7 +183,7 @@ def _recompute_locked(
     del per_team, own_flow
     t_compute = time.perf_counter()
 
-    summary = _summary(scopes[0], result)
+    summary = summary_of(scopes[0], result)
     with transaction.atomic():
         FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
         snapshots, before = _snapshots_store(
@@ -332,11 +312,29 @@ def _snapshots_store(
     return out, before
 
 
-def flow_recompute_logged(nexus_id: int) -> bool:
-    """`flow_recompute`, a failure logged and marked on the Nexus's `FlowState` instead of raised (for
-    the jobs that run many, and the in-process thread). Returns whether it succeeded."""
+def recompute_job(*, nexus_id: int) -> dict[str, Any]:
+    """The coalesced job a change requests (`recompute_request`): when every change since the last
+    full recompute was applied by the incremental update, the summaries are refreshed from the stored
+    per-item rows (`flow.refresh.flow_refresh`, a fraction of the time); otherwise, or when the
+    refresh cannot (the day turned, the teams or the Definition of Workflow changed), the full
+    recompute runs. Returns the full recompute's summary, or {"refreshed": outcome}."""
+    from flow.refresh import FULL, flow_refresh
+
+    outcome = flow_refresh(nexus_id=nexus_id)
+    if outcome == FULL:
+        return flow_recompute(nexus_id=nexus_id)
+    return {"refreshed": outcome}
+
+
+def flow_recompute_logged(nexus_id: int, *, job: bool = False) -> bool:
+    """`flow_recompute` (`recompute_job` with `job`), a failure logged and marked on the Nexus's
+    `FlowState` instead of raised (for the jobs that run many, and the in-process thread). Returns
+    whether it succeeded."""
     try:
-        flow_recompute(nexus_id=nexus_id)
+        if job:
+            recompute_job(nexus_id=nexus_id)
+        else:
+            flow_recompute(nexus_id=nexus_id)
         return True
     except Exception as exc:  # one broken Nexus must not stop the others
         log.exception("Flow recompute of Nexus %s failed", nexus_id)
@@ -382,8 +380,12 @@ def flow_recompute_due() -> int:
     return count
 
 
-def recompute_request(*, nexus_id: int) -> bool:
+def recompute_request(*, nexus_id: int, full: bool = True) -> bool:
     """Mark the Nexus's figures stale and enqueue one recompute unless one is queued already.
+
+    `full=False` says the change was applied to the stored rows by the incremental update, so the job
+    may refresh the summaries from them (`recompute_job`); any other change (the default) makes the
+    next job the full recompute (`FlowState.full_needed`, cleared when one starts).
 
     Coalesced: only the first change after a job was queued enqueues; later ones find `enqueued_at`
     set. If the broker is unreachable the change still stands: the recompute stays pending (pages say
@@ -393,6 +395,8 @@ def recompute_request(*, nexus_id: int) -> bool:
 
     now = timezone.now()
     state, _ = FlowState.objects.get_or_create(nexus_id=nexus_id)
+    if full and not state.full_needed:
+        FlowState.objects.filter(pk=state.pk).update(full_needed=True)
     FlowState.objects.filter(pk=state.pk, pending_since__isnull=True).update(pending_since=now)
     free = Q(enqueued_at__isnull=True)
     if background.in_thread():

@@ -16,10 +16,11 @@ from flow import services
     default_retry_delay=30,
 )
 def recompute_nexus(nexus_id: int) -> dict[str, object]:
-    """Recompute and store the flow figures of one Nexus (coalesced by `services.recompute_request`).
-    Returns the as-of date, item count and timings (the stored summary is in `FlowState`)."""
-    summary = services.flow_recompute(nexus_id=nexus_id)
-    return {k: summary[k] for k in ("as_of", "items", "timings") if k in summary}
+    """The coalesced job of one Nexus (`services.recompute_request`): the summaries refreshed from the
+    stored rows, or the full recompute (`services.recompute_job`). Returns the as-of date, item count
+    and timings of a full recompute, or {"refreshed": outcome} (the stored summary is in `FlowState`)."""
+    summary = services.recompute_job(nexus_id=nexus_id)
+    return {k: summary[k] for k in ("as_of", "items", "timings", "refreshed") if k in summary}
 
 
 @shared_task(name="flow.recompute_all")

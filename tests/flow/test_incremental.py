@@ -7,11 +7,14 @@ the way a request's does (the `items_changed` signal on commit) and only the inc
 (except a team's first square change, which changes the basis of its figures from the Nexus columns to
 its own flow: the full recompute's job, run then as the coalesced job would). Then a full recompute as
 of the same day must store exactly the same daily rows for every scope (the Nexus, each team on either
-basis) and the same per-item rows (`ItemFlow`, `ItemTeamFlow`): it finds nothing to write.
+basis) and the same per-item rows (`ItemFlow`, `ItemTeamFlow`): it finds nothing to write. Before it,
+the coalesced job's refresh of the summaries from those stored rows (`flow.refresh.flow_refresh`) must
+give the figures, chart lists and summary the full recompute then gives.
 """
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -45,6 +48,7 @@ from backlog.services.squares import team_item_move
 from flow import incremental, montecarlo, receivers, report
 from flow.incremental import APPLIED, FULL, UNCHANGED, flow_apply
 from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow, ItemTeamFlow
+from flow.refresh import REFRESHED, flow_refresh
 from flow.services import flow_recompute
 from tests.factories import column, nexus_build, squares_fill
 
@@ -125,6 +129,16 @@ def stored(nexus: Nexus) -> dict[str, Any]:
                 "item_id", "started_on", "finished_on", "cycle_time", "milestones", "first_day", "teams"
             )
         },
+    }
+
+
+def summaries(nexus: Nexus) -> dict[str, Any]:
+    """What the refresh of the summaries writes: each scope's figures and detail, and the summary."""
+    return {
+        "scopes": {
+            s.team_id: (s.figures, json.loads(s.detail)) for s in FlowSnapshot.objects.filter(nexus=nexus)
+        },
+        "summary": FlowState.objects.get(nexus=nexus).summary,
     }
 
 
@@ -224,9 +238,14 @@ def test_incremental_update_equals_full_recompute(
     event(f"teams on their own flow at the end: {own_flow}")
     event(f"items in a team's own flow: {min(len(incremental_rows['team_items']), 3)}+")
     assert all(scope[2] == today for scope in incremental_rows["scopes"].values())
+    # The coalesced job's refresh of the summaries from the stored rows (`flow.refresh`) ...
+    assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    refreshed = summaries(nexus)
     summary = flow_recompute(nexus_id=nexus.pk, as_of=today)
     assert stored(nexus) == incremental_rows
     assert summary["timings"]["rows_written"] == 0  # the full recompute found nothing to change
+    # ... gives the full recompute's figures, chart lists and summary
+    assert summaries(nexus) == refreshed
 
 
 def test_title_edit_requests_no_recompute(nexus, django_capture_on_commit_callbacks, monkeypatch):

@@ -1,0 +1,137 @@
+"""The coalesced job after incremental updates: the summaries refreshed from the stored per-item rows
+(`flow.refresh`), the full recompute when a change was not applied incrementally, and the guards
+(day turned, a later job wrote first, constant queries). That the refreshed figures equal the full
+recompute's is the property test in `test_incremental.py`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from backlog.models import WorkflowColumn
+from backlog.services import pbi_create, pbi_transition
+from flow import services
+from flow.models import FlowSnapshot, FlowState
+from flow.refresh import FULL, REFRESHED, SUPERSEDED, flow_refresh
+from flow.services import flow_recompute, recompute_job
+from tests.factories import column, nexus_build
+
+pytestmark = pytest.mark.django_db
+
+
+def _no_log_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the full recompute's reads of the transition log."""
+    calls: list[int] = []
+    real = services.load_events
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "load_events", counting)
+    return calls
+
+
+def test_job_after_an_incremental_change_refreshes_without_reading_the_log(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    nexus = nexus_build(teams=2)
+    teams = list(nexus.teams.order_by("pk"))
+    with django_capture_on_commit_callbacks(execute=True):
+        items = [
+            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[teams[i % 2]]) for i in range(4)
+        ]
+    flow_recompute(nexus_id=nexus.pk)
+    assert FlowState.objects.get(nexus=nexus).full_needed is False
+    log_reads = _no_log_reads(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):  # the request's commit: incremental + job
+        pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
+    state = FlowState.objects.get(nexus=nexus)
+    assert log_reads == []  # Celery runs eagerly in tests: the job ran, and refreshed
+    assert state.full_needed is False
+    assert state.pending_since is None
+    assert state.summary["wip_as_of"] == 1
+    snap = FlowSnapshot.objects.get(nexus=nexus, team=None)
+    assert snap.figures["in_progress"] == 1
+    assert FlowSnapshot.objects.get(nexus=nexus, team=teams[0]).figures["in_progress"] == 1
+    assert FlowSnapshot.objects.get(nexus=nexus, team=teams[1]).figures["in_progress"] == 0
+
+
+def test_a_change_naming_no_items_makes_the_job_a_full_recompute(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    nexus = nexus_build(teams=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        pbi_create(nexus=nexus, title="Item", actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    log_reads = _no_log_reads(monkeypatch)
+    services.recompute_request(nexus_id=nexus.pk, full=False)  # an applied change (eager: the job runs)
+    assert log_reads == []  # refreshed
+    services.recompute_request(nexus_id=nexus.pk)  # e.g. the Definition of Workflow: the full recompute
+    assert log_reads == [1]
+    assert FlowState.objects.get(nexus=nexus).full_needed is False  # cleared by the full recompute
+    FlowState.objects.filter(nexus=nexus).update(full_needed=True)  # a change not applied, job to come
+    assert flow_refresh(nexus_id=nexus.pk) == FULL  # nothing written: the job runs the full recompute
+    recompute_job(nexus_id=nexus.pk)
+    assert log_reads == [1, 1]
+
+
+def test_refresh_hands_over_when_the_day_turned():
+    nexus = nexus_build(teams=1, items=2)
+    yesterday = timezone.localdate() - timedelta(days=2)
+    flow_recompute(nexus_id=nexus.pk, as_of=yesterday)
+    assert flow_refresh(nexus_id=nexus.pk) == FULL
+    assert FlowState.objects.get(nexus=nexus).full_needed is True  # the next job is the full recompute
+
+
+def test_refresh_hands_over_when_the_definition_of_workflow_changed():
+    nexus = nexus_build(teams=1, items=2)
+    flow_recompute(nexus_id=nexus.pk)
+    WorkflowColumn.objects.filter(nexus=nexus, name="In Progress").update(name="Doing")
+    assert flow_refresh(nexus_id=nexus.pk) == FULL
+
+
+def test_an_older_job_never_overwrites_a_later_one():
+    nexus = nexus_build(teams=1, items=2)
+    flow_recompute(nexus_id=nexus.pk)
+    later = timezone.now() + timedelta(minutes=5)  # a job that started after this one wrote already
+    FlowState.objects.filter(nexus=nexus).update(computed_at=later)
+    before = FlowSnapshot.objects.get(nexus=nexus, team=None).computed_at
+    assert flow_refresh(nexus_id=nexus.pk) == SUPERSEDED
+    assert FlowSnapshot.objects.get(nexus=nexus, team=None).computed_at == before
+    assert FlowState.objects.get(nexus=nexus).computed_at == later
+
+
+def test_refresh_leaves_the_digests_and_dates_to_the_incremental_update():
+    nexus = nexus_build(teams=1, items=2)
+    flow_recompute(nexus_id=nexus.pk)
+    FlowSnapshot.objects.filter(nexus=nexus).update(
+        days_digest="", items_digest=""
+    )  # as an update leaves them
+    assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    assert set(FlowSnapshot.objects.filter(nexus=nexus).values_list("days_digest", "items_digest")) == {
+        ("", "")
+    }
+
+
+def _refresh_queries(items: int) -> int:
+    nexus = nexus_build(teams=3)
+    teams = list(nexus.teams.all())
+    progress = column(nexus, "In Progress")
+    for i in range(items):
+        item = pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[teams[i % 3]])
+        if i % 2:
+            pbi_transition(item=item, to_column=progress, actor=None)
+    flow_recompute(nexus_id=nexus.pk)
+    with CaptureQueriesContext(connection) as ctx:
+        assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    return len(ctx.captured_queries)
+
+
+def test_refresh_issues_a_constant_number_of_queries():
+    assert _refresh_queries(4) == _refresh_queries(40)
