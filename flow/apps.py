@@ -46,6 +46,11 @@ class FlowConfig(AppConfig):
 
             return bench_baseline.run(ctx)
 
+        def bench_worker(ctx: Any) -> Any:
+            from flow import bench_worker
+
+            return bench_worker.run(ctx)
+
         extension_register(
             Extension(
                 app="flow",
@@ -66,6 +71,8 @@ class FlowConfig(AppConfig):
                     BenchRows("flow-demo", bench_demo, 56),
                     # The JDT recompute as a process, this code against an older commit (bench_baseline.py).
                     BenchRows("flow-baseline", bench_baseline, 57),
+                    # How soon the stored figures show a change, with a Celery worker (bench_worker.py).
+                    BenchRows("flow-worker", bench_worker, 58),
                 ),
                 nav=(NavEntry("Flow", "flow:flow", 40),),
                 # Last: the figures of the demo Nexus up to date once every other step has changed it.

@@ -160,6 +160,40 @@ def _incremental_row(ctx: BenchContext) -> Row:
     )
 
 
+def _job_row(ctx: BenchContext) -> Row:
+    """The coalesced job after one column change the incremental update applied: the summaries
+    refreshed from the stored rows (`flow.refresh`), timed alone (the change and its update are not)."""
+    from flow.services import recompute_job
+
+    columns = list(WorkflowColumn.objects.filter(nexus=ctx.nexus).order_by("position"))
+    items = _open_in_progress(ctx, 12)
+    nxt = {c.pk: columns[min(i + 1, len(columns) - 1)] for i, c in enumerate(columns)}
+    flow_recompute(nexus_id=ctx.nexus.pk)  # current figures: the jobs below may refresh
+    times: list[float] = []
+    outcomes: set[str] = set()
+    items_changed.disconnect(dispatch_uid="flow.on_items_changed")  # apply by hand
+    try:
+        for i, item in enumerate(items):
+            pbi_transition(item=item, to_column=nxt[item.column_id], actor=None)
+            assert flow_apply(nexus_id=ctx.nexus.pk, item_ids=[item.pk]) in (APPLIED, UNCHANGED)
+            started = time.perf_counter()
+            outcomes.add(str(recompute_job(nexus_id=ctx.nexus.pk).get("refreshed", "full")))
+            if i >= 2:  # warm-up
+                times.append((time.perf_counter() - started) * 1000)
+    finally:
+        items_changed.connect(receivers.on_items_changed, dispatch_uid="flow.on_items_changed")
+    times.sort()
+    return Row(
+        "flow: coalesced job after an incremental change, synthetic Nexus",
+        len(times),
+        times[len(times) // 2],
+        nearest_rank(times, 0.95),
+        None,
+        f"the summaries of the Nexus and its 9 teams refreshed from the stored rows "
+        f"({', '.join(sorted(outcomes))}); the full recompute is the row above",
+    )
+
+
 def _square_row(ctx: BenchContext) -> Row:
     """One team square change (its team's figures on the team basis: its own flow, `flow.team_level`),
     then `flow_apply` for it, timed alone (the change itself is not timed). Teams of the squares used
@@ -339,6 +373,7 @@ def run(ctx: BenchContext) -> list[Row]:
         rows.append(_process_row("flow: full recompute, JDT Nexus, as a process of its own", ctx.jdt_nexus))
     rows.append(_recompute_row("flow: full recompute, synthetic Nexus (200,000 transitions)", ctx.nexus))
     rows.append(_process_row("flow: full recompute, synthetic Nexus, as a process of its own", ctx.nexus))
+    rows.append(_job_row(ctx))
     with _heap_frozen():
         rows.append(_incremental_row(ctx))
         rows.append(_square_row(ctx))

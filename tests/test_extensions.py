@@ -65,6 +65,7 @@ def test_every_app_declares_what_it_adds():
         "deps",
         "flow-demo",
         "flow-baseline",
+        "flow-worker",
         "increments",
         "integration-issues",
         "api",
@@ -164,6 +165,7 @@ def test_bench_rows_are_declared_groups_in_order(extension_registry):
         "deps",
         "flow-demo",
         "flow-baseline",
+        "flow-worker",
         "increments",
         "integration",  # this test's group: order 60 as "increments", declared after it
         "integration-issues",
