@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from itertools import repeat
 from typing import Any, cast
 
@@ -165,13 +165,39 @@ def rows_update(model: type[models.Model], fields: Sequence[str], rows: Sequence
             f"UPDATE {table} AS t SET {sets} FROM unnest({unnest}) AS v({', '.join(names)}) "
             f"WHERE t.{pk} = v.{pk} AND t.{pk} = ANY(%s::{types[0]}[])"
         )
+        # Each array as the text of a PostgreSQL array literal, made here in one join: the driver's
+        # own adaptation went element by element in Python (a back-move's 2,500 daily rows: 12,500
+        # values, a good half of the update's time).
+        literals = [_array_literal(values) for values in arrays]
         with _binding_cursor() as cursor:
-            cursor.execute(sql, [*arrays, arrays[0]])
+            cursor.execute(sql, [*literals, literals[0]])
         return
     sets = ", ".join(f"{qn(f)} = %s" for f in fields)
     sql = f"UPDATE {table} SET {sets} WHERE {pk} = %s"
     with connection.cursor() as cursor:
         cursor.executemany(sql, [[*(_json_param(v) for v in row[1:]), row[0]] for row in rows])
+
+
+def _array_literal(values: list[Any]) -> str:
+    """A PostgreSQL array literal (`{1,NULL,"[1, 2]",2024-01-31}`) of ints, dates and text (text
+    quoted, with its quotes and backslashes escaped), cast by the statement to the column's type.
+    A column of ints, or of text with nothing to escape, is made by one join."""
+    kinds = {type(v) for v in values}
+    if kinds <= {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    if kinds <= {str} and not any('"' in v or "\\" in v for v in values):
+        return '{"' + '","'.join(values) + '"}'
+    parts: list[str] = []
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+        elif isinstance(v, bool):
+            parts.append("true" if v else "false")
+        elif isinstance(v, int) or (isinstance(v, date) and not isinstance(v, datetime)):
+            parts.append(str(v))
+        else:  # text, a timestamp: quoted
+            parts.append('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
 
 
 def rows_update_each(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
