@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import F, Prefetch, QuerySet
-from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -64,7 +63,7 @@ from nexus_site.api.base import (
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version, not_modified
+from nexus_site.api.etag import etag, if_match_version, not_modified, versioned_response
 from nexus_site.api.schema import (
     ETAG_HEADER,
     IF_MATCH,
@@ -99,13 +98,9 @@ PLAN_CONFLICT = conflict(
 
 def _sprint_response(request: Request, sprint: Sprint, *, code: int = 200) -> Response:
     sprint = Sprint.objects.prefetch_related("team_goals").get(pk=sprint.pk)
-    response = Response(SprintSerializer(sprint).data, status=code)
-    response["ETag"] = etag(sprint.version)
-    if code == status.HTTP_201_CREATED:
-        response["Location"] = request.build_absolute_uri(
-            reverse("api:sprint-detail", args=[sprint.nexus.slug, sprint.pk])
-        )
-    return response
+    return versioned_response(
+        request, sprint, SprintSerializer(sprint).data, detail="api:sprint-detail", code=code
+    )
 
 
 def _item_rows(sprint: Sprint, rows: list[SprintItem]) -> list[dict[str, Any]]:

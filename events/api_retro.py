@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import QuerySet
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -34,7 +33,7 @@ from nexus_site.api.base import (
     VersionedReadMixin,
     tombstones_schema,
 )
-from nexus_site.api.etag import etag, if_match_version
+from nexus_site.api.etag import if_match_version, versioned_response
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictSerializer
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
 
@@ -166,13 +165,9 @@ class RetroItemFilter(StrictFilterSet):
 
 
 def _item_response(request: Request, item: RetroItem, *, code: int = 200) -> Response:
-    response = Response(RetroItemSerializer(item).data, status=code)
-    response["ETag"] = etag(item.version)
-    if code == status.HTTP_201_CREATED:
-        response["Location"] = request.build_absolute_uri(
-            reverse("api:retro-item-detail", args=[item.nexus.slug, item.pk])
-        )
-    return response
+    return versioned_response(
+        request, item, RetroItemSerializer(item).data, detail="api:retro-item-detail", code=code
+    )
 
 
 @extend_schema_view(

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import QuerySet
-from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     extend_schema,
@@ -44,7 +43,7 @@ from nexus_site.api.base import (
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version
+from nexus_site.api.etag import if_match_version, versioned_response
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictChoiceField, StrictSerializer
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, retrieve_with_etag
 
@@ -186,13 +185,9 @@ class ActionFilter(StrictFilterSet):
 
 def _action_response(request: Request, action: ImprovementAction, *, code: int = 200) -> Response:
     action = actions_qs(nexus=action.nexus).get(pk=action.pk)
-    response = Response(ActionSerializer(action).data, status=code)
-    response["ETag"] = etag(action.version)
-    if code == status.HTTP_201_CREATED:
-        response["Location"] = request.build_absolute_uri(
-            reverse("api:retro-action-detail", args=[action.nexus.slug, action.pk])
-        )
-    return response
+    return versioned_response(
+        request, action, ActionSerializer(action).data, detail="api:retro-action-detail", code=code
+    )
 
 
 @extend_schema_view(

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import QuerySet
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -50,7 +49,7 @@ from nexus_site.api.base import (
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version
+from nexus_site.api.etag import if_match_version, versioned_response
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictIntegerField, StrictSerializer
 from nexus_site.api.permissions import CREATE_ITEMS, EDIT_ITEMS, VIEW
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
@@ -206,13 +205,9 @@ class ReviewNoteFilter(StrictFilterSet):
 
 def _response(request: Request, note: ReviewNote, *, code: int = 200) -> Response:
     note = ReviewNote.objects.select_related("author", "nexus").get(pk=note.pk)
-    response = Response(ReviewNoteSerializer(note).data, status=code)
-    response["ETag"] = etag(note.version)
-    if code == status.HTTP_201_CREATED:
-        response["Location"] = request.build_absolute_uri(
-            reverse("api:review-note-detail", args=[note.nexus.slug, note.pk])
-        )
-    return response
+    return versioned_response(
+        request, note, ReviewNoteSerializer(note).data, detail="api:review-note-detail", code=code
+    )
 
 
 @extend_schema_view(

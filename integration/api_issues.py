@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 import django_filters
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     extend_schema,
@@ -66,7 +65,7 @@ from nexus_site.api.base import (
     tombstones_schema,
     updated_since_param,
 )
-from nexus_site.api.etag import etag, if_match_version
+from nexus_site.api.etag import if_match_version, versioned_response
 from nexus_site.api.fields import NexusRefField, StrictCharField, StrictChoiceField, StrictSerializer
 from nexus_site.api.schema import ETAG_HEADER, IF_MATCH, conflict, precondition, retrieve_with_etag
 
@@ -302,13 +301,9 @@ class IssueFilter(StrictFilterSet):
 
 def _response(request: Request, issue: IntegrationIssue, *, code: int = 200) -> Response:
     issue = issues_with_relations(IntegrationIssue.objects.filter(pk=issue.pk)).get()
-    response = Response(IssueSerializer(issue).data, status=code)
-    response["ETag"] = etag(issue.version)
-    if code == status.HTTP_201_CREATED:
-        response["Location"] = request.build_absolute_uri(
-            reverse("api:integration-issue-detail", args=[issue.nexus.slug, issue.pk])
-        )
-    return response
+    return versioned_response(
+        request, issue, IssueSerializer(issue).data, detail="api:integration-issue-detail", code=code
+    )
 
 
 @extend_schema_view(

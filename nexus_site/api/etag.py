@@ -9,6 +9,8 @@ whenever you edit from a copy you read earlier.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,3 +63,16 @@ def not_modified(request: Request, version: int) -> Response | None:
     if none_match(request, version):
         return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(version)})
     return None
+
+
+def versioned_response(request: Request, row: Any, data: Any, *, detail: str, code: int = 200) -> Response:
+    """The representation `data` of `row` (a model with an integer `version` and a `nexus`) with its
+    `ETag`; with status 201 (created) also the `Location` of its detail URL, the route `detail`
+    (e.g. `"api:sprint-detail"`) reversed with the Nexus's slug and the row's primary key."""
+    response = Response(data, status=code)
+    response["ETag"] = etag(row.version)
+    if code == status.HTTP_201_CREATED:
+        from django.urls import reverse
+
+        response["Location"] = request.build_absolute_uri(reverse(detail, args=[row.nexus.slug, row.pk]))
+    return response
