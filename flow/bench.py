@@ -40,7 +40,7 @@ from flow import receivers
 from flow.incremental import APPLIED, UNCHANGED, flow_apply
 from flow.models import FlowDay, FlowSnapshot
 from flow.services import flow_recompute
-from nexus_site.bench import BenchContext, Row, measure, nearest_rank
+from nexus_site.bench import BenchContext, Row, measure, nearest_rank, postgres_url
 
 
 def _admin_client(ctx: BenchContext) -> Client:
@@ -343,11 +343,8 @@ def _process_row(name: str, nexus: Any) -> Row:
         "print(t - t0, t1 - t, hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
-    db = connection.settings_dict
     if connection.vendor == "postgresql":
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
+        env["DATABASE_URL"] = postgres_url()
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -49,13 +49,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
-import psycopg
 from django.conf import settings
 from django.db import connection
 
-from nexus_site.bench import BenchContext, Row, nearest_rank
+from nexus_site.bench import BenchContext, Row, nearest_rank, postgres_admin, postgres_url
 
 DEFAULT_BASELINE = "a5acd17"
 DEFAULT_RUNS = 3
@@ -270,35 +268,14 @@ def _vendor_rows(vendor: str, commit: str, base: Side, new: Side, runs: int) -> 
     return rows
 
 
-def _pg_url(name: str) -> str:
-    db = connection.settings_dict
-    user = quote(str(db["USER"] or "postgres"))
-    password = f":{quote(str(db['PASSWORD']))}" if db["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
-
-
-def _pg_admin(statements: list[str]) -> None:
-    db = connection.settings_dict
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=int(db["PORT"] or 5432),
-        user=db["USER"] or "postgres",
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        for sql in statements:
-            conn.execute(sql)  # names built here from the settings, not user input
-
-
 def _vendors(tmp: Path, trees: dict[str, Path]) -> Iterator[tuple[str, dict[str, str], Callable[[], None]]]:
     """(vendor, {side: DATABASE_URL}, cleanup) for SQLite and, when the bench runs on it, PostgreSQL."""
     yield "SQLite", {k: f"sqlite:///{tmp / f'{k}.sqlite3'}" for k in trees}, lambda: None
     if connection.vendor == "postgresql":
         names = {k: f"{connection.settings_dict['NAME']}_ratio_{k}" for k in trees}
         drops = [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()]
-        _pg_admin(drops + [f'CREATE DATABASE "{n}"' for n in names.values()])
-        yield "PostgreSQL", {k: _pg_url(n) for k, n in names.items()}, lambda: _pg_admin(drops)
+        postgres_admin(drops + [f'CREATE DATABASE "{n}"' for n in names.values()])
+        yield "PostgreSQL", {k: postgres_url(n) for k, n in names.items()}, lambda: postgres_admin(drops)
 
 
 def run(ctx: BenchContext) -> list[Row]:

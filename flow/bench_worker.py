@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from nexus_site.bench import BenchContext, Row, nearest_rank
+from nexus_site.bench import BenchContext, Row, nearest_rank, postgres_url
 
 #: Run by the driver process (Django set up with the bench database and the worker's Redis).
 DRIVER = r"""
@@ -92,14 +92,11 @@ print(json.dumps({"latencies": latencies, "lost": count - len(latencies)}))
 
 
 def _env(redis_url: str) -> dict[str, str]:
-    db = connection.settings_dict
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTHONDONTWRITEBYTECODE")}
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-            "DATABASE_URL": (
-                f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-            ),
+            "DATABASE_URL": postgres_url(),
             "REDIS_URL": redis_url,  # set: tasks go to the broker, not run in-process
         }
     )

@@ -102,3 +102,35 @@ def tasks_queued() -> Iterator[None]:
         yield
     finally:
         app.conf.task_always_eager = eager
+
+
+def postgres_url(name: str | None = None) -> str:
+    """`DATABASE_URL` of the PostgreSQL database `name` (default: the one this process uses) on this
+    process's server, with its user and password, for a process the bench starts (a worker, a
+    recompute, another tree's `manage.py`)."""
+    from urllib.parse import quote
+
+    db = connection.settings_dict
+    user = quote(str(db["USER"] or "postgres"))
+    password = f":{quote(str(db['PASSWORD']))}" if db["PASSWORD"] else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{name or db['NAME']}"
+
+
+def postgres_admin(statements: list[str]) -> None:
+    """Run `statements` (e.g. `DROP DATABASE`, `CREATE DATABASE`: names made by the bench from its
+    settings, never user input) on this process's PostgreSQL server, connected to its `postgres`
+    database in autocommit. Raises psycopg's errors."""
+    import psycopg
+
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=int(db["PORT"] or 5432),
+        user=db["USER"] or "postgres",
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        for sql in statements:
+            conn.execute(sql)

@@ -97,21 +97,18 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
     eager execution off; stopped after the test. Mark the test `worker` and
     `django_db(transaction=True)` so that the worker sees committed rows."""
     from django.conf import settings
-    from django.db import connection
 
+    from nexus_site.bench import postgres_url
     from nexus_site.celery import app
 
     if not settings.REDIS_URL:
         pytest.fail("REDIS_URL is not set: `make test` runs against Redis (see README).")
     app.conf.task_always_eager = False
-    db = connection.settings_dict
     env = {
         # Not PYTEST_XDIST_WORKER: the settings would move REDIS_URL, already this test worker's, again.
         **{k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"},
         # The worker must use the test database, never the development one.
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        ),
+        "DATABASE_URL": postgres_url(),
         "REDIS_URL": settings.REDIS_URL,
     }
     app.control.purge()  # tasks left in Redis by earlier runs must not reach this worker

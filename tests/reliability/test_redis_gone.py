@@ -72,8 +72,9 @@ def redis() -> Iterator[RedisServer]:
 
 
 def _test_database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    from nexus_site.bench import postgres_url
+
+    return postgres_url()
 
 
 def _until(condition: Any, seconds: float) -> bool:

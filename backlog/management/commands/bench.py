@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import psycopg
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -18,7 +17,7 @@ from backlog.demo import DATA_DIR
 from backlog.importer import WorkflowFile, history_import
 from backlog.models import Nexus, ProductBacklogItem, Transition
 from nexus_site import extensions
-from nexus_site.bench import BenchContext, Row, once, table, tasks_queued
+from nexus_site.bench import BenchContext, Row, once, postgres_admin, table, tasks_queued
 
 
 def _recreate_database() -> None:
@@ -31,16 +30,7 @@ def _recreate_database() -> None:
             f"Refusing to empty the database {name!r}: the bench database's name ends in 'bench'."
         )
     connection.close()
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=int(db["PORT"] or 5432),
-        user=db["USER"] or "postgres",
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    postgres_admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'])
 
 
 class Command(BaseCommand):
