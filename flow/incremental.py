@@ -47,6 +47,7 @@ from flow import metrics, store, team_level
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowDay, FlowSnapshot, ItemFlow, ItemTeamFlow
+from flow.report import WORKFLOW_KEYS, workflow_key
 
 __all__ = ["APPLIED", "BUSY", "FULL", "UNCHANGED", "flow_apply"]
 
@@ -147,11 +148,8 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         return FULL
     workflow = workflow_of(columns)
     figures = nexus_snap.figures
-    if (
-        figures.get("columns") != list(workflow.columns)
-        or figures.get("started_column") != workflow.started
-        or figures.get("finished_column") != workflow.finished
-        or any(s.end > as_of or s.as_of > as_of for s in snaps.values())
+    if tuple(figures.get(k) for k in WORKFLOW_KEYS) != workflow_key(workflow) or any(
+        s.end > as_of or s.as_of > as_of for s in snaps.values()
     ):
         return FULL  # the Definition of Workflow or the time zone changed: the full recompute's job
     n_cols = len(workflow.columns)

@@ -34,7 +34,16 @@ from backlog.models import Nexus, ScrumTeam, WorkflowColumn
 from flow import metrics, store, team_level
 from flow.history import nexus_today, workflow_of
 from flow.models import FlowSnapshot, FlowState, ItemFlow, ItemTeamFlow
-from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys, summary_of
+from flow.report import (
+    DEFAULT_MC_ITEMS,
+    HISTORY_DAYS,
+    WORKFLOW_KEYS,
+    FlowData,
+    flow_data_build,
+    item_keys,
+    summary_of,
+    workflow_key,
+)
 from flow.store import int_list, json_text
 
 __all__ = ["FULL", "REFRESHED", "SUPERSEDED", "flow_refresh"]
@@ -106,10 +115,10 @@ def _refresh(*, nexus: Nexus, started: Any) -> str:
         return FULL  # the day turned since the rows were written (or they are of another day)
     workflow = workflow_of(columns)
     stored_workflow = FlowSnapshot.objects.filter(pk=nexus_snap.pk).values_list(
-        "figures__columns", "figures__started_column", "figures__finished_column"
+        *(f"figures__{k}" for k in WORKFLOW_KEYS)
     )[0]
-    if tuple(stored_workflow) != (list(workflow.columns), workflow.started, workflow.finished):
-        return FULL
+    if tuple(stored_workflow) != workflow_key(workflow):
+        return FULL  # the Definition of Workflow changed since
     n_cols = len(workflow.columns)
 
     # The stored per-item rows, in item id order: ids, milestones, first days, Scrum Teams.

@@ -245,6 +245,17 @@ def item_keys(nexus: Nexus) -> dict[str, str]:
     return {str(pk): ext or f"#{pk}" for pk, ext in rows}
 
 
+#: The keys of a snapshot's figures that say which Definition of Workflow they were computed with.
+WORKFLOW_KEYS = ("columns", "started_column", "finished_column")
+
+
+def workflow_key(workflow: metrics.Workflow) -> tuple[list[str], int, int]:
+    """The values `flow_data_build` stores under `WORKFLOW_KEYS` for `workflow`: its column names, left
+    to right, and the indexes of its started and finished columns. Stored figures whose values
+    differ were computed with another Definition of Workflow (only the full recompute redoes them)."""
+    return (list(workflow.columns), workflow.started, workflow.finished)
+
+
 def flow_data_build(
     *,
     nexus: Nexus,

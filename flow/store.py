@@ -60,11 +60,6 @@ ItemRow = tuple[date | None, date | None, int | None, list[int | None], date | N
 DayValues = tuple[int, int, int, list[int]]
 
 
-def _param(value: Any) -> Any:
-    """A value as written: a list (of ints and None: the only lists stored here) as its JSON text."""
-    return _list_text(value) if isinstance(value, list) else value
-
-
 def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Insert many rows of `model` (column names `fields`): COPY on PostgreSQL, one `executemany`
     elsewhere (SQLite). Lists are written as JSON text."""
@@ -79,7 +74,7 @@ def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
                 # would need it goes through `write_row`.
                 lines: list[str] = []
                 for row in rows:
-                    values = [_param(v) for v in row]
+                    values = [_json_param(v) for v in row]
                     if any(isinstance(v, str) and _COPY_SPECIAL.search(v) for v in values):
                         if lines:
                             copy.write("".join(lines))
@@ -97,7 +92,7 @@ def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
         batch: list[list[Any]] = []
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         for row in rows:
-            batch.append([_param(v) for v in row])
+            batch.append([_json_param(v) for v in row])
             if len(batch) >= BATCH:
                 cursor.executemany(sql, batch)
                 batch = []
