@@ -539,7 +539,13 @@ def report_dict(data: FlowData) -> dict[str, Any]:
 
 
 def summary_of(data: FlowData, result: metrics.FlowResult) -> dict[str, Any]:
-    """The per-Nexus summary kept in `FlowState.summary` (small; read by the board and the worker test)."""
+    """The per-Nexus summary kept in `FlowState.summary` (small; read by the board and the worker test),
+    from the Nexus scope's `data` and engine `result`: `as_of` (ISO date, the Nexus's time zone),
+    `items` and `finished_items` (counts), `cycle_time_percentiles` and `recent_percentiles` ("50",
+    "70", "85", "95" -> calendar days, or None), `mean_weekly_throughput` (items per complete Monday-Sunday
+    week), `complete_weeks`, `mean_daily_wip`, `wip_as_of`, `sle_default_days` (calendar days or None)
+    and `oldest` (up to 10 of {"item", "column", "age" in calendar days}: Work Item Age, Kanban Guide for
+    Scrum Teams)."""
     f = data.figures
     return {
         "as_of": data.as_of.isoformat(),
