@@ -25,11 +25,13 @@ job (`FULL`).
 The result equals a full recompute as of the same day, row by row and item by item
 (`tests/flow/test_incremental.py`, a Hypothesis property test). The headline figures, percentiles and
 Monte Carlo forecasts of `FlowSnapshot.figures`/`detail` and `FlowState.summary` are not touched here:
-the figures are marked pending and the coalesced recompute job refreshes them after the response
-(`flow.services.recompute_request`). Whatever the incremental update cannot do alone it hands to that
-job by returning `FULL` (nothing stored yet, rows stored before milestones were kept, the Definition of
-Workflow or the time zone changed since, a new Scrum Team, a team's first team-level row) or `BUSY` (a
-full recompute holds the Nexus's flow lock: the job queued after it will see the change).
+the figures are marked pending, each scope whose rows changed gets a new version of its rows
+(`FlowSnapshot.rows_version`), and the coalesced recompute job refreshes those scopes' summaries
+after the response (`flow.services.recompute_request`, `flow.refresh`). Whatever the incremental update
+cannot do alone it hands to that job by returning `FULL` (nothing stored yet, rows stored before
+milestones were kept, the Definition of Workflow or the time zone changed since, a new Scrum Team, a
+team's first team-level row) or `BUSY` (a full recompute holds the Nexus's flow lock: the job queued
+after it will see the change).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 
 from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
 from flow import metrics, store, team_level
@@ -381,6 +383,10 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     store.rows_update(FlowDay, store.DAY_FIELDS, updates)
     store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), inserts)
     store.rows_update(FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), snap_updates)
+    # The scopes whose summaries no longer match their rows: those the changed items are in, and those
+    # extended to a new day. The refresh makes theirs again and leaves the others (`flow.refresh`).
+    changed_scopes = {snaps[team].pk for team in concerned} | {row[0] for row in snap_updates}
+    FlowSnapshot.objects.filter(pk__in=changed_scopes).update(rows_version=F("rows_version") + 1)
     return APPLIED
 
 

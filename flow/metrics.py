@@ -193,7 +193,7 @@ class FlowResult:
     series: FlowSeries
     weekly: list[WeeklyRow]
     ages: list[AgeRow]
-    items: list[ItemFlow]
+    items: Sequence[ItemFlow]
     daily_throughput: list[int]
     history_start: date
     #: ``items``' milestones as date ordinals, items x columns (0 = None): what stored rows are made of
@@ -361,7 +361,7 @@ def _intervals(lo: _Ints, hi: _Ints, n: int) -> _Ints:
 
 
 def _flow_result(
-    items: list[ItemFlow],
+    items: Sequence[ItemFlow],
     ordinals: _Ints,
     workflow: Workflow,
     *,
@@ -543,7 +543,7 @@ def compute_flow_of_items(
         ordinals = [m.toordinal() if m is not None else 0 for it in items for m in it.milestones]
         milestone_ordinals = np.array(ordinals, dtype=np.int64)
     return _flow_result(
-        list(items),
+        items,
         milestone_ordinals,
         workflow,
         as_of=as_of,

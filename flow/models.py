@@ -146,6 +146,17 @@ class FlowSnapshot(models.Model):
         default="",
         help_text="the Nexus's snapshot: digest of the per-item rows (ItemFlow) last stored in full",
     )
+    # Versions of this scope's rows and of its summaries (`figures`, `detail`): each incremental update
+    # that changes the scope's rows (its items, its days) raises `rows_version` by one
+    # (`flow.incremental.flow_apply`); a refresh that made the summaries raises `summaries_version` to
+    # the rows' version it read before reading the rows (`flow.refresh`, never lowering it); the full
+    # recompute makes both equal. Equal: the summaries are those of the stored rows.
+    rows_version = models.IntegerField(
+        default=0, help_text="raised by one by each incremental update of this scope's rows"
+    )
+    summaries_version = models.IntegerField(
+        default=0, help_text="the rows' version the figures and detail were made from"
+    )
 
     class Meta:
         constraints = [

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import numpy as np
 
@@ -256,6 +256,22 @@ def workflow_key(workflow: metrics.Workflow) -> tuple[list[str], int, int]:
     return (list(workflow.columns), workflow.started, workflow.finished)
 
 
+class ForecastSettings(TypedDict):
+    """What a scope's Monte Carlo forecasts are made with (`flow_data_build`'s keywords): how many days
+    ahead (the Nexus's Sprint length), how many items, and over how many days of Throughput history."""
+
+    mc_days: int
+    mc_items: int
+    history_days: int
+
+
+def forecast_settings(nexus: Nexus) -> ForecastSettings:
+    """The Nexus's `ForecastSettings`: its Sprint length, `DEFAULT_MC_ITEMS`, `HISTORY_DAYS`."""
+    return ForecastSettings(
+        mc_days=nexus.sprint_length_days, mc_items=DEFAULT_MC_ITEMS, history_days=HISTORY_DAYS
+    )
+
+
 def flow_data_build(
     *,
     nexus: Nexus,
@@ -267,8 +283,11 @@ def flow_data_build(
     history_days: int,
     computed_at: datetime,
     stored: bool = False,
+    labels: Sequence[str] | None = None,
 ) -> FlowData:
-    """Shape an engine result (and the Monte Carlo forecasts from its as-of date) into `FlowData`."""
+    """Shape an engine result (and the Monte Carlo forecasts from its as-of date) into `FlowData`.
+    `keys` maps an item's key to how people know it (`item_keys`); `labels`, when given, already holds
+    that of each of `result.items`, in their order (the refresh makes them once for every scope)."""
     wf = result.workflow
     window_start = result.as_of - timedelta(days=SLE_WINDOW_DAYS - 1)
     # The finished items' days and Cycle Times, from the milestones' array (numpy, no per-item loop).
@@ -313,13 +332,15 @@ def flow_data_build(
     offsets, cts = finished_on[shown] - start_ord, cycle[shown]
     order = shown[np.lexsort((cts, offsets))]  # by day, then Cycle Time; ties in the items' order
     items = result.items
+    points = order.tolist()
+    if labels is None:
+        named = [keys.get(items[i].key, items[i].key) for i in points]
+    else:
+        named = [labels[i] for i in points]
     scatter: list[list[Any]] = [
-        [off, ct, keys.get(items[i].key, items[i].key)]
-        for i, off, ct in zip(
-            order.tolist(),
-            (finished_on[order] - start_ord).tolist(),
-            cycle[order].tolist(),
-            strict=True,
+        [off, ct, label]
+        for off, ct, label in zip(
+            (finished_on[order] - start_ord).tolist(), cycle[order].tolist(), named, strict=True
         )
     ]
     col_index = {name: i for i, name in enumerate(wf.columns)}

@@ -44,10 +44,11 @@ from backlog.selectors import roles_of
 from backlog.services import nexus_update, team_update
 from backlog.services.common import nexus_changed, structure_check
 from flow import background, locks, metrics, store, team_level
+from flow.gcpause import gc_paused
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowSettings, FlowSnapshot, FlowState
-from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys, summary_of
+from flow.report import HISTORY_DAYS, FlowData, flow_data_build, forecast_settings, item_keys, summary_of
 
 __all__ = [
     "flow_recompute",
@@ -99,7 +100,7 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None, trust_digests: b
     nexus = Nexus.objects.get(pk=nexus_id)
     FlowState.objects.get_or_create(nexus=nexus)
     FlowState.objects.filter(nexus=nexus).update(pending_since=None, enqueued_at=None, full_needed=False)
-    with flow_lock(nexus.pk, wait=True):
+    with flow_lock(nexus.pk, wait=True), gc_paused():
         nexus.refresh_from_db()  # its time zone and Sprint length as they are now
         return _recompute_locked(nexus=nexus, as_of=as_of, t0=t0, trust_digests=trust_digests)
 
@@ -122,7 +123,7 @@ def _recompute_locked(
     teams = list(ScrumTeam.objects.filter(nexus=nexus))
     t_load = time.perf_counter()
     now = timezone.now()
-    mc = {"mc_days": nexus.sprint_length_days, "mc_items": DEFAULT_MC_ITEMS, "history_days": HISTORY_DAYS}
+    mc = forecast_settings(nexus)
 
     result = metrics.compute_flow(events, workflow, as_of=as_of, history_days=HISTORY_DAYS)
     scopes: list[FlowData] = [
@@ -253,6 +254,8 @@ SNAPSHOT_FIELDS = (
     "detail",
     "days_digest",
     "items_digest",
+    "rows_version",
+    "summaries_version",
 )
 
 
@@ -272,6 +275,8 @@ def _snapshots_store(
     out: list[FlowSnapshot] = []
     new: list[FlowSnapshot] = []
     for data, digest in zip(scopes, days_digests, strict=True):
+        snap = have.get(data.team.pk if data.team else None)
+        version = 0 if snap is None else snap.rows_version
         values = {
             "as_of": data.as_of,
             "start": data.start,
@@ -282,8 +287,10 @@ def _snapshots_store(
             "detail": data.detail_json,
             "days_digest": digest,
             "items_digest": items_digest if data.team is None else "",
+            # the summaries are the rows' (under the flow lock: no incremental update meanwhile)
+            "rows_version": version,
+            "summaries_version": version,
         }
-        snap = have.get(data.team.pk if data.team else None)
         if snap is None:
             snap = FlowSnapshot(nexus=nexus, team=data.team, **values)
             new.append(snap)

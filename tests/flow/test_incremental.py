@@ -9,7 +9,9 @@ its own flow: the full recompute's job, run then as the coalesced job would). Th
 of the same day must store exactly the same daily rows for every scope (the Nexus, each team on either
 basis) and the same per-item rows (`ItemFlow`, `ItemTeamFlow`): it finds nothing to write. Before it,
 the coalesced job's refresh of the summaries from those stored rows (`flow.refresh.flow_refresh`) must
-give the figures, chart lists and summary the full recompute then gives.
+give the figures, chart lists and summary the full recompute then gives. The coalesced job also runs at
+random points of the sequence (a refresh, or the full recompute once the day turned), so the last
+refresh makes only the scopes changed since the one before and must still give every scope's figures.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from flow import incremental, montecarlo, receivers, report
 from flow.incremental import APPLIED, FULL, UNCHANGED, flow_apply
 from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow, ItemTeamFlow
 from flow.refresh import REFRESHED, flow_refresh
-from flow.services import flow_recompute
+from flow.services import flow_recompute, recompute_job
 from tests.factories import column, nexus_build, squares_fill
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +157,7 @@ ops = st.lists(
         st.tuples(st.just("restore"), st.integers(0, 50)),
         st.tuples(st.just("title"), st.integers(0, 50)),
         st.tuples(st.just("wait"), st.integers(1, 60)),
+        st.tuples(st.just("job")),  # the coalesced job meanwhile: the stale scopes' summaries made again
     ),
     min_size=1,
     max_size=25,
@@ -199,6 +202,9 @@ def test_incremental_update_equals_full_recompute(
         kind = step[0]
         if kind == "wait":
             clock.now += timedelta(hours=step[1])
+            continue
+        if kind == "job":
+            recompute_job(nexus_id=nexus.pk)  # a refresh, or the full recompute once the day turned
             continue
         clock.now += timedelta(minutes=7)
         try:

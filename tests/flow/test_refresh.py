@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from backlog.models import WorkflowColumn
 from backlog.services import pbi_create, pbi_transition
-from flow import services
+from flow import refresh, services
+from flow.incremental import APPLIED, flow_apply
 from flow.models import FlowSnapshot, FlowState
 from flow.refresh import FULL, REFRESHED, SUPERSEDED, flow_refresh
 from flow.services import flow_recompute, recompute_job
@@ -135,3 +136,94 @@ def _refresh_queries(items: int) -> int:
 
 def test_refresh_issues_a_constant_number_of_queries():
     assert _refresh_queries(4) == _refresh_queries(40)
+
+
+def _marked(nexus: Any) -> dict[int | None, bool]:
+    """Per scope: whether its detail is still the marker `_mark` wrote (the refresh did not make it)."""
+    return {s.team_id: s.detail == '{"marker":1}' for s in FlowSnapshot.objects.filter(nexus=nexus)}
+
+
+def _stale(nexus: Any) -> set[int | None]:
+    """The scopes whose rows changed since their summaries were made."""
+    return {
+        s.team_id for s in FlowSnapshot.objects.filter(nexus=nexus) if s.rows_version != s.summaries_version
+    }
+
+
+def _mark(nexus: Any) -> None:
+    FlowSnapshot.objects.filter(nexus=nexus).update(detail='{"marker":1}')
+
+
+def test_refresh_makes_only_the_scopes_changed_since_the_last_summaries(django_capture_on_commit_callbacks):
+    nexus = nexus_build(teams=3)
+    a, b, c = nexus.teams.order_by("pk")
+    with django_capture_on_commit_callbacks(execute=True):
+        items = [
+            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate((a, b))
+        ]
+    flow_recompute(nexus_id=nexus.pk)
+    assert _stale(nexus) == set()
+    _mark(nexus)  # what the summaries were before: a marker no refresh would write
+    with django_capture_on_commit_callbacks(execute=True):  # team A's item moves; the job refreshes
+        pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
+    assert _marked(nexus) == {None: False, a.pk: False, b.pk: True, c.pk: True}
+    assert _stale(nexus) == set()
+    computed = FlowState.objects.get(nexus=nexus).computed_at
+    assert set(FlowSnapshot.objects.filter(nexus=nexus).values_list("computed_at", flat=True)) == {computed}
+
+    # A change the refresh has not made the summaries of stays counted until one does.
+    _mark(nexus)
+    with django_capture_on_commit_callbacks(execute=False):  # the change, its callbacks not run
+        pbi_transition(item=items[1], to_column=column(nexus, "In Progress"), actor=None)
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[items[1].pk]) == APPLIED  # the update, no job yet
+    assert _stale(nexus) == {None, b.pk}
+    assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    assert _marked(nexus) == {None: False, a.pk: True, b.pk: False, c.pk: True}
+    assert FlowSnapshot.objects.get(nexus=nexus, team=b).figures["in_progress"] == 1
+
+
+def test_refresh_makes_every_scope_again_when_the_forecast_settings_changed():
+    nexus = nexus_build(teams=2, items=2)
+    flow_recompute(nexus_id=nexus.pk)
+    _mark(nexus)
+    nexus.sprint_length_days += 7
+    nexus.save(update_fields=["sprint_length_days"])
+    assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    assert not any(_marked(nexus).values())
+    assert {s.figures["mc_days"] for s in FlowSnapshot.objects.filter(nexus=nexus)} == {
+        nexus.sprint_length_days
+    }
+
+
+def test_a_change_applied_while_the_refresh_computes_leaves_its_scopes_stale(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """The refresh reads the rows' versions before the rows: a change applied after that (here, in the
+    middle of its computing) is not in the summaries it writes, so its scopes stay stale for the next."""
+    nexus = nexus_build(teams=2)
+    a, b = nexus.teams.order_by("pk")
+    with django_capture_on_commit_callbacks(execute=True):
+        items = [
+            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate((a, b))
+        ]
+    flow_recompute(nexus_id=nexus.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[items[0].pk]) == APPLIED
+    real_keys = refresh.item_keys
+
+    def keys_then_a_change(nexus_arg: Any) -> Any:  # after the rows were read
+        with django_capture_on_commit_callbacks(execute=False):
+            pbi_transition(item=items[1], to_column=column(nexus, "In Progress"), actor=None)
+        assert flow_apply(nexus_id=nexus.pk, item_ids=[items[1].pk]) == APPLIED
+        return real_keys(nexus_arg)
+
+    monkeypatch.setattr(refresh, "item_keys", keys_then_a_change)
+    assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    assert FlowSnapshot.objects.get(nexus=nexus, team=b).figures["in_progress"] == 0  # read before it
+    assert _stale(nexus) == {None, b.pk}
+    monkeypatch.setattr(refresh, "item_keys", real_keys)
+    assert flow_refresh(nexus_id=nexus.pk) == REFRESHED
+    assert _stale(nexus) == set()
+    assert FlowSnapshot.objects.get(nexus=nexus, team=b).figures["in_progress"] == 1
+    assert FlowSnapshot.objects.get(nexus=nexus, team=a).figures["in_progress"] == 1
