@@ -33,6 +33,24 @@ class FlowState(models.Model):
         return f"Flow state of {self.nexus_id}"
 
 
+class FlowPendingItem(models.Model):
+    """A changed Product Backlog Item whose incremental update found the Nexus's flow lock taken (a full
+    recompute was running: `flow.incremental.BUSY`). The job queued after that recompute applies it
+    (`flow.services.recompute_job`) and deletes the row, instead of recomputing in full: a steady stream
+    of changes during a full recompute does not make every following job a full one. Applying it twice
+    is harmless (the update compares the item's log with its stored row)."""
+
+    nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="+")
+    item_id = models.BigIntegerField(help_text="the changed PBI's id")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["nexus", "item_id"], name="flowpendingitem_once")]
+
+    def __str__(self) -> str:
+        return f"Flow change of PBI {self.item_id} to apply"
+
+
 class ItemFlow(models.Model):
     """Per Product Backlog Item: the dates it started and finished (calendar days in the Nexus's time
     zone), as computed from the transition log, with its milestones, first day and Scrum Teams (the

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -47,7 +48,7 @@ from flow import background, locks, metrics, store, team_level
 from flow.gcpause import gc_paused
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
-from flow.models import FlowSettings, FlowSnapshot, FlowState
+from flow.models import FlowPendingItem, FlowSettings, FlowSnapshot, FlowState
 from flow.report import HISTORY_DAYS, FlowData, flow_data_build, forecast_settings, item_keys, summary_of
 
 __all__ = [
@@ -319,14 +320,34 @@ def _snapshots_store(
     return out, before
 
 
+def pending_items_keep(*, nexus_id: int, item_ids: Iterable[int]) -> None:
+    """Keep changed items whose incremental update found a full recompute running (`BUSY`) for the
+    next job to apply (`FlowPendingItem`, `recompute_job`). One query; an item kept already stays once."""
+    rows = [FlowPendingItem(nexus_id=nexus_id, item_id=pk) for pk in sorted(set(item_ids))]
+    FlowPendingItem.objects.bulk_create(rows, ignore_conflicts=True)
+
+
 def recompute_job(*, nexus_id: int) -> dict[str, Any]:
-    """The coalesced job a change requests (`recompute_request`): when every change since the last
-    full recompute was applied by the incremental update, the summaries are refreshed from the stored
+    """The coalesced job a change requests (`recompute_request`).
+
+    First the changes a running full recompute turned away (`FlowPendingItem`) are applied by the
+    incremental update, now that the flow lock is free. Then, when every change since the last full
+    recompute was applied by the incremental update, the summaries are refreshed from the stored
     per-item rows (`flow.refresh.flow_refresh`, a fraction of the time); otherwise, or when the
-    refresh cannot (the day turned, the teams or the Definition of Workflow changed), the full
-    recompute runs. Returns the full recompute's summary, or {"refreshed": outcome}."""
+    refresh cannot (the day turned, the teams or the Definition of Workflow changed, or the kept
+    changes could not be applied), the full recompute runs. Returns the full recompute's summary, or
+    {"refreshed": outcome}."""
+    from flow.incremental import APPLIED, UNCHANGED, flow_apply
     from flow.refresh import FULL, flow_refresh
 
+    kept = list(FlowPendingItem.objects.filter(nexus_id=nexus_id).values_list("pk", "item_id"))
+    if kept:
+        applied = flow_apply(nexus_id=nexus_id, item_ids=[item_id for _, item_id in kept])
+        if applied not in (APPLIED, UNCHANGED):  # another full recompute runs, or one is needed
+            summary = flow_recompute(nexus_id=nexus_id)  # it reads the log after they were kept
+            FlowPendingItem.objects.filter(pk__in=[pk for pk, _ in kept]).delete()
+            return summary
+        FlowPendingItem.objects.filter(pk__in=[pk for pk, _ in kept]).delete()
     outcome = flow_refresh(nexus_id=nexus_id)
     if outcome == FULL:
         return flow_recompute(nexus_id=nexus_id)

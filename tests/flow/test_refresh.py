@@ -5,21 +5,24 @@ recompute's is the property test in `test_incremental.py`."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from backlog.models import WorkflowColumn
 from backlog.services import pbi_create, pbi_transition
-from flow import refresh, services
+from flow import receivers, refresh, services
 from flow.incremental import APPLIED, flow_apply
-from flow.models import FlowSnapshot, FlowState
+from flow.locks import flow_lock
+from flow.models import FlowPendingItem, FlowSnapshot, FlowState
 from flow.refresh import FULL, REFRESHED, SUPERSEDED, flow_refresh
-from flow.services import flow_recompute, recompute_job
+from flow.services import flow_recompute, pending_items_keep, recompute_job
 from tests.factories import column, nexus_build
 
 pytestmark = pytest.mark.django_db
@@ -227,3 +230,65 @@ def test_a_change_applied_while_the_refresh_computes_leaves_its_scopes_stale(
     assert _stale(nexus) == set()
     assert FlowSnapshot.objects.get(nexus=nexus, team=b).figures["in_progress"] == 1
     assert FlowSnapshot.objects.get(nexus=nexus, team=a).figures["in_progress"] == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the lock is a transaction's: each one here commits
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the flow lock held from another connection")
+def test_a_change_a_running_full_recompute_turned_away_is_applied_by_the_next_job(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """A change made while a full recompute holds the flow lock (`BUSY`) is kept, and the job after it
+    applies it incrementally and refreshes: no second full recompute."""
+    nexus = nexus_build(teams=2)
+    a, b = nexus.teams.order_by("pk")
+    with django_capture_on_commit_callbacks(execute=True):
+        items = [
+            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate((a, b))
+        ]
+    flow_recompute(nexus_id=nexus.pk)
+    requested: list[bool] = []
+    monkeypatch.setattr(receivers, "recompute_request", lambda **kw: requested.append(kw["full"]))
+    holding, release = threading.Event(), threading.Event()
+
+    def full_recompute_running() -> None:  # holds the Nexus's flow lock, as a full recompute does
+        try:
+            with flow_lock(nexus.pk, wait=True):
+                holding.set()
+                release.wait(30)
+        finally:
+            db_connection.close()
+
+    holder = threading.Thread(target=full_recompute_running)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with django_capture_on_commit_callbacks(execute=True):
+            pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
+    finally:
+        release.set()
+        holder.join(10)
+    assert requested == [False]  # the job may refresh: the change is kept for it
+    assert list(FlowPendingItem.objects.filter(nexus=nexus).values_list("item_id", flat=True)) == [
+        items[0].pk
+    ]
+    assert FlowState.objects.get(nexus=nexus).full_needed is False
+    log_reads = _no_log_reads(monkeypatch)
+    assert recompute_job(nexus_id=nexus.pk) == {"refreshed": REFRESHED}
+    assert log_reads == []  # applied and refreshed, no full recompute
+    assert not FlowPendingItem.objects.filter(nexus=nexus).exists()
+    assert FlowSnapshot.objects.get(nexus=nexus, team=None).figures["in_progress"] == 1
+    assert FlowSnapshot.objects.get(nexus=nexus, team=a).figures["in_progress"] == 1
+    summary = flow_recompute(nexus_id=nexus.pk)  # and nothing is left for the full recompute to write
+    assert summary["timings"]["rows_written"] == 0
+
+
+def test_kept_changes_the_incremental_update_cannot_apply_make_the_job_a_full_recompute(monkeypatch):
+    nexus = nexus_build(teams=1, items=2)
+    flow_recompute(nexus_id=nexus.pk)
+    item = nexus.backlog.items.first()
+    pending_items_keep(nexus_id=nexus.pk, item_ids=[item.pk, item.pk])
+    WorkflowColumn.objects.filter(nexus=nexus, name="In Progress").update(name="Doing")  # FULL
+    log_reads = _no_log_reads(monkeypatch)
+    recompute_job(nexus_id=nexus.pk)
+    assert log_reads == [1]
+    assert not FlowPendingItem.objects.filter(nexus=nexus).exists()
