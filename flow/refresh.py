@@ -130,10 +130,12 @@ def flow_refresh(*, nexus_id: int) -> str:
     if nexus is None:
         return FULL
     state, _ = FlowState.objects.get_or_create(nexus=nexus)
-    if state.full_needed:
-        return FULL
     started = timezone.now()
+    # The claim released before `full_needed` is read: a change marking it from here on queues the job
+    # after this one (`flow.services.recompute_request`) instead of finding this one still claimed.
     FlowState.objects.filter(pk=state.pk).update(pending_since=None, enqueued_at=None)
+    if FlowState.objects.filter(pk=state.pk, full_needed=True).exists():
+        return FULL
     with gc_paused():
         outcome = _refresh(nexus=nexus, started=started)
     if outcome == FULL:  # the change the job was asked for still has to be shown: the full recompute's

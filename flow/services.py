@@ -340,14 +340,24 @@ def recompute_job(*, nexus_id: int) -> dict[str, Any]:
     from flow.incremental import APPLIED, UNCHANGED, flow_apply
     from flow.refresh import FULL, flow_refresh
 
-    kept = list(FlowPendingItem.objects.filter(nexus_id=nexus_id).values_list("pk", "item_id"))
-    if kept:
-        applied = flow_apply(nexus_id=nexus_id, item_ids=[item_id for _, item_id in kept])
-        if applied not in (APPLIED, UNCHANGED):  # another full recompute runs, or one is needed
-            summary = flow_recompute(nexus_id=nexus_id)  # it reads the log after they were kept
-            FlowPendingItem.objects.filter(pk__in=[pk for pk, _ in kept]).delete()
-            return summary
+    # The claim released before anything is read: a change from here on queues the job after this one
+    # (`recompute_request`), so none waits unseen for a job that read its inputs before it.
+    FlowState.objects.filter(nexus_id=nexus_id).update(pending_since=None, enqueued_at=None)
+    # The kept changes taken (read and deleted at once): one kept again from here on is a new row, for
+    # the job after this one (applying an item twice is harmless; missing one is not).
+    with transaction.atomic():
+        kept = list(
+            FlowPendingItem.objects.select_for_update().filter(nexus_id=nexus_id).values_list("pk", "item_id")
+        )
         FlowPendingItem.objects.filter(pk__in=[pk for pk, _ in kept]).delete()
+    if kept:
+        try:
+            applied = flow_apply(nexus_id=nexus_id, item_ids=[item_id for _, item_id in kept])
+        except Exception:  # the changes stay to be shown: by the full recompute, which the sweep runs
+            FlowState.objects.filter(nexus_id=nexus_id).update(full_needed=True, pending_since=timezone.now())
+            raise
+        if applied not in (APPLIED, UNCHANGED):  # another full recompute runs, or one is needed
+            return flow_recompute(nexus_id=nexus_id)  # it reads the log after they were kept
     outcome = flow_refresh(nexus_id=nexus_id)
     if outcome == FULL:
         return flow_recompute(nexus_id=nexus_id)

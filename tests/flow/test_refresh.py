@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from backlog.models import WorkflowColumn
 from backlog.services import pbi_create, pbi_transition
-from flow import receivers, refresh, services
+from flow import incremental, receivers, refresh, services, tasks
 from flow.incremental import APPLIED, flow_apply
 from flow.locks import flow_lock
 from flow.models import FlowPendingItem, FlowSnapshot, FlowState
@@ -292,3 +292,31 @@ def test_kept_changes_the_incremental_update_cannot_apply_make_the_job_a_full_re
     recompute_job(nexus_id=nexus.pk)
     assert log_reads == [1]
     assert not FlowPendingItem.objects.filter(nexus=nexus).exists()
+
+
+def test_a_change_made_while_the_job_runs_queues_the_next_job(monkeypatch):
+    """The job releases its claim and takes the kept changes before it reads anything, so a change it
+    may not have read (here, one made while it applies the kept changes) queues the job after it and
+    stays kept for it instead of waiting unseen."""
+    nexus = nexus_build(teams=1, items=2)
+    flow_recompute(nexus_id=nexus.pk)
+    item = nexus.backlog.items.first()
+    pending_items_keep(nexus_id=nexus.pk, item_ids=[item.pk])
+    FlowState.objects.filter(nexus=nexus).update(enqueued_at=timezone.now())  # this job, queued
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.recompute_nexus, "delay", lambda nexus_id: sent.append(nexus_id))
+    claimed: list[bool] = []
+    real_apply = incremental.flow_apply
+
+    def apply_while_a_change_comes(**kwargs: Any) -> str:
+        # the same item changes again, turned away by a running update: kept for the next job
+        pending_items_keep(nexus_id=nexus.pk, item_ids=[item.pk])
+        claimed.append(services.recompute_request(nexus_id=nexus.pk, full=False))
+        return real_apply(**kwargs)
+
+    monkeypatch.setattr(incremental, "flow_apply", apply_while_a_change_comes)
+    recompute_job(nexus_id=nexus.pk)
+    assert claimed == [True]
+    assert sent == [nexus.pk]
+    # the change kept meanwhile is still there for that next job (this one may not have read it)
+    assert list(FlowPendingItem.objects.filter(nexus=nexus).values_list("item_id", flat=True)) == [item.pk]
