@@ -102,6 +102,13 @@ def _involvement_b(nx):
     return TeamInvolvement.objects.get(item=item)
 
 
+def _involvement_started(nx):
+    """Team A's square on the first PBI, in progress: taking it off is a change of Team A's square."""
+    from backlog.services import involvement_set_status
+
+    return involvement_set_status(involvement=_involvement(nx), status="in_progress", actor=None)
+
+
 def _team_column(nx, team_name="Team A", state="ready"):
     return TeamColumn.objects.filter(team=_team(nx, team_name), state=state).earliest("position")
 
@@ -470,6 +477,13 @@ ACTIONS = [
     ),
     ("team columns deleted", "view", "get", lambda nx: "/team-columns/deleted/", None),
     ("involvement delete", "edit", "delete", lambda nx: f"/involvements/{_involvement(nx).pk}/", None),
+    (
+        "involvement delete of a started square",
+        "squares",
+        "delete",
+        lambda nx: f"/involvements/{_involvement_started(nx).pk}/",
+        None,
+    ),
     ("transitions list", "view", "get", lambda nx: "/transitions/", None),
     (
         "transition get",
