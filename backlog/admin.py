@@ -422,22 +422,32 @@ class TeamInvolvementAdmin(admin.ModelAdmin):
         return (*fields, "item", "team") if obj is not None else fields
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Through the services; a refusal (a staff member who is a Developer of another team: 403 at
+        the other doors) is shown as a message and nothing changes."""
         source = models.Source.ADMIN
-        if change:
-            involvement_set_status(involvement=obj, status=obj.status, actor=request.user, source=source)
+        try:
+            if change:
+                involvement_set_status(involvement=obj, status=obj.status, actor=request.user, source=source)
+                return
+            added = involvement_add(
+                item=obj.item, team=obj.team, status=obj.status, actor=request.user, source=source
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
             return
-        added = involvement_add(
-            item=obj.item, team=obj.team, status=obj.status, actor=request.user, source=source
-        )
         obj.pk = added.pk
         obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        involvement_remove(involvement=obj, actor=request.user, source=models.Source.ADMIN)
+        self.delete_queryset(request, [obj])
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        """Each square through `involvement_remove`; a refused one is kept and said so."""
         for involvement in queryset:
-            involvement_remove(involvement=involvement, actor=request.user, source=models.Source.ADMIN)
+            try:
+                involvement_remove(involvement=involvement, actor=request.user, source=models.Source.ADMIN)
+            except DomainError as exc:
+                messages.error(request, f"{involvement}: {exc.message}")
 
 
 @admin.register(models.Transition)

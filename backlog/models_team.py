@@ -75,7 +75,8 @@ class Task(models.Model):
     """A task of a Scrum Team's Sprint Backlog: a step of its work on one PBI (title, done or not, who).
 
     Under a PBI and a team (the team forecast on it: its square), not under a Sprint: a PBI carried
-    over to the next Sprint keeps its tasks. `assignee` is the Developer who took it (optional)."""
+    over to the next Sprint keeps its tasks. `assignee` is the Developer who took it (optional).
+    `version` goes up with every change (the API's `ETag` / `If-Match`)."""
 
     item = models.ForeignKey("backlog.ProductBacklogItem", on_delete=models.CASCADE, related_name="tasks")
     team = models.ForeignKey("backlog.ScrumTeam", on_delete=models.CASCADE, related_name="tasks")
@@ -84,6 +85,7 @@ class Task(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, help_text=UPDATED_AT_HELP)
 

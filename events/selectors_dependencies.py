@@ -43,9 +43,11 @@ DEPENDENCY_FIELDS = (
     "status",
     "item__id",
     "item__title",
+    "item__external_id",
     "item__column_id",
     "depends_on__id",
     "depends_on__title",
+    "depends_on__external_id",
     "depends_on__column_id",
 )
 #: Sprints the Dependency board shows: the current one and the next few.

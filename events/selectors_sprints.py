@@ -524,6 +524,30 @@ class BacklogCard:
     age: int | None
     band: str
     sle: Any
+    #: the open dependencies on the row (`events.selectors_dependencies`): the PBIs it waits on and those
+    #: waiting on it, by external id (else `#id`), and whether one of them is late
+    depends_on: list[str] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    deps_late: bool = False
+
+
+def _label(item: Any) -> str:
+    return item.external_id or f"#{item.pk}"
+
+
+def _dependencies_add(*, nexus: Nexus, cards: dict[int, BacklogCard], today: Any) -> None:
+    """The open dependencies of the Nexus on these cards (both ends), judged by flow: a fixed number of
+    queries (`dependencies_judged`), none without dependencies."""
+    from events.selectors_dependencies import dependencies_judged
+
+    for judged in dependencies_judged(nexus=nexus, today=today):
+        dep = judged.dependency
+        if (card := cards.get(dep.item_id)) is not None:
+            card.depends_on.append(_label(judged.depends_on))
+            card.deps_late = card.deps_late or judged.late
+        if (card := cards.get(dep.depends_on_id)) is not None:
+            card.blocks.append(_label(judged.item))
+            card.deps_late = card.deps_late or judged.late
 
 
 @dataclass
@@ -599,6 +623,9 @@ def sprint_backlog_get(
             )
         )
         shown += 1
+    _dependencies_add(
+        nexus=nexus, cards={c.item.pk: c for cards in buckets.values() for c in cards}, today=today
+    )
     return SprintBacklog(
         nexus=nexus,
         sprint=sprint,

@@ -101,6 +101,22 @@ def group_cards_html(cards: list[BacklogCard]) -> SafeString:
                 f'<span class="age age-{card.band or "none"}" title="Work Item Age: {card.age} calendar days'
                 f'{sle}">{card.age}d</span>'
             )
+        late = " late" if card.deps_late else ""
+        late_text = " (late)" if card.deps_late else ""
+        if card.depends_on:
+            waits = escape(", ".join(card.depends_on))
+            append(
+                f'<span class="badge dep{late}" title="Depends on {waits}{late_text}">'
+                f'<span aria-hidden="true">⇠</span> {len(card.depends_on)}'
+                f'<span class="sq-name"> waiting on {waits}{late_text}</span></span>'
+            )
+        if card.blocks:
+            blocks = escape(", ".join(card.blocks))
+            append(
+                f'<span class="badge dep{late}" title="Blocks {blocks}{late_text}">'
+                f'<span aria-hidden="true">⇢</span> {len(card.blocks)}'
+                f'<span class="sq-name"> blocking {blocks}{late_text}</span></span>'
+            )
         append(f'</div><p class="card-col small muted">{escape(item.column.name)}')
         if item.is_blocked:
             reason = f": {escape(item.blocked_reason)}" if item.blocked_reason else ""

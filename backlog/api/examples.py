@@ -24,7 +24,7 @@ from backlog.api.serializers_items import (
     TransitionSerializer,
     WriteResultSerializer,
 )
-from backlog.api.serializers_squares import TeamColumnSerializer
+from backlog.api.serializers_squares import TaskSerializer, TeamColumnSerializer
 from backlog.api.serializers_structure import (
     LabelSerializer,
     MembershipSerializer,
@@ -122,6 +122,17 @@ INVOLVEMENT = {
     "team_column": 32,
     "changed_at": "2025-03-03T15:02:09.730112Z",
 }
+TASK = {
+    "id": 58,
+    "item": 4711,
+    "team": 3,
+    "title": "Regression test for the NPE in the formatter",
+    "done": False,
+    "assignee": "dev-core",
+    "version": 2,
+    "created_at": "2025-03-03T09:12:40.318801Z",
+    "updated_at": "2025-03-03T15:40:02.125533Z",
+}
 TEAM_COLUMN = {
     "id": 32,
     "team": 3,
@@ -214,6 +225,7 @@ RESPONSES: dict[type[BaseSerializer[Any]], tuple[str, Any]] = {
     ),
     InvolvementSerializer: ("A team square: in progress", INVOLVEMENT),
     TeamColumnSerializer: ("A column of a team's board with a hard WIP limit", TEAM_COLUMN),
+    TaskSerializer: ("A task of Core's work on a PBI, taken by a Developer", TASK),
     TransitionSerializer: ("A pull into In Progress", TRANSITION),
     WebhookSerializer: ("A webhook", WEBHOOK),
     WebhookSecretSerializer: (

@@ -14,6 +14,7 @@ from backlog.models import (
     ColumnCategory,
     ProductBacklogItem,
     ScrumTeam,
+    Task,
     TeamColumn,
     TeamInvolvement,
     TeamStatus,
@@ -102,3 +103,18 @@ class TeamColumnFilter(StrictFilterSet):
     class Meta:
         model = TeamColumn
         fields = ["team", "state"]
+
+
+class TaskFilter(StrictFilterSet):
+    item = django_filters.ModelChoiceFilter(queryset=_nexus_items, help_text="Tasks of this PBI (id)")
+    team = django_filters.ModelChoiceFilter(queryset=_nexus_teams, help_text="Tasks of this Scrum Team (id)")
+    done = django_filters.ChoiceFilter(
+        choices=TRUE_FALSE, method="filter_done", help_text="true: done; false: still to do"
+    )
+
+    class Meta:
+        model = Task
+        fields = ["item", "team", "done"]
+
+    def filter_done(self, qs: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return qs.filter(done=value == "true")

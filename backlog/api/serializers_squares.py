@@ -1,12 +1,16 @@
-"""Serializers of the team squares and each Scrum Team's Definition of Workflow (`team-columns/`)."""
+"""Serializers of the team squares, each Scrum Team's Definition of Workflow (`team-columns/`) and the
+tasks of its Sprint Backlog (`tasks/`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from backlog.models import ScrumTeam, TeamColumn, TeamStatus, WipLimitKind
+from backlog.models import ProductBacklogItem, ScrumTeam, Task, TeamColumn, TeamStatus, WipLimitKind
 from nexus_site.api.fields import (
     NexusRefField,
+    StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictIntegerField,
@@ -98,3 +102,45 @@ class TeamMoveSerializer(StrictSerializer):
         scope="nexus",
         help_text="A column of this square's team's board (`team-columns/`); the square takes its state",
     )
+
+
+ASSIGNEE_HELP = "The username of the member of the Nexus who took the task; null for nobody yet"
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    """A task of a Scrum Team's Sprint Backlog: a step of the team's work on one PBI (`item`, `team`:
+    the team's square on it), done or not, and who took it (`assignee`, a username or null). A task
+    belongs to the PBI and the team, not to a Sprint: a PBI carried over keeps its tasks. `version`
+    goes up with every change (`ETag`, `If-Match`)."""
+
+    assignee: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=ASSIGNEE_HELP
+    )
+
+    class Meta:
+        model = Task
+        fields = ["id", "item", "team", "title", "done", "assignee", "version", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TaskCreateSerializer(StrictSerializer):
+    """A new task of a team's work on a PBI (not done)."""
+
+    item = NexusRefField(
+        model=ProductBacklogItem, scope="backlog__nexus", help_text="The PBI the task is a step of (id)"
+    )
+    team = NexusRefField(
+        model=ScrumTeam, scope="nexus", help_text="The Scrum Team doing it: one forecast on the PBI (id)"
+    )
+    title = StrictCharField(max_length=200, help_text="What is to be done")
+    assignee = StrictCharField(
+        max_length=150, required=False, allow_null=True, default=None, help_text=ASSIGNEE_HELP
+    )
+
+
+class TaskUpdateSerializer(StrictSerializer):
+    """A change of a task: send only what changes."""
+
+    title = StrictCharField(max_length=200, required=False, help_text="What is to be done")
+    done = StrictBooleanField(required=False, help_text="Done (true) or still to do (false)")
+    assignee = StrictCharField(max_length=150, required=False, allow_null=True, help_text=ASSIGNEE_HELP)

@@ -10,7 +10,7 @@ from backlog.api import views_html
 from backlog.api.views_dependencies import DependencyViewSet
 from backlog.api.views_items import ItemViewSet
 from backlog.api.views_log import InvolvementViewSet, TransitionViewSet
-from backlog.api.views_squares import TeamColumnViewSet
+from backlog.api.views_squares import TaskViewSet, TeamColumnViewSet
 from backlog.api.views_structure import (
     LabelViewSet,
     MembershipViewSet,
@@ -34,6 +34,7 @@ router.register(rf"{NEXUS}/labels", LabelViewSet, basename="label")
 router.register(rf"{NEXUS}/items", ItemViewSet, basename="item")
 router.register(rf"{NEXUS}/involvements", InvolvementViewSet, basename="involvement")
 router.register(rf"{NEXUS}/team-columns", TeamColumnViewSet, basename="team-column")
+router.register(rf"{NEXUS}/tasks", TaskViewSet, basename="task")
 router.register(rf"{NEXUS}/transitions", TransitionViewSet, basename="transition")
 router.register(rf"{NEXUS}/webhooks", WebhookViewSet, basename="webhook")
 router.register(rf"{NEXUS}/dependencies", DependencyViewSet, basename="dependency")

@@ -1,4 +1,7 @@
-"""API views of each Scrum Team's Definition of Workflow (`/api/v1/nexuses/{nexus_slug}/team-columns/`):
+"""API views of each Scrum Team's Definition of Workflow (`/api/v1/nexuses/{nexus_slug}/team-columns/`)
+and of the tasks of its Sprint Backlog (`tasks/`, at the end).
+
+Team columns:
 every member reads; the team's Developers and Scrum Masters, the Product Owner, the Nexus Integration
 Team and administrators change it (`backlog.services.squares`: the rule is in the service, per team);
 deleted columns are listed in `team-columns/deleted/` for sync. A column has a `version`: `GET` answers
@@ -8,20 +11,26 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backlog.api.filters import TeamColumnFilter
+from backlog.api.filters import TaskFilter, TeamColumnFilter
 from backlog.api.serializers_squares import (
+    TaskCreateSerializer,
+    TaskSerializer,
+    TaskUpdateSerializer,
     TeamColumnCreateSerializer,
     TeamColumnSerializer,
     TeamColumnUpdateSerializer,
 )
-from backlog.models import TeamColumn
+from backlog.errors import DomainError
+from backlog.models import Task, TeamColumn
 from backlog.models_api import TombstoneKind
+from backlog.services.tasks import task_create, task_update
 from backlog.services.team_columns import team_column_create, team_column_delete, team_column_update
 from nexus_site.api import permissions as perms
 from nexus_site.api.base import NexusScopedViewSet, TombstonesMixin, tombstones_schema
@@ -165,3 +174,111 @@ class TeamColumnViewSet(
         column = self.get_object()
         team_column_delete(column=column, actor=request.user, expected_version=if_match_version(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Tasks of a team's Sprint Backlog (`tasks/`) -------------------------------------------------------
+
+
+def _assignee(username: str | None) -> User | None:
+    """The user named `username` (None for None); the service checks they are a member of the Nexus."""
+    if username is None:
+        return None
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise DomainError(f"No user is named {username!r}.", field="assignee")
+    return user
+
+
+TASK_WHO = (
+    "The team's Developers and Scrum Masters add and change their own team's tasks; the Product Owner, the "
+    "Nexus Integration Team and administrators any team's (403 otherwise, naming `team`)."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the tasks of the Scrum Teams' Sprint Backlogs",
+        description="Each task is a step of one team's work on one PBI (the team's square on it), as on the "
+        "team board; tasks of deleted PBIs are left out. `?item=`, `?team=`, `?done=`. By PBI, then in the "
+        "order they were added; with `updated_since`, in the sync order (updated_at, id) instead.",
+    ),
+    retrieve=retrieve_with_etag("a task", TaskSerializer),
+    create=extend_schema(
+        summary="Add a task to a team's work on a PBI",
+        description="Not done when added. The team is one forecast on the PBI (400 naming `team` "
+        f"otherwise); `assignee` is a member of the Nexus (400 naming `assignee`). {TASK_WHO}",
+        request=TaskCreateSerializer,
+        responses={201: TaskSerializer},
+        parameters=[ETAG_HEADER],
+        examples=[
+            OpenApiExample(
+                "A step of Core's work",
+                request_only=True,
+                value={"item": 41, "team": 2, "title": "Regression test for the NPE", "assignee": "dev-core"},
+            )
+        ],
+    ),
+    partial_update=extend_schema(
+        summary="Change a task: tick it off, rename it, give it to someone",
+        description="Send only what changes: `title`, `done`, `assignee` (null: nobody). With `If-Match`, "
+        f"refused (412) if the task changed since you read it. {TASK_WHO}",
+        request=TaskUpdateSerializer,
+        responses={200: TaskSerializer, 412: precondition("the task")},
+        parameters=[IF_MATCH, ETAG_HEADER],
+        examples=[OpenApiExample("Done", request_only=True, value={"done": True})],
+    ),
+)
+class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NexusScopedViewSet):
+    """`/api/v1/nexuses/{nexus_slug}/tasks/`."""
+
+    model = Task
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    sync_field = "updated_at"
+    rules: ClassVar[dict[str, str]] = {"create": perms.SQUARES, "partial_update": perms.SQUARES}
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def ordering_keys(self) -> list[tuple[str, str]]:
+        if self.sync_requested():
+            return super().ordering_keys()
+        return [("item_id", "int"), ("id", "int")]
+
+    def base_queryset(self) -> QuerySet[Task]:
+        return Task.objects.filter(team__nexus=self.nexus, item__deleted_at__isnull=True).select_related(
+            "assignee"
+        )
+
+    def _response(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
+        task = Task.objects.select_related("assignee").get(pk=task.pk)
+        return Response(TaskSerializer(task).data, status=code, headers={"ETag": etag(task.version)})
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object()
+        if (current := not_modified(request, task.version)) is not None:
+            return current
+        return self._response(task)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = TaskCreateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        task = task_create(
+            item=values["item"],
+            team=values["team"],
+            title=values["title"],
+            assignee=_assignee(values.get("assignee")),
+            actor=request.user,
+        )
+        return self._response(task, status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object()
+        expected = if_match_version(request)
+        data = TaskUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        changes: dict[str, Any] = {k: values[k] for k in ("title", "done") if k in values}
+        if "assignee" in values:
+            changes["assignee"] = _assignee(values["assignee"])
+        task = task_update(task=task, actor=request.user, expected_version=expected, **changes)
+        return self._response(task)

@@ -43,7 +43,7 @@ from backlog.services.common import (
 from backlog.services.dependencies import dependencies_on_item_deleted
 from backlog.services.log import NEW, ItemState, _change_rows, _log, _log_changes, _log_many, _row
 from backlog.services.ordering import backlog_renumber, lock_backlog, rank_at_bottom, rank_at_top
-from backlog.services.squares import finish_refusal, square_set
+from backlog.services.squares import finish_refusal, square_check, square_set
 from backlog.services.wip import wip_warnings
 from nexus_site.db import retry_transient
 
@@ -493,6 +493,16 @@ def _touch(item: ProductBacklogItem, at: datetime) -> None:
     item.save(update_fields=["version", "updated_at"])
 
 
+def _started_square_check(actor: Actor, team_ids: list[int]) -> None:
+    """Taking a started, filled or Done square off a PBI erases that team's progress: only who may
+    change the team's squares may (`squares.square_check`, 403 naming `team`). Forecasting a team or
+    taking off an empty square stays open to every editor (Cross-Team Refinement)."""
+    if not team_ids:
+        return
+    for team in ScrumTeam.objects.filter(pk__in=team_ids).order_by("name"):
+        square_check(actor=actor, team=team)
+
+
 @retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_set_teams(
@@ -504,7 +514,8 @@ def pbi_set_teams(
     its teams (`involvement_add`, `involvement_remove`) are never undone; each team added or taken off
     is logged (`team_added`; `team_removed` with the status it had). Setting the teams it has changes
     nothing (not even the version). Raises `DomainError` for a deleted item (`item`) or a team of
-    another Nexus or deleted meanwhile (`teams`)."""
+    another Nexus or deleted meanwhile (`teams`); `NotAllowed` (403, `team`) when a team taken off has
+    started its square and `actor` may not change that team's squares (as `involvement_remove`)."""
     locked = _lock_live(item.pk)
     structure_check(nexus_id=locked.backlog.nexus_id, teams=teams)  # none deleted meanwhile
     wanted = {t.pk for t in teams}
@@ -515,6 +526,7 @@ def pbi_set_teams(
     new = sorted(wanted - set(have))
     if not gone and not new:
         return locked
+    _started_square_check(actor, [t for t in gone if have[t] != TeamStatus.NOT_STARTED])
     now = timezone.now()
     TeamInvolvement.objects.filter(item=locked, team_id__in=gone).delete()
     TeamInvolvement.objects.bulk_create(TeamInvolvement(item=locked, team_id=t) for t in new)
@@ -582,11 +594,15 @@ def involvement_add(
 def involvement_remove(*, involvement: TeamInvolvement, actor: Actor, source: str = Source.UI) -> None:
     """Take one Scrum Team off a PBI's forecast, its status with it, and log it (`team_removed`, with the
     status it had); other teams untouched. Under the item's row lock. Removing a team that is off the
-    item already changes nothing. Raises `DomainError` (`item`) for a deleted item."""
+    item already changes nothing. Raises `DomainError` (`item`) for a deleted item; `NotAllowed` (403,
+    `team`) when the square has left "not started" and `actor` may not change that team's squares
+    (`squares.square_refusal`: taking it off would erase the team's progress)."""
     locked = _lock_live(involvement.item_id)
     current = TeamInvolvement.objects.select_for_update().filter(pk=involvement.pk).first()
     if current is None:
         return
+    if current.status != TeamStatus.NOT_STARTED:
+        _started_square_check(actor, [current.team_id])
     now = timezone.now()
     current.delete()
     _log(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from backlog.errors import DomainError
+from backlog.errors import DomainError, PreconditionFailed
 from backlog.models import Membership, ProductBacklogItem, ScrumTeam, Task, TeamInvolvement
 from backlog.services.common import UNSET, Unset, nexus_changed
 from backlog.services.squares import Actor, square_check
@@ -60,14 +60,24 @@ def task_update(
     title: str | Unset = UNSET,
     done: bool | Unset = UNSET,
     assignee: User | Unset | None = UNSET,
+    expected_version: int | None = None,
 ) -> Task:
-    """Change a task: `title`, `done`, `assignee` (None: nobody). `UNSET` leaves a field as it is.
-    Raises `NotAllowed` (403) as `task_create`; `DomainError` naming the field for a bad title or
-    assignee, `id` for a task deleted meanwhile."""
+    """Change a task: `title`, `done`, `assignee` (None: nobody). `UNSET` leaves a field as it is; a
+    change moves `version` on. With `expected_version` (the API's `If-Match`), raises
+    `PreconditionFailed` (412) when the task changed meanwhile. Raises `NotAllowed` (403) as
+    `task_create`; `DomainError` naming the field for a bad title or assignee, `id` for a task deleted
+    meanwhile."""
     locked = Task.objects.select_for_update().select_related("team").filter(pk=task.pk).first()
     if locked is None:
         raise DomainError("This task has been deleted.", field="id")
     square_check(actor=actor, team=locked.team)
+    if expected_version is not None and locked.version != expected_version:
+        raise PreconditionFailed(
+            f"The task is at version {locked.version}, not {expected_version}: someone changed it after "
+            "you read it. Nothing was changed; read it again and re-apply your change.",
+            current_version=locked.version,
+            field="If-Match",
+        )
     fields: list[str] = []
     if not isinstance(title, Unset):
         locked.title = _clean_title(title)
@@ -80,6 +90,7 @@ def task_update(
         locked.assignee = assignee
         fields.append("assignee")
     if fields:
-        locked.save(update_fields=[*fields, "updated_at"])
+        locked.version += 1
+        locked.save(update_fields=[*fields, "version", "updated_at"])
         nexus_changed(locked.team.nexus_id)
     return locked

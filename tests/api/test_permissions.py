@@ -102,6 +102,27 @@ def _involvement_b(nx):
     return TeamInvolvement.objects.get(item=item)
 
 
+def _involvement_started(nx):
+    """Team A's square on the first PBI, in progress: taking it off is a change of Team A's square."""
+    from backlog.services import involvement_set_status
+
+    return involvement_set_status(involvement=_involvement(nx), status="in_progress", actor=None)
+
+
+def _task(nx):
+    """A task of Team A's work on the first PBI."""
+    from backlog.services.tasks import task_create
+
+    square = _involvement(nx)
+    return task_create(item=square.item, team=square.team, title="Step", actor=None)
+
+
+def _task_body(nx, team_name="Team A"):
+    item = _first(nx)
+    pbi_set_teams(item=item, teams=[_team(nx, team_name)], actor=None)
+    return {"item": item.pk, "team": _team(nx, team_name).pk, "title": "Regression test"}
+
+
 def _team_column(nx, team_name="Team A", state="ready"):
     return TeamColumn.objects.filter(team=_team(nx, team_name), state=state).earliest("position")
 
@@ -469,7 +490,25 @@ ACTIONS = [
         None,
     ),
     ("team columns deleted", "view", "get", lambda nx: "/team-columns/deleted/", None),
+    ("tasks list", "view", "get", lambda nx: "/tasks/", None),
+    ("task get", "view", "get", lambda nx: f"/tasks/{_task(nx).pk}/", None),
+    ("task create", "squares", "post", lambda nx: "/tasks/", _task_body),
+    (
+        "task create for another team",
+        "squares_b",
+        "post",
+        lambda nx: "/tasks/",
+        lambda nx: _task_body(nx, "Team B"),
+    ),
+    ("task patch", "squares", "patch", lambda nx: f"/tasks/{_task(nx).pk}/", lambda nx: {"done": True}),
     ("involvement delete", "edit", "delete", lambda nx: f"/involvements/{_involvement(nx).pk}/", None),
+    (
+        "involvement delete of a started square",
+        "squares",
+        "delete",
+        lambda nx: f"/involvements/{_involvement_started(nx).pk}/",
+        None,
+    ),
     ("transitions list", "view", "get", lambda nx: "/transitions/", None),
     (
         "transition get",

@@ -97,6 +97,34 @@ def test_deleting_a_parent_tells_receivers_its_children_changed(nx):
         assert {b["item"]["version"] for b in bodies} == {k.version + 1 for k in kids}
 
 
+def test_a_square_change_is_delivered_as_item_square_changed(nx):
+    """Issue: webhooks can subscribe to `item.square_changed`: a team's square changed (by its status or
+    by a move on the team's board) sends one signed delivery naming the PBI; nothing else is sent to a
+    webhook subscribed to that event only."""
+    from backlog.models import ScrumTeam, TeamColumn, TeamInvolvement
+    from backlog.services import involvement_set_status
+    from backlog.services.squares import team_item_move
+
+    team = ScrumTeam.objects.filter(nexus=nx).earliest("id")
+    item = pbi_create(nexus=nx, title="Pay by invoice", actor=None, teams=[team])
+    with receiver() as r:
+        hook = webhook_create(nexus=nx, url=r.url, events=["item.square_changed"], actor=None)
+        pbi_update(item=item, actor=None, title="Pay by invoice, in two parts")  # not a square change
+        involvement_set_status(
+            involvement=TeamInvolvement.objects.get(item=item, team=team), status="in_progress", actor=None
+        )
+        ready = TeamColumn.objects.filter(team=team, state="ready").earliest("position")
+        team_item_move(item=item, team=team, to_column=ready, actor=None)
+        sent = list(
+            WebhookDelivery.objects.filter(webhook=hook).order_by("id").values_list("event", "item_id")
+        )
+        assert sent == [("item.square_changed", item.pk)] * 2
+        bodies = [json.loads(req.body) for req in r.requests]
+        assert [b["event"] for b in bodies] == ["item.square_changed"] * 2
+        assert bodies[-1]["item"]["id"] == item.pk
+        assert r.requests[-1].headers["X-Nexus-Event"] == "item.square_changed"
+
+
 def test_only_subscribed_events_of_active_webhooks(nx):
     with receiver() as r:
         moved_only = webhook_create(nexus=nx, url=r.url, events=["item.moved"], actor=None)

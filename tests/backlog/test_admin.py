@@ -3,6 +3,7 @@ a column is added and changed through the workflow services."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -317,3 +318,42 @@ def test_adding_a_column_in_the_admin_goes_through_column_create(
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert _columns(nexus) == ["Ready", "In Progress", "Review", "Test", "Done"]  # before the finished one
     assert recomputes == [nexus.pk]
+
+
+def test_a_staff_developer_of_another_team_is_refused_with_a_message_never_a_500(client, db):
+    """The admin is a door like the others: a staff member who is a Developer of Team B may not change
+    or take off Team A's started square there either (the message of the 403 elsewhere); nothing
+    changes."""
+    from django.contrib.auth.models import Permission
+
+    from backlog.models import Role
+    from backlog.services import involvement_set_status, pbi_create
+    from tests.factories import member, team
+
+    nexus = nexus_build()
+    a, b = team(nexus, "Team A"), team(nexus, "Team B")
+    bea = member(nexus, Role.DEVELOPER, username="bea", team_obj=b)
+    bea.is_staff = True
+    bea.save()
+    bea.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_teaminvolvement", "change_teaminvolvement", "delete_teaminvolvement"]
+        )
+    )
+    item = pbi_create(nexus=nexus, title="Square", actor=None, teams=[a])
+    square = TeamInvolvement.objects.get(item=item)
+    involvement_set_status(involvement=square, status="in_progress", actor=None)
+    client.force_login(bea)
+    url = f"/admin/backlog/teaminvolvement/{square.pk}/change/"
+    response = client.post(url, {"status": "done"}, follow=True)
+    assert response.status_code == 200
+    assert "Only Team A's Developers change Team A's squares" in html.unescape(response.content.decode())
+    response = client.post(
+        f"/admin/backlog/teaminvolvement/{square.pk}/delete/", {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Only Team A's Developers change Team A's squares" in html.unescape(response.content.decode())
+    square.refresh_from_db()
+    assert square.status == "in_progress"
+    assert not Transition.objects.filter(item=item, kind__in=["team_removed"]).exists()
+    assert Transition.objects.filter(item=item, kind="team_status", actor=bea).count() == 0

@@ -96,6 +96,38 @@ def test_developers_change_only_their_own_teams_squares(nexus, people, who, allo
         )
 
 
+@pytest.mark.parametrize("door", ["involvement_remove", "pbi_set_teams"])
+def test_taking_a_started_square_off_is_a_change_of_that_teams_square(nexus, people, door):
+    """A Developer of Team B cannot erase Team A's progress by taking its square off the PBI (403 naming
+    `team`, nothing changed); an empty square stays open to every editor (forecasting at refinement),
+    and Team A's own Developer, the Product Owner and the NIT take a started one off."""
+    from backlog.services import involvement_remove, pbi_set_teams
+
+    def take_off(item: Any, name: str, actor: Any) -> None:
+        if door == "involvement_remove":
+            involvement_remove(involvement=_square(item, name), actor=actor)
+        else:
+            keep = [t.team for t in TeamInvolvement.objects.filter(item=item).exclude(team__name=name)]
+            pbi_set_teams(item=item, teams=keep, actor=actor)
+
+    item = _item(nexus, "Team A", "Team B")
+    involvement_set_status(involvement=_square(item, "Team A"), status="ready", actor=people["dev_a"])
+    version = type(item).objects.get(pk=item.pk).version
+    for who in ("dev_b", "stakeholder"):
+        with pytest.raises(NotAllowed) as err:
+            take_off(item, "Team A", people[who])
+        assert (err.value.status_code, err.value.field) == (403, "team")
+    assert _square(item, "Team A").status == "ready"
+    assert type(item).objects.get(pk=item.pk).version == version
+    assert not Transition.objects.filter(item=item, kind=TransitionKind.TEAM_REMOVED).exists()
+    # Team B's Developer takes the empty square of another team off; Team A's Developer its own.
+    other = _item(nexus, "Team A", "Team B", title="Refund by invoice")
+    take_off(other, "Team A", people["dev_b"])
+    assert not TeamInvolvement.objects.filter(item=other, team__name="Team A").exists()
+    take_off(item, "Team A", people["dev_a"])
+    assert not TeamInvolvement.objects.filter(item=item, team__name="Team A").exists()
+
+
 def test_a_non_member_and_the_system(nexus):
     from tests.factories import UserFactory
 
