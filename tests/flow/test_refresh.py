@@ -285,7 +285,7 @@ def test_a_change_a_running_full_recompute_turned_away_is_applied_by_the_next_jo
 def test_kept_changes_the_incremental_update_cannot_apply_make_the_job_a_full_recompute(monkeypatch):
     nexus = nexus_build(teams=1, items=2)
     flow_recompute(nexus_id=nexus.pk)
-    item = nexus.backlog.items.first()
+    item = nexus.backlog.items.earliest("pk")
     pending_items_keep(nexus_id=nexus.pk, item_ids=[item.pk, item.pk])
     WorkflowColumn.objects.filter(nexus=nexus, name="In Progress").update(name="Doing")  # FULL
     log_reads = _no_log_reads(monkeypatch)
@@ -300,7 +300,7 @@ def test_a_change_made_while_the_job_runs_queues_the_next_job(monkeypatch):
     stays kept for it instead of waiting unseen."""
     nexus = nexus_build(teams=1, items=2)
     flow_recompute(nexus_id=nexus.pk)
-    item = nexus.backlog.items.first()
+    item = nexus.backlog.items.earliest("pk")
     pending_items_keep(nexus_id=nexus.pk, item_ids=[item.pk])
     FlowState.objects.filter(nexus=nexus).update(enqueued_at=timezone.now())  # this job, queued
     sent: list[int] = []
