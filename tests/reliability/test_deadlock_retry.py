@@ -17,11 +17,12 @@ import psycopg
 import pytest
 from django.db import connection
 
-from backlog.models import NexusChangeCounter, ProductBacklogItem, Transition
+from backlog.models import NexusChangeCounter, ProductBacklogItem, TeamInvolvement, TeamStatus, Transition
 from backlog.services import pbi_create, pbi_update
+from backlog.services.squares import square_set
 from nexus_site import db
 from tests.api.helpers import token_client
-from tests.factories import column, nexus_build
+from tests.factories import column, nexus_build, team
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -60,11 +61,17 @@ def _wait_for_a_lock_wait(other: psycopg.Connection[Any], timeout: float = 20) -
     raise AssertionError("the writer never waited for the counter's lock")
 
 
+#: What the other transaction locks first: the Nexus's change counter (what `nexus_changed` takes), or
+#: the Nexus row (what `nexus_lock` takes: the square changes wait there).
+COUNTER = "UPDATE backlog_nexuschangecounter SET seq = seq + 1 WHERE nexus_id = %s"
+NEXUS_ROW = "SELECT id FROM backlog_nexus WHERE id = %s FOR UPDATE"
+
+
 def _deadlock_against(
-    item: ProductBacklogItem, nexus_id: int, write: Any, caplog: Any
+    item: ProductBacklogItem, nexus_id: int, write: Any, caplog: Any, first: str = COUNTER
 ) -> list[BaseException]:
-    """Run `write()` in a thread while another transaction makes a lock cycle with it (see the module);
-    returns what `write` raised."""
+    """Run `write()` in a thread while another transaction makes a lock cycle with it (see the module;
+    `first` is the row the other takes first); returns what `write` raised."""
     other = _raw()
     errors: list[BaseException] = []
 
@@ -78,7 +85,7 @@ def _deadlock_against(
 
     with other.transaction():
         other.execute("SET LOCAL deadlock_timeout = '10s'")  # the service detects the cycle first
-        other.execute("UPDATE backlog_nexuschangecounter SET seq = seq + 1 WHERE nexus_id = %s", [nexus_id])
+        other.execute(first, [nexus_id])
         thread = threading.Thread(target=run)
         with caplog.at_level("WARNING", logger="nexus_site.db"):
             thread.start()
@@ -89,7 +96,8 @@ def _deadlock_against(
     thread.join(timeout=30)
     other.close()
     assert not thread.is_alive()
-    assert any("deadlock detected" in r.getMessage() for r in caplog.records), "no deadlock was provoked"
+    provoked = [r.getMessage() for r in caplog.records] + [str(e) for e in errors]
+    assert any("deadlock detected" in m for m in provoked), "no deadlock was provoked"
     return errors
 
 
@@ -132,6 +140,23 @@ def test_a_deadlocked_api_request_with_an_idempotency_key_is_retried_whole(caplo
     item.refresh_from_db()
     assert item.column_id == done.pk
     assert Transition.objects.filter(item=item, kind="column").count() == 2  # creation + this move, once
+
+
+def test_a_deadlocked_square_change_runs_again(caplog):
+    """`square_set` (and `team_item_move`) lock the PBI and its square, then the Nexus row
+    (`nexus_lock`): a transaction holding the Nexus row and wanting the PBI makes a cycle."""
+    nexus = nexus_build(slug="deadlock-square")
+    item = pbi_create(nexus=nexus, title="Squared", actor=None, teams=[team(nexus, "Team A")])
+    square = TeamInvolvement.objects.get(item=item)
+    assert square.status == TeamStatus.NOT_STARTED
+
+    def write() -> None:
+        square_set(involvement=square, status=TeamStatus.IN_PROGRESS, actor=None)
+
+    assert _deadlock_against(item, nexus.pk, write, caplog, first=NEXUS_ROW) == []
+    square.refresh_from_db()
+    assert square.status == TeamStatus.IN_PROGRESS
+    assert Transition.objects.filter(item=item, kind="team_status").count() == 1  # once
 
 
 def test_transient_errors_are_told_apart():
