@@ -13,8 +13,9 @@ PBI's rows in log order (`at`, then `id`) gives, for every PBI:
 - its soft delete: the last `deleted` or `restored` row; none = alive.
 
 Besides, ranks are unique in the Product Backlog (so the open items have one order), every column of an
-item is its Nexus's, and no tombstone names a row that still exists (a tombstone is only left by a
-deletion; `backlog.services.tombstones`). Other apps add their checks through
+item is its Nexus's, no tombstone names a row that still exists (a tombstone is only left by a
+deletion; `backlog.services.tombstones`), and every removed dependency has its tombstone (dependencies
+are removed, not deleted: their tombstone names a row that stays). Other apps add their checks through
 `nexus_site.extensions` (`Extension(checks=...)`), e.g. flow's check of the stored flow figures.
 """
 
@@ -34,6 +35,8 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.models_api import Tombstone
+from backlog.models_dependency import Dependency, DependencyChange, DependencyChangeKind, DependencyStatus
+from backlog.services.dependencies import DEPENDENCY_TOMBSTONE
 from nexus_site import extensions
 from nexus_site.extensions import CheckResult, ConsistencyCheck
 
@@ -212,7 +215,9 @@ def items_check(nexus: Nexus, repair: bool = False) -> CheckResult:
 
 def tombstones_check(nexus: Nexus, repair: bool = False) -> CheckResult:
     """No tombstone names a row that still exists (tombstones are left by deletions only). Deleted PBIs
-    are soft-deleted: their tombstone is the row itself, checked against the log by `items_check`."""
+    are soft-deleted: their tombstone is the row itself, checked against the log by `items_check`.
+    Dependencies are removed, not deleted (the row and its log stay): every removed one has its
+    tombstone, and a tombstone may name a dependency whose log has a `removed` row (reopened since)."""
     result = CheckResult()
     by_kind: dict[str, list[int]] = {}
     for kind, object_id in Tombstone.objects.filter(nexus_id=nexus.pk).values_list("kind", "object_id"):
@@ -220,12 +225,35 @@ def tombstones_check(nexus: Nexus, repair: bool = False) -> CheckResult:
     for ext in extensions.extensions():
         for spec in ext.tombstones:
             ids = by_kind.get(spec.kind)
-            if not ids:
+            if not ids or spec.kind == DEPENDENCY_TOMBSTONE:
                 continue
             alive = spec.model._default_manager.filter(pk__in=ids).values_list("pk", flat=True)  # type: ignore[attr-defined]
             for pk in sorted(alive):
                 _named(result, f"tombstone {spec.kind} {pk}: the row still exists")
+    _dependency_tombstones(nexus, set(by_kind.get(DEPENDENCY_TOMBSTONE, ())), result)
     return result
+
+
+def _dependency_tombstones(nexus: Nexus, tombstoned: set[int], result: CheckResult) -> None:
+    """A removed dependency without a tombstone, or a tombstone naming a dependency that was never
+    removed (its log has no `removed` row), is a mismatch."""
+    removed = set(
+        Dependency.objects.filter(nexus_id=nexus.pk, status=DependencyStatus.REMOVED).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk in sorted(removed - tombstoned):
+        _named(result, f"dependency {pk} is removed but has no tombstone (sync clients keep it)")
+    if not tombstoned:
+        return
+    ever_removed = set(
+        DependencyChange.objects.filter(
+            dependency_id__in=tombstoned, kind=DependencyChangeKind.REMOVED
+        ).values_list("dependency_id", flat=True)
+    )
+    existing = set(Dependency.objects.filter(pk__in=tombstoned).values_list("pk", flat=True))
+    for pk in sorted(existing - ever_removed):
+        _named(result, f"tombstone {DEPENDENCY_TOMBSTONE} {pk}: the row still exists and was never removed")
 
 
 def backlog_checks() -> tuple[ConsistencyCheck, ...]:
