@@ -397,5 +397,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes: failed log-ins and lockouts (WARNING) are kept, each successful one's bookkeeping not.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only, plain text) and mail_admins (no ADMINS here) are
+        # dropped: `django.*` lines go to the root handler once, in the chosen format (LOG_JSON=1 with
+        # DEBUG on wrote each of them twice, once as plain text).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }
