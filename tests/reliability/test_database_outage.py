@@ -141,3 +141,7 @@ def test_outage_answers_503_and_the_app_recovers_within_5_seconds(live_server, o
     assert len(titles) == before + 1
     assert "written during the outage" not in titles
     assert "written after the outage" in titles
+    from tests.reliability.test_check_nexus import run
+
+    code, out = run("--nexus", "outage")
+    assert code == 0, out

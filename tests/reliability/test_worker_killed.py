@@ -20,7 +20,12 @@ from backlog.services import pbi_create
 from backlog.services.webhooks import webhook_create
 from tests.factories import nexus_build
 from tests.reliability.server import Worker, app_env, free_port, manage
-from tests.reliability.test_redis_gone import _test_database_url, _until, redis  # noqa: F401 - fixture
+from tests.reliability.test_redis_gone import (  # noqa: F401 - redis: a fixture
+    _test_database_url,
+    _until,
+    check_nexus,
+    redis,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -108,6 +113,8 @@ def test_a_delivery_killed_mid_way_runs_again_and_succeeds_once(redis, tmp_path)
     assert delivery.status == DeliveryStatus.SUCCEEDED
     assert delivery.attempts == 2  # the killed attempt and the one that succeeded
     assert receiver.ids == Counter({str(delivery.pk): 2})  # at-least-once, one stable delivery id
+    code, out = check_nexus("killed")
+    assert code == 0, out
 
 
 REQUEST_RECOMPUTE = """
@@ -166,3 +173,5 @@ def test_a_recompute_killed_mid_way_runs_again_and_stores_once(redis, tmp_path):
         connection.close()
     assert FlowSnapshot.objects.filter(nexus=nexus).count() == 3  # the Nexus and its 2 teams, once each
     assert ItemFlow.objects.filter(nexus=nexus).count() == 5
+    code, out = check_nexus("killed-flow")
+    assert code == 0, out
