@@ -18,7 +18,9 @@ import pytest
 from django.db import connection
 
 from backlog.models import NexusChangeCounter, ProductBacklogItem, TeamInvolvement, TeamStatus, Transition
+from backlog.models_dependency import DependencyChange, DependencyStatus
 from backlog.services import pbi_create, pbi_update
+from backlog.services.dependencies import dependency_create, dependency_set_status
 from backlog.services.squares import square_set
 from nexus_site import db
 from tests.api.helpers import token_client
@@ -65,13 +67,21 @@ def _wait_for_a_lock_wait(other: psycopg.Connection[Any], timeout: float = 20) -
 #: the Nexus row (what `nexus_lock` takes: the square changes wait there).
 COUNTER = "UPDATE backlog_nexuschangecounter SET seq = seq + 1 WHERE nexus_id = %s"
 NEXUS_ROW = "SELECT id FROM backlog_nexus WHERE id = %s FOR UPDATE"
+#: What it locks then, the service holding it: the PBI's row (by default), or another row.
+ITEM_ROW = "SELECT id FROM backlog_productbacklogitem WHERE id = %s FOR UPDATE"
 
 
 def _deadlock_against(
-    item: ProductBacklogItem, nexus_id: int, write: Any, caplog: Any, first: str = COUNTER
+    item: ProductBacklogItem,
+    nexus_id: int,
+    write: Any,
+    caplog: Any,
+    first: str = COUNTER,
+    then: tuple[str, int] | None = None,
 ) -> list[BaseException]:
     """Run `write()` in a thread while another transaction makes a lock cycle with it (see the module;
-    `first` is the row the other takes first); returns what `write` raised."""
+    `first` is the row the other takes first, by the Nexus's id, `then` the statement and id of the row
+    it wants next, by default `item`'s); returns what `write` raised."""
     other = _raw()
     errors: list[BaseException] = []
 
@@ -91,7 +101,8 @@ def _deadlock_against(
             thread.start()
             _wait_for_a_lock_wait(other)  # the service holds the PBI's row and waits for the counter
             # The cycle: PostgreSQL aborts the service's transaction after its deadlock_timeout (1 s).
-            other.execute("SELECT id FROM backlog_productbacklogitem WHERE id = %s FOR UPDATE", [item.pk])
+            statement, row_id = then or (ITEM_ROW, item.pk)
+            other.execute(statement, [row_id])
         # leaving the block commits; the service's second attempt then goes through
     thread.join(timeout=30)
     other.close()
@@ -157,6 +168,28 @@ def test_a_deadlocked_square_change_runs_again(caplog):
     square.refresh_from_db()
     assert square.status == TeamStatus.IN_PROGRESS
     assert Transition.objects.filter(item=item, kind="team_status").count() == 1  # once
+
+
+def test_a_deadlocked_dependency_change_runs_again(caplog):
+    """`dependency_set_status` takes the Nexus row (`nexus_lock`), then the dependency's: a transaction
+    holding the dependency's row and wanting the Nexus row makes a cycle."""
+    nexus = nexus_build(slug="deadlock-dependency")
+    a = pbi_create(nexus=nexus, title="A", actor=None)
+    b = pbi_create(nexus=nexus, title="B", actor=None)
+    dependency = dependency_create(item=a, depends_on=b, actor=None)
+
+    def write() -> None:
+        dependency_set_status(dependency=dependency, status=DependencyStatus.RESOLVED, actor=None)
+
+    lock_dependency = "SELECT id FROM backlog_dependency WHERE id = %s FOR UPDATE"
+    # The other takes the dependency's row first (its id where the helper puts the Nexus's).
+    errors = _deadlock_against(
+        a, dependency.pk, write, caplog, first=lock_dependency, then=(NEXUS_ROW, nexus.pk)
+    )
+    assert errors == []
+    dependency.refresh_from_db()
+    assert dependency.status == DependencyStatus.RESOLVED
+    assert DependencyChange.objects.filter(dependency=dependency, kind="resolved").count() == 1  # once
 
 
 def test_transient_errors_are_told_apart():
