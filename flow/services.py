@@ -48,6 +48,7 @@ from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowSettings, FlowSnapshot, FlowState
 from flow.report import DEFAULT_MC_ITEMS, HISTORY_DAYS, FlowData, flow_data_build, item_keys, summary_of
+from nexus_site.db import retry_transient
 
 __all__ = [
     "flow_recompute",
@@ -437,6 +438,7 @@ def can_edit_flow_settings(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
     return bool(roles_of(user=user, nexus=nexus) & SETTINGS_ROLES)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def flow_settings_set(
     *,

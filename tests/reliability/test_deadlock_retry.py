@@ -72,7 +72,7 @@ ITEM_ROW = "SELECT id FROM backlog_productbacklogitem WHERE id = %s FOR UPDATE"
 
 
 def _deadlock_against(
-    item: ProductBacklogItem,
+    item: ProductBacklogItem | None,
     nexus_id: int,
     write: Any,
     caplog: Any,
@@ -101,7 +101,8 @@ def _deadlock_against(
             thread.start()
             _wait_for_a_lock_wait(other)  # the service holds the PBI's row and waits for the counter
             # The cycle: PostgreSQL aborts the service's transaction after its deadlock_timeout (1 s).
-            statement, row_id = then or (ITEM_ROW, item.pk)
+            assert then is not None or item is not None
+            statement, row_id = then or (ITEM_ROW, item.pk if item is not None else 0)
             other.execute(statement, [row_id])
         # leaving the block commits; the service's second attempt then goes through
     thread.join(timeout=30)
@@ -190,6 +191,51 @@ def test_a_deadlocked_dependency_change_runs_again(caplog):
     dependency.refresh_from_db()
     assert dependency.status == DependencyStatus.RESOLVED
     assert DependencyChange.objects.filter(dependency=dependency, kind="resolved").count() == 1  # once
+
+
+def _row_lock(model: Any) -> str:
+    return f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR UPDATE"
+
+
+def test_a_deadlocked_sprint_change_runs_again(caplog):
+    """Events: `sprint_update` takes the Nexus row (`nexus_lock`), then the Sprint's: a transaction
+    holding the Sprint's row and wanting the Nexus row makes a cycle."""
+    from events.models import Sprint
+    from events.services import sprint_create, sprint_update
+
+    nexus = nexus_build(slug="deadlock-sprint")
+    sprint = sprint_create(nexus=nexus, actor=None, goal="Before")
+
+    def write() -> None:
+        sprint_update(sprint=Sprint.objects.get(pk=sprint.pk), actor=None, goal="After")
+
+    errors = _deadlock_against(
+        None, sprint.pk, write, caplog, first=_row_lock(Sprint), then=(NEXUS_ROW, nexus.pk)
+    )
+    assert errors == []
+    sprint.refresh_from_db()
+    assert (sprint.goal, sprint.version) == ("After", 2)  # changed once
+
+
+def test_a_deadlocked_integration_issue_change_runs_again(caplog):
+    """Integration: `issue_update` takes the Nexus row, then the issue's: a transaction holding the
+    issue's row and wanting the Nexus row makes a cycle."""
+    from integration.models_issues import IntegrationIssue, IntegrationIssueEntry
+    from integration.services_issues import issue_raise, issue_update
+
+    nexus = nexus_build(slug="deadlock-issue")
+    issue = issue_raise(nexus=nexus, actor=None, title="Before").issue
+
+    def write() -> None:
+        issue_update(issue=IntegrationIssue.objects.get(pk=issue.pk), actor=None, title="After")
+
+    errors = _deadlock_against(
+        None, issue.pk, write, caplog, first=_row_lock(IntegrationIssue), then=(NEXUS_ROW, nexus.pk)
+    )
+    assert errors == []
+    issue.refresh_from_db()
+    assert issue.title == "After"
+    assert IntegrationIssueEntry.objects.filter(issue=issue, kind="changed").count() == 1  # once
 
 
 def test_transient_errors_are_told_apart():
