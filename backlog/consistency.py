@@ -10,12 +10,18 @@ PBI's rows in log order (`at`, then `id`) gives, for every PBI:
   without `team_added` rows: on an imported PBI a square with no row at all is counted in a note);
 - its block: the last `blocked` (blocked, with `reason`) or `unblocked` row; none = not blocked;
 - its parent: the `to_parent` of its last `parent_changed` row; none = no parent;
-- its soft delete: the last `deleted` or `restored` row; none = alive.
+- its soft delete: the last `deleted` or `restored` row; none = alive. A soft-deleted PBI is its own
+  tombstone (sync clients get it from `items/deleted/?since=`, by `deleted_at`; no `Tombstone` row): so
+  `deleted_at` is set exactly when the log says deleted, at the time of its last `deleted` row (a
+  tombstone dated otherwise is missed by a client that synced in between).
 
 Besides, ranks are unique in the Product Backlog (so the open items have one order), every column of an
-item is its Nexus's, and no tombstone names a row that still exists (a tombstone is only left by a
-deletion; `backlog.services.tombstones`). Other apps add their checks through
-`nexus_site.extensions` (`Extension(checks=...)`), e.g. flow's check of the stored flow figures.
+item is its Nexus's, no tombstone names a row that still exists (a tombstone is only left by a
+deletion; `backlog.services.tombstones`) or is of a kind no app declares (no sync client is sent it:
+a `Tombstone` naming a PBI, whose tombstone is its own row, is one), and every removed dependency has
+its tombstone (dependencies are removed, not deleted: their tombstone names a row that stays). Other
+apps add their checks through `nexus_site.extensions` (`Extension(checks=...)`), e.g. flow's check of
+the stored flow figures.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.models_api import Tombstone
+from backlog.models_dependency import Dependency, DependencyChange, DependencyChangeKind, DependencyStatus
+from backlog.services.dependencies import DEPENDENCY_TOMBSTONE
 from nexus_site import extensions
 from nexus_site.extensions import CheckResult, ConsistencyCheck
 
@@ -56,6 +64,7 @@ class _Replayed:
     reason: str = ""
     parent_id: int | None = None
     deleted: bool = False
+    deleted_at: Any = None
     imported: bool = False
     logged_teams: set[int] = field(default_factory=set)
 
@@ -86,9 +95,9 @@ def _apply(state: _Replayed, row: dict[str, Any]) -> None:
     elif kind == K.PARENT_CHANGED:
         state.parent_id = row["to_parent_id"]
     elif kind == K.DELETED:
-        state.deleted = True
+        state.deleted, state.deleted_at = True, row["at"]
     elif kind == K.RESTORED:
-        state.deleted = False
+        state.deleted, state.deleted_at = False, None
 
 
 _ROW_FIELDS = (
@@ -102,6 +111,7 @@ _ROW_FIELDS = (
     "to_team_column_id",
     "reason",
     "to_parent_id",
+    "at",
 )
 
 
@@ -197,7 +207,19 @@ def items_check(nexus: Nexus, repair: bool = False) -> CheckResult:
             _named(
                 result,
                 f"{name}: stored {'deleted' if deleted_at else 'alive'}, the log says "
-                f"{'deleted' if state.deleted else 'alive'}",
+                f"{'deleted' if state.deleted else 'alive'} "
+                + (
+                    "(a tombstone naming a live PBI: sync clients drop it)"
+                    if deleted_at
+                    else "(no tombstone: sync clients keep it)"
+                ),
+            )
+        elif deleted_at is not None and deleted_at != state.deleted_at:
+            _named(
+                result,
+                f"{name}: its tombstone is dated {deleted_at.isoformat()}, the log's deletion "
+                f"{state.deleted_at.isoformat() if state.deleted_at else None} (a sync client asking "
+                "for deletions since a time between them misses it)",
             )
     if imported_squares:
         result.notes.append(
@@ -211,21 +233,55 @@ def items_check(nexus: Nexus, repair: bool = False) -> CheckResult:
 
 
 def tombstones_check(nexus: Nexus, repair: bool = False) -> CheckResult:
-    """No tombstone names a row that still exists (tombstones are left by deletions only). Deleted PBIs
-    are soft-deleted: their tombstone is the row itself, checked against the log by `items_check`."""
+    """No tombstone names a row that still exists (tombstones are left by deletions only), nor is of a
+    kind no app declares. Deleted PBIs are soft-deleted: their tombstone is the row itself (`deleted_at`),
+    checked against the log by `items_check`; a `Tombstone` naming one is of no declared kind.
+    Dependencies are removed, not deleted (the row and its log stay): every removed one has its
+    tombstone, and a tombstone may name a dependency whose log has a `removed` row (reopened since)."""
     result = CheckResult()
     by_kind: dict[str, list[int]] = {}
     for kind, object_id in Tombstone.objects.filter(nexus_id=nexus.pk).values_list("kind", "object_id"):
         by_kind.setdefault(kind, []).append(object_id)
+    declared = {spec.kind for ext in extensions.extensions() for spec in ext.tombstones}
+    for kind in sorted(set(by_kind) - declared):
+        for pk in sorted(by_kind[kind]):
+            _named(
+                result,
+                f"tombstone {kind} {pk}: no app declares the kind {kind!r} (no sync client is sent it; "
+                "a deleted PBI's tombstone is its own row)",
+            )
     for ext in extensions.extensions():
         for spec in ext.tombstones:
             ids = by_kind.get(spec.kind)
-            if not ids:
+            if not ids or spec.kind == DEPENDENCY_TOMBSTONE:
                 continue
             alive = spec.model._default_manager.filter(pk__in=ids).values_list("pk", flat=True)  # type: ignore[attr-defined]
             for pk in sorted(alive):
                 _named(result, f"tombstone {spec.kind} {pk}: the row still exists")
+    _dependency_tombstones(nexus, set(by_kind.get(DEPENDENCY_TOMBSTONE, ())), result)
     return result
+
+
+def _dependency_tombstones(nexus: Nexus, tombstoned: set[int], result: CheckResult) -> None:
+    """A removed dependency without a tombstone, or a tombstone naming a dependency that was never
+    removed (its log has no `removed` row), is a mismatch."""
+    removed = set(
+        Dependency.objects.filter(nexus_id=nexus.pk, status=DependencyStatus.REMOVED).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk in sorted(removed - tombstoned):
+        _named(result, f"dependency {pk} is removed but has no tombstone (sync clients keep it)")
+    if not tombstoned:
+        return
+    ever_removed = set(
+        DependencyChange.objects.filter(
+            dependency_id__in=tombstoned, kind=DependencyChangeKind.REMOVED
+        ).values_list("dependency_id", flat=True)
+    )
+    existing = set(Dependency.objects.filter(pk__in=tombstoned).values_list("pk", flat=True))
+    for pk in sorted(existing - ever_removed):
+        _named(result, f"tombstone {DEPENDENCY_TOMBSTONE} {pk}: the row still exists and was never removed")
 
 
 def backlog_checks() -> tuple[ConsistencyCheck, ...]:

@@ -50,6 +50,7 @@ from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowPendingItem, FlowSettings, FlowSnapshot, FlowState
 from flow.report import HISTORY_DAYS, FlowData, flow_data_build, forecast_settings, item_keys, summary_of
+from nexus_site.db import retry_transient
 
 __all__ = [
     "flow_recompute",
@@ -327,6 +328,7 @@ def pending_items_keep(*, nexus_id: int, item_ids: Iterable[int]) -> None:
     FlowPendingItem.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+@retry_transient  # a deadlock: the job again (kept changes it took are then left to the full recompute)
 def recompute_job(*, nexus_id: int) -> dict[str, Any]:
     """The coalesced job a change requests (`recompute_request`).
 
@@ -475,6 +477,7 @@ def can_edit_flow_settings(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
     return bool(roles_of(user=user, nexus=nexus) & SETTINGS_ROLES)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def flow_settings_set(
     *,

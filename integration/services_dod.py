@@ -26,6 +26,7 @@ from backlog.errors import DomainError, NotAllowed
 from backlog.models import Membership, Nexus, Role, ScrumTeam
 from backlog.services.common import nexus_changed, nexus_lock, version_check
 from integration.models import DoneCriterion, DoneVersion
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -133,6 +134,7 @@ def _lock_team(nexus: Nexus, team: ScrumTeam | int | None) -> ScrumTeam | None:
     return found
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def criterion_add(
     *, nexus: Nexus, text: str, actor: Actor, team: ScrumTeam | int | None = None, position: int | None = None
@@ -173,6 +175,7 @@ def _lock_criterion(criterion: DoneCriterion) -> DoneCriterion:
     return locked
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def criterion_update(
     *,
@@ -223,6 +226,7 @@ def criterion_update(
     return locked
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def criterion_remove(*, criterion: DoneCriterion, actor: Actor, expected_version: int | None = None) -> None:
     """Remove a criterion (a tombstone is left for sync). A Scrum Team can never remove the Nexus's

@@ -70,6 +70,7 @@ from integration.services_rules import (  # who manages and who confirms (re-exp
     can_manage_increments,
     confirm_refusal,
 )
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -110,6 +111,7 @@ def _payload(increment: IntegratedIncrement) -> dict[str, Any]:
     }
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def increment_create(*, sprint: Sprint, actor: Actor, name: str = "") -> IntegratedIncrement:
     """A new open Integrated Increment of a started (active or closed) Sprint, numbered after the
@@ -145,6 +147,7 @@ def increment_create(*, sprint: Sprint, actor: Actor, name: str = "") -> Integra
     return increment
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def increment_integrate(
     *,
@@ -216,6 +219,7 @@ def _evidence(url: str) -> str:
     return url
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def increment_confirm(
     *,
@@ -278,6 +282,7 @@ def unconfirmed(increment: IntegratedIncrement) -> list[dict[str, Any]]:
     return [c for c in increment.dod_version.criteria if c["id"] not in confirmed]
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()
 def increment_done(
@@ -364,6 +369,7 @@ def increment_done(
     return increment
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def increment_release(
     *,

@@ -51,6 +51,7 @@ from integration.models_issues import (
     IssueStatus,
 )
 from integration.selectors_issues import issue_wip
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -216,6 +217,7 @@ def _wip_warnings(nexus_id: int) -> list[str]:
     return [msg]
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_wip_limit_set(
     *, nexus: Nexus, actor: Actor, limit: int | None, kind: str = WipLimitKind.SOFT
@@ -254,6 +256,7 @@ class Raised:
     warnings: list[str]
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_raise(
     *,
@@ -315,6 +318,7 @@ def issue_raise(
     return Raised(issue=issue, warnings=warnings)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_update(
     *,
@@ -374,6 +378,7 @@ def issue_update(
     return issue
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_escalate(
     *,
@@ -418,6 +423,7 @@ def issue_escalate(
     return issue
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_decide(
     *, issue: IntegrationIssue, actor: Actor, decision: str, expected_version: int | None = None
@@ -447,6 +453,7 @@ def issue_decide(
     return issue
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_resolve(
     *,
@@ -487,6 +494,7 @@ def issue_resolve(
     return issue
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def issue_delete(*, issue: IntegrationIssue, actor: Actor, expected_version: int | None = None) -> None:
     """Delete an issue raised by mistake (with its history); leaves a tombstone

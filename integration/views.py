@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -31,6 +32,7 @@ from backlog.selectors import nexus_get_for_user
 from events.models import Sprint
 from integration import selectors, services_dod, services_increments
 from integration.models import DoneCriterion, IntegratedIncrement
+from nexus_site.db import retry_transient
 
 
 def _int(raw: str | None, name: str, label: str) -> int:
@@ -204,19 +206,22 @@ def increment_integrate(request: HttpRequest, slug: str, number: int) -> HttpRes
     """Integrate the posted PBIs (`item`, repeated) of the Sprint; all or nothing."""
 
     def write(nexus: Nexus, increment: IntegratedIncrement) -> None:
-        from django.db import transaction
-
         ids = [_int(raw, "item", "a Product Backlog Item") for raw in request.POST.getlist("item")]
         if not ids:
             raise DomainError("Choose the PBIs to integrate.", field="item")
         items = {i.pk: i for i in ProductBacklogItem.objects.filter(backlog__nexus=nexus, pk__in=ids)}
-        with transaction.atomic():
+
+        @retry_transient  # all of them again on a deadlock: inside this transaction the service cannot retry
+        @transaction.atomic
+        def integrate_all() -> None:
             for pk in ids:
                 if pk not in items:
                     raise DomainError("That PBI is not in this Nexus.", field="item")
                 services_increments.increment_integrate(
                     increment=increment, item=items[pk], actor=request.user
                 )
+
+        integrate_all()
 
     n = len(request.POST.getlist("item"))
     return _increment_write(request, slug, number, write, f"{n} PBI{'s' if n != 1 else ''} integrated.")

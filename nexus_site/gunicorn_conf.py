@@ -31,6 +31,45 @@ proc_name = "nexus-flow"
 control_socket_disable = True
 
 
+def _flag(name: str, default: bool) -> bool:
+    """An environment switch read as the settings read it (django-environ: 1, true, yes, on...)."""
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "y", "on", "ok")
+
+
+#: gunicorn's own lines (start, workers booting or timing out, a request it failed to handle, the
+#: access log) in the app's format: JSON lines when `LOG_JSON` is on (by default when `DEBUG` is off,
+#: `settings.LOG_JSON`), with the request id (an access line takes the response's `X-Request-ID`) and
+#: credentials masked (`nexus_site.logs`). Otherwise gunicorn's plain format.
+if _flag("LOG_JSON", not _flag("DEBUG", True)):
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "nexus_site.logs.RequestIdFilter"}},
+        "formatters": {"json": {"()": "nexus_site.logs.JsonFormatter"}},
+        "handlers": {
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            },
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "root": {"level": "INFO", "handlers": ["error_console"]},
+        "loggers": {
+            # Not propagated: the app's root handler (settings.LOGGING) would write them a second time.
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }
+
+
 def post_worker_init(worker: object) -> None:
     """Once a worker has loaded the app: its start-up objects (modules, URL patterns, templates) are
     moved out of the cyclic garbage collector's sight (`gc.freeze`), so a full collection, which would

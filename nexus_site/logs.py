@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -48,6 +49,12 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        # gunicorn's access line is written after the request (the id is cleared by then): it takes
+        # the id the response carried (its atoms: `{x-request-id}o`).
+        if record.name == "gunicorn.access" and isinstance(record.args, Mapping):
+            answered = record.args.get("{x-request-id}o")
+            if answered and answered != "-":
+                record.request_id = answered
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: leave it to the handler to report

@@ -180,6 +180,8 @@ STORAGES = {
 
 # --- Security (production: DEBUG off) ---
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# The container health checks ask over plain HTTP inside the container (nexus_site/healthcheck.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -397,5 +399,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes: failed log-ins and lockouts (WARNING) are kept, each successful one's bookkeeping not.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only, plain text) and mail_admins (no ADMINS here) are
+        # dropped: `django.*` lines go to the root handler once, in the chosen format (LOG_JSON=1 with
+        # DEBUG on wrote each of them twice, once as plain text).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }

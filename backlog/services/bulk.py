@@ -50,6 +50,7 @@ from backlog.services.items import (
 from backlog.services.log import NEW, ItemState, _change_rows, _log_many, _row
 from backlog.services.ordering import lock_backlog, rank_at_bottom
 from backlog.services.sync import ItemGone, _clean_external_id
+from nexus_site.db import retry_transient
 
 #: The most PBIs one bulk upsert may carry.
 BULK_MAX_ITEMS = 1000
@@ -336,6 +337,7 @@ def _update(
         result.item, result.changed = item, True
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def pbi_bulk_upsert(
     *,

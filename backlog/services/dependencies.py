@@ -47,6 +47,7 @@ from backlog.models import (
 )
 from backlog.models_api import Tombstone
 from backlog.services.common import nexus_changed, nexus_lock
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -247,6 +248,7 @@ def _ordered(kind: str, item_id: int, depends_on_id: int) -> tuple[int, int]:
     return item_id, depends_on_id
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def dependency_create(
     *,
@@ -367,6 +369,7 @@ def _apply_status(
     _event(locked, _EVENT_OF[DependencyStatus(status)])
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def dependency_set_status(
     *,

@@ -38,6 +38,7 @@ from backlog.services.common import (
     structure_check,
 )
 from backlog.services.team_columns import team_columns_default
+from nexus_site.db import retry_transient
 
 TEAM_ROLES = {Role.DEVELOPER, Role.SCRUM_MASTER}
 
@@ -90,6 +91,7 @@ def _check_wip_limit_kind(kind: str) -> None:
         raise DomainError("The WIP limit kind is 'hard' or 'soft'.", field="wip_limit_kind")
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def nexus_create(
     *,
@@ -135,6 +137,7 @@ def nexus_create(
     return nexus
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def nexus_update(
     *,
@@ -223,6 +226,7 @@ def _team_name(nexus_id: int, name: str, *, exclude: int | None = None) -> tuple
     return name, slug
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> ScrumTeam:
     """Add a Scrum Team to the Nexus, with its own Definition of Workflow: the four states of a team
@@ -236,6 +240,7 @@ def team_create(*, nexus: Nexus, name: str, wip_limit: int | None = None) -> Scr
     return team
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def team_update(
     *,
@@ -297,6 +302,7 @@ def team_delete_refusal(*, team: ScrumTeam) -> str | None:
     )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # the cascade's tombstones count the change (`on_deleted`): once, at the end
 def team_delete(*, team: ScrumTeam) -> None:
@@ -317,6 +323,7 @@ def team_delete(*, team: ScrumTeam) -> None:
     locked.delete()
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | None = None) -> Membership:
     """Give `user` a role in the Nexus (idempotent: an identical membership is returned as it is).
@@ -347,6 +354,7 @@ def membership_add(*, nexus: Nexus, user: User, role: str, team: ScrumTeam | Non
     return membership
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
     """Take a role away: delete the membership (it leaves a tombstone for sync). To change a
@@ -358,6 +366,7 @@ def membership_remove(*, membership: Membership) -> None:
         locked.delete()
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def goal_create(*, nexus: Nexus, text: str) -> ProductGoal:
     """Set the Product Goal. Raises `DomainError` for an empty text, `Conflict` (HTTP 409) if one is still
@@ -383,6 +392,7 @@ def _goal_lock(goal: ProductGoal) -> None:
     goal.refresh_from_db(from_queryset=ProductGoal.objects.select_for_update(no_key=True))
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
     """Change the active Product Goal's text (`goal` is refreshed under a lock on its row, updated and
@@ -400,6 +410,7 @@ def goal_update(*, goal: ProductGoal, text: str) -> ProductGoal:
     return goal
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def goal_close(*, goal: ProductGoal, status: str) -> ProductGoal:
     """Mark the active Product Goal achieved or abandoned (kept in the history). The status is checked

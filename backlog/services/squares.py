@@ -58,6 +58,7 @@ from backlog.services.common import (
     version_check,
 )
 from backlog.services.log import _log_many, _row
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -322,6 +323,7 @@ def _square_write(
     return SquareResult(involvement, item, True, [*warnings, *moved_warnings])
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def team_item_move(
     *,
@@ -357,6 +359,7 @@ def team_item_move(
     )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def square_set(
     *, involvement: TeamInvolvement, status: str, actor: Actor, source: str = Source.UI

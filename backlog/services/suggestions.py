@@ -29,6 +29,7 @@ from backlog.models import (
     SuggestionDismissal,
 )
 from backlog.services.dependencies import Actor, dependency_add_refusal, dependency_create
+from nexus_site.db import retry_transient
 
 #: How a confirmed suggestion is recorded, from the PBI asked about ("this") and the suggested one:
 #: "depends_on": this PBI depends on the suggested one; "dependent": the suggested one depends on this
@@ -93,6 +94,7 @@ def suggestion_confirm(
     )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def suggestion_dismiss(
     *, item: ProductBacklogItem, other: ProductBacklogItem, actor: Actor

@@ -29,6 +29,7 @@ from backlog.services.items import (
     pbi_update,
 )
 from backlog.services.ordering import lock_backlog
+from nexus_site.db import retry_transient
 
 EXTERNAL_ID_MAX = 100
 
@@ -98,6 +99,7 @@ def _upsert_locked(
     return WriteResult(item, created=True, changed=True)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # one change counted, after every lock (`nexus_changed`)
 def pbi_upsert(
@@ -143,6 +145,7 @@ def token_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a personal API token for `user`; returns the row and the token itself, which is not
@@ -157,6 +160,7 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     return token, key
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     """Revoke a token (it stops working at once; the row stays listed). Only its owner or a superuser

@@ -16,6 +16,7 @@ from backlog.errors import DomainError, PreconditionFailed
 from backlog.models import Membership, ProductBacklogItem, ScrumTeam, Task, TeamInvolvement
 from backlog.services.common import UNSET, Unset, nexus_changed
 from backlog.services.squares import Actor, square_check
+from nexus_site.db import retry_transient
 
 
 def _check_assignee(team: ScrumTeam, assignee: User | None) -> None:
@@ -32,6 +33,7 @@ def _clean_title(title: str) -> str:
     return title
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def task_create(
     *, item: ProductBacklogItem, team: ScrumTeam, title: str, actor: Actor, assignee: User | None = None
@@ -52,6 +54,7 @@ def task_create(
     return task
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def task_update(
     *,

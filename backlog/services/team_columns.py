@@ -43,6 +43,7 @@ from backlog.services.squares import (
     _touch_once,
     square_check,
 )
+from nexus_site.db import retry_transient
 
 # --- A team's Definition of Workflow --------------------------------------------------------------------
 
@@ -129,6 +130,7 @@ def _clean_column(
         raise DomainError("A Service Level Expectation is 1 to 365 calendar days.", field="sle_days")
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def team_column_create(
     *,
@@ -183,6 +185,7 @@ def team_column_create(
     return column
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def team_column_update(
     *,
@@ -309,6 +312,7 @@ def team_column_delete_refusal(*, column: TeamColumn) -> str | None:
     return None
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def team_column_delete(*, column: TeamColumn, actor: Actor, expected_version: int | None = None) -> None:
     """Delete a column of a team's board; the columns to its right move one to the left; it leaves a

@@ -45,6 +45,7 @@ from backlog.models import Nexus, ProductBacklogItem
 from backlog.models_api import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from backlog.services.common import nexus_changed
 from nexus_site import extensions
+from nexus_site.db import retry_transient
 from nexus_site.extensions import WebhookEventType
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def _clean_events(events: Sequence[str]) -> list[str]:
     return events
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def webhook_create(
     *, nexus: Nexus, url: str, events: Sequence[str], actor: User | None, description: str = ""
@@ -151,6 +153,7 @@ def _lock(webhook: Webhook) -> None:
         raise Conflict("That webhook was deleted meanwhile.", field="webhook") from None
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def webhook_update(
     *,
@@ -187,6 +190,7 @@ def webhook_update(
     return webhook
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
     """Give the webhook a new secret (deliveries not yet sent are signed with it). Locks the webhook's
@@ -200,6 +204,7 @@ def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
     return webhook
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def webhook_delete(*, webhook: Webhook) -> None:
     """Delete the webhook and its delivery log (its tombstone advances the change counter)."""
@@ -454,6 +459,7 @@ def webhook_deliver(*, delivery_id: int) -> DeliveryOutcome:
     return DeliveryOutcome(delivery.status, retry_in)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now (from the delivery log): it becomes pending with a fresh attempt

@@ -32,6 +32,7 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.services.common import UNSET, Unset, nexus_lock, notify_items_changed, positions_set
+from nexus_site.db import retry_transient
 
 #: At most this many columns in a Definition of Workflow (as `POST /nexuses/` accepts).
 MAX_COLUMNS = 30
@@ -91,6 +92,7 @@ def _default_position(columns: list[WorkflowColumn], category: str) -> int:
     return len(columns)
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def column_create(
     *,
@@ -141,6 +143,7 @@ def column_create(
     return column
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def column_update(
     *,
@@ -227,6 +230,7 @@ def column_delete_refusal(*, column: WorkflowColumn) -> str | None:
     return None
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def column_delete(*, column: WorkflowColumn) -> None:
     """Delete a column of the Definition of Workflow; the columns to its right move one to the left.

@@ -15,6 +15,7 @@ from backlog.selectors import roles_of
 from backlog.services.common import nexus_changed, nexus_lock
 from events.models import BoardState
 from events.services.common import Actor
+from nexus_site.db import retry_transient
 
 #: The timebox of the Nexus Daily Scrum, in minutes (Nexus Guide: 15 minutes or less).
 TIMEBOX_MINUTES = 15
@@ -38,6 +39,7 @@ def _state(nexus: Nexus, actor: Actor) -> BoardState:
     return state
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def daily_scrum_start(*, nexus: Nexus, actor: Actor) -> BoardState:
     """Start (or restart) the board's 15-minute timer now: the start of a Nexus Daily Scrum. Clears the
@@ -51,6 +53,7 @@ def daily_scrum_start(*, nexus: Nexus, actor: Actor) -> BoardState:
     return state
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def board_walk_set(*, nexus: Nexus, item_id: int | None, actor: Actor) -> BoardState:
     """Put the walk of the board on the PBI `item_id` (None: end the walk). Raises `DomainError`

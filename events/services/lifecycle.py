@@ -39,6 +39,7 @@ from events.services.common import (
     _touch,
     sprint_payload,
 )
+from nexus_site.db import retry_transient
 
 # --- Start and close -----------------------------------------------------------------------------------
 
@@ -54,6 +55,7 @@ def _teams_by_item(item_ids: list[int]) -> dict[int, list[int]]:
     return teams
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_start(*, sprint: Sprint, actor: Actor, expected_version: int | None = None) -> Sprint:
     """Start a planned Sprint: state `active`, `started_at` now, and the plan frozen in the `start`
@@ -111,6 +113,7 @@ def sprint_next(*, sprint: Sprint) -> Sprint | None:
     )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_close(
     *,

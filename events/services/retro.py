@@ -49,6 +49,7 @@ from events.models import (
     Sprint,
     SprintState,
 )
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -207,6 +208,7 @@ def _hook(action: ImprovementAction, event: str) -> None:
 # --- parts 1 and 2: items ------------------------------------------------------------------------------
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def retro_item_add(
     *,
@@ -268,6 +270,7 @@ def _lock_item(item: RetroItem) -> RetroItem:
     return found
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def retro_item_update(
     *,
@@ -304,6 +307,7 @@ def retro_item_update(
     return item
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def retro_item_delete(*, item: RetroItem, actor: Actor, expected_version: int | None = None) -> None:
     """Delete an item recorded by mistake (who may record it may delete it); its team items' links to it
@@ -328,6 +332,7 @@ def retro_item_delete(*, item: RetroItem, actor: Actor, expected_version: int | 
 # --- part 3: improvement actions ---------------------------------------------------------------------
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def action_agree(
     *,
@@ -413,6 +418,7 @@ def _retro_sprint(nexus: Nexus, sprint: Sprint | None) -> Sprint | None:
     )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def action_set_status(
     *,
@@ -471,6 +477,7 @@ def action_set_status(
     return action
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def action_update(
     *,

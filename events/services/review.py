@@ -42,6 +42,7 @@ from backlog.services.items import pbi_update
 from backlog.services.webhooks import webhook_event_record
 from events.models import NoteOutcome, ReviewNote, ReviewNoteEntry, ReviewNoteEntryKind, Sprint, SprintState
 from events.services.common import can_plan_sprints
+from nexus_site.db import retry_transient
 
 Actor = User | AnonymousUser | None
 
@@ -127,6 +128,7 @@ def _hook(note: ReviewNote, event: str) -> None:
     )
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def review_note_add(
     *, sprint: Sprint, text: str, actor: Actor, stakeholder: str = "", at: datetime | None = None
@@ -158,6 +160,7 @@ def review_note_add(
     return note
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def review_note_edit(
     *,
@@ -198,6 +201,7 @@ def review_note_edit(
     return note
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # the change counter after the backlog's locks
 def review_note_to_pbi(
@@ -249,6 +253,7 @@ def review_note_to_pbi(
     return note
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # the change counter after the item's lock
 def review_note_link(
@@ -302,6 +307,7 @@ def review_note_link(
     return note
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def review_note_delete(*, note: ReviewNote, actor: Actor, expected_version: int | None = None) -> None:
     """Delete a note recorded by mistake, with its history (the Product Owner and the Nexus Integration

@@ -37,6 +37,7 @@ from events.services.common import (
     _touch,
     sprint_payload,
 )
+from nexus_site.db import retry_transient
 
 # --- Scope ---------------------------------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ def _open_sprint_of(item_id: int, *, exclude: int | None = None) -> Sprint | Non
     return rows.first()
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 @items_changed_batched()  # one change counted, after every lock (the squares' services count too)
 def sprint_plan(
@@ -138,6 +140,7 @@ def sprint_plan(
     return row
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_unplan(
     *, sprint: Sprint, item: ProductBacklogItem, actor: Actor, event: str = SprintEvent.PLANNING

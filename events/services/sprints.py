@@ -28,10 +28,12 @@ from events.services.common import (
     _team_goal_pairs,
 )
 from flow.history import nexus_today
+from nexus_site.db import retry_transient
 
 # --- Create, edit, delete --------------------------------------------------------------------------------
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_create(
     *,
@@ -73,6 +75,7 @@ def sprint_create(
     return sprint
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_update(
     *,
@@ -122,6 +125,7 @@ def sprint_update(
     return sprint
 
 
+@retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_delete(*, sprint: Sprint, actor: Actor, expected_version: int | None = None) -> None:
     """Delete a planned Sprint (its scope rows and scope log with it; the PBIs stay in the Product

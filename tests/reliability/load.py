@@ -1,8 +1,8 @@
 """A bounded load driver for the reliability tests and `make bench`: `clients` API clients (threads) for
 `seconds` against a server on 127.0.0.1, each doing creates (with `Idempotency-Key`, some sent twice),
-edits, moves, column changes and deletes of its own PBIs in one Nexus, remembering every write the
-server acknowledged (2xx) so that `LoadReport.verify` can check afterwards that none was lost or applied
-twice.
+edits, moves, column changes, team square changes (a team added with a status, or a square set) and
+deletes of its own PBIs in one Nexus, remembering every write the server acknowledged (2xx) so that
+`LoadReport.lost` can check afterwards that none was lost or applied twice.
 
 Only the standard library (urllib): nothing to install. 4xx answers (409 a hard WIP limit or a square
 rule, 412 a stale version) are fine; any 5xx, or a body naming "database is locked", is a failure.
@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,9 @@ from typing import Any
 @dataclass
 class LoadReport:
     """What the clients saw: requests by status, failures (5xx or "database is locked"), latencies (s),
-    and the acknowledged writes: items created (id -> title acknowledged last), deleted ids, and the
-    creates sent twice with one key (id of the first answer -> id of the replay)."""
+    and the acknowledged writes: items created (id -> title acknowledged last), deleted ids, the
+    creates sent twice with one key (id of the first answer -> id of the replay), and the team squares
+    ((item id, team id) -> the status the last acknowledged answer showed)."""
 
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
@@ -35,6 +37,8 @@ class LoadReport:
     titles: dict[int, str] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
     replays: list[tuple[int, int]] = field(default_factory=list)
+    squares: dict[tuple[int, int], str] = field(default_factory=dict)
+    square_writes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -55,12 +59,19 @@ class LoadReport:
     def summary(self) -> str:
         return (
             f"{self.requests} requests, {self.server_errors} 5xx, p95 {self.p95():.0f} ms, "
-            f"{len(self.titles)} PBIs created, {len(self.deleted)} deleted, {len(self.replays)} key replays"
+            f"{len(self.titles)} PBIs created, {len(self.deleted)} deleted, {len(self.replays)} key replays, "
+            f"{self.square_writes} square changes"
         )
 
-    def lost(self, rows: dict[int, tuple[str, bool]], duplicates: int) -> list[str]:
+    def lost(
+        self,
+        rows: dict[int, tuple[str, bool]],
+        duplicates: int,
+        squares: dict[tuple[int, int], str] | None = None,
+    ) -> list[str]:
         """Acknowledged writes missing or applied twice, given the stored PBIs (`id -> (title,
-        deleted)`) and how many stored titles occur more than once. Empty when nothing was lost."""
+        deleted)`), how many stored titles occur more than once, and the stored team squares
+        (`(item id, team id) -> status`; None: not checked). Empty when nothing was lost."""
         problems: list[str] = []
         for pk, title in self.titles.items():
             if pk not in rows:
@@ -75,12 +86,28 @@ class LoadReport:
                 problems.append(f"an Idempotency-Key replay created PBI {again} besides {first}")
         if duplicates:
             problems.append(f"{duplicates} title(s) stored more than once (a create applied twice)")
+        if squares is not None:
+            for (pk, team), status in sorted(self.squares.items()):
+                if pk in self.deleted or pk not in rows or rows[pk][1]:
+                    continue
+                stored = squares.get((pk, team))
+                if stored != status:
+                    problems.append(
+                        f"PBI {pk}, team {team}: acknowledged square {status!r}, stored {stored!r}"
+                    )
         return problems
 
 
+SQUARE_STATUSES = ("not_started", "in_progress", "ready", "done")
+
+
 class Client:
-    def __init__(self, base: str, token: str, slug: str, report: LoadReport, n: int) -> None:
+    def __init__(
+        self, base: str, token: str, slug: str, report: LoadReport, n: int, teams: Sequence[int] = ()
+    ) -> None:
         self.base = f"{base}/api/v1/nexuses/{slug}"
+        self.teams = list(teams)
+        self.involvements: dict[tuple[int, int], int] = {}
         self.token = token
         self.report = report
         self.n = n
@@ -117,9 +144,18 @@ class Client:
             if status >= 500 or "database is locked" in text:
                 self.report.failures.append(f"{method} {path}: {status} {text[:300]}")
         try:
-            return status, json.loads(text) if text else None
+            answer = json.loads(text) if text else None
         except ValueError:
             return status, None
+        if 200 <= status < 300 and isinstance(answer, dict) and "teams" in answer and "id" in answer:
+            self.saw_squares(int(answer["id"]), answer["teams"])
+        return status, answer
+
+    def saw_squares(self, pk: int, teams: list[dict[str, Any]]) -> None:
+        """An acknowledged PBI's squares as its answer shows them (a column change may move them)."""
+        with self.report.lock:
+            for square in teams:
+                self.report.squares[(pk, int(square["team"]))] = square["status"]
 
     def create(self) -> None:
         self.counter += 1
@@ -156,6 +192,26 @@ class Client:
         pk = random.choice(self.items)
         self.call("POST", f"/items/{pk}/transition/", {"column": random.choice(columns)})
 
+    def square(self) -> None:
+        """Forecast one of the Nexus's teams on a PBI with a status, or set its square."""
+        pk, team = random.choice(self.items), random.choice(self.teams)
+        status_to = random.choice(SQUARE_STATUSES)
+        involvement = self.involvements.get((pk, team))
+        if involvement is None:
+            status, body = self.call(
+                "POST", "/involvements/", {"item": pk, "team": team, "status": status_to}
+            )
+            if status == 201 and body:
+                self.involvements[(pk, team)] = int(body["id"])
+        else:
+            status, body = self.call("PATCH", f"/involvements/{involvement}/", {"status": status_to})
+        if 200 <= status < 300 and body:
+            with self.report.lock:
+                self.report.squares[(pk, team)] = body["status"]
+                self.report.square_writes += 1
+            # The square may have moved the PBI's Nexus column, and that the PBI's other squares.
+            self.call("GET", f"/items/{pk}/")
+
     def delete(self) -> None:
         pk = self.items.pop(random.randrange(len(self.items)))
         status, _ = self.call("DELETE", f"/items/{pk}/")
@@ -169,28 +225,38 @@ class Client:
                 self.create()
                 continue
             op = random.random()
-            if op < 0.25:
+            if op < 0.2:
                 self.create()
-            elif op < 0.5:
+            elif op < 0.4:
                 self.edit()
-            elif op < 0.7:
+            elif op < 0.55:
                 self.move()
-            elif op < 0.9:
+            elif op < 0.7:
                 self.transition(columns)
+            elif op < 0.9 and self.teams:
+                self.square()
             else:
                 self.delete()
 
 
 def load_run(
-    *, base: str, token: str, slug: str, columns: list[int], clients: int, seconds: float
+    *,
+    base: str,
+    token: str,
+    slug: str,
+    columns: list[int],
+    clients: int,
+    seconds: float,
+    teams: Sequence[int] = (),
 ) -> LoadReport:
     """Run `clients` clients for `seconds` against `base` (e.g. http://127.0.0.1:8123) on the Nexus
-    `slug`, moving PBIs among `columns` (ids); returns what they saw."""
+    `slug`, moving PBIs among `columns` (ids) and changing the squares of `teams` (ids; none: no
+    square changes); returns what they saw."""
     report = LoadReport()
     deadline = time.monotonic() + seconds
     threads = [
         threading.Thread(
-            target=Client(base, token, slug, report, n).run, args=(deadline, columns), daemon=True
+            target=Client(base, token, slug, report, n, teams).run, args=(deadline, columns), daemon=True
         )
         for n in range(clients)
     ]

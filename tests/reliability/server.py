@@ -5,6 +5,7 @@ database URL of the test's choosing, and stop it by its process id."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -126,11 +127,26 @@ class RedisServer:
 
 
 class Worker:
-    """A Celery worker (solo pool) in a process of its own, on `env`; with its beat (`-B`, schedule file
-    in `folder`) unless `beat` is False. `kill()` sends SIGKILL (a worker lost mid-task)."""
+    """A Celery worker in a session of its own, on `env`; with its beat (`-B`, schedule file in `folder`)
+    unless `beat` is False. `kill()` sends SIGKILL to the whole session (the worker and its pool's
+    processes: a worker container or machine lost mid-task).
 
-    def __init__(self, env: dict[str, str], folder: Path, *, beat: bool = True, name: str = "worker") -> None:
-        self.env, self.folder, self.beat, self.name = env, folder, beat, name
+    `pool`: "solo" (the default: one process, the task runs in the worker's own event loop) or
+    "prefork" (one pool process, as `docker-compose.yml`'s worker runs, with two). A test of the
+    acknowledgement needs "prefork": under "solo" an early acknowledgement is only sent by the event
+    loop (`hub.call_soon`) once the task has returned, so a task killed mid-way is never acknowledged
+    and comes back whether `acks_late` is set or not."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        folder: Path,
+        *,
+        beat: bool = True,
+        name: str = "worker",
+        pool: str = "solo",
+    ) -> None:
+        self.env, self.folder, self.beat, self.name, self.pool = env, folder, beat, name, pool
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Worker:
@@ -148,7 +164,8 @@ class Worker:
             f"{self.name}@%h",
         ]
         command += [
-            "--pool=solo",
+            f"--pool={self.pool}",
+            *(["--concurrency=1"] if self.pool == "prefork" else []),
             "-l",
             "INFO",
             "--without-gossip",
@@ -156,13 +173,19 @@ class Worker:
             "--without-heartbeat",
         ]
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.kill()  # SIGKILL: no chance to acknowledge or give the task back
+        # SIGKILL to the worker and its pool processes: no chance to acknowledge or give the task back.
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
     def __exit__(self, *exc: object) -> None:
@@ -171,6 +194,6 @@ class Worker:
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()

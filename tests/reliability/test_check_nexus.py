@@ -4,9 +4,12 @@ exits 1 naming each mismatch (a deliberately corrupted row), 0 when everything a
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
+from django.utils import timezone
 
 from backlog.models import ProductBacklogItem, TeamInvolvement, TeamStatus
 from backlog.models_api import Tombstone
@@ -93,8 +96,34 @@ def test_a_consistent_nexus_passes(worked):
             ),
             "tombstone team",
         ),
+        (  # a live PBI soft-deleted behind the log's back: its tombstone names a live PBI
+            lambda n, items: ProductBacklogItem.objects.filter(pk=items[0].pk).update(
+                deleted_at=timezone.now()
+            ),
+            "stored deleted, the log says alive (a tombstone naming a live PBI",
+        ),
+        (  # the deleted PBI's tombstone dated before its deletion: a client synced in between misses it
+            lambda n, items: ProductBacklogItem.objects.filter(pk=items[5].pk).update(
+                deleted_at=F("deleted_at") - timedelta(days=1)
+            ),
+            "its tombstone is dated",
+        ),
+        (  # a Tombstone row naming a (live) PBI: PBIs leave none, no sync client is ever sent it
+            lambda n, items: Tombstone.objects.create(nexus_id=n.pk, kind="item", object_id=items[0].pk),
+            "no app declares the kind 'item'",
+        ),
     ],
-    ids=["column", "blocked", "parent", "deleted", "square", "tombstone"],
+    ids=[
+        "column",
+        "blocked",
+        "parent",
+        "deleted",
+        "square",
+        "tombstone",
+        "live-deleted",
+        "dated",
+        "item-kind",
+    ],
 )
 def test_a_corrupted_row_is_named_and_fails(worked, corrupt, expected):
     nexus, items = worked

@@ -5,8 +5,9 @@ being back, without a restart.
 The outage is real but private to the test database: new connections to it are refused
 (`ALTER DATABASE ... ALLOW_CONNECTIONS false`) and its open ones cut (`pg_terminate_backend`), through a
 separate administrative connection; the machine's PostgreSQL keeps running for everyone else. The app
-is served by pytest-django's live server (a real threaded server that opens and closes its connections
-per request, as in production).
+is served by pytest-django's live server (a real threaded server, one thread and connection per request),
+and by gunicorn as `make run` serves it, whose threads keep their connections (`CONN_MAX_AGE`): there a
+dead connection is found and replaced before a request uses it (`CONN_HEALTH_CHECKS`).
 """
 
 from __future__ import annotations
@@ -141,3 +142,39 @@ def test_outage_answers_503_and_the_app_recovers_within_5_seconds(live_server, o
     assert len(titles) == before + 1
     assert "written during the outage" not in titles
     assert "written after the outage" in titles
+    from tests.reliability.test_check_nexus import run
+
+    code, out = run("--nexus", "outage")
+    assert code == 0, out
+
+
+def test_gunicorn_with_persistent_connections_recovers_on_every_thread(outage, tmp_path):
+    """The same outage under gunicorn (`make run`'s server: 2 processes x 8 threads, persistent
+    connections, `CONN_MAX_AGE` 60 s): once the database is back, no thread serves a request on its
+    dead connection (`CONN_HEALTH_CHECKS` checks it first and reconnects), so no request fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nexus_site.bench import postgres_url
+    from tests.reliability.server import Server, app_env
+
+    nexus = nexus_build(slug="outage-gunicorn")
+    po = nexus.memberships.get(role="product_owner").user
+    _, key = token_create(user=po, name="outage")
+    connection.close()
+    with Server(app_env(postgres_url()), tmp_path / "server.log") as base:
+        api = f"{base}/api/v1/nexuses/outage-gunicorn/items/"
+
+        def burst() -> list[int]:
+            """20 requests at once, three times: every thread of both processes serves some."""
+            with ThreadPoolExecutor(20) as pool:
+                return [s for _ in range(3) for s in pool.map(lambda _: fetch(api, token=key)[0], range(20))]
+
+        assert burst() == [200] * 60  # each thread has its persistent connection now
+        outage.start()
+        assert fetch(api, token=key)[0] == 503
+        outage.end()
+        back = time.monotonic()
+        statuses = burst()
+        took = time.monotonic() - back
+    assert statuses == [200] * 60, statuses
+    assert took < 5

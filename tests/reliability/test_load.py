@@ -1,6 +1,6 @@
 """The load test on PostgreSQL: concurrent API clients doing creates (with `Idempotency-Key`, some sent
-twice), edits, moves, column changes and deletes on one Nexus: no 5xx, every acknowledged write stored
-once, and `check_nexus` passing afterwards.
+twice), edits, moves, column changes, team square changes and deletes on one Nexus: no 5xx, every
+acknowledged write stored once, and `check_nexus` passing afterwards.
 
 `make test` runs a short one (`RELIABILITY_LOAD_CLIENTS`, default 20 clients, for
 `RELIABILITY_LOAD_SECONDS`, default 8 s); `make bench` runs the issue's 50 clients for 60 s (see the
@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from backlog.models import ProductBacklogItem
+from backlog.models import ProductBacklogItem, TeamInvolvement
 from backlog.services.sync import token_create
 from flow import background
 from tests.factories import nexus_build
@@ -44,10 +44,17 @@ def test_load_loses_nothing_and_check_nexus_passes(live_server, settings):
     po = nexus.memberships.get(role="product_owner").user
     _, key = token_create(user=po, name="load")
     columns = list(nexus.columns.order_by("position").values_list("pk", flat=True))
+    teams = list(nexus.teams.order_by("pk").values_list("pk", flat=True))
     connection.close()
 
     report = load_run(
-        base=live_server.url, token=key, slug="load", columns=columns, clients=CLIENTS, seconds=SECONDS
+        base=live_server.url,
+        token=key,
+        slug="load",
+        columns=columns,
+        clients=CLIENTS,
+        seconds=SECONDS,
+        teams=teams,
     )
     print(f"PostgreSQL, {CLIENTS} clients, {SECONDS:.0f} s: {report.summary()}")
 
@@ -62,10 +69,29 @@ def test_load_loses_nothing_and_check_nexus_passes(live_server, settings):
         )
     }
     duplicates = sum(1 for n in Counter(t for t, _ in rows.values()).values() if n > 1)
-    assert report.lost(rows, duplicates) == []
+    squares = {
+        (item, team): status
+        for item, team, status in TeamInvolvement.objects.filter(item__backlog__nexus=nexus).values_list(
+            "item_id", "team_id", "status"
+        )
+    }
+    assert report.square_writes > 0
+    assert report.lost(rows, duplicates, squares) == []
     out = io.StringIO()
     try:
         call_command("check_nexus", "--nexus", "load", stdout=out)
     except SystemExit as exc:
         pytest.fail(f"check_nexus failed ({exc.code}):\n{out.getvalue()}")
     assert "Every check passed" in out.getvalue()
+
+
+def test_a_lost_square_change_is_named():
+    from tests.reliability.load import LoadReport
+
+    report = LoadReport()
+    report.titles[1] = "one"
+    report.squares[(1, 7)] = "ready"
+    assert report.lost({1: ("one", False)}, 0, {(1, 7): "ready"}) == []
+    assert report.lost({1: ("one", False)}, 0, {(1, 7): "in_progress"}) == [
+        "PBI 1, team 7: acknowledged square 'ready', stored 'in_progress'"
+    ]

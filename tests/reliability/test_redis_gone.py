@@ -26,6 +26,7 @@ from backlog.services.webhooks import webhook_create
 from flow.models import FlowState
 from tests.factories import nexus_build
 from tests.reliability.server import RedisServer, Server, Worker, app_env, free_port
+from tests.reliability.test_check_nexus import run as run_check
 from tests.reliability.test_database_outage import fetch
 
 pytestmark = [
@@ -75,6 +76,11 @@ def _test_database_url() -> str:
     from nexus_site.bench import postgres_url
 
     return postgres_url()
+
+
+def check_nexus(slug: str) -> tuple[int, str]:
+    """`manage.py check_nexus --nexus <slug>` after a fault: (exit code, output)."""
+    return run_check("--nexus", slug)
 
 
 def _until(condition: Any, seconds: float) -> bool:
@@ -141,3 +147,5 @@ def test_redis_gone_then_back_loses_nothing_and_catches_up_within_30_s(redis, tm
         connection.close()
     titles = set(nexus.backlog.items.values_list("title", flat=True))
     assert {"before", "while Redis is gone 0", "while Redis is gone 1", "while Redis is gone 2"} <= titles
+    code, out = check_nexus("redis-gone")
+    assert code == 0, out

@@ -31,10 +31,12 @@ nexus = nexus_create(name="Writers", slug="writers", columns=[
     ColumnSpec("Done", ColumnCategory.DONE, is_finish=True),
 ])
 team_create(nexus=nexus, name="Team A")
+team_create(nexus=nexus, name="Team B")
 user = User.objects.create_user("po-writers", password="x")
 membership_add(nexus=nexus, user=user, role=Role.PRODUCT_OWNER)
 print(token_create(user=user, name="load")[1])
 print(",".join(str(c.pk) for c in nexus.columns.order_by("position")))
+print(",".join(str(t.pk) for t in nexus.teams.order_by("pk")))
 """
 
 
@@ -67,7 +69,7 @@ def test_20_concurrent_writers_get_no_lock_error_and_lose_nothing(sqlite_app):
     env, folder = sqlite_app
     setup = manage(env, "shell", "-v", "0", "-c", SETUP)
     assert setup.returncode == 0, setup.stderr
-    token, columns = setup.stdout.split()
+    token, columns, teams = setup.stdout.split()
     with Server(env, folder / "server.log") as base:
         report = load_run(
             base=base,
@@ -76,6 +78,7 @@ def test_20_concurrent_writers_get_no_lock_error_and_lose_nothing(sqlite_app):
             columns=[int(c) for c in columns.split(",")],
             clients=WRITERS,
             seconds=SECONDS,
+            teams=[int(t) for t in teams.split(",")],
         )
     log = (folder / "server.log").read_text()
     print(f"SQLite, {WRITERS} writers, {SECONDS:.0f} s: {report.summary()}")
@@ -88,8 +91,13 @@ def test_20_concurrent_writers_get_no_lock_error_and_lose_nothing(sqlite_app):
         pk: (title, deleted is not None)
         for pk, title, deleted in db.execute("SELECT id, title, deleted_at FROM backlog_productbacklogitem")
     }
+    squares = {
+        (item, team): status
+        for item, team, status in db.execute("SELECT item_id, team_id, status FROM backlog_teaminvolvement")
+    }
     db.close()
     duplicates = sum(1 for n in Counter(t for t, _ in rows.values()).values() if n > 1)
-    assert report.lost(rows, duplicates) == []
+    assert report.square_writes > 0
+    assert report.lost(rows, duplicates, squares) == []
     checked = manage(env, "check_nexus", "--nexus", "writers", "--repair-figures")
     assert checked.returncode == 0, checked.stdout + checked.stderr

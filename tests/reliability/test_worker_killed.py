@@ -3,13 +3,22 @@ not acknowledged (`CELERY_TASK_ACKS_LATE`), so Redis gives it to another worker 
 timeout has passed (`CELERY_VISIBILITY_TIMEOUT`, 5 s here; workers look every
 `CELERY_RESTORE_INTERVAL` s). The delivery is made again with the same delivery id (at-least-once) and
 recorded as succeeded exactly once in the database; the recompute stores its figures once.
+
+What runs the task again is the broker, and only because of the late acknowledgement: the second
+worker receives the same Celery task id the killed one had received, and nothing else could have
+queued it (no beat, so neither the webhook sweep nor the flow sweep runs in these tests). The workers
+use the prefork pool, as `docker-compose.yml`'s does, and the whole worker (its pool process too) is
+killed: under the solo pool an early acknowledgement is only sent once the task has returned (the
+event loop's `call_soon`), so these tests passed with `acks_late` off.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +29,12 @@ from backlog.services import pbi_create
 from backlog.services.webhooks import webhook_create
 from tests.factories import nexus_build
 from tests.reliability.server import Worker, app_env, free_port, manage
-from tests.reliability.test_redis_gone import _test_database_url, _until, redis  # noqa: F401 - fixture
+from tests.reliability.test_redis_gone import (  # noqa: F401 - redis: a fixture
+    _test_database_url,
+    _until,
+    check_nexus,
+    redis,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,6 +47,18 @@ from backlog.models import Nexus
 from backlog.services import pbi_create
 pbi_create(nexus=Nexus.objects.get(slug="killed"), title="delivered once", actor=None)
 """
+
+
+def _received(log: Path, task: str) -> list[str]:
+    """The ids of the `task` messages a worker received, in order, read from its log."""
+    return re.findall(rf"Task {re.escape(task)}\[([0-9a-f-]+)\] received", log.read_text())
+
+
+def _redelivered(folder: Path, task: str) -> None:
+    """The second worker received the very message (Celery task id) the killed one had received."""
+    killed, second = _received(folder / "first.log", task), _received(folder / "second.log", task)
+    assert killed, (folder / "first.log").read_text()[-3000:]
+    assert second == killed[-1:], (killed, second)
 
 
 class SlowReceiver:
@@ -84,7 +110,7 @@ def test_a_delivery_killed_mid_way_runs_again_and_succeeds_once(redis, tmp_path)
         "CELERY_RESTORE_INTERVAL": "1",
     }
     try:
-        with Worker(env, tmp_path, beat=False, name="first") as first:
+        with Worker(env, tmp_path, beat=False, name="first", pool="prefork") as first:
             # A write in a process of the app (its broker is the private Redis) queues the delivery.
             made = manage(env, "shell", "-v", "0", "-c", CREATE)
             assert made.returncode == 0, made.stderr
@@ -93,7 +119,7 @@ def test_a_delivery_killed_mid_way_runs_again_and_succeeds_once(redis, tmp_path)
         delivery = WebhookDelivery.objects.get()
         assert delivery.status == DeliveryStatus.PENDING
         killed = time.monotonic()
-        with Worker(env, tmp_path, beat=False, name="second"):
+        with Worker(env, tmp_path, beat=False, name="second", pool="prefork"):
 
             def done() -> bool:
                 connection.close()
@@ -104,10 +130,13 @@ def test_a_delivery_killed_mid_way_runs_again_and_succeeds_once(redis, tmp_path)
     finally:
         receiver.close()
         connection.close()
+    _redelivered(tmp_path, "backlog.deliver_webhook")
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.SUCCEEDED
     assert delivery.attempts == 2  # the killed attempt and the one that succeeded
     assert receiver.ids == Counter({str(delivery.pk): 2})  # at-least-once, one stable delivery id
+    code, out = check_nexus("killed")
+    assert code == 0, out
 
 
 REQUEST_RECOMPUTE = """
@@ -137,7 +166,7 @@ def test_a_recompute_killed_mid_way_runs_again_and_stores_once(redis, tmp_path):
     holder.autocommit = True
     holder.execute("SELECT pg_advisory_lock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus.pk])  # the job will wait
     try:
-        with Worker(env, tmp_path, beat=False, name="first") as first:
+        with Worker(env, tmp_path, beat=False, name="first", pool="prefork") as first:
             made = manage(env, "shell", "-v", "0", "-c", REQUEST_RECOMPUTE)
             assert made.returncode == 0, made.stderr
 
@@ -152,7 +181,7 @@ def test_a_recompute_killed_mid_way_runs_again_and_stores_once(redis, tmp_path):
             first.kill()  # in the middle of the recompute (waiting for the flow lock): never acknowledged
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", [RECOMPUTE_LOCK_CLASS, nexus.pk])
         killed = time.monotonic()
-        with Worker(env, tmp_path, beat=False, name="second"):
+        with Worker(env, tmp_path, beat=False, name="second", pool="prefork"):
 
             def stored() -> bool:
                 connection.close()
@@ -164,5 +193,8 @@ def test_a_recompute_killed_mid_way_runs_again_and_stores_once(redis, tmp_path):
     finally:
         holder.close()
         connection.close()
+    _redelivered(tmp_path, "flow.recompute_nexus")
     assert FlowSnapshot.objects.filter(nexus=nexus).count() == 3  # the Nexus and its 2 teams, once each
     assert ItemFlow.objects.filter(nexus=nexus).count() == 5
+    code, out = check_nexus("killed-flow")
+    assert code == 0, out
