@@ -195,20 +195,33 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             )
     # Team-level history: a team gaining its first square change changes basis (the full recompute's
     # job); the team-basis scopes' parts of the items, before and after. Only the teams with
-    # team-level rows in the items' log can have a part (`ItemTeamFlow` rows are made from those
-    # rows): a column change of items no team-basis team has touched reads nothing more.
-    with_history, with_rows = team_level.item_team_rows(ids)
+    # team-level rows in the items' log, or forecast on them now or before, can have a part
+    # (`ItemTeamFlow` rows are made from those rows, and from the Nexus columns of an imported square,
+    # `team_level.nexus_fallback`): a column change of items no team-basis team works on reads nothing
+    # more.
+    with_history, with_rows, created_squares = team_level.item_team_rows(ids)
     if with_history - own:
         return FULL
+    forecast_now = {t for teams in teams_now.values() for t in teams}
+    forecast_before = {t for row in old_rows.values() for t in row[5]}
+    team_ids = sorted((with_rows | forecast_now | forecast_before) & own)
     old_team: dict[tuple[int, int], tuple[int, team_level.TeamItemRow]] = {}
     new_team: dict[tuple[int, int], team_level.TeamItemRow] = {}
-    if with_rows & own:
+    if team_ids:
         for pk, item_id, team_id, *team_values in ItemTeamFlow.objects.filter(
-            item_id__in=ids, team_id__in=with_rows & own
+            item_id__in=ids, team_id__in=team_ids
         ).values_list("id", "item_id", "team_id", *team_level.TEAM_ITEM_FIELDS):
             old_team[(item_id, team_id)] = (pk, (*team_values,))
-        team_ids = sorted(with_rows & own)
-        for team_id, evs in team_level.load_team_events(nexus, team_ids=team_ids, item_ids=ids).items():
+        team_events = team_level.load_team_events(nexus, team_ids=team_ids, item_ids=ids)
+        for team_id in team_ids:
+            evs = team_level.nexus_fallback(
+                team_events.get(team_id, []),
+                team_id=team_id,
+                item_keys=[str(i) for i in ids if team_id in teams_now.get(i, ())],
+                nexus_events=by_item,
+                added=created_squares,
+                workflow=workflow,
+            )
             per_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
             for ev in evs:
                 per_item[ev.item].append(ev)

@@ -233,6 +233,7 @@ def _refresh(*, nexus: Nexus, started: Any) -> str:
                     if team_id in on_nexus_basis:
                         per_team[team_id].append(i)
     team_rows: dict[int, tuple[list[int], list[str], list[Any]]] = {t: ([], [], []) for t in own}
+    imported = team_level.imported_squares(nexus, own) if own else {}
     if own:
         for item_id, team_id, milestones, first in (
             ItemTeamFlow.objects.filter(team_id__in=own)
@@ -287,6 +288,8 @@ def _refresh(*, nexus: Nexus, started: Any) -> str:
         )
         data.figures["basis"] = snap.basis
         data.figures["team_history"] = snap.basis == team_level.BASIS_TEAM
+        if team.pk in imported:
+            data.figures["imported_squares"] = imported[team.pk]
         scopes.append(data)
     t_compute = time.perf_counter()
 

@@ -138,9 +138,34 @@ def _recompute_locked(
             if first is None or ev.day < first:
                 first_day[ev.item] = ev.day
     n_events = len(events)
-    del events
     teams_of = _teams_of(nexus)
     own_flow = team_level.team_flows(nexus)  # the teams with team-level history: their own flow
+    imported: dict[int, int] = {}
+    if own_flow:  # their imported squares counted from the Nexus columns (`team_level.nexus_fallback`)
+        own_ids = sorted(own_flow)
+        added = team_level.added_pairs(team_ids=own_ids)
+        forecast: dict[int, list[str]] = defaultdict(list)
+        for key, team_ids in teams_of.items():
+            for team_id in team_ids:
+                if team_id in own_flow and (int(key), team_id) not in added:
+                    forecast[team_id].append(key)
+        wanted = {key for keys_ in forecast.values() for key in keys_}
+        nexus_events: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
+        for ev in events:
+            if ev.item in wanted:
+                nexus_events[ev.item].append(ev)
+        for team_id in own_ids:
+            own_flow[team_id] = team_level.nexus_fallback(
+                own_flow[team_id],
+                team_id=team_id,
+                item_keys=forecast.get(team_id, []),
+                nexus_events=nexus_events,
+                added=added,
+                workflow=workflow,
+            )
+        imported = team_level.imported_squares(nexus, own_ids)
+        del nexus_events
+    del events
     team_items: dict[tuple[int, int], team_level.TeamItemRow] = {}
     # Each Scrum Team's scope on the Nexus basis: the Nexus's items it is forecast to work on, replayed
     # once for all.
@@ -173,6 +198,8 @@ def _recompute_locked(
         )
         data.figures["basis"] = team_level.BASIS_TEAM if own is not None else team_level.BASIS_NEXUS
         data.figures["team_history"] = own is not None
+        if own is not None:
+            data.figures["imported_squares"] = imported[team.pk]
         scopes.append(data)
     days_digests = [store.series_digest(start, sr) for start, sr in series]
     items_digest = store.items_digest(

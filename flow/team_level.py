@@ -27,6 +27,14 @@ Which items count for a team: the live items the team is forecast on now (a `Tea
 the day of their first team-level row for that team (`team_added` gives the state the square was
 created in; `team_status` its new state; `team_column` the state of the column moved into).
 
+**Imported squares.** A square the import forecast (no `team_added` row: the JDT demo's past, or a
+tracker synced in) has no team-level rows until a team first changes it. On a team's own flow such a
+PBI is counted from its **Nexus columns** until then (`nexus_fallback`): before the Nexus's started
+column its square counts as not started, from it as in progress, from the finished column on as Done
+(the filled square then takes Done's day); from its first team-level row on, its team-level rows
+count. So a team that starts using its board keeps its imported work in progress and its history of
+finished work, and the flow page says how many of its PBIs are counted so (`imported_squares`).
+
 **Basis.** A Scrum Team *has team-level history* when the log holds at least one `team_status` or
 `team_column` row of it (for any item of the Nexus, live or deleted: the history does not go away, so
 a team never falls back once it has some). Such a team's stored figures (`FlowSnapshot.basis`
@@ -99,18 +107,22 @@ def teams_with_history(
     return set(qs.order_by().values_list("team_id", flat=True).distinct())
 
 
-def item_team_rows(item_ids: list[int]) -> tuple[set[int], set[int]]:
+def item_team_rows(item_ids: list[int]) -> tuple[set[int], set[int], set[tuple[int, int]]]:
     """Of the Scrum Teams named by team-level rows in the log of the items `item_ids` (deleted items
     included): (the teams with a `team_status` or `team_column` row, as `teams_with_history`; the teams
-    with any team-level row, `team_added` included: the only teams that can have a part of these items
-    in their own flow, `ItemTeamFlow`). One query."""
-    pairs = set(
+    with any team-level row, `team_added` included; the (item id, team id) squares created in this tool,
+    with a `team_added` row, as `added_pairs`). One query."""
+    rows = set(
         Transition.objects.filter(kind__in=_EVENT_KINDS, item_id__in=item_ids, team__isnull=False)
         .order_by()
-        .values_list("team_id", "kind")
+        .values_list("item_id", "team_id", "kind")
         .distinct()
     )
-    return {t for t, kind in pairs if kind in HISTORY_KINDS}, {t for t, _ in pairs}
+    return (
+        {t for _, t, kind in rows if kind in HISTORY_KINDS},
+        {t for _, t, _ in rows},
+        {(i, t) for i, t, kind in rows if kind == TransitionKind.TEAM_ADDED},
+    )
 
 
 def load_team_events(
@@ -156,6 +168,86 @@ def load_team_events(
         day: date = at if in_sql else at.astimezone(tz).date()
         out[team_id].append(metrics.ItemEvent(item=str(item_id), day=day, column=_INDEX.get(state), seq=seq))
     return out
+
+
+#: Below every seq of `load_team_events`: an imported square's Nexus-column events come before its
+#: team-level rows of the same day.
+_FALLBACK_SEQ = -(10**15)
+
+
+def nexus_state(column: int | None, workflow: metrics.Workflow) -> int | None:
+    """The square state (index in `TEAM_STATES`) that a Nexus column stands for on an imported square:
+    before the started column not started, up to the finished column in progress, from it Done."""
+    if column is None:
+        return None
+    if column < workflow.started:
+        return 0
+    return 1 if column < workflow.finished else 3
+
+
+def added_pairs(*, team_ids: list[int], item_ids: list[int] | None = None) -> set[tuple[int, int]]:
+    """(item id, team id) of the squares of `team_ids` (of the items `item_ids`, or all) created in
+    this tool: those with a `team_added` row. The others are imported squares. One query."""
+    qs = Transition.objects.filter(kind=TransitionKind.TEAM_ADDED, team_id__in=team_ids)
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=item_ids)
+    return set(qs.order_by().values_list("item_id", "team_id").distinct())
+
+
+def nexus_fallback(
+    team_events: list[metrics.ItemEvent],
+    *,
+    team_id: int,
+    item_keys: list[str],
+    nexus_events: dict[str, list[metrics.ItemEvent]],
+    added: set[tuple[int, int]],
+    workflow: metrics.Workflow,
+) -> list[metrics.ItemEvent]:
+    """A team's events (`load_team_events`) with, for each of its imported squares among `item_keys`
+    (no `team_added` row in `added`), the item's Nexus-column events (`nexus_events`, in the Nexus's
+    `workflow`) up to the day of its first team-level row (all of them when it has none), as square
+    states (`nexus_state`). In item id order, then (day, seq) as the engine orders them."""
+    first_team: dict[str, date] = {}
+    for ev in team_events:
+        seen = first_team.get(ev.item)
+        if seen is None or ev.day < seen:
+            first_team[ev.item] = ev.day
+    out = list(team_events)
+    for key in item_keys:
+        if (int(key), team_id) in added:
+            continue
+        until = first_team.get(key)
+        for ev in nexus_events.get(key, ()):
+            if ev.column is not None and (until is None or ev.day <= until):
+                out.append(
+                    metrics.ItemEvent(key, ev.day, nexus_state(ev.column, workflow), ev.seq + _FALLBACK_SEQ)
+                )
+    if len(out) != len(team_events):
+        out.sort(key=lambda ev: (int(ev.item), ev.day, ev.seq))
+    return out
+
+
+def imported_squares(nexus: Nexus, team_ids: list[int]) -> dict[int, int]:
+    """Per Scrum Team of `team_ids`: how many live PBIs it is forecast on through an imported square
+    (no `team_added` row), counted on its own flow from their Nexus columns until their first
+    team-level row (`nexus_fallback`). One query."""
+    from django.db.models import Count, Exists, OuterRef
+
+    from backlog.models import TeamInvolvement
+
+    added = Transition.objects.filter(
+        kind=TransitionKind.TEAM_ADDED, item_id=OuterRef("item_id"), team_id=OuterRef("team_id")
+    )
+    rows = (
+        TeamInvolvement.objects.filter(
+            team_id__in=team_ids, item__backlog__nexus=nexus, item__deleted_at__isnull=True
+        )
+        .exclude(Exists(added))
+        .order_by()
+        .values_list("team_id")
+        .annotate(n=Count("id"))
+    )
+    return dict.fromkeys(team_ids, 0) | dict(rows)
 
 
 def first_days(events: list[metrics.ItemEvent], *, as_of: date) -> dict[str, date]:

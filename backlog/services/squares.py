@@ -52,6 +52,7 @@ from backlog.models import (
     WorkflowColumn,
 )
 from backlog.services.common import (
+    items_changed_batched,
     nexus_lock,
     notify_item_event,
     notify_items_changed,
@@ -325,6 +326,7 @@ def _square_write(
 
 @retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
+@items_changed_batched()  # the square and the Nexus move it makes: one change, one flow update
 def team_item_move(
     *,
     item: ProductBacklogItem,
@@ -361,6 +363,7 @@ def team_item_move(
 
 @retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
+@items_changed_batched()  # the square and the Nexus move it makes: one change, one flow update
 def square_set(
     *, involvement: TeamInvolvement, status: str, actor: Actor, source: str = Source.UI
 ) -> SquareResult:

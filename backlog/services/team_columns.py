@@ -25,6 +25,7 @@ from backlog.models import (
 from backlog.services.common import (
     UNSET,
     Unset,
+    items_changed_batched,
     nexus_changed,
     nexus_lock,
     notify_item_event,
@@ -187,6 +188,7 @@ def team_column_create(
 
 @retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
+@items_changed_batched()  # a restated column's squares and their Nexus moves: one flow update
 def team_column_update(
     *,
     column: TeamColumn,

@@ -11,13 +11,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, TeamStatus
-from backlog.services import involvement_set_status, pbi_create, pbi_delete
+from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, TeamStatus, Transition, TransitionKind
+from backlog.services import involvement_set_status, pbi_create, pbi_delete, pbi_transition
 from flow.incremental import APPLIED, flow_apply
 from flow.models import FlowDay, FlowSnapshot, ItemTeamFlow
 from flow.services import flow_recompute
 from flow.team_level import TEAM_WORKFLOW
-from tests.factories import member, nexus_build
+from tests.factories import column, member, nexus_build
 
 pytestmark = pytest.mark.django_db
 
@@ -230,3 +230,62 @@ def test_api_level_and_basis(client, viewer, story):
     blank = client.get(url, {"level": ""})
     assert blank.status_code == 400
     assert blank.json()["errors"][0]["field"] == "level"
+
+
+# --- Imported squares on a team's own flow --------------------------------------------------------------
+
+
+def _imported(item: Any, team: ScrumTeam) -> None:
+    """The square as an import leaves it: forecast, with no `team_added` row (test set-up only)."""
+    Transition.objects.filter(item=item, team=team, kind=TransitionKind.TEAM_ADDED).delete()
+
+
+def test_an_imported_square_counts_from_its_nexus_columns_until_its_first_team_level_row(clock):
+    nexus = nexus_build(teams=2)
+    team_a, _ = ScrumTeam.objects.filter(nexus=nexus).order_by("name")
+    clock.on(_day(1))
+    old = pbi_create(nexus=nexus, title="Imported", actor=None, teams=[team_a])
+    _imported(old, team_a)
+    clock.on(_day(2))
+    pbi_transition(item=old, to_column=column(nexus, "In Progress"), actor=None)  # started at the Nexus level
+    clock.on(_day(3))
+    new = pbi_create(nexus=nexus, title="New", actor=None, teams=[team_a])
+    _square(new, team_a, TeamStatus.IN_PROGRESS)  # Team A's first team-level row: its own flow
+    flow_recompute(nexus_id=nexus.pk, as_of=_day(5))
+    snap = FlowSnapshot.objects.get(nexus=nexus, team=team_a)
+    assert snap.basis == "team"
+    assert snap.figures["imported_squares"] == 1
+    assert snap.figures["wip_as_of"] == 2  # the imported PBI in progress is not dropped
+    row = ItemTeamFlow.objects.get(item=old, team=team_a)
+    assert (row.started_on, row.finished_on, row.first_day) == (_day(2), None, _day(1))
+    assert [age for _key, _col, age in snap.figures["oldest"]] == [4, 3]  # Work Item Age from day 2
+
+    # Its first team-level row: from then on its square's rows count (started stays the Nexus's day 2).
+    clock.on(_day(6))
+    _square(old, team_a, TeamStatus.READY_TO_INTEGRATE)
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[old.pk]) == APPLIED
+    row = ItemTeamFlow.objects.get(item=old, team=team_a)
+    assert (row.started_on, row.finished_on, row.cycle_time) == (_day(2), _day(6), 5)
+    # A Nexus move of an imported square without team-level rows reaches the team's flow incrementally.
+    clock.on(_day(7))
+    other = pbi_create(nexus=nexus, title="Imported too", actor=None, teams=[team_a])
+    _imported(other, team_a)
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[other.pk]) == APPLIED
+    pbi_transition(item=other, to_column=column(nexus, "In Progress"), actor=None)
+    assert flow_apply(nexus_id=nexus.pk, item_ids=[other.pk]) == APPLIED
+    assert ItemTeamFlow.objects.get(item=other, team=team_a).started_on == _day(7)
+    stored = list(FlowDay.objects.filter(snapshot=snap).order_by("date").values_list("date", "wip", "cfd"))
+    items = sorted(
+        ItemTeamFlow.objects.filter(team=team_a).values_list("item_id", "started_on", "finished_on")
+    )
+    summary = flow_recompute(nexus_id=nexus.pk, as_of=_day(7))  # the incremental rows are the full's
+    assert summary["timings"]["rows_written"] == 0
+    assert (
+        list(FlowDay.objects.filter(snapshot=snap).order_by("date").values_list("date", "wip", "cfd"))
+        == stored
+    )
+    assert (
+        sorted(ItemTeamFlow.objects.filter(team=team_a).values_list("item_id", "started_on", "finished_on"))
+        == items
+    )
+    assert FlowSnapshot.objects.get(nexus=nexus, team=team_a).figures["imported_squares"] == 2
