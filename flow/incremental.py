@@ -138,11 +138,14 @@ def flow_apply(*, nexus_id: int, item_ids: Iterable[int], as_of: date | None = N
 
 
 def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
+    # The snapshots' rows locked first, in id order, as the refresh of the summaries locks them
+    # (`flow.refresh`): the two write them in one order, never in a lock cycle.
     snaps = {
         s.team_id: s
-        for s in FlowSnapshot.objects.filter(nexus=nexus).only(
-            "id", "team", "as_of", "start", "end", "basis", "figures", "days_digest", "items_digest"
-        )
+        for s in FlowSnapshot.objects.filter(nexus=nexus)
+        .select_for_update()
+        .order_by("pk")
+        .only("id", "team", "as_of", "start", "end", "basis", "figures", "days_digest", "items_digest")
     }
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     nexus_snap = snaps.get(None)

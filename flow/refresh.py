@@ -306,6 +306,8 @@ def _refresh(*, nexus: Nexus, started: Any) -> str:
         state = FlowState.objects.select_for_update().get(nexus=nexus)
         if state.computed_at is not None and state.computed_at > started:
             return SUPERSEDED  # a job that started later has written newer figures
+        # the snapshots' rows locked in id order, as the incremental update locks them: no lock cycle
+        list(FlowSnapshot.objects.filter(nexus=nexus).select_for_update().order_by("pk").values_list("pk"))
         store.rows_update_each(FlowSnapshot, REFRESH_FIELDS, written)
         FlowSnapshot.objects.filter(nexus=nexus).update(
             computed_at=now,
