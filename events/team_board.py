@@ -8,12 +8,14 @@ tasks. A fixed number of queries, whatever the number of cards, tasks or teams.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from backlog.models import (
     Membership,
+    Nexus,
     ProductBacklogItem,
     Role,
     ScrumTeam,
@@ -25,6 +27,9 @@ from backlog.models import (
 from backlog.services.squares import square_teams_for
 from events.models import Sprint
 from events.selectors import Square
+from flow.history import nexus_today
+from flow.models import ItemFlow, ItemTeamFlow
+from flow.selectors import SLE, age_band, team_sle_get
 
 
 @dataclass
@@ -38,6 +43,12 @@ class TeamCard:
     tasks: list[Task] = field(default_factory=list)
     left: TeamColumn | None = None
     right: TeamColumn | None = None
+    #: Work Item Age in calendar days (Kanban Guide for Scrum Teams) on the team's own flow when the team
+    #: has one (since its square first left "not started"), else since the PBI entered the Nexus's
+    #: started column; None when not started or finished. `band`: against the team's SLE
+    #: (`flow.selectors.age_band`: "ok", "watch", "late" or "").
+    age: int | None = None
+    band: str = ""
 
     @property
     def tasks_done(self) -> int:
@@ -78,6 +89,8 @@ class TeamBoard:
     developers: list[User]
     goal: str = ""
     adding: int | None = None
+    sle: SLE | None = None
+    today: date | None = None
 
     @property
     def cards(self) -> int:
@@ -102,10 +115,27 @@ def team_sprint_items(*, team: ScrumTeam, sprint: Sprint) -> QuerySet[TeamInvolv
     )
 
 
+def _ages(*, team: ScrumTeam, item_ids: list[int], today: date) -> dict[int, int]:
+    """Work Item Age (calendar days, today counted) of the team's PBIs in progress, from the stored flow
+    rows: the team's own flow (`ItemTeamFlow`) when it has one, else the Nexus columns (`ItemFlow`).
+    Two queries at most."""
+    rows = list(
+        ItemTeamFlow.objects.filter(team=team, item_id__in=item_ids).values_list(
+            "item_id", "started_on", "finished_on"
+        )
+    )
+    if not rows:
+        rows = list(
+            ItemFlow.objects.filter(item_id__in=item_ids).values_list("item_id", "started_on", "finished_on")
+        )
+    return {pk: (today - started).days + 1 for pk, started, finished in rows if started and not finished}
+
+
 def team_board_get(*, team: ScrumTeam, sprint: Sprint, user: User | AnonymousUser) -> TeamBoard:
-    """The team board of `team` in `sprint` for `user` (see the module). Seven queries: the columns,
-    the team's squares with their items, every square of those items, the tasks, the Sprint's team
-    goal, the user's rights and the team's Developers."""
+    """The team board of `team` in `sprint` for `user` (see the module). About a dozen queries, whatever
+    the number of cards: the columns, the team's squares with their items, every square of those items,
+    the tasks, the Work Item Ages and the SLEs, the Sprint's team goal, the user's rights and the
+    team's Developers."""
     columns = list(TeamColumn.objects.filter(team=team).order_by("position"))
     involvements = list(team_sprint_items(team=team, sprint=sprint))
     item_ids = [inv.item_id for inv in involvements]
@@ -124,6 +154,10 @@ def team_board_get(*, team: ScrumTeam, sprint: Sprint, user: User | AnonymousUse
         Task.objects.filter(team=team, item_id__in=item_ids).select_related("assignee").order_by("id")
     ):
         tasks.setdefault(task.item_id, []).append(task)
+    nexus = Nexus.objects.only("id", "time_zone").get(pk=team.nexus_id)
+    today = nexus_today(nexus)
+    ages = _ages(team=team, item_ids=item_ids, today=today)
+    sle = team_sle_get(nexus=nexus, team_id=team.pk)
     by_id = {c.pk: TeamBoardColumn(c) for c in columns}
     first_of_state: dict[str, TeamColumn] = {}
     for c in columns:
@@ -145,6 +179,8 @@ def team_board_get(*, team: ScrumTeam, sprint: Sprint, user: User | AnonymousUse
                 tasks=tasks.get(inv.item_id, []),
                 left=columns[i - 1] if i > 0 else None,
                 right=columns[i + 1] if i + 1 < len(columns) else None,
+                age=ages.get(inv.item_id),
+                band=age_band(ages.get(inv.item_id), p50=sle.p50, sle=sle.days),
             )
         )
     movable = square_teams_for(user=user, nexus_id=team.nexus_id)
@@ -162,4 +198,6 @@ def team_board_get(*, team: ScrumTeam, sprint: Sprint, user: User | AnonymousUse
         can_move=movable is None or team.pk in movable,
         developers=developers,
         goal=goal,
+        sle=sle,
+        today=today,
     )

@@ -76,6 +76,24 @@ def sles_get(*, nexus: Nexus) -> tuple[dict[int | None, SLE], dict[int | None, F
     return {k: sle_resolve(rows.get(k), figures.get(k)) for k in scopes}, rows
 
 
+def team_sle_get(*, nexus: Nexus, team_id: int) -> SLE:
+    """The SLE a Scrum Team's work is held to: its own when it has days (set, or from its recent Cycle
+    Times), else the Nexus's. Two queries (the two scopes' settings, and only the recent Cycle Times of
+    their stored figures)."""
+    scopes = Q(team_id=team_id) | Q(team__isnull=True)
+    rows: dict[int | None, FlowSettings] = {
+        s.team_id: s for s in FlowSettings.objects.filter(scopes, nexus=nexus)
+    }
+    figures: dict[int | None, dict[str, Any]] = {
+        t: {"recent_cycle_times": recent}
+        for t, recent in FlowSnapshot.objects.filter(scopes, nexus=nexus).values_list(
+            "team_id", "figures__recent_cycle_times"
+        )
+    }
+    own = sle_resolve(rows.get(team_id), figures.get(team_id))
+    return own if own.days is not None else sle_resolve(rows.get(None), figures.get(None))
+
+
 def age_band(age: int | None, *, p50: int | None, sle: int | None) -> str:
     """Colour band of a Work Item Age against the Service Level Expectation (Kanban Guide for Scrum
     Teams): "ok" below the 50th percentile of recent Cycle Times, "watch" from there up to the SLE's

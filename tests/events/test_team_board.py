@@ -224,3 +224,29 @@ def test_the_navigation_opens_my_teams_board(client, setup):
     assert theirs["Location"].endswith("/teams/team-a/board/")
     page = client.get(_url(setup)).content.decode()
     assert ">Teams<" in page  # in the top navigation
+
+
+def test_cards_show_their_work_item_age_against_the_sle(client, setup):
+    """A card in progress shows its Work Item Age (calendar days, today counted) from the team's own flow
+    (else from the Nexus columns), coloured against the SLE; a card not started shows none."""
+    from datetime import timedelta
+
+    from django.db.models import F
+
+    from backlog.services.squares import square_set
+    from flow.services import flow_recompute
+
+    square = TeamInvolvement.objects.get(item=setup["shared"], team=setup["a"])
+    square_set(involvement=square, status="in_progress", actor=None)
+    # the PBI's history four days older (test set-up), its figures recomputed from it
+    Transition.objects.filter(item=setup["shared"]).update(at=F("at") - timedelta(days=4))
+    flow_recompute(nexus_id=setup["nexus"].pk)
+    client.force_login(setup["ada"])
+    html = client.get(_url(setup)).content.decode()
+    assert 'title="Work Item Age: 5 calendar days' in html  # four days ago and today
+    assert ">5d</span>" in html
+    # Team B has no flow of its own: its board shows the age from the Nexus columns (the PBI entered the
+    # started column with Team A's square); "Only B" has not started and shows none
+    html_b = client.get(_url(setup, team_obj=setup["b"])).content.decode()
+    assert html_b.count("Work Item Age:") == 1
+    assert 'title="Work Item Age: 5 calendar days' in html_b
