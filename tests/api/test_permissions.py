@@ -172,9 +172,12 @@ def _sprint(nx):
 
 
 def _active_sprint(nx):
+    """The active Sprint of the Nexus (the planned one started, on demand)."""
+    from events.models import Sprint, SprintState
     from events.services import sprint_start
 
-    return sprint_start(sprint=_sprint(nx), actor=None)
+    active = Sprint.objects.filter(nexus=nx, state=SprintState.ACTIVE).first()
+    return active or sprint_start(sprint=_sprint(nx), actor=None)
 
 
 def _planned_item(nx, team_name="Team A"):

@@ -344,7 +344,7 @@ def test_a_developer_drags_a_pbi_into_their_own_teams_lane(page: Page, live_serv
     card = lane.locator('.plan-card:has-text("SHOP-418")')
     expect(card).to_be_visible()
     square = card.locator(".sq", has_text=search.code)
-    expect(square).to_have_attribute("title", "Search: not started")
+    expect(square).to_have_attribute("title", "Search: Not started")
     expect(square).to_have_class(re.compile(r"\bsq-not_started\b"))
     expect(card.get_by_role("button", name="Take SHOP-418 out of Search's lane")).to_be_visible()
     item418 = _item(nexus, "SHOP-418")

@@ -6,7 +6,9 @@ Integration Team keep every right; Stakeholders read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -213,7 +215,7 @@ def test_a_developer_writes_their_own_teams_sprint_goal_only(nexus, dev_a):
         sprint=sprint, actor=dev_a, goal="Search that finds", team_goals={a.pk: "Index", b.pk: "Ranking"}
     )
     before = _saved(sprint)
-    refusals = [
+    refusals: list[tuple[dict[str, Any], str]] = [
         ({"goal": "Mine now"}, "goal"),
         ({"team_goals": {a.pk: "Index", b.pk: "Rewritten"}}, "team_goals"),
         ({"team_goals": {a.pk: "Index"}}, "team_goals"),  # leaving Team B's out would remove it
@@ -239,7 +241,7 @@ def test_representatives_do_not_create_start_close_or_delete(nexus, dev_a):
     sm_a = member(nexus, Role.SCRUM_MASTER, username="sm-a", team_obj=teams(nexus)[0])
     planned = sprint_build(nexus, planned=items(nexus)[:1])
     for actor in (dev_a, sm_a):
-        attempts = [
+        attempts: list[tuple[Callable[..., Any], dict[str, Any]]] = [
             (sprint_start, {"sprint": planned}),
             (sprint_delete, {"sprint": planned}),
             (sprint_create, {"nexus": nexus}),
