@@ -3,8 +3,11 @@
 Built like `backlog`'s resources on `nexus_site.api`: keyset pages (`cursor`, `page_size`), `?updated_since=`,
 tombstones (`sprints/deleted/`), `ETag`/`If-Match` from the Sprint's `version`, `Idempotency-Key` on POST,
 examples in the OpenAPI document. Every member reads; the Product Owner and the Nexus Integration Team
-plan, start and close (rule `sprint_planning`, registered in `EventsConfig.ready`). Every write goes
-through `events.services`, whose refusals become 400/409/412 naming the field.
+create, start, close and delete (rule `sprint_planning`, registered in `EventsConfig.ready`); they and
+each Scrum Team's representatives (Developers, Scrum Masters) plan into the team lanes and write the
+team Sprint Goals (rule `sprint_lanes`: `items/` POST and DELETE, PATCH), where the services let a
+representative touch only their own team's lane and goal (403 naming `team`, `goal` or `team_goals`).
+Every write goes through `events.services`, whose refusals become 400/403/409/412 naming the field.
 
 - `sprints/`: list (by number; the sync order with `updated_since`), create; `sprints/{id}/`: get, PATCH
   (dates, the Nexus Sprint Goal, the team Sprint Goals), DELETE (a planned Sprint only);
@@ -44,6 +47,7 @@ from events.api_serializers import (
 from events.apps import SPRINT_TOMBSTONE
 from events.models import Sprint, SprintItem, SprintScopeChange, SprintTeamGoal
 from events.services import (
+    SPRINT_LANES_RULE,
     SPRINT_PLANNING_RULE,
     sprint_close,
     sprint_create,
@@ -68,11 +72,13 @@ from nexus_site.api.schema import (
     ETAG_HEADER,
     IF_MATCH,
     conflict,
+    error,
     precondition,
     retrieve_with_etag,
 )
 
 PLAN = SPRINT_PLANNING_RULE
+LANES = SPRINT_LANES_RULE
 
 PRECONDITION = precondition("the Sprint")
 
@@ -93,6 +99,26 @@ PLAN_CONFLICT = conflict(
     "The Sprint is closed (`sprint`), or the PBI is Done or in another open Sprint (`item`).",
     "“Quick fix for sealed switches” is in Sprint 8 already: a PBI is in one open Sprint at a time.",
     "item",
+)
+
+LANE_MESSAGE = (
+    "Only Team B's representatives (Developers and Scrum Masters), the Product Owner and the Nexus "
+    "Integration Team plan into Team B's lane; you represent Team A. Nothing was changed."
+)
+LANE_REFUSED = error(
+    "Not your team's lane (`team`): a team's representative plans into and takes out of their own "
+    "team's lane only; Stakeholders read.",
+    OpenApiExample(
+        "A Developer of Team A planning into Team B's lane",
+        value={
+            "status": 403,
+            "code": "permission_denied",
+            "message": LANE_MESSAGE,
+            "errors": [{"field": "team", "code": "permission_denied", "message": LANE_MESSAGE}],
+        },
+        response_only=True,
+        status_codes=["403"],
+    ),
 )
 
 
@@ -162,15 +188,28 @@ def _item_rows(sprint: Sprint, rows: list[SprintItem]) -> list[dict[str, Any]]:
         ],
     ),
     partial_update=extend_schema(
-        summary="Change a Sprint's goals or dates (Product Owner, Nexus Integration Team)",
+        summary="Change a Sprint's goals or dates (Product Owner, NIT; a team's representatives its goal)",
         description="Send only what changes; `team_goals` replaces them all. With `If-Match` the change is "
         "refused (412) if someone changed the Sprint since you read it. A closed Sprint never changes "
-        "(409 `sprint`); a started one keeps its start date.",
+        "(409 `sprint`); a started one keeps its start date. A team's representative (Developer, Scrum "
+        "Master) changes only their own team's Sprint Goal: a changed Nexus Sprint Goal, dates or another "
+        "team's goal is a 403 naming `goal`, `start_date`/`end_date` or `team_goals` (send the other "
+        "teams' goals as they are), nothing saved.",
         request=SprintUpdateSerializer,
         responses={200: SprintSerializer, 409: OVERLAP, 412: PRECONDITION},
         parameters=[IF_MATCH, ETAG_HEADER],
         examples=[
-            OpenApiExample("A sharper goal", request_only=True, value={"goal": "Record patterns ship."})
+            OpenApiExample("A sharper goal", request_only=True, value={"goal": "Record patterns ship."}),
+            OpenApiExample(
+                "The team goals (a representative: their own changed, the others as they are)",
+                request_only=True,
+                value={
+                    "team_goals": [
+                        {"team": 3, "goal": "The compiler accepts nested record patterns."},
+                        {"team": 4, "goal": "Quick fixes for record patterns."},
+                    ]
+                },
+            ),
         ],
     ),
     destroy=extend_schema(
@@ -191,12 +230,14 @@ class SprintViewSet(TombstonesMixin, NexusScopedViewSet):
     tombstone_kind = SPRINT_TOMBSTONE
     rules: ClassVar[dict[str, str]] = {
         "create": PLAN,
-        "partial_update": PLAN,
+        # The service decides per field: a representative writes only their own team's Sprint Goal.
+        "partial_update": LANES,
         "destroy": PLAN,
         "start": PLAN,
         "close": PLAN,
-        "plan": PLAN,
-        "unplan": PLAN,
+        # The service decides per team: a representative plans only their own team's lane.
+        "plan": LANES,
+        "unplan": LANES,
     }
     action_query_params: ClassVar[dict[str, tuple[str, ...]]] = {
         "items": (UpdatedSinceFilter.param, *PAGE_PARAMS),
@@ -346,12 +387,20 @@ class SprintViewSet(TombstonesMixin, NexusScopedViewSet):
         return self.get_paginated_response(_item_rows(sprint, list(page or [])))
 
     @extend_schema(
-        summary="Plan a PBI into the Sprint, with the Scrum Teams forecast on it (Product Owner, NIT)",
+        summary="Plan a PBI into team lanes of the Sprint (Product Owner, NIT, the teams' representatives)",
         description="Each team of `teams` not yet on the PBI gets its square. Planning a PBI that is in the "
         "Sprint already adds only the missing squares (200). A closed Sprint, a Done PBI, a PBI in another "
-        "open Sprint: 409 naming `sprint` or `item`; no team at all: 400 naming `teams`.",
+        "open Sprint: 409 naming `sprint` or `item`; no team at all: 400 naming `teams`. A team's "
+        "representative (Developer, Scrum Master) plans into their own team's lane only: another team in "
+        "`teams`, or a PBI entering the Sprint that another team is forecast on, is a 403 naming `team`, "
+        "nothing saved.",
         request=SprintPlanSerializer,
-        responses={201: SprintItemSerializer, 200: SprintItemSerializer, 409: PLAN_CONFLICT},
+        responses={
+            201: SprintItemSerializer,
+            200: SprintItemSerializer,
+            403: LANE_REFUSED,
+            409: PLAN_CONFLICT,
+        },
         examples=[
             OpenApiExample("Two teams on one PBI", request_only=True, value={"item": 4711, "teams": [3, 4]}),
             OpenApiExample(
@@ -380,11 +429,13 @@ class SprintViewSet(TombstonesMixin, NexusScopedViewSet):
         return Response(body, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Take a PBI out of the Sprint (Product Owner, Nexus Integration Team)",
+        summary="Take a PBI out of the Sprint (Product Owner, NIT, the representatives of its teams)",
         description="Logged as `removed` on the scope log; the PBI keeps its squares. A closed Sprint: 409 "
-        "naming `sprint`; a PBI not in the Sprint: 404.",
+        "naming `sprint`; a PBI not in the Sprint: 404. A team's representative (Developer, Scrum Master) "
+        "takes out only a PBI whose every team is their own: a PBI in another team's lane (or in none) is "
+        "a 403 naming `team`, nothing changed.",
         request=None,
-        responses={204: None, 409: PLAN_CONFLICT},
+        responses={204: None, 403: LANE_REFUSED, 409: PLAN_CONFLICT},
         parameters=[OpenApiParameter("item_id", int, OpenApiParameter.PATH, description="The PBI's id")],
     )
     @action(detail=True, methods=["delete"], url_path=rf"items/(?P<item_id>{ID_REGEX})")

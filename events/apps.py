@@ -18,7 +18,12 @@ class EventsConfig(AppConfig):
 
     def ready(self) -> None:
         from events.models import ReviewNote, Sprint
-        from events.services import SPRINT_PLANNING_RULE, can_plan_sprints
+        from events.services import (
+            SPRINT_LANES_RULE,
+            SPRINT_PLANNING_RULE,
+            can_plan_lanes,
+            can_plan_sprints,
+        )
         from events.services.review import EVENT_NOTE_ACTED, EVENT_NOTE_ADDED
         from nexus_site.extensions import (
             BenchRows,
@@ -106,8 +111,17 @@ class EventsConfig(AppConfig):
                     PermissionRule(
                         SPRINT_PLANNING_RULE,
                         lambda user, nexus: can_plan_sprints(user=user, nexus=nexus),
-                        "Only the Product Owner and the Nexus Integration Team plan, start and close "
-                        "Sprints; Developers and Stakeholders read them.",
+                        "Only the Product Owner and the Nexus Integration Team create, start, close and "
+                        "delete Sprints and write the Nexus Sprint Goal; the Scrum Teams' representatives "
+                        "plan their own team's lane; Stakeholders read them.",
+                    ),
+                    # Team lanes and team Sprint Goals: the Product Owner, the NIT and each team's
+                    # representatives; the services then refuse another team's lane (403 naming `team`).
+                    PermissionRule(
+                        SPRINT_LANES_RULE,
+                        lambda user, nexus: can_plan_lanes(user=user, nexus=nexus),
+                        "Stakeholders read the Sprint; the Product Owner, the Nexus Integration Team and "
+                        "the Scrum Teams' representatives (Developers, Scrum Masters) plan it.",
                     ),
                 ),
                 # A deleted (planned) Sprint leaves a tombstone for sync (`sprints/deleted/`).

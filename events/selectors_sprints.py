@@ -38,6 +38,7 @@ from backlog.models import (
 )
 from backlog.selectors import AnyUser
 from events.models import Sprint, SprintItem, SprintState, SprintTeamGoal
+from events.services import PlanningRights, planning_rights
 from events.services import can_plan_sprints as services_can_plan
 from events.sprint_selectors import _group, sprint_active
 from flow.history import nexus_today
@@ -61,6 +62,14 @@ def can_plan_sprints(*, user: AnyUser, nexus: Nexus) -> bool:
     Product Owner, Nexus Integration Team members, superusers) that the API's `sprint_planning`
     permission rule applies too; every other member reads. One query (none for a superuser)."""
     return services_can_plan(user=user, nexus=nexus)
+
+
+def planning_rights_of(*, user: AnyUser, nexus: Nexus) -> PlanningRights:
+    """What the user plans on the planning page (`events.services.planning_rights`, the rule every door
+    obeys): the whole Sprint (`whole`: the Product Owner, Nexus Integration Team members, superusers), or
+    the lanes and Sprint Goals of their own Scrum Teams (`teams`: a Developer's or Scrum Master's), or
+    nothing (Stakeholders read). One query (none for a superuser)."""
+    return planning_rights(user=user, nexus_id=nexus.pk)
 
 
 # --- Throughput per Sprint --------------------------------------------------------------------------------
@@ -231,6 +240,9 @@ class Lane:
     cards: list[PlanCard] = field(default_factory=list)
     #: The cards' markup, set by the page (`events.views_planning.card_rows_html`).
     cards_html: str = ""
+    #: Whether the person viewing plans into this lane (set by the page from `planning_rights_of`): a drop
+    #: target with a remove button on each card, else read-only.
+    plannable: bool = False
 
 
 @dataclass

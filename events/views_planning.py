@@ -3,9 +3,12 @@ first), each Scrum Team's Throughput per Sprint, the team lanes of the Sprint be
 Sprint Goal and the team Sprint Goals, and the Start button.
 
 Doors only: writes go to `events.services` (`sprint_create`, `sprint_plan`, `sprint_unplan`,
-`sprint_update`, `sprint_start`) and `backlog.services.involvement_remove`; reads to
-`events.selectors_sprints.planning_get`. Only the Product Owner and Nexus Integration Team members
-plan (`can_plan_sprints`: 403 otherwise); every member reads. A refused write (`DomainError`) answers
+`sprint_update`, `sprint_start`); reads to
+`events.selectors_sprints.planning_get`. Who (`planning_rights_of`, the services' rule): the Product
+Owner and Nexus Integration Team members plan the whole Sprint; each Scrum Team's representatives
+(Developers, Scrum Masters) plan into their own team's lane, take its cards out and write its Sprint
+Goal (their lane is a drop target, the others read-only; another team's lane is a 403 in the page);
+Stakeholders read (403). A refused write (`DomainError`) answers
 its status (400/403/409) with the page part that shows the message in the page; htmx swaps it in
 (`static/js/planning.js`), a plain form post gets the whole page with the message.
 """
@@ -25,9 +28,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from backlog.errors import DomainError, NotAllowed
 from backlog.http import nexus_etag
-from backlog.models import Nexus, ProductBacklogItem, ScrumTeam, TeamInvolvement, TeamStatus
+from backlog.models import Nexus, ProductBacklogItem, ScrumTeam
 from backlog.selectors import nexus_get_for_user
-from backlog.services import involvement_remove
 from events import services
 from events.models import Sprint
 from events.selectors_sprints import (
@@ -36,6 +38,7 @@ from events.selectors_sprints import (
     PlanCard,
     can_plan_sprints,
     planning_get,
+    planning_rights_of,
 )
 
 #: The mark of a lane card's remove button (a multiplication sign).
@@ -123,16 +126,26 @@ def _context(
     **extra: Any,
 ) -> dict[str, Any]:
     plan = planning_get(nexus=nexus, limit=_limit(request))
-    can_plan = can_plan_sprints(user=request.user, nexus=nexus)
+    rights = planning_rights_of(user=request.user, nexus=nexus)
     unplan_url = reverse("events:planning-remove", args=[nexus.slug, plan.sprint.pk]) if plan.sprint else ""
     for lane in plan.lanes:
-        lane.cards_html = card_rows_html(lane.cards, can_plan=can_plan, lane=lane.team, unplan_url=unplan_url)
+        lane.plannable = rights.plans(lane.team.pk)
+        lane.cards_html = card_rows_html(
+            lane.cards, can_plan=lane.plannable, lane=lane.team, unplan_url=unplan_url
+        )
+    plan_teams = [t for t in plan.teams if rights.plans(t.pk)]
     return {
         "nexus": nexus,
         "plan": plan,
-        "can_plan": can_plan,
+        # The whole Sprint: the Nexus Sprint Goal, every lane, create and start (PO, NIT).
+        "can_plan": rights.whole,
+        # Some lane: the representative of a team plans its lane and writes its Sprint Goal.
+        "can_plan_lanes": rights.any_lane,
+        # The teams the keyboard form offers (a representative: their own).
+        "plan_teams": plan_teams,
+        "my_teams": ", ".join(t.name for t in plan_teams) if not rights.whole else "",
         "candidate_rows": card_rows_html(
-            plan.candidates, can_plan=can_plan, ready_column=plan.has_ready_column
+            plan.candidates, can_plan=rights.any_lane, ready_column=plan.has_ready_column
         ),
         "error": error,
         "error_part": error_part,
@@ -182,10 +195,23 @@ def _answer(
 
 
 def _guard(request: HttpRequest, slug: str) -> Nexus:
+    """The Nexus, for those who plan the whole Sprint (create, start): else `NotAllowed` (403)."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     if not can_plan_sprints(user=request.user, nexus=nexus):
-        raise NotAllowed("Only the Product Owner and Nexus Integration Team members plan Sprints.")
+        raise NotAllowed(
+            "Only the Product Owner and Nexus Integration Team members create and start Sprints."
+        )
     return nexus
+
+
+def _lanes_guard(request: HttpRequest, nexus: Nexus) -> None:
+    """`NotAllowed` (403) for someone who plans no team lane (Stakeholders); which lanes a team's
+    representative plans, the services decide (403 naming `team`)."""
+    if not planning_rights_of(user=request.user, nexus=nexus).any_lane:
+        raise NotAllowed(
+            "Stakeholders read the Sprint; the Product Owner, the Nexus Integration Team and the Scrum "
+            "Teams' representatives plan it."
+        )
 
 
 def _sprint(nexus: Nexus, sprint_id: int) -> Sprint:
@@ -236,7 +262,7 @@ def plan_add(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
     Sprint gets one more team). Answers the planning board part."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     try:
-        _guard(request, slug)
+        _lanes_guard(request, nexus)
         sprint = _sprint(nexus, sprint_id)
         item = _item(nexus, request.POST.get("item", ""))
         team = _team(nexus, request.POST.get("team", ""))
@@ -249,30 +275,20 @@ def plan_add(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def plan_remove(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
-    """Take the PBI `item` out of the team lane `team`: its square goes (`involvement_remove`); the
-    PBI leaves the Sprint (`sprint_unplan`) when it was the last team, or when no `team` is posted."""
+    """Take the PBI `item` out of the team lane `team` (`sprint_unplan` with `team`: its square goes;
+    the PBI leaves the Sprint when it was the last team), or out of the Sprint when no `team` is
+    posted."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     raw_item, raw_team = request.POST.get("item", ""), request.POST.get("team", "")
     take = request.POST.get("take", "")
     if take:  # the remove button of a lane card: "<item id>-<team id>"
         raw_item, _sep, raw_team = take.partition("-")
     try:
-        _guard(request, slug)
+        _lanes_guard(request, nexus)
         sprint = _sprint(nexus, sprint_id)
         item = _item(nexus, raw_item)
-        others = TeamInvolvement.objects.filter(item=item)
-        if raw_team:
-            team = _team(nexus, raw_team)
-            mine = others.filter(team=team).first()
-            if others.exclude(team=team).exists():
-                if mine is not None:
-                    involvement_remove(involvement=mine, actor=request.user)
-            else:
-                services.sprint_unplan(sprint=sprint, item=item, actor=request.user)
-                if mine is not None and mine.status == TeamStatus.NOT_STARTED:
-                    involvement_remove(involvement=mine, actor=request.user)
-        else:
-            services.sprint_unplan(sprint=sprint, item=item, actor=request.user)
+        team = _team(nexus, raw_team) if raw_team else None
+        services.sprint_unplan(sprint=sprint, item=item, team=team, actor=request.user)
     except DomainError as exc:
         return _answer(request, nexus, "board", error=exc)
     return _answer(request, nexus, "board")
@@ -282,34 +298,42 @@ def plan_remove(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse
 @require_POST
 def goals_save(request: HttpRequest, slug: str, sprint_id: int) -> HttpResponse:
     """Save the Nexus Sprint Goal (`goal`) and the team Sprint Goals (`team-<id>`), with the version the
-    form was rendered with (`version`: a change meanwhile is a 409 shown in the page)."""
+    form was rendered with (`version`: a change meanwhile is a 409 shown in the page). What is not
+    posted stays as it is: a representative's form has only their own team's goal (the service refuses
+    any other change, 403 naming the field)."""
     nexus = nexus_get_for_user(user=request.user, slug=slug)
     try:
-        _guard(request, slug)
+        _lanes_guard(request, nexus)
         sprint = _sprint(nexus, sprint_id)
-        goal = request.POST.get("goal", "").strip()
-        if len(goal) > GOAL_MAX:
-            raise DomainError(
-                f"The Nexus Sprint Goal is {len(goal)} characters long; at most {GOAL_MAX}.", field="goal"
-            )
-        team_goals = {}
+        changes: dict[str, Any] = {}
+        if "goal" in request.POST:
+            goal = request.POST.get("goal", "").strip()
+            if len(goal) > GOAL_MAX:
+                raise DomainError(
+                    f"The Nexus Sprint Goal is {len(goal)} characters long; at most {GOAL_MAX}.", field="goal"
+                )
+            changes["goal"] = goal
+        team_goals = dict(sprint.team_goals.values_list("team_id", "goal"))  # unposted ones kept
+        posted = False
         for team in ScrumTeam.objects.filter(nexus=nexus):
             text = request.POST.get(f"team-{team.pk}")
             if text is None:
                 continue
+            posted = True
             text = text.strip()
             if len(text) > GOAL_MAX:
                 raise DomainError(
                     f"The Sprint Goal of {team.name} is too long (at most {GOAL_MAX}).", field="team_goals"
                 )
             team_goals[team.pk] = text
+        if posted:
+            changes["team_goals"] = [{"team": pk, "goal": text} for pk, text in team_goals.items()]
         raw_version = request.POST.get("version", "")
         services.sprint_update(
             sprint=sprint,
             actor=request.user,
             expected_version=int(raw_version) if raw_version.isdigit() else None,
-            goal=goal,
-            team_goals=[{"team": pk, "goal": text} for pk, text in team_goals.items()],
+            **changes,
         )
     except DomainError as exc:
         return _answer(request, nexus, "goals", error=exc)

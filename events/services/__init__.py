@@ -10,7 +10,11 @@ concurrent requests cannot both pass them:
 - the dates of a Nexus's Sprints never overlap (calendar days in the Nexus's time zone, inclusive);
 - a closed Sprint is never changed again: not its dates, goals or scope, and not its snapshots;
 - a PBI is in the scope of at most one planned or active Sprint at a time;
-- every change of scope is a typed, append-only `SprintScopeChange` row (who, when, at which event).
+- every change of scope is a typed, append-only `SprintScopeChange` row (who, when, at which event);
+- who (`planning_rights`): the Product Owner, Nexus Integration Team members, superusers and the system
+  (`actor=None`) plan the whole Sprint; each Scrum Team's representatives (its Developers and Scrum
+  Masters) plan PBIs into their own team's lane, take them out of it and write their team's Sprint
+  Goal, nothing else (403 naming `team`, `goal`, `team_goals` or `sprint`); anyone else reads.
 
 Lock order (as in `backlog.services.common`): an item, then the Nexus, then the Sprint rows (by number),
 the change counter last (`nexus_changed`, deferred to the end through `items_changed_batched`).
@@ -23,10 +27,15 @@ from events.services.common import (
     DESTINATION_NEXT,
     DESTINATIONS,
     PLANNING_ROLES,
+    REPRESENTATIVE_ROLES,
+    SPRINT_LANES_RULE,
     SPRINT_PLANNING_RULE,
     Actor,
+    PlanningRights,
     TeamGoals,
+    can_plan_lanes,
     can_plan_sprints,
+    planning_rights,
     sprint_payload,
 )
 from events.services.lifecycle import (
@@ -49,10 +58,15 @@ __all__ = [
     "DESTINATION_BACKLOG",
     "DESTINATION_NEXT",
     "PLANNING_ROLES",
+    "REPRESENTATIVE_ROLES",
+    "SPRINT_LANES_RULE",
     "SPRINT_PLANNING_RULE",
     "Actor",
+    "PlanningRights",
     "TeamGoals",
+    "can_plan_lanes",
     "can_plan_sprints",
+    "planning_rights",
     "sprint_close",
     "sprint_create",
     "sprint_delete",

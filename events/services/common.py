@@ -1,9 +1,11 @@
-"""What the Sprint services share (`events.services`): the rule of who plans, the Sprint lock, the
-checks of versions, dates and team goals, and the Sprint's webhook payload."""
+"""What the Sprint services share (`events.services`): the rules of who plans (the whole Sprint, or a
+team's lane and Sprint Goal), the Sprint lock, the checks of versions, dates and team goals, and the
+Sprint's webhook payload."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -11,9 +13,10 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F
 from django.utils import timezone
 
-from backlog.errors import Conflict, DomainError, PreconditionFailed
+from backlog.errors import Conflict, DomainError, NotAllowed, PreconditionFailed
 from backlog.models import (
     ColumnCategory,
+    Membership,
     Nexus,
     Role,
     ScrumTeam,
@@ -41,9 +44,14 @@ TeamGoals = Iterable[Mapping[str, Any]] | Mapping[int, str]
 
 #: The permission rule of Sprint planning, start and close (registered in `EventsConfig.ready`).
 SPRINT_PLANNING_RULE = "sprint_planning"
+#: The permission rule of the team lanes and team Sprint Goals (registered in `EventsConfig.ready`): who
+#: plans some lane (`can_plan_lanes`); the services then say which (`planning_rights`, 403 naming `team`).
+SPRINT_LANES_RULE = "sprint_lanes"
 #: Who plans, starts and closes Sprints (Nexus Guide: the Product Owner with the Nexus Integration Team,
-#: which is accountable for the Nexus; Developers and Stakeholders read).
+#: which is accountable for the Nexus); each Scrum Team's representatives plan its own lane.
 PLANNING_ROLES = frozenset({Role.PRODUCT_OWNER, Role.NIT_MEMBER})
+#: A Scrum Team's representatives at Nexus Sprint Planning: its Developers and Scrum Masters.
+REPRESENTATIVE_ROLES = frozenset({Role.DEVELOPER, Role.SCRUM_MASTER})
 
 
 def can_plan_sprints(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
@@ -52,6 +60,127 @@ def can_plan_sprints(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
     if getattr(user, "is_superuser", False):
         return True
     return bool(roles_of(user=user, nexus=nexus) & PLANNING_ROLES)
+
+
+@dataclass(frozen=True)
+class PlanningRights:
+    """What a person may do at Nexus Sprint Planning (`planning_rights`).
+
+    `whole`: plan the whole Sprint: every team lane, the Nexus Sprint Goal and every team Sprint Goal,
+    the dates, create, start, close and delete (the Product Owner, Nexus Integration Team members,
+    superusers, and `actor=None`: the system). `teams`: the ids of the Scrum Teams whose lane (PBIs
+    planned into the Sprint for that team, and taken out again) and Sprint Goal the person plans; None
+    means every team (`whole`). A Developer or Scrum Master has their own team(s); Stakeholders,
+    Executive Action Team members and non-members none. `roles` are the person's roles in the Nexus
+    (for the reason of a refusal)."""
+
+    whole: bool
+    teams: frozenset[int] | None
+    roles: frozenset[str] = frozenset()
+    signed_in: bool = True
+
+    @property
+    def any_lane(self) -> bool:
+        """Whether the person plans some team lane (the page shows the planning controls)."""
+        return self.teams is None or bool(self.teams)
+
+    def plans(self, team_id: int) -> bool:
+        """Whether the person plans the lane and the Sprint Goal of the team `team_id`."""
+        return self.teams is None or team_id in self.teams
+
+
+#: The rights of the system (`actor=None`: imports, the demo, tasks) and of superusers.
+_EVERY_RIGHT = PlanningRights(whole=True, teams=None)
+
+
+def planning_rights(*, user: Actor, nexus_id: int) -> PlanningRights:
+    """`PlanningRights` of `user` in the Nexus `nexus_id`. One query (none for the system, a superuser
+    or an anonymous user)."""
+    if user is None or getattr(user, "is_superuser", False):
+        return _EVERY_RIGHT
+    if not isinstance(user, User):
+        return PlanningRights(whole=False, teams=frozenset(), signed_in=False)
+    rows = list(Membership.objects.filter(nexus_id=nexus_id, user=user).values_list("role", "team_id"))
+    roles = frozenset(role for role, _ in rows)
+    if roles & PLANNING_ROLES:
+        return PlanningRights(whole=True, teams=None, roles=roles)
+    own = frozenset(t for role, t in rows if role in REPRESENTATIVE_ROLES and t is not None)
+    return PlanningRights(whole=False, teams=own, roles=roles)
+
+
+def can_plan_lanes(*, user: User | AnonymousUser, nexus: Nexus) -> bool:
+    """Whether `user` plans some team lane of the Nexus's Sprints (the rule `sprint_lanes`): those who
+    plan the whole Sprint (`can_plan_sprints`) and every team's representatives (Developers and Scrum
+    Masters); which lanes, the services decide (`planning_rights`). One query (none for a superuser)."""
+    return planning_rights(user=user, nexus_id=nexus.pk).any_lane
+
+
+def _team_names(team_ids: Iterable[int]) -> str:
+    names = sorted(ScrumTeam.objects.filter(pk__in=list(team_ids)).values_list("name", flat=True))
+    return " and ".join(names) if names else "no Scrum Team"
+
+
+def _reader_refusal(rights: PlanningRights) -> str:
+    """The reason for someone who plans no lane at all."""
+    if not rights.signed_in:
+        return "Sign in to plan a Sprint."
+    if rights.roles:
+        return (
+            "Stakeholders read the Sprint; the Product Owner, the Nexus Integration Team and the Scrum "
+            "Teams' representatives plan it."
+        )
+    return "You are not a member of this Nexus."
+
+
+def planning_check(*, actor: Actor, nexus_id: int, field: str = "team") -> PlanningRights:
+    """The actor's `PlanningRights`; raises `NotAllowed` (403, naming `field`) for someone who plans no
+    team lane at all (Stakeholders, Executive Action Team members, non-members)."""
+    rights = planning_rights(user=actor, nexus_id=nexus_id)
+    if not rights.any_lane:
+        raise NotAllowed(_reader_refusal(rights), field=field)
+    return rights
+
+
+def lanes_check(
+    *,
+    rights: PlanningRights,
+    team_ids: Collection[int],
+    doing: str = "plan into {team}'s lane",
+    field: str = "team",
+) -> None:
+    """Raise `NotAllowed` (403, naming `field`) unless `rights` cover every team of `team_ids` (a
+    representative plans into and takes out of their own team's lane, and writes its Sprint Goal, only).
+    `doing` says what was refused, `{team}` standing for the other team(s) (replaced, not formatted:
+    it may hold a PBI's title)."""
+    if rights.teams is None:
+        return
+    if not rights.any_lane:
+        raise NotAllowed(_reader_refusal(rights), field=field)
+    others = sorted(set(team_ids) - rights.teams)
+    if others:
+        theirs = _team_names(others)
+        refused = doing.replace("{team}", theirs)
+        raise NotAllowed(
+            f"Only {theirs}'s representatives (Developers and Scrum Masters), the Product Owner and the "
+            f"Nexus Integration Team {refused}; you represent {_team_names(rights.teams)}. "
+            "Nothing was changed.",
+            field=field,
+        )
+
+
+def whole_sprint_check(*, rights: PlanningRights, what: str, field: str = "sprint") -> None:
+    """Raise `NotAllowed` (403, naming `field`) unless `rights` cover the whole Sprint (`what`: what
+    the person tried, e.g. "start a Sprint")."""
+    if rights.whole:
+        return
+    if not rights.any_lane:
+        raise NotAllowed(_reader_refusal(rights), field=field)
+    assert rights.teams is not None
+    raise NotAllowed(
+        f"Only the Product Owner and the Nexus Integration Team {what}; as a representative of "
+        f"{_team_names(rights.teams)} you plan your team's lane and its Sprint Goal. Nothing was changed.",
+        field=field,
+    )
 
 
 def _actor(actor: Actor) -> User | None:

@@ -37,7 +37,9 @@ from events.services.common import (
     _lock_sprint,
     _team_goal_list,
     _touch,
+    planning_rights,
     sprint_payload,
+    whole_sprint_check,
 )
 from nexus_site.db import retry_transient
 
@@ -62,8 +64,11 @@ def sprint_start(*, sprint: Sprint, actor: Actor, expected_version: int | None =
     snapshot (`SprintSnapshot`: each PBI with its title and teams, the Nexus Sprint Goal, the team
     Sprint Goals). The snapshot is never rewritten.
 
-    Raises `Conflict` (`state`) when the Sprint is not planned, or another Sprint of the Nexus is active
-    (close that one first); `PreconditionFailed` (`If-Match`) as `sprint_update`."""
+    Raises `NotAllowed` (403, `sprint`) unless `actor` plans the whole Sprint (the Product Owner, the
+    Nexus Integration Team, superusers, the system: not a team's representative); `Conflict` (`state`)
+    when the Sprint is not planned, or another Sprint of the Nexus is active (close that one first);
+    `PreconditionFailed` (`If-Match`) as `sprint_update`."""
+    whole_sprint_check(rights=planning_rights(user=actor, nexus_id=sprint.nexus_id), what="start a Sprint")
     nexus_lock(sprint.nexus_id)
     _lock_sprint(sprint)
     _check_version(sprint, expected_version)
@@ -130,12 +135,14 @@ def sprint_close(
     `"backlog"` (`returned` to the Product Backlog). Deleted PBIs of the scope are listed apart
     (`deleted`) and go nowhere. The closed Sprint keeps its scope; nothing rewrites it later.
 
-    Raises `Conflict` (`state`) when the Sprint is not active; `DomainError` (`destinations`) for a
+    Raises `NotAllowed` (403, `sprint`) unless `actor` plans the whole Sprint (as `sprint_start`);
+    `Conflict` (`state`) when the Sprint is not active; `DomainError` (`destinations`) for a
     destination that is not `next`/`backlog`, an item not in the Sprint or already Done, and when some
     unfinished PBI goes to `next` but the Nexus has no planned next Sprint (create one first, or send it
     back to the Product Backlog); `PreconditionFailed` (`If-Match`) as `sprint_update`. Queries: a fixed
     number, whatever the size of the scope."""
     _check_event(event)
+    whole_sprint_check(rights=planning_rights(user=actor, nexus_id=sprint.nexus_id), what="close a Sprint")
     destinations = dict(destinations or {})
     nexus_lock(sprint.nexus_id)
     _lock_sprint(sprint)

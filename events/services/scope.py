@@ -1,5 +1,10 @@
 """A Sprint's scope (`events.services`): plan a Product Backlog Item into a planned or active Sprint for
-its teams, and out again; every change is a typed, append-only `SprintScopeChange` row."""
+its teams, and out again; every change is a typed, append-only `SprintScopeChange` row.
+
+Who (`events.services.common.planning_rights`): the Product Owner, Nexus Integration Team members,
+superusers and the system (`actor=None`) plan into every team's lane; a Developer or Scrum Master
+(a team's representative) only into their own team's lane, and takes only their own team's lane card
+out; anyone else reads. A refusal is `NotAllowed` (403) naming `team`, with nothing saved."""
 
 from __future__ import annotations
 
@@ -8,14 +13,15 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from backlog.errors import Conflict, DomainError
+from backlog.errors import Conflict, DomainError, NotAllowed
 from backlog.models import (
     ProductBacklogItem,
     ScrumTeam,
     Source,
     TeamInvolvement,
+    TeamStatus,
 )
-from backlog.services import involvement_add
+from backlog.services import involvement_add, involvement_remove
 from backlog.services.common import items_changed_batched, nexus_changed, nexus_lock
 from backlog.services.webhooks import webhook_event_record
 from events.models import (
@@ -34,7 +40,10 @@ from events.services.common import (
     _closed_refusal,
     _finish_position,
     _lock_sprint,
+    _team_names,
     _touch,
+    lanes_check,
+    planning_check,
     sprint_payload,
 )
 from nexus_site.db import retry_transient
@@ -74,11 +83,19 @@ def sprint_plan(
     already keep theirs. Logs an `added` scope change (at `event`) when the item enters the scope;
     planning an item already in this Sprint only adds the missing squares. Returns its `SprintItem`.
 
-    Raises `DomainError` for a deleted item or one of another Nexus (`item`), no team at all or a team
-    not in the Nexus (`teams`), an unknown `event`; `Conflict` for a closed Sprint (`sprint`), an item
-    that is Done or in another planned or active Sprint (`item`)."""
+    Who: a team's representative (Developer, Scrum Master) plans into their own team's lane only: every
+    team of `teams` must be theirs, and so must every team already forecast on a PBI that enters the
+    Sprint (it enters those lanes too); the Product Owner, the Nexus Integration Team, superusers and
+    the system plan into any.
+
+    Raises `NotAllowed` (403) for an actor who plans no lane (`team`), or not every lane it would enter
+    (`team`, naming the team); `DomainError` for a deleted item or one of another Nexus (`item`), no team
+    at all or a team not in the Nexus (`teams`), an unknown `event`; `Conflict` for a closed Sprint
+    (`sprint`), an item that is Done or in another planned or active Sprint (`item`). Nothing is saved
+    when it raises."""
     _check_event(event)
     teams = list(teams)
+    rights = planning_check(actor=actor, nexus_id=sprint.nexus_id)
     locked = _lock_item(item.pk)
     if locked.backlog.nexus_id != sprint.nexus_id:
         raise DomainError("That item is not in this Nexus's Product Backlog.", field="item")
@@ -105,10 +122,20 @@ def sprint_plan(
     on_item = set(TeamInvolvement.objects.filter(item=locked).values_list("team_id", flat=True))
     if not team_ids and not on_item:
         raise DomainError("Say which Scrum Teams will work on the item (one at least).", field="teams")
+    row = SprintItem.objects.filter(sprint=sprint, item=locked).first()
+    lanes_check(rights=rights, team_ids=team_ids)
+    forecast = sorted(on_item - rights.teams) if rights.teams is not None and row is None else []
+    if forecast:  # entering the Sprint, the PBI enters the lanes of the teams forecast on it too
+        names = _team_names(forecast)
+        raise NotAllowed(
+            f"“{locked.title}” is forecast for {names} too: planned into the Sprint it would enter "
+            f"{names}'s lane, which only {names}'s representatives, the Product Owner and the Nexus "
+            "Integration Team plan into. Nothing was changed.",
+            field="team",
+        )
     for team in sorted(known.values(), key=lambda t: t.name):
         if team.pk not in on_item:
             involvement_add(item=locked, team=team, actor=actor, source=source)
-    row = SprintItem.objects.filter(sprint=sprint, item=locked).first()
     changed = row is None or bool(team_ids - on_item)
     if row is None:
         now = timezone.now()
@@ -143,15 +170,38 @@ def sprint_plan(
 @retry_transient  # a deadlock or serialization failure: run again (nexus_site.db)
 @transaction.atomic
 def sprint_unplan(
-    *, sprint: Sprint, item: ProductBacklogItem, actor: Actor, event: str = SprintEvent.PLANNING
+    *,
+    sprint: Sprint,
+    item: ProductBacklogItem,
+    actor: Actor,
+    team: ScrumTeam | None = None,
+    event: str = SprintEvent.PLANNING,
 ) -> None:
-    """Take a PBI out of a planned or active Sprint (`removed` scope change at `event`). Its squares
-    stay: the teams remain forecast on the item in the Product Backlog.
+    """Take a PBI out of a planned or active Sprint (`removed` scope change at `event`), or, with `team`,
+    out of that team's lane only.
 
-    Raises `Conflict` for a closed Sprint (`sprint`), `DomainError` (`item`) for an item not in the
-    Sprint's scope, (`event`) for an unknown event."""
+    Without `team` the PBI leaves the Sprint, and so every team lane it is in; its squares stay (the
+    teams remain forecast on the item in the Product Backlog). With `team`, when other teams are on the
+    PBI, only `team`'s square goes (`backlog.services.involvement_remove`: the PBI stays in the Sprint,
+    in the other lanes; no scope change); when `team` is its last team, the PBI leaves the Sprint and
+    `team`'s square goes too if it has not started.
+
+    Who: a team's representative (Developer, Scrum Master) takes only their own team's lane card out:
+    `team` theirs, or without `team` every team on the PBI theirs (a PBI in no lane is not theirs); the
+    Product Owner, the Nexus Integration Team, superusers and the system any.
+
+    Raises `NotAllowed` (403, `team`) for an actor who may not take it out of those lanes, nothing
+    changed; `Conflict` for a closed Sprint (`sprint`); `DomainError` (`item`) for an item not in the
+    Sprint's scope, (`team`) for a team of another Nexus, (`event`) for an unknown event."""
     _check_event(event)
+    rights = planning_check(actor=actor, nexus_id=sprint.nexus_id)
+    if team is not None and team.nexus_id != sprint.nexus_id:
+        raise DomainError("That Scrum Team is not in this Nexus.", field="team")
     locked = _lock_item(item.pk)
+    # Lock order: the item, its squares, the Nexus, the Sprint.
+    squares = {
+        square.team_id: square for square in TeamInvolvement.objects.select_for_update().filter(item=locked)
+    }
     nexus_lock(sprint.nexus_id)
     _lock_sprint(sprint)
     if sprint.state == SprintState.CLOSED:
@@ -159,6 +209,21 @@ def sprint_unplan(
     row = SprintItem.objects.filter(sprint=sprint, item=locked).first()
     if row is None:
         raise DomainError(f"That item is not in Sprint {sprint.number}.", field="item")
+    if team is None:
+        if rights.teams is not None and not squares:
+            raise NotAllowed(
+                f"“{locked.title}” is in no team's lane: the Product Owner or the Nexus Integration Team "
+                "takes it out. Nothing was changed.",
+                field="team",
+            )
+        lanes_check(rights=rights, team_ids=set(squares), doing="take PBIs out of {team}'s lane")
+    else:
+        lanes_check(rights=rights, team_ids={team.pk}, doing="take PBIs out of {team}'s lane")
+        mine = squares.get(team.pk)
+        if set(squares) - {team.pk}:  # other teams keep it in the Sprint: only this lane's square goes
+            if mine is not None:
+                involvement_remove(involvement=mine, actor=actor)
+            return
     row.delete()
     SprintScopeChange.objects.create(
         sprint=sprint,
@@ -167,7 +232,11 @@ def sprint_unplan(
         actor=_actor(actor),
         at=timezone.now(),
         event=event,
-        teams=sorted(TeamInvolvement.objects.filter(item=locked).values_list("team_id", flat=True)),
+        teams=sorted(squares),
     )
     _touch(sprint)
     nexus_changed(sprint.nexus_id)
+    if team is not None:
+        mine = squares.get(team.pk)
+        if mine is not None and mine.status == TeamStatus.NOT_STARTED:
+            involvement_remove(involvement=mine, actor=actor)

@@ -1,10 +1,13 @@
 /* The Nexus Sprint Planning page (templates/events/planning.html).
  *
- * Drag and drop (the Product Owner and the Nexus Integration Team): a PBI dragged from the Product
- * Backlog list into a team lane is planned for that team (POST item + team to data-plan-url); dragged
- * from one lane into another it gets the second team's square too; dragged from a lane back onto the
- * Product Backlog list it leaves that lane (POST to data-unplan-url). The server answers the whole
- * board part (#plan-board), swapped in by htmx, so the page always shows the truth.
+ * Drag and drop (the Product Owner and the Nexus Integration Team into every lane; a team's
+ * representative into their own team's lane, `data-drop="1"`): a PBI dragged from the Product Backlog
+ * list into a team lane is planned for that team (POST item + team to data-plan-url); dragged from one
+ * lane into another it gets the second team's square too; dragged from a lane back onto the Product
+ * Backlog list it leaves that lane (POST to data-unplan-url). A lane without `data-drop` takes no drop
+ * and gives no card back to the Product Backlog (its cards may still be dragged into a lane of yours:
+ * your team's square on that PBI). The server decides anyway (403 for another team's lane) and answers
+ * the whole board part (#plan-board), swapped in by htmx, so the page always shows the truth.
  *
  * Without a mouse: every PBI has a team select and a Plan button, every lane card a × button (plain
  * htmx forms that also work without JavaScript).
@@ -45,7 +48,8 @@
     if (source) {
       sortables.push(Sortable.create(source, {
         ...common,
-        group: { name: "plan", pull: "clone", put: ["plan"] },
+        // Back onto the Product Backlog only from a lane of yours (taking the card out of that lane).
+        group: { name: "plan", pull: "clone", put: (to, from) => from.el.dataset.drop === "1" },
         onAdd: (evt) => {
           const item = evt.item.dataset.item;
           const team = evt.from.dataset.lane;
@@ -59,7 +63,7 @@
     board.querySelectorAll(".lane-list").forEach((lane) => {
       sortables.push(Sortable.create(lane, {
         ...common,
-        group: { name: "plan", pull: "clone", put: true },
+        group: { name: "plan", pull: "clone", put: lane.dataset.drop === "1" },
         onAdd: (evt) => {
           const item = evt.item.dataset.item;
           const team = lane.dataset.lane;

@@ -3,6 +3,8 @@ the pages decide (`backlog.selectors`), for every resource of the API."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 from django.urls import resolve
@@ -47,8 +49,14 @@ ALLOWED = {
     # `selectors.can_change_workflow`: the Nexus Integration Team changes the Definition of Workflow.
     "workflow": {"nit", "admin"},
     "flow_settings": {"po", "nit", "admin"},
-    # `events.services.can_plan_sprints`: the Product Owner and the Nexus Integration Team.
+    # `events.services.can_plan_sprints`: the Product Owner and the Nexus Integration Team create, start,
+    # close and delete Sprints and write the Nexus Sprint Goal.
     "sprint_planning": {"po", "nit", "admin"},
+    # `events.services.planning_rights`: Team A's lane (plan into it, take its PBIs out) and its Sprint
+    # Goal: also Team A's representatives (`sm`, `dev`), not a Developer of another team.
+    "sprint_lanes_a": {"po", "sm", "dev", "nit", "admin"},
+    # Team B's: `dev_other` is its Developer; `dev` and `sm` (Team A) are not.
+    "sprint_lanes_b": {"po", "dev_other", "nit", "admin"},
     # `integration.services_dod.dod_refusal`: the Nexus Integration Team owns the Nexus's Definition of
     # Done; a team's Developers and Scrum Master (and the NIT) write its stricter criteria (Team A's here).
     "dod_edit": {"nit", "admin"},
@@ -164,20 +172,38 @@ def _sprint(nx):
 
 
 def _active_sprint(nx):
+    """The active Sprint of the Nexus (the planned one started, on demand)."""
+    from events.models import Sprint, SprintState
     from events.services import sprint_start
 
-    return sprint_start(sprint=_sprint(nx), actor=None)
+    active = Sprint.objects.filter(nexus=nx, state=SprintState.ACTIVE).first()
+    return active or sprint_start(sprint=_sprint(nx), actor=None)
 
 
-def _planned_item(nx):
-    """The first PBI, planned into the planned Sprint for Team A."""
+def _planned_item(nx, team_name="Team A"):
+    """The first PBI, planned into the planned Sprint for Team A (or `team_name`)."""
     from events.models import SprintItem
     from events.services import sprint_plan
 
     sprint, item = _sprint(nx), _first(nx)
     if not SprintItem.objects.filter(sprint=sprint, item=item).exists():
-        sprint_plan(sprint=sprint, item=item, teams=[_team(nx, "Team A")], actor=None)
+        sprint_plan(sprint=sprint, item=item, teams=[_team(nx, team_name)], actor=None)
     return item
+
+
+def _goals_body(nx, team_name):
+    """A PATCH of the planned Sprint's team goals that changes only `team_name`'s (the others as they
+    are: `team_goals` replaces them all)."""
+    from events.models import SprintTeamGoal
+    from events.services import sprint_update
+
+    sprint = _sprint(nx)
+    if not SprintTeamGoal.objects.filter(sprint=sprint).exists():
+        teams = ScrumTeam.objects.filter(nexus=nx)
+        sprint_update(sprint=sprint, actor=None, team_goals={t.pk: f"{t.name} ships" for t in teams})
+    goals = dict(SprintTeamGoal.objects.filter(sprint=sprint).values_list("team_id", "goal"))
+    goals[_team(nx, team_name).pk] = f"{team_name} ships sooner"
+    return {"team_goals": [{"team": team, "goal": goal} for team, goal in goals.items()]}
 
 
 def _dependency(nx):
@@ -549,11 +575,32 @@ ACTIONS = [
     ("sprint create", "sprint_planning", "post", lambda nx: "/sprints/", lambda nx: {"goal": "Ship it"}),
     ("sprint get", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/", None),
     (
-        "sprint patch",
+        "sprint patch (Nexus Sprint Goal)",
         "sprint_planning",
         "patch",
         lambda nx: f"/sprints/{_sprint(nx).pk}/",
         lambda nx: {"goal": "Ship it sooner"},
+    ),
+    (
+        "sprint patch (dates)",
+        "sprint_planning",
+        "patch",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/",
+        lambda nx: {"end_date": (_sprint(nx).end_date + timedelta(days=1)).isoformat()},
+    ),
+    (
+        "sprint patch (Team A's goal)",
+        "sprint_lanes_a",
+        "patch",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/",
+        lambda nx: _goals_body(nx, "Team A"),
+    ),
+    (
+        "sprint patch (Team B's goal)",
+        "sprint_lanes_b",
+        "patch",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/",
+        lambda nx: _goals_body(nx, "Team B"),
     ),
     ("sprint delete", "sprint_planning", "delete", lambda nx: f"/sprints/{_sprint(nx).pk}/", None),
     ("sprint start", "sprint_planning", "post", lambda nx: f"/sprints/{_sprint(nx).pk}/start/", None),
@@ -566,17 +613,45 @@ ACTIONS = [
     ),
     ("sprint items", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/items/", None),
     (
-        "sprint plan",
-        "sprint_planning",
+        "sprint plan (Team A's lane)",
+        "sprint_lanes_a",
         "post",
         lambda nx: f"/sprints/{_sprint(nx).pk}/items/",
         lambda nx: {"item": _first(nx).pk, "teams": [_team(nx, "Team A").pk]},
     ),
     (
-        "sprint unplan",
+        "sprint plan (Team B's lane)",
+        "sprint_lanes_b",
+        "post",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/items/",
+        lambda nx: {"item": _first(nx).pk, "teams": [_team(nx, "Team B").pk]},
+    ),
+    (
+        "sprint plan (Team A's and Team B's lanes at once)",
         "sprint_planning",
+        "post",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/items/",
+        lambda nx: {"item": _first(nx).pk, "teams": [_team(nx, "Team A").pk, _team(nx, "Team B").pk]},
+    ),
+    (
+        "sprint plan (Team A's lane of the active Sprint)",
+        "sprint_lanes_a",
+        "post",
+        lambda nx: f"/sprints/{_active_sprint(nx).pk}/items/",
+        lambda nx: {"item": _first(nx).pk, "teams": [_team(nx, "Team A").pk], "event": "daily_scrum"},
+    ),
+    (
+        "sprint unplan (Team A's PBI)",
+        "sprint_lanes_a",
         "delete",
         lambda nx: f"/sprints/{_sprint(nx).pk}/items/{_planned_item(nx).pk}/",
+        None,
+    ),
+    (
+        "sprint unplan (Team B's PBI)",
+        "sprint_lanes_b",
+        "delete",
+        lambda nx: f"/sprints/{_sprint(nx).pk}/items/{_planned_item(nx, 'Team B').pk}/",
         None,
     ),
     ("sprint scope log", "view", "get", lambda nx: f"/sprints/{_sprint(nx).pk}/scope-log/", None),

@@ -315,3 +315,55 @@ def test_dates_are_calendar_days(nx, api):
     body = api("dev").get(base(nx) + f"/sprints/{sprint.pk}/").json()
     assert date.fromisoformat(body["start_date"]) == START
     assert date.fromisoformat(body["end_date"]) == day(13)
+
+
+def test_a_representative_plans_their_own_lane_and_goal_only(nx, api):
+    """A Developer of Team A (`dev`): Team A's lane and Sprint Goal through the API; Team B's lane, the
+    Nexus Sprint Goal and another team's goal are a 403 naming the field, nothing saved."""
+    a, b, _c = _teams(nx)
+    first, second = _items(nx)[:2]
+    sprint = sprint_build(nx, goal="Search that finds", team_goals=[{"team": b.pk, "goal": "Ranking"}])
+    items_url = base(nx) + f"/sprints/{sprint.pk}/items/"
+    response = api("dev").post(items_url, {"item": first.pk, "teams": [a.pk]}, format="json")
+    assert response.status_code == 201, response.content
+    assert [sq["team"] for sq in response.json()["squares"]] == [a.pk]
+    for teams in ([b.pk], [a.pk, b.pk]):
+        refused = api("dev").post(items_url, {"item": second.pk, "teams": teams}, format="json")
+        assert refused.status_code == 403, refused.content
+        assert error_fields(refused) == ["team"]
+        assert "Team B's lane" in refused.json()["message"]
+    assert not SprintItem.objects.filter(sprint=sprint, item=second).exists()
+    assert not second.involvements.exists()
+    # Team B's PBI stays; Team A's goes.
+    api("po").post(items_url, {"item": second.pk, "teams": [b.pk]}, format="json")
+    refused = api("dev").delete(items_url + f"{second.pk}/")
+    assert refused.status_code == 403
+    assert error_fields(refused) == ["team"]
+    assert SprintItem.objects.filter(sprint=sprint, item=second).exists()
+    assert api("dev").delete(items_url + f"{first.pk}/").status_code == 204
+    # Goals: their own team's, the others sent as they are.
+    url = base(nx) + f"/sprints/{sprint.pk}/"
+    mine = [{"team": a.pk, "goal": "Indexing"}, {"team": b.pk, "goal": "Ranking"}]
+    response = api("sm").patch(url, {"team_goals": mine}, format="json")
+    assert response.status_code == 200, response.content
+    version = response.json()["version"]
+    for body, field in [
+        ({"goal": "Mine"}, "goal"),
+        ({"team_goals": [{"team": a.pk, "goal": "Indexing"}]}, "team_goals"),  # drops Team B's
+        ({"team_goals": [{"team": b.pk, "goal": "Rewritten"}, {"team": a.pk, "goal": "x"}]}, "team_goals"),
+    ]:
+        refused = api("dev").patch(url, body, format="json")
+        assert refused.status_code == 403, (body, refused.content)
+        assert error_fields(refused) == [field]
+    sprint.refresh_from_db()
+    assert (sprint.version, sprint.goal) == (version, "Search that finds")
+    assert dict(sprint.team_goals.values_list("team_id", "goal")) == {a.pk: "Indexing", b.pk: "Ranking"}
+    # Team B's Developer writes Team B's goal; neither starts the Sprint.
+    ok = api("dev_other").patch(
+        url,
+        {"team_goals": [{"team": a.pk, "goal": "Indexing"}, {"team": b.pk, "goal": "Ranking v2"}]},
+        format="json",
+    )
+    assert ok.status_code == 200, ok.content
+    for role in ("dev", "dev_other"):
+        assert api(role).post(url + "start/", format="json").status_code == 403

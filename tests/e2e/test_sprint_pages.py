@@ -1,7 +1,8 @@
 """Real browser (Debian Chromium through Playwright): the Product Owner plans a Sprint by dragging two
 PBIs into two team lanes and starts it; the Nexus Sprint Backlog, open in a second browser context,
 shows a square changed through the service within two seconds, keeping its filter and scroll position;
-keyboard-only planning. Screenshots: test-results/sprint-planning.png, sprint-backlog.png,
+keyboard-only planning; a Developer drags a PBI into their own team's lane. Screenshots:
+test-results/sprint-planning.png, sprint-planning-developer.png, sprint-backlog.png,
 sprint-backlog-none.png."""
 
 from __future__ import annotations
@@ -317,6 +318,49 @@ def test_plan_by_dragging_start_and_watch_the_sprint_backlog_update(
     assert viewer.locator("#sb-team").input_value() == str(checkout.pk)  # the filter stays
     assert viewer.evaluate("window.scrollY") == scroll  # and so does the scroll position
     other.close()
+
+
+def test_a_developer_drags_a_pbi_into_their_own_teams_lane(page: Page, live_server):
+    """A Developer of Search (a team's representative) plans by dragging into Search's lane: the PBI
+    appears there with Search's square; the other lanes are read-only (no drop, no remove button)."""
+    nexus, sprint = _demo_nexus()
+    search = ScrumTeam.objects.get(nexus=nexus, name="Search")
+    checkout = ScrumTeam.objects.get(nexus=nexus, name="Checkout")
+    membership_add(nexus=nexus, user=UserFactory.create(username="dev-e2e"), role=Role.DEVELOPER, team=search)
+    _login(page, live_server, "dev-e2e", f"/n/{nexus.slug}/planning/")
+    # Wide enough for the four lanes in one row: a drag crosses only the lanes between the Product
+    # Backlog and its target (Search's is the last one, Checkout's the first).
+    page.set_viewport_size({"width": 1800, "height": 1000})
+    expect(page.get_by_text("You plan for Search")).to_be_visible()
+    lane = page.locator(f'.lane-list[data-lane="{search.pk}"]')
+    other = page.locator(f'.lane-list[data-lane="{checkout.pk}"]')
+    expect(lane).to_have_attribute("data-drop", "1")
+    expect(other).not_to_have_attribute("data-drop", "1")
+    expect(page.locator(".lane.read-only")).to_have_count(len(TEAMS) - 1)
+    expect(other.locator("button")).to_have_count(0)
+    source = page.locator(".candidates")
+
+    _drag(page, source.locator('.plan-card:has-text("SHOP-418")'), lane)
+    card = lane.locator('.plan-card:has-text("SHOP-418")')
+    expect(card).to_be_visible()
+    square = card.locator(".sq", has_text=search.code)
+    expect(square).to_have_attribute("title", "Search: Not started")
+    expect(square).to_have_class(re.compile(r"\bsq-not_started\b"))
+    expect(card.get_by_role("button", name="Take SHOP-418 out of Search's lane")).to_be_visible()
+    item418 = _item(nexus, "SHOP-418")
+    assert SprintItem.objects.filter(sprint=sprint, item=item418).exists()
+    assert list(TeamInvolvement.objects.filter(item=item418).values_list("team__name", flat=True)) == [
+        "Search"
+    ]
+    # Another team's lane takes no drop: nothing is asked of the server, nothing planned.
+    _drag(page, source.locator('.plan-card:has-text("SHOP-421")'), other)
+    _htmx_idle(page)
+    expect(source.locator('.plan-card:has-text("SHOP-421")')).to_be_visible()
+    expect(other.locator('.plan-card:has-text("SHOP-421")')).to_have_count(0)
+    assert not SprintItem.objects.filter(sprint=sprint, item=_item(nexus, "SHOP-421")).exists()
+    page.mouse.move(0, 0)
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "sprint-planning-developer.png")
 
 
 def test_keyboard_only_planning(page: Page, live_server):

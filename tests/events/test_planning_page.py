@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from html import unescape
 
 import pytest
 from django.urls import reverse
 
 from backlog.models import ColumnCategory, ProductBacklogItem, Role, ScrumTeam, TeamInvolvement, Transition
 from backlog.services import ColumnSpec, membership_add, nexus_create, pbi_create, pbi_transition, team_create
-from events.models import Sprint, SprintItem, SprintState
+from events.models import Sprint, SprintItem, SprintScopeChange, SprintState
 from events.selectors_sprints import planning_get, team_throughput_get
 from events.services import sprint_create, sprint_plan, sprint_update
 from flow.models import ItemFlow
@@ -352,33 +353,149 @@ def test_start_goes_to_the_nexus_sprint_backlog(client, po, nexus):
     assert "only a planned Sprint starts" in response.content.decode()
 
 
-@pytest.mark.parametrize("role", [Role.STAKEHOLDER, Role.DEVELOPER, Role.SCRUM_MASTER])
-def test_only_the_po_and_the_nit_plan_others_read(client, nexus, role):
+def test_stakeholders_read(client, nexus):
     sprint = sprint_create(nexus=nexus, actor=None)
     atlas = _teams(nexus)[0]
-    user = member(nexus, role, username=f"u-{role}", team_obj=atlas if role != Role.STAKEHOLDER else None)
-    client.force_login(user)
+    client.force_login(member(nexus, Role.STAKEHOLDER, username="u-stakeholder"))
     page = client.get(_url("planning", nexus)).content.decode()
     assert "Read-only" in page
     assert "<select" not in page
+    assert "<textarea" not in page
     assert "Start Sprint" not in page
+    assert "data-drop" not in page
     item = _items(nexus, "Ready")[0]
     for name, data in [
         ("planning-add", {"item": item.pk, "team": atlas.pk}),
         ("planning-remove", {"item": item.pk, "team": atlas.pk}),
-        ("planning-goals", {"goal": "mine"}),
-        ("planning-start", {}),
+        ("planning-goals", {f"team-{atlas.pk}": "mine"}),
     ]:
         response = client.post(_url(name, nexus, sprint.pk), data, **HX)
         assert response.status_code == 403, name
-        assert (
-            "Only the Product Owner and Nexus Integration Team members plan Sprints."
-            in response.content.decode()
-        )
+        assert "Stakeholders read the Sprint" in response.content.decode()
+    response = client.post(_url("planning-start", nexus, sprint.pk), **HX)
+    assert response.status_code == 403
+    assert "create and start Sprints" in response.content.decode()
     assert client.post(_url("planning-new", nexus), **HX).status_code == 403
     sprint.refresh_from_db()
-    assert (sprint.state, sprint.goal, sprint.scope.count()) == (SprintState.PLANNED, "", 0)
+    assert (sprint.state, sprint.goal, sprint.scope.count(), sprint.team_goals.count()) == (
+        SprintState.PLANNED,
+        "",
+        0,
+        0,
+    )
     assert Sprint.objects.filter(nexus=nexus).count() == 1
+
+
+@pytest.mark.parametrize("role", [Role.DEVELOPER, Role.SCRUM_MASTER])
+def test_a_representative_sees_their_lane_as_a_drop_target_and_the_others_read_only(client, nexus, role):
+    sprint = sprint_create(nexus=nexus, actor=None)
+    atlas, borealis, cosmos = _teams(nexus)
+    first, second = _items(nexus, "Ready")[:2]
+    sprint_plan(sprint=sprint, item=first, teams=[atlas], actor=None)
+    sprint_plan(sprint=sprint, item=second, teams=[borealis], actor=None)
+    client.force_login(member(nexus, role, username=f"rep-{role}", team_obj=atlas))
+    page = client.get(_url("planning", nexus)).content.decode()
+    assert "You plan for Atlas" in page
+    lanes = {t.name: _lane(page, t.name) for t in (atlas, borealis, cosmos)}
+    assert 'class="lane droppable"' in lanes["Atlas"]
+    assert f'data-lane="{atlas.pk}" data-drop="1"' in lanes["Atlas"]
+    assert "your lane" in lanes["Atlas"]
+    for name in ("Borealis", "Cosmos"):
+        assert 'class="lane read-only"' in lanes[name]
+        assert "data-drop" not in lanes[name]
+        assert "read-only" in lanes[name]
+        assert 'name="take"' not in lanes[name]  # no remove button on another team's cards
+    # The remove button on their own lane's card; the keyboard form offers only their own team.
+    assert f'name="take" value="{first.pk}-{atlas.pk}"' in lanes["Atlas"]
+    select = re.search(r'<select id="plan-team" name="team">(.*?)</select>', page, flags=re.S)
+    assert select
+    assert re.findall(r'<option value="(\d+)"', select.group(1)) == [str(atlas.pk)]
+    assert _source(page).count('form="plan-kbd" name="item"') == len(_cards(_source(page)))
+    # Their own team's Sprint Goal to write; the Nexus Sprint Goal and the others' to read; no Start.
+    assert f'name="team-{atlas.pk}"' in page
+    assert f'name="team-{borealis.pk}"' not in page
+    assert 'name="goal"' not in page
+    assert "Start Sprint" not in page
+    assert "sortable-1.15.7.min.js" in page
+
+
+def test_a_developer_plans_into_their_own_lane_and_takes_the_card_out(client, nexus):
+    sprint = sprint_create(nexus=nexus, actor=None)
+    atlas = _teams(nexus)[0]
+    dev = member(nexus, Role.DEVELOPER, username="dev-atlas", team_obj=atlas)
+    client.force_login(dev)
+    item = _items(nexus, "Ready")[0]
+    response = client.post(_url("planning-add", nexus, sprint.pk), {"item": item.pk, "team": atlas.pk}, **HX)
+    assert response.status_code == 200
+    assert _cards(_lane(response.content.decode(), "Atlas")) == [item.pk]
+    assert SprintScopeChange.objects.get(sprint=sprint, item=item).actor == dev
+    response = client.post(_url("planning-remove", nexus, sprint.pk), {"take": f"{item.pk}-{atlas.pk}"}, **HX)
+    assert response.status_code == 200
+    assert not SprintItem.objects.filter(sprint=sprint).exists()
+    assert item.pk in _cards(_source(response.content.decode()))
+
+
+def test_another_teams_lane_is_refused_in_the_page_never_a_500(client, nexus):
+    sprint = sprint_create(nexus=nexus, actor=None)
+    atlas, borealis, _ = _teams(nexus)
+    theirs = _items(nexus, "Ready")[1]
+    sprint_plan(sprint=sprint, item=theirs, teams=[borealis], actor=None)
+    client.force_login(member(nexus, Role.DEVELOPER, username="dev-atlas", team_obj=atlas))
+    item = _items(nexus, "Ready")[0]
+    add, remove = _url("planning-add", nexus, sprint.pk), _url("planning-remove", nexus, sprint.pk)
+    for url, data in [
+        (add, {"item": item.pk, "team": borealis.pk}),
+        (remove, {"take": f"{theirs.pk}-{borealis.pk}"}),
+        (remove, {"item": theirs.pk}),
+    ]:
+        response = client.post(url, data, **HX)
+        assert response.status_code == 403, data
+        html = unescape(response.content.decode())
+        assert 'id="plan-board"' in html
+        assert 'class="errornote" role="alert"' in html
+        assert "Borealis's lane" in html
+        assert "you represent Atlas" in html
+    # A plain form post: the whole page with the message.
+    response = client.post(add, {"item": item.pk, "team": borealis.pk})
+    assert response.status_code == 403
+    assert "<html" in response.content.decode()
+    assert "Borealis's lane" in unescape(response.content.decode())
+    assert list(SprintItem.objects.filter(sprint=sprint).values_list("item_id", flat=True)) == [theirs.pk]
+    assert not TeamInvolvement.objects.filter(item=item).exists()
+    assert list(TeamInvolvement.objects.filter(item=theirs).values_list("team_id", flat=True)) == [
+        borealis.pk
+    ]
+
+
+def test_a_developer_saves_their_teams_goal_not_the_others(client, nexus):
+    atlas, borealis, _ = _teams(nexus)
+    sprint = sprint_create(nexus=nexus, actor=None, goal="Pay by card", team_goals={borealis.pk: "Ledger"})
+    client.force_login(member(nexus, Role.DEVELOPER, username="dev-atlas", team_obj=atlas))
+    url = _url("planning-goals", nexus, sprint.pk)
+    response = client.post(url, {"version": sprint.version, f"team-{atlas.pk}": "Card form"}, **HX)
+    assert response.status_code == 200
+    assert "Goals saved." in response.content.decode()
+    sprint.refresh_from_db()
+    assert sprint.goal == "Pay by card"
+    assert dict(sprint.team_goals.values_list("team_id", "goal")) == {
+        atlas.pk: "Card form",
+        borealis.pk: "Ledger",
+    }
+    for data, field_text in [
+        ({"goal": "Mine"}, "write the Nexus Sprint Goal"),
+        ({f"team-{borealis.pk}": "Rewritten"}, "Borealis's Sprint Goal"),
+    ]:
+        response = client.post(url, {"version": sprint.version, **data}, **HX)
+        assert response.status_code == 403, data
+        html = unescape(response.content.decode())
+        assert 'id="goals"' in html
+        assert field_text in html
+    sprint.refresh_from_db()
+    assert sprint.goal == "Pay by card"
+    assert dict(sprint.team_goals.values_list("team_id", "goal")) == {
+        atlas.pk: "Card form",
+        borealis.pk: "Ledger",
+    }
 
 
 def test_a_nit_member_plans(client, nexus):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from backlog.errors import Conflict, DomainError, PreconditionFailed
-from backlog.models import NexusChangeCounter, TeamInvolvement
+from backlog.models import NexusChangeCounter, Role, TeamInvolvement
 from backlog.services import pbi_delete, pbi_transition
 from events.models import (
     ScopeChangeKind,
@@ -29,7 +29,7 @@ from events.services import (
     sprint_update,
 )
 from tests.events.sprint_helpers import START, day, finish, items, sprint_build, teams
-from tests.factories import UserFactory, column, nexus_build
+from tests.factories import column, member, nexus_build
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +129,7 @@ def test_delete_only_a_planned_sprint():
 def test_plan_adds_squares_and_logs_who_when_and_at_which_event():
     nexus = nexus_build(items=2)
     a, b, _c = teams(nexus)
-    user = UserFactory.create()
+    user = member(nexus, Role.NIT_MEMBER, username="nit")  # who plans (the services check it)
     sprint = sprint_build(nexus)
     item = items(nexus)[0]
     row = sprint_plan(sprint=sprint, item=item, teams=[a, b], actor=user, event="refinement")
