@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection
 
 from nexus_site.bench import BenchContext, Row, nearest_rank, postgres_url
+from nexus_site.celery import worker_command
 
 #: Run by the driver process (Django set up with the bench database and the worker's Redis).
 DRIVER = r"""
@@ -119,20 +120,7 @@ def run(ctx: BenchContext) -> list[Row]:
     purge = [sys.executable, "-m", "celery", "-A", "nexus_site", "purge", "-f"]
     subprocess.run(purge, cwd=root, env=env, capture_output=True, check=False, timeout=60)
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "nexus_site",
-            "worker",
-            "--pool=solo",
-            "-l",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_command(),
         cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,

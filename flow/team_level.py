@@ -50,10 +50,10 @@ from collections import defaultdict
 from datetime import date
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import Count, Exists, F, OuterRef
 from django.db.models.functions import TruncDate
 
-from backlog.models import Nexus, TeamStatus, Transition, TransitionKind
+from backlog.models import Nexus, TeamInvolvement, TeamStatus, Transition, TransitionKind
 from flow import metrics
 
 __all__ = [
@@ -231,10 +231,6 @@ def imported_squares(nexus: Nexus, team_ids: list[int]) -> dict[int, int]:
     """Per Scrum Team of `team_ids`: how many live PBIs it is forecast on through an imported square
     (no `team_added` row), counted on its own flow from their Nexus columns until their first
     team-level row (`nexus_fallback`). One query."""
-    from django.db.models import Count, Exists, OuterRef
-
-    from backlog.models import TeamInvolvement
-
     added = Transition.objects.filter(
         kind=TransitionKind.TEAM_ADDED, item_id=OuterRef("item_id"), team_id=OuterRef("team_id")
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,7 +98,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
     from django.conf import settings
 
     from nexus_site.bench import postgres_url
-    from nexus_site.celery import app
+    from nexus_site.celery import app, worker_command
 
     if not settings.REDIS_URL:
         pytest.fail("REDIS_URL is not set: `make test` runs against Redis (see README).")
@@ -113,20 +112,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
     }
     app.control.purge()  # tasks left in Redis by earlier runs must not reach this worker
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "nexus_site",
-            "worker",
-            "--pool=solo",
-            "-l",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_command(),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -151,27 +151,10 @@ class Worker:
 
     def __enter__(self) -> Worker:
         self.log = (self.folder / f"{self.name}.log").open("wb")
+        from nexus_site.celery import worker_command
+
         beat = ["-B", "--schedule", str(self.folder / "beat-schedule")] if self.beat else []
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "nexus_site",
-            "worker",
-            *beat,
-            "-n",
-            f"{self.name}@%h",
-        ]
-        command += [
-            f"--pool={self.pool}",
-            *(["--concurrency=1"] if self.pool == "prefork" else []),
-            "-l",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+        command = worker_command(pool=self.pool, log_level="INFO", options=(*beat, "-n", f"{self.name}@%h"))
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
