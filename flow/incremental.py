@@ -91,8 +91,7 @@ class _Scope:
     def deltas(self, days: list[date]) -> dict[date, list[int]]:
         """The change of each series on each of `days` (sorted), for the days where one changes.
 
-        The change is constant between two step days: one pass over the days and the steps merged
-        (a back-move changes every day since the item started, a few thousand of them)."""
+        The change is constant between two step days: one pass over the days and the steps merged."""
         out: dict[date, list[int]] = {}
         steps = sorted((d, i, v) for i, series in enumerate(self.steps) for d, v in series.items() if v)
         n, k = len(steps), 0
@@ -106,6 +105,27 @@ class _Scope:
                 current = list(run) if any(run) else None
             if current is not None:
                 out[day] = current  # shared between days: read, never changed, by the caller
+        return out
+
+    def runs(self, first: date, last: date) -> list[tuple[date, date, list[int]]]:
+        """The change of each series over the days `first..last`, as runs (first day, last day
+        inclusive, change) where it is constant and not zero, in order of day. A back-move changes
+        every day since the item started, but only a few runs: the stored rows are shifted by them in
+        the database (`flow.store.days_shift`), never read and written one by one."""
+        changes: dict[date, list[int]] = {}
+        for i, series in enumerate(self.steps):
+            for day, v in series.items():
+                if v:
+                    changes.setdefault(day, [0] * len(self.steps))[i] += v
+        days = sorted(changes)
+        run = [0] * len(self.steps)
+        out: list[tuple[date, date, list[int]]] = []
+        for k, day in enumerate(days):
+            run = [a + b for a, b in zip(run, changes[day], strict=True)]
+            end = days[k + 1] - timedelta(days=1) if k + 1 < len(days) else last
+            lo, hi = max(day, first), min(end, last)
+            if lo <= hi and any(run):
+                out.append((lo, hi, run))
         return out
 
 
@@ -273,28 +293,18 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         new_first[team].append(team_row[4])
     if any(team not in snaps for team in concerned):
         return FULL  # a Scrum Team without stored figures yet
+    snap_ends = {snap.pk: snap.end for snap in snaps.values()}
 
-    # Which rows to read: each scope's last row (to carry forward), and for the scopes concerned the
-    # days from the first one that changes. One query.
-    read_from: dict[int, date] = {}
-    for team, snap in snaps.items():
-        lo = snap.end
-        scope = concerned.get(team)
-        if scope is not None:
-            changes_from = scope.first_day()
-            if changes_from is not None:
-                lo = min(lo, max(changes_from, snap.start))
-        read_from[snap.pk] = lo
-    cond = Q()
-    for pk, lo in read_from.items():
-        cond |= Q(snapshot_id=pk, date__gte=lo)
-    rows: dict[int, dict[date, tuple[int, list[int]]]] = defaultdict(dict)
-    # The CFD read as its JSON text and split here: a back-move reads a few thousand rows, and
-    # decoding each through the JSON field cost more than the rest of the update.
-    for pk, snap_id, day, wip, eod, thr, cfd in FlowDay.objects.filter(cond).values_list(
-        "id", "snapshot_id", "date", "wip", "wip_eod", "throughput", store.json_text("cfd")
-    ):
-        rows[snap_id][day] = (pk, [wip, eod, thr, *store.int_list(cfd)])
+    # Each scope's last stored row: carried forward to the days since it, and its first CFD count (the
+    # scope's items). The rows the change touches are not read: they are shifted in the database.
+    # One query.
+    ends = {snap.end for snap in snaps.values()}
+    lasts: dict[int, list[int]] = {}
+    for snap_id, day, wip, eod, thr, cfd in FlowDay.objects.filter(
+        snapshot_id__in=[snap.pk for snap in snaps.values()], date__in=ends
+    ).values_list("snapshot_id", "date", "wip", "wip_eod", "throughput", store.json_text("cfd")):
+        if day == snap_ends[snap_id]:
+            lasts[snap_id] = [wip, eod, thr, *store.int_list(cfd)]
 
     # Scopes whose earliest item left: their new first day, from the stored items. One query at most.
     rescan = {
@@ -313,17 +323,15 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             .order_by()
         )
 
-    updates: list[tuple[Any, ...]] = []
+    shifts: list[tuple[int, date, date, list[int]]] = []
     inserts: list[tuple[Any, ...]] = []
     delete_before: list[tuple[int, date]] = []
     snap_updates: list[tuple[Any, ...]] = []
     for team, snap in snaps.items():
-        written = len(inserts) + len(updates)
-        stored = rows.get(snap.pk, {})
-        last = stored.get(snap.end)
-        if last is None:
+        written = len(inserts) + len(shifts)
+        last_values = lasts.get(snap.pk)
+        if last_values is None:
             return FULL  # the stored series is not what it should be: rebuild it
-        last_values = last[1]
         members = last_values[3]  # CFD of the first column on the last day: the scope's items
         scope = concerned.get(team)
         start = snap.start if members else as_of  # an empty scope's series is the one day as_of
@@ -336,7 +344,9 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
                 base = snap.start
             candidates = [d for d in (base, *new_first.get(team, [])) if d is not None]
             start = min(candidates) if candidates else as_of
-        # the rows the scope must have: start..as_of
+        # The rows the scope must have: start..as_of. New ones: the days since its last row (that
+        # row's values carried forward: nothing happened on them) and, when its first day moved
+        # earlier, the days before its old first one (zeros); each with the change of that day.
         values: dict[date, list[int]] = {}
         carry = [last_values[1], last_values[1], 0, *last_values[3:]]
         day = snap.end + timedelta(days=1)
@@ -348,24 +358,22 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             values[day] = [0] * (3 + width[team])
             day += timedelta(days=1)
         if scope is not None:
-            todo = sorted({*(d for d in stored if d >= start), *values})
-            for day, delta in scope.deltas(todo).items():
-                current = values.get(day)
-                values[day] = [a + b for a, b in zip(current or stored[day][1], delta, strict=True)]
-        for day, vals in values.items():
-            if day < start:
-                continue  # before the scope's (new) first day: no row
-            old_row = stored.get(day)
-            row_values = (vals[0], vals[1], vals[2], vals[3:])
-            if old_row is None:
-                inserts.append((snap.pk, day, *row_values))
-            elif old_row[1] != vals:
-                updates.append((old_row[0], *row_values))
+            for day, delta in scope.deltas(sorted(values)).items():
+                values[day] = [a + b for a, b in zip(values[day], delta, strict=True)]
+            # The stored rows kept (start..end): shifted by the change, run by run.
+            shifts += [
+                (snap.pk, lo, hi, delta) for lo, hi, delta in scope.runs(max(start, snap.start), snap.end)
+            ]
+        inserts += [
+            (snap.pk, day, vals[0], vals[1], vals[2], vals[3:])
+            for day, vals in values.items()
+            if day >= start
+        ]
         if start > snap.start:
             delete_before.append((snap.pk, start))
         if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
             snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
-        elif (team is None or len(inserts) + len(updates) > written) and (
+        elif (team is None or len(inserts) + len(shifts) > written) and (
             snap.days_digest or snap.items_digest
         ):
             # rows (or, for the Nexus, items) written: the digests of the last full recompute no longer
@@ -396,7 +404,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         for pk, start in delete_before:
             cond |= Q(snapshot_id=pk, date__lt=start)
         FlowDay.objects.filter(cond)._raw_delete(FlowDay.objects.db)
-    store.rows_update(FlowDay, store.DAY_FIELDS, updates)
+    store.days_shift(shifts)
     store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), inserts)
     store.rows_update(FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), snap_updates)
     # The scopes whose summaries no longer match their rows: those the changed items are in, and those

@@ -36,6 +36,7 @@ from flow.metrics import FlowSeries
 from flow.models import FlowDay, ItemFlow
 
 __all__ = [
+    "days_shift",
     "days_store",
     "items_digest",
     "items_store",
@@ -214,6 +215,44 @@ def rows_update_each(model: type[models.Model], fields: Sequence[str], rows: Seq
     ]
     with _binding_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def days_shift(shifts: Sequence[tuple[int, date, date, Sequence[int]]]) -> None:
+    """Add to stored daily rows (`FlowDay`) a change: each shift is (snapshot id, first day, last day
+    inclusive, change of wip, wip_eod, throughput, then of each CFD count), applied to that snapshot's
+    rows of those days in the database, none read. The incremental update's way to change a run of
+    days by the same amount (a back-move changes every day since the item started: a few runs, a few
+    thousand rows). Runs of one snapshot must not overlap.
+
+    On PostgreSQL one statement per CFD width (`UPDATE ... FROM (VALUES ...)`, the CFD rebuilt by
+    `jsonb_build_array`); on SQLite one `executemany` per width, the CFD's JSON text made as
+    `_list_text` makes it (a full recompute compares the text)."""
+    by_width: dict[int, list[tuple[int, date, date, Sequence[int]]]] = {}
+    for shift in shifts:
+        by_width.setdefault(len(shift[3]) - 3, []).append(shift)
+    table = connection.ops.quote_name(FlowDay._meta.db_table)
+    with connection.cursor() as cursor:
+        for width, rows in by_width.items():
+            if connection.vendor == "postgresql":
+                cfd = ", ".join(f"(t.cfd->>{k})::int + v.c{k}" for k in range(width))
+                names = ", ".join(["snap", "lo", "hi", "wip", "eod", "thr", *(f"c{k}" for k in range(width))])
+                marks = ", ".join(["%s::bigint", "%s::date", "%s::date", *["%s::int"] * (3 + width)])
+                values = ", ".join([f"({marks})"] * len(rows))
+                sql = (
+                    f"UPDATE {table} AS t SET wip = t.wip + v.wip, wip_eod = t.wip_eod + v.eod, "
+                    f"throughput = t.throughput + v.thr, cfd = jsonb_build_array({cfd}) "
+                    f"FROM (VALUES {values}) AS v({names}) "
+                    "WHERE t.snapshot_id = v.snap AND t.date BETWEEN v.lo AND v.hi"
+                )
+                cursor.execute(sql, [x for pk, lo, hi, delta in rows for x in (pk, lo, hi, *delta)])
+                continue
+            # the text `_list_text` writes (`[1, 2]`), so that a full recompute finds the row unchanged
+            cfd = " || ', ' || ".join(f"(json_extract(cfd, '$[{k}]') + %s)" for k in range(width))
+            sql = (
+                f"UPDATE {table} SET wip = wip + %s, wip_eod = wip_eod + %s, throughput = throughput + %s, "
+                f"cfd = '[' || {cfd} || ']' WHERE snapshot_id = %s AND date BETWEEN %s AND %s"
+            )
+            cursor.executemany(sql, [[*delta, pk, lo, hi] for pk, lo, hi, delta in rows])
 
 
 def rows_delete(model: type[models.Model], pks: Sequence[Any]) -> None:

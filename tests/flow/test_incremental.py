@@ -372,3 +372,45 @@ def test_the_embedded_default_refreshes_the_figures_in_a_thread_after_the_respon
         assert state.summary["wip_as_of"] == 1
     finally:
         background.wait_idle(60)
+
+
+@pytest.mark.smoke  # `make test` runs it on PostgreSQL with the suite, then on SQLite (`make smoke`)
+def test_back_moves_shift_the_stored_days_in_the_database_as_a_full_recompute_stores_them(
+    clock, cheap_forecasts, applied, django_capture_on_commit_callbacks
+):
+    """Back-moves change every stored day since the item started: `flow.store.days_shift` adds the
+    change to those rows in the database (jsonb on PostgreSQL, JSON1 on SQLite), run by run. Both
+    databases' statements must store what a full recompute stores."""
+    nexus = nexus_build(teams=2)
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("pk"))
+    cols = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
+    with django_capture_on_commit_callbacks(execute=True):
+        items = [
+            pbi_create(nexus=nexus, title=f"I{i}", actor=None, teams=teams[: 1 + i % 2]) for i in range(4)
+        ]
+    for day in range(1, 4):  # each a column further every ten days
+        clock.now += timedelta(days=10)
+        with django_capture_on_commit_callbacks(execute=True):
+            for it in items:
+                pbi_transition(item=it, to_column=cols[min(day, len(cols) - 2)], actor=None)
+        squares_fill(items[3])
+        pbi_transition(item=items[3], to_column=cols[-1], actor=None)  # finished 10 days ago
+    flow_recompute(nexus_id=nexus.pk)
+    applied.clear()
+    clock.now += timedelta(days=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        pbi_transition(item=items[0], to_column=cols[0], actor=None)  # started 35 days ago: not started
+        pbi_transition(item=items[1], to_column=cols[1], actor=None)  # back from a later column
+        pbi_transition(item=items[3], to_column=cols[2], actor=None)  # no longer finished
+    clock.now += timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        pbi_delete(item=items[2], actor=None)  # its days out of both teams' rows
+        pbi_transition(item=items[0], to_column=cols[2], actor=None)  # started again, today
+    assert applied
+    assert set(applied) == {APPLIED}, applied
+    incremental_rows = stored(nexus)
+    shifted = FlowDay.objects.filter(snapshot__nexus=nexus, snapshot__team=None).count()
+    assert shifted >= 35  # the back-moves changed rows over weeks of days
+    summary = flow_recompute(nexus_id=nexus.pk)
+    assert stored(nexus) == incremental_rows
+    assert summary["timings"]["rows_written"] == 0  # not even the CFD's JSON text differs
