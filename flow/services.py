@@ -223,7 +223,7 @@ def _recompute_locked(
             before = {}
         # Digests first: an unchanged scope (or set of items) is not read, let alone compared row by row.
         written = 0
-        if before.get(snapshots[0].pk, ("", ""))[1] != items_digest:
+        if before.get(snapshots[0].pk, ("", "", None, None))[1] != items_digest:
             # the milestones from the result's array of ordinals (0 = none), not date by date
             item_rows: dict[int, store.ItemRow] = {
                 int(it.key): (
@@ -238,13 +238,26 @@ def _recompute_locked(
             }
             written += store.items_store(nexus_id=nexus.pk, rows=item_rows)
         written += team_level.team_items_store(nexus_id=nexus.pk, rows=team_items)
-        written += store.series_store(
-            scopes={
-                snap.pk: scope
-                for snap, scope, digest in zip(snapshots, series, days_digests, strict=True)
-                if before.get(snap.pk, ("", ""))[0] != digest
-            }
-        )
+        # A scope whose stored rows are the first days of its series (the day turned, nothing else
+        # changed: the digest of those days is the stored one) gets its new days, none read; the other
+        # changed scopes are compared row by row.
+        compare: dict[int, tuple[date, metrics.FlowSeries]] = {}
+        for snap, (start, scope_series), digest in zip(snapshots, series, days_digests, strict=True):
+            old_digest, _, old_start, old_end = before.get(snap.pk, ("", "", None, None))
+            if old_digest == digest:
+                continue
+            kept = (old_end - start).days + 1 if old_end is not None and old_start == start else 0
+            if (
+                old_digest
+                and 0 < kept < len(scope_series)
+                and old_digest == store.series_digest(start, scope_series, days=kept)
+            ):
+                written += store.series_append(
+                    snapshot_id=snap.pk, start=start, series=scope_series, stored_days=kept
+                )
+            else:
+                compare[snap.pk] = (start, scope_series)
+        written += store.series_store(scopes=compare)
         FlowState.objects.filter(nexus=nexus).update(
             computed_at=now, computed_on=as_of, summary=summary, last_error=""
         )
@@ -290,13 +303,14 @@ SNAPSHOT_FIELDS = (
 
 def _snapshots_store(
     *, nexus: Nexus, scopes: list[FlowData], now: Any, days_digests: list[str], items_digest: str
-) -> tuple[list[FlowSnapshot], dict[int, tuple[str, str]]]:
+) -> tuple[list[FlowSnapshot], dict[int, tuple[str, str, date, date]]]:
     """The scopes' `FlowSnapshot` rows, updated in place (their daily rows stay, to be compared) or
     created, with the digests of what this recompute stores (`items_digest` on the Nexus's);
     snapshots of scopes no longer computed are deleted. Returns them in the order of `scopes`, and
-    the digests the kept ones had (snapshot id -> (days digest, items digest))."""
+    the digests and days the kept ones had (snapshot id -> (days digest, items digest, first day,
+    last day))."""
     have = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).defer("figures", "detail")}
-    before = {s.pk: (s.days_digest, s.items_digest) for s in have.values()}
+    before = {s.pk: (s.days_digest, s.items_digest, s.start, s.end) for s in have.values()}
     wanted = {data.team.pk if data.team else None for data in scopes}
     gone = [s.pk for team_id, s in have.items() if team_id not in wanted]
     if gone:

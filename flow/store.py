@@ -44,6 +44,7 @@ __all__ = [
     "rows_insert",
     "rows_update",
     "rows_update_each",
+    "series_append",
     "series_digest",
     "series_store",
 ]
@@ -244,7 +245,8 @@ def days_shift(shifts: Sequence[tuple[int, date, date, Sequence[int]]]) -> None:
                     f"FROM (VALUES {values}) AS v({names}) "
                     "WHERE t.snapshot_id = v.snap AND t.date BETWEEN v.lo AND v.hi"
                 )
-                cursor.execute(sql, [x for pk, lo, hi, delta in rows for x in (pk, lo, hi, *delta)])
+                params: list[Any] = [x for pk, lo, hi, delta in rows for x in (pk, lo, hi, *delta)]
+                cursor.execute(sql, params)
                 continue
             # the text `_list_text` writes (`[1, 2]`), so that a full recompute finds the row unchanged
             cfd = " || ', ' || ".join(f"(json_extract(cfd, '$[{k}]') + %s)" for k in range(width))
@@ -348,14 +350,32 @@ def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
     return len(gone) + len(new) + len(changed)
 
 
-def series_digest(start: date, series: FlowSeries) -> str:
+def series_digest(start: date, series: FlowSeries, *, days: int | None = None) -> str:
     """Digest (hex) of the daily rows a scope's series makes: its first day and every value. Equal
-    digests, equal rows."""
+    digests, equal rows. `days`: of its first `days` days only (the rows stored before the day
+    turned: `series_append`)."""
+    n = len(series) if days is None else days
     h = hashlib.blake2b(digest_size=20)
-    h.update(f"days1:{start.toordinal()}:{len(series)}:{series.cfd.shape[0]}:".encode())
-    for values in (series.wip, series.wip_eod, series.throughput, series.cfd):
+    h.update(f"days1:{start.toordinal()}:{n}:{series.cfd.shape[0]}:".encode())
+    for values in (series.wip[:n], series.wip_eod[:n], series.throughput[:n], series.cfd[:, :n]):
         h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
     return h.hexdigest()
+
+
+def series_append(*, snapshot_id: int, start: date, series: FlowSeries, stored_days: int) -> int:
+    """Insert the daily rows of a scope's series after its first `stored_days` days, which are stored
+    already and unchanged (the caller compared their digest: `series_digest(days=)`). The full
+    recompute after the day turned with nothing else changed writes so one row per scope, reading
+    none. Returns the number of rows written."""
+    n = len(series) - stored_days
+    if n <= 0:
+        return 0
+    texts = _cfd_texts(series.cfd[:, stored_days:])
+    wip = series.wip[stored_days:].tolist()
+    eod, thr = series.wip_eod[stored_days:].tolist(), series.throughput[stored_days:].tolist()
+    days = _iso_days(start.toordinal() + stored_days, n)
+    _days_insert([(snapshot_id, *row) for row in zip(days, wip, eod, thr, texts, strict=True)])
+    return n
 
 
 def items_digest(

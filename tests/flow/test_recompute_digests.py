@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backlog.models import Transition, TransitionKind
 from backlog.services import pbi_create, pbi_transition
 from flow import metrics
 from flow.incremental import APPLIED, flow_apply
@@ -101,10 +102,43 @@ def test_an_unchanged_recompute_reads_no_stored_row(tmp_path):
     ]
     assert read == []  # the digests matched: neither the daily rows nor the items were read
     assert _stored(nexus) == before
-    # a day later every scope has one more day: compared, and only the new rows written
-    later = flow_recompute(nexus_id=nexus.pk, as_of=d(41))
+    # a day later every scope has one more day: its stored days are the first days of its new series
+    # (their digest is the stored one), so only the new rows are written, and no stored row is read
+    with CaptureQueriesContext(connection) as ctx:
+        later = flow_recompute(nexus_id=nexus.pk, as_of=d(41))
     scopes = FlowSnapshot.objects.filter(nexus=nexus).count()
     assert later["timings"]["rows_written"] == scopes
+    read = [
+        q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT") and "flow_flowday" in q["sql"]
+    ]
+    assert read == []
+    appended = _stored(nexus)
+    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
+    ItemFlow.objects.filter(nexus=nexus).delete()
+    FlowSnapshot.objects.filter(nexus=nexus).delete()
+    flow_recompute(nexus_id=nexus.pk, as_of=d(41))  # into an empty store
+    assert _stored(nexus) == appended
+
+
+def test_a_day_turned_over_changed_days_compares_them(tmp_path):
+    """The first days of the new series differ from what the last recompute stored (a PBI's past
+    changed in the log, and no incremental update followed): their digest is not the stored one, so
+    the stored rows are compared and mended, not merely extended."""
+    nexus = history_nexus(tmp_path, many_items(30))
+    flow_recompute(nexus_id=nexus.pk, as_of=d(40))
+    moved = Transition.objects.filter(item__backlog__nexus=nexus, kind=TransitionKind.COLUMN).order_by("-at")[
+        0
+    ]
+    Transition.objects.filter(pk=moved.pk).update(at=moved.at - timedelta(days=3))
+    later = flow_recompute(nexus_id=nexus.pk, as_of=d(41))
+    scopes = FlowSnapshot.objects.filter(nexus=nexus).count()
+    assert later["timings"]["rows_written"] > scopes  # more than the one new day of each scope
+    mended = _stored(nexus)
+    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
+    ItemFlow.objects.filter(nexus=nexus).delete()
+    FlowSnapshot.objects.filter(nexus=nexus).delete()
+    flow_recompute(nexus_id=nexus.pk, as_of=d(41))  # into an empty store
+    assert _stored(nexus) == mended
 
 
 def test_rows_the_incremental_update_wrote_are_compared_again():
