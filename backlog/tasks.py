@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
+import nexus_site.celery  # noqa: F401  the project's app: a task sent from here goes to its broker
 from backlog.services import sync, webhooks
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Min, Q
+from django.db.models.fields.json import KeyTransform
 
 from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
 from flow import metrics, store, team_level
@@ -165,15 +166,16 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         for s in FlowSnapshot.objects.filter(nexus=nexus)
         .select_for_update()
         .order_by("pk")
-        .only("id", "team", "as_of", "start", "end", "basis", "figures", "days_digest", "items_digest")
+        .only("id", "team", "as_of", "start", "end", "basis", "days_digest", "items_digest")
+        # of the figures (tens of KB of JSON per scope) only the Definition of Workflow they were made with
+        .annotate(**{f"wf_{k}": KeyTransform(k, "figures") for k in WORKFLOW_KEYS})
     }
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     nexus_snap = snaps.get(None)
     if not columns or nexus_snap is None:
         return FULL
     workflow = workflow_of(columns)
-    figures = nexus_snap.figures
-    if tuple(figures.get(k) for k in WORKFLOW_KEYS) != workflow_key(workflow) or any(
+    if tuple(getattr(nexus_snap, f"wf_{k}") for k in WORKFLOW_KEYS) != workflow_key(workflow) or any(
         s.end > as_of or s.as_of > as_of for s in snaps.values()
     ):
         return FULL  # the Definition of Workflow or the time zone changed: the full recompute's job

@@ -37,7 +37,6 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from backlog.errors import DomainError, NotAllowed
 from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, WipLimitKind, WorkflowColumn
@@ -472,6 +471,8 @@ def recompute_request(*, nexus_id: int, full: bool = True) -> bool:
     set. If the broker is unreachable the change still stands: the recompute stays pending (pages say
     since when) and the next change, job or the nightly run does it. Returns True when a job was sent.
     """
+    from kombu.exceptions import OperationalError as BrokerError  # with Celery: not at Django's start
+
     from flow.tasks import recompute_nexus
 
     now = timezone.now()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError as DatabaseError
 
+import nexus_site.celery  # noqa: F401  the project's app: a task sent from here goes to its broker
 from flow import services
 
 

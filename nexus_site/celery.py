@@ -5,12 +5,39 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexus_site.settings")
+
+
+def beat_schedule(sweep_seconds: float) -> dict[str, dict[str, object]]:
+    """Celery beat's schedule. Flow figures: every night at 01:30 UTC all Nexuses are recomputed
+    (idempotent); every `sweep_seconds` (settings.SWEEP_SECONDS) those whose calendar day has turned in
+    their own time zone, or whose recompute was left pending while the broker was down (cheap when none
+    is). Webhooks: every `sweep_seconds`, re-queue deliveries never queued (the broker was down) or whose
+    retry is overdue (lost with a worker): so, within 30 s of Redis being back, both run by themselves.
+    Idempotency keys past their lifetime are pruned hourly. Here, not in the settings, so that Django's
+    start (every management command, a recompute run as a process) does not import Celery."""
+    return {
+        "flow-recompute-all-nightly": {"task": "flow.recompute_all", "schedule": crontab(hour=1, minute=30)},
+        "flow-recompute-due": {"task": "flow.recompute_due", "schedule": sweep_seconds},
+        "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": sweep_seconds},
+        "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": crontab(minute=35)},
+    }
+
 
 app = Celery("nexus_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _settings_sweep() -> float:
+    from django.conf import settings
+
+    return float(settings.SWEEP_SECONDS)
+
+
+app.conf.beat_schedule = beat_schedule(_settings_sweep())
 
 
 def worker_command(

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -291,17 +290,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env.int("CELERY_RE
 CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 #: Seconds between the sweeps that pick up work left waiting in the database while Redis was away.
 SWEEP_SECONDS: float = env.float("SWEEP_SECONDS", default=10.0)
-# Flow figures: every night all Nexuses are recomputed (idempotent); every SWEEP_SECONDS those whose
-# calendar day has turned in their own time zone, or whose recompute was left pending while the broker
-# was down (cheap when none is). Webhooks: every SWEEP_SECONDS, re-queue deliveries never queued (the
-# broker was down) or whose retry is overdue (lost with a worker): so, within 30 s of Redis being back,
-# both run by themselves.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "flow-recompute-all-nightly": {"task": "flow.recompute_all", "schedule": crontab(hour=1, minute=30)},
-    "flow-recompute-due": {"task": "flow.recompute_due", "schedule": SWEEP_SECONDS},
-    "webhooks-retry-due": {"task": "backlog.webhooks_retry_due", "schedule": SWEEP_SECONDS},
-    "idempotency-prune": {"task": "backlog.idempotency_prune", "schedule": crontab(minute=35)},
-}
+# The beat's schedule (the nightly recompute, the sweeps every SWEEP_SECONDS): `nexus_site.celery`, where
+# Celery is imported (not at every start of Django: a management command does not pay for it).
 CELERY_TIMEZONE = "UTC"
 
 # The REST API (`/api/v1/`, conventions in `backlog/api/`): personal tokens or the browser session,

@@ -38,7 +38,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from backlog.errors import Conflict, DomainError
 from backlog.models import Nexus, ProductBacklogItem
@@ -233,6 +232,8 @@ def _dispatch(delivery_ids: Sequence[int]) -> None:
     """Hand deliveries to Celery once the surrounding transaction commits. If the broker is down they
     stay pending, due at once, and `webhook_retry_due` (every `SWEEP_SECONDS`) sends them when it is
     back."""
+    from kombu.exceptions import OperationalError as BrokerError  # with Celery: not at Django's start
+
     from backlog.tasks import deliver_webhook
 
     def send() -> None:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from backlog.models import ScrumTeam
@@ -152,7 +151,7 @@ def test_recompute_all_goes_on_when_one_nexus_fails(example, tmp_path, monkeypat
 
 
 def test_nightly_and_hourly_jobs_are_scheduled():
-    schedule = settings.CELERY_BEAT_SCHEDULE
+    schedule = app.conf.beat_schedule
     tasks = {entry["task"] for entry in schedule.values()}
     assert {"flow.recompute_all", "flow.recompute_due"} <= tasks
     app.loader.import_default_modules()
