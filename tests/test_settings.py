@@ -73,3 +73,26 @@ def test_each_parallel_test_worker_takes_its_own_redis_database():
     moved = _manage(*show, REDIS_URL=url, PYTEST_XDIST_WORKER="gw1")
     assert moved.stdout.split() == ["redis://127.0.0.1:6379/5"] * 2, moved.stderr
     assert _manage(*show, REDIS_URL=url).stdout.split() == [url] * 2
+
+
+def test_django_starts_without_celery_and_a_task_sent_later_goes_through_the_project_app():
+    """A management command (a recompute run as a process) does not pay for importing Celery; a task
+    module imported later brings the project's app, so `.delay()` never reaches Celery's default app
+    (a broker on amqp://localhost)."""
+    code = (
+        "import sys, django; django.setup(); "
+        "print('celery' in sys.modules); "
+        "import flow.services, backlog.services.webhooks; print('celery' in sys.modules); "
+        "from backlog.tasks import deliver_webhook; from flow.tasks import recompute_nexus; "
+        "from celery import current_app; "
+        "print(current_app.main, deliver_webhook.app.main, recompute_nexus.app.main, "
+        "'flow.recompute_all' in current_app.conf.beat_schedule['flow-recompute-all-nightly']['task'])"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "PYTEST_XDIST_WORKER")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "nexus_site", "nexus_site", "nexus_site", "True"]
