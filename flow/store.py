@@ -55,6 +55,8 @@ ITEM_FIELDS = ("started_on", "finished_on", "cycle_time", "milestones", "first_d
 DAY_FIELDS = ("wip", "wip_eod", "throughput", "cfd")
 _JSON = {"cfd", "milestones", "teams"}
 BATCH = 2000
+#: Up to this many rows, `rows_insert` inserts with one `INSERT ... VALUES` on PostgreSQL, not COPY.
+FEW = 100
 #: What COPY's text format escapes: a text value holding one of these is written by `write_row`.
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
@@ -64,10 +66,23 @@ DayValues = tuple[int, int, int, list[int]]
 
 def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Insert many rows of `model` (column names `fields`): COPY on PostgreSQL, one `executemany`
-    elsewhere (SQLite). Lists are written as JSON text."""
+    elsewhere (SQLite). Lists are written as JSON text. No statement for no rows; on PostgreSQL a few
+    rows (up to `FEW`, the incremental update's) go in one `INSERT ... VALUES`: one round trip, where
+    COPY takes two and its own protocol."""
+    if not isinstance(rows, (list, tuple)):
+        rows = list(rows)
+    if not rows:
+        return
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f) for f in fields)  # attnames = column names here
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) <= FEW:
+            marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(rows))}",
+                [_json_param(v) for row in rows for v in row],
+            )
+            return
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 # COPY's text format made here, a batch at a time: the values stored here (ints, dates,
