@@ -5,7 +5,9 @@ metric; see `flow.metrics`)."""
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet, TextField
@@ -81,10 +83,9 @@ def load_events(
     sql, params = rows.query.sql_with_params()
     events = []
     last_id, key = None, ""
-    parse, utc = datetime.fromisoformat, UTC
     event = metrics.ItemEvent
     seq = 0
-    splits: dict[str, tuple[str | None, date, date]] = {}
+    day_of = day_reader(tz)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):  # streamed: a large Nexus's log is not held twice
@@ -94,19 +95,43 @@ def load_events(
                     column = by_name.get(name)
                 if item_id != last_id:  # rows come item by item
                     last_id, key = item_id, str(item_id)
-                if in_sql:
-                    day = at
-                else:
-                    split = splits.get(at[:10])
-                    if split is None:
-                        split = splits[at[:10]] = _day_split(at, tz)
-                    if split[0] is None or len(at) not in (19, 26):
-                        day = parse(at).replace(tzinfo=utc).astimezone(tz).date()  # exactly, by zoneinfo
-                    else:
-                        day = split[1] if at < split[0] else split[2]
-                events.append(event(key, day, column, seq))
+                events.append(event(key, day_of(at), column, seq))
                 seq += 1
     return events
+
+
+def day_sql(alias: str) -> tuple[str, bool]:
+    """The SQL that reads the timestamp column `alias` (e.g. `t."at"`) for `day_reader`, with whether
+    it takes the time zone's name as a parameter: on PostgreSQL its calendar day in that zone
+    (`AT TIME ZONE`, the same IANA rules as zoneinfo), on SQLite its text (UTC)."""
+    if connection.vendor == "postgresql":
+        return f"({alias} AT TIME ZONE %s)::date", True
+    return f"CAST({alias} AS text)", False
+
+
+def day_reader(tz: zoneinfo.ZoneInfo) -> Callable[[Any], date]:
+    """The calendar day in `tz` of a transition's timestamp as the log query read it: on PostgreSQL a
+    date already (`AT TIME ZONE` in the query, `day_sql`); on SQLite the timestamp's text in UTC, which
+    is compared as text against the day's split (`_day_split`) rather than parsed and converted one by
+    one."""
+    if connection.vendor == "postgresql":
+        return _same
+    parse, utc = datetime.fromisoformat, UTC
+    splits: dict[str, tuple[str | None, date, date]] = {}
+
+    def day(at: str) -> date:
+        split = splits.get(at[:10])
+        if split is None:
+            split = splits[at[:10]] = _day_split(at, tz)
+        if split[0] is None or len(at) not in (19, 26):
+            return parse(at).replace(tzinfo=utc).astimezone(tz).date()  # exactly, by zoneinfo
+        return split[1] if at < split[0] else split[2]
+
+    return day
+
+
+def _same(at: Any) -> Any:
+    return at
 
 
 def _day_split(at: str, tz: zoneinfo.ZoneInfo) -> tuple[str | None, date, date]:

@@ -47,7 +47,8 @@ from django.db.models.fields.json import KeyTransform
 
 from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
 from flow import metrics, store, team_level
-from flow.history import load_events, nexus_today, workflow_of
+from flow.history import nexus_today, workflow_of
+from flow.item_log import item_log
 from flow.locks import flow_lock
 from flow.models import FlowDay, FlowSnapshot, ItemFlow, ItemTeamFlow
 from flow.report import WORKFLOW_KEYS, workflow_key
@@ -193,9 +194,9 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     }
     if any(row[3] is None for row in old_rows.values()):
         return FULL  # stored before milestones were kept
-    by_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
-    for ev in load_events(nexus, columns, item_ids=ids):
-        by_item[ev.item].append(ev)
+    # The items' log: column events, team-level rows and team events, in one query (`flow.item_log`).
+    log = item_log(nexus.pk, nexus.time_zone, columns, ids)
+    by_item = log.events
     teams_now: dict[int, list[int]] = defaultdict(list)
     for item_id, team_id in (
         TeamInvolvement.objects.filter(item_id__in=ids).order_by("team_id").values_list("item_id", "team_id")
@@ -224,7 +225,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     # (`ItemTeamFlow` rows are made from those rows, and from the Nexus columns of an imported square,
     # `team_level.nexus_fallback`): a column change of items no team-basis team works on reads nothing
     # more.
-    with_history, with_rows, created_squares = team_level.item_team_rows(ids)
+    with_history, with_rows, created_squares = log.with_history, log.with_rows, log.created_squares
     if with_history - own:
         return FULL
     forecast_now = {t for teams in teams_now.values() for t in teams}
@@ -237,7 +238,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             item_id__in=ids, team_id__in=team_ids
         ).values_list("id", "item_id", "team_id", *team_level.TEAM_ITEM_FIELDS):
             old_team[(item_id, team_id)] = (pk, (*team_values,))
-        team_events = team_level.load_team_events(nexus, team_ids=team_ids, item_ids=ids)
+        team_events = log.team_events
         for team_id in team_ids:
             evs = team_level.nexus_fallback(
                 team_events.get(team_id, []),

@@ -63,7 +63,6 @@ __all__ = [
     "HISTORY_KINDS",
     "TEAM_STATES",
     "TEAM_WORKFLOW",
-    "item_team_rows",
     "load_team_events",
     "teams_with_history",
 ]
@@ -105,24 +104,6 @@ def teams_with_history(
     if team_ids is not None:
         qs = qs.filter(team_id__in=team_ids)
     return set(qs.order_by().values_list("team_id", flat=True).distinct())
-
-
-def item_team_rows(item_ids: list[int]) -> tuple[set[int], set[int], set[tuple[int, int]]]:
-    """Of the Scrum Teams named by team-level rows in the log of the items `item_ids` (deleted items
-    included): (the teams with a `team_status` or `team_column` row, as `teams_with_history`; the teams
-    with any team-level row, `team_added` included; the (item id, team id) squares created in this tool,
-    with a `team_added` row, as `added_pairs`). One query."""
-    rows = set(
-        Transition.objects.filter(kind__in=_EVENT_KINDS, item_id__in=item_ids, team__isnull=False)
-        .order_by()
-        .values_list("item_id", "team_id", "kind")
-        .distinct()
-    )
-    return (
-        {t for _, t, kind in rows if kind in HISTORY_KINDS},
-        {t for _, t, _ in rows},
-        {(i, t) for i, t, kind in rows if kind == TransitionKind.TEAM_ADDED},
-    )
 
 
 def load_team_events(
@@ -168,6 +149,13 @@ def load_team_events(
         day: date = at if in_sql else at.astimezone(tz).date()
         out[team_id].append(metrics.ItemEvent(item=str(item_id), day=day, column=_INDEX.get(state), seq=seq))
     return out
+
+
+def state_index(state: str | None) -> int | None:
+    """The index in `TEAM_STATES` of a square state a team-level row entered (a `team_status` or
+    `team_added` row's `to_name`, a `team_column` row's `team_status`); None for a state this tool does
+    not know (ignored, unmapped)."""
+    return _INDEX.get(state) if state is not None else None
 
 
 #: Below every seq of `load_team_events`: an imported square's Nexus-column events come before its

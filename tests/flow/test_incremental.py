@@ -408,6 +408,18 @@ def test_back_moves_shift_the_stored_days_in_the_database_as_a_full_recompute_st
         pbi_transition(item=items[0], to_column=cols[2], actor=None)  # started again, today
     assert applied
     assert set(applied) == {APPLIED}, applied
+    # team-level rows (both teams are on their own flow since item 3's squares were filled): a square
+    # change, and a back-move of a PBI with squares, applied from the items' team events
+    squares = list(TeamInvolvement.objects.filter(item=items[1]).order_by("team_id"))
+    clock.now += timedelta(days=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        involvement_set_status(involvement=squares[0], status=TeamStatus.IN_PROGRESS, actor=None)
+        involvement_set_status(involvement=squares[1], status=TeamStatus.READY_TO_INTEGRATE, actor=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        pbi_transition(item=items[1], to_column=cols[0], actor=None)
+    assert set(applied) <= {APPLIED, UNCHANGED}, applied
+    assert ItemTeamFlow.objects.filter(item=items[1]).count() == 2  # its part in both teams' own flow
+    assert {s.basis for s in FlowSnapshot.objects.filter(nexus=nexus, team__isnull=False)} == {"team"}
     incremental_rows = stored(nexus)
     shifted = FlowDay.objects.filter(snapshot__nexus=nexus, snapshot__team=None).count()
     assert shifted >= 35  # the back-moves changed rows over weeks of days
