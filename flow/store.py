@@ -55,6 +55,8 @@ ITEM_FIELDS = ("started_on", "finished_on", "cycle_time", "milestones", "first_d
 DAY_FIELDS = ("wip", "wip_eod", "throughput", "cfd")
 _JSON = {"cfd", "milestones", "teams"}
 BATCH = 2000
+#: Runs of days per `days_shift` statement on PostgreSQL.
+SHIFT_BATCH = 1000
 #: Up to this many rows, `rows_insert` inserts with one `INSERT ... VALUES` on PostgreSQL, not COPY.
 FEW = 100
 #: What COPY's text format escapes: a text value holding one of these is written by `write_row`.
@@ -253,15 +255,17 @@ def days_shift(shifts: Sequence[tuple[int, date, date, Sequence[int]]]) -> None:
                 cfd = ", ".join(f"(t.cfd->>{k})::int + v.c{k}" for k in range(width))
                 names = ", ".join(["snap", "lo", "hi", "wip", "eod", "thr", *(f"c{k}" for k in range(width))])
                 marks = ", ".join(["%s::bigint", "%s::date", "%s::date", *["%s::int"] * (3 + width)])
-                values = ", ".join([f"({marks})"] * len(rows))
-                sql = (
-                    f"UPDATE {table} AS t SET wip = t.wip + v.wip, wip_eod = t.wip_eod + v.eod, "
-                    f"throughput = t.throughput + v.thr, cfd = jsonb_build_array({cfd}) "
-                    f"FROM (VALUES {values}) AS v({names}) "
-                    "WHERE t.snapshot_id = v.snap AND t.date BETWEEN v.lo AND v.hi"
-                )
-                params: list[Any] = [x for pk, lo, hi, delta in rows for x in (pk, lo, hi, *delta)]
-                cursor.execute(sql, params)
+                for i in range(0, len(rows), SHIFT_BATCH):  # many changed items at once: a few statements
+                    batch = rows[i : i + SHIFT_BATCH]
+                    values = ", ".join([f"({marks})"] * len(batch))
+                    sql = (
+                        f"UPDATE {table} AS t SET wip = t.wip + v.wip, wip_eod = t.wip_eod + v.eod, "
+                        f"throughput = t.throughput + v.thr, cfd = jsonb_build_array({cfd}) "
+                        f"FROM (VALUES {values}) AS v({names}) "
+                        "WHERE t.snapshot_id = v.snap AND t.date BETWEEN v.lo AND v.hi"
+                    )
+                    params: list[Any] = [x for pk, lo, hi, delta in batch for x in (pk, lo, hi, *delta)]
+                    cursor.execute(sql, params)
                 continue
             # the text `_list_text` writes (`[1, 2]`), so that a full recompute finds the row unchanged
             cfd = " || ', ' || ".join(f"(json_extract(cfd, '$[{k}]') + %s)" for k in range(width))

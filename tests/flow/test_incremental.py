@@ -426,3 +426,38 @@ def test_back_moves_shift_the_stored_days_in_the_database_as_a_full_recompute_st
     summary = flow_recompute(nexus_id=nexus.pk)
     assert stored(nexus) == incremental_rows
     assert summary["timings"]["rows_written"] == 0  # not even the CFD's JSON text differs
+
+
+@pytest.mark.smoke
+def test_days_shift_adds_each_run_to_its_days_only_in_batches(monkeypatch: pytest.MonkeyPatch):
+    """`flow.store.days_shift` on many runs (a kept batch of changes): each run's change lands on its
+    days of its snapshot, none elsewhere, whatever the batch size."""
+    from flow import store
+
+    nexus = nexus_build(teams=1)
+    pbi_transition(
+        item=pbi_create(nexus=nexus, title="A", actor=None),
+        to_column=column(nexus, "In Progress"),
+        actor=None,
+    )
+    flow_recompute(nexus_id=nexus.pk)
+    snap = FlowSnapshot.objects.get(nexus=nexus, team=None)
+    day = snap.end
+    FlowDay.objects.filter(snapshot=snap).delete()
+    width = len(snap.figures["columns"])
+    rows = [
+        FlowDay(snapshot=snap, date=day - timedelta(days=k), wip=1, wip_eod=1, throughput=0, cfd=[1] * width)
+        for k in range(30)
+    ]
+    FlowDay.objects.bulk_create(rows)
+    monkeypatch.setattr(store, "SHIFT_BATCH", 4)
+    runs = [
+        (snap.pk, day - timedelta(days=k), day - timedelta(days=k), [k, 1, 0, *([k % 3] * width)])
+        for k in range(0, 20, 2)
+    ]
+    store.days_shift(runs)
+    got = {r.date: (r.wip, r.wip_eod, r.cfd) for r in FlowDay.objects.filter(snapshot=snap)}
+    for k in range(30):
+        shifted = k < 20 and k % 2 == 0
+        expected = (1 + k, 2, [1 + k % 3] * width) if shifted else (1, 1, [1] * width)
+        assert got[day - timedelta(days=k)] == expected, k
