@@ -88,6 +88,15 @@ def _stored(nexus) -> tuple[list[tuple], list[tuple]]:
     return days, items
 
 
+def _from_scratch(nexus, as_of: date | None = None) -> tuple[list[tuple], list[tuple]]:
+    """What a full recompute into an empty store stores (the Nexus's flow rows deleted first)."""
+    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
+    ItemFlow.objects.filter(nexus=nexus).delete()
+    FlowSnapshot.objects.filter(nexus=nexus).delete()
+    flow_recompute(nexus_id=nexus.pk, as_of=as_of)
+    return _stored(nexus)
+
+
 def test_an_unchanged_recompute_reads_no_stored_row(tmp_path):
     nexus = history_nexus(tmp_path, many_items(60))
     first = flow_recompute(nexus_id=nexus.pk, as_of=d(40))
@@ -113,11 +122,7 @@ def test_an_unchanged_recompute_reads_no_stored_row(tmp_path):
     ]
     assert read == []
     appended = _stored(nexus)
-    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
-    ItemFlow.objects.filter(nexus=nexus).delete()
-    FlowSnapshot.objects.filter(nexus=nexus).delete()
-    flow_recompute(nexus_id=nexus.pk, as_of=d(41))  # into an empty store
-    assert _stored(nexus) == appended
+    assert _from_scratch(nexus, as_of=d(41)) == appended
 
 
 def test_a_day_turned_over_changed_days_compares_them(tmp_path):
@@ -134,11 +139,7 @@ def test_a_day_turned_over_changed_days_compares_them(tmp_path):
     scopes = FlowSnapshot.objects.filter(nexus=nexus).count()
     assert later["timings"]["rows_written"] > scopes  # more than the one new day of each scope
     mended = _stored(nexus)
-    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
-    ItemFlow.objects.filter(nexus=nexus).delete()
-    FlowSnapshot.objects.filter(nexus=nexus).delete()
-    flow_recompute(nexus_id=nexus.pk, as_of=d(41))  # into an empty store
-    assert _stored(nexus) == mended
+    assert _from_scratch(nexus, as_of=d(41)) == mended
 
 
 def test_rows_the_incremental_update_wrote_are_compared_again():
@@ -167,8 +168,4 @@ def test_rows_the_incremental_update_wrote_are_compared_again():
     repaired = flow_recompute(nexus_id=nexus.pk)
     assert repaired["timings"]["rows_written"] > 0
     stored = _stored(nexus)
-    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
-    ItemFlow.objects.filter(nexus=nexus).delete()
-    FlowSnapshot.objects.filter(nexus=nexus).delete()
-    flow_recompute(nexus_id=nexus.pk)  # into an empty store
-    assert _stored(nexus) == stored
+    assert _from_scratch(nexus) == stored
