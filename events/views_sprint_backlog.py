@@ -101,28 +101,28 @@ def group_cards_html(cards: list[BacklogCard]) -> SafeString:
                 f'<span class="age age-{card.band or "none"}" title="Work Item Age: {card.age} calendar days'
                 f'{sle}">{card.age}d</span>'
             )
-        late = " late" if card.deps_late else ""
-        late_text = " (late)" if card.deps_late else ""
         if card.depends_on:
-            waits = escape(", ".join(card.depends_on))
-            append(
-                f'<span class="badge dep{late}" title="Depends on {waits}{late_text}">'
-                f'<span aria-hidden="true">⇠</span> {len(card.depends_on)}'
-                f'<span class="sq-name"> waiting on {waits}{late_text}</span></span>'
-            )
+            append(_dep_badge("⇠", "Depends on", "waiting on", card.depends_on, late=card.deps_late))
         if card.blocks:
-            blocks = escape(", ".join(card.blocks))
-            append(
-                f'<span class="badge dep{late}" title="Blocks {blocks}{late_text}">'
-                f'<span aria-hidden="true">⇢</span> {len(card.blocks)}'
-                f'<span class="sq-name"> blocking {blocks}{late_text}</span></span>'
-            )
+            append(_dep_badge("⇢", "Blocks", "blocking", card.blocks, late=card.deps_late))
         append(f'</div><p class="card-col small muted">{escape(item.column.name)}')
         if item.is_blocked:
             reason = f": {escape(item.blocked_reason)}" if item.blocked_reason else ""
             append(f' · <span class="blocked" title="Blocked{reason}">Blocked</span>')
         append("</p></li>")
     return SafeString("".join(out))
+
+
+def _dep_badge(arrow: str, title: str, spoken: str, names: list[str], *, late: bool) -> str:
+    """A card's dependency badge: `arrow` and the count, `title` and the external ids on hover, `spoken`
+    and the ids for screen readers; red (`late`) when one of them is late."""
+    joined = escape(", ".join(names))
+    late_text = " (late)" if late else ""
+    return (
+        f'<span class="badge dep{" late" if late else ""}" title="{title} {joined}{late_text}">'
+        f'<span aria-hidden="true">{arrow}</span> {len(names)}'
+        f'<span class="sq-name"> {spoken} {joined}{late_text}</span></span>'
+    )
 
 
 @login_required

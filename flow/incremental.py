@@ -90,25 +90,6 @@ class _Scope:
         days = [d for steps in self.steps for d, v in steps.items() if v]
         return min(days) if days else None
 
-    def deltas(self, days: list[date]) -> dict[date, list[int]]:
-        """The change of each series on each of `days` (sorted), for the days where one changes.
-
-        The change is constant between two step days: one pass over the days and the steps merged."""
-        out: dict[date, list[int]] = {}
-        steps = sorted((d, i, v) for i, series in enumerate(self.steps) for d, v in series.items() if v)
-        n, k = len(steps), 0
-        run = [0] * len(self.steps)
-        current: list[int] | None = None
-        for day in days:
-            if k < n and steps[k][0] <= day:
-                while k < n and steps[k][0] <= day:
-                    run[steps[k][1]] += steps[k][2]
-                    k += 1
-                current = list(run) if any(run) else None
-            if current is not None:
-                out[day] = current  # shared between days: read, never changed, by the caller
-        return out
-
     def runs(self, first: date, last: date) -> list[tuple[date, date, list[int]]]:
         """The change of each series over the days `first..last`, as runs (first day, last day
         inclusive, change) where it is constant and not zero, in order of day. A back-move changes
@@ -361,12 +342,15 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             values[day] = [0] * (3 + width[team])
             day += timedelta(days=1)
         if scope is not None:
-            for day, delta in scope.deltas(sorted(values)).items():
-                values[day] = [a + b for a, b in zip(values[day], delta, strict=True)]
-            # The stored rows kept (start..end): shifted by the change, run by run.
-            shifts += [
-                (snap.pk, lo, hi, delta) for lo, hi, delta in scope.runs(max(start, snap.start), snap.end)
-            ]
+            # One pass over the runs of change from the scope's first day: the stored rows kept
+            # (start..end) are shifted in the database; the new days get theirs here.
+            kept_from = max(start, snap.start)
+            for lo, hi, delta in scope.runs(start, as_of):
+                if lo <= snap.end and hi >= kept_from:
+                    shifts.append((snap.pk, max(lo, kept_from), min(hi, snap.end), delta))
+                for day, vals in values.items():
+                    if lo <= day <= hi:
+                        values[day] = [a + b for a, b in zip(vals, delta, strict=True)]
         inserts += [
             (snap.pk, day, vals[0], vals[1], vals[2], vals[3:])
             for day, vals in values.items()

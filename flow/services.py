@@ -241,6 +241,7 @@ def _recompute_locked(
         # changed: the digest of those days is the stored one) gets its new days, none read; the other
         # changed scopes are compared row by row.
         compare: dict[int, tuple[date, metrics.FlowSeries]] = {}
+        extend: dict[int, tuple[date, metrics.FlowSeries, int]] = {}
         for snap, (start, scope_series), digest in zip(snapshots, series, days_digests, strict=True):
             old_digest, _, old_start, old_end = before.get(snap.pk, ("", "", None, None))
             if old_digest == digest:
@@ -251,11 +252,10 @@ def _recompute_locked(
                 and 0 < kept < len(scope_series)
                 and old_digest == store.series_digest(start, scope_series, days=kept)
             ):
-                written += store.series_append(
-                    snapshot_id=snap.pk, start=start, series=scope_series, stored_days=kept
-                )
+                extend[snap.pk] = (start, scope_series, kept)
             else:
                 compare[snap.pk] = (start, scope_series)
+        written += store.series_append(scopes=extend)
         written += store.series_store(scopes=compare)
         FlowState.objects.filter(nexus=nexus).update(
             computed_at=now, computed_on=as_of, summary=summary, last_error=""

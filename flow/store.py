@@ -381,20 +381,24 @@ def series_digest(start: date, series: FlowSeries, *, days: int | None = None) -
     return h.hexdigest()
 
 
-def series_append(*, snapshot_id: int, start: date, series: FlowSeries, stored_days: int) -> int:
-    """Insert the daily rows of a scope's series after its first `stored_days` days, which are stored
-    already and unchanged (the caller compared their digest: `series_digest(days=)`). The full
-    recompute after the day turned with nothing else changed writes so one row per scope, reading
-    none. Returns the number of rows written."""
-    n = len(series) - stored_days
-    if n <= 0:
-        return 0
-    texts = _cfd_texts(series.cfd[:, stored_days:])
-    wip = series.wip[stored_days:].tolist()
-    eod, thr = series.wip_eod[stored_days:].tolist(), series.throughput[stored_days:].tolist()
-    days = _iso_days(start.toordinal() + stored_days, n)
-    _days_insert([(snapshot_id, *row) for row in zip(days, wip, eod, thr, texts, strict=True)])
-    return n
+def series_append(*, scopes: dict[int, tuple[date, FlowSeries, int]]) -> int:
+    """Insert, for each snapshot (snapshot id -> (first day, series, stored days)), the daily rows of its
+    series after its first `stored days` days, which are stored already and unchanged (the caller
+    compared their digest: `series_digest(days=)`). The full recompute after the day turned with nothing
+    else changed writes so one row per scope, reading none, in one insert. Returns the number of rows
+    written."""
+    rows: list[tuple[Any, ...]] = []
+    for snapshot_id, (start, series, stored_days) in scopes.items():
+        n = len(series) - stored_days
+        if n <= 0:
+            continue
+        texts = _cfd_texts(series.cfd[:, stored_days:])
+        wip = series.wip[stored_days:].tolist()
+        eod, thr = series.wip_eod[stored_days:].tolist(), series.throughput[stored_days:].tolist()
+        days = _iso_days(start.toordinal() + stored_days, n)
+        rows += [(snapshot_id, *row) for row in zip(days, wip, eod, thr, texts, strict=True)]
+    _days_insert(rows)
+    return len(rows)
 
 
 def items_digest(

@@ -6,6 +6,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexus_site.settings")
 
@@ -29,15 +30,7 @@ def beat_schedule(sweep_seconds: float) -> dict[str, dict[str, object]]:
 app = Celery("nexus_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-def _settings_sweep() -> float:
-    from django.conf import settings
-
-    return float(settings.SWEEP_SECONDS)
-
-
-app.conf.beat_schedule = beat_schedule(_settings_sweep())
+app.conf.beat_schedule = beat_schedule(settings.SWEEP_SECONDS)
 
 
 def worker_command(

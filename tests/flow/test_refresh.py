@@ -153,6 +153,17 @@ def _stale(nexus: Any) -> set[int | None]:
     }
 
 
+def _stored_items(nexus: Any, teams: Any, capture: Any) -> list[Any]:
+    """One PBI per team of `teams` (committed, so each reaches flow), then the full recompute: the
+    stored figures the test's changes start from."""
+    with capture(execute=True):
+        items = [
+            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate(teams)
+        ]
+    flow_recompute(nexus_id=nexus.pk)
+    return items
+
+
 def _mark(nexus: Any) -> None:
     FlowSnapshot.objects.filter(nexus=nexus).update(detail='{"marker":1}')
 
@@ -160,11 +171,7 @@ def _mark(nexus: Any) -> None:
 def test_refresh_makes_only_the_scopes_changed_since_the_last_summaries(django_capture_on_commit_callbacks):
     nexus = nexus_build(teams=3)
     a, b, c = nexus.teams.order_by("pk")
-    with django_capture_on_commit_callbacks(execute=True):
-        items = [
-            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate((a, b))
-        ]
-    flow_recompute(nexus_id=nexus.pk)
+    items = _stored_items(nexus, (a, b), django_capture_on_commit_callbacks)
     assert _stale(nexus) == set()
     _mark(nexus)  # what the summaries were before: a marker no refresh would write
     with django_capture_on_commit_callbacks(execute=True):  # team A's item moves; the job refreshes
@@ -205,11 +212,7 @@ def test_a_change_applied_while_the_refresh_computes_leaves_its_scopes_stale(
     middle of its computing) is not in the summaries it writes, so its scopes stay stale for the next."""
     nexus = nexus_build(teams=2)
     a, b = nexus.teams.order_by("pk")
-    with django_capture_on_commit_callbacks(execute=True):
-        items = [
-            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate((a, b))
-        ]
-    flow_recompute(nexus_id=nexus.pk)
+    items = _stored_items(nexus, (a, b), django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=False):
         pbi_transition(item=items[0], to_column=column(nexus, "In Progress"), actor=None)
     assert flow_apply(nexus_id=nexus.pk, item_ids=[items[0].pk]) == APPLIED
@@ -241,11 +244,7 @@ def test_a_change_a_running_full_recompute_turned_away_is_applied_by_the_next_jo
     applies it incrementally and refreshes: no second full recompute."""
     nexus = nexus_build(teams=2)
     a, b = nexus.teams.order_by("pk")
-    with django_capture_on_commit_callbacks(execute=True):
-        items = [
-            pbi_create(nexus=nexus, title=f"Item {i}", actor=None, teams=[t]) for i, t in enumerate((a, b))
-        ]
-    flow_recompute(nexus_id=nexus.pk)
+    items = _stored_items(nexus, (a, b), django_capture_on_commit_callbacks)
     requested: list[bool] = []
     monkeypatch.setattr(receivers, "recompute_request", lambda **kw: requested.append(kw["full"]))
     holding, release = threading.Event(), threading.Event()
