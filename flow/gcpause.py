@@ -7,8 +7,8 @@ again, the job's own included, so the collections cost more than the building: o
 of `make bench`, the refresh after one change spent 1.1 s of CPU under the profiler with the collector
 on and 0.39 s with it paused. These jobs make no reference cycles that would need collecting before
 they end (their objects are freed by reference counting when the job returns), and the collector runs
-again as soon as the job is over. The gunicorn workers freeze their start-up objects for the same
-reason (`nexus_site/gunicorn_conf.py`).
+again as soon as the job is over. Every process freezes its start-up objects for the same reason
+(`nexus_site/apps.py`), the gunicorn workers again once the app is loaded (`nexus_site/gunicorn_conf.py`).
 """
 
 from __future__ import annotations

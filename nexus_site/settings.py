@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "flow",
     "events",
     "integration",
+    # Last: its ready() runs once every app above is ready (nexus_site/apps.py).
+    "nexus_site.apps.SiteConfig",
 ]
 
 MIDDLEWARE = [

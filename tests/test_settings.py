@@ -96,3 +96,24 @@ def test_django_starts_without_celery_and_a_task_sent_later_goes_through_the_pro
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False", "nexus_site", "nexus_site", "nexus_site", "True"]
+
+
+def test_the_start_objects_are_frozen_once_every_app_is_ready():
+    """Every process that starts Django (a command, a worker, the recompute as a process) moves the
+    start's objects out of the cyclic collector's sight, after the last app's `ready()`: each later full
+    collection, and the one at exit, skips them (`nexus_site.apps.SiteConfig`)."""
+    code = (
+        "import gc, django; from django.apps import apps; "
+        "print(gc.get_freeze_count()); django.setup(); "
+        "print(gc.get_freeze_count(), [c.name for c in apps.get_app_configs()][-2:])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    before, after, last = done.stdout.split("\n", 2)
+    assert int(before) == 0
+    count, names = after.split(" ", 1)
+    assert int(count) > 20_000  # Django's and the project's modules, classes and metadata
+    assert names.strip() == "['integration', 'nexus_site']"
