@@ -27,7 +27,7 @@ MAX_NAMED = 50
 def expected_item_rows(nexus: Nexus, as_of: date) -> dict[int, tuple[Any, ...]]:
     """Item id -> the `ItemFlow` values (`flow.store.ITEM_FIELDS` order) a full recompute as of `as_of`
     stores (the same computation as `flow.services.flow_recompute`, without storing)."""
-    from flow.services import _teams_of
+    from flow.services import item_teams
 
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     if not columns:
@@ -40,7 +40,7 @@ def expected_item_rows(nexus: Nexus, as_of: date) -> dict[int, tuple[Any, ...]]:
             first = first_day.get(ev.item)
             if first is None or ev.day < first:
                 first_day[ev.item] = ev.day
-    teams_of = _teams_of(nexus)
+    teams_of = item_teams(nexus)
     return {
         int(it.key): (
             it.started,

@@ -12,6 +12,7 @@ from backlog.models import ProductBacklogItem
 from backlog.services import pbi_create, pbi_transition
 from flow import receivers, services
 from flow.models import ItemFlow
+from flow.services import recompute
 from tests.factories import column, nexus_build
 
 pytestmark = [
@@ -28,7 +29,7 @@ def test_an_older_recompute_cannot_store_after_a_newer_one(monkeypatch):
     pbi_transition(item=item, to_column=column(nexus, "In Progress"), actor=None)
 
     loaded, release = threading.Event(), threading.Event()
-    load_events = services.load_events
+    load_events = recompute.load_events
 
     def slow_load(*args, **kwargs):
         events = load_events(*args, **kwargs)
@@ -37,7 +38,7 @@ def test_an_older_recompute_cannot_store_after_a_newer_one(monkeypatch):
             release.wait(10)  # the older job holds what it read while the newer one runs
         return events
 
-    monkeypatch.setattr(services, "load_events", slow_load)
+    monkeypatch.setattr(recompute, "load_events", slow_load)
     errors: list[BaseException] = []
 
     def job() -> None:

@@ -22,7 +22,7 @@ from flow.incremental import APPLIED, flow_apply
 from flow.locks import flow_lock
 from flow.models import FlowPendingItem, FlowSnapshot, FlowState
 from flow.refresh import FULL, REFRESHED, SUPERSEDED, flow_refresh
-from flow.services import flow_recompute, pending_items_keep, recompute_job
+from flow.services import flow_recompute, pending_items_keep, recompute, recompute_job
 from tests.factories import column, nexus_build
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +31,13 @@ pytestmark = pytest.mark.django_db
 def _no_log_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the full recompute's reads of the transition log."""
     calls: list[int] = []
-    real = services.load_events
+    real = recompute.load_events
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "load_events", counting)
+    monkeypatch.setattr(recompute, "load_events", counting)
     return calls
 
 

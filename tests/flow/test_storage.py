@@ -134,17 +134,17 @@ def test_recompute_due_picks_stale_days_and_pending_marks(example, tmp_path):
 
 
 def test_recompute_all_goes_on_when_one_nexus_fails(example, tmp_path, monkeypatch):
-    from flow import services
+    from flow.services import recompute
 
     other = history_nexus(tmp_path, example_items(), slug="other")
-    real = services.flow_recompute
+    real = recompute.flow_recompute
 
     def flaky(*, nexus_id, as_of=None):
         if nexus_id == example.pk:
             raise RuntimeError("disk full")
         return real(nexus_id=nexus_id, as_of=as_of)
 
-    monkeypatch.setattr(services, "flow_recompute", flaky)
+    monkeypatch.setattr(recompute, "flow_recompute", flaky)
     assert flow_recompute_all() == 1
     assert FlowState.objects.get(nexus=other).computed_at is not None
     assert "disk full" in FlowState.objects.get(nexus=example).last_error
