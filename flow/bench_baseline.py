@@ -12,13 +12,16 @@ dropped at the end), each tree migrates its own database and imports the JDT his
 figures are stored whatever the import's own background recompute did. The timed process is
 `python -c "django.setup(); flow_recompute(nexus_id=<JDT>)"` in the tree's folder, timed from outside
 from spawn to exit; it prints its `django.setup()` time, the recompute's own time and its peak resident
-memory (VmHWM of /proc/self/status). Three scenarios, each N runs (`FLOW_BENCH_BASELINE_RUNS`, default
+memory (VmHWM of /proc/self/status). Four scenarios, each N runs (`FLOW_BENCH_BASELINE_RUNS`, default
 3) alternating baseline / this code, the median reported:
 
 - over stored figures, nothing changed (the issue's scenario: the old code rewrote every daily row);
 - the day turned: before each timed run, untimed, the tree recomputes as of yesterday (in the Nexus's
   time zone, `flow.history.nexus_today`, which both trees have), so the timed one recomputes as of a
   new day over yesterday's figures;
+- the Definition of Workflow changed: before each timed run, untimed, the tree adds a last column to
+  the Nexus, or removes the one it added, with its own ORM, so every stored row differs (the issue's
+  "fallback after a Definition of Workflow change");
 - into an empty store: before each timed run, untimed, the tree deletes the rows of its flow tables
   (FlowDay, FlowSnapshot, ItemFlow and ItemTeamFlow where it exists) with its own ORM.
 
@@ -105,9 +108,28 @@ for model in apps.get_app_config("flow").get_models():
         model.objects.all().delete()
 """
 
+#: Untimed before "the Definition of Workflow changed": a last column added to the JDT Nexus, or removed
+#: again, with the tree's own ORM (no service, so nothing else runs): the CFD of every daily row and the
+#: milestones of every item change, as after a column is added or removed (the full recompute is then
+#: the fallback, every stored row compared and rewritten).
+WORKFLOW = """
+import django
+django.setup()
+from backlog.models import WorkflowColumn
+extra = WorkflowColumn.objects.filter(nexus_id={pk}, name="Released (bench)")
+if extra.exists():
+    extra.delete()
+else:
+    last = WorkflowColumn.objects.filter(nexus_id={pk}).order_by("-position").first()
+    WorkflowColumn.objects.create(
+        nexus_id={pk}, name="Released (bench)", position=last.position + 1, category=last.category
+    )
+"""
+
 SCENARIOS: tuple[tuple[str, str | None], ...] = (
     ("over stored figures", None),
     ("the day turned", YESTERDAY),
+    ("the Definition of Workflow changed", WORKFLOW),
     ("into an empty store", EMPTY),
 )
 
