@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -141,17 +142,10 @@ def flow_apply(*, nexus_id: int, item_ids: Iterable[int], as_of: date | None = N
 
 
 def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
-    # The snapshots' rows locked first, in id order, as the refresh of the summaries locks them
-    # (`flow.refresh`): the two write them in one order, never in a lock cycle.
-    snaps = {
-        s.team_id: s
-        for s in FlowSnapshot.objects.filter(nexus=nexus)
-        .select_for_update()
-        .order_by("pk")
-        .only("id", "team", "as_of", "start", "end", "basis", "days_digest", "items_digest")
-        # of the figures (tens of KB of JSON per scope) only the Definition of Workflow they were made with
-        .annotate(**{f"wf_{k}": KeyTransform(k, "figures") for k in WORKFLOW_KEYS})
-    }
+    """`flow_apply` under the Nexus's flow lock, in its transaction: check that the stored figures can
+    take the change, compute the items' parts before and after (`_parts`), the steps they make in each
+    scope (`_steps`), the rows to shift, insert and delete (`_plan`), then write (`_write`)."""
+    snaps = _snapshots_locked(nexus)
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     nexus_snap = snaps.get(None)
     if not columns or nexus_snap is None:
@@ -166,7 +160,74 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     # its team square's history, stored in `ItemTeamFlow`; the other teams' part is its `ItemFlow`.
     own = {t for t, snap in snaps.items() if t is not None and snap.basis == team_level.BASIS_TEAM}
     width = {t: len(team_level.TEAM_STATES) if t in own else n_cols for t in snaps}
+    parts = _parts(nexus=nexus, ids=ids, columns=columns, workflow=workflow, own=own, as_of=as_of)
+    if isinstance(parts, str):
+        return parts
+    if parts.unchanged():
+        return UNCHANGED  # nothing flow reads changed
+    steps = _steps(ids=ids, parts=parts, workflow=workflow, own=own, width=width, n_cols=n_cols)
+    if any(team not in snaps for team in steps.concerned):
+        return FULL  # a Scrum Team without stored figures yet
+    plan = _plan(nexus=nexus, ids=ids, snaps=snaps, steps=steps, own=own, width=width, as_of=as_of)
+    if isinstance(plan, str):
+        return plan
+    _write(nexus=nexus, parts=parts, plan=plan)
+    # The scopes whose summaries no longer match their rows: those the changed items are in, and those
+    # extended to a new day. The refresh makes theirs again and leaves the others (`flow.refresh`).
+    changed_scopes = {snaps[team].pk for team in steps.concerned} | {row[0] for row in plan.snap_updates}
+    FlowSnapshot.objects.filter(pk__in=changed_scopes).update(rows_version=F("rows_version") + 1)
+    return APPLIED
 
+
+def _snapshots_locked(nexus: Nexus) -> dict[int | None, FlowSnapshot]:
+    """The Nexus's snapshots by team id (None = the Nexus), their rows locked. Locked first, in id
+    order, as the refresh of the summaries locks them (`flow.refresh`): the two write them in one
+    order, never in a lock cycle. Of the figures (tens of KB of JSON per scope) only the Definition of
+    Workflow they were made with is read (`wf_<key>`, `WORKFLOW_KEYS`). One query."""
+    return {
+        s.team_id: s
+        for s in FlowSnapshot.objects.filter(nexus=nexus)
+        .select_for_update()
+        .order_by("pk")
+        .only("id", "team", "as_of", "start", "end", "basis", "days_digest", "items_digest")
+        .annotate(**{f"wf_{k}": KeyTransform(k, "figures") for k in WORKFLOW_KEYS})
+    }
+
+
+@dataclass
+class _Parts:
+    """The changed items' parts in the figures, as stored and as they are now."""
+
+    #: item id -> its stored `ItemFlow` values (`store.ITEM_FIELDS`)
+    old_rows: dict[int, tuple[Any, ...]]
+    #: item id -> its new `ItemFlow` values; an item that no longer counts has none
+    new_rows: dict[int, store.ItemRow]
+    #: item id -> its flow now (`metrics.item_flow`), None when it no longer counts
+    news: dict[int, metrics.ItemFlow | None]
+    #: (item id, team id) -> (`ItemTeamFlow` pk, stored values), for the team-basis scopes
+    old_team: dict[tuple[int, int], tuple[int, team_level.TeamItemRow]]
+    #: (item id, team id) -> new `ItemTeamFlow` values
+    new_team: dict[tuple[int, int], team_level.TeamItemRow]
+
+    def unchanged(self) -> bool:
+        return self.new_rows == {k: tuple(v) for k, v in self.old_rows.items()} and self.new_team == {
+            k: v for k, (_, v) in self.old_team.items()
+        }
+
+
+def _parts(
+    *,
+    nexus: Nexus,
+    ids: list[int],
+    columns: list[WorkflowColumn],
+    workflow: metrics.Workflow,
+    own: set[int],
+    as_of: date,
+) -> _Parts | str:
+    """The items' stored rows and their new ones, computed from their log (`flow.item_log`) with the
+    full recompute's rules; for the team-basis scopes (`own`), their `ItemTeamFlow` rows likewise.
+    Returns `FULL` for rows stored before milestones were kept, or a team's first team-level row (its
+    figures change basis). Four queries at most."""
     old_rows = {
         item_id: rest
         for item_id, *rest in ItemFlow.objects.filter(item_id__in=ids).values_list(
@@ -206,12 +267,11 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     # (`ItemTeamFlow` rows are made from those rows, and from the Nexus columns of an imported square,
     # `team_level.nexus_fallback`): a column change of items no team-basis team works on reads nothing
     # more.
-    with_history, with_rows, created_squares = log.with_history, log.with_rows, log.created_squares
-    if with_history - own:
+    if log.with_history - own:
         return FULL
     forecast_now = {t for teams in teams_now.values() for t in teams}
     forecast_before = {t for row in old_rows.values() for t in row[5]}
-    team_ids = sorted((with_rows | forecast_now | forecast_before) & own)
+    team_ids = sorted((log.with_rows | forecast_now | forecast_before) & own)
     old_team: dict[tuple[int, int], tuple[int, team_level.TeamItemRow]] = {}
     new_team: dict[tuple[int, int], team_level.TeamItemRow] = {}
     if team_ids:
@@ -219,14 +279,13 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             item_id__in=ids, team_id__in=team_ids
         ).values_list("id", "item_id", "team_id", *team_level.TEAM_ITEM_FIELDS):
             old_team[(item_id, team_id)] = (pk, (*team_values,))
-        team_events = log.team_events
         for team_id in team_ids:
             evs = team_level.nexus_fallback(
-                team_events.get(team_id, []),
+                log.team_events.get(team_id, []),
                 team_id=team_id,
                 item_keys=[str(i) for i in ids if team_id in teams_now.get(i, ())],
                 nexus_events=by_item,
-                added=created_squares,
+                added=log.created_squares,
                 workflow=workflow,
             )
             per_item: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
@@ -237,12 +296,31 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
                 if team_it is not None:
                     first_team = team_level.first_days(item_evs, as_of=as_of)[key]
                     new_team[(int(key), team_id)] = team_level.team_item_row(team_it, first_team)
-    if new_rows == {k: tuple(v) for k, v in old_rows.items()} and new_team == {
-        k: v for k, (_, v) in old_team.items()
-    }:
-        return UNCHANGED  # nothing flow reads changed
+    return _Parts(old_rows, new_rows, news, old_team, new_team)
 
-    # The scopes concerned, and each changed item's part in them before and after.
+
+@dataclass
+class _Steps:
+    """The change in each scope concerned (team id, None = the Nexus) and the first days of the items
+    it loses and gains there."""
+
+    concerned: dict[int | None, _Scope]
+    old_first: dict[int | None, list[date]]
+    new_first: dict[int | None, list[date]]
+
+
+def _steps(
+    *,
+    ids: list[int],
+    parts: _Parts,
+    workflow: metrics.Workflow,
+    own: set[int],
+    width: dict[int | None, int],
+    n_cols: int,
+) -> _Steps:
+    """Each item's part taken out of the scopes it counted for (the Nexus, and the Nexus-basis teams
+    its stored row names, or the team-basis teams its `ItemTeamFlow` rows name) and its new part added
+    to those it counts for now. No query."""
     concerned: dict[int | None, _Scope] = {None: _Scope(n_cols)}
 
     def scope_of(team: int | None) -> _Scope:
@@ -253,10 +331,10 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
     old_first: dict[int | None, list[date]] = defaultdict(list)
     new_first: dict[int | None, list[date]] = defaultdict(list)
     for item_id in ids:
-        old = old_rows.get(item_id)
-        new = new_rows.get(item_id)
+        old = parts.old_rows.get(item_id)
+        new = parts.new_rows.get(item_id)
         old_it = _stored_item(tuple(old), workflow) if old is not None else None
-        new_it = news[item_id]
+        new_it = parts.news[item_id]
         old_scopes = [None, *(t for t in old[5] if t not in own)] if old is not None else []
         new_scopes = [None, *(t for t in new[5] if t not in own)] if new is not None else []
         for team in old_scopes:
@@ -269,19 +347,49 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             assert new is not None
             assert new[4] is not None
             new_first[team].append(new[4])
-    for (_, team), (_, team_row) in old_team.items():
+    for (_, team), (_, team_row) in parts.old_team.items():
         scope_of(team).add(team_level.stored_item(team_row), -1, team_level.TEAM_WORKFLOW)
         old_first[team].append(team_row[4])
-    for (_, team), team_row in new_team.items():
+    for (_, team), team_row in parts.new_team.items():
         scope_of(team).add(team_level.stored_item(team_row), +1, team_level.TEAM_WORKFLOW)
         new_first[team].append(team_row[4])
-    if any(team not in snaps for team in concerned):
-        return FULL  # a Scrum Team without stored figures yet
-    snap_ends = {snap.pk: snap.end for snap in snaps.values()}
+    return _Steps(concerned, old_first, new_first)
 
+
+@dataclass
+class _Plan:
+    """What to write to the daily rows and the snapshots."""
+
+    #: (snapshot id, first day, last day, change of wip, wip_eod, throughput, each CFD count)
+    shifts: list[tuple[int, date, date, list[int]]] = field(default_factory=list)
+    #: new daily rows: (snapshot id, day, wip, wip_eod, throughput, CFD counts)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (snapshot id, day): the snapshot's rows before that day are deleted (its first day moved later)
+    delete_before: list[tuple[int, date]] = field(default_factory=list)
+    #: (snapshot id, as_of, start, end, days digest, items digest)
+    snap_updates: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _plan(
+    *,
+    nexus: Nexus,
+    ids: list[int],
+    snaps: dict[int | None, FlowSnapshot],
+    steps: _Steps,
+    own: set[int],
+    width: dict[int | None, int],
+    as_of: date,
+) -> _Plan | str:
+    """The rows each scope must have (its first day to `as_of`) and how to get there from the stored
+    ones: shift the kept days by the change, insert the new days (carried forward from the last stored
+    row, or zeros before the old first day, with the change), delete the days before a later first
+    day, and clear the digests of what changes. Returns `FULL` when a scope's last stored row is
+    missing. Reads each scope's last row (one query) and, when a scope's earliest item left it, the
+    first day of its other items (one query at most)."""
+    concerned, old_first, new_first = steps.concerned, steps.old_first, steps.new_first
+    snap_ends = {snap.pk: snap.end for snap in snaps.values()}
     # Each scope's last stored row: carried forward to the days since it, and its first CFD count (the
     # scope's items). The rows the change touches are not read: they are shifted in the database.
-    # One query.
     ends = {snap.end for snap in snaps.values()}
     lasts: dict[int, list[int]] = {}
     for snap_id, day, wip, eod, thr, cfd in FlowDay.objects.filter(
@@ -307,10 +415,8 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             .order_by()
         )
 
-    shifts: list[tuple[int, date, date, list[int]]] = []
-    inserts: list[tuple[Any, ...]] = []
-    delete_before: list[tuple[int, date]] = []
-    snap_updates: list[tuple[Any, ...]] = []
+    plan = _Plan()
+    shifts, inserts, snap_updates = plan.shifts, plan.inserts, plan.snap_updates
     for team, snap in snaps.items():
         written = len(inserts) + len(shifts)
         last_values = lasts.get(snap.pk)
@@ -357,7 +463,7 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             if day >= start
         ]
         if start > snap.start:
-            delete_before.append((snap.pk, start))
+            plan.delete_before.append((snap.pk, start))
         if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
             snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
         elif (team is None or len(inserts) + len(shifts) > written) and (
@@ -367,8 +473,12 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
             # say what is stored (`flow.services`: the next one compares these rows one by one); once
             # cleared, they stay so until that recompute
             snap_updates.append((snap.pk, snap.as_of, snap.start, snap.end, "", ""))
+    return plan
 
-    # Write: the items, then the rows. A constant number of statements.
+
+def _write(*, nexus: Nexus, parts: _Parts, plan: _Plan) -> None:
+    """Write the items' rows, then the daily rows and the snapshots. A constant number of statements."""
+    old_rows, new_rows, old_team, new_team = parts.old_rows, parts.new_rows, parts.old_team, parts.new_team
     gone = [pk for pk in old_rows if pk not in new_rows]
     changed = [pk for pk in new_rows if pk in old_rows and tuple(old_rows[pk]) != new_rows[pk]]
     added = [(pk, nexus.pk, *row) for pk, row in new_rows.items() if pk not in old_rows]
@@ -386,19 +496,16 @@ def _apply_locked(*, nexus: Nexus, ids: list[int], as_of: date) -> str:
         ("item_id", "team_id", "nexus_id", *team_level.TEAM_ITEM_FIELDS),
         [(k[0], k[1], nexus.pk, *v) for k, v in new_team.items() if k not in old_team],
     )
-    if delete_before:
+    if plan.delete_before:
         cond = Q()
-        for pk, start in delete_before:
+        for pk, start in plan.delete_before:
             cond |= Q(snapshot_id=pk, date__lt=start)
         FlowDay.objects.filter(cond)._raw_delete(FlowDay.objects.db)
-    store.days_shift(shifts)
-    store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), inserts)
-    store.rows_update(FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), snap_updates)
-    # The scopes whose summaries no longer match their rows: those the changed items are in, and those
-    # extended to a new day. The refresh makes theirs again and leaves the others (`flow.refresh`).
-    changed_scopes = {snaps[team].pk for team in concerned} | {row[0] for row in snap_updates}
-    FlowSnapshot.objects.filter(pk__in=changed_scopes).update(rows_version=F("rows_version") + 1)
-    return APPLIED
+    store.days_shift(plan.shifts)
+    store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), plan.inserts)
+    store.rows_update(
+        FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), plan.snap_updates
+    )
 
 
 def _first_days(nexus_id: int, scopes: set[int | None], *, exclude: list[int]) -> dict[int | None, date]:
