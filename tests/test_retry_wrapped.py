@@ -73,7 +73,7 @@ def test_every_write_service_that_opens_a_transaction_retries_a_transient_confli
         "backlog/services/bulk.py:pbi_bulk_upsert",
         "events/services/sprints.py:sprint_create",
         "integration/services_issues.py:issue_raise",
-        "flow/services.py:flow_settings_set",
+        "flow/services/settings.py:flow_settings_set",
     } <= names
     assert names >= NOT_WRAPPED, NOT_WRAPPED - names  # the exemptions name existing functions
     unwrapped = [
