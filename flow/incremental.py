@@ -86,11 +86,6 @@ class _Scope:
                 thr[f] += sign
                 thr[after] -= sign
 
-    def first_day(self) -> date | None:
-        """The first day the scope's rows change, or None when nothing changes."""
-        days = [d for steps in self.steps for d, v in steps.items() if v]
-        return min(days) if days else None
-
     def runs(self, first: date, last: date) -> list[tuple[date, date, list[int]]]:
         """The change of each series over the days `first..last`, as runs (first day, last day
         inclusive, change) where it is constant and not zero, in order of day. A back-move changes

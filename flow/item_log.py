@@ -69,7 +69,7 @@ def item_log(nexus_id: int, time_zone: str, columns: list[WorkflowColumn], item_
     t, i, b, v = (
         qn(m._meta.db_table) for m in (Transition, ProductBacklogItem, ProductBacklog, TeamInvolvement)
     )
-    when, tz_param = day_sql('t."at"' if connection.vendor == "postgresql" else "t.at")
+    when, tz_param = day_sql('t."at"')
     kinds = [str(TransitionKind.COLUMN), *sorted(_TEAM_KINDS)]
     sql = (
         f"SELECT t.item_id, t.kind, {when}, t.to_column_id, t.to_name, t.team_id, t.team_status, "

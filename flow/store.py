@@ -389,16 +389,27 @@ def series_append(*, scopes: dict[int, tuple[date, FlowSeries, int]]) -> int:
     written."""
     rows: list[tuple[Any, ...]] = []
     for snapshot_id, (start, series, stored_days) in scopes.items():
-        n = len(series) - stored_days
-        if n <= 0:
-            continue
-        texts = _cfd_texts(series.cfd[:, stored_days:])
-        wip = series.wip[stored_days:].tolist()
-        eod, thr = series.wip_eod[stored_days:].tolist(), series.throughput[stored_days:].tolist()
-        days = _iso_days(start.toordinal() + stored_days, n)
-        rows += [(snapshot_id, *row) for row in zip(days, wip, eod, thr, texts, strict=True)]
+        rows += _series_rows(snapshot_id, start, series, skip=stored_days)
     _days_insert(rows)
     return len(rows)
+
+
+def _series_rows(
+    snapshot_id: int, start: date, series: FlowSeries, *, skip: int = 0
+) -> list[tuple[Any, ...]]:
+    """The daily rows of a series from its day `skip` (0 = its first day, `start`) on, as `_days_insert`
+    takes them: (snapshot id, ISO day, wip, wip_eod, throughput, CFD JSON text)."""
+    n = len(series) - skip
+    if n <= 0:
+        return []
+    texts = _cfd_texts(series.cfd[:, skip:])
+    wip, eod, thr = (
+        series.wip[skip:].tolist(),
+        series.wip_eod[skip:].tolist(),
+        series.throughput[skip:].tolist(),
+    )
+    days = _iso_days(start.toordinal() + skip, n)
+    return list(zip(repeat(snapshot_id), days, wip, eod, thr, texts, strict=False))
 
 
 def items_digest(
@@ -460,12 +471,12 @@ def series_store(*, scopes: dict[int, tuple[date, FlowSeries]]) -> int:
     new: list[tuple[Any, ...]] = []
     for snap, (start, series) in scopes.items():
         have = stored[snap]
+        if not have:  # nothing stored (a new scope): every day is new
+            new += _series_rows(snap, start, series)
+            continue
         base = start.toordinal()
         texts = _cfd_texts(series.cfd)
         wip, eod, thr = series.wip.tolist(), series.wip_eod.tolist(), series.throughput.tolist()
-        if not have:  # nothing stored (a new scope): every day is new
-            new.extend(zip(repeat(snap), _iso_days(base, len(wip)), wip, eod, thr, texts, strict=False))
-            continue
         for i, row in enumerate(zip(wip, eod, thr, texts, strict=True)):
             old = have.pop(base + i, None)
             if old is None:

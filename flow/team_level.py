@@ -147,7 +147,7 @@ def load_team_events(
     for seq, (item_id, team_id, at, kind, to_name, team_status) in enumerate(source):
         state = team_status if kind == TransitionKind.TEAM_COLUMN else to_name
         day: date = at if in_sql else at.astimezone(tz).date()
-        out[team_id].append(metrics.ItemEvent(item=str(item_id), day=day, column=_INDEX.get(state), seq=seq))
+        out[team_id].append(metrics.ItemEvent(item=str(item_id), day=day, column=state_index(state), seq=seq))
     return out
 
 

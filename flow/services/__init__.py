@@ -27,7 +27,6 @@ What runs when (the incremental issue):
 
 from __future__ import annotations
 
-from flow.history import load_events, nexus_today, workflow_of
 from flow.services.jobs import (
     flow_recompute_all,
     flow_recompute_due,
@@ -48,10 +47,7 @@ __all__ = [
     "flow_recompute_logged",
     "flow_settings_set",
     "item_teams",
-    "load_events",
-    "nexus_today",
     "pending_items_keep",
     "recompute_job",
     "recompute_request",
-    "workflow_of",
 ]

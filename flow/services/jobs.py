@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backlog.models import Nexus
-from flow import background
+from flow import background, incremental, refresh
 from flow.history import nexus_today
 from flow.models import FlowPendingItem, FlowState
 from flow.services import recompute
@@ -49,9 +49,6 @@ def recompute_job(*, nexus_id: int) -> dict[str, Any]:
     refresh cannot (the day turned, the teams or the Definition of Workflow changed, or the kept
     changes could not be applied), the full recompute runs. Returns the full recompute's summary, or
     {"refreshed": outcome}."""
-    from flow.incremental import APPLIED, UNCHANGED, flow_apply
-    from flow.refresh import FULL, flow_refresh
-
     # The claim released before anything is read: a change from here on queues the job after this one
     # (`recompute_request`), so none waits unseen for a job that read its inputs before it.
     FlowState.objects.filter(nexus_id=nexus_id).update(pending_since=None, enqueued_at=None)
@@ -64,14 +61,17 @@ def recompute_job(*, nexus_id: int) -> dict[str, Any]:
         FlowPendingItem.objects.filter(pk__in=[pk for pk, _ in kept]).delete()
     if kept:
         try:
-            applied = flow_apply(nexus_id=nexus_id, item_ids=[item_id for _, item_id in kept])
+            applied = incremental.flow_apply(nexus_id=nexus_id, item_ids=[item_id for _, item_id in kept])
         except Exception:  # the changes stay to be shown: by the full recompute, which the sweep runs
             FlowState.objects.filter(nexus_id=nexus_id).update(full_needed=True, pending_since=timezone.now())
             raise
-        if applied not in (APPLIED, UNCHANGED):  # another full recompute runs, or one is needed
+        if applied not in (
+            incremental.APPLIED,
+            incremental.UNCHANGED,
+        ):  # another full recompute runs, or one is needed
             return recompute.flow_recompute(nexus_id=nexus_id)  # it reads the log after they were kept
-    outcome = flow_refresh(nexus_id=nexus_id)
-    if outcome == FULL:
+    outcome = refresh.flow_refresh(nexus_id=nexus_id)
+    if outcome == refresh.FULL:
         return recompute.flow_recompute(nexus_id=nexus_id)
     return {"refreshed": outcome}
 
