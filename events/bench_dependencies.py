@@ -26,7 +26,8 @@ from backlog.services.common import nexus_lock
 from backlog.services.dependencies import _cycle_check, cycle_path, dependency_create
 from events.models import Sprint
 from events.services import sprint_create, sprint_plan, sprint_start
-from flow.models import FlowDay, FlowSnapshot
+from flow import series as flow_series
+from flow.models import FlowSnapshot
 from flow.montecarlo import DEFAULT_SEED
 from flow.selectors_forecast import dependency_forecast_get
 from nexus_site.bench import BenchContext, Row, measure
@@ -89,12 +90,10 @@ def _throughput(nexus: Nexus) -> None:
                 "computed_at": timezone.now(),
             },
         )
-        FlowDay.objects.filter(snapshot=snap).delete()
-        counts = rng.poisson(0.3 + 0.1 * k, 90).tolist()
-        FlowDay.objects.bulk_create(
-            FlowDay(snapshot=snap, date=today - timedelta(days=89 - d), wip=0, wip_eod=0, throughput=n)
-            for d, n in enumerate(counts)
-        )
+        counts = rng.poisson(0.3 + 0.1 * k, 90)
+        values = np.zeros((3, 90), dtype=np.int64)  # WIP, end-of-day WIP, Throughput; no CFD column
+        values[2] = counts
+        flow_series.save({snap.pk: (today - timedelta(days=89), values)})
 
 
 def _client(nexus: Nexus) -> Client:

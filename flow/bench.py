@@ -37,8 +37,9 @@ from backlog.services import membership_add, pbi_transition
 from backlog.services.sync import token_create
 from backlog.signals import items_changed
 from flow import receivers
+from flow import series as flow_series
 from flow.incremental import APPLIED, UNCHANGED, flow_apply
-from flow.models import FlowDay, FlowSnapshot
+from flow.models import FlowSnapshot
 from flow.services import flow_recompute
 from nexus_site.bench import BenchContext, Row, measure, nearest_rank, postgres_url
 
@@ -61,12 +62,17 @@ def _recompute_row(name: str, nexus: Any) -> Row:
         return None
 
     row = measure(name, run, runs=3, warmup=1)
-    days = FlowDay.objects.filter(snapshot__nexus=nexus).count()
+    days = sum(
+        values.shape[1]
+        for _start, values in flow_series.load(
+            FlowSnapshot.objects.filter(nexus=nexus).values_list("pk", flat=True)
+        ).values()
+    )
     scopes = FlowSnapshot.objects.filter(nexus=nexus).count()
     row.note = (
-        f"{scopes} scopes (Nexus + teams), {days:,} daily rows; last run: load {timings.get('load')} s, "
+        f"{scopes} scopes (Nexus + teams), {days:,} days; last run: load {timings.get('load')} s, "
         f"compute {timings.get('compute')} s, store {timings.get('store')} s "
-        f"({timings.get('rows_written', 0):,} rows written)"
+        f"({timings.get('rows_written', 0):,} days and items written)"
     )
     return row
 

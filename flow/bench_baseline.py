@@ -23,7 +23,8 @@ memory (VmHWM of /proc/self/status). Four scenarios, each N runs (`FLOW_BENCH_BA
   the Nexus, or removes the one it added, with its own ORM, so every stored row differs (the issue's
   "fallback after a Definition of Workflow change");
 - into an empty store: before each timed run, untimed, the tree deletes the rows of its flow tables
-  (FlowDay, FlowSnapshot, ItemFlow and ItemTeamFlow where it exists) with its own ORM.
+  (FlowDay or FlowSeries, whichever it has, FlowSnapshot, ItemFlow and ItemTeamFlow where it exists)
+  with its own ORM.
 
 Bytecode. The processes run WITHOUT `PYTHONDONTWRITEBYTECODE` (this sandbox sets it; a deployed worker
 writes its .pyc files): otherwise every process would compile all of Django and the project from source,
@@ -104,7 +105,7 @@ import django
 django.setup()
 from django.apps import apps
 for model in apps.get_app_config("flow").get_models():
-    if model.__name__ in ("FlowDay", "FlowSnapshot", "ItemFlow", "ItemTeamFlow"):
+    if model.__name__ in ("FlowDay", "FlowSeries", "FlowSnapshot", "ItemFlow", "ItemTeamFlow"):
         model.objects.all().delete()
 """
 

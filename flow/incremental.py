@@ -8,9 +8,10 @@ a deletion or restore; `backlog.signals.items_changed` with `items`) does not re
   for); its new part is computed from its own column changes (`flow.metrics.item_flow`, the same
   rules as the full recompute) and its Scrum Teams now;
 * the difference is a handful of dated steps per series (WIP +1 from its start day, -1 after its
-  finish day; Throughput on its finish day; each CFD column +1 from its milestone), so only the daily
-  rows (`FlowDay`) from the first day it changes onward are read and written, for the Nexus and for
-  each Scrum Team the item counts (or counted) for; a move today touches today's row of each;
+  finish day; Throughput on its finish day; each CFD column +1 from its milestone), added to the days
+  from the first one it changes onward of the stored daily series (`FlowSeries`, `flow.series`: one
+  array per scope, read and written whole) of the Nexus and of each Scrum Team the item counts (or
+  counted) for; a move today changes today's values of each;
 * the series of every scope runs to today: when the day has turned since the rows were written, each
   scope gets the missing days (the last day carried forward: nothing happened on them); a scope's first
   day moves when its earliest item joins or leaves it.
@@ -43,15 +44,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min
 from django.db.models.fields.json import KeyTransform
 
 from backlog.models import Nexus, TeamInvolvement, WorkflowColumn
 from flow import metrics, store, team_level
+from flow import series as flow_series
 from flow.history import nexus_today, workflow_of
 from flow.item_log import item_log
 from flow.locks import flow_lock
-from flow.models import FlowDay, FlowSnapshot, ItemFlow, ItemTeamFlow
+from flow.models import FlowSnapshot, ItemFlow, ItemTeamFlow
 from flow.report import WORKFLOW_KEYS, workflow_key
 
 __all__ = ["APPLIED", "BUSY", "FULL", "UNCHANGED", "flow_apply"]
@@ -89,8 +91,8 @@ class _Scope:
     def runs(self, first: date, last: date) -> list[tuple[date, date, list[int]]]:
         """The change of each series over the days `first..last`, as runs (first day, last day
         inclusive, change) where it is constant and not zero, in order of day. A back-move changes
-        every day since the item started, but only a few runs: the stored rows are shifted by them in
-        the database (`flow.store.days_shift`), never read and written one by one."""
+        every day since the item started, but only a few runs, each added to its days of the stored
+        series at once (`flow.series.add_runs`)."""
         changes: dict[date, list[int]] = {}
         for i, series in enumerate(self.steps):
             for day, v in series.items():
@@ -117,7 +119,7 @@ def _stored_item(row: tuple[Any, ...], workflow: metrics.Workflow) -> metrics.It
 
 def flow_apply(*, nexus_id: int, item_ids: Iterable[int], as_of: date | None = None) -> str:
     """Update the stored flow figures of a Nexus for a change of the items `item_ids`: their
-    `ItemFlow` rows and the daily rows (`FlowDay`) of the Nexus and of each Scrum Team they count or
+    `ItemFlow` rows and the daily series (`FlowSeries`) of the Nexus and of each Scrum Team they count or
     counted for, from the first day that changes to `as_of` (default: today in the Nexus's time zone),
     as a full recompute as of that day would store them. See the module docstring.
 
@@ -353,14 +355,10 @@ def _steps(
 
 @dataclass
 class _Plan:
-    """What to write to the daily rows and the snapshots."""
+    """What to write to the daily series and the snapshots."""
 
-    #: (snapshot id, first day, last day, change of wip, wip_eod, throughput, each CFD count)
-    shifts: list[tuple[int, date, date, list[int]]] = field(default_factory=list)
-    #: new daily rows: (snapshot id, day, wip, wip_eod, throughput, CFD counts)
-    inserts: list[tuple[Any, ...]] = field(default_factory=list)
-    #: (snapshot id, day): the snapshot's rows before that day are deleted (its first day moved later)
-    delete_before: list[tuple[int, date]] = field(default_factory=list)
+    #: snapshot id -> its new series (first day, values (width, days)), written whole (`flow.series`)
+    series: dict[int, flow_series.Loaded] = field(default_factory=dict)
     #: (snapshot id, as_of, start, end, days digest, items digest)
     snap_updates: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -375,23 +373,16 @@ def _plan(
     width: dict[int | None, int],
     as_of: date,
 ) -> _Plan | str:
-    """The rows each scope must have (its first day to `as_of`) and how to get there from the stored
-    ones: shift the kept days by the change, insert the new days (carried forward from the last stored
-    row, or zeros before the old first day, with the change), delete the days before a later first
-    day, and clear the digests of what changes. Returns `FULL` when a scope's last stored row is
-    missing. Reads each scope's last row (one query) and, when a scope's earliest item left it, the
-    first day of its other items (one query at most)."""
+    """The series each scope must have (its first day to `as_of`) and how to get there from the stored
+    one: the stored days kept, the days since its last one carried forward (nothing happened on them),
+    zeros before its old first day when that moved earlier, days before a later first day dropped, and
+    the change added to each day it affects; the digests of what changes cleared. Only the scopes the
+    change concerns and those behind `as_of` (the day turned) are read and written. Returns `FULL` when
+    one of their stored series is missing or is not its snapshot's days. Reads those series (one query)
+    and, when a scope's earliest item left it, the first day of its other items (one query at most)."""
     concerned, old_first, new_first = steps.concerned, steps.old_first, steps.new_first
-    snap_ends = {snap.pk: snap.end for snap in snaps.values()}
-    # Each scope's last stored row: carried forward to the days since it, and its first CFD count (the
-    # scope's items). The rows the change touches are not read: they are shifted in the database.
-    ends = {snap.end for snap in snaps.values()}
-    lasts: dict[int, list[int]] = {}
-    for snap_id, day, wip, eod, thr, cfd in FlowDay.objects.filter(
-        snapshot_id__in=[snap.pk for snap in snaps.values()], date__in=ends
-    ).values_list("snapshot_id", "date", "wip", "wip_eod", "throughput", store.json_text("cfd")):
-        if day == snap_ends[snap_id]:
-            lasts[snap_id] = [wip, eod, thr, *store.int_list(cfd)]
+    work = {team: snap for team, snap in snaps.items() if team in concerned or snap.end != as_of}
+    stored = flow_series.load(snap.pk for snap in work.values())
 
     # Scopes whose earliest item left: their new first day, from the stored items. One query at most.
     rescan = {
@@ -411,13 +402,16 @@ def _plan(
         )
 
     plan = _Plan()
-    shifts, inserts, snap_updates = plan.shifts, plan.inserts, plan.snap_updates
-    for team, snap in snaps.items():
-        written = len(inserts) + len(shifts)
-        last_values = lasts.get(snap.pk)
-        if last_values is None:
+    for team, snap in work.items():
+        loaded = stored.get(snap.pk)
+        if (
+            loaded is None
+            or loaded[0] != snap.start
+            or flow_series.last_day(loaded) != snap.end
+            or loaded[1].shape[0] != 3 + width[team]
+        ):
             return FULL  # the stored series is not what it should be: rebuild it
-        members = last_values[3]  # CFD of the first column on the last day: the scope's items
+        members = int(loaded[1][3, -1])  # CFD of the first column on the last day: the scope's items
         scope = concerned.get(team)
         start = snap.start if members else as_of  # an empty scope's series is the one day as_of
         if scope is not None:
@@ -429,50 +423,23 @@ def _plan(
                 base = snap.start
             candidates = [d for d in (base, *new_first.get(team, [])) if d is not None]
             start = min(candidates) if candidates else as_of
-        # The rows the scope must have: start..as_of. New ones: the days since its last row (that
-        # row's values carried forward: nothing happened on them) and, when its first day moved
-        # earlier, the days before its old first one (zeros); each with the change of that day.
-        values: dict[date, list[int]] = {}
-        carry = [last_values[1], last_values[1], 0, *last_values[3:]]
-        day = snap.end + timedelta(days=1)
-        while day <= as_of:
-            values[day] = list(carry)
-            day += timedelta(days=1)
-        day = start
-        while day < min(snap.start, as_of + timedelta(days=1)):
-            values[day] = [0] * (3 + width[team])
-            day += timedelta(days=1)
-        if scope is not None:
-            # One pass over the runs of change from the scope's first day: the stored rows kept
-            # (start..end) are shifted in the database; the new days get theirs here.
-            kept_from = max(start, snap.start)
-            for lo, hi, delta in scope.runs(start, as_of):
-                if lo <= snap.end and hi >= kept_from:
-                    shifts.append((snap.pk, max(lo, kept_from), min(hi, snap.end), delta))
-                for day, vals in values.items():
-                    if lo <= day <= hi:
-                        values[day] = [a + b for a, b in zip(vals, delta, strict=True)]
-        inserts += [
-            (snap.pk, day, vals[0], vals[1], vals[2], vals[3:])
-            for day, vals in values.items()
-            if day >= start
-        ]
-        if start > snap.start:
-            plan.delete_before.append((snap.pk, start))
+        # The days the scope must have, start..as_of, from the stored ones; then the change of each day.
+        values = flow_series.extended(loaded, start=start, end=as_of)
+        runs = scope.runs(start, as_of) if scope is not None else []
+        flow_series.add_runs(values, start, runs)
+        plan.series[snap.pk] = (start, values)
         if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
-            snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
-        elif (team is None or len(inserts) + len(shifts) > written) and (
-            snap.days_digest or snap.items_digest
-        ):
+            plan.snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
+        elif (team is None or runs) and (snap.days_digest or snap.items_digest):
             # rows (or, for the Nexus, items) written: the digests of the last full recompute no longer
             # say what is stored (`flow.services`: the next one compares these rows one by one); once
             # cleared, they stay so until that recompute
-            snap_updates.append((snap.pk, snap.as_of, snap.start, snap.end, "", ""))
+            plan.snap_updates.append((snap.pk, snap.as_of, snap.start, snap.end, "", ""))
     return plan
 
 
 def _write(*, nexus: Nexus, parts: _Parts, plan: _Plan) -> None:
-    """Write the items' rows, then the daily rows and the snapshots. A constant number of statements."""
+    """Write the items' rows, then the daily series and the snapshots. A constant number of statements."""
     old_rows, new_rows, old_team, new_team = parts.old_rows, parts.new_rows, parts.old_team, parts.new_team
     gone = [pk for pk in old_rows if pk not in new_rows]
     changed = [pk for pk in new_rows if pk in old_rows and tuple(old_rows[pk]) != new_rows[pk]]
@@ -491,13 +458,7 @@ def _write(*, nexus: Nexus, parts: _Parts, plan: _Plan) -> None:
         ("item_id", "team_id", "nexus_id", *team_level.TEAM_ITEM_FIELDS),
         [(k[0], k[1], nexus.pk, *v) for k, v in new_team.items() if k not in old_team],
     )
-    if plan.delete_before:
-        cond = Q()
-        for pk, start in plan.delete_before:
-            cond |= Q(snapshot_id=pk, date__lt=start)
-        FlowDay.objects.filter(cond)._raw_delete(FlowDay.objects.db)
-    store.days_shift(plan.shifts)
-    store.rows_insert(FlowDay, ("snapshot_id", "date", *store.DAY_FIELDS), plan.inserts)
+    flow_series.save(plan.series)
     store.rows_update(
         FlowSnapshot, ("as_of", "start", "end", "days_digest", "items_digest"), plan.snap_updates
     )

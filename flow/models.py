@@ -133,7 +133,7 @@ class FlowSnapshot(models.Model):
     Expectation. `detail` is JSON text (see `flow.report.detail_dumps`): the per-item lists for the
     charts (Cycle Time scatterplot points, Aging WIP dots), the Monte Carlo histograms and the daily
     Throughput history they resample; text so that the flow page embeds it without parsing it.
-    Per-day rows are `FlowDay` rows.
+    The daily series is its `FlowSeries` row (`series`).
     """
 
     nexus = models.ForeignKey("backlog.Nexus", on_delete=models.CASCADE, related_name="flow_snapshots")
@@ -192,29 +192,35 @@ class FlowSnapshot(models.Model):
         return f"Flow of {self.team_id or 'Nexus'} {self.nexus_id} as of {self.as_of}"
 
 
-class FlowDay(models.Model):
-    """One day of a stored daily series (calendar day in the Nexus's time zone): WIP counting items on
-    their start and finish days, end-of-day WIP, Throughput, and the Cumulative Flow Diagram counts
-    (`cfd`: one count per column of `snapshot.figures["columns"]`, left to right)."""
+class FlowSeries(models.Model):
+    """The daily series of one stored scope (its `FlowSnapshot`), one row per scope: for each calendar day
+    from `start` (the snapshot's first day, in the Nexus's time zone) to the snapshot's `end`, WIP
+    counting items on their start and finish days, end-of-day WIP, Throughput, and the Cumulative Flow
+    Diagram counts (one per column of `snapshot.figures["columns"]`, left to right).
 
-    # No index of its own: the unique constraint (snapshot, date) leads with it. No foreign-key
-    # constraint in the database either: the rows are derived (a recompute rewrites them), deleted with
-    # their snapshot by the ORM's cascade, and the check of each of the tens of thousands a recompute
-    # into an empty store writes cost 0.2 s at commit.
-    snapshot = models.ForeignKey(
-        FlowSnapshot, on_delete=models.CASCADE, related_name="days", db_index=False, db_constraint=False
+    `data` holds them as one array of little-endian 32-bit ints, `width` rows (3 + the number of
+    columns: WIP, end-of-day WIP, Throughput, then each column's CFD count) of one value per day,
+    row after row (`flow.store.series_pack` / `series_unpack`; `series_days` gives `DayRow`s). A
+    scope's days are always read and written whole: by the full recompute, which compares digests
+    first (`FlowSnapshot.days_digest`), by the incremental update (`flow.incremental`) and by the
+    readers of the daily rows (the flow page's CSV and API, the team forecasts). One row and one value
+    per day, not one table row per day: the JDT Nexus's 53,000 days of its seven scopes are seven rows
+    (the full recompute that rewrote them took most of its time storing days)."""
+
+    snapshot = models.OneToOneField(
+        FlowSnapshot, on_delete=models.CASCADE, primary_key=True, related_name="series"
     )
-    date = models.DateField()
-    wip = models.PositiveIntegerField()
-    wip_eod = models.PositiveIntegerField()
-    throughput = models.PositiveIntegerField()
-    cfd = models.JSONField(default=list)
+    start = models.DateField(help_text="the first day of the series (calendar day in the Nexus's time zone)")
+    width = models.PositiveSmallIntegerField(
+        help_text="values per day: 3 (WIP, end-of-day WIP, Throughput) + 1 per CFD column"
+    )
+    data = models.BinaryField(help_text="width x days little-endian int32, row-major (one row per value)")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["snapshot", "date"], name="flowday_unique_date")]
+        verbose_name_plural = "flow series"
 
     def __str__(self) -> str:
-        return f"{self.date}: WIP {self.wip}, Throughput {self.throughput}"
+        return f"Daily series of snapshot {self.snapshot_id} from {self.start}"
 
 
 #: The tombstone kind a deleted `FlowSettings` row leaves (`backlog.services.tombstones`), which the

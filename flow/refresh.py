@@ -1,7 +1,7 @@
 """The summaries of the stored flow figures refreshed from the stored per-item rows, without the log.
 
 After changes the incremental update applied (`flow.incremental.flow_apply`), the per-item rows
-(`ItemFlow`, `ItemTeamFlow`) and the daily rows (`FlowDay`) are current, and only the summaries of each
+(`ItemFlow`, `ItemTeamFlow`) and the daily series (`FlowSeries`) are current, and only the summaries of each
 scope are stale: `FlowSnapshot.figures`/`detail` (headline figures, percentiles, Monte Carlo forecasts,
 tables, chart lists) and `FlowState.summary`. The coalesced job (`flow.services.recompute_job`) then
 runs `flow_refresh`, which makes them from the stored per-item rows: their milestones (date ordinals,

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypedDict
 
 import numpy as np
+import orjson
 
 from backlog.errors import DomainError
 from backlog.models import Nexus, ProductBacklogItem, ScrumTeam
@@ -119,8 +120,10 @@ _SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"
 
 
 def detail_dumps(detail: dict[str, Any]) -> str:
-    """`detail` as compact JSON text, safe to embed in a <script type="application/json"> element."""
-    return json.dumps(detail, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
+    """`detail` as compact JSON text (UTF-8, keys that are not text written as text), safe to embed in
+    a <script type="application/json"> element. Made by orjson: the JDT Nexus's seven scopes, hundreds
+    of KB each, took 60 ms with `json.dumps`, a tenth of a full recompute over stored figures."""
+    return orjson.dumps(detail, option=orjson.OPT_NON_STR_KEYS).decode().translate(_SCRIPT_ESCAPES)
 
 
 class FlowData:

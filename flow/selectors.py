@@ -4,20 +4,19 @@ request for a view that is not stored)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
+from django.db.models import Q
 
 from backlog.models import (
     Nexus,
 )
+from flow import series as flow_series
 from flow.metrics import percentile
-from flow.models import FlowDay, FlowSettings, FlowSnapshot, FlowState, ItemFlow
+from flow.models import FlowSettings, FlowSnapshot, FlowState, ItemFlow
 from flow.report import (
     SLE_DEFAULT_PERCENT,
     SNAPSHOT_FORMAT,
@@ -112,20 +111,14 @@ def age_band(age: int | None, *, p50: int | None, sle: int | None) -> str:
 
 
 def _days_loader(snap: FlowSnapshot) -> Callable[[], list[DayRow]]:
-    """Reads the snapshot's daily rows when first needed (CSV, API; the page draws from `detail`)."""
+    """Reads the snapshot's daily series when first needed (CSV, API; the page draws from `detail`).
+    One query."""
 
     def load() -> list[DayRow]:
-        # The CFD counts come as JSON text and are parsed in one go: thousands of days (twenty years
-        # of a Nexus) would otherwise cost one JSON decode per row.
-        rows = list(
-            FlowDay.objects.filter(snapshot=snap)
-            .order_by("date")
-            .values_list("date", "wip", "wip_eod", "throughput", Cast("cfd", TextField()))
-        )
-        cfds = json.loads("[" + ",".join(row[4] for row in rows) + "]")
-        return [
-            DayRow(d, wip, eod, tp, cfd) for (d, wip, eod, tp, _text), cfd in zip(rows, cfds, strict=True)
-        ]
+        loaded = flow_series.load([snap.pk]).get(snap.pk)
+        if loaded is None:
+            return []
+        return [DayRow(*day) for day in flow_series.days_of(*loaded)]
 
     return load
 

@@ -4,7 +4,7 @@ Sprint's, a later Product Goal scope passes its own).
 
 Inputs, as `flow.forecast_deps.forecast_dependencies` takes them:
 
-* **Each Scrum Team's Throughput**: the daily Throughput of the team's stored flow figures (`FlowDay` rows
+* **Each Scrum Team's Throughput**: the daily Throughput of the team's stored flow figures (the `FlowSeries`
   of its `FlowSnapshot`, its own team-level flow or the Nexus columns of its PBIs, as the flow page
   shows), the `history_days` calendar days up to the snapshot's as-of date, zero days included. A team
   without stored figures has no Throughput history: its PBIs "cannot forecast" (with that reason).
@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, cast
 
 from django.core.cache import cache
@@ -44,6 +44,7 @@ from backlog.models import (
     TeamInvolvement,
     TeamStatus,
 )
+from flow import series as flow_series
 from flow.forecast_deps import (
     DependencyForecast,
     Outcome,
@@ -52,7 +53,7 @@ from flow.forecast_deps import (
     items_from_order,
 )
 from flow.history import nexus_today
-from flow.models import FlowDay, FlowSnapshot
+from flow.models import FlowSnapshot
 from flow.montecarlo import DEFAULT_SEED, DEFAULT_TRIALS
 from flow.report import HISTORY_DAYS
 from flow.selectors import flow_state_stamp
@@ -103,15 +104,14 @@ def _throughput(nexus: Nexus, history_days: int) -> dict[int, list[int]]:
     }
     if not snaps:
         return {}
-    first = min(as_of for _t, as_of in snaps.values()) - timedelta(days=history_days - 1)
     series = {team_id: [0] * history_days for team_id, _as_of in snaps.values()}
-    for snap_id, day, count in FlowDay.objects.filter(
-        snapshot_id__in=list(snaps), date__gte=first
-    ).values_list("snapshot_id", "date", "throughput"):
+    for snap_id, (start, values) in flow_series.load(snaps).items():
         team_id, as_of = snaps[snap_id]
-        back = (as_of - day).days
-        if 0 <= back < history_days:
-            series[team_id][history_days - 1 - back] = count
+        throughput = values[2].tolist()
+        for i in range(history_days):  # day as_of - i
+            k = (as_of - start).days - i
+            if 0 <= k < len(throughput):
+                series[team_id][history_days - 1 - i] = throughput[k]
     return series
 
 

@@ -1,20 +1,19 @@
 """Storing flow figures: write only what differs from what is stored.
 
 The full recompute (`flow.services.flow_recompute`) and the incremental update (`flow.incremental`) both
-end here. A full recompute compares its per-item rows (`ItemFlow`) and daily rows (`FlowDay`) with the
-stored ones and writes the difference: rows gone are deleted, new rows inserted (COPY on PostgreSQL, one
-`executemany` on SQLite), changed rows updated in place (one `executemany`), unchanged rows left alone;
-the snapshots (`FlowSnapshot`, one per scope) are updated in place. A nightly recompute after a quiet day
-so writes one new daily row per scope, the figures, and nothing else. Everything runs in the caller's
-transaction.
+end here. A full recompute compares its per-item rows (`ItemFlow`) with the stored ones and writes the
+difference: rows gone are deleted, new rows inserted (COPY on PostgreSQL, one `executemany` on
+SQLite), changed rows updated in place (one statement), unchanged rows left alone; the snapshots
+(`FlowSnapshot`, one per scope) are updated in place; each scope's daily series is one row of its own
+(`FlowSeries`, written whole by `flow.series`). A nightly recompute after a quiet day so writes the
+series of each scope, the figures, and no item row. Everything runs in the caller's transaction.
 
-Before any row, digests: the full recompute keeps on each snapshot a digest of the daily rows it stored
-(`series_digest`) and on the Nexus's one a digest of the per-item rows (`items_digest`); a scope whose
-new digest equals the stored one is not read at all. The incremental update empties the digests of what
-it writes, so the next recompute compares those rows one by one. The recompute's daily series arrive as
-numpy arrays (`series_store`): no per-day objects, the CFD's JSON text made by one format per day.
+Before any row, digests: the full recompute keeps on each snapshot a digest of the daily series it
+stored (`series_digest`) and on the Nexus's one a digest of the per-item rows (`items_digest`); a
+scope whose new digest equals the stored one is not read or written at all. The incremental update
+empties the digests of what it writes, so the next recompute compares those rows one by one.
 
-JSON columns (`cfd`, `milestones`, `teams`) are written as JSON text (cast to `jsonb` on PostgreSQL).
+JSON columns (`milestones`, `teams`) are written as JSON text (cast to `jsonb` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from itertools import repeat
 from typing import Any, cast
 
 import numpy as np
@@ -33,37 +31,28 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from flow.metrics import FlowSeries
-from flow.models import FlowDay, ItemFlow
+from flow.models import ItemFlow
 
 __all__ = [
-    "days_shift",
-    "days_store",
     "items_digest",
     "items_store",
     "rows_delete",
     "rows_insert",
     "rows_update",
     "rows_update_each",
-    "series_append",
     "series_digest",
-    "series_store",
 ]
 
 #: ItemFlow's stored columns besides `item_id` and `nexus_id`, in the order of an item row.
 ITEM_FIELDS = ("started_on", "finished_on", "cycle_time", "milestones", "first_day", "teams")
-#: FlowDay's value columns, in the order of a day's values.
-DAY_FIELDS = ("wip", "wip_eod", "throughput", "cfd")
-_JSON = {"cfd", "milestones", "teams"}
+_JSON = {"milestones", "teams"}
 BATCH = 2000
-#: Runs of days per `days_shift` statement on PostgreSQL.
-SHIFT_BATCH = 1000
 #: Up to this many rows, `rows_insert` inserts with one `INSERT ... VALUES` on PostgreSQL, not COPY.
 FEW = 100
 #: What COPY's text format escapes: a text value holding one of these is written by `write_row`.
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 ItemRow = tuple[date | None, date | None, int | None, list[int | None], date | None, list[int]]
-DayValues = tuple[int, int, int, list[int]]
 
 
 def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -235,47 +224,6 @@ def rows_update_each(model: type[models.Model], fields: Sequence[str], rows: Seq
         cursor.executemany(sql, params)
 
 
-def days_shift(shifts: Sequence[tuple[int, date, date, Sequence[int]]]) -> None:
-    """Add to stored daily rows (`FlowDay`) a change: each shift is (snapshot id, first day, last day
-    inclusive, change of wip, wip_eod, throughput, then of each CFD count), applied to that snapshot's
-    rows of those days in the database, none read. The incremental update's way to change a run of
-    days by the same amount (a back-move changes every day since the item started: a few runs, a few
-    thousand rows). Runs of one snapshot must not overlap.
-
-    On PostgreSQL one statement per CFD width (`UPDATE ... FROM (VALUES ...)`, the CFD rebuilt by
-    `jsonb_build_array`); on SQLite one `executemany` per width, the CFD's JSON text made as
-    `_list_text` makes it (a full recompute compares the text)."""
-    by_width: dict[int, list[tuple[int, date, date, Sequence[int]]]] = {}
-    for shift in shifts:
-        by_width.setdefault(len(shift[3]) - 3, []).append(shift)
-    table = connection.ops.quote_name(FlowDay._meta.db_table)
-    with connection.cursor() as cursor:
-        for width, rows in by_width.items():
-            if connection.vendor == "postgresql":
-                cfd = ", ".join(f"(t.cfd->>{k})::int + v.c{k}" for k in range(width))
-                names = ", ".join(["snap", "lo", "hi", "wip", "eod", "thr", *(f"c{k}" for k in range(width))])
-                marks = ", ".join(["%s::bigint", "%s::date", "%s::date", *["%s::int"] * (3 + width)])
-                for i in range(0, len(rows), SHIFT_BATCH):  # many changed items at once: a few statements
-                    batch = rows[i : i + SHIFT_BATCH]
-                    values = ", ".join([f"({marks})"] * len(batch))
-                    sql = (
-                        f"UPDATE {table} AS t SET wip = t.wip + v.wip, wip_eod = t.wip_eod + v.eod, "
-                        f"throughput = t.throughput + v.thr, cfd = jsonb_build_array({cfd}) "
-                        f"FROM (VALUES {values}) AS v({names}) "
-                        "WHERE t.snapshot_id = v.snap AND t.date BETWEEN v.lo AND v.hi"
-                    )
-                    params: list[Any] = [x for pk, lo, hi, delta in batch for x in (pk, lo, hi, *delta)]
-                    cursor.execute(sql, params)
-                continue
-            # the text `_list_text` writes (`[1, 2]`), so that a full recompute finds the row unchanged
-            cfd = " || ', ' || ".join(f"(json_extract(cfd, '$[{k}]') + %s)" for k in range(width))
-            sql = (
-                f"UPDATE {table} SET wip = wip + %s, wip_eod = wip_eod + %s, throughput = throughput + %s, "
-                f"cfd = '[' || {cfd} || ']' WHERE snapshot_id = %s AND date BETWEEN %s AND %s"
-            )
-            cursor.executemany(sql, [[*delta, pk, lo, hi] for pk, lo, hi, delta in rows])
-
-
 def rows_delete(model: type[models.Model], pks: Sequence[Any]) -> None:
     """Delete rows of `model` by primary key (in batches of `BATCH` ids)."""
     for i in range(0, len(pks), BATCH):
@@ -311,9 +259,21 @@ def _json_text(name: str) -> Cast:
     return Cast(name, TextField())
 
 
-def items_store(*, nexus_id: int, rows: dict[int, ItemRow]) -> int:
+def items_store(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = None) -> int:
     """Make the Nexus's `ItemFlow` rows exactly `rows` (item id -> `ITEM_FIELDS` values), writing only
-    the difference with the stored rows (read in one query). Returns the number of rows written."""
+    the difference with the stored rows (read in one query). Returns the number of rows written.
+
+    `width`: the number of milestones of each row (the Nexus's columns). When a stored row has another
+    number (a column was added or removed: every row differs), the stored rows are not read and
+    compared one by one but deleted and written anew (one statement and one COPY on PostgreSQL),
+    counted as the comparison counts them: each item stored before or after once."""
+    if width is not None and _stored_width(nexus_id) not in (None, width):
+        table = connection.ops.quote_name(ItemFlow._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE nexus_id = %s RETURNING item_id", [nexus_id])
+            deleted = {pk for (pk,) in cursor.fetchall()}
+        _items_add(nexus_id, rows, list(rows))
+        return len(deleted | rows.keys())
     columns = [_json_text(f) if f in _JSON else f for f in ITEM_FIELDS]
     stored = {
         item_id: tuple(values)
@@ -322,12 +282,51 @@ def items_store(*, nexus_id: int, rows: dict[int, ItemRow]) -> int:
         .iterator(chunk_size=5000)
     }
     gone = [pk for pk in stored if pk not in rows]
-    new = [(pk, nexus_id, *_item_text(row)) for pk, row in rows.items() if pk not in stored]
     changed = [(pk, *row) for pk, row in rows.items() if pk in stored and stored[pk] != _as_text(row)]
     rows_delete(ItemFlow, gone)
     rows_update(ItemFlow, ITEM_FIELDS, changed)
-    rows_insert(ItemFlow, ("item_id", "nexus_id", *ITEM_FIELDS), new)
-    return len(gone) + len(new) + len(changed)
+    added = [pk for pk in rows if pk not in stored]
+    _items_add(nexus_id, rows, added)
+    return len(gone) + len(added) + len(changed)
+
+
+def _stored_width(nexus_id: int) -> int | None:
+    """The number of milestones of one stored `ItemFlow` row of the Nexus (-1 for a row stored without
+    them), None when none is stored. One query."""
+    found = list(ItemFlow.objects.filter(nexus_id=nexus_id).values_list(_json_text("milestones"))[:1])
+    if not found:
+        return None
+    text = found[0][0]
+    return -1 if text is None else len(json.loads(text))
+
+
+def _items_add(nexus_id: int, rows: dict[int, ItemRow], added: list[int]) -> None:
+    """Insert the rows of the items `added` (COPY made in one pass on PostgreSQL, `rows_insert` else)."""
+    if connection.vendor == "postgresql" and len(added) > FEW:
+        _items_copy(nexus_id, [(pk, rows[pk]) for pk in added])
+        return
+    rows_insert(
+        ItemFlow,
+        ("item_id", "nexus_id", *ITEM_FIELDS),
+        [(pk, nexus_id, *_item_text(rows[pk])) for pk in added],
+    )
+
+
+def _items_copy(nexus_id: int, rows: list[tuple[int, ItemRow]]) -> None:
+    """COPY new `ItemFlow` rows on PostgreSQL, their text made in one pass: every value is an int, a
+    date or a JSON array of ints, none needs COPY's escaping, which `rows_insert` checks value by
+    value (into an empty store, the JDT Nexus's 10,814 rows: half of their write)."""
+    table = connection.ops.quote_name(ItemFlow._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f) for f in ("item_id", "nexus_id", *ITEM_FIELDS))
+    null = "\\N"
+    lines = [
+        f"{pk}\t{nexus_id}\t{null if s is None else s}\t{null if f is None else f}\t"
+        f"{null if c is None else c}\t{_list_text(m)}\t{null if d is None else d}\t{_list_text(t)}\n"
+        for pk, (s, f, c, m, d, t) in rows
+    ]
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for i in range(0, len(lines), BATCH * 5):
+            copy.write("".join(lines[i : i + BATCH * 5]))
 
 
 def _item_text(row: ItemRow) -> tuple[Any, ...]:
@@ -343,73 +342,16 @@ def _item_text(row: ItemRow) -> tuple[Any, ...]:
     )
 
 
-def days_store(*, days: dict[int, dict[date, DayValues]]) -> int:
-    """Make the daily rows of each snapshot (snapshot id -> date -> `DAY_FIELDS` values) exactly the
-    ones given, writing only the difference with the stored rows (read in one query). Returns the
-    number of rows written."""
-    stored: dict[tuple[int, date], tuple[int, tuple[Any, ...]]] = {}
-    qs = FlowDay.objects.filter(snapshot_id__in=list(days)).values_list(
-        "id", "snapshot_id", "date", "wip", "wip_eod", "throughput", _json_text("cfd")
-    )
-    for pk, snap, day, wip, eod, thr, cfd in qs.iterator(chunk_size=5000):
-        stored[(snap, day)] = (pk, (wip, eod, thr, cfd))
-    gone = [pk for key, (pk, _) in stored.items() if key[1] not in days.get(key[0], {})]
-    changed: list[tuple[Any, ...]] = []
-    new: list[tuple[Any, ...]] = []
-    for snap, rows in days.items():
-        for day, values in rows.items():
-            old = stored.get((snap, day))
-            if old is None:
-                new.append((snap, day, *values))
-            elif old[1] != (values[0], values[1], values[2], _list_text(values[3])):
-                changed.append((old[0], *values))
-    rows_delete(FlowDay, gone)
-    rows_update(FlowDay, DAY_FIELDS, changed)
-    rows_insert(FlowDay, ("snapshot_id", "date", *DAY_FIELDS), new)
-    return len(gone) + len(new) + len(changed)
-
-
 def series_digest(start: date, series: FlowSeries, *, days: int | None = None) -> str:
     """Digest (hex) of the daily rows a scope's series makes: its first day and every value. Equal
-    digests, equal rows. `days`: of its first `days` days only (the rows stored before the day
-    turned: `series_append`)."""
+    digests, equal rows. `days`: of its first `days` days only (the days stored before the day
+    turned: `flow.series.store_changed`)."""
     n = len(series) if days is None else days
     h = hashlib.blake2b(digest_size=20)
     h.update(f"days1:{start.toordinal()}:{n}:{series.cfd.shape[0]}:".encode())
     for values in (series.wip[:n], series.wip_eod[:n], series.throughput[:n], series.cfd[:, :n]):
         h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
     return h.hexdigest()
-
-
-def series_append(*, scopes: dict[int, tuple[date, FlowSeries, int]]) -> int:
-    """Insert, for each snapshot (snapshot id -> (first day, series, stored days)), the daily rows of its
-    series after its first `stored days` days, which are stored already and unchanged (the caller
-    compared their digest: `series_digest(days=)`). The full recompute after the day turned with nothing
-    else changed writes so one row per scope, reading none, in one insert. Returns the number of rows
-    written."""
-    rows: list[tuple[Any, ...]] = []
-    for snapshot_id, (start, series, stored_days) in scopes.items():
-        rows += _series_rows(snapshot_id, start, series, skip=stored_days)
-    _days_insert(rows)
-    return len(rows)
-
-
-def _series_rows(
-    snapshot_id: int, start: date, series: FlowSeries, *, skip: int = 0
-) -> list[tuple[Any, ...]]:
-    """The daily rows of a series from its day `skip` (0 = its first day, `start`) on, as `_days_insert`
-    takes them: (snapshot id, ISO day, wip, wip_eod, throughput, CFD JSON text)."""
-    n = len(series) - skip
-    if n <= 0:
-        return []
-    texts = _cfd_texts(series.cfd[:, skip:])
-    wip, eod, thr = (
-        series.wip[skip:].tolist(),
-        series.wip_eod[skip:].tolist(),
-        series.throughput[skip:].tolist(),
-    )
-    days = _iso_days(start.toordinal() + skip, n)
-    return list(zip(repeat(snapshot_id), days, wip, eod, thr, texts, strict=False))
 
 
 def items_digest(
@@ -434,87 +376,3 @@ def items_digest(
     for values in (ids, milestones, first_days, flat):
         h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
     return h.hexdigest()
-
-
-def _cfd_texts(cfd: Any) -> list[str]:
-    """Each day's CFD counts as the JSON text `_list_text` gives (`[1, 2, 3]`), from the columns x days
-    array."""
-    pattern = "[" + ", ".join(["%d"] * cfd.shape[0]) + "]"
-    return [pattern % counts for counts in zip(*cfd.tolist(), strict=True)]
-
-
-def series_store(*, scopes: dict[int, tuple[date, FlowSeries]]) -> int:
-    """Make the daily rows of each snapshot (snapshot id -> (first day, series)) exactly the series'
-    days, writing only the difference with the stored rows (read in one query, as plain values).
-    Like `days_store`, for the full recompute's arrays: no per-day objects. Returns the number of rows
-    written."""
-    if not scopes:
-        return 0
-    pg = connection.vendor == "postgresql"
-    qn = connection.ops.quote_name
-    table = qn(FlowDay._meta.db_table)
-    marks = ", ".join(["%s"] * len(scopes))
-    stored: dict[int, dict[int, tuple[int, tuple[Any, ...]]]] = {pk: {} for pk in scopes}
-    cfd_sql = "cfd::text" if pg else "cfd"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, snapshot_id, date, wip, wip_eod, throughput, {cfd_sql} FROM {table} "
-            f"WHERE snapshot_id IN ({marks})",
-            list(scopes),
-        )
-        fromiso = date.fromisoformat
-        for pk, snap, day, wip, eod, thr, cfd in cursor.fetchall():
-            ordinal = fromiso(day).toordinal() if isinstance(day, str) else day.toordinal()
-            stored[snap][ordinal] = (pk, (wip, eod, thr, cfd))
-    gone: list[int] = []
-    changed: list[tuple[Any, ...]] = []
-    new: list[tuple[Any, ...]] = []
-    for snap, (start, series) in scopes.items():
-        have = stored[snap]
-        if not have:  # nothing stored (a new scope): every day is new
-            new += _series_rows(snap, start, series)
-            continue
-        base = start.toordinal()
-        texts = _cfd_texts(series.cfd)
-        wip, eod, thr = series.wip.tolist(), series.wip_eod.tolist(), series.throughput.tolist()
-        for i, row in enumerate(zip(wip, eod, thr, texts, strict=True)):
-            old = have.pop(base + i, None)
-            if old is None:
-                new.append((snap, date.fromordinal(base + i).isoformat(), *row))
-            elif old[1] != row:
-                changed.append((old[0], *row))
-        gone.extend(pk for pk, _ in have.values())
-    rows_delete(FlowDay, gone)
-    rows_update(FlowDay, DAY_FIELDS, changed)  # the CFD as JSON text already (a str is passed as it is)
-    _days_insert(new)
-    return len(gone) + len(new) + len(changed)
-
-
-def _iso_days(first: int, n: int) -> list[str]:
-    """The `n` days from date ordinal `first` as ISO text (`2001-10-10`), made by numpy."""
-    epoch = date(1970, 1, 1).toordinal()
-    days: list[str] = np.arange(first - epoch, first - epoch + n).astype("datetime64[D]").astype(str).tolist()
-    return days
-
-
-def _days_insert(rows: list[tuple[Any, ...]]) -> None:
-    """Insert daily rows (snapshot id, ISO date text, wip, wip_eod, throughput, CFD JSON text): one COPY
-    of the whole text on PostgreSQL (the values need no escaping), `executemany` in batches elsewhere."""
-    if not rows:
-        return
-    fields = ("snapshot_id", "date", *DAY_FIELDS)
-    table = connection.ops.quote_name(FlowDay._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f) for f in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for i in range(0, len(rows), BATCH * 5):
-                    copy.write(
-                        "".join(
-                            f"{s}\t{d}\t{w}\t{e}\t{t}\t{c}\n" for s, d, w, e, t, c in rows[i : i + BATCH * 5]
-                        )
-                    )
-            return
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
-        for i in range(0, len(rows), BATCH * 5):
-            cursor.executemany(sql, rows[i : i + BATCH * 5])

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from backlog.models import Nexus, ScrumTeam, TeamInvolvement, WorkflowColumn
 from flow import metrics, store, team_level
+from flow import series as flow_series
 from flow.gcpause import gc_paused
 from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
@@ -190,28 +191,25 @@ def _recompute_locked(
                 )
                 for it, ordinals in zip(result.items, result.milestone_ordinals.tolist(), strict=True)
             }
-            written += store.items_store(nexus_id=nexus.pk, rows=item_rows)
+            written += store.items_store(nexus_id=nexus.pk, rows=item_rows, width=len(workflow.columns))
         written += team_level.team_items_store(nexus_id=nexus.pk, rows=team_items)
-        # A scope whose stored rows are the first days of its series (the day turned, nothing else
-        # changed: the digest of those days is the stored one) gets its new days, none read; the other
-        # changed scopes are compared row by row.
-        compare: dict[int, tuple[date, metrics.FlowSeries]] = {}
-        extend: dict[int, tuple[date, metrics.FlowSeries, int]] = {}
+        # The series of each scope whose digest changed, written whole. When its stored days are the
+        # first days of its new series (the day turned, nothing else changed: the digest of those days
+        # is the stored one), the stored series is not even read to count the days written.
+        changed: dict[int, tuple[date, metrics.FlowSeries, int]] = {}
         for snap, (start, scope_series), digest in zip(snapshots, series, days_digests, strict=True):
             old_digest, _, old_start, old_end = before.get(snap.pk, ("", "", None, None))
             if old_digest == digest:
                 continue
             kept = (old_end - start).days + 1 if old_end is not None and old_start == start else 0
-            if (
+            if not (
                 old_digest
                 and 0 < kept < len(scope_series)
                 and old_digest == store.series_digest(start, scope_series, days=kept)
             ):
-                extend[snap.pk] = (start, scope_series, kept)
-            else:
-                compare[snap.pk] = (start, scope_series)
-        written += store.series_append(scopes=extend)
-        written += store.series_store(scopes=compare)
+                kept = 0
+            changed[snap.pk] = (start, scope_series, kept)
+        written += flow_series.store_changed(scopes=changed)
         FlowState.objects.filter(nexus=nexus).update(
             computed_at=now, computed_on=as_of, summary=summary, last_error=""
         )
@@ -258,7 +256,7 @@ SNAPSHOT_FIELDS = (
 def _snapshots_store(
     *, nexus: Nexus, scopes: list[FlowData], now: Any, days_digests: list[str], items_digest: str
 ) -> tuple[list[FlowSnapshot], dict[int, tuple[str, str, date, date]]]:
-    """The scopes' `FlowSnapshot` rows, updated in place (their daily rows stay, to be compared) or
+    """The scopes' `FlowSnapshot` rows, updated in place (their daily series stay, to be compared) or
     created, with the digests of what this recompute stores (`items_digest` on the Nexus's);
     snapshots of scopes no longer computed are deleted. Returns them in the order of `scopes`, and
     the digests and days the kept ones had (snapshot id -> (days digest, items digest, first day,

@@ -103,3 +103,26 @@ def report(slug: str, *args: str) -> dict:
     out = StringIO()
     call_command("flow_report", "--nexus", slug, *args, stdout=out)
     return json.loads(out.getvalue())
+
+
+def stored_days(snapshot_ids) -> list[tuple]:
+    """The stored daily series of the snapshots `snapshot_ids` (ids or `FlowSnapshot`s) as one tuple per
+    day, ordered by snapshot id then day: (snapshot id, day, wip, wip_eod, throughput, CFD counts as a
+    list), read back through `flow.series`, the way the readers see them."""
+    from flow import series as flow_series
+
+    ids = [getattr(s, "pk", s) for s in snapshot_ids]
+    out: list[tuple] = []
+    for pk, loaded in sorted(flow_series.load(ids).items()):
+        out += [(pk, *day) for day in flow_series.days_of(*loaded)]
+    return out
+
+
+def nexus_days(nexus) -> list[tuple]:
+    """Every stored day of a Nexus's scopes, ordered by scope (the Nexus's first, then the teams' by
+    id) then day: (team id or None, day, wip, wip_eod, throughput, CFD counts)."""
+    from flow.models import FlowSnapshot
+
+    team_of = dict(FlowSnapshot.objects.filter(nexus=nexus).values_list("pk", "team_id"))
+    rows = [(team_of[pk], *rest) for pk, *rest in stored_days(team_of)]
+    return sorted(rows, key=lambda r: (r[0] is not None, r[0] or 0, r[1]))

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import zoneinfo
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pytest
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, event, given, note, settings
@@ -53,10 +54,11 @@ from backlog.services import (
 from backlog.services.squares import team_item_move
 from flow import incremental, montecarlo, receivers, report
 from flow.incremental import APPLIED, FULL, UNCHANGED, flow_apply
-from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow, ItemTeamFlow
+from flow.models import FlowSnapshot, FlowState, ItemFlow, ItemTeamFlow
 from flow.refresh import REFRESHED, flow_refresh
 from flow.services import flow_recompute, recompute_job
 from tests.factories import column, nexus_build, squares_fill
+from tests.flow.builders import stored_days
 
 pytestmark = pytest.mark.django_db
 
@@ -113,11 +115,7 @@ def stored(nexus: Nexus) -> dict[str, Any]:
     """Everything the incremental update maintains: per scope its days and rows; per item its row."""
     snaps = {s.pk: s for s in FlowSnapshot.objects.filter(nexus=nexus)}
     days: dict[Any, list[tuple[Any, ...]]] = {s.team_id: [] for s in snaps.values()}
-    for snap_id, *row in (
-        FlowDay.objects.filter(snapshot__nexus=nexus)
-        .order_by("snapshot_id", "date")
-        .values_list("snapshot_id", "date", "wip", "wip_eod", "throughput", "cfd")
-    ):
+    for snap_id, *row in stored_days(snaps):
         days[snaps[snap_id].team_id].append(tuple(row))
     return {
         "scopes": {s.team_id: (s.as_of, s.start, s.end, s.basis) for s in snaps.values()},
@@ -378,9 +376,9 @@ def test_the_embedded_default_refreshes_the_figures_in_a_thread_after_the_respon
 def test_back_moves_shift_the_stored_days_in_the_database_as_a_full_recompute_stores_them(
     clock, cheap_forecasts, applied, django_capture_on_commit_callbacks
 ):
-    """Back-moves change every stored day since the item started: `flow.store.days_shift` adds the
-    change to those rows in the database (jsonb on PostgreSQL, JSON1 on SQLite), run by run. Both
-    databases' statements must store what a full recompute stores."""
+    """Back-moves change every stored day since the item started: the incremental update adds the
+    change to the stored series run by run (`flow.series.add_runs`), and carries it to the days since
+    it was stored. Both databases must store what a full recompute stores."""
     nexus = nexus_build(teams=2)
     teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("pk"))
     cols = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
@@ -421,43 +419,69 @@ def test_back_moves_shift_the_stored_days_in_the_database_as_a_full_recompute_st
     assert ItemTeamFlow.objects.filter(item=items[1]).count() == 2  # its part in both teams' own flow
     assert {s.basis for s in FlowSnapshot.objects.filter(nexus=nexus, team__isnull=False)} == {"team"}
     incremental_rows = stored(nexus)
-    shifted = FlowDay.objects.filter(snapshot__nexus=nexus, snapshot__team=None).count()
-    assert shifted >= 35  # the back-moves changed rows over weeks of days
+    nexus_snap = FlowSnapshot.objects.get(nexus=nexus, team=None)
+    assert len(stored_days([nexus_snap])) >= 35  # the back-moves changed days over weeks
     summary = flow_recompute(nexus_id=nexus.pk)
     assert stored(nexus) == incremental_rows
     assert summary["timings"]["rows_written"] == 0  # not even the CFD's JSON text differs
 
 
-@pytest.mark.smoke
-def test_days_shift_adds_each_run_to_its_days_only_in_batches(monkeypatch: pytest.MonkeyPatch):
-    """`flow.store.days_shift` on many runs (a kept batch of changes): each run's change lands on its
-    days of its snapshot, none elsewhere, whatever the batch size."""
-    from flow import store
+def test_add_runs_adds_each_run_to_its_days_only():
+    """`flow.series.add_runs` on many runs (a kept batch of changes): each run's change lands on its
+    days, none elsewhere; the part of a run outside the series is ignored."""
+    from flow import series as flow_series
 
-    nexus = nexus_build(teams=1)
-    pbi_transition(
-        item=pbi_create(nexus=nexus, title="A", actor=None),
-        to_column=column(nexus, "In Progress"),
-        actor=None,
-    )
-    flow_recompute(nexus_id=nexus.pk)
-    snap = FlowSnapshot.objects.get(nexus=nexus, team=None)
-    day = snap.end
-    FlowDay.objects.filter(snapshot=snap).delete()
-    width = len(snap.figures["columns"])
-    rows = [
-        FlowDay(snapshot=snap, date=day - timedelta(days=k), wip=1, wip_eod=1, throughput=0, cfd=[1] * width)
-        for k in range(30)
-    ]
-    FlowDay.objects.bulk_create(rows)
-    monkeypatch.setattr(store, "SHIFT_BATCH", 4)
+    start = date(2024, 1, 1)
+    width = 5
+    values = np.ones((width, 30), dtype=np.int64)
     runs = [
-        (snap.pk, day - timedelta(days=k), day - timedelta(days=k), [k, 1, 0, *([k % 3] * width)])
+        (start + timedelta(days=k), start + timedelta(days=k), [k, 1, 0, *([k % 3] * (width - 3))])
         for k in range(0, 20, 2)
     ]
-    store.days_shift(runs)
-    got = {r.date: (r.wip, r.wip_eod, r.cfd) for r in FlowDay.objects.filter(snapshot=snap)}
+    runs.append((start - timedelta(days=5), start - timedelta(days=1), [9] * width))  # before: ignored
+    runs.append((start + timedelta(days=29), start + timedelta(days=40), [0, 0, 7, 0, 0]))  # cut at 29
+    flow_series.add_runs(values, start, runs)
     for k in range(30):
         shifted = k < 20 and k % 2 == 0
-        expected = (1 + k, 2, [1 + k % 3] * width) if shifted else (1, 1, [1] * width)
-        assert got[day - timedelta(days=k)] == expected, k
+        expected = [1 + k, 2, 1, *([1 + k % 3] * (width - 3))] if shifted else [1] * width
+        if k == 29:
+            expected = [1, 1, 8, 1, 1]
+        assert values[:, k].tolist() == expected, k
+
+
+def test_a_series_extended_keeps_its_days_carries_its_last_and_pads_with_zeros():
+    """`flow.series.extended`: the stored days kept, days before the first zeros, days after the last
+    one the last day carried forward (WIP = end-of-day WIP, no Throughput, the same CFD), days outside
+    the new range dropped."""
+    from flow import series as flow_series
+
+    first = date(2024, 3, 10)
+    values = np.array([[1, 2, 3], [1, 2, 2], [0, 1, 1], [5, 6, 7], [0, 1, 2]], dtype=np.int64)
+    out = flow_series.extended(
+        (first, values), start=first - timedelta(days=2), end=first + timedelta(days=4)
+    )
+    assert out.T.tolist() == [
+        [0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+        [1, 1, 0, 5, 0],
+        [2, 2, 1, 6, 1],
+        [3, 2, 1, 7, 2],
+        [2, 2, 0, 7, 2],
+        [2, 2, 0, 7, 2],
+    ]
+    later = flow_series.extended(
+        (first, values), start=first + timedelta(days=1), end=first + timedelta(days=1)
+    )
+    assert later.T.tolist() == [[2, 2, 1, 6, 1]]
+    assert flow_series.last_day((first, values)) == first + timedelta(days=2)
+
+
+def test_a_series_packs_and_unpacks_unchanged():
+    from flow import series as flow_series
+
+    values = np.arange(-6, 30, dtype=np.int64).reshape(4, 9)
+    assert flow_series.unpack(flow_series.pack(values), 4).tolist() == values.tolist()
+    with pytest.raises(ValueError, match="whole days"):
+        flow_series.unpack(flow_series.pack(values), 5)
+    with pytest.raises(ValueError, match="32 bits"):
+        flow_series.pack(np.array([[2**31]], dtype=np.int64))

@@ -18,10 +18,10 @@ from backlog.models import Transition, TransitionKind
 from backlog.services import pbi_create, pbi_transition
 from flow import metrics
 from flow.incremental import APPLIED, flow_apply
-from flow.models import FlowDay, FlowSnapshot, ItemFlow
+from flow.models import FlowSeries, FlowSnapshot, ItemFlow
 from flow.services import flow_recompute
 from tests.factories import column, nexus_build, team
-from tests.flow.builders import d, history_nexus, many_items
+from tests.flow.builders import d, history_nexus, many_items, nexus_days
 
 pytestmark = pytest.mark.django_db
 
@@ -75,11 +75,7 @@ def test_no_item_gives_the_one_day_of_the_as_of_date():
 
 
 def _stored(nexus) -> tuple[list[tuple], list[tuple]]:
-    days = list(
-        FlowDay.objects.filter(snapshot__nexus=nexus)
-        .order_by("snapshot__team_id", "date")
-        .values_list("snapshot__team_id", "date", "wip", "wip_eod", "throughput", "cfd")
-    )
+    days = nexus_days(nexus)  # (team id, day, wip, wip_eod, throughput, cfd), by scope then day
     items = list(
         ItemFlow.objects.filter(nexus=nexus)
         .order_by("item_id")
@@ -90,7 +86,7 @@ def _stored(nexus) -> tuple[list[tuple], list[tuple]]:
 
 def _from_scratch(nexus, as_of: date | None = None) -> tuple[list[tuple], list[tuple]]:
     """What a full recompute into an empty store stores (the Nexus's flow rows deleted first)."""
-    FlowDay.objects.filter(snapshot__nexus=nexus).delete()
+    FlowSeries.objects.filter(snapshot__nexus=nexus).delete()
     ItemFlow.objects.filter(nexus=nexus).delete()
     FlowSnapshot.objects.filter(nexus=nexus).delete()
     flow_recompute(nexus_id=nexus.pk, as_of=as_of)
@@ -107,7 +103,7 @@ def test_an_unchanged_recompute_reads_no_stored_row(tmp_path):
         again = flow_recompute(nexus_id=nexus.pk, as_of=d(40))
     assert again["timings"]["rows_written"] == 0
     read = [
-        q["sql"] for q in ctx.captured_queries if "flow_flowday" in q["sql"] or "flow_itemflow" in q["sql"]
+        q["sql"] for q in ctx.captured_queries if "flow_flowseries" in q["sql"] or "flow_itemflow" in q["sql"]
     ]
     assert read == []  # the digests matched: neither the daily rows nor the items were read
     assert _stored(nexus) == before
@@ -118,9 +114,13 @@ def test_an_unchanged_recompute_reads_no_stored_row(tmp_path):
     scopes = FlowSnapshot.objects.filter(nexus=nexus).count()
     assert later["timings"]["rows_written"] == scopes
     read = [
-        q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT") and "flow_flowday" in q["sql"]
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith("SELECT") and "flow_flowseries" in q["sql"]
     ]
     assert read == []
+    # the check looks at the right table: the new days were written to it
+    assert any("flow_flowseries" in q["sql"] for q in ctx.captured_queries)
     appended = _stored(nexus)
     assert _from_scratch(nexus, as_of=d(41)) == appended
 

@@ -11,13 +11,13 @@ import pytest
 from django.utils import timezone
 
 from backlog.models import ScrumTeam
-from flow.models import FlowDay, FlowSnapshot, FlowState, ItemFlow
+from flow.models import FlowSnapshot, FlowState, ItemFlow
 from flow.report import FlowQuery, flow_compute, report_dict
 from flow.selectors import flow_data_get
 from flow.services import flow_recompute, flow_recompute_all, flow_recompute_due
 from nexus_site.celery import app
 from tests.factories import squares_fill
-from tests.flow.builders import d, example_items, history_nexus
+from tests.flow.builders import d, example_items, history_nexus, nexus_days, stored_days
 
 pytestmark = pytest.mark.django_db
 AS_OF = d(10)
@@ -31,7 +31,7 @@ def example(tmp_path):
 def _stored_rows(nexus):
     return (
         FlowSnapshot.objects.filter(nexus=nexus).count(),
-        FlowDay.objects.filter(snapshot__nexus=nexus).count(),
+        len(nexus_days(nexus)),
         ItemFlow.objects.filter(nexus=nexus).count(),
     )
 
@@ -43,14 +43,14 @@ def test_recompute_stores_a_snapshot_per_nexus_and_per_team_with_daily_rows(exam
     assert (nexus_snap.as_of, nexus_snap.start, nexus_snap.end) == (AS_OF, d(1), AS_OF)
     assert nexus_snap.figures["finished_items"] == 2
     assert nexus_snap.figures["columns"] == ["Backlog", "Doing", "Review", "Done"]
-    days = list(FlowDay.objects.filter(snapshot=nexus_snap).order_by("date"))
-    assert [x.wip for x in days] == [0, 2, 3, 2, 1, 1, 1, 1, 1, 1]
-    assert days[-1].cfd == [4, 3, 2, 2]
+    days = stored_days([nexus_snap])  # (snapshot, day, wip, wip_eod, throughput, cfd), by day
+    assert [x[2] for x in days] == [0, 2, 3, 2, 1, 1, 1, 1, 1, 1]
+    assert days[-1][5] == [4, 3, 2, 2]
     teams = {s.team.name: s for s in FlowSnapshot.objects.filter(nexus=example, team__isnull=False) if s.team}
     assert set(teams) == {"Core", "UI"}
     assert teams["Core"].figures["finished_items"] == 2
     assert json.loads(teams["UI"].detail)["ages"] == [["C", 1, 9]]
-    assert FlowDay.objects.filter(snapshot=teams["UI"]).count() == 10
+    assert len(stored_days([teams["UI"]])) == 10
     state = FlowState.objects.get(nexus=example)
     assert (state.computed_on, state.pending_since) == (AS_OF, None)
 

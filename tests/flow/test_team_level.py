@@ -14,10 +14,11 @@ from django.utils import timezone
 from backlog.models import Nexus, Role, ScrumTeam, TeamInvolvement, TeamStatus, Transition, TransitionKind
 from backlog.services import involvement_set_status, pbi_create, pbi_delete, pbi_transition
 from flow.incremental import APPLIED, flow_apply
-from flow.models import FlowDay, FlowSnapshot, ItemTeamFlow
+from flow.models import FlowSnapshot, ItemTeamFlow
 from flow.services import flow_recompute
 from flow.team_level import TEAM_WORKFLOW
 from tests.factories import column, member, nexus_build
+from tests.flow.builders import stored_days
 
 pytestmark = pytest.mark.django_db
 
@@ -106,20 +107,21 @@ def test_a_teams_figures_come_from_its_own_squares(story):
     assert (a.started_on, a.finished_on, a.cycle_time) == (_day(2), _day(4), 3)
     assert (b.started_on, b.finished_on, b.cycle_time) == (_day(7), _day(9), 3)  # reopened on day 6
     assert (c.started_on, c.finished_on, c.first_day) == (_day(8), None, _day(3))
-    days = {
-        d.date: d for d in FlowDay.objects.filter(snapshot=snap)
-    }  # the series starts on the first team row
+    days = {  # the series starts on the first team row
+        day: {"wip": wip, "throughput": thr, "cfd": cfd}
+        for _snap, day, wip, _eod, thr, cfd in stored_days([snap])
+    }
     assert min(days) == _day(1)
-    assert days[_day(4)].throughput == 1
-    assert days[_day(9)].throughput == 1
+    assert days[_day(4)]["throughput"] == 1
+    assert days[_day(9)]["throughput"] == 1
     # B's first start (day 5) was erased by its move back on day 6, as a back-move does at the Nexus
     # level: it counts in WIP from its new start, day 7
-    assert days[_day(5)].wip == 0
-    assert days[_day(6)].wip == 0
-    assert days[_day(7)].wip == 1
-    assert days[_day(8)].wip == 2
-    assert days[_day(10)].cfd == [3, 3, 2, 1]  # not started+, in progress+, ready+, Done
-    assert days[_day(10)].wip == 1
+    assert days[_day(5)]["wip"] == 0
+    assert days[_day(6)]["wip"] == 0
+    assert days[_day(7)]["wip"] == 1
+    assert days[_day(8)]["wip"] == 2
+    assert days[_day(10)]["cfd"] == [3, 3, 2, 1]  # not started+, in progress+, ready+, Done
+    assert days[_day(10)]["wip"] == 1
     # Work Item Age of C on day 10: 10 - 8 + 1
     ages = [age for _key, _col, age in f["oldest"]]
     assert ages == [3]
@@ -143,14 +145,15 @@ def test_square_changes_update_the_team_scope_incrementally(story, clock):
     row = ItemTeamFlow.objects.get(item=items["C"], team=team_a)
     assert (row.finished_on, row.cycle_time) == (_day(11), 4)
     snap = FlowSnapshot.objects.get(nexus=nexus, team=team_a)
-    assert FlowDay.objects.get(snapshot=snap, date=_day(11)).throughput == 1
+    (throughput,) = [thr for _snap, day, _wip, _eod, thr, _cfd in stored_days([snap]) if day == _day(11)]
+    assert throughput == 1
     # a deletion takes the item out of the team's own flow
     pbi_delete(item=items["A"], actor=None)
     assert flow_apply(nexus_id=nexus.pk, item_ids=[items["A"].pk]) == APPLIED
     assert not ItemTeamFlow.objects.filter(item=items["A"]).exists()
-    stored = list(FlowDay.objects.filter(snapshot=snap).order_by("date").values_list("date", "cfd"))
+    stored = [(day, cfd) for _snap, day, _wip, _eod, _thr, cfd in stored_days([snap])]
     flow_recompute(nexus_id=nexus.pk, as_of=_day(11))
-    assert list(FlowDay.objects.filter(snapshot=snap).order_by("date").values_list("date", "cfd")) == stored
+    assert [(day, cfd) for _snap, day, _wip, _eod, _thr, cfd in stored_days([snap])] == stored
 
 
 # --- The flow page and the API -------------------------------------------------------------------------
@@ -274,16 +277,13 @@ def test_an_imported_square_counts_from_its_nexus_columns_until_its_first_team_l
     pbi_transition(item=other, to_column=column(nexus, "In Progress"), actor=None)
     assert flow_apply(nexus_id=nexus.pk, item_ids=[other.pk]) == APPLIED
     assert ItemTeamFlow.objects.get(item=other, team=team_a).started_on == _day(7)
-    stored = list(FlowDay.objects.filter(snapshot=snap).order_by("date").values_list("date", "wip", "cfd"))
+    stored = [(day, wip, cfd) for _snap, day, wip, _eod, _thr, cfd in stored_days([snap])]
     items = sorted(
         ItemTeamFlow.objects.filter(team=team_a).values_list("item_id", "started_on", "finished_on")
     )
     summary = flow_recompute(nexus_id=nexus.pk, as_of=_day(7))  # the incremental rows are the full's
     assert summary["timings"]["rows_written"] == 0
-    assert (
-        list(FlowDay.objects.filter(snapshot=snap).order_by("date").values_list("date", "wip", "cfd"))
-        == stored
-    )
+    assert [(day, wip, cfd) for _snap, day, wip, _eod, _thr, cfd in stored_days([snap])] == stored
     assert (
         sorted(ItemTeamFlow.objects.filter(team=team_a).values_list("item_id", "started_on", "finished_on"))
         == items

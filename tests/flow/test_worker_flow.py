@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from backlog.services import pbi_create, pbi_transition
-from flow.models import FlowDay, FlowSnapshot, FlowState
+from flow.models import FlowSnapshot, FlowState
 from flow.tasks import recompute_all
 from tests.factories import column, nexus_build
+from tests.flow.builders import nexus_days
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +35,7 @@ def test_burst_of_changes_is_stored_per_nexus_and_team(celery_worker_process):
 
     celery_worker_process.wait_for(settled, what="the coalesced recompute")
     assert FlowSnapshot.objects.filter(nexus=nexus).count() == 4  # the Nexus and its three teams
-    assert FlowDay.objects.filter(snapshot__nexus=nexus).count() == 4  # one day each, today
+    assert len(nexus_days(nexus)) == 4  # one day each, today
     team_a = FlowSnapshot.objects.get(nexus=nexus, team=teams[0])
     assert team_a.figures["items_total"] == 2
 
