@@ -165,9 +165,9 @@ def _incremental_row(ctx: BenchContext) -> Row:
         times[len(times) // 2],
         nearest_rank(times, 0.95),
         queries,
-        "flow_apply after a move forward (or, one in three, back to the first column: every daily row "
-        "since the item started changes, for the Nexus and each of its teams): ItemFlow + daily rows of "
-        f"the Nexus and the item's teams; forward moves p95 {nearest_rank(forward, 0.95):.1f} ms, "
+        "flow_apply after a move forward (or, one in three, back to the first column: every day "
+        "since the item started changes, for the Nexus and each of its teams): ItemFlow + daily series "
+        f"of the Nexus and the item's teams; forward moves p95 {nearest_rank(forward, 0.95):.1f} ms, "
         f"back-moves p95 {nearest_rank(back, 0.95):.1f} ms; CPU of this process median "
         f"{sorted(cpu)[len(cpu) // 2]:.1f} ms; target p95 < 20 ms",
     )
@@ -269,7 +269,7 @@ def _square_row(ctx: BenchContext) -> Row:
         nearest_rank(times, 0.95),
         queries,
         "flow_apply after a team square change (with its automatic Nexus column move): ItemFlow, "
-        "ItemTeamFlow and the daily rows of the Nexus and the item's teams (own flow); CPU of this "
+        "ItemTeamFlow and the daily series of the Nexus and the item's teams (own flow); CPU of this "
         f"process median {sorted(cpu)[len(cpu) // 2]:.1f} ms; target p95 < 20 ms",
     )
 
