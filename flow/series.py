@@ -93,21 +93,23 @@ def load(snapshot_ids: Iterable[int]) -> dict[int, Loaded]:
 
 def save(series: dict[int, Loaded]) -> None:
     """Store each snapshot's series (snapshot id -> (first day, values (width, days))), replacing the
-    one it had: one statement (`INSERT ... ON CONFLICT DO UPDATE`, run once per row). On PostgreSQL the
-    arrays travel as binary parameters (not quoted into the statement's text)."""
+    one it had: one statement for all of them (`INSERT ... ON CONFLICT DO UPDATE`, one round trip). On
+    PostgreSQL the arrays travel as binary parameters, bound on the server (not quoted into the
+    statement's text)."""
     if not series:
         return
     from flow.store import _binding_cursor  # the cursor that binds on the server
 
     table = connection.ops.quote_name(FlowSeries._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(series))
     sql = (
-        f"INSERT INTO {table} (snapshot_id, start, width, data) VALUES (%s, %s, %s, %s) "
+        f"INSERT INTO {table} (snapshot_id, start, width, data) VALUES {rows} "
         "ON CONFLICT (snapshot_id) DO UPDATE SET start = excluded.start, width = excluded.width, "
         "data = excluded.data"
     )
-    params = [(pk, start, values.shape[0], pack(values)) for pk, (start, values) in series.items()]
+    params = [x for pk, (start, values) in series.items() for x in (pk, start, values.shape[0], pack(values))]
     with _binding_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.execute(sql, params)
 
 
 def days_of(start: date, values: np.ndarray) -> list[tuple[date, int, int, int, list[int]]]:
