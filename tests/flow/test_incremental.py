@@ -476,6 +476,33 @@ def test_a_series_extended_keeps_its_days_carries_its_last_and_pads_with_zeros()
     assert flow_series.last_day((first, values)) == first + timedelta(days=2)
 
 
+@pytest.mark.smoke
+def test_series_are_stored_whole_and_replaced():
+    """`flow.series.save` stores each snapshot's series in one statement (`INSERT ... ON CONFLICT`, on
+    SQLite as on PostgreSQL) and replaces a stored one whole, width and days included; `load` reads
+    them back as they were given."""
+    from flow import series as flow_series
+
+    nexus = nexus_build(teams=1)
+    flow_recompute(nexus_id=nexus.pk)
+    snaps = list(FlowSnapshot.objects.filter(nexus=nexus).order_by("pk"))
+    first = date(2024, 5, 1)
+    old = {
+        s.pk: (first, np.arange(6 * (i + 2), dtype=np.int64).reshape(6, i + 2)) for i, s in enumerate(snaps)
+    }
+    flow_series.save(old)
+    got = flow_series.load(s.pk for s in snaps)
+    assert {pk: (d, v.tolist()) for pk, (d, v) in got.items()} == {
+        pk: (d, v.tolist()) for pk, (d, v) in old.items()
+    }
+    new = {snaps[0].pk: (first - timedelta(days=1), np.full((4, 3), 7, dtype=np.int64))}
+    flow_series.save(new)
+    got = flow_series.load([snaps[0].pk])
+    assert got[snaps[0].pk][0] == first - timedelta(days=1)
+    assert got[snaps[0].pk][1].tolist() == [[7, 7, 7]] * 4
+    assert flow_series.load([snaps[1].pk])[snaps[1].pk][1].tolist() == old[snaps[1].pk][1].tolist()
+
+
 def test_a_series_packs_and_unpacks_unchanged():
     from flow import series as flow_series
 
