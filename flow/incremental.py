@@ -427,8 +427,10 @@ def _plan(
         values = flow_series.extended(loaded, start=start, end=as_of)
         runs = scope.runs(start, as_of) if scope is not None else []
         flow_series.add_runs(values, start, runs)
-        plan.series[snap.pk] = (start, values)
-        if (snap.start, snap.end, snap.as_of) != (start, as_of, as_of):
+        moved = (snap.start, snap.end, snap.as_of) != (start, as_of, as_of)
+        if runs or moved:  # else its series is the stored one: nothing to write
+            plan.series[snap.pk] = (start, values)
+        if moved:
             plan.snap_updates.append((snap.pk, as_of, start, as_of, "", ""))
         elif (team is None or runs) and (snap.days_digest or snap.items_digest):
             # rows (or, for the Nexus, items) written: the digests of the last full recompute no longer

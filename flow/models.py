@@ -200,7 +200,7 @@ class FlowSeries(models.Model):
 
     `data` holds them as one array of little-endian 32-bit ints, `width` rows (3 + the number of
     columns: WIP, end-of-day WIP, Throughput, then each column's CFD count) of one value per day,
-    row after row (`flow.store.series_pack` / `series_unpack`; `series_days` gives `DayRow`s). A
+    row after row (`flow.series.pack` / `unpack`; `flow.series.days_of` gives one tuple per day). A
     scope's days are always read and written whole: by the full recompute, which compares digests
     first (`FlowSnapshot.days_digest`), by the incremental update (`flow.incremental`) and by the
     readers of the daily rows (the flow page's CSV and API, the team forecasts). One row and one value

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 from django.core.cache import cache
@@ -105,13 +105,11 @@ def _throughput(nexus: Nexus, history_days: int) -> dict[int, list[int]]:
     if not snaps:
         return {}
     series = {team_id: [0] * history_days for team_id, _as_of in snaps.values()}
-    for snap_id, (start, values) in flow_series.load(snaps).items():
+    for snap_id, loaded in flow_series.load(snaps).items():
         team_id, as_of = snaps[snap_id]
-        throughput = values[2].tolist()
-        for i in range(history_days):  # day as_of - i
-            k = (as_of - start).days - i
-            if 0 <= k < len(throughput):
-                series[team_id][history_days - 1 - i] = throughput[k]
+        # the days as_of - history_days + 1 .. as_of; none stored: no Throughput
+        window = flow_series.extended(loaded, start=as_of - timedelta(days=history_days - 1), end=as_of)
+        series[team_id] = window[2].tolist()
     return series
 
 

@@ -23,6 +23,7 @@ writing and comparing them; as seven arrays, writing them is a few milliseconds.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -32,11 +33,12 @@ from django.db import connection
 
 from flow.metrics import FlowSeries as EngineSeries
 from flow.models import FlowSeries
+from flow.store import binding_cursor
 
 __all__ = [
-    "DAY_VALUES",
     "add_runs",
     "days_of",
+    "digest",
     "extended",
     "last_day",
     "load",
@@ -46,9 +48,6 @@ __all__ = [
     "unpack",
     "values_of",
 ]
-
-#: The values of a day before its CFD counts, in order (rows 0-2 of a series array).
-DAY_VALUES = ("wip", "wip_eod", "throughput")
 
 #: A loaded series: its first day and its values, int64 array (width, days).
 Loaded = tuple[date, np.ndarray]
@@ -83,7 +82,8 @@ def unpack(data: bytes | memoryview, width: int) -> np.ndarray:
 
 def load(snapshot_ids: Iterable[int]) -> dict[int, Loaded]:
     """The stored series of the snapshots `snapshot_ids`: snapshot id -> (first day, values (width,
-    days)). A snapshot without a stored series is left out. One query."""
+    days)). A snapshot without a stored series is left out. One query. Raises ValueError when a stored
+    series is not whole days of its width (`unpack`)."""
     ids = list(snapshot_ids)
     if not ids:
         return {}
@@ -98,8 +98,6 @@ def save(series: dict[int, Loaded]) -> None:
     statement's text)."""
     if not series:
         return
-    from flow.store import _binding_cursor  # the cursor that binds on the server
-
     table = connection.ops.quote_name(FlowSeries._meta.db_table)
     rows = ", ".join(["(%s, %s, %s, %s)"] * len(series))
     sql = (
@@ -108,8 +106,21 @@ def save(series: dict[int, Loaded]) -> None:
         "data = excluded.data"
     )
     params = [x for pk, (start, values) in series.items() for x in (pk, start, values.shape[0], pack(values))]
-    with _binding_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
+    with binding_cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def digest(start: date, series: EngineSeries, *, days: int | None = None) -> str:
+    """Digest (hex, 40 characters) of the daily series a scope stores: its first day and every value.
+    Equal digests, equal series. `days`: of its first `days` days only (the days stored before the day
+    turned: `store_changed`). The full recompute keeps it on the snapshot (`days_digest`) and compares
+    it before reading or writing the series."""
+    n = len(series) if days is None else days
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"days1:{start.toordinal()}:{n}:{series.cfd.shape[0]}:".encode())
+    for values in (series.wip[:n], series.wip_eod[:n], series.throughput[:n], series.cfd[:, :n]):
+        h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return h.hexdigest()
 
 
 def days_of(start: date, values: np.ndarray) -> list[tuple[date, int, int, int, list[int]]]:
@@ -145,7 +156,7 @@ def _changed_days(old: Loaded | None, new: Loaded) -> int:
 def store_changed(*, scopes: dict[int, tuple[date, EngineSeries, int]]) -> int:
     """Write the series of the scopes whose digest changed (snapshot id -> (first day, the engine's
     series, days known unchanged)). The last item says how many first days equal the stored ones (the
-    full recompute compared their digest, `flow.store.series_digest(days=)`: the day turned and
+    full recompute compared their digest, `digest(days=)`: the day turned and
     nothing else changed), so the stored series is not read; with 0 it is read (one query for all
     such scopes) to count the days that change. Returns the number of days written (added, removed or
     changed), the figure of the recompute's timings."""

@@ -9,7 +9,7 @@ SQLite), changed rows updated in place (one statement), unchanged rows left alon
 series of each scope, the figures, and no item row. Everything runs in the caller's transaction.
 
 Before any row, digests: the full recompute keeps on each snapshot a digest of the daily series it
-stored (`series_digest`) and on the Nexus's one a digest of the per-item rows (`items_digest`); a
+stored (`flow.series.digest`) and on the Nexus's one a digest of the per-item rows (`items_digest`); a
 scope whose new digest equals the stored one is not read or written at all. The incremental update
 empties the digests of what it writes, so the next recompute compares those rows one by one.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
@@ -30,17 +29,16 @@ from django.db import connection, models
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from flow.metrics import FlowSeries
 from flow.models import ItemFlow
 
 __all__ = [
+    "binding_cursor",
     "items_digest",
     "items_store",
     "rows_delete",
     "rows_insert",
     "rows_update",
     "rows_update_each",
-    "series_digest",
 ]
 
 #: ItemFlow's stored columns besides `item_id` and `nexus_id`, in the order of an item row.
@@ -49,8 +47,6 @@ _JSON = {"milestones", "teams"}
 BATCH = 2000
 #: Up to this many rows, `rows_insert` inserts with one `INSERT ... VALUES` on PostgreSQL, not COPY.
 FEW = 100
-#: What COPY's text format escapes: a text value holding one of these is written by `write_row`.
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 ItemRow = tuple[date | None, date | None, int | None, list[int | None], date | None, list[int]]
 
@@ -76,25 +72,8 @@ def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
             return
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                # COPY's text format made here, a batch at a time: the values stored here (ints, dates,
-                # JSON arrays of ints) need no escaping, which `write_row` did value by value with a
-                # regular expression (80 ms for the JDT Nexus's 10,814 item rows). A text value that
-                # would need it goes through `write_row`.
-                lines: list[str] = []
-                for row in rows:
-                    values = [_json_param(v) for v in row]
-                    if any(isinstance(v, str) and _COPY_SPECIAL.search(v) for v in values):
-                        if lines:
-                            copy.write("".join(lines))
-                            lines = []
-                        copy.write_row(values)
-                        continue
-                    lines.append("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
-                    if len(lines) >= BATCH * 5:
-                        copy.write("".join(lines))
-                        lines = []
-                if lines:
-                    copy.write("".join(lines))
+                for i in range(0, len(rows), BATCH * 5):
+                    _copy_batch(copy, rows[i : i + BATCH * 5], len(fields))
             return
         marks = ", ".join(["%s"] * len(fields))
         batch: list[list[Any]] = []
@@ -108,10 +87,40 @@ def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
             cursor.executemany(sql, batch)
 
 
-def _binding_cursor() -> Any:
-    """A cursor whose parameters PostgreSQL binds on the server: sent apart from the statement, not
-    quoted into its text by the client (Django's default), which for the snapshots' figures and
-    detail, megabytes of JSON, took longer than the statement. Logged and counted like any cursor."""
+def _copy_batch(copy: Any, rows: Sequence[Sequence[Any]], width: int) -> None:
+    """Send rows through COPY in its text format, made here in one pass and checked once for the whole
+    batch: the values stored here (ints, dates, JSON arrays of ints) need none of COPY's escaping, which
+    `write_row` did value by value with a regular expression (for the JDT Nexus's 10,814 item rows,
+    half of their write). The batch's text must hold exactly one tab between values, one newline per
+    row, no carriage return, and no backslash but the `\\N` of each NULL; when a value would break
+    that (text with a tab, a newline or a backslash), the batch goes row by row through `write_row`."""
+    nulls = 0
+    lines: list[str] = []
+    for row in rows:
+        values = [_json_param(v) for v in row]
+        nulls += values.count(None)
+        lines.append("\t".join(["\\N" if v is None else str(v) for v in values]) + "\n")
+    text = "".join(lines)
+    if (
+        text.count("\t") == len(rows) * (width - 1)
+        and text.count("\n") == len(rows)
+        and text.count("\\") == nulls
+        and "\r" not in text
+    ):
+        copy.write(text)
+        return
+    for row in rows:
+        copy.write_row([_json_param(v) for v in row])
+
+
+def binding_cursor() -> Any:
+    """A cursor whose parameters are bound by the database: on PostgreSQL sent apart from the
+    statement (binary where psycopg can, e.g. `bytes`), not quoted into its text by the client
+    (Django's default), which for the snapshots' figures and detail, megabytes of JSON, took longer
+    than the statement; elsewhere (SQLite, which always binds) Django's own cursor. Logged and counted
+    like any cursor. Use as a context manager."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
     import psycopg
 
     connection.ensure_connection()
@@ -172,7 +181,7 @@ def rows_update(model: type[models.Model], fields: Sequence[str], rows: Sequence
         # own adaptation went element by element in Python (a back-move's 2,500 daily rows: 12,500
         # values, a good half of the update's time).
         literals = [_array_literal(values) for values in arrays]
-        with _binding_cursor() as cursor:
+        with binding_cursor() as cursor:
             cursor.execute(sql, [*literals, literals[0]])
         return
     sets = ", ".join(f"{qn(f)} = %s" for f in fields)
@@ -220,7 +229,7 @@ def rows_update_each(model: type[models.Model], fields: Sequence[str], rows: Seq
         [*(c.get_db_prep_value(v, connection) for c, v in zip(columns, row[1:], strict=True)), row[0]]
         for row in rows
     ]
-    with _binding_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
+    with binding_cursor() as cursor:
         cursor.executemany(sql, params)
 
 
@@ -301,32 +310,12 @@ def _stored_width(nexus_id: int) -> int | None:
 
 
 def _items_add(nexus_id: int, rows: dict[int, ItemRow], added: list[int]) -> None:
-    """Insert the rows of the items `added` (COPY made in one pass on PostgreSQL, `rows_insert` else)."""
-    if connection.vendor == "postgresql" and len(added) > FEW:
-        _items_copy(nexus_id, [(pk, rows[pk]) for pk in added])
-        return
+    """Insert the rows of the items `added` (`rows_insert`: COPY on PostgreSQL)."""
     rows_insert(
         ItemFlow,
         ("item_id", "nexus_id", *ITEM_FIELDS),
         [(pk, nexus_id, *_item_text(rows[pk])) for pk in added],
     )
-
-
-def _items_copy(nexus_id: int, rows: list[tuple[int, ItemRow]]) -> None:
-    """COPY new `ItemFlow` rows on PostgreSQL, their text made in one pass: every value is an int, a
-    date or a JSON array of ints, none needs COPY's escaping, which `rows_insert` checks value by
-    value (into an empty store, the JDT Nexus's 10,814 rows: half of their write)."""
-    table = connection.ops.quote_name(ItemFlow._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f) for f in ("item_id", "nexus_id", *ITEM_FIELDS))
-    null = "\\N"
-    lines = [
-        f"{pk}\t{nexus_id}\t{null if s is None else s}\t{null if f is None else f}\t"
-        f"{null if c is None else c}\t{_list_text(m)}\t{null if d is None else d}\t{_list_text(t)}\n"
-        for pk, (s, f, c, m, d, t) in rows
-    ]
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for i in range(0, len(lines), BATCH * 5):
-            copy.write("".join(lines[i : i + BATCH * 5]))
 
 
 def _item_text(row: ItemRow) -> tuple[Any, ...]:
@@ -340,18 +329,6 @@ def _item_text(row: ItemRow) -> tuple[Any, ...]:
         first.isoformat() if first is not None else None,
         _list_text(teams),
     )
-
-
-def series_digest(start: date, series: FlowSeries, *, days: int | None = None) -> str:
-    """Digest (hex) of the daily rows a scope's series makes: its first day and every value. Equal
-    digests, equal rows. `days`: of its first `days` days only (the days stored before the day
-    turned: `flow.series.store_changed`)."""
-    n = len(series) if days is None else days
-    h = hashlib.blake2b(digest_size=20)
-    h.update(f"days1:{start.toordinal()}:{n}:{series.cfd.shape[0]}:".encode())
-    for values in (series.wip[:n], series.wip_eod[:n], series.throughput[:n], series.cfd[:, :n]):
-        h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-    return h.hexdigest()
 
 
 def items_digest(

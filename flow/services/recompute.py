@@ -156,7 +156,7 @@ def _recompute_locked(
         if own is not None:
             data.figures["imported_squares"] = imported[team.pk]
         scopes.append(data)
-    days_digests = [store.series_digest(start, sr) for start, sr in series]
+    days_digests = [flow_series.digest(start, sr) for start, sr in series]
     items_digest = store.items_digest(
         ids=[int(it.key) for it in result.items],
         milestones=result.milestone_ordinals,
@@ -201,13 +201,13 @@ def _recompute_locked(
             old_digest, _, old_start, old_end = before.get(snap.pk, ("", "", None, None))
             if old_digest == digest:
                 continue
-            kept = (old_end - start).days + 1 if old_end is not None and old_start == start else 0
-            if not (
-                old_digest
-                and 0 < kept < len(scope_series)
-                and old_digest == store.series_digest(start, scope_series, days=kept)
-            ):
-                kept = 0
+            kept = 0
+            if old_digest and old_end is not None and old_start == start:
+                stored_days = (old_end - start).days + 1
+                if 0 < stored_days < len(scope_series) and old_digest == flow_series.digest(
+                    start, scope_series, days=stored_days
+                ):
+                    kept = stored_days
             changed[snap.pk] = (start, scope_series, kept)
         written += flow_series.store_changed(scopes=changed)
         FlowState.objects.filter(nexus=nexus).update(

@@ -159,3 +159,38 @@ def test_nightly_and_hourly_jobs_are_scheduled():
     nightly: Any = next(e for e in schedule.values() if e["task"] == "flow.recompute_all")["schedule"]
     assert nightly.hour == {1}
     assert nightly.minute == {30}
+
+
+def test_copy_keeps_text_that_copy_would_escape(monkeypatch: pytest.MonkeyPatch):
+    """`store.rows_insert` through COPY (on PostgreSQL; `executemany` elsewhere): a batch whose text
+    holds a tab, a newline, a backslash or the literal `\\N` goes row by row through `write_row` and is
+    stored as given; a plain batch is sent as made. Every value comes back as written."""
+    from flow import store
+    from tests.factories import nexus_build
+
+    monkeypatch.setattr(store, "FEW", 0)  # COPY even for a few rows
+    nexus = nexus_build(teams=4)
+    teams = list(ScrumTeam.objects.filter(nexus=nexus).order_by("pk"))
+    day, now = timezone.localdate(), timezone.now()
+    details = {
+        None: "plain",
+        teams[0].pk: "a\tb",
+        teams[1].pk: "c\nd",
+        teams[2].pk: "\\N",
+        teams[3].pk: "e\rf",
+    }
+
+    def rows(texts: dict[int | None, str]) -> list[tuple[Any, ...]]:
+        return [
+            (nexus.pk, team, day, day, day, now, "nexus", {"k": 1}, text, "", text[:1], 0, 0)
+            for team, text in texts.items()
+        ]
+
+    fields = (
+        "nexus_id", "team_id", "as_of", "start", "end", "computed_at", "basis", "figures", "detail",
+        "days_digest", "items_digest", "rows_version", "summaries_version",
+    )  # fmt: skip
+    for team, text in details.items():  # each text a batch of its own: each check must catch its own
+        store.rows_insert(FlowSnapshot, fields, rows({team: text}))
+    got = {s.team_id: (s.detail, s.items_digest, s.figures) for s in FlowSnapshot.objects.filter(nexus=nexus)}
+    assert got == {t: (text, text[:1], {"k": 1}) for t, text in details.items()}
