@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -35,8 +37,10 @@ __all__ = [
     "binding_cursor",
     "items_digest",
     "items_store",
+    "items_storing",
     "rows_delete",
     "rows_insert",
+    "rows_inserting",
     "rows_update",
     "rows_update_each",
 ]
@@ -45,6 +49,9 @@ __all__ = [
 ITEM_FIELDS = ("started_on", "finished_on", "cycle_time", "milestones", "first_day", "teams")
 _JSON = {"milestones", "teams"}
 BATCH = 2000
+#: Rows per piece of COPY text (`_copy_batch`): each piece is sent as soon as it is made, so the server
+#: parses one while the next is made (one piece of 10,000 rows kept it idle until all were made).
+COPY_BATCH = 1000
 #: Up to this many rows, `rows_insert` inserts with one `INSERT ... VALUES` on PostgreSQL, not COPY.
 FEW = 100
 
@@ -56,35 +63,62 @@ def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
     elsewhere (SQLite). Lists are written as JSON text. No statement for no rows; on PostgreSQL a few
     rows (up to `FEW`, the incremental update's) go in one `INSERT ... VALUES`: one round trip, where
     COPY takes two and its own protocol."""
-    if not isinstance(rows, (list, tuple)):
-        rows = list(rows)
+    with rows_inserting(model, fields, rows):
+        pass
+
+
+@contextmanager
+def rows_inserting(
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Iterator[None]:
+    """`rows_insert` whose COPY (PostgreSQL, more than `FEW` rows) stays open while the caller's block
+    runs: every row is sent before the block starts, and the server parses, checks and indexes them on
+    its own core while the block computes; the COPY ends (and its errors are raised) when the block is
+    done. The block must not use the database connection meanwhile: psycopg would wait for the COPY
+    to end, which waits for the block, forever; so a query through Django in the block raises
+    `CopyOpen` instead. Elsewhere, and for a few rows, the rows are inserted before the block runs."""
+    rows = list(rows)
     if not rows:
+        yield
         return
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f) for f in fields)  # attnames = column names here
+    if connection.vendor == "postgresql" and len(rows) > FEW:
+        sql = f"COPY {table} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for i in range(0, len(rows), COPY_BATCH):
+                _copy_batch(copy, rows[i : i + COPY_BATCH], len(fields))
+            with connection.execute_wrapper(_refuse_while_copying):
+                yield
+        return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(rows) <= FEW:
+        if connection.vendor == "postgresql":
             marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(rows))}",
                 [_json_param(v) for row in rows for v in row],
             )
-            return
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for i in range(0, len(rows), BATCH * 5):
-                    _copy_batch(copy, rows[i : i + BATCH * 5], len(fields))
-            return
-        marks = ", ".join(["%s"] * len(fields))
-        batch: list[list[Any]] = []
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-        for row in rows:
-            batch.append([_json_param(v) for v in row])
-            if len(batch) >= BATCH:
+        else:
+            marks = ", ".join(["%s"] * len(fields))
+            batch: list[list[Any]] = []
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+            for row in rows:
+                batch.append([_json_param(v) for v in row])
+                if len(batch) >= BATCH:
+                    cursor.executemany(sql, batch)
+                    batch = []
+            if batch:
                 cursor.executemany(sql, batch)
-                batch = []
-        if batch:
-            cursor.executemany(sql, batch)
+    yield
+
+
+class CopyOpen(RuntimeError):
+    """A query was asked for while `rows_inserting`'s COPY is open on the connection."""
+
+
+def _refuse_while_copying(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """Django execute wrapper of `rows_inserting`'s block: no query while its COPY is open."""
+    raise CopyOpen(f"no query while a COPY is open on the connection (its rows are being stored): {sql[:80]}")
 
 
 def _copy_batch(copy: Any, rows: Sequence[Sequence[Any]], width: int) -> None:
@@ -276,13 +310,34 @@ def items_store(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = 
     number (a column was added or removed: every row differs), the stored rows are not read and
     compared one by one but deleted and written anew (one statement and one COPY on PostgreSQL),
     counted as the comparison counts them: each item stored before or after once."""
+    with items_storing(nexus_id=nexus_id, rows=rows, width=width) as written:
+        pass
+    return written.rows
+
+
+@dataclass
+class Written:
+    """How many rows a store wrote (added, changed or deleted); known once its block is done."""
+
+    rows: int = 0
+
+
+@contextmanager
+def items_storing(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = None) -> Iterator[Written]:
+    """`items_store` whose last step, the COPY of the rows added (`rows_inserting`), stays open while
+    the caller's block runs: the server stores them on its own core while the block computes (the
+    full recompute's team scopes). The block must not use the database connection. Yields a
+    `Written` whose `rows` is the number of rows written, final when the block is done."""
+    written = Written()
     if width is not None and _stored_width(nexus_id) not in (None, width):
         table = connection.ops.quote_name(ItemFlow._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {table} WHERE nexus_id = %s RETURNING item_id", [nexus_id])
             deleted = {pk for (pk,) in cursor.fetchall()}
-        _items_add(nexus_id, rows, list(rows))
-        return len(deleted | rows.keys())
+        written.rows = len(deleted | rows.keys())
+        with _items_adding(nexus_id, rows, list(rows)):
+            yield written
+        return
     columns = [_json_text(f) if f in _JSON else f for f in ITEM_FIELDS]
     stored = {
         item_id: tuple(values)
@@ -295,8 +350,9 @@ def items_store(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = 
     rows_delete(ItemFlow, gone)
     rows_update(ItemFlow, ITEM_FIELDS, changed)
     added = [pk for pk in rows if pk not in stored]
-    _items_add(nexus_id, rows, added)
-    return len(gone) + len(added) + len(changed)
+    written.rows = len(gone) + len(added) + len(changed)
+    with _items_adding(nexus_id, rows, added):
+        yield written
 
 
 def _stored_width(nexus_id: int) -> int | None:
@@ -309,9 +365,9 @@ def _stored_width(nexus_id: int) -> int | None:
     return -1 if text is None else len(json.loads(text))
 
 
-def _items_add(nexus_id: int, rows: dict[int, ItemRow], added: list[int]) -> None:
-    """Insert the rows of the items `added` (`rows_insert`: COPY on PostgreSQL)."""
-    rows_insert(
+def _items_adding(nexus_id: int, rows: dict[int, ItemRow], added: list[int]) -> AbstractContextManager[None]:
+    """Insert the rows of the items `added` (`rows_inserting`: COPY on PostgreSQL, open for the block)."""
+    return rows_inserting(
         ItemFlow,
         ("item_id", "nexus_id", *ITEM_FIELDS),
         [(pk, nexus_id, *_item_text(rows[pk])) for pk in added],

@@ -4,6 +4,7 @@ under the Nexus's flow lock and in one transaction. What it stores is described 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -21,6 +22,7 @@ from flow.history import load_events, nexus_today, workflow_of
 from flow.locks import flow_lock
 from flow.models import FlowSnapshot, FlowState
 from flow.report import HISTORY_DAYS, FlowData, flow_data_build, forecast_settings, item_keys, summary_of
+from flow.team_level import TeamItemRow
 
 __all__ = ["SNAPSHOT_FIELDS", "flow_recompute", "item_teams"]
 
@@ -69,7 +71,13 @@ def flow_recompute(*, nexus_id: int, as_of: date | None = None, trust_digests: b
 def _recompute_locked(
     *, nexus: Nexus, as_of: date | None, t0: float, trust_digests: bool = True
 ) -> dict[str, Any]:
-    """`flow_recompute` under the Nexus's recompute lock: load the log, compute, store."""
+    """`flow_recompute` under the Nexus's recompute lock: load the log, compute, store.
+
+    The order lets the server and this process work at once when the item rows are written: every
+    query that the computation needs runs first (the load); the Nexus's items are computed and their
+    rows, when their digest changed, sent through COPY (`store.items_storing`); the scopes' figures
+    (the Nexus's and each Scrum Team's) are computed while the server stores those rows; then the
+    rest is stored."""
     columns = list(WorkflowColumn.objects.filter(nexus=nexus).order_by("position"))
     if not columns:
         return {}
@@ -78,85 +86,20 @@ def _recompute_locked(
     events = load_events(nexus, columns)
     keys = item_keys(nexus)
     teams = list(ScrumTeam.objects.filter(nexus=nexus))
-    t_load = time.perf_counter()
-    now = timezone.now()
-    mc = forecast_settings(nexus)
-
-    result = metrics.compute_flow(events, workflow, as_of=as_of, history_days=HISTORY_DAYS)
-    scopes: list[FlowData] = [
-        flow_data_build(nexus=nexus, team=None, result=result, keys=keys, computed_at=now, stored=True, **mc)
-    ]
-    first_day: dict[str, date] = {}
-    for ev in events:  # each item's first mapped day up to as_of
-        if ev.column is not None and ev.day <= as_of:
-            first = first_day.get(ev.item)
-            if first is None or ev.day < first:
-                first_day[ev.item] = ev.day
-    n_events = len(events)
     teams_of = item_teams(nexus)
     own_flow = team_level.team_flows(nexus)  # the teams with team-level history: their own flow
-    imported: dict[int, int] = {}
+    own_ids = sorted(own_flow)
+    added = team_level.added_pairs(team_ids=own_ids) if own_flow else set()
+    imported = team_level.imported_squares(nexus, own_ids) if own_flow else {}
+    t_load = time.perf_counter()
+    now = timezone.now()
+
+    result = metrics.compute_flow(events, workflow, as_of=as_of, history_days=HISTORY_DAYS)
+    first_day = team_level.first_days(events, as_of=as_of)  # each item's first mapped day
+    n_events = len(events)
     if own_flow:  # their imported squares counted from the Nexus columns (`team_level.nexus_fallback`)
-        own_ids = sorted(own_flow)
-        added = team_level.added_pairs(team_ids=own_ids)
-        forecast: dict[int, list[str]] = defaultdict(list)
-        for key, team_ids in teams_of.items():
-            for team_id in team_ids:
-                if team_id in own_flow and (int(key), team_id) not in added:
-                    forecast[team_id].append(key)
-        wanted = {key for keys_ in forecast.values() for key in keys_}
-        nexus_events: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
-        for ev in events:
-            if ev.item in wanted:
-                nexus_events[ev.item].append(ev)
-        for team_id in own_ids:
-            own_flow[team_id] = team_level.nexus_fallback(
-                own_flow[team_id],
-                team_id=team_id,
-                item_keys=forecast.get(team_id, []),
-                nexus_events=nexus_events,
-                added=added,
-                workflow=workflow,
-            )
-        imported = team_level.imported_squares(nexus, own_ids)
-        del nexus_events
+        _own_flow_completed(own_flow, events=events, teams_of=teams_of, added=added, workflow=workflow)
     del events
-    team_items: dict[tuple[int, int], team_level.TeamItemRow] = {}
-    # Each Scrum Team's scope on the Nexus basis: the Nexus's items it is forecast to work on, replayed
-    # once for all.
-    per_team: dict[int, list[int]] = defaultdict(list)  # team id -> indexes in result.items
-    for i, it in enumerate(result.items):
-        for team_id in teams_of.get(it.key, ()):
-            per_team[team_id].append(i)
-    series: list[tuple[date, metrics.FlowSeries]] = [(result.start, result.series)]
-    for team in teams:
-        indexes = per_team.pop(team.pk, [])
-        own = own_flow.get(team.pk)
-        if own is not None:
-            team_result = metrics.compute_flow(
-                own, team_level.TEAM_WORKFLOW, as_of=as_of, history_days=HISTORY_DAYS
-            )
-            team_items.update(team_level.team_item_rows(team.pk, team_result, own))
-        else:
-            nexus_items = [result.items[i] for i in indexes]
-            team_result = metrics.compute_flow_of_items(
-                nexus_items,
-                workflow,
-                as_of=as_of,
-                start=min((first_day[it.key] for it in nexus_items), default=as_of),
-                history_days=HISTORY_DAYS,
-                milestone_ordinals=result.milestone_ordinals[indexes],
-            )
-        series.append((team_result.start, team_result.series))
-        data = flow_data_build(
-            nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
-        )
-        data.figures["basis"] = team_level.BASIS_TEAM if own is not None else team_level.BASIS_NEXUS
-        data.figures["team_history"] = own is not None
-        if own is not None:
-            data.figures["imported_squares"] = imported[team.pk]
-        scopes.append(data)
-    days_digests = [flow_series.digest(start, sr) for start, sr in series]
     items_digest = store.items_digest(
         ids=[int(it.key) for it in result.items],
         milestones=result.milestone_ordinals,
@@ -165,33 +108,43 @@ def _recompute_locked(
         started=workflow.started,
         finished=workflow.finished,
     )
-    del per_team, own_flow
-    t_compute = time.perf_counter()
 
-    summary = summary_of(scopes[0], result)
     with transaction.atomic():
         FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
-        snapshots, before = _snapshots_store(
-            nexus=nexus, scopes=scopes, now=now, days_digests=days_digests, items_digest=items_digest
-        )
-        if not trust_digests:
-            before = {}
+        have = _snapshots_read(nexus)
+        before = {} if not trust_digests else {s.pk: _digests_of(s) for s in have.values()}
+        nexus_snapshot = have.get(None)
         # Digests first: an unchanged scope (or set of items) is not read, let alone compared row by row.
-        written = 0
-        if before.get(snapshots[0].pk, ("", "", None, None))[1] != items_digest:
-            # the milestones from the result's array of ordinals (0 = none), not date by date
-            item_rows: dict[int, store.ItemRow] = {
-                int(it.key): (
-                    it.started,
-                    it.finished,
-                    it.cycle_time,
-                    [o or None for o in ordinals],
-                    first_day.get(it.key),
-                    teams_of.get(it.key, []),
-                )
-                for it, ordinals in zip(result.items, result.milestone_ordinals.tolist(), strict=True)
-            }
-            written += store.items_store(nexus_id=nexus.pk, rows=item_rows, width=len(workflow.columns))
+        items_kept = nexus_snapshot is not None and before.get(nexus_snapshot.pk, ("", ""))[1] == items_digest
+        items = (
+            contextlib.nullcontext(store.Written())
+            if items_kept
+            else store.items_storing(
+                nexus_id=nexus.pk, rows=_item_rows(result, first_day, teams_of), width=len(workflow.columns)
+            )
+        )
+        with items as items_written:
+            # While the server stores the item rows (the COPY is open: no query here), the scopes.
+            scopes, series, team_items = _scopes_compute(
+                nexus=nexus,
+                teams=teams,
+                result=result,
+                keys=keys,
+                now=now,
+                first_day=first_day,
+                teams_of=teams_of,
+                own_flow=own_flow,
+                imported=imported,
+                workflow=workflow,
+                as_of=as_of,
+            )
+            days_digests = [flow_series.digest(start, sr) for start, sr in series]
+            summary = summary_of(scopes[0], result)
+            t_compute = time.perf_counter()
+        written = items_written.rows
+        snapshots = _snapshots_write(
+            nexus=nexus, have=have, scopes=scopes, now=now, digests=(days_digests, items_digest)
+        )
         written += team_level.team_items_store(nexus_id=nexus.pk, rows=team_items)
         # The series of each scope whose digest changed, written whole. When its stored days are the
         # first days of its new series (the day turned, nothing else changed: the digest of those days
@@ -237,6 +190,114 @@ def _recompute_locked(
     }
 
 
+def _own_flow_completed(
+    own_flow: dict[int, list[metrics.ItemEvent]],
+    *,
+    events: list[metrics.ItemEvent],
+    teams_of: dict[str, list[int]],
+    added: set[tuple[int, int]],
+    workflow: metrics.Workflow,
+) -> None:
+    """Complete in place the events of each team with team-level history (`own_flow`) with its
+    imported squares counted from the Nexus columns (`team_level.nexus_fallback`)."""
+    forecast: dict[int, list[str]] = defaultdict(list)
+    for key, team_ids in teams_of.items():
+        for team_id in team_ids:
+            if team_id in own_flow and (int(key), team_id) not in added:
+                forecast[team_id].append(key)
+    wanted = {key for keys_ in forecast.values() for key in keys_}
+    nexus_events: dict[str, list[metrics.ItemEvent]] = defaultdict(list)
+    for ev in events:
+        if ev.item in wanted:
+            nexus_events[ev.item].append(ev)
+    for team_id in sorted(own_flow):
+        own_flow[team_id] = team_level.nexus_fallback(
+            own_flow[team_id],
+            team_id=team_id,
+            item_keys=forecast.get(team_id, []),
+            nexus_events=nexus_events,
+            added=added,
+            workflow=workflow,
+        )
+
+
+def _item_rows(
+    result: metrics.FlowResult, first_day: dict[str, date], teams_of: dict[str, list[int]]
+) -> dict[int, store.ItemRow]:
+    """The Nexus's `ItemFlow` rows (item id -> values), the milestones from the result's array of
+    ordinals (0 = none), not date by date."""
+    return {
+        int(it.key): (
+            it.started,
+            it.finished,
+            it.cycle_time,
+            [o or None for o in ordinals],
+            first_day.get(it.key),
+            teams_of.get(it.key, []),
+        )
+        for it, ordinals in zip(result.items, result.milestone_ordinals.tolist(), strict=True)
+    }
+
+
+def _scopes_compute(
+    *,
+    nexus: Nexus,
+    teams: list[ScrumTeam],
+    result: metrics.FlowResult,
+    keys: dict[str, str],
+    now: Any,
+    first_day: dict[str, date],
+    teams_of: dict[str, list[int]],
+    own_flow: dict[int, list[metrics.ItemEvent]],
+    imported: dict[int, int],
+    workflow: metrics.Workflow,
+    as_of: date,
+) -> tuple[list[FlowData], list[tuple[date, metrics.FlowSeries]], dict[tuple[int, int], TeamItemRow]]:
+    """The figures of each scope, the Nexus's first then each Scrum Team's (in `teams`' order), their
+    daily series (first day, series) and the team-basis item rows. No query (it runs while the item
+    rows' COPY is open)."""
+    mc = forecast_settings(nexus)
+    scopes: list[FlowData] = [
+        flow_data_build(nexus=nexus, team=None, result=result, keys=keys, computed_at=now, stored=True, **mc)
+    ]
+    team_items: dict[tuple[int, int], TeamItemRow] = {}
+    # Each Scrum Team's scope on the Nexus basis: the Nexus's items it is forecast to work on, replayed
+    # once for all.
+    per_team: dict[int, list[int]] = defaultdict(list)  # team id -> indexes in result.items
+    for i, it in enumerate(result.items):
+        for team_id in teams_of.get(it.key, ()):
+            per_team[team_id].append(i)
+    series: list[tuple[date, metrics.FlowSeries]] = [(result.start, result.series)]
+    for team in teams:
+        indexes = per_team.pop(team.pk, [])
+        own = own_flow.get(team.pk)
+        if own is not None:
+            team_result = metrics.compute_flow(
+                own, team_level.TEAM_WORKFLOW, as_of=as_of, history_days=HISTORY_DAYS
+            )
+            team_items.update(team_level.team_item_rows(team.pk, team_result, own))
+        else:
+            nexus_items = [result.items[i] for i in indexes]
+            team_result = metrics.compute_flow_of_items(
+                nexus_items,
+                workflow,
+                as_of=as_of,
+                start=min((first_day[it.key] for it in nexus_items), default=as_of),
+                history_days=HISTORY_DAYS,
+                milestone_ordinals=result.milestone_ordinals[indexes],
+            )
+        series.append((team_result.start, team_result.series))
+        data = flow_data_build(
+            nexus=nexus, team=team, result=team_result, keys=keys, computed_at=now, stored=True, **mc
+        )
+        data.figures["basis"] = team_level.BASIS_TEAM if own is not None else team_level.BASIS_NEXUS
+        data.figures["team_history"] = own is not None
+        if own is not None:
+            data.figures["imported_squares"] = imported[team.pk]
+        scopes.append(data)
+    return scopes, series, team_items
+
+
 #: The columns of a `FlowSnapshot` each recompute writes.
 SNAPSHOT_FIELDS = (
     "as_of",
@@ -253,16 +314,31 @@ SNAPSHOT_FIELDS = (
 )
 
 
-def _snapshots_store(
-    *, nexus: Nexus, scopes: list[FlowData], now: Any, days_digests: list[str], items_digest: str
-) -> tuple[list[FlowSnapshot], dict[int, tuple[str, str, date, date]]]:
-    """The scopes' `FlowSnapshot` rows, updated in place (their daily series stay, to be compared) or
-    created, with the digests of what this recompute stores (`items_digest` on the Nexus's);
-    snapshots of scopes no longer computed are deleted. Returns them in the order of `scopes`, and
-    the digests and days the kept ones had (snapshot id -> (days digest, items digest, first day,
-    last day))."""
-    have = {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).defer("figures", "detail")}
-    before = {s.pk: (s.days_digest, s.items_digest, s.start, s.end) for s in have.values()}
+def _snapshots_read(nexus: Nexus) -> dict[int | None, FlowSnapshot]:
+    """The Nexus's stored `FlowSnapshot` rows by Scrum Team id (None for the Nexus's), without their
+    figures and detail. One query."""
+    return {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).defer("figures", "detail")}
+
+
+def _digests_of(snapshot: FlowSnapshot) -> tuple[str, str, date, date]:
+    """What a stored snapshot says of its rows: (days digest, items digest, first day, last day)."""
+    return (snapshot.days_digest, snapshot.items_digest, snapshot.start, snapshot.end)
+
+
+def _snapshots_write(
+    *,
+    nexus: Nexus,
+    have: dict[int | None, FlowSnapshot],
+    scopes: list[FlowData],
+    now: Any,
+    digests: tuple[list[str], str],
+) -> list[FlowSnapshot]:
+    """The scopes' `FlowSnapshot` rows, the stored ones (`have`, from `_snapshots_read`) updated in
+    place (their daily series stay, to be compared) or created, with the digests of what this
+    recompute stores (`items_digest` on the Nexus's); snapshots of scopes no longer computed are
+    deleted. `digests`: the days digest of each scope and the items digest. Returns them in the order
+    of `scopes`."""
+    days_digests, items_digest = digests
     wanted = {data.team.pk if data.team else None for data in scopes}
     gone = [s.pk for team_id, s in have.items() if team_id not in wanted]
     if gone:
@@ -311,4 +387,4 @@ def _snapshots_store(
     store.rows_update_each(
         FlowSnapshot, SNAPSHOT_FIELDS, [(s.pk, *(getattr(s, f) for f in SNAPSHOT_FIELDS)) for s in out]
     )
-    return out, before
+    return out

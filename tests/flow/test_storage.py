@@ -194,3 +194,102 @@ def test_copy_keeps_text_that_copy_would_escape(monkeypatch: pytest.MonkeyPatch)
         store.rows_insert(FlowSnapshot, fields, rows({team: text}))
     got = {s.team_id: (s.detail, s.items_digest, s.figures) for s in FlowSnapshot.objects.filter(nexus=nexus)}
     assert got == {t: (text, text[:1], {"k": 1}) for t, text in details.items()}
+
+
+def _team_history(nexus) -> ScrumTeam:
+    """Give the Nexus's team "UI" team-level history (its square of its unfinished PBI C filled), so
+    its figures have the team basis; returns it."""
+    from backlog.models import ProductBacklogItem
+
+    ui = ScrumTeam.objects.get(nexus=nexus, name="UI")
+    squares_fill(ProductBacklogItem.objects.get(backlog__nexus=nexus, external_id="C"))
+    return ui
+
+
+def test_the_item_rows_travel_while_the_scopes_are_computed(example, monkeypatch: pytest.MonkeyPatch):
+    """On PostgreSQL the full recompute sends the Nexus's item rows through COPY, then computes every
+    scope's figures (a team-basis one among them) while the server stores the rows: the COPY is still
+    open then, so no query may run (PostgreSQL would refuse it). Elsewhere the rows are stored first.
+    Either way what is stored is what a recompute comparing every row finds right."""
+    from django.db import connection
+
+    from flow import store
+    from flow.services import recompute
+
+    monkeypatch.setattr(store, "FEW", 0)  # COPY even for a few rows
+    ui = _team_history(example)
+    seen: list[Any] = []
+    real = recompute._scopes_compute
+
+    def spy(**kwargs: Any) -> Any:
+        pg = connection.vendor == "postgresql"
+        seen.append(connection.connection.info.transaction_status.name if pg else "stored first")
+        return real(**kwargs)
+
+    monkeypatch.setattr(recompute, "_scopes_compute", spy)
+    summary = flow_recompute(nexus_id=example.pk)  # today: the squares were filled today
+    assert summary["timings"]["rows_written"] > 0
+    assert seen == ["ACTIVE" if connection.vendor == "postgresql" else "stored first"]  # ACTIVE: in the COPY
+    assert FlowSnapshot.objects.get(nexus=example, team=ui).basis == "team"
+    assert ItemFlow.objects.filter(nexus=example).count() == len(example_items())
+    again = flow_recompute(nexus_id=example.pk, trust_digests=False)
+    assert again["timings"]["rows_written"] == 0
+
+
+def test_a_failure_while_the_item_rows_travel_keeps_the_stored_figures(
+    example, monkeypatch: pytest.MonkeyPatch
+):
+    """A recompute that fails while its COPY of item rows is open ends the COPY and rolls back: the
+    figures stored before stay as they were, and the connection serves the next query."""
+    from backlog.services import pbi_create
+    from flow import store
+    from flow.services import recompute
+
+    flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    before = (
+        _stored_rows(example),
+        list(ItemFlow.objects.filter(nexus=example).order_by("item_id").values_list()),
+        list(FlowSnapshot.objects.filter(nexus=example).order_by("pk").values_list("pk", "computed_at")),
+    )
+    monkeypatch.setattr(store, "FEW", 0)  # COPY even for a few rows
+    pbi_create(nexus=example, title="New", actor=None)  # a new item: its row is added (COPY)
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("the scopes could not be computed")
+
+    monkeypatch.setattr(recompute, "_scopes_compute", broken)
+    with pytest.raises(RuntimeError, match="could not be computed"):
+        flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    after = (
+        _stored_rows(example),
+        list(ItemFlow.objects.filter(nexus=example).order_by("item_id").values_list()),
+        list(FlowSnapshot.objects.filter(nexus=example).order_by("pk").values_list("pk", "computed_at")),
+    )
+    assert after == before
+
+
+def test_a_query_while_the_item_rows_travel_is_refused_not_left_waiting(
+    example, monkeypatch: pytest.MonkeyPatch
+):
+    """The scopes are computed while the item rows' COPY is open (on PostgreSQL): a query then would
+    wait for the COPY, which waits for the computation, forever. It is refused with `CopyOpen`
+    instead, and nothing is stored."""
+    from django.db import connection
+
+    from flow import store
+    from flow.services import recompute
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the rows are stored before the scopes are computed off PostgreSQL")
+    monkeypatch.setattr(store, "FEW", 0)  # COPY even for a few rows
+    real = recompute._scopes_compute
+
+    def querying(**kwargs: Any) -> Any:
+        ScrumTeam.objects.filter(nexus=example).count()
+        return real(**kwargs)
+
+    monkeypatch.setattr(recompute, "_scopes_compute", querying)
+    with pytest.raises(store.CopyOpen, match="no query while a COPY is open"):
+        flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    assert _stored_rows(example) == (0, 0, 0)
+    assert ScrumTeam.objects.filter(nexus=example).count() == 2  # the connection serves queries again
