@@ -293,3 +293,36 @@ def test_a_query_while_the_item_rows_travel_is_refused_not_left_waiting(
         flow_recompute(nexus_id=example.pk, as_of=AS_OF)
     assert _stored_rows(example) == (0, 0, 0)
     assert ScrumTeam.objects.filter(nexus=example).count() == 2  # the connection serves queries again
+
+
+def test_copy_text_made_by_the_caller_is_checked(example, monkeypatch: pytest.MonkeyPatch):
+    """`rows_inserting(copy_text=...)`: the caller's COPY text is checked as the general one is, so a
+    value COPY would read otherwise (a tab, a backslash) fails loudly instead of storing other rows."""
+    from django.db import connection, transaction
+
+    from flow import store
+
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    monkeypatch.setattr(store, "FEW", 0)
+    flow_recompute(nexus_id=example.pk, as_of=AS_OF)
+    rows = list(ItemFlow.objects.filter(nexus=example).values_list("item_id", "nexus_id", *store.ITEM_FIELDS))
+    ItemFlow.objects.filter(nexus=example).delete()
+    fields = ("item_id", "nexus_id", *store.ITEM_FIELDS)
+    for bad in ("\t", "\\"):
+
+        def text(batch: Any, bad: str = bad) -> str:
+            return store._items_copy_text(batch).replace("[", bad + "[", 1)
+
+        with (
+            pytest.raises(ValueError, match="COPY would read otherwise"),
+            transaction.atomic(),  # the COPY fails: back to before it
+            store.rows_inserting(ItemFlow, fields, rows, copy_text=text),
+        ):
+            pass
+        assert not ItemFlow.objects.filter(nexus=example).exists()
+    with store.rows_inserting(ItemFlow, fields, rows, copy_text=store._items_copy_text):
+        pass
+    assert sorted(
+        ItemFlow.objects.filter(nexus=example).values_list("item_id", "nexus_id", *store.ITEM_FIELDS)
+    ) == sorted(rows)
