@@ -22,7 +22,6 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -34,9 +33,9 @@ from django.db.models.functions import Cast
 from flow.models import ItemFlow
 
 __all__ = [
+    "CopyOpen",
     "binding_cursor",
     "items_digest",
-    "items_store",
     "items_storing",
     "rows_delete",
     "rows_insert",
@@ -95,14 +94,7 @@ def rows_inserting(
         sql = f"COPY {table} ({columns}) FROM STDIN"
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             for i in range(0, len(rows), COPY_BATCH):
-                batch = rows[i : i + COPY_BATCH]
-                if copy_text is None:
-                    _copy_batch(copy, batch, len(fields))
-                    continue
-                text = copy_text(batch)
-                if not _copy_text_holds(text, rows=len(batch), width=len(fields), nulls=text.count("\\N")):
-                    raise ValueError(f"COPY text of {table} that COPY would read otherwise: {text[:200]!r}")
-                copy.write(text)
+                _copy_batch(copy, rows[i : i + COPY_BATCH], len(fields), copy_text=copy_text)
             with connection.execute_wrapper(_refuse_while_copying):
                 yield
         return
@@ -136,12 +128,26 @@ def _refuse_while_copying(execute: Any, sql: str, params: Any, many: bool, conte
     raise CopyOpen(f"no query while a COPY is open on the connection (its rows are being stored): {sql[:80]}")
 
 
-def _copy_batch(copy: Any, rows: Sequence[Sequence[Any]], width: int) -> None:
-    """Send rows through COPY in its text format, made here in one pass and checked once for the whole
+def _copy_batch(
+    copy: Any,
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    *,
+    copy_text: Callable[[Sequence[Sequence[Any]]], str] | None = None,
+) -> None:
+    """Send rows through COPY in its text format, made in one pass and checked once for the whole
     batch (`_copy_text_holds`): the values stored here (ints, dates, JSON arrays of ints) need none of
     COPY's escaping, which `write_row` did value by value with a regular expression (for the JDT
-    Nexus's 10,814 item rows, half of their write). When a value would break that (text with a tab, a
-    newline or a backslash), the batch goes row by row through `write_row`."""
+    Nexus's 10,814 item rows, half of their write). The text is the caller's `copy_text(rows)` when
+    given (ValueError when it does not hold: the caller promised text COPY reads as written), else
+    made here; when a value would break it (text with a tab, a newline or a backslash), the batch goes
+    row by row through `write_row`."""
+    if copy_text is not None:
+        text = copy_text(rows)
+        if not _copy_text_holds(text, rows=len(rows), width=width, nulls=text.count("\\N")):
+            raise ValueError(f"COPY text that COPY would read otherwise: {text[:200]!r}")
+        copy.write(text)
+        return
     nulls = 0
     lines: list[str] = []
     for row in rows:
@@ -323,41 +329,29 @@ def _json_text(name: str) -> Cast:
     return Cast(name, TextField())
 
 
-def items_store(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = None) -> int:
-    """Make the Nexus's `ItemFlow` rows exactly `rows` (item id -> `ITEM_FIELDS` values), writing only
-    the difference with the stored rows (read in one query). Returns the number of rows written.
+@contextmanager
+def items_storing(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = None) -> Iterator[int]:
+    """Make the Nexus's `ItemFlow` rows exactly `rows` (item id -> `ITEM_FIELDS` values: dates in the
+    Nexus's time zone, Cycle Time in calendar days, milestones as date ordinals or None, Scrum Team
+    ids), writing only the difference with the stored rows (read in one query); yields the number of
+    rows written (added, changed or deleted).
+
+    The last step, the COPY of the rows added (`rows_inserting`), stays open while the caller's block
+    runs: the server stores them on its own core while the block computes (the full recompute's
+    scopes). The block must not use the database connection: a query through Django there raises
+    `CopyOpen`. Errors of the COPY are raised when the block is done.
 
     `width`: the number of milestones of each row (the Nexus's columns). When a stored row has another
     number (a column was added or removed: every row differs), the stored rows are not read and
     compared one by one but deleted and written anew (one statement and one COPY on PostgreSQL),
     counted as the comparison counts them: each item stored before or after once."""
-    with items_storing(nexus_id=nexus_id, rows=rows, width=width) as written:
-        pass
-    return written.rows
-
-
-@dataclass
-class Written:
-    """How many rows a store wrote (added, changed or deleted); known once its block is done."""
-
-    rows: int = 0
-
-
-@contextmanager
-def items_storing(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None = None) -> Iterator[Written]:
-    """`items_store` whose last step, the COPY of the rows added (`rows_inserting`), stays open while
-    the caller's block runs: the server stores them on its own core while the block computes (the
-    full recompute's team scopes). The block must not use the database connection. Yields a
-    `Written` whose `rows` is the number of rows written, final when the block is done."""
-    written = Written()
     if width is not None and _stored_width(nexus_id) not in (None, width):
         table = connection.ops.quote_name(ItemFlow._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {table} WHERE nexus_id = %s RETURNING item_id", [nexus_id])
             deleted = {pk for (pk,) in cursor.fetchall()}
-        written.rows = len(deleted | rows.keys())
         with _items_adding(nexus_id, rows, list(rows)):
-            yield written
+            yield len(deleted | rows.keys())
         return
     columns = [_json_text(f) if f in _JSON else f for f in ITEM_FIELDS]
     stored = {
@@ -371,9 +365,8 @@ def items_storing(*, nexus_id: int, rows: dict[int, ItemRow], width: int | None 
     rows_delete(ItemFlow, gone)
     rows_update(ItemFlow, ITEM_FIELDS, changed)
     added = [pk for pk in rows if pk not in stored]
-    written.rows = len(gone) + len(added) + len(changed)
     with _items_adding(nexus_id, rows, added):
-        yield written
+        yield len(gone) + len(added) + len(changed)
 
 
 def _stored_width(nexus_id: int) -> int | None:

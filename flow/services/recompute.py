@@ -113,16 +113,20 @@ def _recompute_locked(
         FlowState.objects.select_for_update().get(nexus=nexus)  # the row written last, briefly
         have = _snapshots_read(nexus)
         before = {} if not trust_digests else {s.pk: _digests_of(s) for s in have.values()}
-        nexus_snapshot = have.get(None)
         # Digests first: an unchanged scope (or set of items) is not read, let alone compared row by row.
-        items_kept = nexus_snapshot is not None and before.get(nexus_snapshot.pk, ("", ""))[1] == items_digest
+        nexus_snapshot = have.get(None)
+        items_kept = (
+            trust_digests and nexus_snapshot is not None and nexus_snapshot.items_digest == items_digest
+        )
         items = (
-            contextlib.nullcontext(store.Written())
+            contextlib.nullcontext(0)
             if items_kept
             else store.items_storing(
                 nexus_id=nexus.pk, rows=_item_rows(result, first_day, teams_of), width=len(workflow.columns)
             )
         )
+        # `compute` in the timings now also holds the item rows' comparison and COPY sending (before
+        # the block), which run before and while the scopes are computed.
         with items as items_written:
             # While the server stores the item rows (the COPY is open: no query here), the scopes.
             scopes, series, team_items = _scopes_compute(
@@ -141,7 +145,7 @@ def _recompute_locked(
             days_digests = [flow_series.digest(start, sr) for start, sr in series]
             summary = summary_of(scopes[0], result)
             t_compute = time.perf_counter()
-        written = items_written.rows
+        written = items_written
         snapshots = _snapshots_write(
             nexus=nexus, have=have, scopes=scopes, now=now, digests=(days_digests, items_digest)
         )
@@ -151,7 +155,7 @@ def _recompute_locked(
         # is the stored one), the stored series is not even read to count the days written.
         changed: dict[int, tuple[date, metrics.FlowSeries, int]] = {}
         for snap, (start, scope_series), digest in zip(snapshots, series, days_digests, strict=True):
-            old_digest, _, old_start, old_end = before.get(snap.pk, ("", "", None, None))
+            old_digest, old_start, old_end = before.get(snap.pk, ("", None, None))
             if old_digest == digest:
                 continue
             kept = 0
@@ -320,9 +324,10 @@ def _snapshots_read(nexus: Nexus) -> dict[int | None, FlowSnapshot]:
     return {s.team_id: s for s in FlowSnapshot.objects.filter(nexus=nexus).defer("figures", "detail")}
 
 
-def _digests_of(snapshot: FlowSnapshot) -> tuple[str, str, date, date]:
-    """What a stored snapshot says of its rows: (days digest, items digest, first day, last day)."""
-    return (snapshot.days_digest, snapshot.items_digest, snapshot.start, snapshot.end)
+def _digests_of(snapshot: FlowSnapshot) -> tuple[str, date, date]:
+    """What a stored snapshot says of its daily series: (days digest, first day, last day), read
+    before `_snapshots_write` sets the new values on the same object."""
+    return (snapshot.days_digest, snapshot.start, snapshot.end)
 
 
 def _snapshots_write(
